@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs what building (and testing) Switchyard needs on Debian 12. Idempotent and fast
+# (well under a second) when everything is already present, so every script runs it first.
+#
+#   scripts/setup.sh build   # build deps only (default)
+#   scripts/setup.sh test    # build + test deps, and `npm ci` in tests/peers when needed
+set -euo pipefail
+
+group=${1:-build}
+case "$group" in
+  build | test) ;;
+  -h | --help)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [build|test]" >&2
+    exit 2
+    ;;
+esac
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+# libclang-dev: samael's bindgen; libxmlsec1-openssl: needed at run time too.
+build_pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libclang-dev clang xmlsec1)
+# postgresql: server binaries for scripts/postgres.sh; chromium: browser tests (playwright-core).
+test_pkgs=(postgresql chromium)
+
+wanted=("${build_pkgs[@]}")
+if [[ $group == test ]]; then
+  wanted+=("${test_pkgs[@]}")
+fi
+
+installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  installed "$pkg" || missing+=("$pkg")
+done
+
+if ((${#missing[@]} > 0)); then
+  if ((EUID == 0)); then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "setup.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "setup.sh: not root and no sudo; install them with:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "==> setup.sh: installing ${missing[*]}" >&2
+  apt_opts=(-o DPkg::Lock::Timeout=300)
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update -qq
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+  still=()
+  for pkg in "${missing[@]}"; do
+    installed "$pkg" || still+=("$pkg")
+  done
+  if ((${#still[@]} > 0)); then
+    echo "setup.sh: still missing after apt-get install: ${still[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [[ $group == test ]]; then
+  if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    echo "setup.sh: package postgresql is installed but no /usr/lib/postgresql/*/bin/initdb exists" >&2
+    exit 1
+  fi
+
+  peers=$repo/tests/peers
+  # npm writes node_modules/.package-lock.json on every install; it is our freshness marker.
+  marker=$peers/node_modules/.package-lock.json
+  if [[ ! -e $marker || $peers/package-lock.json -nt $marker ]]; then
+    for tool in node npm; do
+      if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "setup.sh: '$tool' not found; Node.js 20+ with npm is needed for tests/peers" >&2
+        exit 1
+      fi
+    done
+    echo "==> setup.sh: npm ci in tests/peers" >&2
+    (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$marker"
+  fi
+fi

@@ -1,0 +1,292 @@
+//! Configuration: a TOML file, overridden by environment variables, overridden
+//! by command-line flags (clap reads both; a flag wins over its variable).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Options shared by every subcommand that opens the store.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SWITCHYARD_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite file, the dev TLS certificate and other state.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://FILE` (default: `<data dir>/switchyard.db`) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SWITCHYARD_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Public issuer URL (default: https://localhost:<port>/).
+    #[arg(long, env = "SWITCHYARD_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// TLS certificate chain (PEM). Without it, a dev certificate is generated.
+    #[arg(
+        long,
+        env = "SWITCHYARD_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(
+        long,
+        env = "SWITCHYARD_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP: only behind a TLS-terminating proxy.
+    #[arg(long, env = "SWITCHYARD_INSECURE_HTTP", conflicts_with = "tls_cert")]
+    pub insecure_http: bool,
+    /// Do not seed the demo tenant on first start.
+    #[arg(long, env = "SWITCHYARD_NO_DEMO")]
+    pub no_demo: bool,
+    /// Machine-to-machine client granted every Management API scope, created once.
+    #[arg(long, env = "SWITCHYARD_BOOTSTRAP_CLIENT_ID", value_name = "ID")]
+    pub bootstrap_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "SWITCHYARD_BOOTSTRAP_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "bootstrap_client_id"
+    )]
+    pub bootstrap_client_secret: Option<String>,
+}
+
+/// The file format; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    listen: Option<SocketAddr>,
+    issuer: Option<String>,
+    demo: Option<bool>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    insecure_http: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// A self-signed certificate for localhost, generated once in the data dir.
+    Dev,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Plain HTTP, behind a TLS-terminating proxy.
+    InsecureHttp,
+}
+
+#[derive(Debug, Clone)]
+pub struct BootstrapClient {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// `None`: derived from the bound port once listening.
+    pub issuer: Option<String>,
+    pub tls: TlsMode,
+    pub demo: bool,
+    pub bootstrap_client: Option<BootstrapClient>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+fn resolve_data_dir(common: &CommonArgs, file: &FileConfig) -> PathBuf {
+    common
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+fn resolve_database_url(common: &CommonArgs, file: &FileConfig, data_dir: &Path) -> String {
+    common
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone())
+        .unwrap_or_else(|| crate::store::sqlite_url_for(&data_dir.join("switchyard.db")))
+}
+
+/// The store location only (for `migrate` and `keys`).
+pub fn resolve_store(common: &CommonArgs) -> anyhow::Result<(PathBuf, String)> {
+    let file = read_file(common.config.as_deref())?;
+    let data_dir = resolve_data_dir(common, &file);
+    let url = resolve_database_url(common, &file, &data_dir);
+    Ok((data_dir, url))
+}
+
+impl Config {
+    pub fn from_serve_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = read_file(args.common.config.as_deref())?;
+        let data_dir = resolve_data_dir(&args.common, &file);
+        let database_url = resolve_database_url(&args.common, &file, &data_dir);
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let issuer = args.issuer.clone().or(file.issuer);
+        if let Some(issuer) = &issuer {
+            check_issuer(issuer)?;
+        }
+        let file_tls = file.tls.unwrap_or_default();
+        let cert = args.tls_cert.clone().or(file_tls.cert);
+        let key = args.tls_key.clone().or(file_tls.key);
+        let tls = match (
+            cert,
+            key,
+            args.insecure_http || file_tls.insecure_http.unwrap_or(false),
+        ) {
+            (Some(_), Some(_), true) => {
+                bail!("TLS certificate and insecure HTTP are mutually exclusive")
+            }
+            (Some(cert), Some(key), false) => TlsMode::Files { cert, key },
+            (Some(_), None, _) | (None, Some(_), _) => {
+                bail!("a TLS certificate needs its key, and a key its certificate")
+            }
+            (None, None, true) => TlsMode::InsecureHttp,
+            (None, None, false) => TlsMode::Dev,
+        };
+        let bootstrap_client = match (&args.bootstrap_client_id, &args.bootstrap_client_secret) {
+            (Some(id), Some(secret)) => {
+                if secret.len() < 16 {
+                    bail!("SWITCHYARD_BOOTSTRAP_CLIENT_SECRET must be at least 16 characters");
+                }
+                Some(BootstrapClient {
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                })
+            }
+            (Some(_), None) => bail!(
+                "SWITCHYARD_BOOTSTRAP_CLIENT_ID is set but SWITCHYARD_BOOTSTRAP_CLIENT_SECRET is not"
+            ),
+            _ => None,
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            listen,
+            issuer,
+            tls,
+            demo: !args.no_demo && file.demo.unwrap_or(true),
+            bootstrap_client,
+        })
+    }
+}
+
+/// The issuer is compared byte for byte by relying parties: an absolute
+/// https URL (http only for loopback) without query or fragment.
+pub fn check_issuer(issuer: &str) -> anyhow::Result<()> {
+    let url = crate::model::check_url("issuer", issuer, false)
+        .map_err(|e| anyhow::anyhow!("invalid issuer: {e}"))?;
+    if url.query().is_some() {
+        bail!("invalid issuer: must not contain a query");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let cli = Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()))?;
+        Config::from_serve_args(&cli.serve)
+    }
+
+    #[test]
+    fn defaults_serve_dev_tls_on_8443_with_sqlite_in_data_dir() -> anyhow::Result<()> {
+        let config = parse(&["--data-dir", "/tmp/sy"])?;
+        assert_eq!(config.listen.port(), 8443);
+        assert_eq!(config.tls, TlsMode::Dev);
+        assert!(config.demo);
+        assert_eq!(
+            config.database_url,
+            "sqlite:///tmp/sy/switchyard.db?mode=rwc"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_flags() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n",
+        )?;
+        let path = path.to_string_lossy().to_string();
+        let config = parse(&["--config", &path])?;
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.issuer.as_deref(), Some("https://id.example.com/"));
+        assert!(!config.demo);
+        assert_eq!(config.tls, TlsMode::InsecureHttp);
+        let config = parse(&["--config", &path, "--listen", "127.0.0.1:9001"])?;
+        assert_eq!(config.listen.port(), 9001);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(parse(&["--issuer", "http://id.example.com"]).is_err());
+        assert!(parse(&["--issuer", "https://id.example.com/?x=1"]).is_err());
+        assert!(
+            parse(&[
+                "--bootstrap-client-id",
+                "ops",
+                "--bootstrap-client-secret",
+                "short"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--bootstrap-client-id", "ops"]).is_err());
+    }
+}

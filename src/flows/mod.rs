@@ -1,0 +1,86 @@
+//! The OpenID Connect provider's flows. Each flow is a verb over the store,
+//! the key ring and the model; errors are OAuth errors that the http layer renders.
+
+pub mod client_auth;
+pub mod token;
+
+use std::fmt;
+
+/// An OAuth 2.0 error (RFC 6749 §5.2). `description` is shown to the client;
+/// `detail` only goes to the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: OAuthErrorCode,
+    pub description: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    ServerError,
+}
+
+impl OAuthErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+impl OAuthError {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            detail: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    /// Client authentication failed. The description never says whether the
+    /// client exists.
+    pub fn invalid_client() -> Self {
+        Self::new(
+            OAuthErrorCode::InvalidClient,
+            "Client authentication failed",
+        )
+    }
+
+    pub fn server_error(detail: impl fmt::Display) -> Self {
+        Self {
+            code: OAuthErrorCode::ServerError,
+            description: "The server could not complete the request".into(),
+            detail: Some(detail.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(err: crate::store::StoreError) -> Self {
+        OAuthError::server_error(err)
+    }
+}
+
+impl From<crate::keys::KeyError> for OAuthError {
+    fn from(err: crate::keys::KeyError) -> Self {
+        OAuthError::server_error(err)
+    }
+}

@@ -1,0 +1,520 @@
+//! `/clients` and `/client-grants`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use crate::flows::client_auth::hash_client_secret;
+use crate::http::error::{ApiError, ApiErrorBody};
+use crate::model::ValidationError;
+use crate::model::client::{
+    AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
+    SigningAlg, TokenEndpointAuthMethod, check_scope_values,
+};
+use crate::model::ids;
+use crate::state::AppState;
+use crate::store::{ClientGrantFilter, StoreError};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(clients_list, clients_post))
+        .routes(routes!(client_get, client_patch, client_delete))
+        .routes(routes!(client_rotate_secret_post))
+        .routes(routes!(client_grants_list, client_grants_post))
+        .routes(routes!(client_grant_patch, client_grant_delete))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfiguration {
+    /// Signing algorithm of this client's ID and access tokens.
+    pub alg: SigningAlg,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientBody {
+    pub client_id: String,
+    /// Only in the response that created or rotated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub app_type: AppType,
+    pub is_first_party: bool,
+    pub callbacks: Vec<String>,
+    pub allowed_logout_urls: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub organization_usage: OrganizationUsage,
+    pub organization_require_behavior: OrganizationRequireBehavior,
+    pub jwt_configuration: JwtConfiguration,
+    #[schema(value_type = Object)]
+    pub client_metadata: Map<String, Value>,
+}
+
+impl ClientBody {
+    fn new(client: Client, client_secret: Option<String>) -> Self {
+        ClientBody {
+            client_id: client.client_id,
+            client_secret,
+            name: client.name,
+            description: client.description,
+            app_type: client.app_type,
+            is_first_party: client.is_first_party,
+            callbacks: client.callbacks,
+            allowed_logout_urls: client.allowed_logout_urls,
+            web_origins: client.web_origins,
+            grant_types: client.grant_types,
+            token_endpoint_auth_method: client.token_endpoint_auth_method,
+            organization_usage: client.organization_usage,
+            organization_require_behavior: client.organization_require_behavior,
+            jwt_configuration: JwtConfiguration {
+                alg: client.signing_alg,
+            },
+            client_metadata: client.client_metadata,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientBody {
+    pub name: String,
+    pub description: Option<String>,
+    /// Default `regular_web`.
+    pub app_type: Option<AppType>,
+    pub is_first_party: Option<bool>,
+    pub callbacks: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub web_origins: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub organization_usage: Option<OrganizationUsage>,
+    pub organization_require_behavior: Option<OrganizationRequireBehavior>,
+    pub jwt_configuration: Option<JwtConfiguration>,
+    #[schema(value_type = Option<Object>)]
+    pub client_metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientBody {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub app_type: Option<AppType>,
+    pub is_first_party: Option<bool>,
+    pub callbacks: Option<Vec<String>>,
+    pub allowed_logout_urls: Option<Vec<String>>,
+    pub web_origins: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    pub organization_usage: Option<OrganizationUsage>,
+    pub organization_require_behavior: Option<OrganizationRequireBehavior>,
+    pub jwt_configuration: Option<JwtConfiguration>,
+    #[schema(value_type = Option<Object>)]
+    pub client_metadata: Option<Map<String, Value>>,
+}
+
+fn client_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => {
+            ApiError::not_found("The client does not exist", "inexistent_client")
+        }
+        other => other.into(),
+    }
+}
+
+/// A new confidential client's secret and its stored hash, or neither for a
+/// public client.
+pub fn new_secret_for(app_type: AppType) -> (Option<String>, Option<String>) {
+    if app_type.is_public() {
+        (None, None)
+    } else {
+        let secret = ids::new_client_secret();
+        let hash = hash_client_secret(&secret);
+        (Some(secret), Some(hash))
+    }
+}
+
+#[utoipa::path(post, path = "/api/v2/clients", tag = "clients", request_body = CreateClientBody,
+    responses((status = 201, body = ClientBody), (status = 400, body = ApiErrorBody)))]
+async fn clients_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateClientBody>,
+) -> Result<(StatusCode, Json<ClientBody>), ApiError> {
+    auth.require("create:clients")?;
+    let app_type = body.app_type.unwrap_or(AppType::RegularWeb);
+    let (secret, secret_hash) = new_secret_for(app_type);
+    let client = Client {
+        client_id: ids::new_client_id(),
+        name: body.name,
+        description: body.description,
+        app_type,
+        client_secret_hash: secret_hash,
+        callbacks: body.callbacks.unwrap_or_default(),
+        allowed_logout_urls: body.allowed_logout_urls.unwrap_or_default(),
+        web_origins: body.web_origins.unwrap_or_default(),
+        grant_types: body
+            .grant_types
+            .unwrap_or_else(|| app_type.default_grant_types()),
+        token_endpoint_auth_method: body
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| app_type.default_auth_method()),
+        organization_usage: body.organization_usage.unwrap_or(OrganizationUsage::Deny),
+        organization_require_behavior: body
+            .organization_require_behavior
+            .unwrap_or(OrganizationRequireBehavior::NoPrompt),
+        signing_alg: body.jwt_configuration.map_or(SigningAlg::RS256, |j| j.alg),
+        is_first_party: body.is_first_party.unwrap_or(true),
+        client_metadata: body.client_metadata.unwrap_or_default(),
+    };
+    client.check()?;
+    state.store.insert_client(&client).await?;
+    state.clients.invalidate(&client.client_id).await;
+    Ok((StatusCode::CREATED, Json(ClientBody::new(client, secret))))
+}
+
+#[utoipa::path(get, path = "/api/v2/clients", tag = "clients", params(Paging),
+    responses((status = 200, description = "An array, or `{clients, start, limit, total}` with include_totals", body = [ClientBody])))]
+async fn clients_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require("read:clients")?;
+    let (mode, page) = paging.mode()?;
+    let items: Vec<ClientBody> = state
+        .store
+        .list_clients(&page)
+        .await?
+        .into_iter()
+        .map(|c| ClientBody::new(c, None))
+        .collect();
+    Ok(Json(
+        paged(
+            "clients",
+            mode,
+            items,
+            |c| c.client_id.clone(),
+            state.store.count_clients(),
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v2/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = ClientBody), (status = 404, body = ApiErrorBody)))]
+async fn client_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientBody>, ApiError> {
+    auth.require("read:clients")?;
+    let client = state
+        .store
+        .get_client(&id)
+        .await
+        .map_err(client_not_found)?;
+    Ok(Json(ClientBody::new(client, None)))
+}
+
+#[utoipa::path(patch, path = "/api/v2/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    request_body = UpdateClientBody,
+    responses((status = 200, body = ClientBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn client_patch(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateClientBody>,
+) -> Result<Json<ClientBody>, ApiError> {
+    auth.require("update:clients")?;
+    let mut client = state
+        .store
+        .get_client(&id)
+        .await
+        .map_err(client_not_found)?;
+    macro_rules! set {
+        ($($field:ident),*) => { $(if let Some(v) = body.$field { client.$field = v; })* };
+    }
+    set!(
+        name,
+        app_type,
+        is_first_party,
+        callbacks,
+        allowed_logout_urls,
+        web_origins,
+        grant_types,
+        token_endpoint_auth_method,
+        organization_usage,
+        organization_require_behavior,
+        client_metadata
+    );
+    if let Some(description) = body.description {
+        client.description = Some(description);
+    }
+    if let Some(jwt) = body.jwt_configuration {
+        client.signing_alg = jwt.alg;
+    }
+    let mut new_secret = None;
+    if client.app_type.is_public() {
+        client.client_secret_hash = None;
+    } else if client.client_secret_hash.is_none() {
+        // A public client turned confidential needs a secret: shown once, here.
+        let (secret, hash) = new_secret_for(client.app_type);
+        new_secret = secret;
+        client.client_secret_hash = hash;
+    }
+    client.check()?;
+    state
+        .store
+        .update_client(&client)
+        .await
+        .map_err(client_not_found)?;
+    state.clients.invalidate(&id).await;
+    Ok(Json(ClientBody::new(client, new_secret)))
+}
+
+#[utoipa::path(delete, path = "/api/v2/clients/{id}", tag = "clients", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiErrorBody)))]
+async fn client_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:clients")?;
+    state
+        .store
+        .delete_client(&id)
+        .await
+        .map_err(client_not_found)?;
+    state.clients.invalidate(&id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v2/clients/{id}/rotate-secret", tag = "clients", params(("id" = String, Path)),
+    responses((status = 200, body = ClientBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn client_rotate_secret_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientBody>, ApiError> {
+    auth.require("update:client_keys")?;
+    let mut client = state
+        .store
+        .get_client(&id)
+        .await
+        .map_err(client_not_found)?;
+    if client.app_type.is_public() {
+        return Err(ApiError::bad_request(
+            "Public clients (spa, native) have no secret",
+        ));
+    }
+    let (secret, hash) = new_secret_for(client.app_type);
+    client.client_secret_hash = hash;
+    state
+        .store
+        .update_client(&client)
+        .await
+        .map_err(client_not_found)?;
+    state.clients.invalidate(&id).await;
+    Ok(Json(ClientBody::new(client, secret)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientGrantBody {
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_usage: Option<OrganizationUsage>,
+    pub allow_any_organization: bool,
+}
+
+impl From<ClientGrant> for ClientGrantBody {
+    fn from(g: ClientGrant) -> Self {
+        ClientGrantBody {
+            id: g.id,
+            client_id: g.client_id,
+            audience: g.audience,
+            scope: g.scope,
+            organization_usage: g.organization_usage,
+            allow_any_organization: g.allow_any_organization,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientGrantBody {
+    pub client_id: String,
+    /// The API's identifier (for the Management API: `<issuer>/api/v2/`).
+    pub audience: String,
+    pub scope: Vec<String>,
+    pub organization_usage: Option<OrganizationUsage>,
+    pub allow_any_organization: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateClientGrantBody {
+    pub scope: Option<Vec<String>>,
+    pub organization_usage: Option<OrganizationUsage>,
+    pub allow_any_organization: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClientGrantQuery {
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+}
+
+fn grant_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => {
+            ApiError::not_found("The client grant does not exist", "inexistent_client_grant")
+        }
+        other => other.into(),
+    }
+}
+
+/// Scopes must be well-formed; for the Management API they must be ones it knows.
+fn check_grant_scope(state: &AppState, audience: &str, scope: &[String]) -> Result<(), ApiError> {
+    check_scope_values("scope", scope)?;
+    if audience == state.issuer.management_audience() {
+        if let Some((i, unknown)) = scope
+            .iter()
+            .enumerate()
+            .find(|(_, s)| !ALL_SCOPES.contains(&s.as_str()))
+        {
+            return Err(ValidationError::new(
+                format!("scope[{i}]"),
+                format!("'{unknown}' is not a Management API scope"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v2/client-grants", tag = "client-grants", request_body = CreateClientGrantBody,
+    responses((status = 201, body = ClientGrantBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn client_grants_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateClientGrantBody>,
+) -> Result<(StatusCode, Json<ClientGrantBody>), ApiError> {
+    auth.require("create:client_grants")?;
+    crate::model::check_url("audience", &body.audience, true)?;
+    check_grant_scope(&state, &body.audience, &body.scope)?;
+    if state
+        .clients
+        .get(&state.store, &body.client_id)
+        .await?
+        .is_none()
+    {
+        return Err(ValidationError::new("client_id", "client does not exist").into());
+    }
+    let grant = ClientGrant {
+        id: ids::new_id(ids::CLIENT_GRANT),
+        client_id: body.client_id,
+        audience: body.audience,
+        scope: body.scope,
+        organization_usage: body.organization_usage,
+        allow_any_organization: body.allow_any_organization.unwrap_or(false),
+    };
+    state.store.insert_client_grant(&grant).await?;
+    Ok((StatusCode::CREATED, Json(grant.into())))
+}
+
+#[utoipa::path(get, path = "/api/v2/client-grants", tag = "client-grants", params(ClientGrantQuery, Paging),
+    responses((status = 200, description = "An array, or `{client_grants, start, limit, total}` with include_totals", body = [ClientGrantBody])))]
+async fn client_grants_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ClientGrantQuery>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require("read:client_grants")?;
+    let filter = ClientGrantFilter {
+        client_id: query.client_id,
+        audience: query.audience,
+    };
+    let (mode, page) = paging.mode()?;
+    let items: Vec<ClientGrantBody> = state
+        .store
+        .list_client_grants(&filter, &page)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(
+        paged(
+            "client_grants",
+            mode,
+            items,
+            |g| g.id.clone(),
+            state.store.count_client_grants(&filter),
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(patch, path = "/api/v2/client-grants/{id}", tag = "client-grants", params(("id" = String, Path)),
+    request_body = UpdateClientGrantBody,
+    responses((status = 200, body = ClientGrantBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn client_grant_patch(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateClientGrantBody>,
+) -> Result<Json<ClientGrantBody>, ApiError> {
+    auth.require("update:client_grants")?;
+    let mut grant = state
+        .store
+        .get_client_grant(&id)
+        .await
+        .map_err(grant_not_found)?;
+    if let Some(scope) = body.scope {
+        check_grant_scope(&state, &grant.audience, &scope)?;
+        grant.scope = scope;
+    }
+    if body.organization_usage.is_some() {
+        grant.organization_usage = body.organization_usage;
+    }
+    if let Some(v) = body.allow_any_organization {
+        grant.allow_any_organization = v;
+    }
+    state
+        .store
+        .update_client_grant(&grant)
+        .await
+        .map_err(grant_not_found)?;
+    Ok(Json(grant.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v2/client-grants/{id}", tag = "client-grants", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiErrorBody)))]
+async fn client_grant_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:client_grants")?;
+    state
+        .store
+        .delete_client_grant(&id)
+        .await
+        .map_err(grant_not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,312 @@
+//! `/connections`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use crate::http::error::{ApiError, ApiErrorBody};
+use crate::model::connection::{self, Connection, Strategy};
+use crate::model::ids;
+use crate::model::organization::Metadata;
+use crate::model::{ValidationError, check_display_text};
+use crate::state::AppState;
+use crate::store::{ConnectionFilter, StoreError};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(connections_list, connections_post))
+        .routes(routes!(connection_get, connection_patch, connection_delete))
+}
+
+/// Option keys that hold secrets: accepted on write, never returned.
+const SECRET_OPTIONS: &[&str] = &["client_secret"];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionBody {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub strategy: Strategy,
+    /// Strategy settings; secrets (`client_secret`) are write-only.
+    #[schema(value_type = Object)]
+    pub options: Map<String, Value>,
+    pub enabled_clients: Vec<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    pub is_domain_connection: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_as_button: Option<bool>,
+    pub realms: Vec<String>,
+}
+
+impl ConnectionBody {
+    fn new(connection: Connection, enabled_clients: Vec<String>) -> Self {
+        let mut options = connection.options;
+        for key in SECRET_OPTIONS {
+            options.remove(*key);
+        }
+        ConnectionBody {
+            id: connection.id,
+            name: connection.name,
+            display_name: connection.display_name,
+            strategy: connection.strategy,
+            options,
+            enabled_clients,
+            metadata: connection.metadata,
+            is_domain_connection: connection.is_domain_connection,
+            show_as_button: connection.show_as_button,
+            realms: connection.realms,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectionBody {
+    /// Unique in the tenant: letters, digits and single hyphens.
+    pub name: String,
+    /// One of `auth0`, `google-oauth2`, `github`, `windowslive`, `oauth2`, `oidc`, `samlp`.
+    pub strategy: String,
+    pub display_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Map<String, Value>>,
+    pub enabled_clients: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+    pub is_domain_connection: Option<bool>,
+    pub show_as_button: Option<bool>,
+    pub realms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConnectionBody {
+    pub display_name: Option<String>,
+    /// Replaces the options; a `client_secret` left out keeps the stored one.
+    #[schema(value_type = Option<Object>)]
+    pub options: Option<Map<String, Value>>,
+    pub enabled_clients: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+    pub is_domain_connection: Option<bool>,
+    pub show_as_button: Option<bool>,
+    pub realms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectionQuery {
+    /// Only connections of this strategy.
+    pub strategy: Option<String>,
+    /// Only the connection with this name.
+    pub name: Option<String>,
+}
+
+fn check_connection(connection: &Connection) -> Result<(), ValidationError> {
+    connection::check_name(&connection.name)?;
+    if let Some(display_name) = &connection.display_name {
+        connection::check_display_name(display_name)?;
+    }
+    connection::check_options(connection.strategy, &connection.options)?;
+    connection::check_connection_metadata(&connection.metadata)?;
+    for (i, realm) in connection.realms.iter().enumerate() {
+        check_display_text(&format!("realms[{i}]"), realm, 255)?;
+    }
+    if connection.show_as_button.is_some() && !connection.strategy.is_enterprise() {
+        return Err(ValidationError::new(
+            "show_as_button",
+            "can only be set on enterprise connections (oidc, samlp)",
+        ));
+    }
+    Ok(())
+}
+
+/// Every client named in `enabled_clients` must exist.
+async fn check_enabled_clients(state: &AppState, client_ids: &[String]) -> Result<(), ApiError> {
+    for (i, client_id) in client_ids.iter().enumerate() {
+        if state.clients.get(&state.store, client_id).await?.is_none() {
+            return Err(ValidationError::new(
+                format!("enabled_clients[{i}]"),
+                format!("client '{client_id}' does not exist"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn connection_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => {
+            ApiError::not_found("The connection does not exist", "inexistent_connection")
+        }
+        other => other.into(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v2/connections", tag = "connections",
+    request_body = CreateConnectionBody,
+    responses((status = 201, body = ConnectionBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn connections_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateConnectionBody>,
+) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
+    auth.require("create:connections")?;
+    let strategy: Strategy = body.strategy.parse()?;
+    let connection = Connection {
+        id: ids::new_id(ids::CONNECTION),
+        realms: body.realms.unwrap_or_else(|| vec![body.name.clone()]),
+        name: body.name,
+        strategy,
+        display_name: body.display_name,
+        options: body.options.unwrap_or_default(),
+        metadata: body.metadata.unwrap_or_default(),
+        is_domain_connection: body.is_domain_connection.unwrap_or(false),
+        show_as_button: body.show_as_button,
+    };
+    check_connection(&connection)?;
+    let enabled_clients = body.enabled_clients.unwrap_or_default();
+    check_enabled_clients(&state, &enabled_clients).await?;
+    state
+        .store
+        .insert_connection(&connection, &enabled_clients)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ConnectionBody::new(connection, enabled_clients)),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v2/connections", tag = "connections", params(ConnectionQuery, Paging),
+    responses((status = 200, description = "An array, or `{connections, start, limit, total}` with include_totals, or `{connections, next}` with from/take", body = [ConnectionBody])))]
+async fn connections_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ConnectionQuery>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    auth.require("read:connections")?;
+    let filter = ConnectionFilter {
+        strategy: query
+            .strategy
+            .as_deref()
+            .map(str::parse::<Strategy>)
+            .transpose()
+            .map_err(|e| {
+                ApiError::invalid_query(format!("Query validation error: {}", e.reason))
+            })?,
+        name: query.name.clone(),
+    };
+    let (mode, page) = paging.mode()?;
+    let mut items = Vec::new();
+    for connection in state.store.list_connections(&filter, &page).await? {
+        let clients = state.store.list_connection_clients(&connection.id).await?;
+        items.push(ConnectionBody::new(connection, clients));
+    }
+    Ok(Json(
+        paged(
+            "connections",
+            mode,
+            items,
+            |c| c.id.clone(),
+            state.store.count_connections(&filter),
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v2/connections/{id}", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionBody), (status = 404, body = ApiErrorBody)))]
+async fn connection_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionBody>, ApiError> {
+    auth.require("read:connections")?;
+    let connection = state
+        .store
+        .get_connection(&id)
+        .await
+        .map_err(connection_not_found)?;
+    let clients = state.store.list_connection_clients(&id).await?;
+    Ok(Json(ConnectionBody::new(connection, clients)))
+}
+
+#[utoipa::path(patch, path = "/api/v2/connections/{id}", tag = "connections",
+    params(("id" = String, Path)), request_body = UpdateConnectionBody,
+    responses((status = 200, body = ConnectionBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn connection_patch(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateConnectionBody>,
+) -> Result<Json<ConnectionBody>, ApiError> {
+    auth.require("update:connections")?;
+    let mut connection = state
+        .store
+        .get_connection(&id)
+        .await
+        .map_err(connection_not_found)?;
+    if let Some(display_name) = body.display_name {
+        connection.display_name = Some(display_name);
+    }
+    if let Some(mut options) = body.options {
+        for key in SECRET_OPTIONS {
+            if !options.contains_key(*key) {
+                if let Some(stored) = connection.options.get(*key) {
+                    options.insert((*key).to_owned(), stored.clone());
+                }
+            }
+        }
+        connection.options = options;
+    }
+    if let Some(metadata) = body.metadata {
+        connection.metadata = metadata;
+    }
+    if let Some(v) = body.is_domain_connection {
+        connection.is_domain_connection = v;
+    }
+    if body.show_as_button.is_some() {
+        connection.show_as_button = body.show_as_button;
+    }
+    if let Some(realms) = body.realms {
+        connection.realms = realms;
+    }
+    check_connection(&connection)?;
+    if let Some(clients) = &body.enabled_clients {
+        check_enabled_clients(&state, clients).await?;
+    }
+    state
+        .store
+        .update_connection(&connection, body.enabled_clients.as_deref())
+        .await
+        .map_err(connection_not_found)?;
+    let clients = state.store.list_connection_clients(&id).await?;
+    Ok(Json(ConnectionBody::new(connection, clients)))
+}
+
+#[utoipa::path(delete, path = "/api/v2/connections/{id}", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiErrorBody)))]
+async fn connection_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:connections")?;
+    state
+        .store
+        .delete_connection(&id)
+        .await
+        .map_err(connection_not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,68 @@
+//! `/keys/signing`: list the signing keys and rotate them.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ManagementAuth;
+use crate::http::error::{ApiError, ApiErrorBody};
+use crate::keys::KeySummary;
+use crate::model::client::SigningAlg;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signing_keys_list))
+        .routes(routes!(signing_keys_rotate_post))
+}
+
+#[utoipa::path(get, path = "/api/v2/keys/signing", tag = "keys",
+    responses((status = 200, body = [KeySummary])))]
+async fn signing_keys_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<KeySummary>>, ApiError> {
+    auth.require("read:signing_keys")?;
+    Ok(Json(state.keys.summaries()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedKeys {
+    /// The new current RS256 key (Auth0's response field).
+    pub kid: String,
+    pub current: Vec<KeySummary>,
+}
+
+#[utoipa::path(post, path = "/api/v2/keys/signing/rotate", tag = "keys",
+    responses((status = 201, body = RotatedKeys), (status = 403, body = ApiErrorBody)))]
+async fn signing_keys_rotate_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+) -> Result<(axum::http::StatusCode, Json<RotatedKeys>), ApiError> {
+    auth.require("create:signing_keys")?;
+    auth.require("update:signing_keys")?;
+    let mut kid = String::new();
+    for alg in SigningAlg::ALL.iter().copied() {
+        let new_current = state
+            .keys
+            .rotate(&state.store, alg)
+            .await
+            .map_err(ApiError::internal)?;
+        if alg == SigningAlg::RS256 {
+            kid = new_current;
+        }
+    }
+    let current = state
+        .keys
+        .summaries()
+        .into_iter()
+        .filter(|k| k.current)
+        .collect();
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(RotatedKeys { kid, current }),
+    ))
+}

@@ -1,0 +1,358 @@
+//! The Management API under `/api/v2`, in Auth0's shapes (paths, bodies,
+//! field names, errors), so that the `auth0` SDKs and provisioning tools work
+//! against Switchyard unchanged. Every route needs a bearer token whose
+//! `scope` holds the route's scope; every route is in the OpenAPI document.
+
+mod clients;
+mod connections;
+mod keys;
+mod members;
+mod organizations;
+mod roles;
+mod users;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use super::error::ApiError;
+use crate::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::state::AppState;
+use crate::store::Page;
+
+/// Every scope the Management API knows; the bootstrap and demo clients get all.
+pub const ALL_SCOPES: &[&str] = &[
+    "read:organizations",
+    "create:organizations",
+    "update:organizations",
+    "delete:organizations",
+    "read:organization_connections",
+    "create:organization_connections",
+    "update:organization_connections",
+    "delete:organization_connections",
+    "read:organization_members",
+    "create:organization_members",
+    "delete:organization_members",
+    "read:organization_member_roles",
+    "create:organization_member_roles",
+    "delete:organization_member_roles",
+    "read:connections",
+    "create:connections",
+    "update:connections",
+    "delete:connections",
+    "read:clients",
+    "create:clients",
+    "update:clients",
+    "delete:clients",
+    "read:client_keys",
+    "update:client_keys",
+    "read:client_grants",
+    "create:client_grants",
+    "update:client_grants",
+    "delete:client_grants",
+    "read:users",
+    "create:users",
+    "update:users",
+    "delete:users",
+    "read:roles",
+    "create:roles",
+    "update:roles",
+    "delete:roles",
+    "read:signing_keys",
+    "create:signing_keys",
+    "update:signing_keys",
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard Management API",
+        description = "Auth0-compatible management of organizations, connections, clients, users and roles."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ManagementDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The Management API router, with its OpenAPI document built from the
+/// handlers' annotations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ManagementDoc::openapi())
+        .merge(organizations::router())
+        .merge(members::router())
+        .merge(connections::router())
+        .merge(clients::router())
+        .merge(users::router())
+        .merge(roles::router())
+        .merge(keys::router())
+}
+
+/// A verified Management API access token.
+#[derive(Debug)]
+pub struct ManagementAuth {
+    claims: AccessTokenClaims,
+}
+
+impl ManagementAuth {
+    /// Refuses the request (403) unless the token carries `scope`.
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.claims.scope.split(' ').any(|s| s == scope) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_scope(scope))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for ManagementAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Bad HTTP authentication header format"))?;
+        let mut validation = jsonwebtoken::Validation::default();
+        validation.set_issuer(&[state.issuer.identifier()]);
+        validation.set_audience(&[state.issuer.management_audience()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let claims = state
+            .keys
+            .verify::<AccessTokenClaims>(token, ACCESS_TOKEN_TYP, validation)
+            .map_err(|rejected| {
+                tracing::info!(reason = %rejected, "management token rejected");
+                match rejected {
+                    crate::keys::TokenRejected::Invalid(e)
+                        if matches!(
+                            e.kind(),
+                            jsonwebtoken::errors::ErrorKind::ExpiredSignature
+                        ) =>
+                    {
+                        ApiError::unauthorized(
+                            "Expired token received for JSON Web Token validation",
+                        )
+                    }
+                    _ => ApiError::unauthorized("Invalid token"),
+                }
+            })?;
+        Ok(ManagementAuth { claims })
+    }
+}
+
+/// JSON bodies whose rejections speak the Management API's error shape:
+/// 415 without a JSON content type, 413 past the size limit, 400 naming the
+/// property otherwise.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+            Some("invalid_content_type"),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+            Some("payload_too_large"),
+        ),
+        _ => {
+            let text = rejection.body_text();
+            // axum prefixes serde's message; keep the part that names the property.
+            let detail = text
+                .split_once("body into the target type: ")
+                .map_or(text.as_str(), |(_, rest)| rest)
+                .to_owned();
+            ApiError::bad_request(format!("Payload validation error: {detail}"))
+        }
+    }
+}
+
+/// Query strings, likewise in the Management API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection: QueryRejection| {
+                let text = rejection.body_text();
+                let detail = text
+                    .split_once("query string: ")
+                    .map_or(text.as_str(), |(_, r)| r);
+                ApiError::invalid_query(format!("Query validation error: {detail}"))
+            })
+    }
+}
+
+/// Auth0's paging parameters: `page`/`per_page` (+ `include_totals`) or the
+/// checkpoint pair `from`/`take`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Page index, from 0.
+    pub page: Option<i64>,
+    /// Items per page (1–100, default 50).
+    pub per_page: Option<i64>,
+    /// Wrap the list in `{<items>, start, limit, total}`.
+    pub include_totals: Option<bool>,
+    /// Checkpoint paging: the `next` value of the previous page.
+    pub from: Option<String>,
+    /// Checkpoint paging: items per page (1–100, default 50).
+    pub take: Option<i64>,
+}
+
+pub enum PageMode {
+    Offset {
+        page: i64,
+        per_page: i64,
+        totals: bool,
+    },
+    Checkpoint {
+        take: i64,
+    },
+}
+
+impl Paging {
+    pub fn mode(&self) -> Result<(PageMode, Page), ApiError> {
+        let check = |name: &str, v: i64| {
+            if (1..=100).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ApiError::invalid_query(format!(
+                    "Query validation error: {name} must be from 1 to 100"
+                )))
+            }
+        };
+        if self.from.is_some() || self.take.is_some() {
+            if self.page.is_some() || self.per_page.is_some() {
+                return Err(ApiError::invalid_query(
+                    "Query validation error: use either page/per_page or from/take",
+                ));
+            }
+            let take = check("take", self.take.unwrap_or(50))?;
+            // One more than asked tells whether a next page exists.
+            let page = Page {
+                offset: 0,
+                limit: take + 1,
+                after_id: self.from.clone().filter(|f| !f.is_empty()),
+            };
+            return Ok((PageMode::Checkpoint { take }, page));
+        }
+        let per_page = check("per_page", self.per_page.unwrap_or(50))?;
+        let page_index = self.page.unwrap_or(0);
+        if page_index < 0 {
+            return Err(ApiError::invalid_query(
+                "Query validation error: page must be 0 or more",
+            ));
+        }
+        Ok((
+            PageMode::Offset {
+                page: page_index,
+                per_page,
+                totals: self.include_totals.unwrap_or(false),
+            },
+            Page {
+                offset: page_index.saturating_mul(per_page),
+                limit: per_page,
+                after_id: None,
+            },
+        ))
+    }
+}
+
+/// Shapes a list as Auth0 does for the paging mode in use. `id_of` gives the
+/// checkpoint of an item; `total` is computed only when asked for.
+pub async fn paged<T: Serialize, F>(
+    key: &str,
+    mode: PageMode,
+    mut items: Vec<T>,
+    id_of: impl Fn(&T) -> String,
+    total: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    F: std::future::Future<Output = Result<i64, crate::store::StoreError>>,
+{
+    match mode {
+        PageMode::Checkpoint { take } => {
+            let take = usize::try_from(take).unwrap_or(usize::MAX);
+            let has_more = items.len() > take;
+            items.truncate(take);
+            let mut body = serde_json::Map::new();
+            body.insert(
+                key.to_owned(),
+                serde_json::to_value(&items).map_err(ApiError::internal)?,
+            );
+            if has_more {
+                if let Some(last) = items.last() {
+                    body.insert("next".into(), serde_json::Value::String(id_of(last)));
+                }
+            }
+            Ok(serde_json::Value::Object(body))
+        }
+        PageMode::Offset {
+            page,
+            per_page,
+            totals,
+        } => {
+            if !totals {
+                return serde_json::to_value(&items).map_err(ApiError::internal);
+            }
+            let total = total.await?;
+            Ok(serde_json::json!({
+                key: serde_json::to_value(&items).map_err(ApiError::internal)?,
+                "start": page.saturating_mul(per_page),
+                "limit": per_page,
+                "total": total,
+            }))
+        }
+    }
+}

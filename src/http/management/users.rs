@@ -1,0 +1,330 @@
+//! `/users` and `/users-by-email`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiJson, ApiQuery, ManagementAuth};
+use crate::connectors::database::{check_password_policy, hash_password};
+use crate::http::error::{ApiError, ApiErrorBody};
+use crate::model::connection::Connection;
+use crate::model::user::{User, normalize_email};
+use crate::model::{ValidationError, check_display_text, check_url, ids};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::users::StoredUser;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users_post))
+        .routes(routes!(user_get, user_patch, user_delete))
+        .routes(routes!(users_by_email_get))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityBody {
+    pub connection: String,
+    pub provider: String,
+    pub user_id: String,
+    #[serde(rename = "isSocial")]
+    pub is_social: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub user_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    pub blocked: bool,
+    pub identities: Vec<IdentityBody>,
+    #[schema(value_type = Object)]
+    pub app_metadata: Map<String, Value>,
+    #[schema(value_type = Object)]
+    pub user_metadata: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn user_body(stored: StoredUser, connection: &Connection) -> UserBody {
+    let user = stored.user;
+    UserBody {
+        identities: vec![IdentityBody {
+            connection: connection.name.clone(),
+            provider: connection.strategy.as_str().to_owned(),
+            user_id: user.user_id.clone(),
+            is_social: matches!(
+                connection.strategy,
+                crate::model::connection::Strategy::Google
+                    | crate::model::connection::Strategy::Github
+                    | crate::model::connection::Strategy::WindowsLive
+                    | crate::model::connection::Strategy::OAuth2
+            ),
+        }],
+        user_id: user.user_id,
+        email: user.email,
+        email_verified: user.email_verified,
+        name: user.name,
+        given_name: user.given_name,
+        family_name: user.family_name,
+        nickname: user.nickname,
+        picture: user.picture,
+        blocked: user.blocked,
+        app_metadata: user.app_metadata,
+        user_metadata: user.user_metadata,
+        created_at: crate::clock::rfc3339_from_millis(stored.created_at),
+        updated_at: crate::clock::rfc3339_from_millis(stored.updated_at),
+    }
+}
+
+async fn with_connection(state: &AppState, stored: StoredUser) -> Result<UserBody, ApiError> {
+    let connection = state
+        .store
+        .get_connection(&stored.user.connection_id)
+        .await?;
+    Ok(user_body(stored, &connection))
+}
+
+pub(super) fn user_not_found(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::not_found("The user does not exist", "inexistent_user"),
+        other => other.into(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    /// Name of the database connection.
+    pub connection: String,
+    pub email: String,
+    pub password: String,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+    pub blocked: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub app_metadata: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub user_metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserBody {
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+    pub blocked: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub app_metadata: Option<Map<String, Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub user_metadata: Option<Map<String, Value>>,
+}
+
+fn check_profile(user: &User) -> Result<(), ValidationError> {
+    for (field, value) in [
+        ("name", &user.name),
+        ("given_name", &user.given_name),
+        ("family_name", &user.family_name),
+        ("nickname", &user.nickname),
+    ] {
+        if let Some(value) = value {
+            check_display_text(field, value, 300)?;
+        }
+    }
+    if let Some(picture) = &user.picture {
+        check_url("picture", picture, false)?;
+    }
+    Ok(())
+}
+
+/// Finds a database connection by name, for creating password users.
+async fn database_connection(state: &AppState, name: &str) -> Result<Connection, ApiError> {
+    let filter = crate::store::ConnectionFilter {
+        strategy: None,
+        name: Some(name.to_owned()),
+    };
+    let connection = state
+        .store
+        .list_connections(&filter, &crate::store::Page::all())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::bad_request(format!("The connection does not exist: {name}")))?;
+    if !connection.strategy.is_database() {
+        return Err(ApiError::bad_request(format!(
+            "Users can only be created in database connections; '{name}' is {}",
+            connection.strategy
+        )));
+    }
+    Ok(connection)
+}
+
+#[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = CreateUserBody,
+    responses((status = 201, body = UserBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn users_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateUserBody>,
+) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+    auth.require("create:users")?;
+    let connection = database_connection(&state, &body.connection).await?;
+    let user = User {
+        user_id: ids::new_id(ids::USER),
+        connection_id: connection.id.clone(),
+        email: normalize_email(&body.email)?,
+        email_verified: body.email_verified.unwrap_or(false),
+        name: body.name,
+        given_name: body.given_name,
+        family_name: body.family_name,
+        nickname: body.nickname,
+        picture: body.picture,
+        blocked: body.blocked.unwrap_or(false),
+        app_metadata: body.app_metadata.unwrap_or_default(),
+        user_metadata: body.user_metadata.unwrap_or_default(),
+    };
+    check_profile(&user)?;
+    check_password_policy(&connection.options, &body.password)?;
+    let hash = hash_password(body.password)
+        .await
+        .map_err(ApiError::internal)?;
+    state.store.insert_user(&user, Some(&hash)).await?;
+    let stored = state.store.get_user(&user.user_id).await?;
+    Ok((StatusCode::CREATED, Json(user_body(stored, &connection))))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, body = UserBody), (status = 404, body = ApiErrorBody)))]
+async fn user_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UserBody>, ApiError> {
+    auth.require("read:users")?;
+    let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
+    Ok(Json(with_connection(&state, stored).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EmailQuery {
+    pub email: String,
+}
+
+#[utoipa::path(get, path = "/api/v2/users-by-email", tag = "users", params(EmailQuery),
+    responses((status = 200, body = [UserBody]), (status = 400, body = ApiErrorBody)))]
+async fn users_by_email_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<EmailQuery>,
+) -> Result<Json<Vec<UserBody>>, ApiError> {
+    auth.require("read:users")?;
+    let email = normalize_email(&query.email)
+        .map_err(|e| ApiError::invalid_query(format!("Query validation error: {}", e.reason)))?;
+    let mut users = Vec::new();
+    for stored in state.store.list_users_by_email(&email).await? {
+        users.push(with_connection(&state, stored).await?);
+    }
+    Ok(Json(users))
+}
+
+#[utoipa::path(patch, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
+    request_body = UpdateUserBody,
+    responses((status = 200, body = UserBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn user_patch(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUserBody>,
+) -> Result<Json<UserBody>, ApiError> {
+    auth.require("update:users")?;
+    let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
+    let connection = state
+        .store
+        .get_connection(&stored.user.connection_id)
+        .await?;
+    let mut user = stored.user;
+    if let Some(email) = &body.email {
+        user.email = normalize_email(email)?;
+    }
+    macro_rules! set_opt {
+        ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = Some(v); })* };
+    }
+    set_opt!(name, given_name, family_name, nickname, picture);
+    if let Some(v) = body.email_verified {
+        user.email_verified = v;
+    }
+    if let Some(v) = body.blocked {
+        user.blocked = v;
+    }
+    if let Some(v) = body.app_metadata {
+        user.app_metadata = v;
+    }
+    if let Some(v) = body.user_metadata {
+        user.user_metadata = v;
+    }
+    check_profile(&user)?;
+    let new_hash = match body.password {
+        Some(password) => {
+            if !connection.strategy.is_database() {
+                return Err(ValidationError::new(
+                    "password",
+                    "only database users have a password",
+                )
+                .into());
+            }
+            check_password_policy(&connection.options, &password)?;
+            Some(hash_password(password).await.map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    state
+        .store
+        .update_user(&user)
+        .await
+        .map_err(user_not_found)?;
+    if let Some(hash) = new_hash {
+        state
+            .store
+            .update_user_password(&id, &hash)
+            .await
+            .map_err(user_not_found)?;
+    }
+    let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
+    Ok(Json(user_body(stored, &connection)))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = ApiErrorBody)))]
+async fn user_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:users")?;
+    state.store.delete_user(&id).await.map_err(user_not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}

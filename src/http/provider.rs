@@ -1,0 +1,147 @@
+//! The OpenID provider's public endpoints: discovery, JWKS, token, and a
+//! landing page.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::flows::OAuthError;
+use crate::flows::token::{self, TokenParams};
+use crate::model::client::SigningAlg;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home_get))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/.well-known/openid-configuration", get(discovery_get))
+        .route("/.well-known/jwks.json", get(jwks_get))
+        .route("/oauth/token", post(token_post))
+}
+
+/// Discovery metadata. It lists what this build supports, and nothing more.
+async fn discovery_get(State(state): State<AppState>) -> Response {
+    let issuer = &state.issuer;
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
+    let body = json!({
+        "issuer": issuer.identifier(),
+        "authorization_endpoint": issuer.url("/authorize"),
+        "token_endpoint": issuer.url("/oauth/token"),
+        "jwks_uri": issuer.url("/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+    });
+    (
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        )],
+        Json(body),
+    )
+        .into_response()
+}
+
+async fn jwks_get(State(state): State<AppState>) -> Response {
+    let jwks = state.keys.jwks_json();
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        jwks.to_string(),
+    )
+        .into_response()
+}
+
+/// `/oauth/token` takes form-encoded bodies (RFC 6749) and, as Auth0 does,
+/// JSON bodies.
+async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let params: Result<TokenParams, OAuthError> = match content_type.as_str() {
+        "application/x-www-form-urlencoded" => parse_form(&body),
+        "application/json" => serde_json::from_slice(&body)
+            .map_err(|e| OAuthError::invalid_request(format!("Malformed JSON body: {e}"))),
+        _ => Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        )),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let result = match params {
+        Ok(params) => token::exchange(&state, authorization, params).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(response) => (
+            [
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::PRAGMA, HeaderValue::from_static("no-cache")),
+            ],
+            Json(response),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// Form parameters; a parameter given twice is refused (RFC 6749 §3.2).
+fn parse_form(body: &[u8]) -> Result<TokenParams, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| OAuthError::invalid_request(format!("Malformed form body: {e}")))?;
+    let mut seen = std::collections::HashSet::new();
+    for (name, _) in &pairs {
+        if !seen.insert(name.as_str()) {
+            return Err(OAuthError::invalid_request(format!(
+                "Parameter '{name}' was given more than once"
+            )));
+        }
+    }
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| OAuthError::invalid_request(format!("Malformed parameters: {e}")))
+}
+
+async fn home_get(State(state): State<AppState>) -> Html<String> {
+    let discovery = state.issuer.url("/.well-known/openid-configuration");
+    let openapi = state.issuer.url("/api/v2/openapi.json");
+    // Both URLs come from the operator's configured issuer, which is checked
+    // to be a plain URL at start-up; they are escaped all the same.
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Switchyard</title></head>\
+         <body style=\"font-family:system-ui;max-width:40em;margin:3em auto\"><h1>Switchyard</h1>\
+         <p>This is an OpenID Connect provider. Point your OIDC client at its discovery document:</p>\
+         <p><a href=\"{d}\">{d}</a></p><p>Management API (Auth0-compatible): <a href=\"{o}\">{o}</a></p></body></html>",
+        d = html_escape(&discovery),
+        o = html_escape(&openapi),
+    ))
+}
+
+fn html_escape(value: &str) -> String {
+    html_escape::encode_double_quoted_attribute(value).into_owned()
+}

@@ -1,0 +1,426 @@
+//! Signing keys: generated and kept in the store, parsed once into a ring.
+//!
+//! Per algorithm the ring holds a `current` key (signs), a `next` key
+//! (published ahead so relying parties cache it before it signs) and a
+//! `previous` key (still verifies what it signed until the next rotation).
+//! The JWKS publishes all three; a token whose `kid` is not in the JWKS is
+//! rejected.
+
+mod provider;
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
+};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
+    EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
+    PublicKeyUse, RSAKeyParameters, RSAKeyType,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::model::client::SigningAlg;
+use crate::model::ids;
+use crate::store::{Store, StoreError, StoredKey};
+use provider::ParsedKeyPair;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no current {0} signing key")]
+    NoCurrentKey(&'static str),
+    #[error("key material rejected: {0}")]
+    BadKey(String),
+    #[error("signing failed: {0}")]
+    Sign(jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a presented token was not accepted. Callers answer 401 for all of
+/// them; the variant is for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejected {
+    #[error("malformed token: {0}")]
+    Malformed(jsonwebtoken::errors::Error),
+    #[error("token type {0:?} is not the expected one")]
+    WrongType(Option<String>),
+    #[error("unknown key id")]
+    UnknownKey,
+    #[error("algorithm does not match the key")]
+    AlgorithmMismatch,
+    #[error("invalid token: {0}")]
+    Invalid(jsonwebtoken::errors::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Next,
+    Current,
+    Previous,
+}
+
+impl KeyState {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "next" => Some(KeyState::Next),
+            "current" => Some(KeyState::Current),
+            "previous" => Some(KeyState::Previous),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Next => "next",
+            KeyState::Current => "current",
+            KeyState::Previous => "previous",
+        }
+    }
+}
+
+struct LoadedKey {
+    kid: String,
+    alg: SigningAlg,
+    state: KeyState,
+    created_at: i64,
+    /// The PKCS#8 DER; the provider maps it to the parsed pair.
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    jwk: Jwk,
+}
+
+/// One immutable snapshot of the live keys; replaced whole on reload.
+struct KeySet {
+    keys: Vec<LoadedKey>,
+    jwks_json: Arc<str>,
+}
+
+/// What the Management API shows of a key (never the private part).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct KeySummary {
+    pub kid: String,
+    pub alg: String,
+    /// `next`, `current` or `previous`.
+    pub state: String,
+    pub current: bool,
+    pub next: bool,
+    pub previous: bool,
+    pub created_at: String,
+}
+
+pub struct KeyRing {
+    set: RwLock<Arc<KeySet>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing")
+    }
+}
+
+fn to_jwt_alg(alg: SigningAlg) -> Algorithm {
+    match alg {
+        SigningAlg::RS256 => Algorithm::RS256,
+        SigningAlg::ES256 => Algorithm::ES256,
+        SigningAlg::EdDSA => Algorithm::EdDSA,
+    }
+}
+
+/// A new private key for `alg`, as PKCS#8 DER.
+fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+    let bad = |e: aws_lc_rs::error::Unspecified| KeyError::BadKey(e.to_string());
+    match alg {
+        SigningAlg::RS256 => {
+            let pair = aws_lc_rs::rsa::KeyPair::generate(KeySize::Rsa2048).map_err(bad)?;
+            let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(bad)?;
+            Ok(der.as_ref().to_vec())
+        }
+        SigningAlg::ES256 => {
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(bad)?;
+            Ok(pair.to_pkcs8v1().map_err(bad)?.as_ref().to_vec())
+        }
+        SigningAlg::EdDSA => {
+            let pair = Ed25519KeyPair::generate().map_err(bad)?;
+            Ok(pair.to_pkcs8v1().map_err(bad)?.as_ref().to_vec())
+        }
+    }
+}
+
+fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
+    let alg = SigningAlg::parse(&stored.alg)
+        .ok_or_else(|| KeyError::BadKey(format!("alg {}", stored.alg)))?;
+    let state = KeyState::parse(&stored.state)
+        .ok_or_else(|| KeyError::BadKey(format!("state {}", stored.state)))?;
+    let der = STANDARD
+        .decode(&stored.private_key_der)
+        .map_err(|e| KeyError::BadKey(e.to_string()))?;
+    let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::BadKey(e.to_string());
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let (pair, encoding, decoding, params) = match alg {
+        SigningAlg::RS256 => {
+            let pair = RsaKeyPair::from_pkcs8(&der).map_err(rejected)?;
+            let components =
+                aws_lc_rs::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+            let decoding = DecodingKey::from_rsa_raw_components(&components.n, &components.e);
+            let params = AlgorithmParameters::RSA(RSAKeyParameters {
+                key_type: RSAKeyType::RSA,
+                n: b64(&components.n),
+                e: b64(&components.e),
+            });
+            (
+                ParsedKeyPair::Rsa(pair),
+                EncodingKey::from_rsa_der(&der),
+                decoding,
+                params,
+            )
+        }
+        SigningAlg::ES256 => {
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                .map_err(rejected)?;
+            let point = pair.public_key().as_ref().to_vec();
+            // Uncompressed SEC1 point: 0x04 || x (32 bytes) || y (32 bytes).
+            let (x, y) = match point.as_slice() {
+                [4, rest @ ..] if rest.len() == 64 => rest.split_at(32),
+                _ => return Err(KeyError::BadKey("unexpected EC point encoding".into())),
+            };
+            let decoding =
+                DecodingKey::from_ec_components(&b64(x), &b64(y)).map_err(KeyError::Sign)?;
+            let params = AlgorithmParameters::EllipticCurve(EllipticCurveKeyParameters {
+                key_type: EllipticCurveKeyType::EC,
+                curve: EllipticCurve::P256,
+                x: b64(x),
+                y: b64(y),
+            });
+            (
+                ParsedKeyPair::Ecdsa(pair),
+                EncodingKey::from_ec_der(&der),
+                decoding,
+                params,
+            )
+        }
+        SigningAlg::EdDSA => {
+            let pair = Ed25519KeyPair::from_pkcs8(&der).map_err(rejected)?;
+            let public = pair.public_key().as_ref().to_vec();
+            let decoding =
+                DecodingKey::from_ed_components(&b64(&public)).map_err(KeyError::Sign)?;
+            let params = AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+                key_type: OctetKeyPairType::OctetKeyPair,
+                curve: EllipticCurve::Ed25519,
+                x: b64(&public),
+            });
+            (
+                ParsedKeyPair::Ed25519(pair),
+                EncodingKey::from_ed_der(&der),
+                decoding,
+                params,
+            )
+        }
+    };
+    provider::register(&der, Arc::new(pair));
+    let jwk = Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(match alg {
+                SigningAlg::RS256 => KeyAlgorithm::RS256,
+                SigningAlg::ES256 => KeyAlgorithm::ES256,
+                SigningAlg::EdDSA => KeyAlgorithm::EdDSA,
+            }),
+            key_id: Some(stored.kid.clone()),
+            ..CommonParameters::default()
+        },
+        algorithm: params,
+    };
+    Ok(LoadedKey {
+        kid: stored.kid.clone(),
+        alg,
+        state,
+        created_at: stored.created_at,
+        encoding,
+        decoding,
+        jwk,
+    })
+}
+
+impl KeySet {
+    fn build(keys: Vec<LoadedKey>) -> Self {
+        let jwks = JwkSet {
+            keys: keys.iter().map(|k| k.jwk.clone()).collect(),
+        };
+        let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| "{\"keys\":[]}".into());
+        KeySet {
+            keys,
+            jwks_json: jwks_json.into(),
+        }
+    }
+}
+
+impl KeyRing {
+    /// Loads the live keys, creating a current and a next key for every
+    /// algorithm that lacks one (first start). Safe when several nodes start
+    /// at once: the store's unique indexes let one insert win, the others reload.
+    pub async fn load_or_init(store: &Store) -> Result<Self, KeyError> {
+        provider::install();
+        let ring = KeyRing {
+            set: RwLock::new(Arc::new(KeySet::build(Vec::new()))),
+        };
+        ring.reload(store).await?;
+        let mut created = false;
+        for alg in SigningAlg::ALL.iter().copied() {
+            for state in [KeyState::Current, KeyState::Next] {
+                if !ring
+                    .snapshot()
+                    .keys
+                    .iter()
+                    .any(|k| k.alg == alg && k.state == state)
+                {
+                    let key = new_stored_key(alg, state)?;
+                    match store.insert_signing_key(&key).await {
+                        Ok(()) | Err(StoreError::Conflict(_)) => created = true,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        if created {
+            ring.reload(store).await?;
+        }
+        Ok(ring)
+    }
+
+    /// Re-reads the live keys from the store (after a rotation anywhere).
+    pub async fn reload(&self, store: &Store) -> Result<(), KeyError> {
+        let stored = store.list_live_signing_keys().await?;
+        let keys = stored.iter().map(load_key).collect::<Result<Vec<_>, _>>()?;
+        let new_set = Arc::new(KeySet::build(keys));
+        let old = match self.set.write() {
+            Ok(mut guard) => std::mem::replace(&mut *guard, new_set),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), new_set),
+        };
+        // Keys that left the ring no longer need their parsed pairs.
+        let live = self.snapshot();
+        for key in &old.keys {
+            if !live.keys.iter().any(|k| k.kid == key.kid) {
+                provider::unregister(key.encoding.inner());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rotates the keys of `alg`: next becomes current, current previous, the
+    /// previous key leaves the JWKS, and a new next key is made.
+    pub async fn rotate(&self, store: &Store, alg: SigningAlg) -> Result<String, KeyError> {
+        let key = new_stored_key(alg, KeyState::Next)?;
+        store.rotate_signing_keys(alg.as_str(), &key).await?;
+        self.reload(store).await?;
+        self.snapshot()
+            .keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Current)
+            .map(|k| k.kid.clone())
+            .ok_or(KeyError::NoCurrentKey(alg.as_str()))
+    }
+
+    fn snapshot(&self) -> Arc<KeySet> {
+        match self.set.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The JWKS document, serialized once per reload.
+    pub fn jwks_json(&self) -> Arc<str> {
+        Arc::clone(&self.snapshot().jwks_json)
+    }
+
+    pub fn summaries(&self) -> Vec<KeySummary> {
+        self.snapshot()
+            .keys
+            .iter()
+            .map(|k| KeySummary {
+                kid: k.kid.clone(),
+                alg: k.alg.as_str().to_owned(),
+                state: k.state.as_str().to_owned(),
+                current: k.state == KeyState::Current,
+                next: k.state == KeyState::Next,
+                previous: k.state == KeyState::Previous,
+                created_at: crate::clock::rfc3339_from_millis(k.created_at),
+            })
+            .collect()
+    }
+
+    pub fn current_kid(&self, alg: SigningAlg) -> Option<String> {
+        self.snapshot()
+            .keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Current)
+            .map(|k| k.kid.clone())
+    }
+
+    /// Signs `claims` with the current key of `alg`, with header `typ`.
+    pub fn sign<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, KeyError> {
+        let set = self.snapshot();
+        let key = set
+            .keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Current)
+            .ok_or(KeyError::NoCurrentKey(alg.as_str()))?;
+        let mut header = Header::new(to_jwt_alg(alg));
+        header.kid = Some(key.kid.clone());
+        header.typ = Some(typ.to_owned());
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(KeyError::Sign)
+    }
+
+    /// Verifies a token signed by one of the ring's live keys. `typ` must
+    /// match the header exactly (RFC 8725 §3.11: explicit typing keeps an ID
+    /// token from being replayed as an access token); `validation` carries the
+    /// issuer, audience and time checks, its algorithm list is set here from the key.
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        typ: &str,
+        mut validation: Validation,
+    ) -> Result<T, TokenRejected> {
+        let header = jsonwebtoken::decode_header(token).map_err(TokenRejected::Malformed)?;
+        if header.typ.as_deref().map(str::to_ascii_lowercase) != Some(typ.to_ascii_lowercase()) {
+            return Err(TokenRejected::WrongType(header.typ));
+        }
+        let set = self.snapshot();
+        let kid = header.kid.ok_or(TokenRejected::UnknownKey)?;
+        let key = set
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or(TokenRejected::UnknownKey)?;
+        // `next` keys verify too: another node may already have rotated and
+        // signed with it before this node reloads.
+        if header.alg != to_jwt_alg(key.alg) {
+            return Err(TokenRejected::AlgorithmMismatch);
+        }
+        validation.algorithms = vec![header.alg];
+        jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(TokenRejected::Invalid)
+    }
+}
+
+fn new_stored_key(alg: SigningAlg, state: KeyState) -> Result<StoredKey, KeyError> {
+    Ok(StoredKey {
+        kid: ids::new_id(ids::SIGNING_KEY),
+        alg: alg.as_str().to_owned(),
+        state: state.as_str().to_owned(),
+        private_key_der: STANDARD.encode(generate_pkcs8(alg)?),
+        created_at: crate::clock::now_unix_millis(),
+    })
+}

@@ -1,0 +1,205 @@
+//! Switchyard: an identity federation broker. Apps use it as their OpenID
+//! Connect provider; behind it each organization has its own connections.
+//!
+//! Layers (data flows one way): `http` → `flows` → `routing`/`connectors` →
+//! `model`, with `store` and `cache` beneath. See DESIGN.md.
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod connectors;
+pub mod flows;
+pub mod http;
+pub mod keys;
+pub mod model;
+pub mod seed;
+pub mod state;
+pub mod store;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use config::{Config, TlsMode};
+use state::{AppInner, AppState, Issuer};
+
+/// How often a node re-reads the signing keys, so that a rotation made on
+/// another node reaches it.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A built server, bound to its port, not yet serving.
+pub struct Application {
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// What start-up has to tell the operator (dev certificate, demo tenant).
+    pub banner: StartupBanner,
+}
+
+#[derive(Default)]
+pub struct StartupBanner {
+    pub dev_certificate: Option<std::path::PathBuf>,
+    pub demo: Option<seed::DemoTenant>,
+    pub bootstrap_client_created: Option<String>,
+}
+
+impl Application {
+    /// Opens the store (running migrations), loads the keys, seeds what the
+    /// configuration asks for and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        if config.database_url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("creating data directory {}", config.data_dir.display())
+            })?;
+        }
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        listener.set_nonblocking(true)?;
+        let local_addr = listener.local_addr()?;
+        let mut banner = StartupBanner::default();
+        let tls = match &config.tls {
+            TlsMode::InsecureHttp => None,
+            TlsMode::Files { cert, key } => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                    .await
+                    .with_context(|| format!("loading TLS certificate {}", cert.display()))?,
+            ),
+            TlsMode::Dev => {
+                let dev = tls::ensure_dev_certificate(&config.data_dir)?;
+                banner.dev_certificate = Some(dev.cert_path.clone());
+                Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                        &dev.cert_path,
+                        &dev.key_path,
+                    )
+                    .await
+                    .context("loading the dev TLS certificate")?,
+                )
+            }
+        };
+        let issuer_id = match &config.issuer {
+            Some(issuer) => issuer.clone(),
+            None => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://localhost:{}/", local_addr.port())
+            }
+        };
+        let issuer = Issuer::new(&issuer_id);
+        let store = store::Store::connect(&config.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the store at {}",
+                    store::redact_url(&config.database_url)
+                )
+            })?;
+        let keys = keys::KeyRing::load_or_init(&store).await?;
+        if let Some(bootstrap) = &config.bootstrap_client {
+            if seed::ensure_bootstrap_client(
+                &store,
+                &issuer,
+                &bootstrap.client_id,
+                &bootstrap.client_secret,
+            )
+            .await?
+            {
+                banner.bootstrap_client_created = Some(bootstrap.client_id.clone());
+            }
+        }
+        if config.demo {
+            banner.demo = seed::seed_demo_tenant(&store, &issuer).await?;
+        }
+        let state = AppState(Arc::new(AppInner {
+            issuer,
+            store,
+            keys,
+            clients: cache::ClientCache::new(),
+        }));
+        Ok(Application {
+            listener,
+            local_addr,
+            state,
+            tls,
+            banner,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.state.issuer.identifier()
+    }
+
+    /// Serves until the process receives Ctrl-C / SIGTERM, then drains.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = axum_server::Handle::new();
+        let shutdown = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        self.serve(handle).await
+    }
+
+    /// Serves until `handle` is told to shut down (tests keep the handle).
+    pub async fn serve(self, handle: axum_server::Handle) -> anyhow::Result<()> {
+        let reload_state = self.state.clone();
+        let reloader = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                if let Err(e) = reload_state.keys.reload(&reload_state.store).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        });
+        let app = http::router(self.state.clone()).into_make_service();
+        let result = match self.tls {
+            Some(tls) => {
+                axum_server::from_tcp_rustls(self.listener, tls)
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            None => {
+                axum_server::from_tcp(self.listener)
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+        };
+        reloader.abort();
+        self.state.store.close().await;
+        result.context("serving HTTP")
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,315 @@
+//! Clients (applications) and the grants that let them call APIs.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ValidationError, check_display_text, check_url};
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            pub fn parse(value: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == value)
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Auth0's application types; they decide how a client authenticates.
+    AppType {
+        Spa = "spa",
+        RegularWeb = "regular_web",
+        Native = "native",
+        NonInteractive = "non_interactive",
+    }
+);
+
+wire_enum!(
+    /// Whether users of this client log in to an organization.
+    OrganizationUsage {
+        Deny = "deny",
+        Allow = "allow",
+        Require = "require",
+    }
+);
+
+wire_enum!(
+    /// With `organization_usage: require` and no organization in the request:
+    /// ask for it before login, let the user pick after login, or fail.
+    OrganizationRequireBehavior {
+        NoPrompt = "no_prompt",
+        PreLoginPrompt = "pre_login_prompt",
+        PostLoginPrompt = "post_login_prompt",
+    }
+);
+
+wire_enum!(
+    TokenEndpointAuthMethod {
+        None = "none",
+        ClientSecretPost = "client_secret_post",
+        ClientSecretBasic = "client_secret_basic",
+    }
+);
+
+wire_enum!(
+    /// JWS algorithms Switchyard signs with.
+    SigningAlg {
+        RS256 = "RS256",
+        ES256 = "ES256",
+        EdDSA = "EdDSA",
+    }
+);
+
+wire_enum!(
+    GrantType {
+        AuthorizationCode = "authorization_code",
+        RefreshToken = "refresh_token",
+        ClientCredentials = "client_credentials",
+        Implicit = "implicit",
+    }
+);
+
+impl AppType {
+    /// Public clients cannot keep a secret: they authenticate with PKCE only.
+    pub fn is_public(self) -> bool {
+        matches!(self, AppType::Spa | AppType::Native)
+    }
+
+    /// What a new client of this type may do when the caller does not say.
+    pub fn default_grant_types(self) -> Vec<GrantType> {
+        match self {
+            AppType::NonInteractive => vec![GrantType::ClientCredentials],
+            AppType::Spa | AppType::Native => {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            }
+            AppType::RegularWeb => vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+        }
+    }
+
+    pub fn default_auth_method(self) -> TokenEndpointAuthMethod {
+        if self.is_public() {
+            TokenEndpointAuthMethod::None
+        } else {
+            TokenEndpointAuthMethod::ClientSecretPost
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub app_type: AppType,
+    /// SHA-256 of the secret; the secret itself is shown once, at creation or rotation.
+    pub client_secret_hash: Option<String>,
+    pub callbacks: Vec<String>,
+    pub allowed_logout_urls: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub organization_usage: OrganizationUsage,
+    pub organization_require_behavior: OrganizationRequireBehavior,
+    pub signing_alg: SigningAlg,
+    pub is_first_party: bool,
+    pub client_metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Client {
+    /// The rules that tie a client's settings together, checked after every
+    /// create and update.
+    pub fn check(&self) -> Result<(), ValidationError> {
+        check_display_text("name", &self.name, 255)?;
+        if let Some(description) = &self.description {
+            if description.chars().count() > 140 {
+                return Err(ValidationError::new(
+                    "description",
+                    "must be at most 140 characters",
+                ));
+            }
+        }
+        for (i, url) in self.callbacks.iter().enumerate() {
+            check_redirect_uri(&format!("callbacks[{i}]"), url)?;
+        }
+        for (i, url) in self.allowed_logout_urls.iter().enumerate() {
+            check_redirect_uri(&format!("allowed_logout_urls[{i}]"), url)?;
+        }
+        for (i, origin) in self.web_origins.iter().enumerate() {
+            check_url(&format!("web_origins[{i}]"), origin, false)?;
+        }
+        if self.app_type.is_public()
+            && self.token_endpoint_auth_method != TokenEndpointAuthMethod::None
+        {
+            return Err(ValidationError::new(
+                "token_endpoint_auth_method",
+                "must be 'none' for public clients (spa, native)",
+            ));
+        }
+        if !self.app_type.is_public()
+            && self.token_endpoint_auth_method == TokenEndpointAuthMethod::None
+        {
+            return Err(ValidationError::new(
+                "token_endpoint_auth_method",
+                "must be client_secret_post or client_secret_basic for confidential clients",
+            ));
+        }
+        if self.app_type.is_public() && self.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(ValidationError::new(
+                "grant_types",
+                "client_credentials needs a confidential client",
+            ));
+        }
+        if self.grant_types.contains(&GrantType::Implicit) {
+            return Err(ValidationError::new(
+                "grant_types",
+                "implicit is not supported (OAuth 2.0 Security BCP); use authorization_code with PKCE",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Redirect URIs are matched exactly, so they must be complete absolute URLs.
+/// Native apps may use private-use schemes (`com.example.app:/callback`, RFC 8252).
+fn check_redirect_uri(field: &str, value: &str) -> Result<(), ValidationError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| ValidationError::new(field, format!("must be an absolute URL ({e})")))?;
+    match url.scheme() {
+        "https" | "http" => check_url(field, value, false).map(|_| ()),
+        "javascript" | "data" | "file" | "vbscript" => {
+            Err(ValidationError::new(field, "uses a forbidden scheme"))
+        }
+        scheme if scheme.contains('.') => {
+            if url.fragment().is_some() {
+                Err(ValidationError::new(field, "must not contain a fragment"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(ValidationError::new(
+            field,
+            "must be https, http on loopback, or a private-use scheme like com.example.app",
+        )),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientGrant {
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: Vec<String>,
+    pub organization_usage: Option<OrganizationUsage>,
+    pub allow_any_organization: bool,
+}
+
+/// Scope values are single tokens from RFC 6749's scope-token character set.
+pub fn check_scope_values(field: &str, scope: &[String]) -> Result<(), ValidationError> {
+    for (i, value) in scope.iter().enumerate() {
+        let valid = !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+        if !valid {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                "must be a scope token without spaces or quotes",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_client() -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "Web".into(),
+            description: None,
+            app_type: AppType::RegularWeb,
+            client_secret_hash: None,
+            callbacks: vec!["http://localhost:3000/callback".into()],
+            allowed_logout_urls: vec![],
+            web_origins: vec![],
+            grant_types: AppType::RegularWeb.default_grant_types(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+            organization_usage: OrganizationUsage::Deny,
+            organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
+            signing_alg: SigningAlg::RS256,
+            is_first_party: true,
+            client_metadata: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn confidential_web_client_is_valid() {
+        assert_eq!(web_client().check(), Ok(()));
+    }
+
+    #[test]
+    fn callbacks_must_be_safe_absolute_urls() {
+        for bad in [
+            "/callback",
+            "javascript:alert(1)",
+            "http://evil.example/cb",
+            "https://a.example/cb#x",
+        ] {
+            let mut client = web_client();
+            client.callbacks = vec![bad.into()];
+            assert_eq!(
+                client.check().map_err(|e| e.field),
+                Err("callbacks[0]".into()),
+                "{bad}"
+            );
+        }
+        let mut native = web_client();
+        native.app_type = AppType::Native;
+        native.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        native.grant_types = AppType::Native.default_grant_types();
+        native.callbacks = vec!["com.example.app:/callback".into()];
+        assert_eq!(native.check(), Ok(()));
+    }
+
+    #[test]
+    fn public_clients_have_no_secret_and_no_client_credentials() {
+        let mut spa = web_client();
+        spa.app_type = AppType::Spa;
+        assert!(spa.check().is_err());
+        spa.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        spa.grant_types = vec![GrantType::ClientCredentials];
+        assert_eq!(spa.check().map_err(|e| e.field), Err("grant_types".into()));
+    }
+
+    #[test]
+    fn implicit_grant_is_refused() {
+        let mut client = web_client();
+        client.grant_types.push(GrantType::Implicit);
+        assert!(client.check().is_err());
+    }
+
+    #[test]
+    fn scope_tokens() {
+        assert!(check_scope_values("scope", &["read:users".into()]).is_ok());
+        assert!(check_scope_values("scope", &["read users".into()]).is_err());
+        assert!(check_scope_values("scope", &[String::new()]).is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! Organizations: the business customers of the apps, each with its own
+//! enabled connections, members and branding.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ValidationError, check_display_text, check_metadata, check_url};
+
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub branding: Option<Branding>,
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub colors: Option<BrandingColors>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrandingColors {
+    pub primary: String,
+    pub page_background: String,
+}
+
+/// Organization names are lowercase slugs, as in Auth0: 1 to 50 characters of
+/// `a-z 0-9 - _`, starting and ending with a letter or digit. They appear in
+/// `/authorize?organization=` and in the pre-login prompt, so they stay simple.
+pub fn check_name(name: &str) -> Result<(), ValidationError> {
+    let bytes = name.as_bytes();
+    let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_';
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if name.is_empty() || name.len() > 50 {
+        return Err(ValidationError::new("name", "must be 1 to 50 characters"));
+    }
+    if !bytes.iter().all(ok_char) || !edge(bytes.first()) || !edge(bytes.last()) {
+        return Err(ValidationError::new(
+            "name",
+            "must contain only lowercase letters, digits, '-' and '_', and start and end with a letter or digit",
+        ));
+    }
+    if super::ids::has_prefix(name, super::ids::ORGANIZATION) {
+        return Err(ValidationError::new(
+            "name",
+            "must not look like an organization id (org_…)",
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_display_name(value: &str) -> Result<(), ValidationError> {
+    check_display_text("display_name", value, 255)
+}
+
+pub fn check_branding(branding: &Branding) -> Result<(), ValidationError> {
+    if let Some(logo) = &branding.logo_url {
+        check_url("branding.logo_url", logo, false)?;
+    }
+    if let Some(colors) = &branding.colors {
+        check_color("branding.colors.primary", &colors.primary)?;
+        check_color("branding.colors.page_background", &colors.page_background)?;
+    }
+    Ok(())
+}
+
+/// Colours go into the login page's CSS, so only `#rgb` / `#rrggbb` pass.
+fn check_color(field: &str, value: &str) -> Result<(), ValidationError> {
+    let hex = value.strip_prefix('#').unwrap_or("");
+    if (hex.len() == 3 || hex.len() == 6) && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            field,
+            "must be a hex colour like #1a2b3c",
+        ))
+    }
+}
+
+pub fn check_organization_metadata(metadata: &Metadata) -> Result<(), ValidationError> {
+    check_metadata("metadata", metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_slugs() {
+        for ok in ["hoekstra", "acme-corp", "a", "a_1", "x9"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Acme",
+            "-acme",
+            "acme-",
+            "ac me",
+            "acme!",
+            "é",
+            &"a".repeat(51),
+            "org_abc",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn branding_colours_and_logo() {
+        let good = Branding {
+            logo_url: Some("https://cdn.example.com/logo.png".into()),
+            colors: Some(BrandingColors {
+                primary: "#0059d6".into(),
+                page_background: "#fff".into(),
+            }),
+        };
+        assert!(check_branding(&good).is_ok());
+        let bad_colour = Branding {
+            colors: Some(BrandingColors {
+                primary: "red;}</style>".into(),
+                page_background: "#fff".into(),
+            }),
+            ..Branding::default()
+        };
+        assert_eq!(
+            check_branding(&bad_colour).map_err(|e| e.field),
+            Err("branding.colors.primary".into())
+        );
+        let bad_logo = Branding {
+            logo_url: Some("javascript:alert(1)".into()),
+            colors: None,
+        };
+        assert!(check_branding(&bad_logo).is_err());
+    }
+}

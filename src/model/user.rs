@@ -1,0 +1,78 @@
+//! Users and their email addresses.
+
+use super::ValidationError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub user_id: String,
+    /// The connection that created the user (the first identity).
+    pub connection_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub nickname: Option<String>,
+    pub picture: Option<String>,
+    pub blocked: bool,
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
+    pub user_metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Normalizes an email for lookup and uniqueness: trimmed, the domain
+/// IDNA-encoded and lowercased. The local part is lowercased too: no mail
+/// provider in use today treats it as case-sensitive, and two accounts that
+/// differ only in case are a phishing aid.
+pub fn normalize_email(raw: &str) -> Result<String, ValidationError> {
+    let invalid = || ValidationError::new("email", "must be a valid email address");
+    let trimmed = raw.trim();
+    let (local, domain) = trimmed.rsplit_once('@').ok_or_else(invalid)?;
+    if local.is_empty()
+        || local.len() > 64
+        || trimmed.len() > 254
+        || local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
+        return Err(invalid());
+    }
+    let domain = match url::Host::parse(domain).map_err(|_| invalid())? {
+        url::Host::Domain(d) if d.contains('.') && !d.ends_with('.') => d,
+        _ => return Err(invalid()),
+    };
+    Ok(format!("{}@{}", local.to_lowercase(), domain))
+}
+
+/// The domain part of a normalized email, used by home-realm discovery.
+pub fn email_domain(normalized: &str) -> Option<&str> {
+    normalized.rsplit_once('@').map(|(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalized() {
+        assert_eq!(
+            normalize_email(" Alice@Example.COM "),
+            Ok("alice@example.com".into())
+        );
+        assert_eq!(
+            normalize_email("bob@bücher.example"),
+            Ok("bob@xn--bcher-kva.example".into())
+        );
+        assert_eq!(email_domain("bob@acme.test"), Some("acme.test"));
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "al ice@example.com",
+            "a@localhost",
+            "a@127.0.0.1",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+}

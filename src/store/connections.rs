@@ -1,0 +1,175 @@
+//! Connections and the clients they are enabled for.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    Page, Store, StoreResult, expect_one, from_json, get_bool, get_optional_bool, now_millis,
+    parse_from_str, to_json,
+};
+use crate::model::connection::{Connection, Strategy};
+
+const COLUMNS: &str = "id, name, strategy, display_name, options, metadata, is_domain_connection, show_as_button, realms";
+
+fn connection_from_row(row: &AnyRow) -> StoreResult<Connection> {
+    Ok(Connection {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        strategy: parse_from_str(
+            "connections.strategy",
+            &row.try_get::<String, _>("strategy")?,
+        )?,
+        display_name: row.try_get("display_name")?,
+        options: from_json("connections.options", &row.try_get::<String, _>("options")?)?,
+        metadata: from_json(
+            "connections.metadata",
+            &row.try_get::<String, _>("metadata")?,
+        )?,
+        is_domain_connection: get_bool(row, "is_domain_connection")?,
+        show_as_button: get_optional_bool(row, "show_as_button")?,
+        realms: from_json("connections.realms", &row.try_get::<String, _>("realms")?)?,
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub strategy: Option<Strategy>,
+    pub name: Option<String>,
+}
+
+impl Store {
+    pub async fn insert_connection(
+        &self,
+        connection: &Connection,
+        enabled_clients: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_millis();
+        sqlx::query(
+            "insert into connections (id, name, strategy, display_name, options, metadata, is_domain_connection, \
+             show_as_button, realms, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&connection.id)
+        .bind(&connection.name)
+        .bind(connection.strategy.as_str())
+        .bind(&connection.display_name)
+        .bind(to_json(&connection.options))
+        .bind(to_json(&connection.metadata))
+        .bind(connection.is_domain_connection)
+        .bind(connection.show_as_button)
+        .bind(to_json(&connection.realms))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for client_id in enabled_clients {
+            sqlx::query(
+                "insert into connection_clients (connection_id, client_id) values ($1, $2)",
+            )
+            .bind(&connection.id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_connection(&self, id: &str) -> StoreResult<Connection> {
+        let row = sqlx::query(&format!("select {COLUMNS} from connections where id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        connection_from_row(&row)
+    }
+
+    pub async fn list_connections(
+        &self,
+        filter: &ConnectionFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Connection>> {
+        let rows = sqlx::query(&format!(
+            "select {COLUMNS} from connections where ($1 = '' or strategy = $1) and ($2 = '' or name = $2) \
+             and id > $3 order by id limit $4 offset $5"
+        ))
+        .bind(filter.strategy.map_or("", Strategy::as_str))
+        .bind(filter.name.as_deref().unwrap_or(""))
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    pub async fn count_connections(&self, filter: &ConnectionFilter) -> StoreResult<i64> {
+        Ok(sqlx::query(
+            "select count(*) as n from connections where ($1 = '' or strategy = $1) and ($2 = '' or name = $2)",
+        )
+        .bind(filter.strategy.map_or("", Strategy::as_str))
+        .bind(filter.name.as_deref().unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Replaces the connection's settings and, when given, its enabled clients.
+    pub async fn update_connection(
+        &self,
+        connection: &Connection,
+        enabled_clients: Option<&[String]>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
+             show_as_button = $6, realms = $7, updated_at = $8 where id = $1",
+        )
+        .bind(&connection.id)
+        .bind(&connection.display_name)
+        .bind(to_json(&connection.options))
+        .bind(to_json(&connection.metadata))
+        .bind(connection.is_domain_connection)
+        .bind(connection.show_as_button)
+        .bind(to_json(&connection.realms))
+        .bind(now_millis())
+        .execute(&mut *tx)
+        .await?;
+        expect_one(result)?;
+        if let Some(client_ids) = enabled_clients {
+            sqlx::query("delete from connection_clients where connection_id = $1")
+                .bind(&connection.id)
+                .execute(&mut *tx)
+                .await?;
+            for client_id in client_ids {
+                sqlx::query(
+                    "insert into connection_clients (connection_id, client_id) values ($1, $2)",
+                )
+                .bind(&connection.id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("delete from connections where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+
+    pub async fn list_connection_clients(&self, connection_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select client_id from connection_clients where connection_id = $1 order by client_id",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("client_id")?))
+            .collect()
+    }
+}

@@ -1,0 +1,118 @@
+//! Signing keys. Rotation is one transaction: `previous` → `retired`,
+//! `current` → `previous`, `next` → `current`, and a new `next` is inserted,
+//! so every node that reloads sees a consistent ring.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    pub state: String,
+    /// PKCS#8 DER, base64. Private: never logged, never served.
+    pub private_key_der: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Every key that still verifies (`next`, `current`, `previous`).
+    pub async fn list_live_signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query(
+            "select kid, alg, state, private_key_der, created_at from signing_keys \
+             where state <> 'retired' order by created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredKey {
+                    kid: row.try_get("kid")?,
+                    alg: row.try_get("alg")?,
+                    state: row.try_get("state")?,
+                    private_key_der: row.try_get("private_key_der")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_signing_key(&self, key: &StoredKey) -> StoreResult<()> {
+        sqlx::query(
+            "insert into signing_keys (kid, alg, state, private_key_der, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.state)
+        .bind(&key.private_key_der)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Rotates the keys of one algorithm and inserts `new_next` as the next key.
+    pub async fn rotate_signing_keys(&self, alg: &str, new_next: &StoredKey) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_millis();
+        for (from, to) in [
+            ("previous", "retired"),
+            ("current", "previous"),
+            ("next", "current"),
+        ] {
+            sqlx::query(
+                "update signing_keys set state = $3, updated_at = $4 where alg = $1 and state = $2",
+            )
+            .bind(alg)
+            .bind(from)
+            .bind(to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "insert into signing_keys (kid, alg, state, private_key_der, created_at, updated_at) \
+             values ($1, $2, 'next', $3, $4, $4)",
+        )
+        .bind(&new_next.kid)
+        .bind(alg)
+        .bind(&new_next.private_key_der)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query("select value from tenant_settings where key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get("value"))
+                .transpose()?,
+        )
+    }
+
+    /// Sets a setting only if it is not set yet; true if this call set it.
+    /// Used as a once-only guard that concurrent nodes agree on.
+    pub async fn claim_setting(&self, key: &str, value: &str) -> StoreResult<bool> {
+        match sqlx::query("insert into tenant_settings (key, value) values ($1, $2)")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match super::StoreError::from(e) {
+                super::StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Persistence. One [`Store`] over sqlx's `Any` driver: SQLite (one file, WAL)
+//! is the embedded default, PostgreSQL the multi-node backend. Both run the
+//! same queries (`$1` placeholders work on both) against schemas kept in step
+//! in `migrations/{sqlite,postgres}`. Every uniqueness rule is a named database
+//! constraint, surfaced as [`StoreError::Conflict`] with that name.
+
+mod clients;
+mod connections;
+mod keys;
+pub mod organizations;
+mod roles;
+pub mod users;
+
+pub use clients::ClientGrantFilter;
+pub use connections::ConnectionFilter;
+pub use keys::StoredKey;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or check constraint refused the write; holds its name
+    /// (`organizations_name_key`), the same on both backends.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// A referenced row does not exist (or was deleted concurrently).
+    #[error("referenced row missing")]
+    MissingReference,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if matches!(err, sqlx::Error::RowNotFound) {
+            return StoreError::NotFound;
+        }
+        if let Some(db) = err.as_database_error() {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation
+                | sqlx::error::ErrorKind::CheckViolation => {
+                    let name = db
+                        .constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| sqlite_constraint_name(db.message()));
+                    return StoreError::Conflict(name);
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::MissingReference,
+                _ => {}
+            }
+        }
+        StoreError::Backend(err)
+    }
+}
+
+/// SQLite names the columns, not the constraint ("UNIQUE constraint failed:
+/// organizations.name"): translate to the names the PostgreSQL schema uses.
+fn sqlite_constraint_name(message: &str) -> String {
+    let columns = message
+        .split_once("failed: ")
+        .map_or(message, |(_, cols)| cols)
+        .trim();
+    let name = match columns {
+        "organizations.id" => "organizations_pkey",
+        "organizations.name" => "organizations_name_key",
+        "connections.id" => "connections_pkey",
+        "connections.name" => "connections_name_key",
+        "clients.client_id" => "clients_pkey",
+        "connection_clients.connection_id, connection_clients.client_id" => {
+            "connection_clients_pkey"
+        }
+        "organization_connections.organization_id, organization_connections.connection_id" => {
+            "organization_connections_pkey"
+        }
+        "organization_connections.organization_id, organization_connections.organization_connection_name" => {
+            "organization_connections_connection_name_key"
+        }
+        "organization_connections_signup_check" => "organization_connections_signup_check",
+        "client_grants.id" => "client_grants_pkey",
+        "client_grants.client_id, client_grants.audience" => "client_grants_client_audience_key",
+        "users.user_id" => "users_pkey",
+        "users.connection_id, users.email" => "users_connection_email_key",
+        "roles.id" => "roles_pkey",
+        "roles.name" => "roles_name_key",
+        "organization_members.organization_id, organization_members.user_id" => {
+            "organization_members_pkey"
+        }
+        "signing_keys.kid" => "signing_keys_pkey",
+        "signing_keys.alg" => "signing_keys_alg_state_key",
+        other => other,
+    };
+    name.to_owned()
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Page selection shared by the list endpoints: offset paging (`page`,
+/// `per_page`) or checkpoint paging (`from` an id, `take`).
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+    /// Checkpoint: only rows whose id sorts after this one.
+    pub after_id: Option<String>,
+}
+
+impl Page {
+    pub fn all() -> Self {
+        Page {
+            offset: 0,
+            limit: i64::MAX,
+            after_id: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Connects to `database_url` (`sqlite://…` or `postgres://…`) and runs
+    /// the migrations of that backend.
+    pub async fn connect(database_url: &str) -> StoreResult<Self> {
+        install_default_drivers();
+        let backend = if database_url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Backend(sqlx::Error::Configuration(
+                format!(
+                    "unsupported database URL scheme (expected sqlite: or postgres:): {}",
+                    redact_url(database_url)
+                )
+                .into(),
+            )));
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy
+                        // timeout makes concurrent writers wait instead of failing.
+                        conn.execute("pragma journal_mode = wal").await?;
+                        conn.execute("pragma synchronous = normal").await?;
+                        conn.execute("pragma busy_timeout = 5000").await?;
+                        conn.execute("pragma foreign_keys = on").await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options.connect(database_url).await?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(sqlx::Error::Migrate(Box::new(e))))?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The SQLite URL of the embedded default: one file in the data directory.
+pub fn sqlite_url_for(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// A database URL fit for logs: the password, if any, replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn now_millis() -> i64 {
+    crate::clock::now_unix_millis()
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(column: &str, raw: &str) -> StoreResult<T> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+pub(crate) fn parse_enum<T>(
+    column: &str,
+    raw: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> StoreResult<T> {
+    parse(raw).ok_or_else(|| StoreError::Corrupt(format!("{column}: unknown value {raw:?}")))
+}
+
+pub(crate) fn parse_from_str<T: FromStr>(column: &str, raw: &str) -> StoreResult<T> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{column}: unknown value {raw:?}")))
+}
+
+/// Reads a boolean column: PostgreSQL stores `boolean`, SQLite `integer` 0/1.
+pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
+    use sqlx::Row;
+    match row.try_get::<bool, _>(column) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}
+
+pub(crate) fn get_optional_bool(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> StoreResult<Option<bool>> {
+    use sqlx::Row;
+    match row.try_get::<Option<bool>, _>(column) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(row.try_get::<Option<i64>, _>(column)?.map(|v| v != 0)),
+    }
+}
+
+/// Whether a write touched a row; `NotFound` otherwise.
+pub(crate) fn expect_one(result: sqlx::any::AnyQueryResult) -> StoreResult<()> {
+    if result.rows_affected() == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_messages_map_to_postgres_constraint_names() {
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: organizations.name"),
+            "organizations_name_key"
+        );
+        assert_eq!(
+            sqlite_constraint_name("UNIQUE constraint failed: users.connection_id, users.email"),
+            "users_connection_email_key"
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted_for_logs() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/sy"),
+            "postgres://app:***@db:5432/sy"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

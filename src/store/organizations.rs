@@ -1,0 +1,449 @@
+//! Organizations, their enabled connections, members and member roles.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, now_millis,
+    parse_from_str, to_json,
+};
+use crate::model::connection::{EnabledConnection, OrganizationAccessLevel, Strategy};
+use crate::model::organization::Organization;
+
+const ORG_COLUMNS: &str = "id, name, display_name, branding, metadata";
+
+fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
+    let branding: Option<String> = row.try_get("branding")?;
+    Ok(Organization {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        display_name: row.try_get("display_name")?,
+        branding: branding
+            .map(|b| from_json("organizations.branding", &b))
+            .transpose()?,
+        metadata: from_json(
+            "organizations.metadata",
+            &row.try_get::<String, _>("metadata")?,
+        )?,
+    })
+}
+
+/// An enabled connection joined with the connection's name and strategy,
+/// as the Management API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnabledConnectionView {
+    pub enabled: EnabledConnection,
+    pub connection_name: String,
+    pub strategy: Strategy,
+}
+
+fn enabled_from_row(row: &AnyRow) -> StoreResult<EnabledConnectionView> {
+    let level: String = row.try_get("organization_access_level")?;
+    Ok(EnabledConnectionView {
+        enabled: EnabledConnection {
+            organization_id: row.try_get("organization_id")?,
+            connection_id: row.try_get("connection_id")?,
+            assign_membership_on_login: get_bool(row, "assign_membership_on_login")?,
+            is_signup_enabled: get_bool(row, "is_signup_enabled")?,
+            show_as_button: get_bool(row, "show_as_button")?,
+            organization_connection_name: row.try_get("organization_connection_name")?,
+            organization_access_level: OrganizationAccessLevel::parse(&level).ok_or_else(|| {
+                StoreError::Corrupt(format!("organization_access_level: {level:?}"))
+            })?,
+        },
+        connection_name: row.try_get("connection_name")?,
+        strategy: parse_from_str(
+            "connections.strategy",
+            &row.try_get::<String, _>("strategy")?,
+        )?,
+    })
+}
+
+const ENABLED_SELECT: &str = "select oc.organization_id, oc.connection_id, oc.assign_membership_on_login, \
+     oc.is_signup_enabled, oc.show_as_button, oc.organization_connection_name, oc.organization_access_level, \
+     c.name as connection_name, c.strategy \
+     from organization_connections oc join connections c on c.id = oc.connection_id";
+
+async fn insert_enabled(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    enabled: &EnabledConnection,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into organization_connections (organization_id, connection_id, assign_membership_on_login, \
+         is_signup_enabled, show_as_button, organization_connection_name, organization_access_level, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&enabled.organization_id)
+    .bind(&enabled.connection_id)
+    .bind(enabled.assign_membership_on_login)
+    .bind(enabled.is_signup_enabled)
+    .bind(enabled.show_as_button)
+    .bind(&enabled.organization_connection_name)
+    .bind(enabled.organization_access_level.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A member of an organization, with the user's display fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+impl Store {
+    /// Inserts an organization together with the connections enabled on it at
+    /// creation, in one transaction.
+    pub async fn insert_organization(
+        &self,
+        org: &Organization,
+        enabled: &[EnabledConnection],
+    ) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into organizations (id, name, display_name, branding, metadata, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.display_name)
+        .bind(org.branding.as_ref().map(to_json))
+        .bind(to_json(&org.metadata))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for connection in enabled {
+            insert_enabled(&mut tx, connection, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_organization(&self, id: &str) -> StoreResult<Organization> {
+        let row = sqlx::query(&format!(
+            "select {ORG_COLUMNS} from organizations where id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        organization_from_row(&row)
+    }
+
+    pub async fn get_organization_by_name(&self, name: &str) -> StoreResult<Organization> {
+        let row = sqlx::query(&format!(
+            "select {ORG_COLUMNS} from organizations where name = $1"
+        ))
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        organization_from_row(&row)
+    }
+
+    pub async fn list_organizations(&self, page: &Page) -> StoreResult<Vec<Organization>> {
+        let rows = sqlx::query(&format!(
+            "select {ORG_COLUMNS} from organizations where id > $1 order by id limit $2 offset $3"
+        ))
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(organization_from_row).collect()
+    }
+
+    pub async fn count_organizations(&self) -> StoreResult<i64> {
+        Ok(sqlx::query("select count(*) as n from organizations")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    pub async fn update_organization(&self, org: &Organization) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
+             where id = $1",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.display_name)
+        .bind(org.branding.as_ref().map(to_json))
+        .bind(to_json(&org.metadata))
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    pub async fn delete_organization(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("delete from organizations where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+
+    /// Enables a connection on an organization; a second enable of the same
+    /// pair fails on `organization_connections_pkey`.
+    /// Enables a connection on an organization; a second enable of the same
+    /// pair fails on `organization_connections_pkey`.
+    pub async fn insert_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        insert_enabled(&mut tx, enabled, now_millis()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn update_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
+             show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
+             where organization_id = $1 and connection_id = $2",
+        )
+        .bind(&enabled.organization_id)
+        .bind(&enabled.connection_id)
+        .bind(enabled.assign_membership_on_login)
+        .bind(enabled.is_signup_enabled)
+        .bind(enabled.show_as_button)
+        .bind(&enabled.organization_connection_name)
+        .bind(enabled.organization_access_level.as_str())
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    pub async fn get_enabled_connection(
+        &self,
+        organization_id: &str,
+        connection_id: &str,
+    ) -> StoreResult<EnabledConnectionView> {
+        let row = sqlx::query(&format!(
+            "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id = $2"
+        ))
+        .bind(organization_id)
+        .bind(connection_id)
+        .fetch_one(&self.pool)
+        .await?;
+        enabled_from_row(&row)
+    }
+
+    pub async fn list_enabled_connections(
+        &self,
+        organization_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<EnabledConnectionView>> {
+        let rows = sqlx::query(&format!(
+            "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id > $2 \
+             order by oc.connection_id limit $3 offset $4"
+        ))
+        .bind(organization_id)
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(enabled_from_row).collect()
+    }
+
+    pub async fn count_enabled_connections(&self, organization_id: &str) -> StoreResult<i64> {
+        Ok(sqlx::query(
+            "select count(*) as n from organization_connections where organization_id = $1",
+        )
+        .bind(organization_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    pub async fn delete_enabled_connection(
+        &self,
+        organization_id: &str,
+        connection_id: &str,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "delete from organization_connections where organization_id = $1 and connection_id = $2",
+        )
+        .bind(organization_id)
+        .bind(connection_id)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    /// Adds members; users already members are left as they are.
+    pub async fn insert_members(
+        &self,
+        organization_id: &str,
+        user_ids: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_millis();
+        for user_id in user_ids {
+            let exists = sqlx::query(
+                "select 1 as one from organization_members where organization_id = $1 and user_id = $2",
+            )
+            .bind(organization_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                sqlx::query(
+                    "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3)",
+                )
+                .bind(organization_id)
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_members(
+        &self,
+        organization_id: &str,
+        user_ids: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for user_id in user_ids {
+            sqlx::query(
+                "delete from organization_members where organization_id = $1 and user_id = $2",
+            )
+            .bind(organization_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_members(
+        &self,
+        organization_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Member>> {
+        let rows = sqlx::query(
+            "select u.user_id, u.email, u.name, u.picture from organization_members m \
+             join users u on u.user_id = m.user_id \
+             where m.organization_id = $1 and m.user_id > $2 order by m.user_id limit $3 offset $4",
+        )
+        .bind(organization_id)
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Member {
+                    user_id: row.try_get("user_id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    picture: row.try_get("picture")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_members(&self, organization_id: &str) -> StoreResult<i64> {
+        Ok(
+            sqlx::query(
+                "select count(*) as n from organization_members where organization_id = $1",
+            )
+            .bind(organization_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?,
+        )
+    }
+
+    pub async fn is_member(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "select 1 as one from organization_members where organization_id = $1 and user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Grants roles to a member; roles already granted are left as they are.
+    pub async fn insert_member_roles(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for role_id in role_ids {
+            let exists = sqlx::query(
+                "select 1 as one from organization_member_roles \
+                 where organization_id = $1 and user_id = $2 and role_id = $3",
+            )
+            .bind(organization_id)
+            .bind(user_id)
+            .bind(role_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                sqlx::query(
+                    "insert into organization_member_roles (organization_id, user_id, role_id) values ($1, $2, $3)",
+                )
+                .bind(organization_id)
+                .bind(user_id)
+                .bind(role_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_member_roles(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        role_ids: &[String],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for role_id in role_ids {
+            sqlx::query(
+                "delete from organization_member_roles where organization_id = $1 and user_id = $2 and role_id = $3",
+            )
+            .bind(organization_id)
+            .bind(user_id)
+            .bind(role_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_member_roles(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Vec<crate::model::role::Role>> {
+        let rows = sqlx::query(
+            "select r.id, r.name, r.description from organization_member_roles mr \
+             join roles r on r.id = mr.role_id \
+             where mr.organization_id = $1 and mr.user_id = $2 order by r.name",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::roles::role_from_row).collect()
+    }
+}

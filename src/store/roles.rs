@@ -1,0 +1,78 @@
+//! Roles.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Page, Store, StoreResult, expect_one, now_millis};
+use crate::model::role::Role;
+
+pub(super) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
+    Ok(Role {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_role(&self, role: &Role) -> StoreResult<()> {
+        sqlx::query(
+            "insert into roles (id, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)",
+        )
+        .bind(&role.id)
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_role(&self, id: &str) -> StoreResult<Role> {
+        let row = sqlx::query("select id, name, description from roles where id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        role_from_row(&row)
+    }
+
+    pub async fn list_roles(&self, page: &Page) -> StoreResult<Vec<Role>> {
+        let rows = sqlx::query(
+            "select id, name, description from roles where id > $1 order by id limit $2 offset $3",
+        )
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    pub async fn count_roles(&self) -> StoreResult<i64> {
+        Ok(sqlx::query("select count(*) as n from roles")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    pub async fn update_role(&self, role: &Role) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update roles set name = $2, description = $3, updated_at = $4 where id = $1",
+        )
+        .bind(&role.id)
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    pub async fn delete_role(&self, id: &str) -> StoreResult<()> {
+        let result = sqlx::query("delete from roles where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+}

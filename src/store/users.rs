@@ -1,0 +1,156 @@
+//! Users of the tenant.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreResult, expect_one, from_json, get_bool, now_millis, to_json};
+use crate::model::user::User;
+
+const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
+     picture, blocked, app_metadata, user_metadata, created_at, updated_at";
+
+/// A user with the bookkeeping the Management API shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUser {
+    pub user: User,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
+    Ok(StoredUser {
+        user: User {
+            user_id: row.try_get("user_id")?,
+            connection_id: row.try_get("connection_id")?,
+            email: row.try_get("email")?,
+            email_verified: get_bool(row, "email_verified")?,
+            name: row.try_get("name")?,
+            given_name: row.try_get("given_name")?,
+            family_name: row.try_get("family_name")?,
+            nickname: row.try_get("nickname")?,
+            picture: row.try_get("picture")?,
+            blocked: get_bool(row, "blocked")?,
+            app_metadata: from_json(
+                "users.app_metadata",
+                &row.try_get::<String, _>("app_metadata")?,
+            )?,
+            user_metadata: from_json(
+                "users.user_metadata",
+                &row.try_get::<String, _>("user_metadata")?,
+            )?,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a user with an optional password hash (database connections).
+    /// A second user with the same email in the same connection fails on
+    /// `users_connection_email_key`.
+    pub async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "insert into users ({COLUMNS}, password_hash) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
+        ))
+        .bind(&user.user_id)
+        .bind(&user.connection_id)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.name)
+        .bind(&user.given_name)
+        .bind(&user.family_name)
+        .bind(&user.nickname)
+        .bind(&user.picture)
+        .bind(user.blocked)
+        .bind(to_json(&user.app_metadata))
+        .bind(to_json(&user.user_metadata))
+        .bind(now_millis())
+        .bind(password_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_user(&self, user_id: &str) -> StoreResult<StoredUser> {
+        let row = sqlx::query(&format!("select {COLUMNS} from users where user_id = $1"))
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await?;
+        user_from_row(&row)
+    }
+
+    /// Users with this (normalized) email, across connections.
+    pub async fn list_users_by_email(&self, email: &str) -> StoreResult<Vec<StoredUser>> {
+        let rows = sqlx::query(&format!(
+            "select {COLUMNS} from users where email = $1 order by user_id"
+        ))
+        .bind(email)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// The user of a database connection and its password hash, for login.
+    pub async fn find_password_user(
+        &self,
+        connection_id: &str,
+        email: &str,
+    ) -> StoreResult<Option<(StoredUser, Option<String>)>> {
+        let row = sqlx::query(&format!(
+            "select {COLUMNS}, password_hash from users where connection_id = $1 and email = $2"
+        ))
+        .bind(connection_id)
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    pub async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update users set email = $2, email_verified = $3, name = $4, given_name = $5, family_name = $6, \
+             nickname = $7, picture = $8, blocked = $9, app_metadata = $10, user_metadata = $11, updated_at = $12 \
+             where user_id = $1",
+        )
+        .bind(&user.user_id)
+        .bind(&user.email)
+        .bind(user.email_verified)
+        .bind(&user.name)
+        .bind(&user.given_name)
+        .bind(&user.family_name)
+        .bind(&user.nickname)
+        .bind(&user.picture)
+        .bind(user.blocked)
+        .bind(to_json(&user.app_metadata))
+        .bind(to_json(&user.user_metadata))
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    pub async fn update_user_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+    ) -> StoreResult<()> {
+        let result =
+            sqlx::query("update users set password_hash = $2, updated_at = $3 where user_id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(now_millis())
+                .execute(&self.pool)
+                .await?;
+        expect_one(result)
+    }
+
+    pub async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
+        let result = sqlx::query("delete from users where user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+}
