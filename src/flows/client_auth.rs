@@ -123,8 +123,8 @@ mod tests {
     fn two_methods_at_once_are_refused() {
         let both = presented_credentials(Some(&basic("app", "s")), Some("app"), Some("s"));
         assert_eq!(
-            both.map_err(|e| e.code),
-            Err(super::super::OAuthErrorCode::InvalidRequest)
+            both.err().map(|e| e.code),
+            Some(super::super::OAuthErrorCode::InvalidRequest)
         );
         let mismatch = presented_credentials(Some(&basic("app", "s")), Some("other"), None);
         assert!(mismatch.is_err());

@@ -1,0 +1,158 @@
+//! Bad input gets a clear error in the Management API's shape, and nothing
+//! is written.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, spawn};
+
+on_both_backends!(bad_bodies_are_refused_and_write_nothing);
+
+async fn bad_bodies_are_refused_and_write_nothing(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let url = app.url("/api/v2/organizations");
+
+    let raw = |content_type: &'static str, body: Vec<u8>| {
+        let request = app
+            .http
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, body) = raw("application/json", b"{\"name\": \"acme\"".to_vec()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "malformed JSON: {body}");
+    assert_eq!(body["errorCode"], "invalid_body");
+
+    let (status, body) = raw("text/plain", b"{\"name\": \"acme\"}".to_vec()).await;
+    assert_eq!(
+        status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "wrong content type: {body}"
+    );
+    assert_eq!(body["statusCode"], 415);
+
+    let huge = format!(
+        "{{\"name\": \"acme\", \"display_name\": \"{}\"}}",
+        "x".repeat(200 * 1024)
+    );
+    let (status, body) = raw("application/json", huge.into_bytes()).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "oversized body: {body}"
+    );
+    assert_eq!(body["statusCode"], 413);
+
+    let cases = [
+        (json!({"name": 5}), "name"),
+        (json!({"display_name": "no name"}), "name"),
+        (json!({"name": "Acme Corp"}), "name"),
+        (json!({"name": "acme", "colour": "red"}), "colour"),
+        (
+            json!({"name": "acme", "branding": {"colors": {"primary": "red;}", "page_background": "#fff"}}}),
+            "branding.colors.primary",
+        ),
+        (
+            json!({"name": "acme", "branding": {"logo_url": "javascript:alert(1)"}}),
+            "branding.logo_url",
+        ),
+        (json!({"name": "acme", "metadata": {"n": 1}}), "metadata.n"),
+        (
+            json!({"name": "acme", "display_name": "x".repeat(300)}),
+            "display_name",
+        ),
+        (
+            json!({"name": "acme", "enabled_connections": [{"connection_id": "con_missing"}]}),
+            "connection_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, error) = app
+            .api(
+                Method::POST,
+                "/api/v2/organizations",
+                &token,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["statusCode"], 400);
+        assert_eq!(error["error"], "Bad Request");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(field),
+            "error for {body} should name {field}: {message}"
+        );
+    }
+
+    let connection_cases = [
+        (json!({"name": "x", "strategy": "ldap"}), "strategy"),
+        (json!({"name": "bad name", "strategy": "auth0"}), "name"),
+        (
+            json!({"name": "x", "strategy": "oidc", "options": {"client_id": "c", "client_secret": "s"}}),
+            "options.issuer",
+        ),
+        (
+            json!({"name": "x", "strategy": "samlp", "options": {"signInEndpoint": "https://idp.example.com/sso", "signingCert": "bm90IGEgY2VydA=="}}),
+            "options.signingCert",
+        ),
+        (
+            json!({"name": "x", "strategy": "oauth2", "options": {"authorizationURL": "http://idp.example.com/auth"}}),
+            "options.authorizationURL",
+        ),
+        (
+            json!({"name": "x", "strategy": "auth0", "show_as_button": true}),
+            "show_as_button",
+        ),
+        (
+            json!({"name": "x", "strategy": "auth0", "enabled_clients": ["nope"]}),
+            "enabled_clients[0]",
+        ),
+    ];
+    for (body, field) in connection_cases {
+        let (status, error) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(field),
+            "error for {body} should name {field}: {message}"
+        );
+    }
+
+    // Nothing of the above was written.
+    let (_, orgs) = app
+        .api(Method::GET, "/api/v2/organizations", &token, None)
+        .await;
+    assert_eq!(orgs, json!([]));
+    let (_, connections) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    assert_eq!(connections, json!([]));
+
+    // Unknown routes and methods answer, never panic.
+    let (status, _) = app
+        .api(
+            Method::GET,
+            "/api/v2/organizations/org_missing/enabled_connections/con_x",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

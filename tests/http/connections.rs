@@ -1,0 +1,167 @@
+//! Connections.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::organizations::{create_connection, oidc_connection};
+use crate::support::{Backend, spawn};
+
+on_both_backends!(connection_lifecycle_and_filters);
+
+async fn connection_lifecycle_and_filters(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+
+    let oidc = create_connection(&app, &token, oidc_connection("acme-oidc")).await;
+    assert!(oidc.starts_with("con_"));
+    let _db = create_connection(
+        &app,
+        &token,
+        json!({"name": "users", "strategy": "auth0", "options": {"passwordPolicy": "good"}}),
+    )
+    .await;
+    let cert = rcgen_cert();
+    let saml = create_connection(
+        &app,
+        &token,
+        json!({"name": "acme-saml", "strategy": "samlp", "display_name": "Acme SAML",
+               "options": {"signInEndpoint": "https://idp.acme.test/sso", "signingCert": cert, "domain_aliases": ["acme.test"]}}),
+    )
+    .await;
+
+    let (status, got) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["strategy"], "oidc");
+    assert_eq!(got["options"]["client_id"], "c");
+    assert!(
+        got["options"].get("client_secret").is_none(),
+        "secrets are write-only: {got}"
+    );
+
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(oidc_connection("acme-oidc")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (_, by_strategy) = app
+        .api(
+            Method::GET,
+            "/api/v2/connections?strategy=samlp",
+            &token,
+            None,
+        )
+        .await;
+    let ids: Vec<&str> = by_strategy
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![saml.as_str()]);
+    let (_, by_name) = app
+        .api(
+            Method::GET,
+            "/api/v2/connections?name=acme-oidc",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(by_name.as_array().unwrap().len(), 1);
+    let (status, _) = app
+        .api(
+            Method::GET,
+            "/api/v2/connections?strategy=ldap",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, totals) = app
+        .api(
+            Method::GET,
+            "/api/v2/connections?include_totals=true",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(totals["total"], 3);
+
+    // PATCH replaces options; a secret left out is kept, name and strategy cannot change.
+    let (status, patched) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            Some(json!({"display_name": "Acme SSO", "options": {"client_id": "c2", "issuer": "https://idp2.example.com", "type": "back_channel"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["options"]["client_id"], "c2");
+    let store = app.store().await;
+    let stored = store.get_connection(&oidc).await.unwrap();
+    assert_eq!(
+        stored.options["client_secret"], "s",
+        "the stored secret survives a PATCH without it"
+    );
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            Some(json!({"strategy": "samlp"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            Some(json!({"options": {"client_id": "c3"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "options without issuer");
+
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body): (StatusCode, Value) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/connections/{oidc}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// A real X.509 certificate (base64 DER), as an IdP's signing certificate.
+fn rcgen_cert() -> String {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["idp.acme.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    base64::engine::general_purpose::STANDARD.encode(cert.der())
+}

@@ -1,0 +1,15 @@
+//! Integration tests over HTTP: a real server on a free port, driven as a
+//! client would, on SQLite and on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod clients;
+mod connections;
+mod keys;
+mod management_auth;
+mod organizations;
+mod provider;
+mod users;

@@ -1,0 +1,202 @@
+//! Who may call the Management API: a bearer token for its audience, signed
+//! by a live key, carrying the route's scope.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard::model::client::SigningAlg;
+
+use crate::on_both_backends;
+use crate::support::{Backend, spawn};
+
+on_both_backends!(
+    missing_garbage_foreign_and_expired_tokens_get_401,
+    a_token_without_the_scope_gets_403_naming_it
+);
+
+async fn missing_garbage_foreign_and_expired_tokens_get_401(backend: Backend) {
+    let app = spawn(backend).await;
+    let url = app.url("/api/v2/organizations");
+
+    let response = app.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["statusCode"], 401);
+    assert_eq!(body["message"], "Missing authentication");
+
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", "not.a.jwt", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let now = switchyard::clock::now_unix_seconds();
+    let claims = |iat: i64, exp: i64, aud: &str| {
+        json!({
+            "iss": app.issuer, "sub": "provisioner@clients", "aud": aud, "iat": iat, "exp": exp,
+            "jti": "x", "client_id": "provisioner", "scope": "read:organizations",
+        })
+    };
+    let audience = app.management_audience();
+
+    // Signed by a key Switchyard never published.
+    let foreign_store = switchyard::store::Store::connect(&switchyard::store::sqlite_url_for(
+        &app.dir.path().join("foreign.db"),
+    ))
+    .await
+    .unwrap();
+    let foreign = switchyard::keys::KeyRing::load_or_init(&foreign_store)
+        .await
+        .unwrap();
+    let forged = foreign
+        .sign(
+            SigningAlg::RS256,
+            "at+jwt",
+            &claims(now, now + 600, &audience),
+        )
+        .unwrap();
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", &forged, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "foreign-signed token accepted"
+    );
+
+    // Signed by the real key but expired, for another audience, or of another type.
+    let ring = switchyard::keys::KeyRing::load_or_init(&app.store().await)
+        .await
+        .unwrap();
+    let expired = ring
+        .sign(
+            SigningAlg::RS256,
+            "at+jwt",
+            &claims(now - 7200, now - 3600, &audience),
+        )
+        .unwrap();
+    let (status, body) = app
+        .api(Method::GET, "/api/v2/organizations", &expired, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["message"].as_str().unwrap().contains("Expired"),
+        "{body}"
+    );
+    let other_audience = ring
+        .sign(
+            SigningAlg::RS256,
+            "at+jwt",
+            &claims(now, now + 600, "https://api.example.com/"),
+        )
+        .unwrap();
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", &other_audience, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "token for another audience accepted"
+    );
+    let id_token_typed = ring
+        .sign(SigningAlg::RS256, "JWT", &claims(now, now + 600, &audience))
+        .unwrap();
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", &id_token_typed, None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "token without typ at+jwt accepted"
+    );
+    let genuine = ring
+        .sign(
+            SigningAlg::ES256,
+            "at+jwt",
+            &claims(now, now + 600, &audience),
+        )
+        .unwrap();
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", &genuine, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "a genuine ES256 token is accepted");
+
+    // alg=none with the real kid.
+    let header = jsonwebtoken::decode_header(&genuine).unwrap();
+    let none_header =
+        base64_url(&json!({"alg": "none", "typ": "at+jwt", "kid": header.kid}).to_string());
+    let payload = base64_url(&claims(now, now + 600, &audience).to_string());
+    let (status, _) = app
+        .api(
+            Method::GET,
+            "/api/v2/organizations",
+            &format!("{none_header}.{payload}."),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "alg=none accepted");
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+async fn a_token_without_the_scope_gets_403_naming_it(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let (status, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &admin,
+            Some(json!({"name": "Reader", "app_type": "non_interactive"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let client_id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &admin,
+            Some(json!({"client_id": client_id, "audience": app.management_audience(), "scope": ["read:organizations"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app
+        .request_token(client_id, secret, &app.management_audience())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reader = body["access_token"].as_str().unwrap();
+
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", reader, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            reader,
+            Some(json!({"name": "acme"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["errorCode"], "insufficient_scope");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("create:organizations"),
+        "{body}"
+    );
+    let (_, list) = app
+        .api(Method::GET, "/api/v2/organizations", &admin, None)
+        .await;
+    assert_eq!(list, json!([]), "the forbidden create wrote nothing");
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/connections", reader, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
