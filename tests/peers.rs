@@ -1,0 +1,108 @@
+//! Interop with software others wrote: each test starts Switchyard on its own
+//! TLS (the generated dev certificate) and runs a real peer against it. If a
+//! peer cannot run (no Node.js, no `npm ci` in tests/peers), the test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::{BOOTSTRAP_ID, BOOTSTRAP_SECRET, Backend, database_url, spawn_with, test_config};
+use switchyard::config::TlsMode;
+
+fn peers_dir() -> PathBuf {
+    std::env::var_os("SWITCHYARD_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers"))
+}
+
+async fn spawn_tls() -> support::TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url(Backend::Sqlite, dir.path()).await;
+    let mut config = test_config(dir.path(), url);
+    config.tls = TlsMode::Dev;
+    spawn_with(config, dir).await
+}
+
+/// Runs `node --test <script>` in tests/peers with `env`; fails with the
+/// peer's output unless it exits 0.
+async fn run_node_test(script: &str, env: &[(&str, String)]) {
+    let dir = peers_dir();
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "{}/node_modules is missing: run `npm ci` there (scripts/setup.sh test does)",
+        dir.display()
+    );
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("--test")
+        .arg(script)
+        .current_dir(&dir)
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the peer test did not finish within 120 s")
+        .expect("cannot start node: is Node.js installed?");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
+    println!("{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth0_node_sdk_manages_organizations_and_connections() {
+    let app = spawn_tls().await;
+    let port = app.base.rsplit(':').next().unwrap().to_owned();
+    let cert = app.dir.path().join("tls/cert.pem");
+    run_node_test(
+        "auth0_management.mjs",
+        &[
+            ("SWITCHYARD_DOMAIN", format!("localhost:{port}")),
+            ("SWITCHYARD_CLIENT_ID", BOOTSTRAP_ID.to_owned()),
+            ("SWITCHYARD_CLIENT_SECRET", BOOTSTRAP_SECRET.to_owned()),
+            ("NODE_EXTRA_CA_CERTS", cert.display().to_string()),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_certificate_is_trusted_by_a_rust_client() {
+    let app = spawn_tls().await;
+    let cert = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
+    assert!(
+        app.issuer.starts_with("https://localhost:"),
+        "{}",
+        app.issuer
+    );
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .build()
+        .unwrap();
+    let discovery: serde_json::Value = client
+        .get(format!("{}.well-known/openid-configuration", app.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], app.issuer.as_str());
+    // Without trusting the certificate, the handshake fails.
+    let untrusted = reqwest::Client::new()
+        .get(format!("{}healthz", app.issuer))
+        .send()
+        .await;
+    assert!(
+        untrusted.is_err(),
+        "a self-signed certificate was trusted by default"
+    );
+}
