@@ -12,6 +12,7 @@ pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod model;
+pub mod routing;
 pub mod seed;
 pub mod state;
 pub mod store;

@@ -74,6 +74,70 @@ async fn auth0_node_sdk_manages_organizations_and_connections() {
     .await;
 }
 
+/// Creates, through the Management API, an organization with a database
+/// connection (membership assigned on login), a user and a web client.
+pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, String)> {
+    use reqwest::Method;
+    use serde_json::json;
+    let token = app.admin_token().await;
+    let (_, client) = app
+        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
+            "name": "RP", "app_type": "regular_web", "callbacks": ["http://localhost:3000/callback"],
+            "organization_usage": "allow"})))
+        .await;
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let (_, connection) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({
+            "name": "users", "strategy": "auth0", "enabled_clients": [client_id]})),
+        )
+        .await;
+    let (_, org) = app
+        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
+            "name": "hoekstra", "display_name": "Hoekstra",
+            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": true}]})))
+        .await;
+    let (status, user) = app
+        .api(Method::POST, "/api/v2/users", &token, Some(json!({
+            "connection": "users", "email": "alice@hoekstra.example", "password": "alice-password-1"})))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{user}");
+    vec![
+        ("SWITCHYARD_ISSUER", app.issuer.clone()),
+        ("SWITCHYARD_CLIENT_ID", client_id),
+        (
+            "SWITCHYARD_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_REDIRECT_URI",
+            "http://localhost:3000/callback".to_owned(),
+        ),
+        ("SWITCHYARD_ORG_NAME", "hoekstra".to_owned()),
+        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ("SWITCHYARD_USER_EMAIL", "alice@hoekstra.example".to_owned()),
+        ("SWITCHYARD_USER_PASSWORD", "alice-password-1".to_owned()),
+        (
+            "NODE_EXTRA_CA_CERTS",
+            app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_logs_in_to_an_organization_with_pkce() {
+    let app = spawn_tls().await;
+    let env = seed_login_tenant(&app).await;
+    run_node_test(
+        "openid_client.mjs",
+        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_certificate_is_trusted_by_a_rust_client() {
     let app = spawn_tls().await;

@@ -1,7 +1,10 @@
 //! The OpenID Connect provider's flows. Each flow is a verb over the store,
 //! the key ring and the model; errors are OAuth errors that the http layer renders.
 
+pub mod authorize;
 pub mod client_auth;
+pub mod code;
+pub mod login;
 pub mod token;
 
 use std::fmt;
@@ -24,6 +27,8 @@ pub enum OAuthErrorCode {
     UnsupportedGrantType,
     InvalidScope,
     AccessDenied,
+    UnsupportedResponseType,
+    LoginRequired,
     ServerError,
 }
 
@@ -37,6 +42,8 @@ impl OAuthErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
             Self::ServerError => "server_error",
         }
     }

@@ -24,11 +24,16 @@ pub struct TokenParams {
     pub audience: Option<String>,
     pub scope: Option<String>,
     pub organization: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,6 +55,9 @@ pub struct AccessTokenClaims {
     /// Auth0's grant-type marker for machine tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gty: Option<String>,
+    /// The organization the user logged in to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -66,7 +74,8 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: grant_type"))?;
     match grant_type {
         "client_credentials" => client_credentials(state, authorization, &params).await,
-        "authorization_code" | "refresh_token" => Err(OAuthError::new(
+        "authorization_code" => super::code::exchange_code(state, authorization, &params).await,
+        "refresh_token" => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("Grant type '{grant_type}' is not enabled on this server yet"),
         )),
@@ -150,12 +159,14 @@ async fn client_credentials(
         client_id: client.client_id.clone(),
         scope: scope.clone(),
         gty: Some("client-credentials".to_owned()),
+        org_id: None,
     };
     let access_token = state
         .keys
         .sign(client.signing_alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(TokenResponse {
         access_token,
+        id_token: None,
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_LIFETIME_SECS,
         scope: Some(scope),

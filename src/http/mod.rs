@@ -1,6 +1,7 @@
 //! HTTP: thin axum handlers over the flows, one router for the whole server.
 
 pub mod error;
+mod login;
 pub mod management;
 mod provider;
 
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     Router::new()
         .merge(provider::router())
+        .merge(login::router())
         .merge(management)
         .route(
             "/api/v2/openapi.json",

@@ -7,6 +7,7 @@
 mod clients;
 mod connections;
 mod keys;
+mod login;
 pub mod organizations;
 mod roles;
 pub mod users;
@@ -14,6 +15,7 @@ pub mod users;
 pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
+pub use login::StoredTransaction;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -30,7 +30,7 @@ async fn discovery_lists_what_is_supported(backend: Backend) {
     );
     assert_eq!(
         discovery["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["authorization_code", "client_credentials"])
     );
     let jwks_uri = discovery["jwks_uri"]
         .as_str()

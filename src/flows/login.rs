@@ -1,0 +1,349 @@
+//! The login state machine behind universal login:
+//!
+//! ```text
+//! /authorize ──► transaction (server-side, bound to the browser by a cookie)
+//!      │
+//!      ▼
+//! identifier page ──email──► routing::decide ──► password page ──► code ──► redirect_uri
+//!                                       └──► error page (no usable connection)
+//! ```
+//!
+//! Every form carries the transaction id and its CSRF token; the transaction
+//! is only usable from the browser holding its cookie, and ends with the code.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::authorize::AuthorizationRequest;
+use super::{OAuthError, OAuthErrorCode};
+use crate::clock::now_unix_millis;
+use crate::connectors::database::verify_password;
+use crate::model::client::Client;
+use crate::model::connection::Strategy;
+use crate::model::ids;
+use crate::model::user::normalize_email;
+use crate::routing::{Candidate, Decision, Snapshot};
+use crate::state::AppState;
+use crate::store::{Page, StoreError, StoredTransaction};
+
+/// How long a user has to finish logging in.
+const TRANSACTION_LIFETIME_MS: i64 = 30 * 60 * 1000;
+/// Authorization codes are short-lived (RFC 6749 §4.1.2 recommends ≤ 10 min).
+pub const CODE_LIFETIME_MS: i64 = 60 * 1000;
+
+/// A failed login step, as the user sees it.
+#[derive(Debug)]
+pub enum LoginError {
+    /// The transaction is unknown, expired, or not this browser's: start over.
+    Expired,
+    /// The form's CSRF token does not match.
+    Forgery,
+    /// Show the form again with this message.
+    Retry(String),
+    /// Send an OAuth error back to the client.
+    Redirect(String),
+    Internal(String),
+}
+
+impl From<StoreError> for LoginError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => LoginError::Expired,
+            other => LoginError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// A loaded login transaction.
+pub struct Transaction {
+    pub id: String,
+    pub csrf_token: String,
+    pub request: AuthorizationRequest,
+    pub email: Option<String>,
+    pub client: Arc<Client>,
+}
+
+/// What the browser must keep: the cookie binding it to the transaction.
+pub struct Started {
+    pub transaction_id: String,
+    pub browser_secret: String,
+}
+
+/// Starts a login transaction for a checked authorization request.
+pub async fn begin(
+    state: &AppState,
+    request: &AuthorizationRequest,
+) -> Result<Started, LoginError> {
+    let browser_secret = ids::random_alphanumeric(43);
+    let transaction_id = ids::random_alphanumeric(32);
+    let request_json =
+        serde_json::to_string(request).map_err(|e| LoginError::Internal(e.to_string()))?;
+    let email = request
+        .login_hint
+        .as_deref()
+        .and_then(|hint| normalize_email(hint).ok());
+    state
+        .store
+        .insert_login_transaction(&StoredTransaction {
+            id: transaction_id.clone(),
+            browser_hash: sha256_hex(&browser_secret),
+            csrf_token: ids::random_alphanumeric(32),
+            request: request_json,
+            email,
+            expires_at: now_unix_millis() + TRANSACTION_LIFETIME_MS,
+        })
+        .await?;
+    Ok(Started {
+        transaction_id,
+        browser_secret,
+    })
+}
+
+/// Loads a transaction for the browser presenting `browser_secret`.
+pub async fn load(
+    state: &AppState,
+    transaction_id: &str,
+    browser_secret: Option<&str>,
+) -> Result<Transaction, LoginError> {
+    let stored = state
+        .store
+        .get_login_transaction(transaction_id, now_unix_millis())
+        .await?;
+    let presented = sha256_hex(browser_secret.ok_or(LoginError::Expired)?);
+    if !bool::from(presented.as_bytes().ct_eq(stored.browser_hash.as_bytes())) {
+        return Err(LoginError::Expired);
+    }
+    let request: AuthorizationRequest =
+        serde_json::from_str(&stored.request).map_err(|e| LoginError::Internal(e.to_string()))?;
+    let client = state
+        .clients
+        .get(&state.store, &request.client_id)
+        .await?
+        .ok_or(LoginError::Expired)?;
+    Ok(Transaction {
+        id: stored.id,
+        csrf_token: stored.csrf_token,
+        request,
+        email: stored.email,
+        client,
+    })
+}
+
+impl Transaction {
+    /// Checks a form's CSRF token in constant time.
+    pub fn check_csrf(&self, presented: &str) -> Result<(), LoginError> {
+        if bool::from(presented.as_bytes().ct_eq(self.csrf_token.as_bytes())) {
+            Ok(())
+        } else {
+            Err(LoginError::Forgery)
+        }
+    }
+
+    fn error_redirect(
+        &self,
+        state: &AppState,
+        code: OAuthErrorCode,
+        description: &str,
+    ) -> LoginError {
+        LoginError::Redirect(super::authorize::error_redirect(
+            &self.request.redirect_uri,
+            self.request.state.as_deref(),
+            state.issuer.identifier(),
+            &OAuthError::new(code, description),
+        ))
+    }
+}
+
+/// The connections this login may use.
+pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Snapshot, LoginError> {
+    let mut candidates = Vec::new();
+    if let Some(org_id) = &txn.request.organization_id {
+        for view in state
+            .store
+            .list_enabled_connections(org_id, &Page::all())
+            .await?
+        {
+            candidates.push(Candidate {
+                connection_id: view.enabled.connection_id,
+                name: view.connection_name,
+                display_name: None,
+                strategy: view.strategy,
+                show_as_button: view.enabled.show_as_button,
+                is_signup_enabled: view.enabled.is_signup_enabled,
+            });
+        }
+    } else {
+        let all = state
+            .store
+            .list_connections(&Default::default(), &Page::all())
+            .await?;
+        for connection in all {
+            if state
+                .store
+                .list_connection_clients(&connection.id)
+                .await?
+                .iter()
+                .any(|c| c == &txn.client.client_id)
+            {
+                candidates.push(Candidate {
+                    connection_id: connection.id,
+                    name: connection.name,
+                    display_name: connection.display_name,
+                    strategy: connection.strategy,
+                    show_as_button: connection.show_as_button.unwrap_or(true),
+                    is_signup_enabled: false,
+                });
+            }
+        }
+    }
+    // An explicit `connection` narrows the choice to that connection.
+    if let Some(name) = &txn.request.connection {
+        candidates.retain(|c| &c.name == name);
+        if candidates.is_empty() {
+            return Err(txn_error(
+                state,
+                txn,
+                "The requested connection is not enabled for this login",
+            ));
+        }
+    }
+    Ok(Snapshot {
+        candidates,
+        in_organization: txn.request.organization_id.is_some(),
+    })
+}
+
+fn txn_error(state: &AppState, txn: &Transaction, description: &str) -> LoginError {
+    txn.error_redirect(state, OAuthErrorCode::InvalidRequest, description)
+}
+
+/// The identifier step: remembers the email and decides what comes next.
+pub async fn submit_identifier(
+    state: &AppState,
+    txn: &Transaction,
+    raw_email: &str,
+) -> Result<Decision, LoginError> {
+    let email = normalize_email(raw_email)
+        .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
+    state
+        .store
+        .set_login_transaction_email(&txn.id, &email)
+        .await?;
+    let snapshot = routing_snapshot(state, txn).await?;
+    Ok(crate::routing::decide(&email, &snapshot))
+}
+
+/// The data an authorization code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeGrant {
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub audience: Option<String>,
+    pub auth_time: i64,
+}
+
+/// A verifier hash no password matches, so that an unknown email costs as
+/// much as a wrong password (no user enumeration by timing).
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoeWFyZC1kdW1teQ$Xq0mV5hHhxx8u0VnJ3RCoX1mXlJbI8PTcXn9U3u7v4w";
+
+/// The password step: verifies the password, applies the organization's
+/// membership rules, and returns the redirect carrying a new code.
+pub async fn submit_password(
+    state: &AppState,
+    txn: &Transaction,
+    password: &str,
+) -> Result<String, LoginError> {
+    let email = txn.email.clone().ok_or(LoginError::Expired)?;
+    let snapshot = routing_snapshot(state, txn).await?;
+    let Decision::Password { connection_id, .. } = crate::routing::decide(&email, &snapshot) else {
+        return Err(LoginError::Retry(
+            "Password login is not available here.".into(),
+        ));
+    };
+    let found = state
+        .store
+        .find_password_user(&connection_id, &email)
+        .await?;
+    let (stored_hash, user) = match &found {
+        Some((user, Some(hash))) => (hash.clone(), Some(user)),
+        _ => (DUMMY_HASH.to_owned(), None),
+    };
+    let verified = verify_password(password.to_owned(), stored_hash)
+        .await
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let user = match (verified, user) {
+        (true, Some(user)) if !user.user.blocked => user,
+        _ => return Err(LoginError::Retry("Wrong email or password.".into())),
+    };
+    if let Some(org_id) = &txn.request.organization_id {
+        if !state.store.is_member(org_id, &user.user.user_id).await? {
+            let enabled = state
+                .store
+                .get_enabled_connection(org_id, &connection_id)
+                .await?;
+            if enabled.enabled.assign_membership_on_login {
+                state
+                    .store
+                    .insert_members(org_id, std::slice::from_ref(&user.user.user_id))
+                    .await?;
+            } else {
+                return Err(txn.error_redirect(
+                    state,
+                    OAuthErrorCode::AccessDenied,
+                    "The user is not a member of the organization, and its connection does not assign membership on login",
+                ));
+            }
+        }
+    }
+    if !state.store.delete_login_transaction(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    let grant = CodeGrant {
+        user_id: user.user.user_id.clone(),
+        organization_id: txn.request.organization_id.clone(),
+        redirect_uri: txn.request.redirect_uri.clone(),
+        scope: txn.request.scope.clone(),
+        nonce: txn.request.nonce.clone(),
+        code_challenge: txn.request.code_challenge.clone(),
+        audience: txn.request.audience.clone(),
+        auth_time: crate::clock::now_unix_seconds(),
+    };
+    let code = ids::random_alphanumeric(43);
+    let grant_json =
+        serde_json::to_string(&grant).map_err(|e| LoginError::Internal(e.to_string()))?;
+    state
+        .store
+        .insert_authorization_code(
+            &sha256_hex(&code),
+            &txn.client.client_id,
+            &grant_json,
+            now_unix_millis() + CODE_LIFETIME_MS,
+        )
+        .await?;
+    Ok(super::authorize::code_redirect(
+        &txn.request.redirect_uri,
+        &code,
+        txn.request.state.as_deref(),
+        state.issuer.identifier(),
+    ))
+}
+
+/// Whether any connection of this snapshot is a database connection (for
+/// rendering the password field right away when the email is known).
+pub fn has_database(snapshot: &Snapshot) -> bool {
+    snapshot
+        .candidates
+        .iter()
+        .any(|c| c.strategy == Strategy::Database)
+}

@@ -1,0 +1,479 @@
+//! Universal login: `/authorize` and the server-rendered login pages. No
+//! JavaScript is needed to log in; every form carries the transaction id and
+//! its CSRF token, and the transaction only works from the browser holding
+//! its cookie.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
+use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::flows::{OAuthError, OAuthErrorCode};
+use crate::routing::Decision;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/authorize", get(authorize_get))
+        .route("/u/login", get(login_get).post(login_post))
+        .route("/u/login/password", get(password_get).post(password_post))
+        .route("/userinfo", get(userinfo_get).post(userinfo_get))
+}
+
+const COOKIE_PREFIX: &str = "sy_login_";
+
+/// Each transaction has its own cookie, so logins in two tabs do not collide.
+fn cookie_name(transaction_id: &str) -> String {
+    format!(
+        "{COOKIE_PREFIX}{}",
+        transaction_id.get(..12).unwrap_or(transaction_id)
+    )
+}
+
+fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+pub struct Brand {
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub primary: String,
+    pub page_background: String,
+}
+
+impl Brand {
+    fn default_brand() -> Self {
+        Brand {
+            name: "Switchyard".into(),
+            logo_url: None,
+            primary: "#1f4fd6".into(),
+            page_background: "#f2f4f7".into(),
+        }
+    }
+}
+
+/// The organization's branding when the login is in one (colours are
+/// validated hex values, the logo an https URL; askama escapes them too).
+async fn brand_for(state: &AppState, txn: Option<&Transaction>) -> Brand {
+    let mut brand = Brand::default_brand();
+    let Some(org_id) = txn.and_then(|t| t.request.organization_id.as_deref()) else {
+        return brand;
+    };
+    if let Ok(org) = state.store.get_organization(org_id).await {
+        brand.name = org.display_name.unwrap_or(org.name);
+        if let Some(branding) = org.branding {
+            brand.logo_url = branding.logo_url;
+            if let Some(colors) = branding.colors {
+                brand.primary = colors.primary;
+                brand.page_background = colors.page_background;
+            }
+        }
+    }
+    brand
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    brand: Brand,
+    title: &'a str,
+    detail: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login_identifier.html")]
+struct IdentifierPage<'a> {
+    brand: Brand,
+    client_name: &'a str,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "login_password.html")]
+struct PasswordPage<'a> {
+    brand: Brand,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+fn render(template: &impl Template, status: StatusCode) -> Response {
+    match template.render() {
+        Ok(html) => (
+            status,
+            [
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'; frame-ancestors 'none'"),
+                ),
+            ],
+            Html(html),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+        }
+    }
+}
+
+fn request_id(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+}
+
+fn error_page(headers: &HeaderMap, status: StatusCode, title: &str, detail: &str) -> Response {
+    render(
+        &ErrorPage {
+            brand: Brand::default_brand(),
+            title,
+            detail,
+            request_id: request_id(headers),
+        },
+        status,
+    )
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let (client, request) = match check_request(&state, &params).await {
+        Ok(checked) => checked,
+        Err(AuthorizeError::Page { title, detail }) => {
+            return error_page(&headers, StatusCode::BAD_REQUEST, &title, &detail);
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state: client_state,
+            error,
+        }) => {
+            return Redirect::to(&error_redirect(
+                &redirect_uri,
+                client_state.as_deref(),
+                state.issuer.identifier(),
+                &error,
+            ))
+            .into_response();
+        }
+    };
+    if request.prompt.iter().any(|p| p == "none") {
+        // No SSO session exists yet (sessions come with the SSO slice).
+        let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user is not logged in");
+        return Redirect::to(&error_redirect(
+            &request.redirect_uri,
+            request.state.as_deref(),
+            state.issuer.identifier(),
+            &error,
+        ))
+        .into_response();
+    }
+    let _ = client;
+    match login::begin(&state, &request).await {
+        Ok(started) => {
+            let secure = if state.issuer.identifier().starts_with("https:") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!(
+                "{}={}; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=1800{secure}",
+                cookie_name(&started.transaction_id),
+                started.browser_secret
+            );
+            let mut response =
+                Redirect::to(&format!("/u/login?state={}", started.transaction_id)).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(e) => login_error(&state, &headers, e),
+    }
+}
+
+fn login_error(_state: &AppState, headers: &HeaderMap, error: LoginError) -> Response {
+    match error {
+        LoginError::Expired => error_page(
+            headers,
+            StatusCode::BAD_REQUEST,
+            "Login session expired",
+            "This login has expired or was started in another browser. Go back to the application and try again.",
+        ),
+        LoginError::Forgery => error_page(
+            headers,
+            StatusCode::FORBIDDEN,
+            "Invalid form",
+            "The form could not be verified. Go back to the application and try again.",
+        ),
+        LoginError::Redirect(url) => Redirect::to(&url).into_response(),
+        LoginError::Retry(message) => {
+            error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
+        }
+        LoginError::Internal(detail) => {
+            tracing::error!(%detail, "login failed");
+            error_page(
+                headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StateQuery {
+    state: String,
+}
+
+async fn load(
+    state: &AppState,
+    headers: &HeaderMap,
+    transaction_id: &str,
+) -> Result<Transaction, LoginError> {
+    login::load(
+        state,
+        transaction_id,
+        read_cookie(headers, &cookie_name(transaction_id)),
+    )
+    .await
+}
+
+async fn identifier_page(
+    state: &AppState,
+    txn: &Transaction,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let brand = brand_for(state, Some(txn)).await;
+    render(
+        &IdentifierPage {
+            brand,
+            client_name: &txn.client.name,
+            transaction_id: &txn.id,
+            csrf: &txn.csrf_token,
+            email: txn.email.as_deref().unwrap_or(""),
+            error,
+        },
+        status,
+    )
+}
+
+async fn password_page(
+    state: &AppState,
+    txn: &Transaction,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let brand = brand_for(state, Some(txn)).await;
+    render(
+        &PasswordPage {
+            brand,
+            transaction_id: &txn.id,
+            csrf: &txn.csrf_token,
+            email,
+            error,
+        },
+        status,
+    )
+}
+
+async fn login_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    match load(&state, &headers, &q.state).await {
+        Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
+        Err(e) => login_error(&state, &headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdentifierForm {
+    state: String,
+    csrf: String,
+    email: String,
+}
+
+async fn login_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<IdentifierForm>,
+) -> Response {
+    let txn = match load(&state, &headers, &form.state).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&state, &headers, e),
+    };
+    if let Err(e) = txn.check_csrf(&form.csrf) {
+        return login_error(&state, &headers, e);
+    }
+    match login::submit_identifier(&state, &txn, &form.email).await {
+        Ok(Decision::Password { .. }) => {
+            Redirect::to(&format!("/u/login/password?state={}", txn.id)).into_response()
+        }
+        Ok(Decision::Buttons(_)) => {
+            identifier_page(
+                &state,
+                &txn,
+                Some("Single sign-on connections are not available yet."),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Ok(Decision::Reject(rejection)) => {
+            identifier_page(
+                &state,
+                &txn,
+                Some(rejection.message()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(LoginError::Retry(message)) => {
+            identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => login_error(&state, &headers, e),
+    }
+}
+
+async fn password_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    match load(&state, &headers, &q.state).await {
+        Ok(txn) => match txn.email.clone() {
+            Some(email) => password_page(&state, &txn, &email, None, StatusCode::OK).await,
+            None => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
+        },
+        Err(e) => login_error(&state, &headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    state: String,
+    csrf: String,
+    password: String,
+}
+
+async fn password_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let txn = match load(&state, &headers, &form.state).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&state, &headers, e),
+    };
+    if let Err(e) = txn.check_csrf(&form.csrf) {
+        return login_error(&state, &headers, e);
+    }
+    match login::submit_password(&state, &txn, &form.password).await {
+        Ok(url) => {
+            let mut response = Redirect::to(&url).into_response();
+            let expired = format!(
+                "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
+                cookie_name(&txn.id)
+            );
+            if let Ok(value) = HeaderValue::from_str(&expired) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Err(LoginError::Retry(message)) => {
+            let email = txn.email.clone().unwrap_or_default();
+            password_page(
+                &state,
+                &txn,
+                &email,
+                Some(&message),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
+        }
+        Err(e) => login_error(&state, &headers, e),
+    }
+}
+
+/// OIDC Core §5.3: the claims of the access token's user, by its scope.
+async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let unauthorized = |description: &str| {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "invalid_token", "error_description": description})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        response
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    else {
+        return unauthorized("Missing bearer token");
+    };
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.set_issuer(&[state.issuer.identifier()]);
+    validation.set_audience(&[state.issuer.url("/userinfo")]);
+    validation.leeway = 30;
+    let claims: AccessTokenClaims =
+        match state
+            .keys
+            .verify(token.trim(), ACCESS_TOKEN_TYP, validation)
+        {
+            Ok(claims) => claims,
+            Err(e) => {
+                tracing::info!(reason = %e, "userinfo token rejected");
+                return unauthorized("The access token is invalid or expired");
+            }
+        };
+    let user = match state.store.get_user(&claims.sub).await {
+        Ok(user) => user,
+        Err(_) => return unauthorized("The user no longer exists"),
+    };
+    let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
+    let mut body = crate::flows::code::profile_claims(&user.user, &scope);
+    body.insert("sub".into(), claims.sub.clone().into());
+    if let Some(org_id) = claims.org_id {
+        body.insert("org_id".into(), org_id.into());
+    }
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
+}

@@ -1,0 +1,153 @@
+//! Home-realm discovery: where a login goes, as a pure function of the
+//! email typed, the login's context and a snapshot of the connections
+//! available in that context. The domain-routing issue extends the snapshot
+//! with verified domains; the decision type already carries the outcomes.
+
+use crate::model::connection::Strategy;
+
+/// A connection the login may use, with its properties in this context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub connection_id: String,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub strategy: Strategy,
+    pub show_as_button: bool,
+    pub is_signup_enabled: bool,
+}
+
+/// Every connection the login may use: the organization's enabled
+/// connections, or without an organization the connections enabled for the client.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub candidates: Vec<Candidate>,
+    /// Whether the login is in an organization's context.
+    pub in_organization: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Ask for the password of the user in this database connection.
+    Password {
+        connection_id: String,
+        signup_allowed: bool,
+    },
+    /// Offer these upstream connections as buttons.
+    Buttons(Vec<Candidate>),
+    Reject(Rejection),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No connection is enabled in this context.
+    NoConnections,
+    /// Connections are enabled, but every one is hidden from the login page.
+    NoVisibleConnections,
+}
+
+impl Rejection {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Rejection::NoConnections => {
+                "No connections are enabled for this application or organization."
+            }
+            Rejection::NoVisibleConnections => {
+                "No connections enabled for the organization are visible."
+            }
+        }
+    }
+}
+
+/// Decides the next step after the identifier page. `email` is normalized.
+#[must_use]
+pub fn decide(_email: &str, snapshot: &Snapshot) -> Decision {
+    if snapshot.candidates.is_empty() {
+        return Decision::Reject(Rejection::NoConnections);
+    }
+    if let Some(database) = snapshot
+        .candidates
+        .iter()
+        .find(|c| c.strategy.is_database())
+    {
+        return Decision::Password {
+            connection_id: database.connection_id.clone(),
+            signup_allowed: database.is_signup_enabled,
+        };
+    }
+    let buttons: Vec<Candidate> = snapshot
+        .candidates
+        .iter()
+        .filter(|c| c.show_as_button || !snapshot.in_organization)
+        .cloned()
+        .collect();
+    if buttons.is_empty() {
+        Decision::Reject(Rejection::NoVisibleConnections)
+    } else {
+        Decision::Buttons(buttons)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(name: &str, strategy: Strategy, show_as_button: bool) -> Candidate {
+        Candidate {
+            connection_id: format!("con_{name}"),
+            name: name.into(),
+            display_name: None,
+            strategy,
+            show_as_button,
+            is_signup_enabled: false,
+        }
+    }
+
+    #[test]
+    fn database_connection_asks_for_the_password() {
+        let snapshot = Snapshot {
+            candidates: vec![
+                candidate("sso", Strategy::Oidc, true),
+                candidate("db", Strategy::Database, false),
+            ],
+            in_organization: true,
+        };
+        assert_eq!(
+            decide("a@acme.test", &snapshot),
+            Decision::Password {
+                connection_id: "con_db".into(),
+                signup_allowed: false
+            }
+        );
+    }
+
+    #[test]
+    fn hidden_enterprise_connections_are_reported_not_ignored() {
+        let snapshot = Snapshot {
+            candidates: vec![candidate("sso", Strategy::Saml, false)],
+            in_organization: true,
+        };
+        assert_eq!(
+            decide("a@acme.test", &snapshot),
+            Decision::Reject(Rejection::NoVisibleConnections)
+        );
+        assert_eq!(
+            decide("a@acme.test", &Snapshot::default()),
+            Decision::Reject(Rejection::NoConnections)
+        );
+    }
+
+    #[test]
+    fn visible_enterprise_connections_become_buttons() {
+        let snapshot = Snapshot {
+            candidates: vec![
+                candidate("sso", Strategy::Oidc, true),
+                candidate("hidden", Strategy::Saml, false),
+            ],
+            in_organization: true,
+        };
+        match decide("a@acme.test", &snapshot) {
+            Decision::Buttons(buttons) => assert_eq!(buttons.len(), 1),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Login transactions and authorization codes.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, expect_one, now_millis};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTransaction {
+    pub id: String,
+    pub browser_hash: String,
+    pub csrf_token: String,
+    /// The validated authorization request, as JSON.
+    pub request: String,
+    pub email: Option<String>,
+    pub expires_at: i64,
+}
+
+impl Store {
+    pub async fn insert_login_transaction(&self, txn: &StoredTransaction) -> StoreResult<()> {
+        sqlx::query(
+            "insert into login_transactions (id, browser_hash, csrf_token, request, email, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&txn.id)
+        .bind(&txn.browser_hash)
+        .bind(&txn.csrf_token)
+        .bind(&txn.request)
+        .bind(&txn.email)
+        .bind(now_millis())
+        .bind(txn.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The transaction if it exists and has not expired at `now` (unix ms).
+    pub async fn get_login_transaction(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<StoredTransaction> {
+        let row = sqlx::query(
+            "select id, browser_hash, csrf_token, request, email, expires_at from login_transactions \
+             where id = $1 and expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StoredTransaction {
+            id: row.try_get("id")?,
+            browser_hash: row.try_get("browser_hash")?,
+            csrf_token: row.try_get("csrf_token")?,
+            request: row.try_get("request")?,
+            email: row.try_get("email")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+
+    pub async fn set_login_transaction_email(&self, id: &str, email: &str) -> StoreResult<()> {
+        let result = sqlx::query("update login_transactions set email = $2 where id = $1")
+            .bind(id)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+
+    /// Ends a transaction; true if this call ended it (a transaction
+    /// completes once, even if its last form is posted twice).
+    pub async fn delete_login_transaction(&self, id: &str) -> StoreResult<bool> {
+        let result = sqlx::query("delete from login_transactions where id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn insert_authorization_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        grant_data: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into authorization_codes (code_hash, client_id, grant_data, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(grant_data)
+        .bind(now_millis())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a code: returns its client and grant data if it existed, was
+    /// unexpired at `now` and not consumed before. A second call for the same
+    /// code returns `Err(NotFound)`; [`Store::was_code_consumed`] tells a
+    /// replay from an unknown code.
+    pub async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> StoreResult<(String, String)> {
+        let result = sqlx::query(
+            "update authorization_codes set consumed_at = $2 \
+             where code_hash = $1 and consumed_at is null and expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)?;
+        let row = sqlx::query(
+            "select client_id, grant_data from authorization_codes where code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
+    }
+
+    pub async fn was_code_consumed(&self, code_hash: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("select 1 as one from authorization_codes where code_hash = $1 and consumed_at is not null")
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+}
