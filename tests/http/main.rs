@@ -9,6 +9,7 @@ mod bad_input;
 mod clients;
 mod connections;
 mod keys;
+mod login;
 mod management_auth;
 mod organizations;
 mod provider;

@@ -1,0 +1,720 @@
+//! The authorization endpoint and the login pages, driven as a browser would
+//! (cookie jar, manual redirects), and the attacks on them failing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    code_flow_into_an_organization,
+    unregistered_redirect_uris_get_a_page_never_a_redirect,
+    pkce_is_enforced,
+    codes_are_single_use_and_bound,
+    login_forms_resist_forgery_and_other_browsers,
+    membership_rules_of_organizations
+);
+
+const CALLBACK: &str = "http://localhost:3000/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+struct Tenant {
+    client_id: String,
+    secret: String,
+    public_client_id: String,
+    org_id: String,
+    other_org_id: String,
+}
+
+/// Two organizations: `hoekstra` (database connection, membership assigned on
+/// login) and `metahexa` (same connection, membership not assigned); a user
+/// alice in the connection; a confidential and a public client.
+async fn tenant(app: &TestApp) -> Tenant {
+    let token = app.admin_token().await;
+    let (_, web) = app
+        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
+            "name": "Web", "app_type": "regular_web", "callbacks": [CALLBACK], "organization_usage": "allow"})))
+        .await;
+    let (_, spa) = app
+        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
+            "name": "SPA", "app_type": "spa", "callbacks": [CALLBACK], "organization_usage": "allow"})))
+        .await;
+    let (_, connection) = app
+        .api(Method::POST, "/api/v2/connections", &token, Some(json!({
+            "name": "users", "strategy": "auth0", "enabled_clients": [web["client_id"], spa["client_id"]]})))
+        .await;
+    let (_, org) = app
+        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
+            "name": "hoekstra",
+            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": true}]})))
+        .await;
+    let (_, other) = app
+        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
+            "name": "metahexa",
+            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": false}]})))
+        .await;
+    let (status, _) = app
+        .api(Method::POST, "/api/v2/users", &token, Some(json!({
+            "connection": "users", "email": "alice@hoekstra.example", "password": "alice-password-1"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    Tenant {
+        client_id: web["client_id"].as_str().unwrap().into(),
+        secret: web["client_secret"].as_str().unwrap().into(),
+        public_client_id: spa["client_id"].as_str().unwrap().into(),
+        org_id: org["id"].as_str().unwrap().into(),
+        other_org_id: other["id"].as_str().unwrap().into(),
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Opens `/authorize` with `params`; returns the response (not followed).
+async fn authorize(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .get(app.url("/authorize"))
+        .query(params)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in through the pages from an `/authorize` redirect; returns where the
+/// password step redirects to.
+async fn log_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> String {
+    assert_eq!(
+        start.status(),
+        StatusCode::SEE_OTHER,
+        "authorize should redirect to the login page"
+    );
+    let login_url = app.url(&location(&start));
+    let page = browser
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
+    let response = browser
+        .post(app.url("/u/login"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", email),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "identifier step");
+    let response = browser
+        .post(app.url("/u/login/password"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    match response.status() {
+        StatusCode::SEE_OTHER => location(&response),
+        status => format!("status {status}: {}", response.text().await.unwrap()),
+    }
+}
+
+fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("client_id", client_id),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+    ];
+    params.extend_from_slice(extra);
+    params
+}
+
+async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .post(app.url("/oauth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn code_flow_into_an_organization(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let start = authorize(
+        &app,
+        &b,
+        &code_params(
+            &t.client_id,
+            &[
+                ("organization", "hoekstra"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+    )
+    .await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "Alice@Hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    assert!(callback.starts_with(CALLBACK), "{callback}");
+    assert_eq!(query_param(&callback, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(app.issuer.as_str()),
+        "RFC 9207 iss"
+    );
+    let code = query_param(&callback, "code").unwrap();
+    let (status, tokens) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token: Value =
+        jsonwebtoken::dangerous::insecure_decode(tokens["id_token"].as_str().unwrap())
+            .unwrap()
+            .claims;
+    assert_eq!(id_token["org_id"], t.org_id.as_str());
+    assert_eq!(id_token["nonce"], "n-456");
+    assert_eq!(id_token["aud"], t.client_id.as_str());
+    assert_eq!(id_token["email"], "alice@hoekstra.example");
+    assert!(
+        id_token.get("name").is_none(),
+        "profile claims need the profile scope"
+    );
+    // Membership was assigned on login.
+    let token = app.admin_token().await;
+    let (_, members) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/organizations/{}/members", t.org_id),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(members.as_array().unwrap().len(), 1);
+    // userinfo with the access token.
+    let response = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let userinfo: Value = response.json().await.unwrap();
+    assert_eq!(userinfo["sub"], id_token["sub"]);
+    assert_eq!(userinfo["org_id"], t.org_id.as_str());
+    // An ID token is not an access token for userinfo.
+    let response = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["id_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Wrong password and unknown email read the same.
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let wrong = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "not-her-password",
+    )
+    .await;
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let unknown = log_in(
+        &app,
+        &b,
+        start,
+        "nobody@hoekstra.example",
+        "not-her-password",
+    )
+    .await;
+    assert!(
+        wrong.contains("Wrong email or password") && unknown.contains("Wrong email or password"),
+        "{wrong}\n{unknown}"
+    );
+    assert!(wrong.starts_with("status 401") && unknown.starts_with("status 401"));
+}
+
+async fn unregistered_redirect_uris_get_a_page_never_a_redirect(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    for redirect in [
+        "https://evil.example/callback",
+        "http://localhost:3000/callback/../evil",
+        "http://localhost:3000/callback?next=https://evil.example",
+        "http://localhost:3000/Callback",
+        "http://localhost:3000/callback/",
+    ] {
+        let response = authorize(
+            &app,
+            &b,
+            &[
+                ("client_id", &t.client_id),
+                ("redirect_uri", redirect),
+                ("response_type", "code"),
+            ],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{redirect}");
+        assert!(
+            response.headers().get("location").is_none(),
+            "redirected to an unregistered URI: {redirect}"
+        );
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("Callback URL mismatch")
+        );
+    }
+    let response = authorize(
+        &app,
+        &b,
+        &[
+            ("client_id", "unknown"),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none());
+
+    // Once the redirect URI is trusted, errors go back with state and iss.
+    let response = authorize(
+        &app,
+        &b,
+        &[
+            ("client_id", &t.client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "token"),
+            ("state", "s1"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    assert_eq!(query_param(&to, "state").as_deref(), Some("s1"));
+    assert_eq!(
+        query_param(&to, "iss").as_deref(),
+        Some(app.issuer.as_str())
+    );
+    let response = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", "nope")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
+    );
+    let response = authorize(&app, &b, &code_params(&t.client_id, &[("prompt", "none")])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+async fn pkce_is_enforced(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let error_of = |response: reqwest::Response| query_param(&location(&response), "error");
+    // A public client must use PKCE; plain is refused for everyone.
+    let response = authorize(&app, &b, &code_params(&t.public_client_id, &[])).await;
+    assert_eq!(error_of(response).as_deref(), Some("invalid_request"));
+    let response = authorize(
+        &app,
+        &b,
+        &code_params(
+            &t.public_client_id,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "plain"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(error_of(response).as_deref(), Some("invalid_request"));
+    let response = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("code_challenge", CHALLENGE)]),
+    )
+    .await;
+    assert_eq!(
+        error_of(response).as_deref(),
+        Some("invalid_request"),
+        "method defaults to plain: refused"
+    );
+
+    // A public client's code needs the right verifier.
+    let start = authorize(
+        &app,
+        &b,
+        &code_params(
+            &t.public_client_id,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+    )
+    .await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let code = query_param(&callback, "code").unwrap();
+    let wrong_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.public_client_id),
+            ("code_verifier", wrong_verifier),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let start = authorize(
+        &app,
+        &b,
+        &code_params(
+            &t.public_client_id,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        ),
+    )
+    .await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let code = query_param(&callback, "code").unwrap();
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.public_client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "verifier left out"
+    );
+}
+
+async fn codes_are_single_use_and_bound(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let code = query_param(&callback, "code").unwrap();
+    let good = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("client_id", t.client_id.as_str()),
+        ("client_secret", t.secret.as_str()),
+    ];
+
+    // Another redirect_uri, or another client, cannot redeem it ...
+    let mut other_redirect = good;
+    other_redirect[2].1 = "http://localhost:3000/other";
+    assert_eq!(
+        redeem(&app, &other_redirect).await.1["error"],
+        "invalid_grant"
+    );
+    let (status, _) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // ... and a failed attempt consumed it: codes are single-use whatever happens.
+    let (status, body) = redeem(&app, &good).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let code = query_param(&callback, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("client_id", t.client_id.as_str()),
+        ("client_secret", t.secret.as_str()),
+    ];
+    assert_eq!(redeem(&app, &form).await.0, StatusCode::OK);
+    let (status, body) = redeem(&app, &form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "code replay"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already been used")
+    );
+    let (_, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "made-up"),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+        ],
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+async fn login_forms_resist_forgery_and_other_browsers(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let login_url = app.url(&location(&start));
+    let page = b
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let state = hidden(&page, "state");
+
+    // A forged form (wrong CSRF token) is refused.
+    let response = b
+        .post(app.url("/u/login"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", "forged"),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // Another browser (no cookie) cannot use the transaction, even with its CSRF token.
+    let csrf = hidden(&page, "csrf");
+    let stranger = browser();
+    let response = stranger.get(&login_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = stranger
+        .post(app.url("/u/login"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none());
+
+    // Pages are not framable and not cached.
+    let response = b.get(&login_url).send().await.unwrap();
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script"), "login needs no JavaScript");
+}
+
+async fn membership_rules_of_organizations(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    // metahexa does not assign membership: alice is refused with a reason.
+    let start = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", &t.other_org_id)]),
+    )
+    .await;
+    let result = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(
+        query_param(&result, "error").as_deref(),
+        Some("access_denied"),
+        "{result}"
+    );
+    assert!(
+        query_param(&result, "error_description")
+            .unwrap()
+            .contains("not a member")
+    );
+    assert_eq!(query_param(&result, "state").as_deref(), Some("st-123"));
+
+    // A client that denies organizations refuses the parameter.
+    let token = app.admin_token().await;
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &token,
+            Some(json!({"organization_usage": "deny"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
+    );
+    // A client that requires one with no_prompt fails without it.
+    app.api(
+        Method::PATCH,
+        &format!("/api/v2/clients/{}", t.client_id),
+        &token,
+        Some(
+            json!({"organization_usage": "require", "organization_require_behavior": "no_prompt"}),
+        ),
+    )
+    .await;
+    let response = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
