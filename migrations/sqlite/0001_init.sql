@@ -132,8 +132,7 @@ create table signing_keys (
     created_at bigint not null,
     updated_at bigint not null
 );
-create unique index signing_keys_alg_current_key on signing_keys (alg) where state = 'current';
-create unique index signing_keys_alg_next_key on signing_keys (alg) where state = 'next';
+create unique index signing_keys_alg_state_key on signing_keys (alg, state) where state in ('current', 'next');
 
 -- Tenant-wide flags and settings (`demo_seeded`, …).
 create table tenant_settings (

@@ -57,6 +57,13 @@ impl Store {
     pub async fn rotate_signing_keys(&self, alg: &str, new_next: &StoredKey) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         let now = now_millis();
+        // Write-lock the algorithm's keys first, so that concurrent rotations
+        // run one after the other (PostgreSQL row locks; SQLite's write lock)
+        // and each sees the states the previous one committed.
+        sqlx::query("update signing_keys set updated_at = updated_at where alg = $1")
+            .bind(alg)
+            .execute(&mut *tx)
+            .await?;
         for (from, to) in [
             ("previous", "retired"),
             ("current", "previous"),

@@ -100,7 +100,10 @@ fn sqlite_constraint_name(message: &str) -> String {
             "organization_members_pkey"
         }
         "signing_keys.kid" => "signing_keys_pkey",
-        "signing_keys.alg" => "signing_keys_alg_state_key",
+        "signing_keys.alg, signing_keys.state" => "signing_keys_alg_state_key",
+        "tenant_settings.key" => "tenant_settings_pkey",
+        "login_transactions.id" => "login_transactions_pkey",
+        "authorization_codes.code_hash" => "authorization_codes_pkey",
         other => other,
     };
     name.to_owned()

@@ -275,7 +275,9 @@ impl Store {
         expect_one(result)
     }
 
-    /// Adds members; users already members are left as they are.
+    /// Adds members; users already members are left as they are. One
+    /// statement per member, so concurrent adds of the same member cannot
+    /// conflict (and SQLite never has to upgrade a read transaction).
     pub async fn insert_members(
         &self,
         organization_id: &str,
@@ -284,23 +286,15 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let now = now_millis();
         for user_id in user_ids {
-            let exists = sqlx::query(
-                "select 1 as one from organization_members where organization_id = $1 and user_id = $2",
+            sqlx::query(
+                "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
+                 on conflict (organization_id, user_id) do nothing",
             )
             .bind(organization_id)
             .bind(user_id)
-            .fetch_optional(&mut *tx)
+            .bind(now)
+            .execute(&mut *tx)
             .await?;
-            if exists.is_none() {
-                sqlx::query(
-                    "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3)",
-                )
-                .bind(organization_id)
-                .bind(user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         tx.commit().await?;
         Ok(())
@@ -385,25 +379,15 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         for role_id in role_ids {
-            let exists = sqlx::query(
-                "select 1 as one from organization_member_roles \
-                 where organization_id = $1 and user_id = $2 and role_id = $3",
+            sqlx::query(
+                "insert into organization_member_roles (organization_id, user_id, role_id) values ($1, $2, $3) \
+                 on conflict (organization_id, user_id, role_id) do nothing",
             )
             .bind(organization_id)
             .bind(user_id)
             .bind(role_id)
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await?;
-            if exists.is_none() {
-                sqlx::query(
-                    "insert into organization_member_roles (organization_id, user_id, role_id) values ($1, $2, $3)",
-                )
-                .bind(organization_id)
-                .bind(user_id)
-                .bind(role_id)
-                .execute(&mut *tx)
-                .await?;
-            }
         }
         tx.commit().await?;
         Ok(())
