@@ -139,6 +139,40 @@ async fn openid_client_logs_in_to_an_organization_with_pkce() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn express_openid_connect_app_reads_org_id_from_its_session() {
+    let app = spawn_tls().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut env = seed_login_tenant(&app).await;
+    // Register the Express app's callback on the seeded client.
+    let token = app.admin_token().await;
+    let client_id = env
+        .iter()
+        .find(|(k, _)| *k == "SWITCHYARD_CLIENT_ID")
+        .unwrap()
+        .1
+        .clone();
+    let (status, body) = app
+        .api(
+            reqwest::Method::PATCH,
+            &format!("/api/v2/clients/{client_id}"),
+            &token,
+            Some(serde_json::json!({"callbacks": [format!("http://localhost:{port}/callback")]})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    env.push(("SWITCHYARD_APP_PORT", port.to_string()));
+    run_node_test(
+        "express_openid_connect.mjs",
+        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_certificate_is_trusted_by_a_rust_client() {
     let app = spawn_tls().await;
     let cert = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
