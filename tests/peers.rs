@@ -172,6 +172,36 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
     .await;
 }
 
+/// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, for
+/// Chromium's `--ignore-certificate-errors-spki-list`.
+fn spki_sha256(pem: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem).unwrap();
+    let cert = parsed.parse_x509().unwrap();
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(cert.public_key().raw))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_through_the_pages() {
+    let app = spawn_tls().await;
+    let mut env = seed_login_tenant(&app).await;
+    let pem = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    env.push(("SWITCHYARD_CERT_SPKI", spki_sha256(&pem)));
+    env.push(("SWITCHYARD_ARTIFACTS_DIR", artifacts.display().to_string()));
+    run_node_test(
+        "chromium_login.mjs",
+        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(
+        artifacts.join("login-password-page.png").is_file(),
+        "no screenshot saved"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_certificate_is_trusted_by_a_rust_client() {
     let app = spawn_tls().await;

@@ -116,16 +116,35 @@ struct PasswordPage<'a> {
 }
 
 fn render(template: &impl Template, status: StatusCode) -> Response {
+    render_with_form_target(template, status, None)
+}
+
+/// Renders a page. `form_target` is the client's redirect URI when a form on
+/// the page ends the login: browsers apply CSP `form-action` to the redirect
+/// that follows a form post, so its origin must be allowed too.
+fn render_with_form_target(
+    template: &impl Template,
+    status: StatusCode,
+    form_target: Option<&str>,
+) -> Response {
+    let extra = form_target
+        .and_then(|uri| url::Url::parse(uri).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .map(|origin| format!(" {origin}"))
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'{extra}; frame-ancestors 'none'"
+    );
+    let csp = HeaderValue::from_str(&csp)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     match template.render() {
         Ok(html) => (
             status,
             [
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src https:; form-action 'self'; frame-ancestors 'none'"),
-                ),
+                (header::CONTENT_SECURITY_POLICY, csp),
             ],
             Html(html),
         )
@@ -291,7 +310,7 @@ async fn password_page(
     status: StatusCode,
 ) -> Response {
     let brand = brand_for(state, Some(txn)).await;
-    render(
+    render_with_form_target(
         &PasswordPage {
             brand,
             transaction_id: &txn.id,
@@ -300,6 +319,7 @@ async fn password_page(
             error,
         },
         status,
+        Some(&txn.request.redirect_uri),
     )
 }
 

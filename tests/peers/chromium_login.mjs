@@ -1,0 +1,55 @@
+// A full login in headless Chromium (Debian's chromium driven by playwright-core):
+// /authorize → identifier page → password page → the client's callback with a code.
+// The password page is saved as a screenshot in SWITCHYARD_ARTIFACTS_DIR.
+//
+// Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
+// SWITCHYARD_REDIRECT_URI, SWITCHYARD_ORG_NAME, SWITCHYARD_USER_EMAIL,
+// SWITCHYARD_USER_PASSWORD, SWITCHYARD_CERT_SPKI (base64 SHA-256 of the dev
+// certificate's public key), SWITCHYARD_ARTIFACTS_DIR.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is required`);
+  return value;
+};
+
+test('Chromium: identifier-first login into an organization', async () => {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-first-run', `--ignore-certificate-errors-spki-list=${env('SWITCHYARD_CERT_SPKI')}`],
+  });
+  try {
+    const page = await (await browser.newContext()).newPage();
+    const redirectUri = env('SWITCHYARD_REDIRECT_URI');
+    const authorize = new URL('authorize', env('SWITCHYARD_ISSUER'));
+    authorize.search = new URLSearchParams({
+      client_id: env('SWITCHYARD_CLIENT_ID'), redirect_uri: redirectUri, response_type: 'code',
+      scope: 'openid email', state: 'chromium-state', organization: env('SWITCHYARD_ORG_NAME'),
+    }).toString();
+    // The callback has no server: capture the navigation to it instead.
+    let callback = null;
+    await page.route(`${redirectUri}**`, async (route) => {
+      callback = route.request().url();
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'callback reached' });
+    });
+    await page.goto(authorize.href);
+    await page.fill('input[name=email]', env('SWITCHYARD_USER_EMAIL'));
+    await page.click('button[type=submit]');
+    await page.waitForSelector('input[name=password]');
+    await page.fill('input[name=password]', env('SWITCHYARD_USER_PASSWORD'));
+    await page.screenshot({ path: `${env('SWITCHYARD_ARTIFACTS_DIR')}/login-password-page.png`, fullPage: true });
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${redirectUri}**`);
+    assert.ok(callback, 'the browser did not reach the callback');
+    const url = new URL(callback);
+    assert.equal(url.searchParams.get('state'), 'chromium-state');
+    assert.ok(url.searchParams.get('code'), `no code in ${callback}`);
+  } finally {
+    await browser.close();
+  }
+});
