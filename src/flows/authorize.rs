@@ -268,12 +268,20 @@ pub async fn check_request(
             }
         }
         None => {
-            if client.organization_usage == OrganizationUsage::Require
-                && client.organization_require_behavior == OrganizationRequireBehavior::NoPrompt
-            {
+            if client.organization_usage == OrganizationUsage::Require {
+                // Fail closed: the organization prompts (pre- and post-login)
+                // are not built yet, and a token without org_id must never
+                // reach a client that requires one.
+                let reason = match client.organization_require_behavior {
+                    OrganizationRequireBehavior::NoPrompt => "pass the organization parameter",
+                    OrganizationRequireBehavior::PreLoginPrompt
+                    | OrganizationRequireBehavior::PostLoginPrompt => {
+                        "pass the organization parameter (organization prompts are not available yet)"
+                    }
+                };
                 return Err(fail(
                     OAuthErrorCode::InvalidRequest,
-                    "The client requires an organization: pass the organization parameter".into(),
+                    format!("The client requires an organization: {reason}"),
                 ));
             }
             None
