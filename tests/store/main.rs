@@ -10,7 +10,6 @@ use std::future::Future;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value, json};
-use sqlx::{Connection as _, Executor as _, PgConnection};
 use switchyard::keys::{KeyError, KeyRing, TokenRejected};
 use switchyard::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
@@ -27,7 +26,10 @@ use switchyard::store::{
     Backend, ClientGrantFilter, ConnectionFilter, Page, Store, StoreError, StoreResult,
 };
 
-const POSTGRES_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
+#[path = "../support/mod.rs"]
+mod support;
+
+use support::PostgresDatabase;
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -38,8 +40,8 @@ struct TestDb {
     store: Store,
     /// Keeps the SQLite file alive until the test is done.
     _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: (admin URL, database name), dropped after the test.
-    postgres: Option<(String, String)>,
+    /// PostgreSQL: dropped after the test.
+    postgres: Option<PostgresDatabase>,
 }
 
 impl TestDb {
@@ -58,36 +60,15 @@ impl TestDb {
     }
 
     async fn postgres() -> Self {
-        let admin_url = match std::env::var(POSTGRES_ENV) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => panic!(
-                "{POSTGRES_ENV} is not set: the PostgreSQL variants of the store conformance \
-                 tests need a server. Run `scripts/test.sh`, or start one with \
-                 `source scripts/postgres.sh && pg_start && export {POSTGRES_ENV}=$PG_URL` \
-                 (or point {POSTGRES_ENV} at postgres://USER@HOST:PORT/DB of a server where \
-                 USER may create databases)."
-            ),
-        };
-        let db_name = format!("sy_{}", ids::random_alphanumeric(20).to_lowercase());
-        let mut admin = PgConnection::connect(&admin_url)
+        let database = PostgresDatabase::create().await;
+        let store = Store::connect(&database.url)
             .await
-            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_ENV} ({admin_url}): {e}"));
-        admin
-            .execute(format!("create database {db_name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("create database {db_name}: {e}"));
-        admin.close().await.ok();
-        let mut url = url::Url::parse(&admin_url)
-            .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is not a URL ({admin_url}): {e}"));
-        url.set_path(&format!("/{db_name}"));
-        let store = Store::connect(url.as_str())
-            .await
-            .unwrap_or_else(|e| panic!("opening PostgreSQL store at {url}: {e}"));
+            .unwrap_or_else(|e| panic!("opening PostgreSQL store at {}: {e}", database.url));
         assert_eq!(store.backend(), Backend::Postgres);
         TestDb {
             store,
             _dir: None,
-            postgres: Some((admin_url, db_name)),
+            postgres: Some(database),
         }
     }
 
@@ -100,13 +81,8 @@ impl TestDb {
     {
         let outcome = tokio::spawn(test(self.store.clone())).await;
         self.store.close().await;
-        if let Some((admin_url, db_name)) = &self.postgres {
-            if let Ok(mut admin) = PgConnection::connect(admin_url).await {
-                let _ = admin
-                    .execute(format!("drop database if exists {db_name} with (force)").as_str())
-                    .await;
-                admin.close().await.ok();
-            }
+        if let Some(database) = &self.postgres {
+            database.drop_database().await;
         }
         if let Err(e) = outcome {
             match e.try_into_panic() {
@@ -119,18 +95,15 @@ impl TestDb {
 
 /// For each `async fn name(store: Store)` listed, a module `name` with two
 /// tests, `sqlite` and `postgres`, running it against each backend.
-/// Attributes before a name (`#[ignore = "…"]`) go on both tests.
 macro_rules! conformance {
-    ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {
+    ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
-                $(#[$attr])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
                     crate::TestDb::sqlite().await.run(super::$name).await;
                 }
 
-                $(#[$attr])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
                     crate::TestDb::postgres().await.run(super::$name).await;

@@ -19,29 +19,68 @@ pub enum Backend {
 }
 
 /// A database URL for one test: a SQLite file in `dir`, or a new PostgreSQL
-/// database on the server named by `SWITCHYARD_TEST_POSTGRES_URL`. Without
-/// that variable the PostgreSQL variant fails: it must never pass by skipping.
+/// database (see [`PostgresDatabase`]).
 pub async fn database_url(backend: Backend, dir: &Path) -> String {
     match backend {
         Backend::Sqlite => switchyard::store::sqlite_url_for(&dir.join("switchyard.db")),
-        Backend::Postgres => {
-            use sqlx::Connection;
-            let admin = std::env::var("SWITCHYARD_TEST_POSTGRES_URL").expect(
-                "SWITCHYARD_TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts PostgreSQL) or point it at a server",
-            );
-            let name = format!(
-                "sy_{}",
-                switchyard::model::ids::random_alphanumeric(16).to_lowercase()
-            );
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("cannot connect to the test PostgreSQL server");
-            sqlx::Executor::execute(&mut conn, format!("create database {name}").as_str())
-                .await
-                .expect("create database");
-            let mut url = url::Url::parse(&admin).expect("postgres url");
-            url.set_path(&format!("/{name}"));
-            url.to_string()
+        Backend::Postgres => PostgresDatabase::create().await.url,
+    }
+}
+
+pub const POSTGRES_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
+
+/// A fresh, private database on the PostgreSQL server named by
+/// `SWITCHYARD_TEST_POSTGRES_URL` (which `scripts/test.sh` starts). Without
+/// that variable the PostgreSQL variants fail: they must never pass by skipping.
+pub struct PostgresDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> Self {
+        use sqlx::{Connection as _, Executor as _};
+        let admin_url = match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => panic!(
+                "{POSTGRES_ENV} is not set: the PostgreSQL variants of the tests need a server. \
+                 Run `scripts/test.sh`, or start one with \
+                 `source scripts/postgres.sh && pg_start && export {POSTGRES_ENV}=$PG_URL` \
+                 (or point {POSTGRES_ENV} at postgres://USER@HOST:PORT/DB of a server where \
+                 USER may create databases)."
+            ),
+        };
+        let name = format!(
+            "sy_{}",
+            switchyard::model::ids::random_alphanumeric(20).to_lowercase()
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_ENV} ({admin_url}): {e}"));
+        admin
+            .execute(format!("create database {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
+        admin.close().await.ok();
+        let mut url = url::Url::parse(&admin_url)
+            .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is not a URL ({admin_url}): {e}"));
+        url.set_path(&format!("/{name}"));
+        PostgresDatabase {
+            url: url.to_string(),
+            admin_url,
+            name,
+        }
+    }
+
+    /// Drops the database, closing any connection still open to it.
+    pub async fn drop_database(&self) {
+        use sqlx::{Connection as _, Executor as _};
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let _ = admin
+                .execute(format!("drop database if exists {} with (force)", self.name).as_str())
+                .await;
+            admin.close().await.ok();
         }
     }
 }
