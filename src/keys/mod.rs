@@ -249,6 +249,13 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
 }
 
 impl KeySet {
+    /// The key that signs for `alg`.
+    fn current(&self, alg: SigningAlg) -> Option<&LoadedKey> {
+        self.keys
+            .iter()
+            .find(|k| k.alg == alg && k.state == KeyState::Current)
+    }
+
     fn build(keys: Vec<LoadedKey>) -> Self {
         let jwks = JwkSet {
             keys: keys.iter().map(|k| k.jwk.clone()).collect(),
@@ -319,11 +326,7 @@ impl KeyRing {
         let key = new_stored_key(alg, KeyState::Next)?;
         store.rotate_signing_keys(alg.as_str(), &key).await?;
         self.reload(store).await?;
-        self.snapshot()
-            .keys
-            .iter()
-            .find(|k| k.alg == alg && k.state == KeyState::Current)
-            .map(|k| k.kid.clone())
+        self.current_kid(alg)
             .ok_or(KeyError::NoCurrentKey(alg.as_str()))
     }
 
@@ -356,11 +359,7 @@ impl KeyRing {
     }
 
     pub fn current_kid(&self, alg: SigningAlg) -> Option<String> {
-        self.snapshot()
-            .keys
-            .iter()
-            .find(|k| k.alg == alg && k.state == KeyState::Current)
-            .map(|k| k.kid.clone())
+        self.snapshot().current(alg).map(|k| k.kid.clone())
     }
 
     /// Signs `claims` with the current key of `alg`, with header `typ`.
@@ -372,9 +371,7 @@ impl KeyRing {
     ) -> Result<String, KeyError> {
         let set = self.snapshot();
         let key = set
-            .keys
-            .iter()
-            .find(|k| k.alg == alg && k.state == KeyState::Current)
+            .current(alg)
             .ok_or(KeyError::NoCurrentKey(alg.as_str()))?;
         let mut header = Header::new(to_jwt_alg(alg));
         header.kid = Some(key.kid.clone());
