@@ -1,12 +1,14 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3):
 //! `client_secret_basic` or `client_secret_post`, never both at once.
 
+use std::sync::Arc;
+
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::OAuthError;
-use crate::model::client::Client;
+use super::{OAuthError, OAuthErrorCode, sha256_hex};
+use crate::model::client::{Client, GrantType};
+use crate::state::AppState;
 
 /// Credentials as presented, before they are checked.
 #[derive(Clone, Default)]
@@ -80,7 +82,7 @@ fn form_decode(value: &str) -> Option<String> {
 /// Client secrets are long random strings: a SHA-256 digest is enough to
 /// store them (no password KDF on the token path), compared in constant time.
 pub fn hash_client_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    sha256_hex(secret)
 }
 
 /// Checks a confidential client's secret. A public client (no secret hash)
@@ -96,6 +98,40 @@ pub fn verify_client_secret(client: &Client, presented: Option<&str>) -> Result<
     } else {
         Err(OAuthError::invalid_client())
     }
+}
+
+/// Authenticates the client of a token request and checks that it may use
+/// `grant`. A public client authenticates by its client_id alone where the
+/// grant allows public clients, and never with a secret; a confidential
+/// client always with its secret.
+pub async fn authenticate_client(
+    state: &AppState,
+    authorization: Option<&str>,
+    body_client_id: Option<&str>,
+    body_client_secret: Option<&str>,
+    grant: GrantType,
+) -> Result<Arc<Client>, OAuthError> {
+    let credentials = presented_credentials(authorization, body_client_id, body_client_secret)?;
+    tracing::Span::current().record("client_id", credentials.client_id.as_str());
+    let client = state
+        .clients
+        .get(&state.store, &credentials.client_id)
+        .await?
+        .ok_or_else(OAuthError::invalid_client)?;
+    if client.app_type.is_public() && grant.allows_public_clients() {
+        if credentials.client_secret.is_some() {
+            return Err(OAuthError::invalid_client());
+        }
+    } else {
+        verify_client_secret(&client, credentials.client_secret.as_deref())?;
+    }
+    if !client.grant_types.contains(&grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("Grant type '{}' not allowed for the client", grant.as_str()),
+        ));
+    }
+    Ok(client)
 }
 
 #[cfg(test)]

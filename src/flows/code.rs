@@ -8,10 +8,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::client_auth::{presented_credentials, verify_client_secret};
-use super::login::{CodeGrant, sha256_hex};
+use super::client_auth::authenticate_client;
+use super::login::CodeGrant;
 use super::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, TokenParams, TokenResponse};
-use super::{OAuthError, OAuthErrorCode};
+use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::client::{GrantType, SigningAlg};
 use crate::model::ids;
@@ -92,29 +92,14 @@ pub async fn exchange_code(
     authorization: Option<&str>,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let credentials = presented_credentials(
+    let client = authenticate_client(
+        state,
         authorization,
         params.client_id.as_deref(),
         params.client_secret.as_deref(),
-    )?;
-    let client = state
-        .clients
-        .get(&state.store, &credentials.client_id)
-        .await?
-        .ok_or_else(OAuthError::invalid_client)?;
-    if client.app_type.is_public() {
-        if credentials.client_secret.is_some() {
-            return Err(OAuthError::invalid_client());
-        }
-    } else {
-        verify_client_secret(&client, credentials.client_secret.as_deref())?;
-    }
-    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "Grant type 'authorization_code' not allowed for the client",
-        ));
-    }
+        GrantType::AuthorizationCode,
+    )
+    .await?;
     let code = params
         .code
         .as_deref()

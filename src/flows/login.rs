@@ -14,15 +14,13 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::authorize::AuthorizationRequest;
-use super::{OAuthError, OAuthErrorCode};
+use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
-use crate::model::connection::Strategy;
 use crate::model::ids;
 use crate::model::user::normalize_email;
 use crate::routing::{Candidate, Decision, Snapshot};
@@ -55,10 +53,6 @@ impl From<StoreError> for LoginError {
             other => LoginError::Internal(other.to_string()),
         }
     }
-}
-
-pub fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
 }
 
 /// A loaded login transaction.
@@ -337,13 +331,4 @@ pub async fn submit_password(
         txn.request.state.as_deref(),
         state.issuer.identifier(),
     ))
-}
-
-/// Whether any connection of this snapshot is a database connection (for
-/// rendering the password field right away when the email is known).
-pub fn has_database(snapshot: &Snapshot) -> bool {
-    snapshot
-        .candidates
-        .iter()
-        .any(|c| c.strategy == Strategy::Database)
 }

@@ -9,6 +9,14 @@ pub mod token;
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
+/// Hex SHA-256 of a high-entropy secret (client secrets, authorization codes,
+/// browser bindings): what the store keeps instead of the secret itself.
+pub fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
 /// An OAuth 2.0 error (RFC 6749 §5.2). `description` is shown to the client;
 /// `detail` only goes to the logs.
 #[derive(Debug, Clone, PartialEq, Eq)]

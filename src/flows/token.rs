@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client_auth::{presented_credentials, verify_client_secret};
+use super::client_auth::authenticate_client;
 use super::{OAuthError, OAuthErrorCode};
 use crate::clock::now_unix_seconds;
 use crate::model::client::GrantType;
@@ -91,24 +91,14 @@ async fn client_credentials(
     authorization: Option<&str>,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let credentials = presented_credentials(
+    let client = authenticate_client(
+        state,
         authorization,
         params.client_id.as_deref(),
         params.client_secret.as_deref(),
-    )?;
-    tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = state
-        .clients
-        .get(&state.store, &credentials.client_id)
-        .await?
-        .ok_or_else(OAuthError::invalid_client)?;
-    verify_client_secret(&client, credentials.client_secret.as_deref())?;
-    if !client.grant_types.contains(&GrantType::ClientCredentials) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "Grant type 'client_credentials' not allowed for the client",
-        ));
-    }
+        GrantType::ClientCredentials,
+    )
+    .await?;
     if params.organization.is_some() {
         return Err(OAuthError::invalid_request(
             "Organization-scoped machine tokens are not supported yet",

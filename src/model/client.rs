@@ -81,6 +81,14 @@ wire_enum!(
     }
 );
 
+impl GrantType {
+    /// Grants a public client may use with its client_id alone: the code
+    /// grant binds it by PKCE, a refresh token by its rotation.
+    pub fn allows_public_clients(self) -> bool {
+        matches!(self, GrantType::AuthorizationCode | GrantType::RefreshToken)
+    }
+}
+
 impl AppType {
     /// Public clients cannot keep a secret: they authenticate with PKCE only.
     pub fn is_public(self) -> bool {
