@@ -5,12 +5,11 @@
 //! (RFC 9207).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, OAuthErrorCode};
-use crate::model::client::{Client, GrantType, OrganizationRequireBehavior, OrganizationUsage};
+use crate::model::client::{GrantType, OrganizationRequireBehavior, OrganizationUsage};
 use crate::model::ids;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -41,12 +40,8 @@ pub struct AuthorizationRequest {
 pub enum AuthorizeError {
     /// The client or the redirect URI cannot be trusted: show a page.
     Page { title: String, detail: String },
-    /// Send the error back to the verified redirect URI.
-    Redirect {
-        redirect_uri: String,
-        state: Option<String>,
-        error: OAuthError,
-    },
+    /// Send the error back: the verified redirect URI with `error`, `state`, `iss`.
+    Redirect(String),
 }
 
 fn page(title: &str, detail: impl Into<String>) -> AuthorizeError {
@@ -62,7 +57,7 @@ const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_acces
 pub async fn check_request(
     state: &AppState,
     params: &[(String, String)],
-) -> Result<(Arc<Client>, AuthorizationRequest), AuthorizeError> {
+) -> Result<AuthorizationRequest, AuthorizeError> {
     let mut map: HashMap<&str, &str> = HashMap::new();
     let mut repeated = None;
     for (name, value) in params {
@@ -107,10 +102,13 @@ pub async fn check_request(
         }
     }
     let client_state = get("state").map(str::to_owned);
-    let fail = |code: OAuthErrorCode, description: String| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.to_owned(),
-        state: client_state.clone(),
-        error: OAuthError::new(code, description),
+    let fail = |code: OAuthErrorCode, description: String| {
+        AuthorizeError::Redirect(error_redirect(
+            redirect_uri,
+            client_state.as_deref(),
+            state.issuer.identifier(),
+            &OAuthError::new(code, description),
+        ))
     };
     if let Some(name) = repeated {
         return Err(fail(
@@ -288,25 +286,22 @@ pub async fn check_request(
         }
     };
 
-    Ok((
-        Arc::clone(&client),
-        AuthorizationRequest {
-            client_id: client.client_id.clone(),
-            redirect_uri: redirect_uri.to_owned(),
-            scope,
-            state: client_state.clone(),
-            nonce: get("nonce").map(str::to_owned),
-            code_challenge,
-            organization_id,
-            connection: get("connection").map(str::to_owned),
-            login_hint: get("login_hint").map(str::to_owned),
-            screen_hint: get("screen_hint").map(str::to_owned),
-            prompt,
-            max_age,
-            audience: get("audience").map(str::to_owned),
-            invitation: get("invitation").map(str::to_owned),
-        },
-    ))
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope,
+        state: client_state.clone(),
+        nonce: get("nonce").map(str::to_owned),
+        code_challenge,
+        organization_id,
+        connection: get("connection").map(str::to_owned),
+        login_hint: get("login_hint").map(str::to_owned),
+        screen_hint: get("screen_hint").map(str::to_owned),
+        prompt,
+        max_age,
+        audience: get("audience").map(str::to_owned),
+        invitation: get("invitation").map(str::to_owned),
+    })
 }
 
 /// The URL that sends an OAuth error back to the client, with `state` and `iss`.
@@ -316,30 +311,33 @@ pub fn error_redirect(
     issuer: &str,
     error: &OAuthError,
 ) -> String {
+    let response = [
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
+    authorization_response(redirect_uri, &response, state, issuer)
+}
+
+/// The URL that returns a code to the client.
+pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+    authorization_response(redirect_uri, &[("code", code)], state, issuer)
+}
+
+/// An authorization response (RFC 6749 §4.1.2): `params`, then `state` when
+/// the request had one and `iss` (RFC 9207), added to the redirect URI's query.
+fn authorization_response(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
     // Registered callbacks are validated URLs; should one not parse, send nothing extra.
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
         return redirect_uri.to_owned();
     };
     {
         let mut query = url.query_pairs_mut();
-        query.append_pair("error", error.code.as_str());
-        query.append_pair("error_description", &error.description);
-        if let Some(state) = state {
-            query.append_pair("state", state);
-        }
-        query.append_pair("iss", issuer);
-    }
-    url.to_string()
-}
-
-/// The URL that returns a code to the client.
-pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return redirect_uri.to_owned();
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("code", code);
+        query.extend_pairs(params);
         if let Some(state) = state {
             query.append_pair("state", state);
         }

@@ -62,6 +62,21 @@ pub struct AccessTokenClaims {
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// Verifies an access token this server issued for `audience`: a live key,
+/// `typ: at+jwt`, this issuer, unexpired (30 s leeway).
+pub fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    audience: &str,
+) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.set_issuer(&[state.issuer.identifier()]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 30;
+    state.keys.verify(token, ACCESS_TOKEN_TYP, validation)
+}
+
 #[tracing::instrument(skip_all, fields(client_id, grant_type = params.grant_type.as_deref()))]
 pub async fn exchange(
     state: &AppState,

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
 use crate::flows::login::{self, LoginError, Transaction};
-use crate::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::flows::token::verify_access_token;
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::routing::Decision;
 use crate::state::AppState;
@@ -180,24 +180,12 @@ async fn authorize_get(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let (client, request) = match check_request(&state, &params).await {
-        Ok(checked) => checked,
+    let request = match check_request(&state, &params).await {
+        Ok(request) => request,
         Err(AuthorizeError::Page { title, detail }) => {
             return error_page(&headers, StatusCode::BAD_REQUEST, &title, &detail);
         }
-        Err(AuthorizeError::Redirect {
-            redirect_uri,
-            state: client_state,
-            error,
-        }) => {
-            return Redirect::to(&error_redirect(
-                &redirect_uri,
-                client_state.as_deref(),
-                state.issuer.identifier(),
-                &error,
-            ))
-            .into_response();
-        }
+        Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
     };
     if request.prompt.iter().any(|p| p == "none") {
         // No SSO session exists yet (sessions come with the SSO slice).
@@ -210,7 +198,6 @@ async fn authorize_get(
         ))
         .into_response();
     }
-    let _ = client;
     match login::begin(&state, &request).await {
         Ok(started) => {
             let secure = if state.issuer.identifier().starts_with("https:") {
@@ -230,11 +217,11 @@ async fn authorize_get(
             }
             response
         }
-        Err(e) => login_error(&state, &headers, e),
+        Err(e) => login_error(&headers, e),
     }
 }
 
-fn login_error(_state: &AppState, headers: &HeaderMap, error: LoginError) -> Response {
+fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
     match error {
         LoginError::Expired => error_page(
             headers,
@@ -280,6 +267,18 @@ async fn load(
         read_cookie(headers, &cookie_name(transaction_id)),
     )
     .await
+}
+
+/// Loads the transaction a form was posted for and checks the form's CSRF token.
+async fn load_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    transaction_id: &str,
+    csrf: &str,
+) -> Result<Transaction, LoginError> {
+    let txn = load(state, headers, transaction_id).await?;
+    txn.check_csrf(csrf)?;
+    Ok(txn)
 }
 
 async fn identifier_page(
@@ -330,7 +329,7 @@ async fn login_get(
 ) -> Response {
     match load(&state, &headers, &q.state).await {
         Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
-        Err(e) => login_error(&state, &headers, e),
+        Err(e) => login_error(&headers, e),
     }
 }
 
@@ -346,13 +345,10 @@ async fn login_post(
     headers: HeaderMap,
     Form(form): Form<IdentifierForm>,
 ) -> Response {
-    let txn = match load(&state, &headers, &form.state).await {
+    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
         Ok(txn) => txn,
-        Err(e) => return login_error(&state, &headers, e),
+        Err(e) => return login_error(&headers, e),
     };
-    if let Err(e) = txn.check_csrf(&form.csrf) {
-        return login_error(&state, &headers, e);
-    }
     match login::submit_identifier(&state, &txn, &form.email).await {
         Ok(Decision::Password { .. }) => {
             Redirect::to(&format!("/u/login/password?state={}", txn.id)).into_response()
@@ -378,7 +374,7 @@ async fn login_post(
         Err(LoginError::Retry(message)) => {
             identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
         }
-        Err(e) => login_error(&state, &headers, e),
+        Err(e) => login_error(&headers, e),
     }
 }
 
@@ -392,7 +388,7 @@ async fn password_get(
             Some(email) => password_page(&state, &txn, &email, None, StatusCode::OK).await,
             None => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
         },
-        Err(e) => login_error(&state, &headers, e),
+        Err(e) => login_error(&headers, e),
     }
 }
 
@@ -408,13 +404,10 @@ async fn password_post(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let txn = match load(&state, &headers, &form.state).await {
+    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
         Ok(txn) => txn,
-        Err(e) => return login_error(&state, &headers, e),
+        Err(e) => return login_error(&headers, e),
     };
-    if let Err(e) = txn.check_csrf(&form.csrf) {
-        return login_error(&state, &headers, e);
-    }
     match login::submit_password(&state, &txn, &form.password).await {
         Ok(url) => {
             let mut response = Redirect::to(&url).into_response();
@@ -438,7 +431,7 @@ async fn password_post(
             )
             .await
         }
-        Err(e) => login_error(&state, &headers, e),
+        Err(e) => login_error(&headers, e),
     }
 }
 
@@ -458,29 +451,17 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
     };
     let Some(token) = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(crate::http::bearer_token)
     else {
         return unauthorized("Missing bearer token");
     };
-    let mut validation = jsonwebtoken::Validation::default();
-    validation.set_issuer(&[state.issuer.identifier()]);
-    validation.set_audience(&[state.issuer.url("/userinfo")]);
-    validation.leeway = 30;
-    let claims: AccessTokenClaims =
-        match state
-            .keys
-            .verify(token.trim(), ACCESS_TOKEN_TYP, validation)
-        {
-            Ok(claims) => claims,
-            Err(e) => {
-                tracing::info!(reason = %e, "userinfo token rejected");
-                return unauthorized("The access token is invalid or expired");
-            }
-        };
+    let claims = match verify_access_token(&state, token, &state.issuer.url("/userinfo")) {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::info!(reason = %e, "userinfo token rejected");
+            return unauthorized("The access token is invalid or expired");
+        }
+    };
     let user = match state.store.get_user(&claims.sub).await {
         Ok(user) => user,
         Err(_) => return unauthorized("The user no longer exists"),

@@ -55,6 +55,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The token of an `Authorization: Bearer …` header value (RFC 6750 §2.1).
+pub(crate) fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// The OpenAPI document alone (for tests and `switchyard openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     management::router().split_for_parts().1

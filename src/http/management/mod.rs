@@ -21,7 +21,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
-use crate::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use crate::flows::token::{AccessTokenClaims, verify_access_token};
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -135,24 +135,9 @@ impl FromRequestParts<AppState> for ManagementAuth {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = crate::http::bearer_token(header)
             .ok_or_else(|| ApiError::unauthorized("Bad HTTP authentication header format"))?;
-        let mut validation = jsonwebtoken::Validation::default();
-        validation.set_issuer(&[state.issuer.identifier()]);
-        validation.set_audience(&[state.issuer.management_audience()]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
-        let claims = state
-            .keys
-            .verify::<AccessTokenClaims>(token, ACCESS_TOKEN_TYP, validation)
+        let claims = verify_access_token(state, token, &state.issuer.management_audience())
             .map_err(|rejected| {
                 tracing::info!(reason = %rejected, "management token rejected");
                 match rejected {
