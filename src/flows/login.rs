@@ -174,27 +174,19 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
             });
         }
     } else {
-        let all = state
+        for connection in state
             .store
-            .list_connections(&Default::default(), &Page::all())
-            .await?;
-        for connection in all {
-            if state
-                .store
-                .list_connection_clients(&connection.id)
-                .await?
-                .iter()
-                .any(|c| c == &txn.client.client_id)
-            {
-                candidates.push(Candidate {
-                    connection_id: connection.id,
-                    name: connection.name,
-                    display_name: connection.display_name,
-                    strategy: connection.strategy,
-                    show_as_button: connection.show_as_button.unwrap_or(true),
-                    is_signup_enabled: false,
-                });
-            }
+            .list_client_connections(&txn.client.client_id)
+            .await?
+        {
+            candidates.push(Candidate {
+                connection_id: connection.id,
+                name: connection.name,
+                display_name: connection.display_name,
+                strategy: connection.strategy,
+                show_as_button: connection.show_as_button.unwrap_or(true),
+                is_signup_enabled: false,
+            });
         }
     }
     // An explicit `connection` narrows the choice to that connection.

@@ -1,5 +1,7 @@
 //! Connections and the clients they are enabled for.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -159,6 +161,50 @@ impl Store {
             .execute(&self.pool)
             .await?;
         expect_one(result)
+    }
+
+    /// The connections enabled for a client, in one query (login routing
+    /// without an organization).
+    pub async fn list_client_connections(&self, client_id: &str) -> StoreResult<Vec<Connection>> {
+        let rows = sqlx::query(
+            "select c.* from connections c join connection_clients cc on cc.connection_id = c.id \
+             where cc.client_id = $1 order by c.id",
+        )
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(connection_from_row).collect()
+    }
+
+    /// The enabled clients of several connections, in one query (a page of
+    /// the connection list).
+    pub async fn list_clients_of_connections(
+        &self,
+        connection_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<String>>> {
+        let mut by_connection: HashMap<String, Vec<String>> = HashMap::new();
+        if connection_ids.is_empty() {
+            return Ok(by_connection);
+        }
+        let placeholders = (1..=connection_ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "select connection_id, client_id from connection_clients \
+             where connection_id in ({placeholders}) order by connection_id, client_id"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in connection_ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            by_connection
+                .entry(row.try_get("connection_id")?)
+                .or_default()
+                .push(row.try_get("client_id")?);
+        }
+        Ok(by_connection)
     }
 
     pub async fn list_connection_clients(&self, connection_id: &str) -> StoreResult<Vec<String>> {

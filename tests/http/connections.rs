@@ -99,6 +99,42 @@ async fn connection_lifecycle_and_filters(backend: Backend) {
         .await;
     assert_eq!(totals["total"], 3);
 
+    // The list carries each connection's enabled clients.
+    let (_, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &token,
+            Some(json!({"name": "Web"})),
+        )
+        .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    create_connection(
+        &app,
+        &token,
+        json!({"name": "with-client", "strategy": "auth0", "enabled_clients": [client_id]}),
+    )
+    .await;
+    let (_, listed) = app
+        .api(
+            Method::GET,
+            "/api/v2/connections?strategy=auth0",
+            &token,
+            None,
+        )
+        .await;
+    let enabled_of = |name: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["enabled_clients"]
+            .clone()
+    };
+    assert_eq!(enabled_of("with-client"), json!([client_id]), "{listed}");
+    assert_eq!(enabled_of("users"), json!([]), "{listed}");
+
     // PATCH replaces options; a secret left out is kept, name and strategy cannot change.
     let (status, patched) = app
         .api(

@@ -206,11 +206,16 @@ async fn connections_list(
         name: query.name.clone(),
     };
     let (mode, page) = paging.mode()?;
-    let mut items = Vec::new();
-    for connection in state.store.list_connections(&filter, &page).await? {
-        let clients = state.store.list_connection_clients(&connection.id).await?;
-        items.push(ConnectionBody::new(connection, clients));
-    }
+    let connections = state.store.list_connections(&filter, &page).await?;
+    let ids: Vec<String> = connections.iter().map(|c| c.id.clone()).collect();
+    let mut clients = state.store.list_clients_of_connections(&ids).await?;
+    let items: Vec<ConnectionBody> = connections
+        .into_iter()
+        .map(|connection| {
+            let enabled = clients.remove(&connection.id).unwrap_or_default();
+            ConnectionBody::new(connection, enabled)
+        })
+        .collect();
     Ok(Json(
         paged(
             "connections",
