@@ -1,6 +1,6 @@
-//! Read-mostly data served from memory. Clients are read on every token
-//! request; the store is asked once per TTL or after a write on this node
-//! invalidates the entry.
+//! Read-mostly data served from memory. Clients and their grants are read on
+//! every token request; the store is asked once per TTL or after a write on
+//! this node invalidates the entry.
 //!
 //! Several nodes: a write on one node reaches the others' caches within the
 //! TTL (LISTEN/NOTIFY invalidation is planned with the routing snapshot).
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::model::client::Client;
+use crate::model::client::{Client, ClientGrant};
 use crate::store::{Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(30);
@@ -18,6 +18,8 @@ const TTL: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct ClientCache {
     clients: Cache<String, Option<Arc<Client>>>,
+    /// By (client_id, audience).
+    grants: Cache<(String, String), Option<Arc<ClientGrant>>>,
 }
 
 impl Default for ClientCache {
@@ -30,6 +32,10 @@ impl ClientCache {
     pub fn new() -> Self {
         ClientCache {
             clients: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TTL)
+                .build(),
+            grants: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(TTL)
                 .build(),
@@ -59,5 +65,30 @@ impl ClientCache {
 
     pub async fn invalidate(&self, client_id: &str) {
         self.clients.invalidate(client_id).await;
+    }
+
+    /// The grant of `client_id` for `audience`, if any (absence remembered too).
+    pub async fn grant(
+        &self,
+        store: &Store,
+        client_id: &str,
+        audience: &str,
+    ) -> Result<Option<Arc<ClientGrant>>, StoreError> {
+        let key = (client_id.to_owned(), audience.to_owned());
+        if let Some(hit) = self.grants.get(&key).await {
+            return Ok(hit);
+        }
+        let loaded = store
+            .find_client_grant(client_id, audience)
+            .await?
+            .map(Arc::new);
+        self.grants.insert(key, loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    pub async fn invalidate_grant(&self, client_id: &str, audience: &str) {
+        self.grants
+            .invalidate(&(client_id.to_owned(), audience.to_owned()))
+            .await;
     }
 }

@@ -125,8 +125,8 @@ async fn client_credentials(
         .filter(|a| !a.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: audience"))?;
     let grant = state
-        .store
-        .find_client_grant(&client.client_id, audience)
+        .clients
+        .grant(&state.store, &client.client_id, audience)
         .await?
         .ok_or_else(|| {
             OAuthError::new(

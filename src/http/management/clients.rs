@@ -434,6 +434,10 @@ async fn client_grants_post(
         allow_any_organization: body.allow_any_organization.unwrap_or(false),
     };
     state.store.insert_client_grant(&grant).await?;
+    state
+        .clients
+        .invalidate_grant(&grant.client_id, &grant.audience)
+        .await;
     Ok((StatusCode::CREATED, Json(grant.into())))
 }
 
@@ -500,6 +504,10 @@ async fn client_grant_patch(
         .update_client_grant(&grant)
         .await
         .map_err(grant_not_found)?;
+    state
+        .clients
+        .invalidate_grant(&grant.client_id, &grant.audience)
+        .await;
     Ok(Json(grant.into()))
 }
 
@@ -511,10 +519,19 @@ async fn client_grant_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:client_grants")?;
+    let grant = state
+        .store
+        .get_client_grant(&id)
+        .await
+        .map_err(grant_not_found)?;
     state
         .store
         .delete_client_grant(&id)
         .await
         .map_err(grant_not_found)?;
+    state
+        .clients
+        .invalidate_grant(&grant.client_id, &grant.audience)
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
