@@ -53,11 +53,6 @@ impl Application {
     /// configuration asks for and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        if config.database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating data directory {}", config.data_dir.display())
-            })?;
-        }
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
         listener.set_nonblocking(true)?;

@@ -59,7 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
-            prepare_sqlite_dir(&url)?;
             switchyard::store::Store::connect(&url).await?;
             println!(
                 "schema is up to date ({})",
@@ -75,22 +74,11 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn prepare_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-    }
-    Ok(())
-}
-
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     let common = match &command {
         KeysCommand::Rotate { common, .. } | KeysCommand::List(common) => common,
     };
     let (_, url) = resolve_store(common)?;
-    prepare_sqlite_dir(&url)?;
     let store = switchyard::store::Store::connect(&url).await?;
     let ring = switchyard::keys::KeyRing::load_or_init(&store).await?;
     if let KeysCommand::Rotate { alg, .. } = &command {

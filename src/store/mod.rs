@@ -185,6 +185,9 @@ impl Store {
                     Ok(())
                 })
             });
+        if backend == Backend::Sqlite {
+            create_sqlite_parent_dir(database_url)?;
+        }
         let pool = options.connect(database_url).await?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
@@ -203,6 +206,23 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// SQLite creates the database file (`mode=rwc`) but not its directory.
+fn create_sqlite_parent_dir(database_url: &str) -> StoreResult<()> {
+    let path = database_url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -290,6 +310,15 @@ mod tests {
             sqlite_constraint_name("UNIQUE constraint failed: users.connection_id, users.email"),
             "users_connection_email_key"
         );
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_creates_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("nested/deeper/switchyard.db");
+        let store = Store::connect(&sqlite_url_for(&file)).await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        assert!(file.is_file());
     }
 
     #[test]
