@@ -131,11 +131,7 @@ pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, Str
 async fn openid_client_logs_in_to_an_organization_with_pkce() {
     let app = spawn_tls().await;
     let env = seed_login_tenant(&app).await;
-    run_node_test(
-        "openid_client.mjs",
-        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
-    )
-    .await;
+    run_node_test("openid_client.mjs", &env).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,11 +161,7 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     env.push(("SWITCHYARD_APP_PORT", port.to_string()));
-    run_node_test(
-        "express_openid_connect.mjs",
-        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
-    )
-    .await;
+    run_node_test("express_openid_connect.mjs", &env).await;
 }
 
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, for
@@ -191,11 +183,7 @@ async fn chromium_logs_in_through_the_pages() {
     std::fs::create_dir_all(&artifacts).unwrap();
     env.push(("SWITCHYARD_CERT_SPKI", spki_sha256(&pem)));
     env.push(("SWITCHYARD_ARTIFACTS_DIR", artifacts.display().to_string()));
-    run_node_test(
-        "chromium_login.mjs",
-        &env.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>(),
-    )
-    .await;
+    run_node_test("chromium_login.mjs", &env).await;
     assert!(
         artifacts.join("login-password-page.png").is_file(),
         "no screenshot saved"

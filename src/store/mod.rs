@@ -10,6 +10,7 @@ mod keys;
 mod login;
 pub mod organizations;
 mod roles;
+mod settings;
 pub mod users;
 
 pub use clients::ClientGrantFilter;
