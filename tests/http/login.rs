@@ -163,6 +163,21 @@ async fn log_in(
     }
 }
 
+/// Logs alice in through the pages for an `/authorize` with `params`;
+/// returns the code the client receives.
+async fn alice_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &str)]) -> String {
+    let start = authorize(app, browser, params).await;
+    let callback = log_in(
+        app,
+        browser,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
+}
+
 fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
         ("client_id", client_id),
@@ -425,7 +440,7 @@ async fn pkce_is_enforced(backend: Backend) {
     );
 
     // A public client's code needs the right verifier.
-    let start = authorize(
+    let code = alice_code(
         &app,
         &b,
         &code_params(
@@ -437,15 +452,6 @@ async fn pkce_is_enforced(backend: Backend) {
         ),
     )
     .await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
-    let code = query_param(&callback, "code").unwrap();
     let wrong_verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx";
     let (status, body) = redeem(
         &app,
@@ -463,7 +469,7 @@ async fn pkce_is_enforced(backend: Backend) {
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
 
-    let start = authorize(
+    let code = alice_code(
         &app,
         &b,
         &code_params(
@@ -475,15 +481,6 @@ async fn pkce_is_enforced(backend: Backend) {
         ),
     )
     .await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
-    let code = query_param(&callback, "code").unwrap();
     let (status, body) = redeem(
         &app,
         &[
@@ -505,16 +502,7 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
     let app = spawn(backend).await;
     let t = tenant(&app).await;
     let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
-    let code = query_param(&callback, "code").unwrap();
+    let code = alice_code(&app, &b, &code_params(&t.client_id, &[])).await;
     let good = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -551,16 +539,7 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
         "{body}"
     );
 
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
-    let code = query_param(&callback, "code").unwrap();
+    let code = alice_code(&app, &b, &code_params(&t.client_id, &[])).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
