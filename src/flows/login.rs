@@ -193,9 +193,9 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
     if let Some(name) = &txn.request.connection {
         candidates.retain(|c| &c.name == name);
         if candidates.is_empty() {
-            return Err(txn_error(
+            return Err(txn.error_redirect(
                 state,
-                txn,
+                OAuthErrorCode::InvalidRequest,
                 "The requested connection is not enabled for this login",
             ));
         }
@@ -204,10 +204,6 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
         candidates,
         in_organization: txn.request.organization_id.is_some(),
     })
-}
-
-fn txn_error(state: &AppState, txn: &Transaction, description: &str) -> LoginError {
-    txn.error_redirect(state, OAuthErrorCode::InvalidRequest, description)
 }
 
 /// The identifier step: remembers the email and decides what comes next.
