@@ -58,6 +58,14 @@ impl Strategy {
         matches!(self, Strategy::Oidc | Strategy::Saml)
     }
 
+    /// Social providers: one upstream account per person, shared by every tenant.
+    pub fn is_social(self) -> bool {
+        matches!(
+            self,
+            Strategy::Google | Strategy::Github | Strategy::WindowsLive | Strategy::OAuth2
+        )
+    }
+
     pub fn is_database(self) -> bool {
         self == Strategy::Database
     }

@@ -67,13 +67,7 @@ fn user_body(stored: StoredUser, connection: &Connection) -> UserBody {
             connection: connection.name.clone(),
             provider: connection.strategy.as_str().to_owned(),
             user_id: user.user_id.clone(),
-            is_social: matches!(
-                connection.strategy,
-                crate::model::connection::Strategy::Google
-                    | crate::model::connection::Strategy::Github
-                    | crate::model::connection::Strategy::WindowsLive
-                    | crate::model::connection::Strategy::OAuth2
-            ),
+            is_social: connection.strategy.is_social(),
         }],
         user_id: user.user_id,
         email: user.email,
