@@ -103,6 +103,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message, Some(code))
     }
 
+    /// A store error as the API answers it, `NotFound` saying which resource
+    /// is missing (`message`, `code`).
+    pub fn from_store(err: StoreError, message: &str, code: &'static str) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::not_found(message, code),
+            other => other.into(),
+        }
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message, Some("already_exists"))
     }

@@ -124,12 +124,7 @@ pub struct UpdateClientBody {
 }
 
 fn client_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => {
-            ApiError::not_found("The client does not exist", "inexistent_client")
-        }
-        other => other.into(),
-    }
+    ApiError::from_store(err, "The client does not exist", "inexistent_client")
 }
 
 /// A new confidential client's secret and its stored hash, or neither for a
@@ -380,12 +375,11 @@ pub struct ClientGrantQuery {
 }
 
 fn grant_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => {
-            ApiError::not_found("The client grant does not exist", "inexistent_client_grant")
-        }
-        other => other.into(),
-    }
+    ApiError::from_store(
+        err,
+        "The client grant does not exist",
+        "inexistent_client_grant",
+    )
 }
 
 /// Scopes must be well-formed; for the Management API they must be ones it knows.

@@ -143,12 +143,11 @@ async fn check_enabled_clients(state: &AppState, client_ids: &[String]) -> Resul
 }
 
 pub(super) fn connection_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => {
-            ApiError::not_found("The connection does not exist", "inexistent_connection")
-        }
-        other => other.into(),
-    }
+    ApiError::from_store(
+        err,
+        "The connection does not exist",
+        "inexistent_connection",
+    )
 }
 
 #[utoipa::path(post, path = "/api/v2/connections", tag = "connections",

@@ -37,13 +37,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 pub(super) fn organization_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::not_found(
-            "No organization found by that id or name",
-            "inexistent_organization",
-        ),
-        other => other.into(),
-    }
+    ApiError::from_store(
+        err,
+        "No organization found by that id or name",
+        "inexistent_organization",
+    )
 }
 
 /// An organization as the API returns it.
@@ -406,13 +404,11 @@ async fn enabled_connections_list(
 }
 
 fn enabled_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::not_found(
-            "The connection is not enabled for this organization",
-            "inexistent_organization_connection",
-        ),
-        other => other.into(),
-    }
+    ApiError::from_store(
+        err,
+        "The connection is not enabled for this organization",
+        "inexistent_organization_connection",
+    )
 }
 
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/enabled_connections/{connection_id}", tag = "organizations",

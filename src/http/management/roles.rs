@@ -62,10 +62,7 @@ fn check_role(r: &Role) -> Result<(), ApiError> {
 }
 
 pub(super) fn role_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::not_found("The role does not exist", "inexistent_role"),
-        other => other.into(),
-    }
+    ApiError::from_store(err, "The role does not exist", "inexistent_role")
 }
 
 #[utoipa::path(post, path = "/api/v2/roles", tag = "roles", request_body = CreateRoleBody,

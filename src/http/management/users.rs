@@ -94,10 +94,7 @@ async fn with_connection(state: &AppState, stored: StoredUser) -> Result<UserBod
 }
 
 pub(super) fn user_not_found(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::not_found("The user does not exist", "inexistent_user"),
-        other => other.into(),
-    }
+    ApiError::from_store(err, "The user does not exist", "inexistent_user")
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
