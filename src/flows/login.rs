@@ -22,7 +22,7 @@ use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
 use crate::model::ids;
-use crate::model::user::normalize_email;
+use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, Snapshot};
 use crate::state::AppState;
 use crate::store::{Page, StoreError, StoredTransaction};
@@ -245,7 +245,7 @@ pub async fn submit_password(
     state: &AppState,
     txn: &Transaction,
     password: &str,
-) -> Result<String, LoginError> {
+) -> Result<Finished, LoginError> {
     let email = txn.email.clone().ok_or(LoginError::Expired)?;
     let snapshot = routing_snapshot(state, txn).await?;
     let Decision::Password { connection_id, .. } = crate::routing::decide(&email, &snapshot) else {
@@ -268,16 +268,33 @@ pub async fn submit_password(
         (true, Some(user)) if !user.user.blocked => user,
         _ => return Err(LoginError::Retry("Wrong email or password.".into())),
     };
+    finish(state, txn, &user.user, &connection_id).await
+}
+
+/// A login that succeeded: where to send the browser next.
+pub struct Finished {
+    pub redirect_url: String,
+}
+
+/// Ends a transaction whose user has authenticated through `connection_id`
+/// (password, sign-up, or an upstream IdP): applies the organization's
+/// membership rules, then issues the authorization code.
+pub async fn finish(
+    state: &AppState,
+    txn: &Transaction,
+    user: &User,
+    connection_id: &str,
+) -> Result<Finished, LoginError> {
     if let Some(org_id) = &txn.request.organization_id {
-        if !state.store.is_member(org_id, &user.user.user_id).await? {
+        if !state.store.is_member(org_id, &user.user_id).await? {
             let enabled = state
                 .store
-                .get_enabled_connection(org_id, &connection_id)
+                .get_enabled_connection(org_id, connection_id)
                 .await?;
             if enabled.enabled.assign_membership_on_login {
                 state
                     .store
-                    .insert_members(org_id, std::slice::from_ref(&user.user.user_id))
+                    .insert_members(org_id, std::slice::from_ref(&user.user_id))
                     .await?;
             } else {
                 return Err(txn.error_redirect(
@@ -292,7 +309,7 @@ pub async fn submit_password(
         return Err(LoginError::Expired);
     }
     let grant = CodeGrant {
-        user_id: user.user.user_id.clone(),
+        user_id: user.user_id.clone(),
         organization_id: txn.request.organization_id.clone(),
         redirect_uri: txn.request.redirect_uri.clone(),
         scope: txn.request.scope.clone(),
@@ -313,10 +330,12 @@ pub async fn submit_password(
             now_unix_millis() + CODE_LIFETIME_MS,
         )
         .await?;
-    Ok(super::authorize::code_redirect(
-        &txn.request.redirect_uri,
-        &code,
-        txn.request.state.as_deref(),
-        state.issuer.identifier(),
-    ))
+    Ok(Finished {
+        redirect_url: super::authorize::code_redirect(
+            &txn.request.redirect_uri,
+            &code,
+            txn.request.state.as_deref(),
+            state.issuer.identifier(),
+        ),
+    })
 }

@@ -409,17 +409,7 @@ async fn password_post(
         Err(e) => return login_error(&headers, e),
     };
     match login::submit_password(&state, &txn, &form.password).await {
-        Ok(url) => {
-            let mut response = Redirect::to(&url).into_response();
-            let expired = format!(
-                "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
-                cookie_name(&txn.id)
-            );
-            if let Ok(value) = HeaderValue::from_str(&expired) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
-        }
+        Ok(finished) => finished_response(&txn, finished),
         Err(LoginError::Retry(message)) => {
             let email = txn.email.clone().unwrap_or_default();
             password_page(
@@ -433,6 +423,20 @@ async fn password_post(
         }
         Err(e) => login_error(&headers, e),
     }
+}
+
+/// The browser's last step of a login: clear the transaction's cookie and
+/// follow the redirect back to the client.
+fn finished_response(txn: &Transaction, finished: login::Finished) -> Response {
+    let mut response = Redirect::to(&finished.redirect_url).into_response();
+    let expired = format!(
+        "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
+        cookie_name(&txn.id)
+    );
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// OIDC Core §5.3: the claims of the access token's user, by its scope.
