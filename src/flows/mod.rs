@@ -5,6 +5,8 @@ pub mod authorize;
 pub mod client_auth;
 pub mod code;
 pub mod login;
+pub mod refresh;
+pub mod session;
 pub mod token;
 
 use std::fmt;
@@ -97,5 +99,21 @@ impl From<crate::store::StoreError> for OAuthError {
 impl From<crate::keys::KeyError> for OAuthError {
     fn from(err: crate::keys::KeyError) -> Self {
         OAuthError::server_error(err)
+    }
+}
+
+/// The organization a request names by id (`org_…`) or by name (as Auth0's
+/// `organization` parameter allows).
+pub async fn find_organization(
+    state: &crate::state::AppState,
+    id_or_name: &str,
+) -> Result<crate::model::organization::Organization, crate::store::StoreError> {
+    if crate::model::ids::has_prefix(id_or_name, crate::model::ids::ORGANIZATION) {
+        state.store.get_organization(id_or_name).await
+    } else {
+        state
+            .store
+            .get_organization_by_name(&id_or_name.to_ascii_lowercase())
+            .await
     }
 }

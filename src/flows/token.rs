@@ -1,6 +1,6 @@
-//! The token endpoint's grants. This slice implements `client_credentials`
-//! (machine-to-machine, Management API access); the authorization-code and
-//! refresh grants come with the authorization endpoint.
+//! The token endpoint: parameters, responses, the grant dispatch and the
+//! `client_credentials` grant (machine-to-machine). The authorization-code
+//! grant lives in `code`, the refresh grant in `refresh`.
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,7 @@ pub struct TokenParams {
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +35,8 @@ pub struct TokenResponse {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,10 +93,9 @@ pub async fn exchange(
     match grant_type {
         "client_credentials" => client_credentials(state, authorization, &params).await,
         "authorization_code" => super::code::exchange_code(state, authorization, &params).await,
-        "refresh_token" => Err(OAuthError::new(
-            OAuthErrorCode::UnsupportedGrantType,
-            format!("Grant type '{grant_type}' is not enabled on this server yet"),
-        )),
+        "refresh_token" => {
+            super::refresh::exchange_refresh_token(state, authorization, &params).await
+        }
         other => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("Unsupported grant type: {other}"),
@@ -172,6 +174,7 @@ async fn client_credentials(
     Ok(TokenResponse {
         access_token,
         id_token: None,
+        refresh_token: None,
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_LIFETIME_SECS,
         scope: Some(scope),
