@@ -504,7 +504,6 @@ async fn pkce_is_enforced(backend: Backend) {
 async fn codes_are_single_use_and_bound(backend: Backend) {
     let app = spawn(backend).await;
     let t = tenant(&app).await;
-    let b = browser();
     let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
     let good = [
         ("grant_type", "authorization_code"),
