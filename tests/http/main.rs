@@ -13,5 +13,6 @@ mod login;
 mod management_auth;
 mod organizations;
 mod provider;
+mod refresh;
 mod sessions;
 mod users;
