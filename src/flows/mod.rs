@@ -4,7 +4,9 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod code;
+pub mod introspection;
 pub mod login;
+pub mod logout;
 pub mod refresh;
 pub mod session;
 pub mod token;
@@ -38,6 +40,7 @@ pub enum OAuthErrorCode {
     InvalidScope,
     AccessDenied,
     UnsupportedResponseType,
+    UnsupportedTokenType,
     LoginRequired,
     ServerError,
 }
@@ -53,6 +56,7 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedTokenType => "unsupported_token_type",
             Self::LoginRequired => "login_required",
             Self::ServerError => "server_error",
         }

@@ -72,9 +72,22 @@ pub fn verify_access_token(
     token: &str,
     audience: &str,
 ) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
+    verify_access_token_for(state, token, Some(audience))
+}
+
+/// As [`verify_access_token`]; `None` accepts any audience (introspection,
+/// where the caller is the client the token was issued to, not its API).
+pub fn verify_access_token_for(
+    state: &AppState,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
     let mut validation = jsonwebtoken::Validation::default();
     validation.set_issuer(&[state.issuer.identifier()]);
-    validation.set_audience(&[audience]);
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 30;
     state.keys.verify(token, ACCESS_TOKEN_TYP, validation)

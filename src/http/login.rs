@@ -4,6 +4,7 @@
 //! its cookie.
 
 use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
 use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::logout::{self, LogoutParams};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
 use crate::flows::token::verify_access_token;
 use crate::flows::{OAuthError, OAuthErrorCode};
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/u/login", get(login_get).post(login_post))
         .route("/u/login/password", get(password_get).post(password_post))
         .route("/u/login/continue", post(continue_post))
+        .route("/oidc/logout", get(logout_get).post(logout_post))
         .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
 
@@ -539,6 +542,79 @@ async fn continue_post(
         }
         Err(e) => login_error(&headers, e),
     }
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage {
+    brand: Brand,
+}
+
+async fn logout_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<LogoutParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(params)) => logout_response(&state, &headers, &params).await,
+        Err(e) => error_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Invalid logout request",
+            &e.body_text(),
+        ),
+    }
+}
+
+async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Form<LogoutParams>, FormRejection>,
+) -> Response {
+    match params {
+        Ok(Form(params)) => logout_response(&state, &headers, &params).await,
+        Err(e) => error_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Invalid logout request",
+            &e.body_text(),
+        ),
+    }
+}
+
+/// Ends the browser's session and clears its cookie; then back to the
+/// client, or a "logged out" page.
+async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Response {
+    let browser_session = match session::current(state, read_cookie(headers, SESSION_COOKIE)).await
+    {
+        Ok(found) => found,
+        Err(e) => return login_error(headers, e.into()),
+    };
+    let mut response = match logout::logout(state, params, browser_session.as_ref()).await {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => render(
+            &LoggedOutPage {
+                brand: Brand::default_brand(),
+            },
+            StatusCode::OK,
+        ),
+        Err(refused) => {
+            return error_page(
+                headers,
+                StatusCode::BAD_REQUEST,
+                refused.title,
+                &refused.detail,
+            );
+        }
+    };
+    let expired = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure_attribute(state)
+    );
+    if let Ok(value) = HeaderValue::from_str(&expired) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// OIDC Core §5.3: the claims of the access token's user, by its scope.

@@ -10,6 +10,7 @@ mod clients;
 mod connections;
 mod keys;
 mod login;
+mod logout;
 mod management_auth;
 mod organizations;
 mod provider;
