@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use super::client_auth::authenticate_client;
 use super::{OAuthError, OAuthErrorCode};
 use crate::clock::now_unix_seconds;
-use crate::model::client::GrantType;
+use crate::model::client::{ClientGrant, GrantType, OrganizationUsage};
 use crate::model::ids;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Access tokens for APIs live a day, as Auth0's default for machine tokens.
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
@@ -129,11 +130,6 @@ async fn client_credentials(
         GrantType::ClientCredentials,
     )
     .await?;
-    if params.organization.is_some() {
-        return Err(OAuthError::invalid_request(
-            "Organization-scoped machine tokens are not supported yet",
-        ));
-    }
     let audience = params
         .audience
         .as_deref()
@@ -149,6 +145,8 @@ async fn client_credentials(
                 format!("Client has not been granted scopes for audience {audience}"),
             )
         })?;
+    let organization_id =
+        machine_organization(state, &grant, params.organization.as_deref()).await?;
     let granted: Vec<&str> = match params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         None => grant.scope.iter().map(String::as_str).collect(),
         Some(requested) => {
@@ -179,7 +177,7 @@ async fn client_credentials(
         client_id: client.client_id.clone(),
         scope: scope.clone(),
         gty: Some("client-credentials".to_owned()),
-        org_id: None,
+        org_id: organization_id,
     };
     let access_token = state
         .keys
@@ -192,4 +190,50 @@ async fn client_credentials(
         expires_in: ACCESS_TOKEN_LIFETIME_SECS,
         scope: Some(scope),
     })
+}
+
+/// The organization of a machine token, as the client grant's
+/// `organization_usage` allows: refused under `deny` (or unset), required
+/// under `require`; the organization must be associated with the grant
+/// unless the grant allows any organization.
+async fn machine_organization(
+    state: &AppState,
+    grant: &ClientGrant,
+    requested: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let usage = grant.organization_usage.unwrap_or(OrganizationUsage::Deny);
+    let Some(requested) = requested.filter(|o| !o.is_empty()) else {
+        if usage == OrganizationUsage::Require {
+            return Err(OAuthError::invalid_request(
+                "The client grant requires an organization: pass the organization parameter",
+            ));
+        }
+        return Ok(None);
+    };
+    if usage == OrganizationUsage::Deny {
+        return Err(OAuthError::invalid_request(
+            "The client grant does not allow organizations (organization_usage is not allow or require)",
+        ));
+    }
+    let organization = match super::find_organization(state, requested).await {
+        Ok(org) => org,
+        Err(StoreError::NotFound) => {
+            return Err(OAuthError::invalid_request(format!(
+                "No organization found by that id or name: {requested}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !grant.allow_any_organization
+        && !state
+            .store
+            .is_organization_client_grant(&organization.id, &grant.id)
+            .await?
+    {
+        return Err(OAuthError::new(
+            OAuthErrorCode::AccessDenied,
+            "The client grant is not associated with the organization",
+        ));
+    }
+    Ok(Some(organization.id))
 }

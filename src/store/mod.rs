@@ -8,6 +8,7 @@ mod clients;
 mod connections;
 mod keys;
 mod login;
+mod organization_grants;
 pub mod organizations;
 mod roles;
 mod sessions;
@@ -107,6 +108,9 @@ fn sqlite_constraint_name(message: &str) -> String {
         "tenant_settings.key" => "tenant_settings_pkey",
         "login_transactions.id" => "login_transactions_pkey",
         "authorization_codes.code_hash" => "authorization_codes_pkey",
+        "organization_client_grants.organization_id, organization_client_grants.grant_id" => {
+            "organization_client_grants_pkey"
+        }
         "sessions.id" => "sessions_pkey",
         "sessions.cookie_hash" => "sessions_cookie_hash_key",
         "refresh_grants.id" => "refresh_grants_pkey",

@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod logout;
 mod management_auth;
+mod organization_grants;
 mod organizations;
 mod provider;
 mod refresh;
