@@ -57,3 +57,8 @@ alter table authorization_codes add column grant_id text;
 
 -- The session the browser had when the login began: a new login ends it.
 alter table login_transactions add column previous_session_id text;
+
+-- The session a login started before it was finished: with
+-- organization_require_behavior post_login_prompt, the user has logged in
+-- and is choosing the organization.
+alter table login_transactions add column authenticated_session_id text;

@@ -32,6 +32,19 @@ pub struct AuthorizationRequest {
     pub max_age: Option<i64>,
     pub audience: Option<String>,
     pub invitation: Option<String>,
+    /// The client requires an organization the request did not name: the
+    /// login asks for it (`organization_require_behavior`).
+    #[serde(default)]
+    pub organization_prompt: Option<OrganizationPrompt>,
+}
+
+/// How a login finds the organization a client requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrganizationPrompt {
+    /// `pre_login_prompt`: ask for the organization's name first.
+    BeforeLogin,
+    /// `post_login_prompt`: after login, pick among the user's organizations.
+    AfterLogin,
 }
 
 /// Why `/authorize` refused a request.
@@ -256,25 +269,20 @@ pub async fn check_request(
                 Err(e) => return Err(fail(OAuthErrorCode::ServerError, e.to_string())),
             }
         }
-        None => {
-            if client.organization_usage == OrganizationUsage::Require {
-                // Fail closed: the organization prompts (pre- and post-login)
-                // are not built yet, and a token without org_id must never
-                // reach a client that requires one.
-                let reason = match client.organization_require_behavior {
-                    OrganizationRequireBehavior::NoPrompt => "pass the organization parameter",
-                    OrganizationRequireBehavior::PreLoginPrompt
-                    | OrganizationRequireBehavior::PostLoginPrompt => {
-                        "pass the organization parameter (organization prompts are not available yet)"
-                    }
-                };
+        None => None,
+    };
+    let organization_prompt = match (organization_id.is_some(), client.organization_usage) {
+        (false, OrganizationUsage::Require) => match client.organization_require_behavior {
+            OrganizationRequireBehavior::NoPrompt => {
                 return Err(fail(
                     OAuthErrorCode::InvalidRequest,
-                    format!("The client requires an organization: {reason}"),
+                    "The client requires an organization: pass the organization parameter".into(),
                 ));
             }
-            None
-        }
+            OrganizationRequireBehavior::PreLoginPrompt => Some(OrganizationPrompt::BeforeLogin),
+            OrganizationRequireBehavior::PostLoginPrompt => Some(OrganizationPrompt::AfterLogin),
+        },
+        _ => None,
     };
 
     Ok(AuthorizationRequest {
@@ -292,6 +300,7 @@ pub async fn check_request(
         max_age,
         audience: get("audience").map(str::to_owned),
         invitation: get("invitation").map(str::to_owned),
+        organization_prompt,
     })
 }
 

@@ -16,13 +16,14 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::authorize::AuthorizationRequest;
+use super::authorize::{AuthorizationRequest, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
 use crate::model::ids;
+use crate::model::organization::Organization;
 use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, Snapshot};
 use crate::state::AppState;
@@ -65,6 +66,8 @@ pub struct Transaction {
     /// The browser's SSO session when the login began: a new login ends it,
     /// and `prompt=select_account` offers to continue with it.
     pub previous_session_id: Option<String>,
+    /// Set once the user has logged in and is picking an organization.
+    pub authenticated_session_id: Option<String>,
     pub client: Arc<Client>,
 }
 
@@ -97,6 +100,7 @@ pub async fn begin(
             request: request_json,
             email,
             previous_session_id: previous_session_id.map(str::to_owned),
+            authenticated_session_id: None,
             expires_at: now_unix_millis() + TRANSACTION_LIFETIME_MS,
         })
         .await?;
@@ -133,11 +137,20 @@ pub async fn load(
         request,
         email: stored.email,
         previous_session_id: stored.previous_session_id,
+        authenticated_session_id: stored.authenticated_session_id,
         client,
     })
 }
 
 impl Transaction {
+    /// The organization prompt still to show, if any.
+    pub fn pending_organization_prompt(&self) -> Option<OrganizationPrompt> {
+        if self.request.organization_id.is_some() {
+            return None;
+        }
+        self.request.organization_prompt
+    }
+
     /// Checks a form's CSRF token in constant time.
     pub fn check_csrf(&self, presented: &str) -> Result<(), LoginError> {
         if bool::from(presented.as_bytes().ct_eq(self.csrf_token.as_bytes())) {
@@ -225,6 +238,9 @@ pub async fn submit_identifier(
     txn: &Transaction,
     raw_email: &str,
 ) -> Result<Decision, LoginError> {
+    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
+        return Err(LoginError::Retry("Enter your organization first.".into()));
+    }
     let email = normalize_email(raw_email)
         .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
     state
@@ -292,6 +308,8 @@ pub async fn submit_password(
 pub struct Finished {
     pub redirect_url: String,
     pub session_cookie: Option<SessionCookie>,
+    /// False while the login goes on (the organization picker).
+    pub transaction_ended: bool,
 }
 
 /// Ends a transaction whose user has authenticated through `connection_id`
@@ -304,18 +322,130 @@ pub async fn finish(
     user: &User,
     connection_id: &str,
 ) -> Result<Finished, LoginError> {
+    if txn.pending_organization_prompt() == Some(OrganizationPrompt::AfterLogin) {
+        // Logged in, but the organization is chosen next: the session starts
+        // now and the transaction goes on to the organization picker.
+        let (session, cookie) = replace_session(state, txn, user, connection_id).await?;
+        state
+            .store
+            .set_login_transaction_session(&txn.id, &session.id)
+            .await?;
+        return Ok(Finished {
+            redirect_url: format!("/u/organization?state={}", txn.id),
+            session_cookie: Some(cookie),
+            transaction_ended: false,
+        });
+    }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
     }
     admit(state, &txn.request, &user.user_id, connection_id).await?;
-    if let Some(previous) = &txn.previous_session_id {
-        state.store.end_session(previous).await?;
-    }
-    let (session, cookie) = session::start(state, &user.user_id, connection_id).await?;
+    let (session, cookie) = replace_session(state, txn, user, connection_id).await?;
     let redirect_url = issue_code(state, &txn.request, &session).await?;
     Ok(Finished {
         redirect_url,
         session_cookie: Some(cookie),
+        transaction_ended: true,
+    })
+}
+
+/// Starts the session of a login, ending the one the browser had.
+async fn replace_session(
+    state: &AppState,
+    txn: &Transaction,
+    user: &User,
+    connection_id: &str,
+) -> Result<(StoredSession, SessionCookie), LoginError> {
+    if let Some(previous) = &txn.previous_session_id {
+        state.store.end_session(previous).await?;
+    }
+    Ok(session::start(state, &user.user_id, connection_id).await?)
+}
+
+/// `pre_login_prompt`: the organization, by name (or id), before the login.
+pub async fn submit_organization_name(
+    state: &AppState,
+    txn: &Transaction,
+    name: &str,
+) -> Result<(), LoginError> {
+    let name = name.trim();
+    let organization = match super::find_organization(state, name).await {
+        Ok(org) if !name.is_empty() => org,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(LoginError::Retry(
+                "No organization has that name. Check it with your administrator.".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    set_organization(state, txn, organization.id).await?;
+    Ok(())
+}
+
+async fn set_organization(
+    state: &AppState,
+    txn: &Transaction,
+    organization_id: String,
+) -> Result<AuthorizationRequest, LoginError> {
+    let mut request = txn.request.clone();
+    request.organization_id = Some(organization_id);
+    let json = serde_json::to_string(&request).map_err(|e| LoginError::Internal(e.to_string()))?;
+    state
+        .store
+        .set_login_transaction_request(&txn.id, &json)
+        .await?;
+    Ok(request)
+}
+
+/// `post_login_prompt`: the organizations the logged-in user may pick — the
+/// ones they are a member of that enable the connection they logged in with.
+/// None at all sends `access_denied` back to the client.
+pub async fn organizations_to_pick(
+    state: &AppState,
+    txn: &Transaction,
+) -> Result<(StoredSession, Vec<Organization>), LoginError> {
+    let session_id = txn
+        .authenticated_session_id
+        .as_deref()
+        .ok_or(LoginError::Expired)?;
+    let session = state.store.get_session(session_id).await?;
+    let organizations = state
+        .store
+        .list_member_organizations(&session.user_id, &session.connection_id)
+        .await?;
+    if organizations.is_empty() {
+        state.store.delete_login_transaction(&txn.id).await?;
+        return Err(error_redirect(
+            state,
+            &txn.request,
+            OAuthErrorCode::AccessDenied,
+            "The application requires an organization, and the user is not a member of any that allows this connection",
+        ));
+    }
+    Ok((session, organizations))
+}
+
+/// `post_login_prompt`: the user picked `organization_id`.
+pub async fn submit_organization_pick(
+    state: &AppState,
+    txn: &Transaction,
+    organization_id: &str,
+) -> Result<Finished, LoginError> {
+    let (session, organizations) = organizations_to_pick(state, txn).await?;
+    if !organizations.iter().any(|o| o.id == organization_id) {
+        return Err(LoginError::Retry(
+            "Pick one of the organizations listed.".into(),
+        ));
+    }
+    let request = set_organization(state, txn, organization_id.to_owned()).await?;
+    if !state.store.delete_login_transaction(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    admit(state, &request, &session.user_id, &session.connection_id).await?;
+    Ok(Finished {
+        redirect_url: issue_code(state, &request, &session).await?,
+        session_cookie: None,
+        transaction_ended: true,
     })
 }
 
@@ -327,6 +457,9 @@ pub async fn authorize_with_session(
     request: &AuthorizationRequest,
     session: &StoredSession,
 ) -> Result<Option<String>, LoginError> {
+    if request.organization_id.is_none() && request.organization_prompt.is_some() {
+        return Ok(None);
+    }
     let serves = match routing_snapshot(state, request).await {
         Ok(snapshot) => snapshot
             .candidates
@@ -365,6 +498,7 @@ pub async fn continue_with_session(
         Some(redirect_url) => Ok(Finished {
             redirect_url,
             session_cookie: None,
+            transaction_ended: true,
         }),
         None => Err(error_redirect(
             state,

@@ -106,6 +106,10 @@ pub fn decide(
     if has("login") || has("select_account") {
         return interaction;
     }
+    // The organization a client requires is asked for on the login pages.
+    if request.organization_id.is_none() && request.organization_prompt.is_some() {
+        return interaction;
+    }
     if let Some(max_age) = request.max_age {
         if now_secs - session.auth_time > max_age {
             return interaction;
@@ -134,6 +138,7 @@ mod tests {
             max_age,
             audience: None,
             invitation: None,
+            organization_prompt: None,
         }
     }
 
@@ -183,6 +188,21 @@ mod tests {
         assert_eq!(
             decide(&request(&["select_account"], None), Some(&s), 1001),
             SessionUse::Interactive
+        );
+    }
+
+    #[test]
+    fn an_organization_still_to_ask_for_needs_the_pages() {
+        let mut asking = request(&[], None);
+        asking.organization_prompt = Some(super::super::authorize::OrganizationPrompt::AfterLogin);
+        assert_eq!(
+            decide(&asking, Some(&session(1000)), 1001),
+            SessionUse::Interactive
+        );
+        asking.prompt = vec!["none".into()];
+        assert_eq!(
+            decide(&asking, Some(&session(1000)), 1001),
+            SessionUse::LoginRequired
         );
     }
 

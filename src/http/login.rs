@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::logout::{self, LogoutParams};
@@ -27,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/u/login", get(login_get).post(login_post))
         .route("/u/login/password", get(password_get).post(password_post))
         .route("/u/login/continue", post(continue_post))
+        .route(
+            "/u/organization",
+            get(organization_get).post(organization_post),
+        )
         .route("/oidc/logout", get(logout_get).post(logout_post))
         .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
@@ -393,6 +398,9 @@ async fn login_get(
     Query(q): Query<StateQuery>,
 ) -> Response {
     match load(&state, &headers, &q.state).await {
+        Ok(txn) if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) => {
+            Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response()
+        }
         Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
         Err(e) => login_error(&headers, e),
     }
@@ -494,10 +502,13 @@ async fn password_post(
 /// the new session's, and follow the redirect back to the client.
 fn finished_response(state: &AppState, txn: &Transaction, finished: login::Finished) -> Response {
     let mut response = Redirect::to(&finished.redirect_url).into_response();
-    let mut cookies = vec![format!(
-        "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
-        cookie_name(&txn.id)
-    )];
+    let mut cookies = Vec::new();
+    if finished.transaction_ended {
+        cookies.push(format!(
+            "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
+            cookie_name(&txn.id)
+        ));
+    }
     if let Some(session) = finished.session_cookie {
         cookies.push(format!(
             "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
@@ -539,6 +550,133 @@ async fn continue_post(
         Ok(finished) => finished_response(&state, &txn, finished),
         Err(LoginError::Retry(message)) => {
             identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organization_name.html")]
+struct OrganizationNamePage<'a> {
+    brand: Brand,
+    client_name: &'a str,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+struct OrganizationChoice {
+    id: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "organization_pick.html")]
+struct OrganizationPickPage<'a> {
+    brand: Brand,
+    client_name: &'a str,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    organizations: Vec<OrganizationChoice>,
+    error: Option<&'a str>,
+}
+
+/// The organization prompts of a client that requires one: its name before
+/// the login (`pre_login_prompt`), or a pick among the user's organizations
+/// after it (`post_login_prompt`).
+async fn organization_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    txn: &Transaction,
+    error: Option<&str>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    match txn.pending_organization_prompt() {
+        Some(OrganizationPrompt::BeforeLogin) => render(
+            &OrganizationNamePage {
+                brand: Brand::default_brand(),
+                client_name: &txn.client.name,
+                transaction_id: &txn.id,
+                csrf: &txn.csrf_token,
+                error,
+            },
+            status,
+        ),
+        Some(OrganizationPrompt::AfterLogin) if txn.authenticated_session_id.is_some() => {
+            match login::organizations_to_pick(state, txn).await {
+                Ok((_, organizations)) => render_with_form_target(
+                    &OrganizationPickPage {
+                        brand: Brand::default_brand(),
+                        client_name: &txn.client.name,
+                        transaction_id: &txn.id,
+                        csrf: &txn.csrf_token,
+                        organizations: organizations
+                            .into_iter()
+                            .map(|o| OrganizationChoice {
+                                label: o.display_name.unwrap_or_else(|| o.name.clone()),
+                                id: o.id,
+                            })
+                            .collect(),
+                        error,
+                    },
+                    status,
+                    Some(&txn.request.redirect_uri),
+                ),
+                Err(e) => login_error(headers, e),
+            }
+        }
+        _ => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
+    }
+}
+
+async fn organization_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    match load(&state, &headers, &q.state).await {
+        Ok(txn) => organization_page(&state, &headers, &txn, None).await,
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct OrganizationForm {
+    state: String,
+    csrf: String,
+    organization: String,
+}
+
+async fn organization_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<OrganizationForm>,
+) -> Response {
+    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&headers, e),
+    };
+    let result = match txn.pending_organization_prompt() {
+        Some(OrganizationPrompt::BeforeLogin) => {
+            login::submit_organization_name(&state, &txn, &form.organization)
+                .await
+                .map(|()| Redirect::to(&format!("/u/login?state={}", txn.id)).into_response())
+        }
+        Some(OrganizationPrompt::AfterLogin) => {
+            login::submit_organization_pick(&state, &txn, &form.organization)
+                .await
+                .map(|finished| finished_response(&state, &txn, finished))
+        }
+        None => Ok(Redirect::to(&format!("/u/login?state={}", txn.id)).into_response()),
+    };
+    match result {
+        Ok(response) => response,
+        Err(LoginError::Retry(message)) => {
+            organization_page(&state, &headers, &txn, Some(&message)).await
         }
         Err(e) => login_error(&headers, e),
     }

@@ -14,6 +14,8 @@ pub struct StoredTransaction {
     pub email: Option<String>,
     /// The SSO session the browser had when the login began.
     pub previous_session_id: Option<String>,
+    /// The session started by this login while the user picks an organization.
+    pub authenticated_session_id: Option<String>,
     pub expires_at: i64,
 }
 
@@ -43,7 +45,8 @@ impl Store {
         now: i64,
     ) -> StoreResult<StoredTransaction> {
         let row = sqlx::query(
-            "select id, browser_hash, csrf_token, request, email, previous_session_id, expires_at from login_transactions \
+            "select id, browser_hash, csrf_token, request, email, previous_session_id, authenticated_session_id, \
+             expires_at from login_transactions \
              where id = $1 and expires_at > $2",
         )
         .bind(id)
@@ -57,6 +60,7 @@ impl Store {
             request: row.try_get("request")?,
             email: row.try_get("email")?,
             previous_session_id: row.try_get("previous_session_id")?,
+            authenticated_session_id: row.try_get("authenticated_session_id")?,
             expires_at: row.try_get("expires_at")?,
         })
     }
@@ -67,6 +71,33 @@ impl Store {
             .bind(email)
             .execute(&self.pool)
             .await?;
+        expect_one(result)
+    }
+
+    /// Replaces the transaction's authorization request (JSON): the
+    /// organization prompts fill in the organization.
+    pub async fn set_login_transaction_request(&self, id: &str, request: &str) -> StoreResult<()> {
+        let result = sqlx::query("update login_transactions set request = $2 where id = $1")
+            .bind(id)
+            .bind(request)
+            .execute(&self.pool)
+            .await?;
+        expect_one(result)
+    }
+
+    /// Records the session a login started before its organization is chosen.
+    pub async fn set_login_transaction_session(
+        &self,
+        id: &str,
+        session_id: &str,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update login_transactions set authenticated_session_id = $2 where id = $1",
+        )
+        .bind(id)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
         expect_one(result)
     }
 

@@ -359,6 +359,26 @@ impl Store {
         )
     }
 
+    /// The organizations `user_id` is a member of that have `connection_id`
+    /// enabled, by name: where a user who logged in through that connection may go.
+    pub async fn list_member_organizations(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+    ) -> StoreResult<Vec<Organization>> {
+        let rows = sqlx::query(
+            "select o.id, o.name, o.display_name, o.branding, o.metadata from organization_members m \
+             join organizations o on o.id = m.organization_id \
+             join organization_connections c on c.organization_id = o.id and c.connection_id = $2 \
+             where m.user_id = $1 order by o.name limit 100",
+        )
+        .bind(user_id)
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(organization_from_row).collect()
+    }
+
     pub async fn is_member(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
         Ok(sqlx::query(
             "select 1 as one from organization_members where organization_id = $1 and user_id = $2",

@@ -698,17 +698,4 @@ async fn membership_rules_of_organizations(backend: Backend) {
         query_param(&location(&response), "error").as_deref(),
         Some("invalid_request")
     );
-    // The prompt behaviours fail closed too: never a login without the organization.
-    app.api(
-        Method::PATCH,
-        &format!("/api/v2/clients/{}", t.client_id),
-        &token,
-        Some(json!({"organization_require_behavior": "pre_login_prompt"})),
-    )
-    .await;
-    let response = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("invalid_request")
-    );
 }

@@ -13,6 +13,7 @@ mod login;
 mod logout;
 mod management_auth;
 mod organization_grants;
+mod organization_prompts;
 mod organizations;
 mod provider;
 mod refresh;
