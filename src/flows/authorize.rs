@@ -213,6 +213,15 @@ pub async fn check_request(
                 "PKCE (code_challenge with S256) is required for public clients".into(),
             ));
         }
+        (None, None) if client_state.is_none() => {
+            // RFC 9700 §2.1: the callback must be bound to the browser that
+            // started the request; without PKCE or state nothing binds it.
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "Send PKCE (code_challenge, S256) or state: without either the callback is open to CSRF"
+                    .into(),
+            ));
+        }
         (None, None) => None,
     };
 

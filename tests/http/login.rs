@@ -416,6 +416,26 @@ async fn pkce_is_enforced(backend: Backend) {
     let t = tenant(&app).await;
     let b = browser();
     let error_of = |response: reqwest::Response| query_param(&location(&response), "error");
+    // Without PKCE and without state nothing ties the callback to the
+    // browser (CSRF on the client): refused, even for a confidential client.
+    let mut stateless = code_params(&t.client_id, &[]);
+    stateless.retain(|(k, _)| *k != "state");
+    let response = authorize(&app, &b, &stateless).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("invalid_request"),
+        "{to}"
+    );
+    assert!(query_param(&to, "state").is_none(), "no state is invented");
+    // With PKCE alone it is fine.
+    stateless.extend([
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = authorize(&app, &b, &stateless).await;
+    assert!(location(&response).starts_with("/u/login"));
     // A public client must use PKCE; plain is refused for everyone.
     let response = authorize(&app, &b, &code_params(&t.public_client_id, &[])).await;
     assert_eq!(error_of(response).as_deref(), Some("invalid_request"));
