@@ -472,6 +472,10 @@ pub async fn authorize_with_session(
     if !serves {
         return Ok(None);
     }
+    // A blocked user's session opens nothing; the login pages say why.
+    if state.store.get_user(&session.user_id).await?.user.blocked {
+        return Ok(None);
+    }
     admit(state, request, &session.user_id, &session.connection_id).await?;
     issue_code(state, request, session).await.map(Some)
 }

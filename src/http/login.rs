@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
             get(organization_get).post(organization_post),
         )
         .route("/oidc/logout", get(logout_get).post(logout_post))
+        .route("/v2/logout", get(auth0_logout_get))
         .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
 
@@ -695,6 +696,38 @@ async fn logout_get(
 ) -> Response {
     match params {
         Ok(Query(params)) => logout_response(&state, &headers, &params).await,
+        Err(e) => error_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Invalid logout request",
+            &e.body_text(),
+        ),
+    }
+}
+
+/// Auth0's logout endpoint, which Auth0's SDKs call: `returnTo` must be one
+/// of the `client_id`'s allowed logout URLs.
+#[derive(Deserialize)]
+struct Auth0LogoutParams {
+    client_id: Option<String>,
+    #[serde(rename = "returnTo")]
+    return_to: Option<String>,
+}
+
+async fn auth0_logout_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<Auth0LogoutParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(params)) => {
+            let params = LogoutParams {
+                client_id: params.client_id,
+                post_logout_redirect_uri: params.return_to,
+                ..LogoutParams::default()
+            };
+            logout_response(&state, &headers, &params).await
+        }
         Err(e) => error_page(
             &headers,
             StatusCode::BAD_REQUEST,

@@ -191,6 +191,37 @@ impl Store {
             .collect()
     }
 
+    /// The user's live sessions at `now` (idle ones excluded), newest first.
+    pub async fn list_user_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> StoreResult<Vec<StoredSession>> {
+        let rows = sqlx::query(&format!(
+            "select {SESSION_COLUMNS} from sessions where user_id = $1 and ended_at is null \
+             and expires_at > $2 and last_used_at > $3 order by created_at desc, id limit 100"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    /// Ends every session of a user; how many were live.
+    pub async fn end_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "update sessions set ended_at = $2 where user_id = $1 and ended_at is null",
+        )
+        .bind(user_id)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Ends a session; true if this call ended it.
     pub async fn end_session(&self, session_id: &str) -> StoreResult<bool> {
         let result =

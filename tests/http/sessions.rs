@@ -17,7 +17,8 @@ on_both_backends!(
     prompt_and_max_age_are_honoured,
     a_session_does_not_open_other_organizations,
     select_account_offers_the_session,
-    a_new_login_ends_the_previous_session
+    a_new_login_ends_the_previous_session,
+    administrators_see_and_end_sessions
 );
 
 fn claims(token: &str) -> Value {
@@ -387,5 +388,112 @@ async fn a_new_login_ends_the_previous_session(backend: Backend) {
             .get_session(second["sid"].as_str().unwrap())
             .await
             .is_ok()
+    );
+}
+
+async fn administrators_see_and_end_sessions(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let b = browser();
+    let (callback, _) = alice_logs_in(
+        &app,
+        &b,
+        &pkce(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    let id_token = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    let user_id = id_token["sub"].as_str().unwrap();
+    let sid = id_token["sid"].as_str().unwrap();
+    let (status, listed) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users/{user_id}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["id"], sid);
+    assert_eq!(sessions[0]["organizations"], json!([t.org_id]));
+    let (status, one) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/sessions/{sid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, one["user_id"].as_str()),
+        (StatusCode::OK, Some(user_id))
+    );
+
+    // A blocked user's session opens nothing.
+    app.api(
+        Method::PATCH,
+        &format!("/api/v2/users/{user_id}"),
+        &admin,
+        Some(json!({"blocked": true})),
+    )
+    .await;
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+    app.api(
+        Method::PATCH,
+        &format!("/api/v2/users/{user_id}"),
+        &admin,
+        Some(json!({"blocked": false})),
+    )
+    .await;
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
+    assert!(query_param(&location(&response), "code").is_some());
+
+    // Signing the user out everywhere.
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/users/{user_id}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/sessions/{sid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, listed) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users/{user_id}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, listed["sessions"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
     );
 }

@@ -10,6 +10,7 @@ mod members;
 mod organization_grants;
 mod organizations;
 mod roles;
+mod sessions;
 mod users;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -67,6 +68,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "create:roles",
     "update:roles",
     "delete:roles",
+    "read:sessions",
+    "delete:sessions",
     "read:signing_keys",
     "create:signing_keys",
     "update:signing_keys",
@@ -111,6 +114,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(connections::router())
         .merge(clients::router())
         .merge(users::router())
+        .merge(sessions::router())
         .merge(roles::router())
         .merge(keys::router())
 }

@@ -1,0 +1,135 @@
+//! SSO sessions, as Auth0's Management API shows them: a user's live
+//! sessions, one session, and ending them (an administrator signing a user
+//! out everywhere).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ManagementAuth;
+use super::users::user_not_found;
+use crate::clock::{now_unix_millis, rfc3339_from_millis};
+use crate::flows::session::SESSION_IDLE_LIFETIME_MS;
+use crate::http::error::{ApiError, ApiErrorBody};
+use crate::state::AppState;
+use crate::store::StoredSession;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(user_sessions_list, user_sessions_delete))
+        .routes(routes!(session_get, session_delete))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub authenticated_at: String,
+    pub idle_expires_at: String,
+    pub expires_at: String,
+    /// The connection the user logged in with.
+    pub connection_id: String,
+    /// The organizations the session was used for.
+    pub organizations: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsBody {
+    pub sessions: Vec<SessionBody>,
+}
+
+async fn session_body(state: &AppState, session: StoredSession) -> Result<SessionBody, ApiError> {
+    let organizations = state.store.list_session_organizations(&session.id).await?;
+    Ok(SessionBody {
+        created_at: rfc3339_from_millis(session.created_at),
+        updated_at: rfc3339_from_millis(session.last_used_at),
+        authenticated_at: rfc3339_from_millis(session.auth_time * 1000),
+        idle_expires_at: rfc3339_from_millis(
+            (session.last_used_at + SESSION_IDLE_LIFETIME_MS).min(session.expires_at),
+        ),
+        expires_at: rfc3339_from_millis(session.expires_at),
+        id: session.id,
+        user_id: session.user_id,
+        connection_id: session.connection_id,
+        organizations,
+    })
+}
+
+fn session_not_found(err: crate::store::StoreError) -> ApiError {
+    ApiError::from_store(err, "The session does not exist", "inexistent_session")
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{id}/sessions", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = SessionsBody), (status = 404, body = ApiErrorBody)))]
+async fn user_sessions_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionsBody>, ApiError> {
+    auth.require("read:sessions")?;
+    state.store.get_user(&id).await.map_err(user_not_found)?;
+    let now = now_unix_millis();
+    let mut sessions = Vec::new();
+    for session in state
+        .store
+        .list_user_sessions(&id, now, now - SESSION_IDLE_LIFETIME_MS)
+        .await?
+    {
+        sessions.push(session_body(&state, session).await?);
+    }
+    Ok(Json(SessionsBody { sessions }))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{id}/sessions", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 202), (status = 404, body = ApiErrorBody)))]
+async fn user_sessions_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:sessions")?;
+    state.store.get_user(&id).await.map_err(user_not_found)?;
+    let ended = state.store.end_user_sessions(&id).await?;
+    tracing::info!(user_id = %id, ended, "sessions of user ended");
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v2/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path)),
+    responses((status = 200, body = SessionBody), (status = 404, body = ApiErrorBody)))]
+async fn session_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<SessionBody>, ApiError> {
+    auth.require("read:sessions")?;
+    let session = state
+        .store
+        .get_session(&id)
+        .await
+        .map_err(session_not_found)?;
+    Ok(Json(session_body(&state, session).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v2/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path)),
+    responses((status = 202), (status = 404, body = ApiErrorBody)))]
+async fn session_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:sessions")?;
+    if !state.store.end_session(&id).await? {
+        return Err(session_not_found(crate::store::StoreError::NotFound));
+    }
+    Ok(StatusCode::ACCEPTED)
+}
