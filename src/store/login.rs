@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, expect_one, now_millis};
+use super::{Store, StoreError, StoreResult, expect_one, now_millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTransaction {
@@ -141,21 +141,18 @@ impl Store {
         code_hash: &str,
         now: i64,
     ) -> StoreResult<(String, String)> {
-        let result = sqlx::query(
+        // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
+        // is consumed and read in the same round trip.
+        let row = sqlx::query(
             "update authorization_codes set consumed_at = $2 \
-             where code_hash = $1 and consumed_at is null and expires_at > $2",
+             where code_hash = $1 and consumed_at is null and expires_at > $2 \
+             returning client_id, grant_data",
         )
         .bind(code_hash)
         .bind(now)
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)?;
-        let row = sqlx::query(
-            "select client_id, grant_data from authorization_codes where code_hash = $1",
-        )
-        .bind(code_hash)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
         Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
     }
 
