@@ -1,5 +1,6 @@
 // A full login in headless Chromium (Debian's chromium driven by playwright-core):
-// /authorize → identifier page → password page → the client's callback with a code.
+// /authorize → identifier page → password page → the client's callback with a code;
+// then SSO: prompt=none answered from the session cookie.
 // The password page is saved as a screenshot in SWITCHYARD_ARTIFACTS_DIR.
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
@@ -49,6 +50,25 @@ test('Chromium: identifier-first login into an organization', async () => {
     const url = new URL(callback);
     assert.equal(url.searchParams.get('state'), 'chromium-state');
     assert.ok(url.searchParams.get('code'), `no code in ${callback}`);
+
+    // SSO in a real browser: the session cookie (Secure, HttpOnly, SameSite=Lax)
+    // comes back on the next top-level navigation, and prompt=none gets a code
+    // without any page.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'sy_session');
+    assert.ok(session, `no session cookie in ${JSON.stringify(cookies.map((c) => c.name))}`);
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.secure, true);
+    assert.equal(session.sameSite, 'Lax');
+    // Routes do not see a navigation's redirects: watch the requests instead
+    // (the callback has no server, so that navigation itself fails).
+    authorize.searchParams.set('prompt', 'none');
+    authorize.searchParams.set('state', 'chromium-sso');
+    const reached = page.waitForRequest((r) => r.url().startsWith(redirectUri));
+    await page.goto(authorize.href).catch(() => {});
+    const silent = new URL((await reached).url());
+    assert.equal(silent.searchParams.get('state'), 'chromium-sso');
+    assert.ok(silent.searchParams.get('code'), `no code in ${silent}`);
   } finally {
     await browser.close();
   }
