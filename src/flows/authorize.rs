@@ -36,6 +36,10 @@ pub struct AuthorizationRequest {
     /// login asks for it (`organization_require_behavior`).
     #[serde(default)]
     pub organization_prompt: Option<OrganizationPrompt>,
+    /// The user an `id_token_hint` names: a session of anyone else does not
+    /// answer the request (OIDC Core §3.1.2.1).
+    #[serde(default)]
+    pub hinted_subject: Option<String>,
 }
 
 /// How a login finds the organization a client requires.
@@ -294,6 +298,20 @@ pub async fn check_request(
         _ => None,
     };
 
+    // 6. id_token_hint: an ID token we issued to this client.
+    let hinted_subject = match get("id_token_hint") {
+        Some(hint) => match super::code::verify_id_token_hint(state, hint) {
+            Ok(claims) if claims.aud == client.client_id => Some(claims.sub),
+            _ => {
+                return Err(fail(
+                    OAuthErrorCode::InvalidRequest,
+                    "id_token_hint is not an ID token this server issued to the client".into(),
+                ));
+            }
+        },
+        None => None,
+    };
+
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -310,6 +328,7 @@ pub async fn check_request(
         audience: get("audience").map(str::to_owned),
         invitation: get("invitation").map(str::to_owned),
         organization_prompt,
+        hinted_subject,
     })
 }
 

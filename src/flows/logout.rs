@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::code::verify_id_token_hint;
 use crate::model::client::Client;
 use crate::state::AppState;
 use crate::store::StoredSession;
@@ -30,12 +31,6 @@ fn refused(title: &'static str, detail: impl Into<String>) -> LogoutRefused {
         title,
         detail: detail.into(),
     }
-}
-
-/// The claims of an `id_token_hint` that logout reads.
-#[derive(Debug, Deserialize)]
-struct HintClaims {
-    aud: String,
 }
 
 /// Ends `browser_session` and answers where to send the browser: the
@@ -100,17 +95,9 @@ pub async fn logout(
     Ok(redirect)
 }
 
-/// The client an ID token we issued was for. Expired hints are accepted
-/// (the point of logout is often a stale session); foreign ones are not.
+/// The client an ID token we issued was for.
 fn hinted_client(state: &AppState, hint: &str) -> Result<String, LogoutRefused> {
-    let mut validation = jsonwebtoken::Validation::default();
-    validation.set_issuer(&[state.issuer.identifier()]);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["iss", "aud", "sub"]);
-    state
-        .keys
-        .verify::<HintClaims>(hint, "JWT", validation)
+    verify_id_token_hint(state, hint)
         .map(|claims| claims.aud)
         .map_err(|e| {
             tracing::info!(reason = %e, "id_token_hint rejected");

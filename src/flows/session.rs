@@ -106,6 +106,11 @@ pub fn decide(
     if has("login") || has("select_account") {
         return interaction;
     }
+    if let Some(hinted) = &request.hinted_subject {
+        if hinted != &session.user_id {
+            return interaction;
+        }
+    }
     // The organization a client requires is asked for on the login pages.
     if request.organization_id.is_none() && request.organization_prompt.is_some() {
         return interaction;
@@ -139,6 +144,7 @@ mod tests {
             audience: None,
             invitation: None,
             organization_prompt: None,
+            hinted_subject: None,
         }
     }
 
@@ -203,6 +209,21 @@ mod tests {
         assert_eq!(
             decide(&asking, Some(&session(1000)), 1001),
             SessionUse::LoginRequired
+        );
+    }
+
+    #[test]
+    fn a_session_of_another_user_than_the_hint_does_not_answer() {
+        let mut hinted = request(&["none"], None);
+        hinted.hinted_subject = Some("someone-else".into());
+        assert_eq!(
+            decide(&hinted, Some(&session(1000)), 1001),
+            SessionUse::LoginRequired
+        );
+        hinted.hinted_subject = Some("u".into());
+        assert_eq!(
+            decide(&hinted, Some(&session(1000)), 1001),
+            SessionUse::Silent
         );
     }
 

@@ -18,7 +18,8 @@ on_both_backends!(
     a_session_does_not_open_other_organizations,
     select_account_offers_the_session,
     a_new_login_ends_the_previous_session,
-    administrators_see_and_end_sessions
+    administrators_see_and_end_sessions,
+    id_token_hint_names_the_user_a_session_must_be_for
 );
 
 fn claims(token: &str) -> Value {
@@ -495,5 +496,86 @@ async fn administrators_see_and_end_sessions(backend: Backend) {
     assert_eq!(
         (status, listed["sessions"].as_array().unwrap().len()),
         (StatusCode::OK, 0)
+    );
+}
+
+async fn id_token_hint_names_the_user_a_session_must_be_for(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v2/users",
+            &admin,
+            Some(json!({"connection": "users", "email": "bob@hoekstra.example", "password": "bob-password-12"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let b = browser();
+    let (callback, _) = alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
+    let code = query_param(&callback, "code").unwrap();
+    let (_, alice_tokens) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    let alice_hint = alice_tokens["id_token"].as_str().unwrap().to_owned();
+    let other = browser();
+    let start = authorize(&app, &other, &pkce(&t.client_id, &[])).await;
+    let callback = log_in(
+        &app,
+        &other,
+        start,
+        "bob@hoekstra.example",
+        "bob-password-12",
+    )
+    .await;
+    let code = query_param(&callback, "code").unwrap();
+    let (_, bob_tokens) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    let bob_hint = bob_tokens["id_token"].as_str().unwrap().to_owned();
+
+    let silent = |hint: &str| {
+        pkce(&t.client_id, &[("prompt", "none")])
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .chain([("id_token_hint".to_owned(), hint.to_owned())])
+            .collect::<Vec<_>>()
+    };
+    let send = |params: Vec<(String, String)>| {
+        let b = b.clone();
+        let url = app.url("/authorize");
+        async move { b.get(url).query(&params).send().await.unwrap() }
+    };
+    let response = send(silent(&alice_hint)).await;
+    assert!(query_param(&location(&response), "code").is_some());
+    let response = send(silent(&bob_hint)).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required"),
+        "alice's session does not answer for bob"
+    );
+    let response = send(silent("not-a-token")).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
     );
 }
