@@ -11,13 +11,14 @@
 //! Every form carries the transaction id and its CSRF token; the transaction
 //! is only usable from the browser holding its cookie, and ends with the code.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::authorize::AuthorizationRequest;
-use super::{OAuthError, OAuthErrorCode, sha256_hex};
+use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
 use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
@@ -43,6 +44,8 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     Redirect(String),
+    /// Refused by brute-force protection ([`super::throttle`]).
+    TooManyAttempts,
     Internal(String),
 }
 
@@ -180,12 +183,12 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
             .await?
         {
             candidates.push(Candidate {
+                is_signup_enabled: connection.allows_signup(),
                 connection_id: connection.id,
                 name: connection.name,
                 display_name: connection.display_name,
                 strategy: connection.strategy,
                 show_as_button: connection.show_as_button.unwrap_or(true),
-                is_signup_enabled: false,
             });
         }
     }
@@ -245,6 +248,7 @@ pub async fn submit_password(
     state: &AppState,
     txn: &Transaction,
     password: &str,
+    client_ip: IpAddr,
 ) -> Result<Finished, LoginError> {
     let email = txn.email.clone().ok_or(LoginError::Expired)?;
     let snapshot = routing_snapshot(state, txn).await?;
@@ -253,6 +257,9 @@ pub async fn submit_password(
             "Password login is not available here.".into(),
         ));
     };
+    // Counted before the password is checked; refused attempts never reach argon2.
+    let attempt =
+        throttle::begin_password_attempt(state, &connection_id, &email, client_ip).await?;
     let found = state
         .store
         .find_password_user(&connection_id, &email)
@@ -268,6 +275,7 @@ pub async fn submit_password(
         (true, Some(user)) if !user.user.blocked => user,
         _ => return Err(LoginError::Retry("Wrong email or password.".into())),
     };
+    attempt.succeeded(state).await?;
     finish(state, txn, &user.user, &connection_id).await
 }
 

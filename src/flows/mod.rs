@@ -5,6 +5,8 @@ pub mod authorize;
 pub mod client_auth;
 pub mod code;
 pub mod login;
+pub mod signup;
+pub mod throttle;
 pub mod token;
 
 use std::fmt;

@@ -11,12 +11,14 @@ mod login;
 pub mod organizations;
 mod roles;
 mod settings;
+mod throttle;
 pub mod users;
 
 pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
+pub use throttle::ThrottleWindow;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -105,6 +107,7 @@ fn sqlite_constraint_name(message: &str) -> String {
         "tenant_settings.key" => "tenant_settings_pkey",
         "login_transactions.id" => "login_transactions_pkey",
         "authorization_codes.code_hash" => "authorization_codes_pkey",
+        "login_throttle.key" => "login_throttle_pkey",
         other => other,
     };
     name.to_owned()

@@ -16,7 +16,7 @@ on_both_backends!(
     membership_rules_of_organizations
 );
 
-const CALLBACK: &str = "http://localhost:3000/callback";
+pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
@@ -69,7 +69,7 @@ async fn tenant(app: &TestApp) -> Tenant {
     }
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -77,11 +77,11 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -90,7 +90,7 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -99,7 +99,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// Opens `/authorize` with `params`; returns the response (not followed).
-async fn authorize(
+pub(crate) async fn authorize(
     app: &TestApp,
     browser: &reqwest::Client,
     params: &[(&str, &str)],
@@ -114,7 +114,7 @@ async fn authorize(
 
 /// Logs in through the pages from an `/authorize` redirect; returns where the
 /// password step redirects to.
-async fn log_in(
+pub(crate) async fn log_in(
     app: &TestApp,
     browser: &reqwest::Client,
     start: reqwest::Response,
@@ -178,7 +178,10 @@ async fn alice_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &
     query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
 }
 
-fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn code_params<'a>(
+    client_id: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
         ("client_id", client_id),
         ("redirect_uri", CALLBACK),
@@ -191,7 +194,7 @@ fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a
     params
 }
 
-async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = app
         .http
         .post(app.url("/oauth/token"))
