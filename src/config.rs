@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Serve plain HTTP: only behind a TLS-terminating proxy.
     #[arg(long, env = "SWITCHYARD_INSECURE_HTTP", conflicts_with = "tls_cert")]
     pub insecure_http: bool,
+    /// Take the client address from `X-Forwarded-For` (as appended by the proxy
+    /// in front): only when every request comes through a trusted proxy.
+    #[arg(long, env = "SWITCHYARD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
     /// Do not seed the demo tenant on first start.
     #[arg(long, env = "SWITCHYARD_NO_DEMO")]
     pub no_demo: bool,
@@ -80,6 +84,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     issuer: Option<String>,
     demo: Option<bool>,
+    trust_forwarded_for: Option<bool>,
     tls: Option<FileTls>,
 }
 
@@ -120,6 +125,8 @@ pub struct Config {
     pub tls: TlsMode,
     pub demo: bool,
     pub bootstrap_client: Option<BootstrapClient>,
+    /// Client addresses come from `X-Forwarded-For` (a trusted proxy in front).
+    pub trust_forwarded_for: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -211,6 +218,8 @@ impl Config {
             tls,
             demo: !args.no_demo && file.demo.unwrap_or(true),
             bootstrap_client,
+            trust_forwarded_for: args.trust_forwarded_for
+                || file.trust_forwarded_for.unwrap_or(false),
         })
     }
 }
@@ -248,6 +257,7 @@ mod tests {
         assert_eq!(config.listen.port(), 8443);
         assert_eq!(config.tls, TlsMode::Dev);
         assert!(config.demo);
+        assert!(!config.trust_forwarded_for);
         assert_eq!(
             config.database_url,
             "sqlite:///tmp/sy/switchyard.db?mode=rwc"
@@ -261,7 +271,7 @@ mod tests {
         let path = dir.path().join("switchyard.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n",
+            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n",
         )?;
         let path = path.to_string_lossy().to_string();
         let config = parse(&["--config", &path])?;
@@ -269,6 +279,7 @@ mod tests {
         assert_eq!(config.issuer.as_deref(), Some("https://id.example.com/"));
         assert!(!config.demo);
         assert_eq!(config.tls, TlsMode::InsecureHttp);
+        assert!(config.trust_forwarded_for);
         let config = parse(&["--config", &path, "--listen", "127.0.0.1:9001"])?;
         assert_eq!(config.listen.port(), 9001);
         Ok(())

@@ -115,6 +115,7 @@ impl Application {
             store,
             keys,
             clients: cache::ClientCache::new(),
+            trust_forwarded_for: config.trust_forwarded_for,
         }));
         Ok(Application {
             listener,
@@ -158,7 +159,9 @@ impl Application {
                 }
             }
         });
-        let app = http::router(self.state.clone()).into_make_service();
+        // The peer address feeds brute-force protection (`http::ClientIp`).
+        let app =
+            http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let result = match self.tls {
             Some(tls) => {
                 axum_server::from_tcp_rustls(self.listener, tls)

@@ -44,6 +44,8 @@ pub struct AppInner {
     pub store: Store,
     pub keys: KeyRing,
     pub clients: ClientCache,
+    /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Clone)]

@@ -69,6 +69,15 @@ pub fn min_password_length(options: &Map<String, Value>) -> usize {
     }
 }
 
+/// What the connection's policy requires of a new password, for the sign-up
+/// page ("Your password must contain …"): what [`check_password_policy`] checks.
+pub fn describe_password_policy(options: &Map<String, Value>) -> String {
+    format!(
+        "at least {} characters (at most 1024)",
+        min_password_length(options)
+    )
+}
+
 /// Checks a new password against the connection's policy.
 pub fn check_password_policy(
     options: &Map<String, Value>,
@@ -123,5 +132,9 @@ mod tests {
         );
         assert!(check_password_policy(&opts(json!({})), "short").is_err());
         assert!(check_password_policy(&opts(json!({})), "long enough").is_ok());
+        assert_eq!(
+            describe_password_policy(&opts(json!({"passwordPolicy": "excellent"}))),
+            "at least 10 characters (at most 1024)"
+        );
     }
 }

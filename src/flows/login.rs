@@ -11,6 +11,7 @@
 //! Every form carries the transaction id and its CSRF token; the transaction
 //! is only usable from the browser holding its cookie, and ends with the code.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::{AuthorizationRequest, OrganizationPrompt};
 use super::session::{self, SessionCookie};
-use super::{OAuthError, OAuthErrorCode, sha256_hex};
+use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
 use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
@@ -45,6 +46,8 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     Redirect(String),
+    /// Refused by brute-force protection ([`super::throttle`]).
+    TooManyAttempts,
     Internal(String),
 }
 
@@ -205,12 +208,12 @@ pub async fn routing_snapshot(
             .await?
         {
             candidates.push(Candidate {
+                is_signup_enabled: connection.allows_signup(),
                 connection_id: connection.id,
                 name: connection.name,
                 display_name: connection.display_name,
                 strategy: connection.strategy,
                 show_as_button: connection.show_as_button.unwrap_or(true),
-                is_signup_enabled: false,
             });
         }
     }
@@ -277,6 +280,7 @@ pub async fn submit_password(
     state: &AppState,
     txn: &Transaction,
     password: &str,
+    client_ip: IpAddr,
 ) -> Result<Finished, LoginError> {
     let email = txn.email.clone().ok_or(LoginError::Expired)?;
     let snapshot = routing_snapshot(state, &txn.request).await?;
@@ -285,6 +289,9 @@ pub async fn submit_password(
             "Password login is not available here.".into(),
         ));
     };
+    // Counted before the password is checked; refused attempts never reach argon2.
+    let attempt =
+        throttle::begin_password_attempt(state, &connection_id, &email, client_ip).await?;
     let found = state
         .store
         .find_password_user(&connection_id, &email)
@@ -300,6 +307,7 @@ pub async fn submit_password(
         (true, Some(user)) if !user.user.blocked => user,
         _ => return Err(LoginError::Retry("Wrong email or password.".into())),
     };
+    attempt.succeeded(state).await?;
     finish(state, txn, &user.user, &connection_id).await
 }
 
@@ -322,6 +330,11 @@ pub async fn finish(
     user: &User,
     connection_id: &str,
 ) -> Result<Finished, LoginError> {
+    // The organization a client requires is known before any code: asked
+    // for before the login, or picked right after it (below).
+    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
+        return Err(LoginError::Retry("Enter your organization first.".into()));
+    }
     if txn.pending_organization_prompt() == Some(OrganizationPrompt::AfterLogin) {
         // Logged in, but the organization is chosen next: the session starts
         // now and the transaction goes on to the organization picker.

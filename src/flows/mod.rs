@@ -9,6 +9,8 @@ pub mod login;
 pub mod logout;
 pub mod refresh;
 pub mod session;
+pub mod signup;
+pub mod throttle;
 pub mod token;
 
 use std::fmt;

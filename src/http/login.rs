@@ -17,8 +17,10 @@ use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::logout::{self, LogoutParams};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
+use crate::flows::signup::signup_allowed;
 use crate::flows::token::verify_access_token;
 use crate::flows::{OAuthError, OAuthErrorCode};
+use crate::http::ClientIp;
 use crate::routing::Decision;
 use crate::state::AppState;
 
@@ -78,7 +80,7 @@ impl Brand {
 
 /// The organization's branding when the login is in one (colours are
 /// validated hex values, the logo an https URL; askama escapes them too).
-async fn brand_for(state: &AppState, txn: Option<&Transaction>) -> Brand {
+pub(super) async fn brand_for(state: &AppState, txn: Option<&Transaction>) -> Brand {
     let mut brand = Brand::default_brand();
     let Some(org_id) = txn.and_then(|t| t.request.organization_id.as_deref()) else {
         return brand;
@@ -116,6 +118,7 @@ struct IdentifierPage<'a> {
     error: Option<&'a str>,
     /// `prompt=select_account`: the session's account, offered first.
     continue_as: Option<&'a str>,
+    signup_allowed: bool,
 }
 
 #[derive(Template)]
@@ -126,6 +129,7 @@ struct PasswordPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    signup_allowed: bool,
 }
 
 fn render(template: &impl Template, status: StatusCode) -> Response {
@@ -135,7 +139,7 @@ fn render(template: &impl Template, status: StatusCode) -> Response {
 /// Renders a page. `form_target` is the client's redirect URI when a form on
 /// the page ends the login: browsers apply CSP `form-action` to the redirect
 /// that follows a form post, so its origin must be allowed too.
-fn render_with_form_target(
+pub(super) fn render_with_form_target(
     template: &impl Template,
     status: StatusCode,
     form_target: Option<&str>,
@@ -244,8 +248,12 @@ async fn authorize_get(
                 started.browser_secret,
                 secure_attribute(&state),
             );
+            let page = match request.screen_hint.as_deref() {
+                Some("signup") => "/u/signup",
+                _ => "/u/login",
+            };
             let mut response =
-                Redirect::to(&format!("/u/login?state={}", started.transaction_id)).into_response();
+                Redirect::to(&format!("{page}?state={}", started.transaction_id)).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
@@ -265,7 +273,7 @@ fn secure_attribute(state: &AppState) -> &'static str {
     }
 }
 
-fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
+pub(super) fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
     match error {
         LoginError::Expired => error_page(
             headers,
@@ -280,6 +288,12 @@ fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
             "The form could not be verified. Go back to the application and try again.",
         ),
         LoginError::Redirect(url) => Redirect::to(&url).into_response(),
+        LoginError::TooManyAttempts => error_page(
+            headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many failed attempts. Try again later.",
+        ),
         LoginError::Retry(message) => {
             error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
         }
@@ -296,11 +310,11 @@ fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
 }
 
 #[derive(Deserialize)]
-struct StateQuery {
-    state: String,
+pub(super) struct StateQuery {
+    pub(super) state: String,
 }
 
-async fn load(
+pub(super) async fn load(
     state: &AppState,
     headers: &HeaderMap,
     transaction_id: &str,
@@ -314,7 +328,7 @@ async fn load(
 }
 
 /// Loads the transaction a form was posted for and checks the form's CSRF token.
-async fn load_form(
+pub(super) async fn load_form(
     state: &AppState,
     headers: &HeaderMap,
     transaction_id: &str,
@@ -342,6 +356,7 @@ async fn identifier_page(
             email: txn.email.as_deref().unwrap_or(""),
             error,
             continue_as: continue_as.as_deref(),
+            signup_allowed: signup_allowed(state, txn).await.unwrap_or(false),
         },
         status,
         continue_as
@@ -387,6 +402,7 @@ async fn password_page(
             csrf: &txn.csrf_token,
             email,
             error,
+            signup_allowed: signup_allowed(state, txn).await.unwrap_or(false),
         },
         status,
         Some(&txn.request.redirect_uri),
@@ -475,6 +491,7 @@ struct PasswordForm {
 
 async fn password_post(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
@@ -482,7 +499,7 @@ async fn password_post(
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
-    match login::submit_password(&state, &txn, &form.password).await {
+    match login::submit_password(&state, &txn, &form.password, client_ip).await {
         Ok(finished) => finished_response(&state, &txn, finished),
         Err(LoginError::Retry(message)) => {
             let email = txn.email.clone().unwrap_or_default();
@@ -501,7 +518,11 @@ async fn password_post(
 
 /// The browser's last step of a login: clear the transaction's cookie, set
 /// the new session's, and follow the redirect back to the client.
-fn finished_response(state: &AppState, txn: &Transaction, finished: login::Finished) -> Response {
+pub(super) fn finished_response(
+    state: &AppState,
+    txn: &Transaction,
+    finished: login::Finished,
+) -> Response {
     let mut response = Redirect::to(&finished.redirect_url).into_response();
     let mut cookies = Vec::new();
     if finished.transaction_ended {

@@ -4,10 +4,14 @@ pub mod error;
 mod login;
 pub mod management;
 mod provider;
+mod signup;
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::Response;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -28,6 +32,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(provider::router())
         .merge(login::router())
+        .merge(signup::router())
         .merge(management)
         .route(
             "/api/v2/openapi.json",
@@ -68,7 +73,73 @@ pub(crate) fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The client's IP address, for brute-force protection: the TCP peer, or,
+/// only when the operator said the proxy in front is trusted
+/// (`trust_forwarded_for`), the address that proxy appended to
+/// `X-Forwarded-For`. Without that setting the header is ignored: anyone can
+/// send it.
+pub(crate) struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = (StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            tracing::error!("the server is not serving with connect info");
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, "Internal error"));
+        };
+        let forwarded_for = parts.headers.get_all("x-forwarded-for").iter().next_back();
+        Ok(ClientIp(client_ip(
+            peer.ip(),
+            forwarded_for,
+            state.trust_forwarded_for,
+        )))
+    }
+}
+
+/// The last address of the last `X-Forwarded-For` header when the proxy is
+/// trusted (a proxy appends the address it saw: the entries before it are
+/// whatever the client sent), else the peer.
+fn client_ip(peer: IpAddr, forwarded_for: Option<&HeaderValue>, trusted: bool) -> IpAddr {
+    if !trusted {
+        return peer;
+    }
+    forwarded_for
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
 /// The OpenAPI document alone (for tests and `switchyard openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     management::router().split_for_parts().1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() -> Result<(), std::net::AddrParseError> {
+        let peer: IpAddr = "10.0.0.5".parse()?;
+        let header = HeaderValue::from_static("198.51.100.1, 203.0.113.9");
+        assert_eq!(client_ip(peer, Some(&header), false), peer);
+        assert_eq!(client_ip(peer, None, true), peer);
+        assert_eq!(
+            client_ip(peer, Some(&header), true),
+            "203.0.113.9".parse::<IpAddr>()?
+        );
+        let v6 = HeaderValue::from_static("2001:db8::7");
+        assert_eq!(
+            client_ip(peer, Some(&v6), true),
+            "2001:db8::7".parse::<IpAddr>()?
+        );
+        let garbage = HeaderValue::from_static("203.0.113.9, not-an-ip");
+        assert_eq!(client_ip(peer, Some(&garbage), true), peer);
+        Ok(())
+    }
 }

@@ -111,6 +111,15 @@ pub struct Connection {
     pub realms: Vec<String>,
 }
 
+impl Connection {
+    /// Whether people may create their own accounts here outside an
+    /// organization: a database connection without `options.disable_signup: true`.
+    pub fn allows_signup(&self) -> bool {
+        self.strategy.is_database()
+            && self.options.get("disable_signup").and_then(Value::as_bool) != Some(true)
+    }
+}
+
 /// Connection names as in Auth0: 1 to 128 characters of letters, digits and
 /// single hyphens, starting and ending with a letter or digit.
 pub fn check_name(name: &str) -> Result<(), ValidationError> {

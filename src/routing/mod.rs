@@ -58,17 +58,29 @@ impl Rejection {
     }
 }
 
+/// The database connection password logins in this context use.
+fn database_candidate(snapshot: &Snapshot) -> Option<&Candidate> {
+    snapshot
+        .candidates
+        .iter()
+        .find(|c| c.strategy.is_database())
+}
+
+/// The database connection new accounts would be created in, when sign-up
+/// is allowed in this context (before any email is typed: the sign-up form
+/// still goes through [`decide`] with the email).
+#[must_use]
+pub fn signup_connection(snapshot: &Snapshot) -> Option<&Candidate> {
+    database_candidate(snapshot).filter(|c| c.is_signup_enabled)
+}
+
 /// Decides the next step after the identifier page. `email` is normalized.
 #[must_use]
 pub fn decide(_email: &str, snapshot: &Snapshot) -> Decision {
     if snapshot.candidates.is_empty() {
         return Decision::Reject(Rejection::NoConnections);
     }
-    if let Some(database) = snapshot
-        .candidates
-        .iter()
-        .find(|c| c.strategy.is_database())
-    {
+    if let Some(database) = database_candidate(snapshot) {
         return Decision::Password {
             connection_id: database.connection_id.clone(),
             signup_allowed: database.is_signup_enabled,
@@ -118,6 +130,31 @@ mod tests {
                 signup_allowed: false
             }
         );
+    }
+
+    #[test]
+    fn signup_follows_the_database_connection() {
+        let mut db = candidate("db", Strategy::Database, false);
+        let mut snapshot = Snapshot {
+            candidates: vec![candidate("sso", Strategy::Oidc, true), db.clone()],
+            in_organization: true,
+        };
+        assert_eq!(signup_connection(&snapshot), None);
+        db.is_signup_enabled = true;
+        snapshot.candidates[1] = db.clone();
+        assert_eq!(signup_connection(&snapshot), Some(&db));
+        assert_eq!(
+            decide("a@acme.test", &snapshot),
+            Decision::Password {
+                connection_id: "con_db".into(),
+                signup_allowed: true
+            }
+        );
+        // Only a database connection takes sign-ups.
+        let mut sso = candidate("sso", Strategy::Oidc, true);
+        sso.is_signup_enabled = true;
+        snapshot.candidates = vec![sso];
+        assert_eq!(signup_connection(&snapshot), None);
     }
 
     #[test]

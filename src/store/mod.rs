@@ -13,6 +13,7 @@ pub mod organizations;
 mod roles;
 mod sessions;
 mod settings;
+mod throttle;
 pub mod users;
 
 pub use clients::ClientGrantFilter;
@@ -20,6 +21,7 @@ pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
 pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
+pub use throttle::ThrottleWindow;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -115,6 +117,7 @@ fn sqlite_constraint_name(message: &str) -> String {
         "sessions.cookie_hash" => "sessions_cookie_hash_key",
         "refresh_grants.id" => "refresh_grants_pkey",
         "refresh_tokens.token_hash" => "refresh_tokens_pkey",
+        "login_throttle.key" => "login_throttle_pkey",
         other => other,
     };
     name.to_owned()

@@ -18,4 +18,5 @@ mod organizations;
 mod provider;
 mod refresh;
 mod sessions;
+mod signup;
 mod users;

@@ -84,6 +84,29 @@ async fn pre_login_prompt_asks_for_the_organization_first(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // So is signing up instead (no account is created, no code issued).
+    let response = b
+        .post(app.url("/u/signup"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "mallory@hoekstra.example"),
+            ("password", "mallory-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(response.status(), StatusCode::SEE_OTHER);
+    let admin = app.admin_token().await;
+    let (_, found) = app
+        .api(
+            Method::GET,
+            "/api/v2/users-by-email?email=mallory@hoekstra.example",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(found, json!([]));
     // An unknown name is said so; a forged form refused.
     let response = b
         .post(app.url("/u/organization"))

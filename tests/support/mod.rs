@@ -112,6 +112,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
             client_id: BOOTSTRAP_ID.into(),
             client_secret: BOOTSTRAP_SECRET.into(),
         }),
+        trust_forwarded_for: false,
     }
 }
 
