@@ -2742,7 +2742,7 @@ async fn deleting_a_resource_server_cascades(store: Store) {
     store.insert_client_grant(&reports_grant).await.unwrap();
 
     let cleared = store.delete_resource_server(&invoices.id).await.unwrap();
-    assert_eq!(cleared, [m2m.client_id.clone()]);
+    assert_eq!(cleared, vec![m2m.client_id.clone()]);
     assert_not_found(store.get_resource_server(&invoices.id).await);
     assert_eq!(
         permission_names(&store, &viewer.id).await,
