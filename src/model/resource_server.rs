@@ -79,6 +79,16 @@ impl ResourceServer {
     }
 }
 
+/// The name of an API created without one: its identifier, cut to what a
+/// name may hold.
+pub fn default_name(identifier: &str) -> String {
+    identifier
+        .chars()
+        .filter(|c| !matches!(c, '<' | '>'))
+        .take(MAX_NAME_CHARS)
+        .collect()
+}
+
 /// An audience: any non-blank string up to 600 characters (Auth0 recommends
 /// but does not require a URL), without control characters or surrounding spaces.
 pub fn check_identifier(identifier: &str) -> Result<(), ValidationError> {
@@ -199,6 +209,15 @@ mod tests {
             rs.token_lifetime = lifetime;
             assert_eq!(rs.check().is_ok(), ok, "{lifetime}");
         }
+    }
+
+    #[test]
+    fn default_names_fit_the_name_rules() {
+        let mut rs = api();
+        rs.identifier = format!("urn:<{}>", "x".repeat(590));
+        rs.name = default_name(&rs.identifier);
+        assert_eq!(rs.check(), Ok(()));
+        assert!(rs.name.starts_with("urn:xxx"));
     }
 
     #[test]

@@ -13,4 +13,5 @@ mod login;
 mod management_auth;
 mod organizations;
 mod provider;
+mod resource_servers;
 mod users;

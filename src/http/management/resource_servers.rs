@@ -14,7 +14,9 @@ use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::model::client::SigningAlg;
 use crate::model::ids;
-use crate::model::resource_server::{DEFAULT_TOKEN_LIFETIME, ResourceServer, Scope, TokenDialect};
+use crate::model::resource_server::{
+    self, DEFAULT_TOKEN_LIFETIME, ResourceServer, Scope, TokenDialect,
+};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::resource_servers::{PermissionRef, RolePermission};
@@ -72,7 +74,7 @@ pub struct CreateResourceServerBody {
     /// The audience of the API's tokens: a URI or any string up to 600
     /// characters; unique, and fixed once set.
     pub identifier: String,
-    /// Default: the identifier.
+    /// Default: the identifier (its first 200 characters).
     pub name: Option<String>,
     pub scopes: Option<Vec<Scope>>,
     /// Default `RS256`.
@@ -137,7 +139,9 @@ async fn resource_servers_post(
     auth.require("create:resource_servers")?;
     let rs = ResourceServer {
         id: ids::new_id(ids::RESOURCE_SERVER),
-        name: body.name.unwrap_or_else(|| body.identifier.clone()),
+        name: body
+            .name
+            .unwrap_or_else(|| resource_server::default_name(&body.identifier)),
         identifier: body.identifier,
         scopes: body.scopes.unwrap_or_default(),
         signing_alg: body.signing_alg.unwrap_or(SigningAlg::RS256),
