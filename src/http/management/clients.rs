@@ -390,7 +390,7 @@ async fn check_grant_scope(
     scope: &[String],
 ) -> Result<(), ApiError> {
     check_scope_values("scope", scope)?;
-    let known = |s: &str| -> bool { ALL_SCOPES.contains(&s) };
+    // None: the Management API, whose scopes are ALL_SCOPES.
     let api = if audience == state.issuer.management_audience() {
         None
     } else {
@@ -409,7 +409,7 @@ async fn check_grant_scope(
         )
     };
     let unknown = scope.iter().enumerate().find(|(_, s)| match &api {
-        None => !known(s),
+        None => !ALL_SCOPES.contains(&s.as_str()),
         Some(rs) => !rs.has_scope(s),
     });
     if let Some((i, unknown)) = unknown {
