@@ -312,6 +312,16 @@ pub async fn check_request(
         None => None,
     };
 
+    // 6. The API the access token is for, if any: a registered resource server.
+    let audience = match get("audience") {
+        Some(value) => Some(
+            check_audience(state, value)
+                .await
+                .map_err(|(code, description)| fail(code, description))?,
+        ),
+        None => None,
+    };
+
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -325,11 +335,32 @@ pub async fn check_request(
         screen_hint: get("screen_hint").map(str::to_owned),
         prompt,
         max_age,
-        audience: get("audience").map(str::to_owned),
+        audience,
         invitation: get("invitation").map(str::to_owned),
         organization_prompt,
         hinted_subject,
     })
+}
+
+/// An `audience` must be the identifier of a registered resource server, as in
+/// Auth0. The Management API's own audience is refused too: it takes
+/// client-credentials tokens only, never user tokens.
+async fn check_audience(
+    state: &AppState,
+    audience: &str,
+) -> Result<String, (OAuthErrorCode, String)> {
+    match state
+        .store
+        .get_resource_server_by_identifier(audience)
+        .await
+    {
+        Ok(rs) => Ok(rs.identifier),
+        Err(StoreError::NotFound) => Err((
+            OAuthErrorCode::InvalidRequest,
+            format!("Service not found: {audience}"),
+        )),
+        Err(e) => Err((OAuthErrorCode::ServerError, e.to_string())),
+    }
 }
 
 /// The URL that sends an OAuth error back to the client, with `state` and `iss`.

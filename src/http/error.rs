@@ -176,6 +176,9 @@ fn conflict_message(constraint: &str) -> String {
         }
         "users_connection_email_key" => "The user already exists".into(),
         "roles_name_key" => "A role with this name already exists".into(),
+        "resource_servers_identifier_key" => {
+            "A resource server with this identifier already exists".into()
+        }
         other => format!("Conflict on {other}"),
     }
 }

@@ -25,6 +25,7 @@ macro_rules! wire_enum {
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// Auth0's application types; they decide how a client authenticates.

@@ -27,6 +27,8 @@ pub const ROLE: &str = "rol_";
 pub const CLIENT_GRANT: &str = "cgr_";
 pub const USER: &str = "usr_";
 pub const SIGNING_KEY: &str = "key_";
+/// Resource servers, which Auth0's dashboard calls APIs.
+pub const RESOURCE_SERVER: &str = "api_";
 
 /// Client ids follow Auth0's shape (32 alphanumerics, no prefix): client
 /// libraries and dashboards copy them around as opaque strings.

@@ -6,7 +6,9 @@ pub mod client;
 pub mod connection;
 pub mod ids;
 pub mod organization;
+pub mod resource_server;
 pub mod role;
+pub mod tenant;
 pub mod user;
 
 use std::fmt;

@@ -10,6 +10,7 @@ mod keys;
 mod login;
 mod organization_grants;
 pub mod organizations;
+pub mod resource_servers;
 mod roles;
 mod sessions;
 mod settings;
@@ -108,6 +109,14 @@ fn sqlite_constraint_name(message: &str) -> String {
         "signing_keys.kid" => "signing_keys_pkey",
         "signing_keys.alg, signing_keys.state" => "signing_keys_alg_state_key",
         "tenant_settings.key" => "tenant_settings_pkey",
+        "resource_servers.id" => "resource_servers_pkey",
+        "resource_servers.identifier" => "resource_servers_identifier_key",
+        "resource_server_scopes.resource_server_id, resource_server_scopes.value" => {
+            "resource_server_scopes_pkey"
+        }
+        "role_permissions.role_id, role_permissions.resource_server_id, role_permissions.permission_name" => {
+            "role_permissions_pkey"
+        }
         "login_transactions.id" => "login_transactions_pkey",
         "authorization_codes.code_hash" => "authorization_codes_pkey",
         "organization_client_grants.organization_id, organization_client_grants.grant_id" => {

@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult};
+use crate::model::tenant::TenantSettings;
 
 impl Store {
     pub async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
@@ -31,5 +32,38 @@ impl Store {
                 other => Err(other),
             },
         }
+    }
+
+    /// The tenant's settings, defaults filled in for those never set.
+    pub async fn tenant_settings(&self) -> StoreResult<TenantSettings> {
+        let rows = sqlx::query("select key, value from tenant_settings")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut settings = TenantSettings::default();
+        for row in &rows {
+            let key: String = row.try_get("key")?;
+            let value: String = row.try_get("value")?;
+            settings.apply_entry(&key, &value).ok_or_else(|| {
+                StoreError::Corrupt(format!("tenant_settings.{key}: unexpected value {value:?}"))
+            })?;
+        }
+        Ok(settings)
+    }
+
+    /// Stores every setting of `settings` (one transaction).
+    pub async fn update_tenant_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in settings.to_entries() {
+            sqlx::query(
+                "insert into tenant_settings (key, value) values ($1, $2) \
+                 on conflict (key) do update set value = excluded.value",
+            )
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

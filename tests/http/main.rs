@@ -17,6 +17,7 @@ mod organization_prompts;
 mod organizations;
 mod provider;
 mod refresh;
+mod resource_servers;
 mod sessions;
 mod signup;
 mod users;

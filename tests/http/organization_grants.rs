@@ -55,6 +55,15 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
             Some(json!({"name": "Sync job", "app_type": "non_interactive"})),
         )
         .await;
+    let (status, api) = app
+        .api(
+            Method::POST,
+            "/api/v2/resource-servers",
+            &admin,
+            Some(json!({"name": "Invoices", "identifier": API, "scopes": [{"value": "read:invoices"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
     let (status, grant) = app
         .api(
             Method::POST,

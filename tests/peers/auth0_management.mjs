@@ -1,4 +1,5 @@
 // Interop test: the official auth0 Node SDK v7 ManagementClient against Switchyard's /api/v2.
+// Two tests: organizations and connections; resource servers, role permissions, tenant settings.
 //
 // Env: SWITCHYARD_DOMAIN (host:port; the SDK always calls https://{domain}/api/v2 and
 // https://{domain}/oauth/token), SWITCHYARD_CLIENT_ID, SWITCHYARD_CLIENT_SECRET.
@@ -162,5 +163,105 @@ test('auth0 SDK v7 ManagementClient: organizations, connections, enabled connect
     }
     if (connId) await mgmt.connections.delete(connId).catch(() => {});
     if (orgId) await mgmt.organizations.delete(orgId).catch(() => {});
+  }
+});
+
+test('auth0 SDK v7 ManagementClient: resource servers, role permissions, tenant settings', async () => {
+  const domain = requireEnv('SWITCHYARD_DOMAIN');
+  const clientId = requireEnv('SWITCHYARD_CLIENT_ID');
+  const clientSecret = requireEnv('SWITCHYARD_CLIENT_SECRET');
+
+  const mgmt = new ManagementClient({ domain, clientId, clientSecret });
+  const suffix = randomBytes(5).toString('hex');
+  const identifier = `https://sdk-${suffix}.example.com/api`;
+  const created = { apiId: null, roleId: null };
+
+  try {
+    const api = await step('resourceServers.create', () =>
+      mgmt.resourceServers.create({
+        name: `SDK API ${suffix}`,
+        identifier,
+        scopes: [
+          { value: 'read:things', description: 'Read things' },
+          { value: 'write:things', description: 'Write things' },
+        ],
+        token_lifetime: 3600,
+        enforce_policies: true,
+        token_dialect: 'access_token_authz',
+      }));
+    created.apiId = api.id;
+    assert.equal(api.identifier, identifier);
+    assert.equal(api.signing_alg, 'RS256');
+    assert.equal(api.token_lifetime, 3600);
+    assert.deepEqual(api.scopes.map((s) => s.value), ['read:things', 'write:things']);
+
+    const byId = await step('resourceServers.get(id)', () => mgmt.resourceServers.get(api.id));
+    assert.equal(byId.identifier, identifier);
+    // Auth0 accepts the identifier (URL-encoded by the SDK) in place of the id.
+    const byIdentifier = await step('resourceServers.get(identifier)', () =>
+      mgmt.resourceServers.get(identifier));
+    assert.equal(byIdentifier.id, api.id);
+
+    const updated = await step('resourceServers.update', () =>
+      mgmt.resourceServers.update(api.id, {
+        scopes: [
+          { value: 'read:things', description: 'Read things' },
+          { value: 'write:things', description: 'Write things' },
+          { value: 'delete:things', description: 'Delete things' },
+        ],
+      }));
+    assert.equal(updated.scopes.length, 3);
+
+    const listed = await step('resourceServers.list', async () => {
+      const page = await mgmt.resourceServers.list();
+      return page.data.find((rs) => rs.id === api.id);
+    });
+    assert.ok(listed, `resource server ${api.id} not returned by resourceServers.list()`);
+
+    const role = await step('roles.create', () => mgmt.roles.create({ name: `sdk-role-${suffix}` }));
+    created.roleId = role.id;
+    await step('roles.permissions.add', () =>
+      mgmt.roles.permissions.add(role.id, {
+        permissions: [
+          { resource_server_identifier: identifier, permission_name: 'read:things' },
+          { resource_server_identifier: identifier, permission_name: 'delete:things' },
+        ],
+      }));
+    const permissions = await step('roles.permissions.list', async () =>
+      (await mgmt.roles.permissions.list(role.id)).data);
+    assert.deepEqual(
+      permissions.map((p) => [p.resource_server_identifier, p.permission_name]).sort(),
+      [[identifier, 'delete:things'], [identifier, 'read:things']],
+    );
+    await step('roles.permissions.add (not a scope) -> 400', () =>
+      assertRejectsWithStatus(mgmt.roles.permissions.add(role.id, {
+        permissions: [{ resource_server_identifier: identifier, permission_name: 'launch:things' }],
+      }), 400));
+    await step('roles.permissions.delete', () =>
+      mgmt.roles.permissions.delete(role.id, {
+        permissions: [{ resource_server_identifier: identifier, permission_name: 'read:things' }],
+      }));
+    const left = await step('roles.permissions.list after delete', async () =>
+      (await mgmt.roles.permissions.list(role.id)).data);
+    assert.deepEqual(left.map((p) => p.permission_name), ['delete:things']);
+
+    const settings = await step('tenants.settings.update', () =>
+      mgmt.tenants.settings.update({ allow_organization_name_in_authentication_api: true }));
+    assert.equal(settings.allow_organization_name_in_authentication_api, true);
+    const reread = await step('tenants.settings.get', () => mgmt.tenants.settings.get());
+    assert.equal(reread.allow_organization_name_in_authentication_api, true);
+
+    await step('resourceServers.delete', () => mgmt.resourceServers.delete(api.id));
+    created.apiId = null;
+    await step('resourceServers.get after delete -> 404', () =>
+      assertRejectsWithStatus(mgmt.resourceServers.get(api.id), 404));
+    const cascaded = await step('roles.permissions.list after API delete', async () =>
+      (await mgmt.roles.permissions.list(role.id)).data);
+    assert.deepEqual(cascaded, []);
+
+    console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: resource server ${api.id}, role ${role.id}`);
+  } finally {
+    if (created.roleId) await mgmt.roles.delete(created.roleId).catch(() => {});
+    if (created.apiId) await mgmt.resourceServers.delete(created.apiId).catch(() => {});
   }
 });

@@ -20,8 +20,11 @@ use switchyard::model::connection::{
 };
 use switchyard::model::ids::{self, new_id};
 use switchyard::model::organization::{Branding, BrandingColors, Organization};
+use switchyard::model::resource_server::{ResourceServer, Scope, TokenDialect};
 use switchyard::model::role::Role;
+use switchyard::model::tenant::TenantSettings;
 use switchyard::model::user::User;
+use switchyard::store::resource_servers::PermissionRef;
 use switchyard::store::{
     Backend, ClientGrantFilter, ConnectionFilter, Page, Store, StoreError, StoreResult,
     ThrottleWindow,
@@ -154,6 +157,12 @@ conformance!(
     concurrent_rotations,
     login_throttle_windows,
     login_throttle_concurrent_failures,
+    resource_server_round_trip,
+    resource_server_identifiers_are_unique,
+    role_permissions_follow_their_scopes,
+    deleting_a_resource_server_cascades,
+    organization_authorization_unions_the_member_roles,
+    tenant_settings_round_trip,
 );
 
 // ---------------------------------------------------------------------------
@@ -2546,4 +2555,478 @@ async fn login_throttle_concurrent_failures(store: Store) {
         .await
         .unwrap();
     assert_eq!(next, ATTEMPTS / 2 + 1);
+}
+
+// ---------------------------------------------------------------------------
+// Resource servers, role permissions, organization authorization
+// ---------------------------------------------------------------------------
+
+fn scope(value: &str) -> Scope {
+    Scope {
+        value: value.to_owned(),
+        description: Some(format!("May {value}")),
+    }
+}
+
+fn resource_server(identifier: &str, scopes: &[&str]) -> ResourceServer {
+    ResourceServer {
+        id: new_id(ids::RESOURCE_SERVER),
+        name: format!("API {identifier}"),
+        identifier: identifier.to_owned(),
+        scopes: scopes.iter().map(|s| scope(s)).collect(),
+        signing_alg: SigningAlg::RS256,
+        token_lifetime: 86_400,
+        allow_offline_access: false,
+        skip_consent_for_verifiable_first_party_clients: true,
+        enforce_policies: false,
+        token_dialect: TokenDialect::AccessToken,
+    }
+}
+
+fn permission(rs: &ResourceServer, name: &str) -> PermissionRef {
+    PermissionRef {
+        resource_server_id: rs.id.clone(),
+        permission_name: name.to_owned(),
+    }
+}
+
+async fn permission_names(store: &Store, role_id: &str) -> Vec<(String, String)> {
+    store
+        .list_role_permissions(role_id, &Page::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.resource_server_identifier, p.permission_name))
+        .collect()
+}
+
+async fn resource_server_round_trip(store: Store) {
+    let mut rs = resource_server(
+        "https://invoices.example.com/",
+        &["write:invoices", "read:invoices"],
+    );
+    rs.signing_alg = SigningAlg::ES256;
+    rs.token_lifetime = 600;
+    rs.allow_offline_access = true;
+    rs.skip_consent_for_verifiable_first_party_clients = false;
+    rs.enforce_policies = true;
+    rs.token_dialect = TokenDialect::AccessTokenAuthz;
+    rs.scopes[1].description = None;
+    store.insert_resource_server(&rs).await.unwrap();
+    // Scopes come back in the order given, descriptions (or none) kept.
+    assert_eq!(store.get_resource_server(&rs.id).await.unwrap(), rs);
+    assert_eq!(
+        store
+            .get_resource_server_by_identifier(&rs.identifier)
+            .await
+            .unwrap(),
+        rs
+    );
+    assert_not_found(
+        store
+            .get_resource_server_by_identifier("https://nope.example.com/")
+            .await,
+    );
+    assert_not_found(
+        store
+            .get_resource_server(&new_id(ids::RESOURCE_SERVER))
+            .await,
+    );
+
+    let bare = resource_server("urn:no-scopes", &[]);
+    store.insert_resource_server(&bare).await.unwrap();
+    assert_eq!(store.get_resource_server(&bare.id).await.unwrap(), bare);
+
+    let mut all: Vec<ResourceServer> = vec![rs.clone(), bare.clone()];
+    for i in 0..3 {
+        let extra = resource_server(&format!("urn:api:{i}"), &["a", "b"]);
+        store.insert_resource_server(&extra).await.unwrap();
+        all.push(extra);
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(store.count_resource_servers().await.unwrap(), 5);
+    assert_eq!(
+        store.list_resource_servers(&Page::all()).await.unwrap(),
+        all
+    );
+    // A page limits servers, not joined scope rows.
+    let second_page = Page {
+        offset: 2,
+        limit: 2,
+        after_id: None,
+    };
+    assert_eq!(
+        store.list_resource_servers(&second_page).await.unwrap(),
+        all[2..4].to_vec()
+    );
+    let after = Page {
+        offset: 0,
+        limit: 10,
+        after_id: Some(all[3].id.clone()),
+    };
+    assert_eq!(
+        store.list_resource_servers(&after).await.unwrap(),
+        all[4..].to_vec()
+    );
+
+    // Updates change everything but the identifier.
+    rs.name = "Invoices".into();
+    rs.scopes = vec![scope("read:invoices"), scope("approve:invoices")];
+    rs.token_dialect = TokenDialect::AccessToken;
+    rs.enforce_policies = false;
+    store.update_resource_server(&rs).await.unwrap();
+    assert_eq!(store.get_resource_server(&rs.id).await.unwrap(), rs);
+    let mut missing = rs.clone();
+    missing.id = new_id(ids::RESOURCE_SERVER);
+    assert_not_found(store.update_resource_server(&missing).await);
+}
+
+async fn resource_server_identifiers_are_unique(store: Store) {
+    let first = resource_server("https://api.example.com/", &["read"]);
+    store.insert_resource_server(&first).await.unwrap();
+    let again = resource_server("https://api.example.com/", &["write"]);
+    assert_conflict(
+        store.insert_resource_server(&again).await,
+        "resource_servers_identifier_key",
+    );
+    // The refused insert left no scope behind.
+    assert_not_found(store.get_resource_server(&again.id).await);
+    assert_eq!(
+        store
+            .get_resource_server_by_identifier("https://api.example.com/")
+            .await
+            .unwrap(),
+        first
+    );
+    // Identifiers are compared exactly.
+    store
+        .insert_resource_server(&resource_server("https://api.example.com", &[]))
+        .await
+        .unwrap();
+}
+
+async fn role_permissions_follow_their_scopes(store: Store) {
+    let rs = resource_server(
+        "urn:invoices",
+        &["read:invoices", "write:invoices", "delete:invoices"],
+    );
+    store.insert_resource_server(&rs).await.unwrap();
+    let admin = role("admin");
+    store.insert_role(&admin).await.unwrap();
+    let all = [
+        permission(&rs, "read:invoices"),
+        permission(&rs, "write:invoices"),
+        permission(&rs, "delete:invoices"),
+    ];
+    store
+        .insert_role_permissions(&admin.id, &all)
+        .await
+        .unwrap();
+    // Adding again is a no-op, not a conflict.
+    store
+        .insert_role_permissions(&admin.id, &all[..1])
+        .await
+        .unwrap();
+    assert_eq!(store.count_role_permissions(&admin.id).await.unwrap(), 3);
+    let listed = store
+        .list_role_permissions(&admin.id, &Page::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| p.permission_name.as_str())
+            .collect::<Vec<_>>(),
+        ["delete:invoices", "read:invoices", "write:invoices"]
+    );
+    assert_eq!(listed[1].description.as_deref(), Some("May read:invoices"));
+    assert_eq!(listed[1].resource_server_name, "API urn:invoices");
+    assert_eq!(listed[1].resource_server_identifier, "urn:invoices");
+    let page = Page {
+        offset: 1,
+        limit: 1,
+        after_id: None,
+    };
+    assert_eq!(
+        store.list_role_permissions(&admin.id, &page).await.unwrap(),
+        listed[1..2].to_vec()
+    );
+
+    // A permission must be a scope of the server: the database says so too.
+    assert_missing_reference(
+        store
+            .insert_role_permissions(&admin.id, &[permission(&rs, "launch:missiles")])
+            .await,
+    );
+    assert_missing_reference(
+        store
+            .insert_role_permissions(&new_id(ids::ROLE), &all[..1])
+            .await,
+    );
+
+    // A scope removed by an update takes the role permissions naming it along;
+    // kept scopes keep theirs.
+    let mut updated = rs.clone();
+    updated.scopes.retain(|s| s.value != "write:invoices");
+    updated.scopes[0].description = Some("Read them".into());
+    store.update_resource_server(&updated).await.unwrap();
+    let listed = store
+        .list_role_permissions(&admin.id, &Page::all())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|p| p.permission_name.as_str())
+            .collect::<Vec<_>>(),
+        ["delete:invoices", "read:invoices"]
+    );
+    assert_eq!(listed[1].description.as_deref(), Some("Read them"));
+    // Putting the scope back does not bring the permission back.
+    store.update_resource_server(&rs).await.unwrap();
+    assert_eq!(store.count_role_permissions(&admin.id).await.unwrap(), 2);
+
+    store
+        .delete_role_permissions(
+            &admin.id,
+            &[
+                permission(&rs, "read:invoices"),
+                permission(&rs, "write:invoices"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        permission_names(&store, &admin.id).await,
+        [("urn:invoices".to_owned(), "delete:invoices".to_owned())]
+    );
+    // Deleting the role deletes its permissions.
+    store.delete_role(&admin.id).await.unwrap();
+    assert_eq!(store.count_role_permissions(&admin.id).await.unwrap(), 0);
+}
+
+async fn deleting_a_resource_server_cascades(store: Store) {
+    let invoices = resource_server("urn:invoices", &["read:invoices"]);
+    let reports = resource_server("urn:reports", &["read:reports"]);
+    store.insert_resource_server(&invoices).await.unwrap();
+    store.insert_resource_server(&reports).await.unwrap();
+    let viewer = role("viewer");
+    store.insert_role(&viewer).await.unwrap();
+    store
+        .insert_role_permissions(
+            &viewer.id,
+            &[
+                permission(&invoices, "read:invoices"),
+                permission(&reports, "read:reports"),
+            ],
+        )
+        .await
+        .unwrap();
+    let m2m = client("m2m");
+    store.insert_client(&m2m).await.unwrap();
+    let invoices_grant = grant(&m2m.client_id, "urn:invoices");
+    let reports_grant = grant(&m2m.client_id, "urn:reports");
+    store.insert_client_grant(&invoices_grant).await.unwrap();
+    store.insert_client_grant(&reports_grant).await.unwrap();
+
+    let cleared = store.delete_resource_server(&invoices.id).await.unwrap();
+    assert_eq!(cleared, vec![m2m.client_id.clone()]);
+    assert_not_found(store.get_resource_server(&invoices.id).await);
+    assert_eq!(
+        permission_names(&store, &viewer.id).await,
+        [("urn:reports".to_owned(), "read:reports".to_owned())]
+    );
+    assert_eq!(
+        store
+            .find_client_grant(&m2m.client_id, "urn:invoices")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_client_grant(&m2m.client_id, "urn:reports")
+            .await
+            .unwrap(),
+        Some(reports_grant)
+    );
+    assert_not_found(store.delete_resource_server(&invoices.id).await);
+    // The identifier is free again.
+    store
+        .insert_resource_server(&resource_server("urn:invoices", &[]))
+        .await
+        .unwrap();
+}
+
+async fn organization_authorization_unions_the_member_roles(store: Store) {
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&db, &[]).await.unwrap();
+    let (acme, alice) = org_with_member(&store, "acme", &db).await;
+    let globex = organization("globex");
+    store.insert_organization(&globex, &[]).await.unwrap();
+    store
+        .insert_members(&globex.id, std::slice::from_ref(&alice.user_id))
+        .await
+        .unwrap();
+
+    let invoices = resource_server(
+        "https://invoices.example.com/",
+        &[
+            "read:invoices",
+            "write:invoices",
+            "approve:invoices",
+            "delete:invoices",
+        ],
+    );
+    let reports = resource_server("https://reports.example.com/", &["read:reports"]);
+    store.insert_resource_server(&invoices).await.unwrap();
+    store.insert_resource_server(&reports).await.unwrap();
+
+    let (clerk, approver, auditor) = (role("clerk"), role("approver"), role("auditor"));
+    for r in [&clerk, &approver, &auditor] {
+        store.insert_role(r).await.unwrap();
+    }
+    store
+        .insert_role_permissions(
+            &clerk.id,
+            &[
+                permission(&invoices, "write:invoices"),
+                permission(&invoices, "read:invoices"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .insert_role_permissions(
+            &approver.id,
+            &[
+                permission(&invoices, "read:invoices"),
+                permission(&invoices, "approve:invoices"),
+                permission(&reports, "read:reports"),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .insert_role_permissions(&auditor.id, &[permission(&invoices, "delete:invoices")])
+        .await
+        .unwrap();
+    // Alice: clerk and approver in acme; auditor only in globex.
+    store
+        .insert_member_roles(
+            &acme.id,
+            &alice.user_id,
+            &[approver.id.clone(), clerk.id.clone()],
+        )
+        .await
+        .unwrap();
+    store
+        .insert_member_roles(
+            &globex.id,
+            &alice.user_id,
+            std::slice::from_ref(&auditor.id),
+        )
+        .await
+        .unwrap();
+
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        store
+            .organization_authorization(&acme.id, &alice.user_id, "https://invoices.example.com/")
+            .await
+            .unwrap(),
+        (
+            strings(&["approver", "clerk"]),
+            strings(&["approve:invoices", "read:invoices", "write:invoices"])
+        ),
+        "roles of both, overlapping permissions once, no other org's or API's"
+    );
+    assert_eq!(
+        store
+            .organization_authorization(&acme.id, &alice.user_id, "https://reports.example.com/")
+            .await
+            .unwrap(),
+        (strings(&["approver", "clerk"]), strings(&["read:reports"]))
+    );
+    assert_eq!(
+        store
+            .organization_authorization(&globex.id, &alice.user_id, "https://invoices.example.com/")
+            .await
+            .unwrap(),
+        (strings(&["auditor"]), strings(&["delete:invoices"]))
+    );
+    // An audience no resource server has: the roles, no permissions.
+    assert_eq!(
+        store
+            .organization_authorization(&acme.id, &alice.user_id, "https://unknown.example.com/")
+            .await
+            .unwrap(),
+        (strings(&["approver", "clerk"]), vec![])
+    );
+    // Identifiers are matched exactly.
+    assert_eq!(
+        store
+            .organization_authorization(&acme.id, &alice.user_id, "https://invoices.example.com")
+            .await
+            .unwrap()
+            .1,
+        Vec::<String>::new()
+    );
+    // A member without roles, and someone who is not a member.
+    let (_, bob) = org_with_member(&store, "initech", &db).await;
+    store
+        .insert_members(&acme.id, std::slice::from_ref(&bob.user_id))
+        .await
+        .unwrap();
+    for user_id in [bob.user_id.clone(), new_id(ids::USER)] {
+        assert_eq!(
+            store
+                .organization_authorization(&acme.id, &user_id, "https://invoices.example.com/")
+                .await
+                .unwrap(),
+            (vec![], vec![])
+        );
+    }
+    // Removing a member's role removes what it granted.
+    store
+        .delete_member_roles(&acme.id, &alice.user_id, std::slice::from_ref(&approver.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .organization_authorization(&acme.id, &alice.user_id, "https://invoices.example.com/")
+            .await
+            .unwrap(),
+        (
+            strings(&["clerk"]),
+            strings(&["read:invoices", "write:invoices"])
+        )
+    );
+}
+
+async fn tenant_settings_round_trip(store: Store) {
+    assert_eq!(
+        store.tenant_settings().await.unwrap(),
+        TenantSettings::default()
+    );
+    assert!(!TenantSettings::default().allow_organization_name_in_authentication_api);
+    // Once-only flags share the table and are not settings.
+    assert!(store.claim_setting("demo_seeded", "1").await.unwrap());
+    let on = TenantSettings {
+        allow_organization_name_in_authentication_api: true,
+    };
+    store.update_tenant_settings(&on).await.unwrap();
+    assert_eq!(store.tenant_settings().await.unwrap(), on);
+    store
+        .update_tenant_settings(&TenantSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tenant_settings().await.unwrap(),
+        TenantSettings::default()
+    );
+    assert_eq!(
+        store.get_setting("demo_seeded").await.unwrap().as_deref(),
+        Some("1")
+    );
 }

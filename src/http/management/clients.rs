@@ -352,7 +352,7 @@ impl From<ClientGrant> for ClientGrantBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateClientGrantBody {
     pub client_id: String,
-    /// The API's identifier (for the Management API: `<issuer>/api/v2/`).
+    /// The identifier of a resource server, or the Management API's (`<issuer>/api/v2/`).
     pub audience: String,
     pub scope: Vec<String>,
     pub organization_usage: Option<OrganizationUsage>,
@@ -382,21 +382,45 @@ fn grant_not_found(err: StoreError) -> ApiError {
     )
 }
 
-/// Scopes must be well-formed; for the Management API they must be ones it knows.
-fn check_grant_scope(state: &AppState, audience: &str, scope: &[String]) -> Result<(), ApiError> {
+/// A grant's audience must be the Management API or a registered resource
+/// server (404 as Auth0 otherwise), and its scopes must be scopes of that API.
+async fn check_grant_scope(
+    state: &AppState,
+    audience: &str,
+    scope: &[String],
+) -> Result<(), ApiError> {
     check_scope_values("scope", scope)?;
-    if audience == state.issuer.management_audience() {
-        if let Some((i, unknown)) = scope
-            .iter()
-            .enumerate()
-            .find(|(_, s)| !ALL_SCOPES.contains(&s.as_str()))
-        {
-            return Err(ValidationError::new(
-                format!("scope[{i}]"),
-                format!("'{unknown}' is not a Management API scope"),
-            )
-            .into());
-        }
+    // None: the Management API, whose scopes are ALL_SCOPES.
+    let api = if audience == state.issuer.management_audience() {
+        None
+    } else {
+        Some(
+            state
+                .store
+                .get_resource_server_by_identifier(audience)
+                .await
+                .map_err(|e| {
+                    ApiError::from_store(
+                        e,
+                        &format!("No resource server found by identifier: {audience}"),
+                        "inexistent_resource_server",
+                    )
+                })?,
+        )
+    };
+    let unknown = scope.iter().enumerate().find(|(_, s)| match &api {
+        None => !ALL_SCOPES.contains(&s.as_str()),
+        Some(rs) => !rs.has_scope(s),
+    });
+    if let Some((i, unknown)) = unknown {
+        let api_name = api
+            .as_ref()
+            .map_or("the Management API", |rs| rs.identifier.as_str());
+        return Err(ValidationError::new(
+            format!("scope[{i}]"),
+            format!("'{unknown}' is not a scope of {api_name}"),
+        )
+        .into());
     }
     Ok(())
 }
@@ -409,8 +433,6 @@ async fn client_grants_post(
     ApiJson(body): ApiJson<CreateClientGrantBody>,
 ) -> Result<(StatusCode, Json<ClientGrantBody>), ApiError> {
     auth.require("create:client_grants")?;
-    crate::model::check_url("audience", &body.audience, true)?;
-    check_grant_scope(&state, &body.audience, &body.scope)?;
     if state
         .clients
         .get(&state.store, &body.client_id)
@@ -419,6 +441,7 @@ async fn client_grants_post(
     {
         return Err(ValidationError::new("client_id", "client does not exist").into());
     }
+    check_grant_scope(&state, &body.audience, &body.scope).await?;
     let grant = ClientGrant {
         id: ids::new_id(ids::CLIENT_GRANT),
         client_id: body.client_id,
@@ -484,7 +507,7 @@ async fn client_grant_patch(
         .await
         .map_err(grant_not_found)?;
     if let Some(scope) = body.scope {
-        check_grant_scope(&state, &grant.audience, &scope)?;
+        check_grant_scope(&state, &grant.audience, &scope).await?;
         grant.scope = scope;
     }
     if body.organization_usage.is_some() {

@@ -9,8 +9,10 @@ mod keys;
 mod members;
 mod organization_grants;
 mod organizations;
+mod resource_servers;
 mod roles;
 mod sessions;
+mod tenants;
 mod users;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -73,13 +75,19 @@ pub const ALL_SCOPES: &[&str] = &[
     "read:signing_keys",
     "create:signing_keys",
     "update:signing_keys",
+    "read:resource_servers",
+    "create:resource_servers",
+    "update:resource_servers",
+    "delete:resource_servers",
+    "read:tenant_settings",
+    "update:tenant_settings",
 ];
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Switchyard Management API",
-        description = "Auth0-compatible management of organizations, connections, clients, users and roles."
+        description = "Auth0-compatible management of organizations, connections, clients, users, roles, resource servers and tenant settings."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -117,6 +125,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(sessions::router())
         .merge(roles::router())
         .merge(keys::router())
+        .merge(resource_servers::router())
+        .merge(tenants::router())
 }
 
 /// A verified Management API access token.
