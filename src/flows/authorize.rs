@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, OAuthErrorCode};
 use crate::model::client::{GrantType, OrganizationRequireBehavior, OrganizationUsage};
+use crate::model::resource_server::ResourceServer;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -168,15 +169,6 @@ pub async fn check_request(
         .split_ascii_whitespace()
         .map(str::to_owned)
         .collect();
-    if let Some(unknown) = scope
-        .iter()
-        .find(|s| !SUPPORTED_SCOPES.contains(&s.as_str()))
-    {
-        return Err(fail(
-            OAuthErrorCode::InvalidScope,
-            format!("Unsupported scope '{unknown}'"),
-        ));
-    }
 
     // 3. PKCE: S256 only; required for public clients.
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
@@ -312,8 +304,9 @@ pub async fn check_request(
         None => None,
     };
 
-    // 6. The API the access token is for, if any: a registered resource server.
-    let audience = match get("audience") {
+    // 7. The API the access token is for, if any: a registered resource
+    // server. The scope may name OpenID scopes and that API's scopes.
+    let api = match get("audience") {
         Some(value) => Some(
             check_audience(state, value)
                 .await
@@ -321,6 +314,15 @@ pub async fn check_request(
         ),
         None => None,
     };
+    if let Some(unknown) = scope.iter().find(|s| {
+        !SUPPORTED_SCOPES.contains(&s.as_str()) && !api.as_ref().is_some_and(|api| api.has_scope(s))
+    }) {
+        return Err(fail(
+            OAuthErrorCode::InvalidScope,
+            format!("Unsupported scope '{unknown}'"),
+        ));
+    }
+    let audience = api.map(|api| api.identifier);
 
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
@@ -348,13 +350,13 @@ pub async fn check_request(
 async fn check_audience(
     state: &AppState,
     audience: &str,
-) -> Result<String, (OAuthErrorCode, String)> {
+) -> Result<ResourceServer, (OAuthErrorCode, String)> {
     match state
         .store
         .get_resource_server_by_identifier(audience)
         .await
     {
-        Ok(rs) => Ok(rs.identifier),
+        Ok(rs) => Ok(rs),
         Err(StoreError::NotFound) => Err((
             OAuthErrorCode::InvalidRequest,
             format!("Service not found: {audience}"),

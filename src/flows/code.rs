@@ -16,6 +16,7 @@ use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::client::{Client, GrantType, SigningAlg};
 use crate::model::ids;
+use crate::model::resource_server::TokenDialect;
 use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -38,6 +39,8 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_name: Option<String>,
     #[serde(flatten)]
     pub profile: serde_json::Map<String, serde_json::Value>,
 }
@@ -186,17 +189,18 @@ pub async fn exchange_code(
         session_id: grant.session_id.as_deref(),
     };
     let tokens = issue_user_tokens(state, &client, &user_grant).await?;
-    let refresh_token = if refresh::is_wanted(&client, &grant.scope) {
-        let (token, grant_id) = refresh::start(state, &client, &user_grant).await?;
-        state
-            .store
-            .set_code_refresh_grant(&code_hash, &grant_id)
-            .await?;
-        Some(token)
-    } else {
-        None
-    };
-    Ok(tokens.into_response(grant.scope.join(" "), refresh_token))
+    let refresh_token =
+        if tokens.offline_access_allowed && refresh::is_wanted(&client, &grant.scope) {
+            let (token, grant_id) = refresh::start(state, &client, &user_grant).await?;
+            state
+                .store
+                .set_code_refresh_grant(&code_hash, &grant_id)
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+    Ok(tokens.into_response(refresh_token))
 }
 
 /// The user a grant is for, if they may still get tokens: the account
@@ -238,30 +242,81 @@ pub struct UserGrant<'a> {
 pub struct UserTokens {
     pub access_token: String,
     pub id_token: Option<String>,
+    pub expires_in: i64,
+    /// The access token's scope (an API's scopes may be narrowed by RBAC).
+    pub scope: String,
+    /// Whether a refresh token may go with these tokens: always without an
+    /// API, else as the API's `allow_offline_access` says.
+    pub offline_access_allowed: bool,
 }
 
 impl UserTokens {
-    pub fn into_response(self, scope: String, refresh_token: Option<String>) -> TokenResponse {
+    pub fn into_response(self, refresh_token: Option<String>) -> TokenResponse {
         TokenResponse {
             access_token: self.access_token,
             id_token: self.id_token,
             refresh_token,
             token_type: "Bearer",
-            expires_in: USER_ACCESS_TOKEN_LIFETIME_SECS,
-            scope: Some(scope),
+            expires_in: self.expires_in,
+            scope: Some(self.scope),
         }
     }
 }
 
 /// Signs the access token (RFC 9068; for the API `audience`, else for
 /// `/userinfo`) and, with the `openid` scope, the ID token.
+///
+/// For an API the access token follows the API's settings, as in Auth0: its
+/// lifetime and signing algorithm; with `enforce_policies` only the API scopes
+/// the user's roles in the organization permit; with the `access_token_authz`
+/// dialect the `roles` and `permissions` claims.
 pub async fn issue_user_tokens(
     state: &AppState,
     client: &Client,
     grant: &UserGrant<'_>,
 ) -> Result<UserTokens, OAuthError> {
+    let api = match grant.audience {
+        Some(audience) => match state
+            .store
+            .get_resource_server_by_identifier(audience)
+            .await
+        {
+            Ok(api) => Some(api),
+            Err(StoreError::NotFound) => {
+                return Err(invalid_grant("The API of this grant no longer exists"));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let (roles, permissions) = match (&api, grant.organization_id) {
+        (Some(api), Some(org_id)) => {
+            state
+                .store
+                .organization_authorization(org_id, &grant.user.user_id, &api.identifier)
+                .await?
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let org_name = super::organization_name_claim(state, grant.organization_id).await?;
+    let access_scope: Vec<&str> = grant
+        .scope
+        .iter()
+        .map(String::as_str)
+        .filter(|s| match &api {
+            Some(api) if api.has_scope(s) => {
+                !api.enforce_policies || permissions.iter().any(|p| p == s)
+            }
+            _ => true,
+        })
+        .collect();
+    let authz_dialect = api
+        .as_ref()
+        .is_some_and(|api| api.token_dialect == TokenDialect::AccessTokenAuthz);
+    let lifetime = api
+        .as_ref()
+        .map_or(USER_ACCESS_TOKEN_LIFETIME_SECS, |api| api.token_lifetime);
     let now = now_unix_seconds();
-    let alg = client.signing_alg;
     let access_claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: grant.user.user_id.clone(),
@@ -269,15 +324,24 @@ pub async fn issue_user_tokens(
             .audience
             .map_or_else(|| state.issuer.url("/userinfo"), str::to_owned),
         iat: now,
-        exp: now + USER_ACCESS_TOKEN_LIFETIME_SECS,
+        exp: now + lifetime,
         jti: ids::random_alphanumeric(22),
         client_id: client.client_id.clone(),
-        scope: grant.scope.join(" "),
+        scope: access_scope.join(" "),
         gty: None,
         org_id: grant.organization_id.map(str::to_owned),
+        org_name: org_name.clone(),
+        roles: authz_dialect.then(|| roles.clone()),
+        permissions: authz_dialect.then(|| permissions.clone()),
     };
-    let access_token = state.keys.sign(alg, ACCESS_TOKEN_TYP, &access_claims)?;
+    let access_alg = api
+        .as_ref()
+        .map_or(client.signing_alg, |api| api.signing_alg);
+    let access_token = state
+        .keys
+        .sign(access_alg, ACCESS_TOKEN_TYP, &access_claims)?;
     let id_token = if grant.scope.iter().any(|s| s == "openid") {
+        let alg = client.signing_alg;
         let claims = IdTokenClaims {
             iss: state.issuer.identifier().to_owned(),
             sub: grant.user.user_id.clone(),
@@ -289,6 +353,7 @@ pub async fn issue_user_tokens(
             at_hash: at_hash(alg, &access_token),
             sid: grant.session_id.map(str::to_owned),
             org_id: grant.organization_id.map(str::to_owned),
+            org_name,
             profile: profile_claims(grant.user, grant.scope),
         };
         Some(state.keys.sign(alg, "JWT", &claims)?)
@@ -298,6 +363,9 @@ pub async fn issue_user_tokens(
     Ok(UserTokens {
         access_token,
         id_token,
+        expires_in: lifetime,
+        scope: access_scope.join(" "),
+        offline_access_allowed: api.as_ref().is_none_or(|api| api.allow_offline_access),
     })
 }
 

@@ -123,3 +123,26 @@ pub async fn find_organization(
             .await
     }
 }
+
+/// The `org_name` claim: the organization's name, when the tenant setting
+/// `allow_organization_name_in_authentication_api` is on (as in Auth0, off by
+/// default: names can change and be reused, ids cannot).
+pub async fn organization_name_claim(
+    state: &crate::state::AppState,
+    organization_id: Option<&str>,
+) -> Result<Option<String>, crate::store::StoreError> {
+    let Some(organization_id) = organization_id else {
+        return Ok(None);
+    };
+    if !state
+        .store
+        .tenant_settings()
+        .await?
+        .allow_organization_name_in_authentication_api
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        state.store.get_organization(organization_id).await?.name,
+    ))
+}

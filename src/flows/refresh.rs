@@ -143,7 +143,7 @@ pub async fn exchange_refresh_token(
         session_id: grant.session_id.as_deref(),
     };
     let tokens = issue_user_tokens(state, &client, &user_grant).await?;
-    Ok(tokens.into_response(scope.join(" "), Some(next)))
+    Ok(tokens.into_response(Some(next)))
 }
 
 /// RFC 6749 §6: a refresh may ask for less than was granted, never more.

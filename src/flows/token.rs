@@ -62,6 +62,15 @@ pub struct AccessTokenClaims {
     /// The organization the user logged in to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    /// Its name, when the tenant allows names in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_name: Option<String>,
+    /// For an API with `token_dialect: access_token_authz`: the user's roles
+    /// in the organization and the permissions they grant on the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
 }
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -177,7 +186,10 @@ async fn client_credentials(
         client_id: client.client_id.clone(),
         scope: scope.clone(),
         gty: Some("client-credentials".to_owned()),
+        org_name: super::organization_name_claim(state, organization_id.as_deref()).await?,
         org_id: organization_id,
+        roles: None,
+        permissions: None,
     };
     let access_token = state
         .keys

@@ -846,6 +846,9 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
     if let Some(org_id) = claims.org_id {
         body.insert("org_id".into(), org_id.into());
     }
+    if let Some(org_name) = claims.org_name {
+        body.insert("org_name".into(), org_name.into());
+    }
     (
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(body),

@@ -46,7 +46,7 @@ async fn discovery_get(State(state): State<AppState>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "select_account"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "org_id",
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "org_id", "org_name",
             "email", "email_verified", "name", "given_name", "family_name", "nickname", "picture"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

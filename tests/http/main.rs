@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod api_tokens;
 mod bad_input;
 mod clients;
 mod connections;
