@@ -146,6 +146,13 @@ fn print_banner(issuer: &str, addr: std::net::SocketAddr, banner: &StartupBanner
         );
         println!();
         println!(
+            "  log in:  {base}/authorize?client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization=hoekstra&state=try-it",
+            demo.web_client_id
+        );
+        println!(
+            "           (open it in a browser, log in as the demo user; the browser ends at the callback with ?code=…)"
+        );
+        println!(
             "  token:  curl --cacert <dev cert> -d grant_type=client_credentials -d client_id={} \\",
             demo.m2m_client_id
         );
