@@ -30,6 +30,8 @@ use state::{AppInner, AppState, Issuer};
 /// How often a node re-reads the signing keys, so that a rotation made on
 /// another node reaches it.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired login transactions, codes, sessions and counters are deleted this often.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -159,6 +161,27 @@ impl Application {
                 }
             }
         });
+        let purge_state = self.state.clone();
+        let purger = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                interval.tick().await;
+                match purge_state
+                    .store
+                    .purge_expired(
+                        clock::now_unix_millis(),
+                        flows::session::SESSION_IDLE_LIFETIME_MS,
+                    )
+                    .await
+                {
+                    Ok(purged) if purged.total() > 0 => {
+                        tracing::info!(?purged, "expired rows deleted");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "deleting expired rows failed"),
+                }
+            }
+        });
         // The peer address feeds brute-force protection (`http::ClientIp`).
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -177,6 +200,7 @@ impl Application {
             }
         };
         reloader.abort();
+        purger.abort();
         self.state.store.close().await;
         result.context("serving HTTP")
     }

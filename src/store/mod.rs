@@ -10,6 +10,7 @@ mod keys;
 mod login;
 mod organization_grants;
 pub mod organizations;
+pub mod purge;
 pub mod resource_servers;
 mod roles;
 mod sessions;

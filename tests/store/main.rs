@@ -24,10 +24,11 @@ use switchyard::model::resource_server::{ResourceServer, Scope, TokenDialect};
 use switchyard::model::role::Role;
 use switchyard::model::tenant::TenantSettings;
 use switchyard::model::user::User;
+use switchyard::store::purge::RETENTION_MS;
 use switchyard::store::resource_servers::PermissionRef;
 use switchyard::store::{
-    Backend, ClientGrantFilter, ConnectionFilter, Page, Store, StoreError, StoreResult,
-    ThrottleWindow,
+    Backend, ClientGrantFilter, ConnectionFilter, Page, RefreshGrant, RefreshOutcome, Store,
+    StoreError, StoreResult, StoredSession, StoredTransaction, ThrottleWindow,
 };
 
 #[path = "../support/mod.rs"]
@@ -163,6 +164,8 @@ conformance!(
     deleting_a_resource_server_cascades,
     organization_authorization_unions_the_member_roles,
     tenant_settings_round_trip,
+    sessions_and_refresh_families,
+    expired_rows_are_purged,
 );
 
 // ---------------------------------------------------------------------------
@@ -3029,4 +3032,192 @@ async fn tenant_settings_round_trip(store: Store) {
         store.get_setting("demo_seeded").await.unwrap().as_deref(),
         Some("1")
     );
+}
+
+// ---------------------------------------------------------------------------
+// Sessions, refresh-token families, purging
+// ---------------------------------------------------------------------------
+
+fn session_of(user: &User, id: &str, now: i64) -> StoredSession {
+    StoredSession {
+        id: id.to_owned(),
+        user_id: user.user_id.clone(),
+        connection_id: user.connection_id.clone(),
+        auth_time: now / 1000,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + 3_600_000,
+    }
+}
+
+fn family_of(client: &Client, user: &User, id: &str, expires_at: i64) -> RefreshGrant {
+    RefreshGrant {
+        id: id.to_owned(),
+        client_id: client.client_id.clone(),
+        user_id: user.user_id.clone(),
+        organization_id: None,
+        session_id: None,
+        scope: vec!["openid".into(), "offline_access".into()],
+        audience: None,
+        auth_time: 1,
+        expires_at,
+    }
+}
+
+async fn sessions_and_refresh_families(store: Store) {
+    let con = connection("users", Strategy::Database);
+    store.insert_connection(&con, &[]).await.unwrap();
+    let (org, alice) = org_with_member(&store, "hoekstra", &con).await;
+    let web = client("Web");
+    store.insert_client(&web).await.unwrap();
+    let now = switchyard::clock::now_unix_millis();
+
+    // A session is found by its cookie's hash while live, not once ended.
+    store
+        .insert_session(&session_of(&alice, "s1", now), "cookie-1")
+        .await
+        .unwrap();
+    assert_conflict(
+        store
+            .insert_session(&session_of(&alice, "s2", now), "cookie-1")
+            .await,
+        "sessions_cookie_hash_key",
+    );
+    assert_eq!(
+        store
+            .get_live_session("cookie-1", now, now - 1000)
+            .await
+            .unwrap()
+            .id,
+        "s1"
+    );
+    assert_not_found(store.get_live_session("cookie-1", now + 3_600_001, 0).await);
+    assert_not_found(store.get_live_session("cookie-1", now, now + 1).await);
+    store.record_session_use("s1", Some(&org.id)).await.unwrap();
+    store.record_session_use("s1", Some(&org.id)).await.unwrap();
+    assert_eq!(
+        store.list_session_organizations("s1").await.unwrap(),
+        vec![org.id.clone()]
+    );
+    assert!(store.end_session("s1").await.unwrap());
+    assert!(!store.end_session("s1").await.unwrap());
+    assert_not_found(store.get_live_session("cookie-1", now, 0).await);
+
+    // A family rotates; a used token again revokes it; then nothing works.
+    store
+        .insert_refresh_grant(
+            &family_of(&web, &alice, "f1", now + 1_000_000),
+            "t1",
+            now + 1000,
+        )
+        .await
+        .unwrap();
+    match store
+        .rotate_refresh_token("t1", "t2", now, now + 1000)
+        .await
+        .unwrap()
+    {
+        RefreshOutcome::Rotated(grant) => assert_eq!(grant.id, "f1"),
+        other => panic!("expected a rotation, got {other:?}"),
+    }
+    assert_eq!(
+        store
+            .rotate_refresh_token("t1", "t3", now, now + 1000)
+            .await
+            .unwrap(),
+        RefreshOutcome::Reused {
+            grant_id: "f1".into()
+        }
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token("t2", "t4", now, now + 1000)
+            .await
+            .unwrap(),
+        RefreshOutcome::Inactive
+    );
+    assert!(!store.find_refresh_token("t2", now).await.unwrap().active);
+    assert_not_found(
+        store
+            .rotate_refresh_token("unknown", "t5", now, now + 1000)
+            .await,
+    );
+    // A new token never outlives its family.
+    store
+        .insert_refresh_grant(&family_of(&web, &alice, "f2", now + 500), "u1", now + 400)
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token("u1", "u2", now, now + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_refresh_token("u2", now)
+            .await
+            .unwrap()
+            .expires_at,
+        now + 500
+    );
+}
+
+async fn expired_rows_are_purged(store: Store) {
+    let con = connection("users", Strategy::Database);
+    store.insert_connection(&con, &[]).await.unwrap();
+    let alice = user(&con.id, "alice@hoekstra.example");
+    store.insert_user(&alice, None).await.unwrap();
+    let web = client("Web");
+    store.insert_client(&web).await.unwrap();
+    let now = switchyard::clock::now_unix_millis();
+    let long_ago = now - RETENTION_MS - 1;
+    for (id, expires_at) in [("old", long_ago), ("live", now + 60_000)] {
+        store
+            .insert_login_transaction(&StoredTransaction {
+                id: id.into(),
+                browser_hash: "b".into(),
+                csrf_token: "c".into(),
+                request: "{}".into(),
+                email: None,
+                previous_session_id: None,
+                authenticated_session_id: None,
+                expires_at,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_authorization_code(&format!("code-{id}"), &web.client_id, "{}", expires_at)
+            .await
+            .unwrap();
+        let mut session = session_of(&alice, &format!("s-{id}"), now);
+        session.expires_at = expires_at;
+        store
+            .insert_session(&session, &format!("cookie-{id}"))
+            .await
+            .unwrap();
+        store
+            .insert_refresh_grant(
+                &family_of(&web, &alice, &format!("f-{id}"), expires_at),
+                &format!("t-{id}"),
+                expires_at,
+            )
+            .await
+            .unwrap();
+    }
+    // A session idle for longer than the idle lifetime (plus retention) goes too.
+    let mut idle = session_of(&alice, "s-idle", now);
+    idle.last_used_at = long_ago - 1000;
+    store.insert_session(&idle, "cookie-idle").await.unwrap();
+
+    let purged = store.purge_expired(now, 1000).await.unwrap();
+    assert_eq!(purged.login_transactions, 1);
+    assert_eq!(purged.authorization_codes, 1);
+    assert_eq!(purged.sessions, 2, "{purged:?}");
+    assert_eq!(purged.refresh_grants, 1);
+    assert_not_found(store.get_login_transaction("old", 0).await);
+    assert!(store.get_login_transaction("live", now).await.is_ok());
+    assert!(store.get_session("s-live").await.is_ok());
+    assert_not_found(store.get_session("s-old").await);
+    assert_not_found(store.find_refresh_token("t-old", now).await);
+    assert!(store.find_refresh_token("t-live", now).await.is_ok());
+    assert_eq!(store.purge_expired(now, 1000).await.unwrap().total(), 0);
 }
