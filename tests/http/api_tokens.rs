@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::login::{
-    CALLBACK, Tenant, alice_code, authorize, browser, code_params, location, query_param, redeem,
-    tenant,
+    Tenant, alice_code, authorize, browser, code_params, location, query_param, redeem,
+    redeem_code, tenant,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -89,19 +89,7 @@ async fn api_tokens(app: &TestApp, t: &Tenant, org: &str) -> Value {
         "openid read:invoices write:invoices offline_access",
     ));
     let code = alice_code(app, &params).await;
-    let (status, tokens) = redeem(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    tokens
+    redeem_code(app, t, &code, None).await
 }
 
 async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backend) {

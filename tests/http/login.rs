@@ -195,6 +195,29 @@ pub(crate) fn code_params<'a>(
     params
 }
 
+/// Redeems `code` for the tenant's confidential client (with the PKCE
+/// verifier when given); asserts it succeeds and returns the tokens.
+pub(crate) async fn redeem_code(
+    app: &TestApp,
+    t: &Tenant,
+    code: &str,
+    verifier: Option<&str>,
+) -> Value {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("client_id", t.client_id.as_str()),
+        ("client_secret", t.secret.as_str()),
+    ];
+    if let Some(verifier) = verifier {
+        form.push(("code_verifier", verifier));
+    }
+    let (status, tokens) = redeem(app, &form).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
 pub(crate) async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = app
         .http
@@ -240,19 +263,7 @@ async fn code_flow_into_an_organization(backend: Backend) {
         "RFC 9207 iss"
     );
     let code = query_param(&callback, "code").unwrap();
-    let (status, tokens) = redeem(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = redeem_code(&app, &t, &code, Some(VERIFIER)).await;
     let id_token: Value =
         jsonwebtoken::dangerous::insecure_decode(tokens["id_token"].as_str().unwrap())
             .unwrap()

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::login::{
     CALLBACK, Tenant, alice_code, authorize, browser, code_params, location, log_in, query_param,
-    redeem, tenant,
+    redeem, redeem_code, tenant,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -23,18 +23,7 @@ async fn logged_in_browser(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value
     let start = authorize(app, &b, &code_params(&t.client_id, &[])).await;
     let callback = log_in(app, &b, start, "alice@hoekstra.example", "alice-password-1").await;
     let code = query_param(&callback, "code").unwrap();
-    let (status, tokens) = redeem(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let tokens = redeem_code(app, t, &code, None).await;
     (b, tokens)
 }
 
@@ -176,19 +165,7 @@ async fn offline_tokens(app: &TestApp, t: &Tenant) -> Value {
     params.retain(|(k, _)| *k != "scope");
     params.push(("scope", "openid offline_access"));
     let code = alice_code(app, &params).await;
-    let (status, tokens) = redeem(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    tokens
+    redeem_code(app, t, &code, None).await
 }
 
 async fn other_confidential_client(app: &TestApp) -> (String, String) {

@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::login::{
-    CALLBACK, Tenant, authorize, browser, code_params, hidden, location, log_in, query_param,
-    redeem, tenant,
+    Tenant, authorize, browser, code_params, hidden, location, log_in, query_param, redeem_code,
+    tenant,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -39,18 +39,7 @@ async fn page(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, St
 
 async fn org_id_of_code(app: &TestApp, t: &Tenant, callback: &str) -> Value {
     let code = query_param(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
-    let (status, tokens) = redeem(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let tokens = redeem_code(app, t, &code, None).await;
     jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
         .unwrap()
         .claims["org_id"]
