@@ -41,6 +41,63 @@ pub struct AuthorizationRequest {
     /// answer the request (OIDC Core §3.1.2.1).
     #[serde(default)]
     pub hinted_subject: Option<String>,
+    /// How the response goes back: in the query, or as a form post.
+    #[serde(default)]
+    pub response_mode: ResponseMode,
+}
+
+impl AuthorizationRequest {
+    /// An OAuth error for this request's client, with `state` and `iss`.
+    pub fn error_response(&self, issuer: &str, error: &OAuthError) -> ClientResponse {
+        error_response(
+            &self.redirect_uri,
+            self.response_mode,
+            self.state.as_deref(),
+            issuer,
+            error,
+        )
+    }
+
+    /// The authorization response carrying `code`.
+    pub fn code_response(&self, issuer: &str, code: &str) -> ClientResponse {
+        authorization_response(
+            &self.redirect_uri,
+            self.response_mode,
+            &[("code", code)],
+            self.state.as_deref(),
+            issuer,
+        )
+    }
+}
+
+/// `response_mode`: `query` (the default for `code`) or `form_post` (OAuth
+/// 2.0 Form Post Response Mode), which keeps the code out of URLs, logs
+/// and `Referer` headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    #[default]
+    Query,
+    FormPost,
+}
+
+/// A response the browser carries to the client's verified redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientResponse {
+    pub redirect_uri: String,
+    pub mode: ResponseMode,
+    pub params: Vec<(String, String)>,
+}
+
+impl ClientResponse {
+    /// The redirect URI with the parameters added to its query.
+    pub fn query_url(&self) -> String {
+        // Registered callbacks are validated URLs; should one not parse, send nothing extra.
+        let Ok(mut url) = url::Url::parse(&self.redirect_uri) else {
+            return self.redirect_uri.clone();
+        };
+        url.query_pairs_mut().extend_pairs(&self.params);
+        url.to_string()
+    }
 }
 
 /// How a login finds the organization a client requires.
@@ -57,8 +114,8 @@ pub enum OrganizationPrompt {
 pub enum AuthorizeError {
     /// The client or the redirect URI cannot be trusted: show a page.
     Page { title: String, detail: String },
-    /// Send the error back: the verified redirect URI with `error`, `state`, `iss`.
-    Redirect(String),
+    /// Send the error back to the verified redirect URI, with `state` and `iss`.
+    ToClient(ClientResponse),
 }
 
 fn page(title: &str, detail: impl Into<String>) -> AuthorizeError {
@@ -119,9 +176,15 @@ pub async fn check_request(
         }
     }
     let client_state = get("state").map(str::to_owned);
+    let (response_mode, unknown_mode) = match get("response_mode") {
+        None | Some("query") => (ResponseMode::Query, None),
+        Some("form_post") => (ResponseMode::FormPost, None),
+        Some(other) => (ResponseMode::Query, Some(other)),
+    };
     let fail = |code: OAuthErrorCode, description: String| {
-        AuthorizeError::Redirect(error_redirect(
+        AuthorizeError::ToClient(error_response(
             redirect_uri,
+            response_mode,
             client_state.as_deref(),
             state.issuer.identifier(),
             &OAuthError::new(code, description),
@@ -150,13 +213,11 @@ pub async fn check_request(
             ));
         }
     }
-    if let Some(mode) = get("response_mode") {
-        if mode != "query" {
-            return Err(fail(
-                OAuthErrorCode::InvalidRequest,
-                format!("Unsupported response_mode '{mode}'"),
-            ));
-        }
+    if let Some(mode) = unknown_mode {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            format!("Unsupported response_mode '{mode}'; use query or form_post"),
+        ));
     }
     if !client.grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(fail(
@@ -341,6 +402,7 @@ pub async fn check_request(
         invitation: get("invitation").map(str::to_owned),
         organization_prompt,
         hinted_subject,
+        response_mode,
     })
 }
 
@@ -365,44 +427,41 @@ async fn check_audience(
     }
 }
 
-/// The URL that sends an OAuth error back to the client, with `state` and `iss`.
-pub fn error_redirect(
+/// An OAuth error sent back to the client, with `state` and `iss`.
+pub fn error_response(
     redirect_uri: &str,
+    mode: ResponseMode,
     state: Option<&str>,
     issuer: &str,
     error: &OAuthError,
-) -> String {
-    let response = [
+) -> ClientResponse {
+    let params = [
         ("error", error.code.as_str()),
         ("error_description", error.description.as_str()),
     ];
-    authorization_response(redirect_uri, &response, state, issuer)
-}
-
-/// The URL that returns a code to the client.
-pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
-    authorization_response(redirect_uri, &[("code", code)], state, issuer)
+    authorization_response(redirect_uri, mode, &params, state, issuer)
 }
 
 /// An authorization response (RFC 6749 §4.1.2): `params`, then `state` when
-/// the request had one and `iss` (RFC 9207), added to the redirect URI's query.
+/// the request had one and `iss` (RFC 9207).
 fn authorization_response(
     redirect_uri: &str,
+    mode: ResponseMode,
     params: &[(&str, &str)],
     state: Option<&str>,
     issuer: &str,
-) -> String {
-    // Registered callbacks are validated URLs; should one not parse, send nothing extra.
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return redirect_uri.to_owned();
-    };
-    {
-        let mut query = url.query_pairs_mut();
-        query.extend_pairs(params);
-        if let Some(state) = state {
-            query.append_pair("state", state);
-        }
-        query.append_pair("iss", issuer);
+) -> ClientResponse {
+    let mut all: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    if let Some(state) = state {
+        all.push(("state".to_owned(), state.to_owned()));
     }
-    url.to_string()
+    all.push(("iss".to_owned(), issuer.to_owned()));
+    ClientResponse {
+        redirect_uri: redirect_uri.to_owned(),
+        mode,
+        params: all,
+    }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::authorize::{AuthorizationRequest, OrganizationPrompt};
+use super::authorize::{AuthorizationRequest, ClientResponse, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
 use crate::clock::now_unix_millis;
@@ -45,7 +45,7 @@ pub enum LoginError {
     /// Show the form again with this message.
     Retry(String),
     /// Send an OAuth error back to the client.
-    Redirect(String),
+    ToClient(ClientResponse),
     /// Refused by brute-force protection ([`super::throttle`]).
     TooManyAttempts,
     Internal(String),
@@ -171,9 +171,7 @@ fn error_redirect(
     code: OAuthErrorCode,
     description: &str,
 ) -> LoginError {
-    LoginError::Redirect(super::authorize::error_redirect(
-        &request.redirect_uri,
-        request.state.as_deref(),
+    LoginError::ToClient(request.error_response(
         state.issuer.identifier(),
         &OAuthError::new(code, description),
     ))
@@ -314,10 +312,18 @@ pub async fn submit_password(
 /// A login that succeeded: where to send the browser next, and the session
 /// cookie to set when the login started a session.
 pub struct Finished {
-    pub redirect_url: String,
+    pub next: Next,
     pub session_cookie: Option<SessionCookie>,
     /// False while the login goes on (the organization picker).
     pub transaction_ended: bool,
+}
+
+/// Where a finished step sends the browser.
+pub enum Next {
+    /// Back to the client, with the code (or an error).
+    Client(ClientResponse),
+    /// To another login page (this server's path).
+    Page(String),
 }
 
 /// Ends a transaction whose user has authenticated through `connection_id`
@@ -344,7 +350,7 @@ pub async fn finish(
             .set_login_transaction_session(&txn.id, &session.id)
             .await?;
         return Ok(Finished {
-            redirect_url: format!("/u/organization?state={}", txn.id),
+            next: Next::Page(format!("/u/organization?state={}", txn.id)),
             session_cookie: Some(cookie),
             transaction_ended: false,
         });
@@ -354,9 +360,9 @@ pub async fn finish(
     }
     admit(state, &txn.request, &user.user_id, connection_id).await?;
     let (session, cookie) = replace_session(state, txn, user, connection_id).await?;
-    let redirect_url = issue_code(state, &txn.request, &session).await?;
+    let response = issue_code(state, &txn.request, &session).await?;
     Ok(Finished {
-        redirect_url,
+        next: Next::Client(response),
         session_cookie: Some(cookie),
         transaction_ended: true,
     })
@@ -456,7 +462,7 @@ pub async fn submit_organization_pick(
     }
     admit(state, &request, &session.user_id, &session.connection_id).await?;
     Ok(Finished {
-        redirect_url: issue_code(state, &request, &session).await?,
+        next: Next::Client(issue_code(state, &request, &session).await?),
         session_cookie: None,
         transaction_ended: true,
     })
@@ -469,7 +475,7 @@ pub async fn authorize_with_session(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
-) -> Result<Option<String>, LoginError> {
+) -> Result<Option<ClientResponse>, LoginError> {
     if request.organization_id.is_none() && request.organization_prompt.is_some() {
         return Ok(None);
     }
@@ -479,7 +485,7 @@ pub async fn authorize_with_session(
             .iter()
             .any(|c| c.connection_id == session.connection_id),
         // An explicit `connection` that is not enabled: the login pages say so.
-        Err(LoginError::Redirect(_)) => false,
+        Err(LoginError::ToClient(_)) => false,
         Err(e) => return Err(e),
     };
     if !serves {
@@ -512,8 +518,8 @@ pub async fn continue_with_session(
         return Err(LoginError::Expired);
     }
     match authorize_with_session(state, &txn.request, session).await? {
-        Some(redirect_url) => Ok(Finished {
-            redirect_url,
+        Some(response) => Ok(Finished {
+            next: Next::Client(response),
             session_cookie: None,
             transaction_ended: true,
         }),
@@ -571,7 +577,7 @@ async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
-) -> Result<String, LoginError> {
+) -> Result<ClientResponse, LoginError> {
     let grant = CodeGrant {
         user_id: session.user_id.clone(),
         organization_id: request.organization_id.clone(),
@@ -599,10 +605,5 @@ async fn issue_code(
         .store
         .record_session_use(&session.id, request.organization_id.as_deref())
         .await?;
-    Ok(super::authorize::code_redirect(
-        &request.redirect_uri,
-        &code,
-        request.state.as_deref(),
-        state.issuer.identifier(),
-    ))
+    Ok(request.code_response(state.issuer.identifier(), &code))
 }

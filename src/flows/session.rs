@@ -145,6 +145,7 @@ mod tests {
             invitation: None,
             organization_prompt: None,
             hinted_subject: None,
+            response_mode: Default::default(),
         }
     }
 

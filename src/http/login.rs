@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::flows::authorize::OrganizationPrompt;
-use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
+use crate::flows::authorize::{AuthorizeError, ClientResponse, ResponseMode, check_request};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::logout::{self, LogoutParams};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
@@ -202,7 +202,7 @@ async fn authorize_get(
         Err(AuthorizeError::Page { title, detail }) => {
             return error_page(&headers, StatusCode::BAD_REQUEST, &title, &detail);
         }
-        Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
+        Err(AuthorizeError::ToClient(response)) => return to_client(&response),
     };
     let browser_session =
         match session::current(&state, read_cookie(&headers, SESSION_COOKIE)).await {
@@ -211,13 +211,7 @@ async fn authorize_get(
         };
     let login_required = || {
         let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in");
-        Redirect::to(&error_redirect(
-            &request.redirect_uri,
-            request.state.as_deref(),
-            state.issuer.identifier(),
-            &error,
-        ))
-        .into_response()
+        to_client(&request.error_response(state.issuer.identifier(), &error))
     };
     match session::decide(
         &request,
@@ -228,7 +222,7 @@ async fn authorize_get(
         SessionUse::Silent => {
             if let Some(found) = &browser_session {
                 match login::authorize_with_session(&state, &request, found).await {
-                    Ok(Some(url)) => return Redirect::to(&url).into_response(),
+                    Ok(Some(response)) => return to_client(&response),
                     Ok(None) if request.prompt.iter().any(|p| p == "none") => {
                         return login_required();
                     }
@@ -263,6 +257,48 @@ async fn authorize_get(
     }
 }
 
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    redirect_uri: &'a str,
+    params: &'a [(String, String)],
+    nonce: &'a str,
+}
+
+/// Sends an authorization response to the client: a redirect with the
+/// parameters in the query, or (`response_mode=form_post`) a page that posts
+/// them, by script or by a button without one.
+fn to_client(response: &ClientResponse) -> Response {
+    match response.mode {
+        ResponseMode::Query => Redirect::to(&response.query_url()).into_response(),
+        ResponseMode::FormPost => {
+            let nonce = crate::model::ids::random_alphanumeric(22);
+            let page = FormPostPage {
+                redirect_uri: &response.redirect_uri,
+                params: &response.params,
+                nonce: &nonce,
+            };
+            let origin = url::Url::parse(&response.redirect_uri)
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default();
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; form-action {origin}; frame-ancestors 'none'"
+            );
+            match (page.render(), HeaderValue::from_str(&csp)) {
+                (Ok(html), Ok(csp)) => (
+                    [
+                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                        (header::CONTENT_SECURITY_POLICY, csp),
+                    ],
+                    Html(html),
+                )
+                    .into_response(),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response(),
+            }
+        }
+    }
+}
+
 /// Cookies are `Secure` whenever the issuer is https (not in the explicit
 /// `--insecure-http` development mode, where browsers would drop them).
 fn secure_attribute(state: &AppState) -> &'static str {
@@ -287,7 +323,7 @@ pub(super) fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
             "Invalid form",
             "The form could not be verified. Go back to the application and try again.",
         ),
-        LoginError::Redirect(url) => Redirect::to(&url).into_response(),
+        LoginError::ToClient(response) => to_client(&response),
         LoginError::TooManyAttempts => error_page(
             headers,
             StatusCode::TOO_MANY_REQUESTS,
@@ -523,7 +559,10 @@ pub(super) fn finished_response(
     txn: &Transaction,
     finished: login::Finished,
 ) -> Response {
-    let mut response = Redirect::to(&finished.redirect_url).into_response();
+    let mut response = match &finished.next {
+        login::Next::Client(to) => to_client(to),
+        login::Next::Page(path) => Redirect::to(path).into_response(),
+    };
     let mut cookies = Vec::new();
     if finished.transaction_ended {
         cookies.push(format!(

@@ -42,7 +42,7 @@ async fn discovery_get(State(state): State<AppState>) -> Response {
         "introspection_endpoint": issuer.url("/oauth/introspect"),
         "end_session_endpoint": issuer.url("/oidc/logout"),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "select_account"],

@@ -13,7 +13,8 @@ on_both_backends!(
     pkce_is_enforced,
     codes_are_single_use_and_bound,
     login_forms_resist_forgery_and_other_browsers,
-    membership_rules_of_organizations
+    membership_rules_of_organizations,
+    form_post_carries_the_response_in_a_posted_form
 );
 
 pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
@@ -725,6 +726,85 @@ async fn membership_rules_of_organizations(backend: Backend) {
     )
     .await;
     let response = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
+
+/// The hidden fields of a form_post page, after checking its form posts to
+/// the callback.
+fn posted_fields(html: &str) -> std::collections::HashMap<String, String> {
+    assert!(
+        html.contains(&format!("<form method=\"post\" action=\"{CALLBACK}\">")),
+        "{html}"
+    );
+    ["code", "state", "iss", "error", "error_description"]
+        .into_iter()
+        .filter(|name| html.contains(&format!("name=\"{name}\"")))
+        .map(|name| (name.to_owned(), hidden(html, name)))
+        .collect()
+}
+
+async fn form_post_carries_the_response_in_a_posted_form(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let params = code_params(&t.client_id, &[("response_mode", "form_post")]);
+    let start = authorize(&app, &b, &params).await;
+    let page = b
+        .get(app.url(&location(&start)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
+    b.post(app.url("/u/login"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let response = b
+        .post(app.url("/u/login/password"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("password", "alice-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a page, not a redirect");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("form-action http://localhost:3000"), "{csp}");
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    let fields = posted_fields(&response.text().await.unwrap());
+    assert_eq!(fields["state"], "st-123");
+    assert_eq!(fields["iss"], app.issuer);
+    redeem_code(&app, &t, &fields["code"], None).await;
+
+    // From the session, and for errors, the same mode.
+    let response = authorize(&app, &b, &params).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(posted_fields(&response.text().await.unwrap()).contains_key("code"));
+    let mut bad = params.clone();
+    bad.push(("prompt", "bogus"));
+    let response = authorize(&app, &b, &bad).await;
+    let fields = posted_fields(&response.text().await.unwrap());
+    assert_eq!(fields["error"], "invalid_request");
+    assert_eq!(fields["state"], "st-123");
+    // An unknown mode is answered in the query.
+    let unknown = code_params(&t.client_id, &[("response_mode", "fragment")]);
+    let response = authorize(&app, &b, &unknown).await;
     assert_eq!(
         query_param(&location(&response), "error").as_deref(),
         Some("invalid_request")

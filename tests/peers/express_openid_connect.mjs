@@ -1,6 +1,7 @@
 // Interop test: an Express app protected by express-openid-connect (Auth0's
 // middleware for regular web apps) logs a user in through Switchyard into an
-// organization and reads org_id from its session.
+// organization and reads org_id from its session. The code comes back with
+// response_mode=form_post, the middleware's usual mode (a page that posts it).
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
 // SWITCHYARD_CLIENT_SECRET, SWITCHYARD_APP_PORT (its callback is registered),
@@ -33,6 +34,7 @@ test('express-openid-connect: login into an organization, org_id in the session'
     authRequired: false,
     authorizationParams: {
       response_type: 'code',
+      response_mode: 'form_post',
       scope: 'openid email profile',
       organization: env('SWITCHYARD_ORG_NAME'),
     },
@@ -47,7 +49,10 @@ test('express-openid-connect: login into an organization, org_id in the session'
     assert.equal(identifier.response.status, 200, `identifier page: ${identifier.html}`);
     const password = await submit(browser, identifier, { email: env('SWITCHYARD_USER_EMAIL') }, 'stop-never:');
     assert.equal(password.response.status, 200, `password page: ${password.html}`);
-    const profile = await submit(browser, password, { password: env('SWITCHYARD_USER_PASSWORD') }, 'stop-never:');
+    const posting = await submit(browser, password, { password: env('SWITCHYARD_USER_PASSWORD') }, 'stop-never:');
+    assert.equal(posting.response.status, 200, `form_post page: ${posting.html}`);
+    assert.match(posting.html, new RegExp(`<form method="post" action="${baseURL}/callback"`));
+    const profile = await submit(browser, posting, {}, 'stop-never:');
     assert.equal(profile.response.status, 200, `after login at ${profile.url}: ${profile.html}`);
     assert.equal(new URL(profile.url).pathname, '/profile');
     const body = JSON.parse(profile.html);
