@@ -69,13 +69,49 @@ pub fn min_password_length(options: &Map<String, Value>) -> usize {
     }
 }
 
+/// Auth0's `passwordPolicy` levels beyond length: which kinds of
+/// characters a password must mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mix {
+    /// No rule beyond the length (`none`, `low`, or no policy).
+    Any,
+    /// `fair`: a lower-case letter, an upper-case letter and a digit.
+    LowerUpperDigit,
+    /// `good`: three of lower-case, upper-case, digits, other characters.
+    ThreeOfFour,
+    /// `excellent`: as `good`, and no character three times in a row.
+    ThreeOfFourNoRuns,
+}
+
+fn mix(options: &Map<String, Value>) -> Mix {
+    match options.get("passwordPolicy").and_then(Value::as_str) {
+        Some("fair") => Mix::LowerUpperDigit,
+        Some("good") => Mix::ThreeOfFour,
+        Some("excellent") => Mix::ThreeOfFourNoRuns,
+        _ => Mix::Any,
+    }
+}
+
 /// What the connection's policy requires of a new password, for the sign-up
 /// page ("Your password must contain …"): what [`check_password_policy`] checks.
 pub fn describe_password_policy(options: &Map<String, Value>) -> String {
-    format!(
+    let length = format!(
         "at least {} characters (at most 1024)",
         min_password_length(options)
-    )
+    );
+    match mix(options) {
+        Mix::Any => length,
+        Mix::LowerUpperDigit => {
+            format!("{length}, with a lower-case letter, an upper-case letter and a digit")
+        }
+        Mix::ThreeOfFour => format!(
+            "{length}, with three of: lower-case letters, upper-case letters, digits, other characters"
+        ),
+        Mix::ThreeOfFourNoRuns => format!(
+            "{length}, with three of: lower-case letters, upper-case letters, digits, other characters; \
+             no character more than twice in a row"
+        ),
+    }
 }
 
 /// Checks a new password against the connection's policy.
@@ -83,13 +119,18 @@ pub fn check_password_policy(
     options: &Map<String, Value>,
     password: &str,
 ) -> Result<(), ValidationError> {
-    let min = min_password_length(options);
-    let length = password.chars().count();
-    if length < min {
-        return Err(ValidationError::new(
+    let weak = || {
+        ValidationError::new(
             "password",
-            format!("PasswordStrengthError: Password is too weak (at least {min} characters)"),
-        ));
+            format!(
+                "PasswordStrengthError: Password is too weak ({})",
+                describe_password_policy(options)
+            ),
+        )
+    };
+    let length = password.chars().count();
+    if length < min_password_length(options) {
+        return Err(weak());
     }
     // argon2 takes any length, but an unbounded input is a denial-of-service lever.
     if length > 1024 {
@@ -98,7 +139,20 @@ pub fn check_password_policy(
             "must be at most 1024 characters",
         ));
     }
-    Ok(())
+    let lower = password.chars().any(char::is_lowercase);
+    let upper = password.chars().any(char::is_uppercase);
+    let digit = password.chars().any(|c| c.is_ascii_digit());
+    let other = password.chars().any(|c| !c.is_alphanumeric());
+    let kinds = [lower, upper, digit, other].iter().filter(|k| **k).count();
+    let chars: Vec<char> = password.chars().collect();
+    let has_run = chars.windows(3).any(|w| w[0] == w[1] && w[1] == w[2]);
+    let strong = match mix(options) {
+        Mix::Any => true,
+        Mix::LowerUpperDigit => lower && upper && digit,
+        Mix::ThreeOfFour => kinds >= 3,
+        Mix::ThreeOfFourNoRuns => kinds >= 3 && !has_run,
+    };
+    if strong { Ok(()) } else { Err(weak()) }
 }
 
 #[cfg(test)]
@@ -132,9 +186,42 @@ mod tests {
         );
         assert!(check_password_policy(&opts(json!({})), "short").is_err());
         assert!(check_password_policy(&opts(json!({})), "long enough").is_ok());
-        assert_eq!(
-            describe_password_policy(&opts(json!({"passwordPolicy": "excellent"}))),
-            "at least 10 characters (at most 1024)"
+        assert!(
+            describe_password_policy(&opts(json!({"passwordPolicy": "excellent"})))
+                .starts_with("at least 10 characters (at most 1024), with three of")
         );
+    }
+
+    #[test]
+    fn policy_character_mixes_follow_auth0s_levels() {
+        let policy = |level: &str| {
+            json!({"passwordPolicy": level})
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let fair = policy("fair");
+        assert!(check_password_policy(&fair, "Abcdefg1").is_ok());
+        assert!(
+            check_password_policy(&fair, "abcdefg1!").is_err(),
+            "no upper-case"
+        );
+        let good = policy("good");
+        assert!(check_password_policy(&good, "abcdefg1!").is_ok());
+        assert!(
+            check_password_policy(&good, "abcdefgh1").is_err(),
+            "two kinds only"
+        );
+        let excellent = policy("excellent");
+        assert!(check_password_policy(&excellent, "abcdefgh1!").is_ok());
+        assert!(
+            check_password_policy(&excellent, "abcdefff1!").is_err(),
+            "a run of three"
+        );
+        assert!(
+            check_password_policy(&excellent, "abcd1!").is_err(),
+            "too short"
+        );
+        assert!(check_password_policy(&policy("low"), "abcdef").is_ok());
     }
 }
