@@ -83,6 +83,7 @@ pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, Str
     let (_, client) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
             "name": "RP", "app_type": "regular_web", "callbacks": ["http://localhost:3000/callback"],
+            "allowed_logout_urls": ["http://localhost:3000/logged-out"],
             "organization_usage": "allow"})))
         .await;
     let client_id = client["client_id"].as_str().unwrap().to_owned();
@@ -115,6 +116,10 @@ pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, Str
         (
             "SWITCHYARD_REDIRECT_URI",
             "http://localhost:3000/callback".to_owned(),
+        ),
+        (
+            "SWITCHYARD_LOGOUT_URI",
+            "http://localhost:3000/logged-out".to_owned(),
         ),
         ("SWITCHYARD_ORG_NAME", "hoekstra".to_owned()),
         ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{OAuthError, OAuthErrorCode};
 use crate::model::client::{GrantType, OrganizationRequireBehavior, OrganizationUsage};
-use crate::model::ids;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -246,15 +245,7 @@ pub async fn check_request(
                     "The client does not use organizations (organization_usage is deny)".into(),
                 ));
             }
-            let found = if ids::has_prefix(value, ids::ORGANIZATION) {
-                state.store.get_organization(value).await
-            } else {
-                state
-                    .store
-                    .get_organization_by_name(&value.to_ascii_lowercase())
-                    .await
-            };
-            match found {
+            match super::find_organization(state, value).await {
                 Ok(org) => Some(org.id),
                 Err(StoreError::NotFound) => {
                     return Err(fail(

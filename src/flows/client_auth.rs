@@ -111,6 +111,34 @@ pub async fn authenticate_client(
     body_client_secret: Option<&str>,
     grant: GrantType,
 ) -> Result<Arc<Client>, OAuthError> {
+    let client = identify_client(
+        state,
+        authorization,
+        body_client_id,
+        body_client_secret,
+        grant.allows_public_clients(),
+    )
+    .await?;
+    if !client.grant_types.contains(&grant) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::UnauthorizedClient,
+            format!("Grant type '{}' not allowed for the client", grant.as_str()),
+        ));
+    }
+    Ok(client)
+}
+
+/// Authenticates the client of a request to the token, revocation or
+/// introspection endpoint. With `public_allowed`, a public client is
+/// identified by its client_id (and must not send a secret); otherwise only
+/// a confidential client with its secret passes.
+pub async fn identify_client(
+    state: &AppState,
+    authorization: Option<&str>,
+    body_client_id: Option<&str>,
+    body_client_secret: Option<&str>,
+    public_allowed: bool,
+) -> Result<Arc<Client>, OAuthError> {
     let credentials = presented_credentials(authorization, body_client_id, body_client_secret)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
     let client = state
@@ -118,18 +146,12 @@ pub async fn authenticate_client(
         .get(&state.store, &credentials.client_id)
         .await?
         .ok_or_else(OAuthError::invalid_client)?;
-    if client.app_type.is_public() && grant.allows_public_clients() {
+    if client.app_type.is_public() && public_allowed {
         if credentials.client_secret.is_some() {
             return Err(OAuthError::invalid_client());
         }
     } else {
         verify_client_secret(&client, credentials.client_secret.as_deref())?;
-    }
-    if !client.grant_types.contains(&grant) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            format!("Grant type '{}' not allowed for the client", grant.as_str()),
-        ));
     }
     Ok(client)
 }

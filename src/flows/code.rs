@@ -10,11 +10,13 @@ use subtle::ConstantTimeEq;
 
 use super::client_auth::authenticate_client;
 use super::login::CodeGrant;
+use super::refresh;
 use super::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, TokenParams, TokenResponse};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::{now_unix_millis, now_unix_seconds};
-use crate::model::client::{GrantType, SigningAlg};
+use crate::model::client::{Client, GrantType, SigningAlg};
 use crate::model::ids;
+use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -33,12 +35,14 @@ pub struct IdTokenClaims {
     pub nonce: Option<String>,
     pub at_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
     #[serde(flatten)]
     pub profile: serde_json::Map<String, serde_json::Value>,
 }
 
-fn invalid_grant(description: &str) -> OAuthError {
+pub fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidGrant, description)
 }
 
@@ -113,7 +117,11 @@ pub async fn exchange_code(
         Ok(found) => found,
         Err(StoreError::NotFound) => {
             if state.store.was_code_consumed(&code_hash).await? {
-                tracing::warn!(client_id = %client.client_id, "authorization code replayed");
+                // RFC 6749 §4.1.2: a replayed code revokes what it issued.
+                if let Some(grant_id) = state.store.code_refresh_grant(&code_hash).await? {
+                    state.store.revoke_refresh_grant(&grant_id).await?;
+                }
+                tracing::warn!(client_id = %client.client_id, "authorization code replayed; its refresh grant is revoked");
                 return Err(invalid_grant(
                     "The authorization code has already been used",
                 ));
@@ -145,66 +153,129 @@ pub async fn exchange_code(
         (None, None) => {}
     }
 
-    let user = state
-        .store
-        .get_user(&grant.user_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => invalid_grant("The user no longer exists"),
-            other => other.into(),
-        })?;
+    let user = live_user(state, &grant.user_id, grant.organization_id.as_deref()).await?;
+    let user_grant = UserGrant {
+        user: &user,
+        organization_id: grant.organization_id.as_deref(),
+        scope: &grant.scope,
+        audience: grant.audience.as_deref(),
+        nonce: grant.nonce.as_deref(),
+        auth_time: grant.auth_time,
+        session_id: grant.session_id.as_deref(),
+    };
+    let tokens = issue_user_tokens(state, &client, &user_grant).await?;
+    let refresh_token = if refresh::is_wanted(&client, &grant.scope) {
+        let (token, grant_id) = refresh::start(state, &client, &user_grant).await?;
+        state
+            .store
+            .set_code_refresh_grant(&code_hash, &grant_id)
+            .await?;
+        Some(token)
+    } else {
+        None
+    };
+    Ok(tokens.into_response(grant.scope.join(" "), refresh_token))
+}
+
+/// The user a grant is for, if they may still get tokens: the account
+/// exists, is not blocked, and is still a member of the organization.
+pub async fn live_user(
+    state: &AppState,
+    user_id: &str,
+    organization_id: Option<&str>,
+) -> Result<User, OAuthError> {
+    let user = state.store.get_user(user_id).await.map_err(|e| match e {
+        StoreError::NotFound => invalid_grant("The user no longer exists"),
+        other => other.into(),
+    })?;
     if user.user.blocked {
         return Err(invalid_grant("The user is blocked"));
     }
-    if let Some(org_id) = &grant.organization_id {
-        if !state.store.is_member(org_id, &grant.user_id).await? {
+    if let Some(org_id) = organization_id {
+        if !state.store.is_member(org_id, user_id).await? {
             return Err(invalid_grant(
                 "The user is no longer a member of the organization",
             ));
         }
     }
+    Ok(user.user)
+}
 
+/// What user tokens are issued for: a code exchange, or a refresh.
+pub struct UserGrant<'a> {
+    pub user: &'a User,
+    pub organization_id: Option<&'a str>,
+    pub scope: &'a [String],
+    pub audience: Option<&'a str>,
+    /// Only on the code exchange's ID token (OIDC Core §12.2).
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub session_id: Option<&'a str>,
+}
+
+pub struct UserTokens {
+    pub access_token: String,
+    pub id_token: Option<String>,
+}
+
+impl UserTokens {
+    pub fn into_response(self, scope: String, refresh_token: Option<String>) -> TokenResponse {
+        TokenResponse {
+            access_token: self.access_token,
+            id_token: self.id_token,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: USER_ACCESS_TOKEN_LIFETIME_SECS,
+            scope: Some(scope),
+        }
+    }
+}
+
+/// Signs the access token (RFC 9068; for the API `audience`, else for
+/// `/userinfo`) and, with the `openid` scope, the ID token.
+pub async fn issue_user_tokens(
+    state: &AppState,
+    client: &Client,
+    grant: &UserGrant<'_>,
+) -> Result<UserTokens, OAuthError> {
     let now = now_unix_seconds();
     let alg = client.signing_alg;
     let access_claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
-        sub: grant.user_id.clone(),
+        sub: grant.user.user_id.clone(),
         aud: grant
             .audience
-            .clone()
-            .unwrap_or_else(|| state.issuer.url("/userinfo")),
+            .map_or_else(|| state.issuer.url("/userinfo"), str::to_owned),
         iat: now,
         exp: now + USER_ACCESS_TOKEN_LIFETIME_SECS,
         jti: ids::random_alphanumeric(22),
         client_id: client.client_id.clone(),
         scope: grant.scope.join(" "),
         gty: None,
-        org_id: grant.organization_id.clone(),
+        org_id: grant.organization_id.map(str::to_owned),
     };
     let access_token = state.keys.sign(alg, ACCESS_TOKEN_TYP, &access_claims)?;
     let id_token = if grant.scope.iter().any(|s| s == "openid") {
         let claims = IdTokenClaims {
             iss: state.issuer.identifier().to_owned(),
-            sub: grant.user_id.clone(),
+            sub: grant.user.user_id.clone(),
             aud: client.client_id.clone(),
             exp: now + ID_TOKEN_LIFETIME_SECS,
             iat: now,
             auth_time: grant.auth_time,
-            nonce: grant.nonce.clone(),
+            nonce: grant.nonce.map(str::to_owned),
             at_hash: at_hash(alg, &access_token),
-            org_id: grant.organization_id.clone(),
-            profile: profile_claims(&user.user, &grant.scope),
+            sid: grant.session_id.map(str::to_owned),
+            org_id: grant.organization_id.map(str::to_owned),
+            profile: profile_claims(grant.user, grant.scope),
         };
         Some(state.keys.sign(alg, "JWT", &claims)?)
     } else {
         None
     };
-    Ok(TokenResponse {
+    Ok(UserTokens {
         access_token,
         id_token,
-        token_type: "Bearer",
-        expires_in: USER_ACCESS_TOKEN_LIFETIME_SECS,
-        scope: Some(grant.scope.join(" ")),
     })
 }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::authorize::AuthorizationRequest;
+use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
@@ -25,7 +26,7 @@ use crate::model::ids;
 use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, Snapshot};
 use crate::state::AppState;
-use crate::store::{Page, StoreError, StoredTransaction};
+use crate::store::{Page, StoreError, StoredSession, StoredTransaction};
 
 /// How long a user has to finish logging in.
 const TRANSACTION_LIFETIME_MS: i64 = 30 * 60 * 1000;
@@ -61,6 +62,9 @@ pub struct Transaction {
     pub csrf_token: String,
     pub request: AuthorizationRequest,
     pub email: Option<String>,
+    /// The browser's SSO session when the login began: a new login ends it,
+    /// and `prompt=select_account` offers to continue with it.
+    pub previous_session_id: Option<String>,
     pub client: Arc<Client>,
 }
 
@@ -74,6 +78,7 @@ pub struct Started {
 pub async fn begin(
     state: &AppState,
     request: &AuthorizationRequest,
+    previous_session_id: Option<&str>,
 ) -> Result<Started, LoginError> {
     let browser_secret = ids::random_alphanumeric(43);
     let transaction_id = ids::random_alphanumeric(32);
@@ -91,6 +96,7 @@ pub async fn begin(
             csrf_token: ids::random_alphanumeric(32),
             request: request_json,
             email,
+            previous_session_id: previous_session_id.map(str::to_owned),
             expires_at: now_unix_millis() + TRANSACTION_LIFETIME_MS,
         })
         .await?;
@@ -126,6 +132,7 @@ pub async fn load(
         csrf_token: stored.csrf_token,
         request,
         email: stored.email,
+        previous_session_id: stored.previous_session_id,
         client,
     })
 }
@@ -139,26 +146,31 @@ impl Transaction {
             Err(LoginError::Forgery)
         }
     }
-
-    fn error_redirect(
-        &self,
-        state: &AppState,
-        code: OAuthErrorCode,
-        description: &str,
-    ) -> LoginError {
-        LoginError::Redirect(super::authorize::error_redirect(
-            &self.request.redirect_uri,
-            self.request.state.as_deref(),
-            state.issuer.identifier(),
-            &OAuthError::new(code, description),
-        ))
-    }
 }
 
-/// The connections this login may use.
-pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Snapshot, LoginError> {
+/// An OAuth error sent back to the client of a checked request.
+fn error_redirect(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    code: OAuthErrorCode,
+    description: &str,
+) -> LoginError {
+    LoginError::Redirect(super::authorize::error_redirect(
+        &request.redirect_uri,
+        request.state.as_deref(),
+        state.issuer.identifier(),
+        &OAuthError::new(code, description),
+    ))
+}
+
+/// The connections a request may log in with: the organization's enabled
+/// connections, or without one the client's.
+pub async fn routing_snapshot(
+    state: &AppState,
+    request: &AuthorizationRequest,
+) -> Result<Snapshot, LoginError> {
     let mut candidates = Vec::new();
-    if let Some(org_id) = &txn.request.organization_id {
+    if let Some(org_id) = &request.organization_id {
         for view in state
             .store
             .list_enabled_connections(org_id, &Page::all())
@@ -176,7 +188,7 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
     } else {
         for connection in state
             .store
-            .list_client_connections(&txn.client.client_id)
+            .list_client_connections(&request.client_id)
             .await?
         {
             candidates.push(Candidate {
@@ -190,11 +202,12 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
         }
     }
     // An explicit `connection` narrows the choice to that connection.
-    if let Some(name) = &txn.request.connection {
+    if let Some(name) = &request.connection {
         candidates.retain(|c| &c.name == name);
         if candidates.is_empty() {
-            return Err(txn.error_redirect(
+            return Err(error_redirect(
                 state,
+                request,
                 OAuthErrorCode::InvalidRequest,
                 "The requested connection is not enabled for this login",
             ));
@@ -202,7 +215,7 @@ pub async fn routing_snapshot(state: &AppState, txn: &Transaction) -> Result<Sna
     }
     Ok(Snapshot {
         candidates,
-        in_organization: txn.request.organization_id.is_some(),
+        in_organization: request.organization_id.is_some(),
     })
 }
 
@@ -218,7 +231,7 @@ pub async fn submit_identifier(
         .store
         .set_login_transaction_email(&txn.id, &email)
         .await?;
-    let snapshot = routing_snapshot(state, txn).await?;
+    let snapshot = routing_snapshot(state, &txn.request).await?;
     Ok(crate::routing::decide(&email, &snapshot))
 }
 
@@ -233,6 +246,9 @@ pub struct CodeGrant {
     pub code_challenge: Option<String>,
     pub audience: Option<String>,
     pub auth_time: i64,
+    /// The SSO session the code was issued in: the ID token's `sid`.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 /// A verifier hash no password matches, so that an unknown email costs as
@@ -247,7 +263,7 @@ pub async fn submit_password(
     password: &str,
 ) -> Result<Finished, LoginError> {
     let email = txn.email.clone().ok_or(LoginError::Expired)?;
-    let snapshot = routing_snapshot(state, txn).await?;
+    let snapshot = routing_snapshot(state, &txn.request).await?;
     let Decision::Password { connection_id, .. } = crate::routing::decide(&email, &snapshot) else {
         return Err(LoginError::Retry(
             "Password login is not available here.".into(),
@@ -271,52 +287,150 @@ pub async fn submit_password(
     finish(state, txn, &user.user, &connection_id).await
 }
 
-/// A login that succeeded: where to send the browser next.
+/// A login that succeeded: where to send the browser next, and the session
+/// cookie to set when the login started a session.
 pub struct Finished {
     pub redirect_url: String,
+    pub session_cookie: Option<SessionCookie>,
 }
 
 /// Ends a transaction whose user has authenticated through `connection_id`
 /// (password, sign-up, or an upstream IdP): applies the organization's
-/// membership rules, then issues the authorization code.
+/// membership rules, starts the browser's SSO session (ending the one it
+/// had) and issues the authorization code.
 pub async fn finish(
     state: &AppState,
     txn: &Transaction,
     user: &User,
     connection_id: &str,
 ) -> Result<Finished, LoginError> {
-    if let Some(org_id) = &txn.request.organization_id {
-        if !state.store.is_member(org_id, &user.user_id).await? {
-            let enabled = state
-                .store
-                .get_enabled_connection(org_id, connection_id)
-                .await?;
-            if enabled.enabled.assign_membership_on_login {
-                state
-                    .store
-                    .insert_members(org_id, std::slice::from_ref(&user.user_id))
-                    .await?;
-            } else {
-                return Err(txn.error_redirect(
-                    state,
-                    OAuthErrorCode::AccessDenied,
-                    "The user is not a member of the organization, and its connection does not assign membership on login",
-                ));
-            }
-        }
-    }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
     }
+    admit(state, &txn.request, &user.user_id, connection_id).await?;
+    if let Some(previous) = &txn.previous_session_id {
+        state.store.end_session(previous).await?;
+    }
+    let (session, cookie) = session::start(state, &user.user_id, connection_id).await?;
+    let redirect_url = issue_code(state, &txn.request, &session).await?;
+    Ok(Finished {
+        redirect_url,
+        session_cookie: Some(cookie),
+    })
+}
+
+/// Answers an authorization request from the browser's SSO session without
+/// asking anything: `None` when the session's connection does not serve this
+/// client or organization (the user must log in).
+pub async fn authorize_with_session(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<Option<String>, LoginError> {
+    let serves = match routing_snapshot(state, request).await {
+        Ok(snapshot) => snapshot
+            .candidates
+            .iter()
+            .any(|c| c.connection_id == session.connection_id),
+        // An explicit `connection` that is not enabled: the login pages say so.
+        Err(LoginError::Redirect(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if !serves {
+        return Ok(None);
+    }
+    admit(state, request, &session.user_id, &session.connection_id).await?;
+    issue_code(state, request, session).await.map(Some)
+}
+
+/// `prompt=select_account`: the user chose to continue as the session's
+/// account. The session must still be the browser's and live.
+pub async fn continue_with_session(
+    state: &AppState,
+    txn: &Transaction,
+    browser_session: Option<&StoredSession>,
+) -> Result<Finished, LoginError> {
+    let session = match (browser_session, &txn.previous_session_id) {
+        (Some(session), Some(offered)) if &session.id == offered => session,
+        _ => {
+            return Err(LoginError::Retry(
+                "That session has ended; log in again.".into(),
+            ));
+        }
+    };
+    if !state.store.delete_login_transaction(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    match authorize_with_session(state, &txn.request, session).await? {
+        Some(redirect_url) => Ok(Finished {
+            redirect_url,
+            session_cookie: None,
+        }),
+        None => Err(error_redirect(
+            state,
+            &txn.request,
+            OAuthErrorCode::LoginRequired,
+            "The session's connection is not enabled for this application or organization",
+        )),
+    }
+}
+
+/// The organization's membership rules for a user who authenticated through
+/// `connection_id`: members pass; others become members only through a
+/// connection that assigns membership on login.
+async fn admit(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<(), LoginError> {
+    let Some(org_id) = &request.organization_id else {
+        return Ok(());
+    };
+    if state.store.is_member(org_id, user_id).await? {
+        return Ok(());
+    }
+    let assigns = match state
+        .store
+        .get_enabled_connection(org_id, connection_id)
+        .await
+    {
+        Ok(enabled) => enabled.enabled.assign_membership_on_login,
+        Err(StoreError::NotFound) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !assigns {
+        return Err(error_redirect(
+            state,
+            request,
+            OAuthErrorCode::AccessDenied,
+            "The user is not a member of the organization, and its connection does not assign membership on login",
+        ));
+    }
+    state
+        .store
+        .insert_members(org_id, &[user_id.to_owned()])
+        .await?;
+    Ok(())
+}
+
+/// Issues the authorization code for a request answered in `session`, and
+/// records the organization the session was used for.
+async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<String, LoginError> {
     let grant = CodeGrant {
-        user_id: user.user_id.clone(),
-        organization_id: txn.request.organization_id.clone(),
-        redirect_uri: txn.request.redirect_uri.clone(),
-        scope: txn.request.scope.clone(),
-        nonce: txn.request.nonce.clone(),
-        code_challenge: txn.request.code_challenge.clone(),
-        audience: txn.request.audience.clone(),
-        auth_time: crate::clock::now_unix_seconds(),
+        user_id: session.user_id.clone(),
+        organization_id: request.organization_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        audience: request.audience.clone(),
+        auth_time: session.auth_time,
+        session_id: Some(session.id.clone()),
     };
     let code = ids::random_alphanumeric(43);
     let grant_json =
@@ -325,17 +439,19 @@ pub async fn finish(
         .store
         .insert_authorization_code(
             &sha256_hex(&code),
-            &txn.client.client_id,
+            &request.client_id,
             &grant_json,
             now_unix_millis() + CODE_LIFETIME_MS,
         )
         .await?;
-    Ok(Finished {
-        redirect_url: super::authorize::code_redirect(
-            &txn.request.redirect_uri,
-            &code,
-            txn.request.state.as_deref(),
-            state.issuer.identifier(),
-        ),
-    })
+    state
+        .store
+        .record_session_use(&session.id, request.organization_id.as_deref())
+        .await?;
+    Ok(super::authorize::code_redirect(
+        &request.redirect_uri,
+        &code,
+        request.state.as_deref(),
+        state.issuer.identifier(),
+    ))
 }

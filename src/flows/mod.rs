@@ -4,7 +4,11 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod code;
+pub mod introspection;
 pub mod login;
+pub mod logout;
+pub mod refresh;
+pub mod session;
 pub mod token;
 
 use std::fmt;
@@ -36,6 +40,7 @@ pub enum OAuthErrorCode {
     InvalidScope,
     AccessDenied,
     UnsupportedResponseType,
+    UnsupportedTokenType,
     LoginRequired,
     ServerError,
 }
@@ -51,6 +56,7 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedTokenType => "unsupported_token_type",
             Self::LoginRequired => "login_required",
             Self::ServerError => "server_error",
         }
@@ -97,5 +103,21 @@ impl From<crate::store::StoreError> for OAuthError {
 impl From<crate::keys::KeyError> for OAuthError {
     fn from(err: crate::keys::KeyError) -> Self {
         OAuthError::server_error(err)
+    }
+}
+
+/// The organization a request names by id (`org_…`) or by name (as Auth0's
+/// `organization` parameter allows).
+pub async fn find_organization(
+    state: &crate::state::AppState,
+    id_or_name: &str,
+) -> Result<crate::model::organization::Organization, crate::store::StoreError> {
+    if crate::model::ids::has_prefix(id_or_name, crate::model::ids::ORGANIZATION) {
+        state.store.get_organization(id_or_name).await
+    } else {
+        state
+            .store
+            .get_organization_by_name(&id_or_name.to_ascii_lowercase())
+            .await
     }
 }

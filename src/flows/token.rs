@@ -1,15 +1,16 @@
-//! The token endpoint's grants. This slice implements `client_credentials`
-//! (machine-to-machine, Management API access); the authorization-code and
-//! refresh grants come with the authorization endpoint.
+//! The token endpoint: parameters, responses, the grant dispatch and the
+//! `client_credentials` grant (machine-to-machine). The authorization-code
+//! grant lives in `code`, the refresh grant in `refresh`.
 
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::authenticate_client;
 use super::{OAuthError, OAuthErrorCode};
 use crate::clock::now_unix_seconds;
-use crate::model::client::GrantType;
+use crate::model::client::{ClientGrant, GrantType, OrganizationUsage};
 use crate::model::ids;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// Access tokens for APIs live a day, as Auth0's default for machine tokens.
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
@@ -27,6 +28,7 @@ pub struct TokenParams {
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +36,8 @@ pub struct TokenResponse {
     pub access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,9 +73,22 @@ pub fn verify_access_token(
     token: &str,
     audience: &str,
 ) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
+    verify_access_token_for(state, token, Some(audience))
+}
+
+/// As [`verify_access_token`]; `None` accepts any audience (introspection,
+/// where the caller is the client the token was issued to, not its API).
+pub fn verify_access_token_for(
+    state: &AppState,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
     let mut validation = jsonwebtoken::Validation::default();
     validation.set_issuer(&[state.issuer.identifier()]);
-    validation.set_audience(&[audience]);
+    match audience {
+        Some(audience) => validation.set_audience(&[audience]),
+        None => validation.validate_aud = false,
+    }
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 30;
     state.keys.verify(token, ACCESS_TOKEN_TYP, validation)
@@ -90,10 +107,9 @@ pub async fn exchange(
     match grant_type {
         "client_credentials" => client_credentials(state, authorization, &params).await,
         "authorization_code" => super::code::exchange_code(state, authorization, &params).await,
-        "refresh_token" => Err(OAuthError::new(
-            OAuthErrorCode::UnsupportedGrantType,
-            format!("Grant type '{grant_type}' is not enabled on this server yet"),
-        )),
+        "refresh_token" => {
+            super::refresh::exchange_refresh_token(state, authorization, &params).await
+        }
         other => Err(OAuthError::new(
             OAuthErrorCode::UnsupportedGrantType,
             format!("Unsupported grant type: {other}"),
@@ -114,11 +130,6 @@ async fn client_credentials(
         GrantType::ClientCredentials,
     )
     .await?;
-    if params.organization.is_some() {
-        return Err(OAuthError::invalid_request(
-            "Organization-scoped machine tokens are not supported yet",
-        ));
-    }
     let audience = params
         .audience
         .as_deref()
@@ -134,6 +145,8 @@ async fn client_credentials(
                 format!("Client has not been granted scopes for audience {audience}"),
             )
         })?;
+    let organization_id =
+        machine_organization(state, &grant, params.organization.as_deref()).await?;
     let granted: Vec<&str> = match params.scope.as_deref().filter(|s| !s.trim().is_empty()) {
         None => grant.scope.iter().map(String::as_str).collect(),
         Some(requested) => {
@@ -164,7 +177,7 @@ async fn client_credentials(
         client_id: client.client_id.clone(),
         scope: scope.clone(),
         gty: Some("client-credentials".to_owned()),
-        org_id: None,
+        org_id: organization_id,
     };
     let access_token = state
         .keys
@@ -172,8 +185,55 @@ async fn client_credentials(
     Ok(TokenResponse {
         access_token,
         id_token: None,
+        refresh_token: None,
         token_type: "Bearer",
         expires_in: ACCESS_TOKEN_LIFETIME_SECS,
         scope: Some(scope),
     })
+}
+
+/// The organization of a machine token, as the client grant's
+/// `organization_usage` allows: refused under `deny` (or unset), required
+/// under `require`; the organization must be associated with the grant
+/// unless the grant allows any organization.
+async fn machine_organization(
+    state: &AppState,
+    grant: &ClientGrant,
+    requested: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let usage = grant.organization_usage.unwrap_or(OrganizationUsage::Deny);
+    let Some(requested) = requested.filter(|o| !o.is_empty()) else {
+        if usage == OrganizationUsage::Require {
+            return Err(OAuthError::invalid_request(
+                "The client grant requires an organization: pass the organization parameter",
+            ));
+        }
+        return Ok(None);
+    };
+    if usage == OrganizationUsage::Deny {
+        return Err(OAuthError::invalid_request(
+            "The client grant does not allow organizations (organization_usage is not allow or require)",
+        ));
+    }
+    let organization = match super::find_organization(state, requested).await {
+        Ok(org) => org,
+        Err(StoreError::NotFound) => {
+            return Err(OAuthError::invalid_request(format!(
+                "No organization found by that id or name: {requested}"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !grant.allow_any_organization
+        && !state
+            .store
+            .is_organization_client_grant(&organization.id, &grant.id)
+            .await?
+    {
+        return Err(OAuthError::new(
+            OAuthErrorCode::AccessDenied,
+            "The client grant is not associated with the organization",
+        ));
+    }
+    Ok(Some(organization.id))
 }

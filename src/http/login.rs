@@ -4,15 +4,18 @@
 //! its cookie.
 
 use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::flows::authorize::{AuthorizeError, check_request, error_redirect};
 use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::logout::{self, LogoutParams};
+use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
 use crate::flows::token::verify_access_token;
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::routing::Decision;
@@ -23,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/authorize", get(authorize_get))
         .route("/u/login", get(login_get).post(login_post))
         .route("/u/login/password", get(password_get).post(password_post))
+        .route("/u/login/continue", post(continue_post))
+        .route("/oidc/logout", get(logout_get).post(logout_post))
         .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
 
@@ -103,6 +108,8 @@ struct IdentifierPage<'a> {
     csrf: &'a str,
     email: &'a str,
     error: Option<&'a str>,
+    /// `prompt=select_account`: the session's account, offered first.
+    continue_as: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -187,28 +194,49 @@ async fn authorize_get(
         }
         Err(AuthorizeError::Redirect(url)) => return Redirect::to(&url).into_response(),
     };
-    if request.prompt.iter().any(|p| p == "none") {
-        // No SSO session exists yet (sessions come with the SSO slice).
-        let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user is not logged in");
-        return Redirect::to(&error_redirect(
+    let browser_session =
+        match session::current(&state, read_cookie(&headers, SESSION_COOKIE)).await {
+            Ok(found) => found,
+            Err(e) => return login_error(&headers, e.into()),
+        };
+    let login_required = || {
+        let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in");
+        Redirect::to(&error_redirect(
             &request.redirect_uri,
             request.state.as_deref(),
             state.issuer.identifier(),
             &error,
         ))
-        .into_response();
+        .into_response()
+    };
+    match session::decide(
+        &request,
+        browser_session.as_ref(),
+        crate::clock::now_unix_seconds(),
+    ) {
+        SessionUse::LoginRequired => return login_required(),
+        SessionUse::Silent => {
+            if let Some(found) = &browser_session {
+                match login::authorize_with_session(&state, &request, found).await {
+                    Ok(Some(url)) => return Redirect::to(&url).into_response(),
+                    Ok(None) if request.prompt.iter().any(|p| p == "none") => {
+                        return login_required();
+                    }
+                    Ok(None) => {}
+                    Err(e) => return login_error(&headers, e),
+                }
+            }
+        }
+        SessionUse::Interactive => {}
     }
-    match login::begin(&state, &request).await {
+    let previous_session = browser_session.as_ref().map(|s| s.id.as_str());
+    match login::begin(&state, &request, previous_session).await {
         Ok(started) => {
-            let secure = if state.issuer.identifier().starts_with("https:") {
-                "; Secure"
-            } else {
-                ""
-            };
             let cookie = format!(
-                "{}={}; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=1800{secure}",
+                "{}={}; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=1800{}",
                 cookie_name(&started.transaction_id),
-                started.browser_secret
+                started.browser_secret,
+                secure_attribute(&state),
             );
             let mut response =
                 Redirect::to(&format!("/u/login?state={}", started.transaction_id)).into_response();
@@ -218,6 +246,16 @@ async fn authorize_get(
             response
         }
         Err(e) => login_error(&headers, e),
+    }
+}
+
+/// Cookies are `Secure` whenever the issuer is https (not in the explicit
+/// `--insecure-http` development mode, where browsers would drop them).
+fn secure_attribute(state: &AppState) -> &'static str {
+    if state.issuer.identifier().starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
     }
 }
 
@@ -288,7 +326,8 @@ async fn identifier_page(
     status: StatusCode,
 ) -> Response {
     let brand = brand_for(state, Some(txn)).await;
-    render(
+    let continue_as = offered_account(state, txn).await;
+    render_with_form_target(
         &IdentifierPage {
             brand,
             client_name: &txn.client.name,
@@ -296,8 +335,34 @@ async fn identifier_page(
             csrf: &txn.csrf_token,
             email: txn.email.as_deref().unwrap_or(""),
             error,
+            continue_as: continue_as.as_deref(),
         },
         status,
+        continue_as
+            .as_ref()
+            .map(|_| txn.request.redirect_uri.as_str()),
+    )
+}
+
+/// With `prompt=select_account`, the email of the session the login began
+/// in, to offer "Continue as …".
+async fn offered_account(state: &AppState, txn: &Transaction) -> Option<String> {
+    if !txn.request.prompt.iter().any(|p| p == "select_account") {
+        return None;
+    }
+    let session = state
+        .store
+        .get_session(txn.previous_session_id.as_deref()?)
+        .await
+        .ok()?;
+    Some(
+        state
+            .store
+            .get_user(&session.user_id)
+            .await
+            .ok()?
+            .user
+            .email,
     )
 }
 
@@ -409,7 +474,7 @@ async fn password_post(
         Err(e) => return login_error(&headers, e),
     };
     match login::submit_password(&state, &txn, &form.password).await {
-        Ok(finished) => finished_response(&txn, finished),
+        Ok(finished) => finished_response(&state, &txn, finished),
         Err(LoginError::Retry(message)) => {
             let email = txn.email.clone().unwrap_or_default();
             password_page(
@@ -425,13 +490,126 @@ async fn password_post(
     }
 }
 
-/// The browser's last step of a login: clear the transaction's cookie and
-/// follow the redirect back to the client.
-fn finished_response(txn: &Transaction, finished: login::Finished) -> Response {
+/// The browser's last step of a login: clear the transaction's cookie, set
+/// the new session's, and follow the redirect back to the client.
+fn finished_response(state: &AppState, txn: &Transaction, finished: login::Finished) -> Response {
     let mut response = Redirect::to(&finished.redirect_url).into_response();
-    let expired = format!(
+    let mut cookies = vec![format!(
         "{}=; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=0",
         cookie_name(&txn.id)
+    )];
+    if let Some(session) = finished.session_cookie {
+        cookies.push(format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            session.secret,
+            session.max_age_secs,
+            secure_attribute(state)
+        ));
+    }
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct ContinueForm {
+    state: String,
+    csrf: String,
+}
+
+/// "Continue as …" on the identifier page (`prompt=select_account`).
+async fn continue_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ContinueForm>,
+) -> Response {
+    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&headers, e),
+    };
+    let browser_session =
+        match session::current(&state, read_cookie(&headers, SESSION_COOKIE)).await {
+            Ok(found) => found,
+            Err(e) => return login_error(&headers, e.into()),
+        };
+    match login::continue_with_session(&state, &txn, browser_session.as_ref()).await {
+        Ok(finished) => finished_response(&state, &txn, finished),
+        Err(LoginError::Retry(message)) => {
+            identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage {
+    brand: Brand,
+}
+
+async fn logout_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<LogoutParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(params)) => logout_response(&state, &headers, &params).await,
+        Err(e) => error_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Invalid logout request",
+            &e.body_text(),
+        ),
+    }
+}
+
+async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Form<LogoutParams>, FormRejection>,
+) -> Response {
+    match params {
+        Ok(Form(params)) => logout_response(&state, &headers, &params).await,
+        Err(e) => error_page(
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Invalid logout request",
+            &e.body_text(),
+        ),
+    }
+}
+
+/// Ends the browser's session and clears its cookie; then back to the
+/// client, or a "logged out" page.
+async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Response {
+    let browser_session = match session::current(state, read_cookie(headers, SESSION_COOKIE)).await
+    {
+        Ok(found) => found,
+        Err(e) => return login_error(headers, e.into()),
+    };
+    let mut response = match logout::logout(state, params, browser_session.as_ref()).await {
+        Ok(Some(url)) => Redirect::to(&url).into_response(),
+        Ok(None) => render(
+            &LoggedOutPage {
+                brand: Brand::default_brand(),
+            },
+            StatusCode::OK,
+        ),
+        Err(refused) => {
+            return error_page(
+                headers,
+                StatusCode::BAD_REQUEST,
+                refused.title,
+                &refused.detail,
+            );
+        }
+    };
+    let expired = format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure_attribute(state)
     );
     if let Ok(value) = HeaderValue::from_str(&expired) {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -2,14 +2,17 @@
 //! landing page.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::flows::OAuthError;
+use crate::flows::introspection::{self, TokenStateParams};
 use crate::flows::token::{self, TokenParams};
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
@@ -21,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(discovery_get))
         .route("/.well-known/jwks.json", get(jwks_get))
         .route("/oauth/token", post(token_post))
+        .route("/oauth/revoke", post(revoke_post))
+        .route("/oauth/introspect", post(introspect_post))
 }
 
 /// Discovery metadata. It lists what this build supports, and nothing more.
@@ -33,17 +38,28 @@ async fn discovery_get(State(state): State<AppState>) -> Response {
         "token_endpoint": issuer.url("/oauth/token"),
         "jwks_uri": issuer.url("/.well-known/jwks.json"),
         "userinfo_endpoint": issuer.url("/userinfo"),
+        "revocation_endpoint": issuer.url("/oauth/revoke"),
+        "introspection_endpoint": issuer.url("/oauth/introspect"),
+        "end_session_endpoint": issuer.url("/oidc/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "org_id",
+        "prompt_values_supported": ["none", "login", "select_account"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "org_id",
             "email", "email_verified", "name", "given_name", "family_name", "nickname", "picture"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
     });
     (
         [(
@@ -73,9 +89,9 @@ async fn jwks_get(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `/oauth/token` takes form-encoded bodies (RFC 6749) and, as Auth0 does,
-/// JSON bodies.
-async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// The OAuth endpoints take form-encoded bodies (RFC 6749) and, as Auth0's
+/// do, JSON bodies.
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -85,36 +101,74 @@ async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let params: Result<TokenParams, OAuthError> = match content_type.as_str() {
-        "application/x-www-form-urlencoded" => parse_form(&body),
-        "application/json" => serde_json::from_slice(&body)
+    match content_type.as_str() {
+        "application/x-www-form-urlencoded" => parse_form(body),
+        "application/json" => serde_json::from_slice(body)
             .map_err(|e| OAuthError::invalid_request(format!("Malformed JSON body: {e}"))),
         _ => Err(OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded or application/json",
         )),
-    };
-    let authorization = headers
+    }
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let result = match params {
-        Ok(params) => token::exchange(&state, authorization, params).await,
+        .and_then(|v| v.to_str().ok())
+}
+
+/// A JSON answer that no cache may keep (RFC 6749 §5.1).
+fn no_store<T: Serialize>(body: T) -> Response {
+    (
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = match parse_body::<TokenParams>(&headers, &body) {
+        Ok(params) => token::exchange(&state, authorization(&headers), params).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(response) => (
-            [
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (header::PRAGMA, HeaderValue::from_static("no-cache")),
-            ],
-            Json(response),
-        )
-            .into_response(),
+        Ok(response) => no_store(response),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// RFC 7009: 200 with an empty body whether or not the token existed.
+async fn revoke_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = match parse_body::<TokenStateParams>(&headers, &body) {
+        Ok(params) => introspection::revoke(&state, authorization(&headers), &params).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn introspect_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = match parse_body::<TokenStateParams>(&headers, &body) {
+        Ok(params) => introspection::introspect(&state, authorization(&headers), &params).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(answer) => no_store(answer),
         Err(error) => error.into_response(),
     }
 }
 
 /// Form parameters; a parameter given twice is refused (RFC 6749 §3.2).
-fn parse_form(body: &[u8]) -> Result<TokenParams, OAuthError> {
+fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| OAuthError::invalid_request(format!("Malformed form body: {e}")))?;
     let mut seen = std::collections::HashSet::new();

@@ -79,8 +79,11 @@ fn grant_names(client: &Client) -> Vec<&'static str> {
 
 const GRANT_COLUMNS: &str =
     "id, client_id, audience, scope, organization_usage, allow_any_organization";
+/// [`GRANT_COLUMNS`] of `client_grants g` in a join.
+pub(super) const GRANT_COLUMNS_QUALIFIED: &str =
+    "g.id, g.client_id, g.audience, g.scope, g.organization_usage, g.allow_any_organization";
 
-fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
+pub(super) fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
     let usage: Option<String> = row.try_get("organization_usage")?;
     Ok(ClientGrant {
         id: row.try_get("id")?,

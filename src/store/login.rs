@@ -12,20 +12,23 @@ pub struct StoredTransaction {
     /// The validated authorization request, as JSON.
     pub request: String,
     pub email: Option<String>,
+    /// The SSO session the browser had when the login began.
+    pub previous_session_id: Option<String>,
     pub expires_at: i64,
 }
 
 impl Store {
     pub async fn insert_login_transaction(&self, txn: &StoredTransaction) -> StoreResult<()> {
         sqlx::query(
-            "insert into login_transactions (id, browser_hash, csrf_token, request, email, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into login_transactions (id, browser_hash, csrf_token, request, email, previous_session_id, \
+             created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&txn.id)
         .bind(&txn.browser_hash)
         .bind(&txn.csrf_token)
         .bind(&txn.request)
         .bind(&txn.email)
+        .bind(&txn.previous_session_id)
         .bind(now_millis())
         .bind(txn.expires_at)
         .execute(&self.pool)
@@ -40,7 +43,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<StoredTransaction> {
         let row = sqlx::query(
-            "select id, browser_hash, csrf_token, request, email, expires_at from login_transactions \
+            "select id, browser_hash, csrf_token, request, email, previous_session_id, expires_at from login_transactions \
              where id = $1 and expires_at > $2",
         )
         .bind(id)
@@ -53,6 +56,7 @@ impl Store {
             csrf_token: row.try_get("csrf_token")?,
             request: row.try_get("request")?,
             email: row.try_get("email")?,
+            previous_session_id: row.try_get("previous_session_id")?,
             expires_at: row.try_get("expires_at")?,
         })
     }

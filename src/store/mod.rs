@@ -8,8 +8,10 @@ mod clients;
 mod connections;
 mod keys;
 mod login;
+mod organization_grants;
 pub mod organizations;
 mod roles;
+mod sessions;
 mod settings;
 pub mod users;
 
@@ -17,6 +19,7 @@ pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
+pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -105,6 +108,13 @@ fn sqlite_constraint_name(message: &str) -> String {
         "tenant_settings.key" => "tenant_settings_pkey",
         "login_transactions.id" => "login_transactions_pkey",
         "authorization_codes.code_hash" => "authorization_codes_pkey",
+        "organization_client_grants.organization_id, organization_client_grants.grant_id" => {
+            "organization_client_grants_pkey"
+        }
+        "sessions.id" => "sessions_pkey",
+        "sessions.cookie_hash" => "sessions_cookie_hash_key",
+        "refresh_grants.id" => "refresh_grants_pkey",
+        "refresh_tokens.token_hash" => "refresh_tokens_pkey",
         other => other,
     };
     name.to_owned()

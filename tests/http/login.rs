@@ -16,22 +16,22 @@ on_both_backends!(
     membership_rules_of_organizations
 );
 
-const CALLBACK: &str = "http://localhost:3000/callback";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-struct Tenant {
-    client_id: String,
-    secret: String,
-    public_client_id: String,
-    org_id: String,
-    other_org_id: String,
+pub(crate) struct Tenant {
+    pub client_id: String,
+    pub secret: String,
+    pub public_client_id: String,
+    pub org_id: String,
+    pub other_org_id: String,
 }
 
 /// Two organizations: `hoekstra` (database connection, membership assigned on
 /// login) and `metahexa` (same connection, membership not assigned); a user
 /// alice in the connection; a confidential and a public client.
-async fn tenant(app: &TestApp) -> Tenant {
+pub(crate) async fn tenant(app: &TestApp) -> Tenant {
     let token = app.admin_token().await;
     let (_, web) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
@@ -69,7 +69,7 @@ async fn tenant(app: &TestApp) -> Tenant {
     }
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -77,11 +77,11 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -90,7 +90,7 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
@@ -99,7 +99,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// Opens `/authorize` with `params`; returns the response (not followed).
-async fn authorize(
+pub(crate) async fn authorize(
     app: &TestApp,
     browser: &reqwest::Client,
     params: &[(&str, &str)],
@@ -114,7 +114,7 @@ async fn authorize(
 
 /// Logs in through the pages from an `/authorize` redirect; returns where the
 /// password step redirects to.
-async fn log_in(
+pub(crate) async fn log_in(
     app: &TestApp,
     browser: &reqwest::Client,
     start: reqwest::Response,
@@ -163,9 +163,10 @@ async fn log_in(
     }
 }
 
-/// Logs alice in through the pages for an `/authorize` with `params`;
-/// returns the code the client receives.
-async fn alice_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &str)]) -> String {
+/// Logs alice in through the pages for an `/authorize` with `params`, in a
+/// new browser (no SSO session); returns the code the client receives.
+pub(crate) async fn alice_code(app: &TestApp, params: &[(&str, &str)]) -> String {
+    let browser = &browser();
     let start = authorize(app, browser, params).await;
     let callback = log_in(
         app,
@@ -178,7 +179,10 @@ async fn alice_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &
     query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
 }
 
-fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn code_params<'a>(
+    client_id: &'a str,
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     let mut params = vec![
         ("client_id", client_id),
         ("redirect_uri", CALLBACK),
@@ -191,7 +195,7 @@ fn code_params<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a
     params
 }
 
-async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = app
         .http
         .post(app.url("/oauth/token"))
@@ -294,6 +298,7 @@ async fn code_flow_into_an_organization(backend: Backend) {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // Wrong password and unknown email read the same.
+    let b = browser();
     let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
     let wrong = log_in(
         &app,
@@ -442,7 +447,6 @@ async fn pkce_is_enforced(backend: Backend) {
     // A public client's code needs the right verifier.
     let code = alice_code(
         &app,
-        &b,
         &code_params(
             &t.public_client_id,
             &[
@@ -471,7 +475,6 @@ async fn pkce_is_enforced(backend: Backend) {
 
     let code = alice_code(
         &app,
-        &b,
         &code_params(
             &t.public_client_id,
             &[
@@ -501,8 +504,7 @@ async fn pkce_is_enforced(backend: Backend) {
 async fn codes_are_single_use_and_bound(backend: Backend) {
     let app = spawn(backend).await;
     let t = tenant(&app).await;
-    let b = browser();
-    let code = alice_code(&app, &b, &code_params(&t.client_id, &[])).await;
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
     let good = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),
@@ -539,7 +541,7 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
         "{body}"
     );
 
-    let code = alice_code(&app, &b, &code_params(&t.client_id, &[])).await;
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code.as_str()),

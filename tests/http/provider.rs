@@ -30,8 +30,34 @@ async fn discovery_lists_what_is_supported(backend: Backend) {
     );
     assert_eq!(
         discovery["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials"])
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
+    assert_eq!(discovery["request_uri_parameter_supported"], false);
+    // Every endpoint it names is served (none answers 404 or 405 to its method).
+    for (name, method) in [
+        ("authorization_endpoint", reqwest::Method::GET),
+        ("token_endpoint", reqwest::Method::POST),
+        ("userinfo_endpoint", reqwest::Method::GET),
+        ("revocation_endpoint", reqwest::Method::POST),
+        ("introspection_endpoint", reqwest::Method::POST),
+        ("end_session_endpoint", reqwest::Method::GET),
+    ] {
+        let url = discovery[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .replace(&app.issuer, &format!("{}/", app.base));
+        let status = app
+            .http
+            .request(method, &url)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{name} answers {status}"
+        );
+    }
     let jwks_uri = discovery["jwks_uri"]
         .as_str()
         .unwrap()

@@ -7,6 +7,7 @@ mod clients;
 mod connections;
 mod keys;
 mod members;
+mod organization_grants;
 mod organizations;
 mod roles;
 mod users;
@@ -41,6 +42,9 @@ pub const ALL_SCOPES: &[&str] = &[
     "read:organization_member_roles",
     "create:organization_member_roles",
     "delete:organization_member_roles",
+    "read:organization_client_grants",
+    "create:organization_client_grants",
+    "delete:organization_client_grants",
     "read:connections",
     "create:connections",
     "update:connections",
@@ -103,6 +107,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ManagementDoc::openapi())
         .merge(organizations::router())
         .merge(members::router())
+        .merge(organization_grants::router())
         .merge(connections::router())
         .merge(clients::router())
         .merge(users::router())

@@ -1,0 +1,189 @@
+//! Refresh tokens (RFC 6749 §6) with rotation and reuse detection (RFC 9700
+//! §4.14.2): every use returns a new token and retires the old one; using a
+//! retired token again revokes the whole family, since one of the two
+//! parties presenting it is not the client. A family stays bound to the
+//! client, user and organization it was issued for.
+
+use super::client_auth::authenticate_client;
+use super::code::{UserGrant, invalid_grant, issue_user_tokens, live_user};
+use super::token::{TokenParams, TokenResponse};
+use super::{OAuthError, OAuthErrorCode, find_organization, sha256_hex};
+use crate::clock::now_unix_millis;
+use crate::model::client::{Client, GrantType};
+use crate::model::ids;
+use crate::state::AppState;
+use crate::store::{RefreshGrant, RefreshOutcome, StoreError};
+
+/// A refresh token unused for 15 days expires…
+pub const REFRESH_TOKEN_IDLE_LIFETIME_MS: i64 = 15 * 24 * 3600 * 1000;
+/// …and a family ends 30 days after the login whatever happens (Auth0's
+/// default inactivity and absolute lifetimes).
+pub const REFRESH_GRANT_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// A refresh token is issued when the scope asks for `offline_access` and
+/// the client may use the refresh grant.
+pub fn is_wanted(client: &Client, scope: &[String]) -> bool {
+    scope.iter().any(|s| s == "offline_access")
+        && client.grant_types.contains(&GrantType::RefreshToken)
+}
+
+/// Starts a family for a code exchange: its first token and the family id.
+pub async fn start(
+    state: &AppState,
+    client: &Client,
+    grant: &UserGrant<'_>,
+) -> Result<(String, String), OAuthError> {
+    let now = now_unix_millis();
+    let token = ids::random_alphanumeric(48);
+    let family = RefreshGrant {
+        id: ids::random_alphanumeric(32),
+        client_id: client.client_id.clone(),
+        user_id: grant.user.user_id.clone(),
+        organization_id: grant.organization_id.map(str::to_owned),
+        session_id: grant.session_id.map(str::to_owned),
+        scope: grant.scope.to_vec(),
+        audience: grant.audience.map(str::to_owned),
+        auth_time: grant.auth_time,
+        expires_at: now + REFRESH_GRANT_LIFETIME_MS,
+    };
+    state
+        .store
+        .insert_refresh_grant(
+            &family,
+            &sha256_hex(&token),
+            now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
+        )
+        .await?;
+    Ok((token, family.id))
+}
+
+/// The `refresh_token` grant.
+pub async fn exchange_refresh_token(
+    state: &AppState,
+    authorization: Option<&str>,
+    params: &TokenParams,
+) -> Result<TokenResponse, OAuthError> {
+    let client = authenticate_client(
+        state,
+        authorization,
+        params.client_id.as_deref(),
+        params.client_secret.as_deref(),
+        GrantType::RefreshToken,
+    )
+    .await?;
+    let presented = params
+        .refresh_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
+    let token_hash = sha256_hex(presented);
+    let now = now_unix_millis();
+
+    // Everything that can refuse the request is checked before the token is
+    // rotated, so that a refused request does not burn the client's token.
+    let found = match state.store.find_refresh_token(&token_hash, now).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Err(invalid_grant("Invalid refresh token")),
+        Err(e) => return Err(e.into()),
+    };
+    if found.grant.client_id != client.client_id {
+        return Err(invalid_grant(
+            "The refresh token was issued to another client",
+        ));
+    }
+    if let Some(requested) = params.organization.as_deref().filter(|o| !o.is_empty()) {
+        let requested_id = match find_organization(state, requested).await {
+            Ok(org) => Some(org.id),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if requested_id.is_none() || requested_id != found.grant.organization_id {
+            return Err(invalid_grant(
+                "The refresh token was issued for another organization",
+            ));
+        }
+    }
+    let scope = narrowed_scope(&found.grant.scope, params.scope.as_deref())?;
+    let user = live_user(
+        state,
+        &found.grant.user_id,
+        found.grant.organization_id.as_deref(),
+    )
+    .await?;
+
+    let next = ids::random_alphanumeric(48);
+    let grant = match state
+        .store
+        .rotate_refresh_token(
+            &token_hash,
+            &sha256_hex(&next),
+            now,
+            now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
+        )
+        .await?
+    {
+        RefreshOutcome::Rotated(grant) => grant,
+        RefreshOutcome::Reused { grant_id } => {
+            tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused; its family is revoked");
+            return Err(invalid_grant(
+                "The refresh token has already been used; all tokens of its grant are revoked",
+            ));
+        }
+        RefreshOutcome::Inactive => {
+            return Err(invalid_grant("The refresh token is expired or revoked"));
+        }
+    };
+    let user_grant = UserGrant {
+        user: &user,
+        organization_id: grant.organization_id.as_deref(),
+        scope: &scope,
+        audience: grant.audience.as_deref(),
+        nonce: None,
+        auth_time: grant.auth_time,
+        session_id: grant.session_id.as_deref(),
+    };
+    let tokens = issue_user_tokens(state, &client, &user_grant).await?;
+    Ok(tokens.into_response(scope.join(" "), Some(next)))
+}
+
+/// RFC 6749 §6: a refresh may ask for less than was granted, never more.
+fn narrowed_scope(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(granted.to_vec());
+    };
+    let requested: Vec<String> = requested
+        .split_ascii_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if let Some(extra) = requested.iter().find(|s| !granted.contains(s)) {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            format!("Scope '{extra}' was not granted to this refresh token"),
+        ));
+    }
+    Ok(requested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refresh_may_narrow_the_scope_but_not_widen_it() {
+        let granted: Vec<String> = ["openid", "email", "offline_access"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(narrowed_scope(&granted, None).ok(), Some(granted.clone()));
+        assert_eq!(
+            narrowed_scope(&granted, Some("openid email")).ok(),
+            Some(vec!["openid".to_owned(), "email".to_owned()])
+        );
+        assert_eq!(
+            narrowed_scope(&granted, Some("openid profile"))
+                .err()
+                .map(|e| e.code),
+            Some(OAuthErrorCode::InvalidScope)
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! SSO sessions and refresh-token families.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, StoreResult, expect_one, now_millis};
+
+/// An SSO session: what the browser's session cookie stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The public id, the `sid` claim.
+    pub id: String,
+    pub user_id: String,
+    /// The connection the user authenticated with.
+    pub connection_id: String,
+    /// When the user last authenticated (unix seconds).
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+}
+
+const SESSION_COLUMNS: &str =
+    "id, user_id, connection_id, auth_time, created_at, last_used_at, expires_at";
+
+fn session_from_row(row: &AnyRow) -> StoreResult<StoredSession> {
+    Ok(StoredSession {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        connection_id: row.try_get("connection_id")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// One family of rotated refresh tokens, and what they were issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrant {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub organization_id: Option<String>,
+    pub session_id: Option<String>,
+    pub scope: Vec<String>,
+    pub audience: Option<String>,
+    /// When the user authenticated (unix seconds), for `auth_time`.
+    pub auth_time: i64,
+    /// The family's absolute end (unix ms).
+    pub expires_at: i64,
+}
+
+const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.organization_id, g.session_id, g.scope, g.audience, \
+     g.auth_time, g.expires_at";
+
+fn grant_from_row(row: &AnyRow) -> StoreResult<RefreshGrant> {
+    Ok(RefreshGrant {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        organization_id: row.try_get("organization_id")?,
+        session_id: row.try_get("session_id")?,
+        scope: row
+            .try_get::<String, _>("scope")?
+            .split_ascii_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        audience: row.try_get("audience")?,
+        auth_time: row.try_get("auth_time")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was live: it is now used, and the new token stored.
+    Rotated(RefreshGrant),
+    /// The token had been used before: the whole family is now revoked.
+    Reused { grant_id: String },
+    /// The token is expired, or its family revoked or expired.
+    Inactive,
+}
+
+/// A refresh token as introspection and revocation see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenState {
+    pub grant: RefreshGrant,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Live: not used, not expired, family neither revoked nor expired.
+    pub active: bool,
+}
+
+impl Store {
+    pub async fn insert_session(
+        &self,
+        session: &StoredSession,
+        cookie_hash: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into sessions (id, cookie_hash, user_id, connection_id, auth_time, created_at, last_used_at, expires_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&session.id)
+        .bind(cookie_hash)
+        .bind(&session.user_id)
+        .bind(&session.connection_id)
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.last_used_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live session of a cookie: not ended, before its absolute end
+    /// (`now`) and used since `idle_cutoff` (both unix ms).
+    pub async fn get_live_session(
+        &self,
+        cookie_hash: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> StoreResult<StoredSession> {
+        let row = sqlx::query(&format!(
+            "select {SESSION_COLUMNS} from sessions where cookie_hash = $1 and ended_at is null \
+             and expires_at > $2 and last_used_at > $3"
+        ))
+        .bind(cookie_hash)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_one(&self.pool)
+        .await?;
+        session_from_row(&row)
+    }
+
+    pub async fn get_session(&self, id: &str) -> StoreResult<StoredSession> {
+        let row = sqlx::query(&format!(
+            "select {SESSION_COLUMNS} from sessions where id = $1 and ended_at is null"
+        ))
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        session_from_row(&row)
+    }
+
+    /// Records a use of the session (idle timeout) and the organization it
+    /// was used for, in one transaction.
+    pub async fn record_session_use(
+        &self,
+        session_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        let result =
+            sqlx::query("update sessions set last_used_at = $2 where id = $1 and ended_at is null")
+                .bind(session_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        expect_one(result)?;
+        if let Some(org_id) = organization_id {
+            sqlx::query(
+                "insert into session_organizations (session_id, organization_id, created_at) \
+                 values ($1, $2, $3) on conflict do nothing",
+            )
+            .bind(session_id)
+            .bind(org_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organizations a session was used for, oldest first.
+    pub async fn list_session_organizations(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select organization_id from session_organizations where session_id = $1 \
+             order by created_at, organization_id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("organization_id")?))
+            .collect()
+    }
+
+    /// Ends a session; true if this call ended it.
+    pub async fn end_session(&self, session_id: &str) -> StoreResult<bool> {
+        let result =
+            sqlx::query("update sessions set ended_at = $2 where id = $1 and ended_at is null")
+                .bind(session_id)
+                .bind(now_millis())
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Starts a refresh-token family with its first token.
+    pub async fn insert_refresh_grant(
+        &self,
+        grant: &RefreshGrant,
+        token_hash: &str,
+        token_expires_at: i64,
+    ) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, scope, audience, \
+             auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.organization_id)
+        .bind(&grant.session_id)
+        .bind(grant.scope.join(" "))
+        .bind(&grant.audience)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(grant.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_refresh_token(&mut tx, token_hash, &grant.id, now, token_expires_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Presents a refresh token at `now` (unix ms): a live token is marked
+    /// used and `next_hash` stored in its family (expiring at
+    /// `next_expires_at`, capped by the family's end); a token used before
+    /// revokes its family. Of two concurrent uses of one token exactly one
+    /// rotates: the first statement is the conditional write.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        next_hash: &str,
+        now: i64,
+        next_expires_at: i64,
+    ) -> StoreResult<RefreshOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(
+            "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "select {GRANT_COLUMNS}, g.revoked_at from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
+             where t.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let grant = grant_from_row(&row)?;
+        let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+        if claimed.rows_affected() == 0 {
+            let used = sqlx::query(
+                "select 1 as one from refresh_tokens where token_hash = $1 and used_at is not null",
+            )
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+            if !used {
+                return Ok(RefreshOutcome::Inactive);
+            }
+            revoke_grant(&mut tx, &grant.id, now).await?;
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Reused { grant_id: grant.id });
+        }
+        if revoked || grant.expires_at <= now {
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Inactive);
+        }
+        insert_refresh_token(
+            &mut tx,
+            next_hash,
+            &grant.id,
+            now,
+            next_expires_at.min(grant.expires_at),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Rotated(grant))
+    }
+
+    /// A refresh token's family and whether the token is live at `now`.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<RefreshTokenState> {
+        let row = sqlx::query(&format!(
+            "select {GRANT_COLUMNS}, g.revoked_at, t.created_at as token_created_at, \
+             t.expires_at as token_expires_at, t.used_at from refresh_tokens t \
+             join refresh_grants g on g.id = t.grant_id where t.token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        let grant = grant_from_row(&row)?;
+        let expires_at: i64 = row.try_get("token_expires_at")?;
+        let active = row.try_get::<Option<i64>, _>("revoked_at")?.is_none()
+            && row.try_get::<Option<i64>, _>("used_at")?.is_none()
+            && expires_at > now
+            && grant.expires_at > now;
+        Ok(RefreshTokenState {
+            grant,
+            created_at: row.try_get("token_created_at")?,
+            expires_at,
+            active,
+        })
+    }
+
+    /// Revokes a refresh-token family; true if this call revoked it.
+    pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = revoke_grant(&mut tx, grant_id, now_millis()).await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Records the refresh grant an authorization code's exchange started.
+    pub async fn set_code_refresh_grant(&self, code_hash: &str, grant_id: &str) -> StoreResult<()> {
+        let result =
+            sqlx::query("update authorization_codes set grant_id = $2 where code_hash = $1")
+                .bind(code_hash)
+                .bind(grant_id)
+                .execute(&self.pool)
+                .await?;
+        expect_one(result)
+    }
+
+    /// The refresh grant a (consumed) code started, if any.
+    pub async fn code_refresh_grant(&self, code_hash: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query("select grant_id from authorization_codes where code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get::<Option<String>, _>("grant_id"))
+                .transpose()?
+                .flatten(),
+        )
+    }
+}
+
+async fn insert_refresh_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    token_hash: &str,
+    grant_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at) values ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(grant_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn revoke_grant(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant_id: &str,
+    now: i64,
+) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "update refresh_grants set revoked_at = $2 where id = $1 and revoked_at is null",
+    )
+    .bind(grant_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,315 @@
+//! RP-initiated logout, revocation (RFC 7009) and introspection (RFC 7662).
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::login::{
+    CALLBACK, Tenant, alice_code, authorize, browser, code_params, location, log_in, query_param,
+    redeem, tenant,
+};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    logout_ends_the_session_and_returns_only_to_allowed_urls,
+    introspection_tells_a_client_about_its_own_tokens,
+    revocation_revokes_refresh_tokens_of_the_client
+);
+
+const LOGGED_OUT: &str = "http://localhost:3000/logged-out";
+
+async fn logged_in_browser(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
+    let b = browser();
+    let start = authorize(app, &b, &code_params(&t.client_id, &[])).await;
+    let callback = log_in(app, &b, start, "alice@hoekstra.example", "alice-password-1").await;
+    let code = query_param(&callback, "code").unwrap();
+    let (status, tokens) = redeem(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    (b, tokens)
+}
+
+async fn silent_login_works(app: &TestApp, t: &Tenant, b: &reqwest::Client) -> bool {
+    let response = authorize(app, b, &code_params(&t.client_id, &[("prompt", "none")])).await;
+    query_param(&location(&response), "code").is_some()
+}
+
+async fn logout_ends_the_session_and_returns_only_to_allowed_urls(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            Some(json!({"allowed_logout_urls": [LOGGED_OUT]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (b, tokens) = logged_in_browser(&app, &t).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert!(silent_login_works(&app, &t, &b).await);
+
+    // Refused requests show a page, redirect nowhere, and end nothing.
+    for params in [
+        vec![
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ],
+        vec![
+            ("id_token_hint", id_token),
+            (
+                "post_logout_redirect_uri",
+                "http://localhost:3000/logged-out/x",
+            ),
+        ],
+        vec![("post_logout_redirect_uri", LOGGED_OUT)],
+        vec![
+            ("id_token_hint", id_token),
+            ("client_id", &t.public_client_id),
+        ],
+        vec![
+            ("id_token_hint", "eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0."),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+        ],
+    ] {
+        let response = b
+            .get(app.url("/oidc/logout"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{params:?}");
+        assert!(response.headers().get("location").is_none());
+    }
+    assert!(
+        silent_login_works(&app, &t, &b).await,
+        "refused logouts end nothing"
+    );
+
+    let response = b
+        .get(app.url("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "bye-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert!(to.starts_with(LOGGED_OUT), "{to}");
+    assert_eq!(query_param(&to, "state").as_deref(), Some("bye-1"));
+    let sid = jsonwebtoken::dangerous::insecure_decode::<Value>(id_token)
+        .unwrap()
+        .claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app.store().await.get_session(&sid).await.is_err());
+    assert!(!silent_login_works(&app, &t, &b).await, "logged out");
+
+    // With client_id instead of a hint (POST form), and without a redirect: a page.
+    let (b, _) = logged_in_browser(&app, &t).await;
+    let response = b
+        .post(app.url("/oidc/logout"))
+        .form(&[
+            ("client_id", t.client_id.as_str()),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (b, _) = logged_in_browser(&app, &t).await;
+    let response = b.get(app.url("/oidc/logout")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("You are logged out")
+    );
+    assert!(!silent_login_works(&app, &t, &b).await);
+}
+
+async fn token_state(
+    app: &TestApp,
+    endpoint: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    token: &str,
+) -> (StatusCode, Value) {
+    let mut form = vec![("token", token), ("client_id", client_id)];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    let response = app
+        .http
+        .post(app.url(endpoint))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn offline_tokens(app: &TestApp, t: &Tenant) -> Value {
+    let mut params = code_params(&t.client_id, &[("organization", "hoekstra")]);
+    params.retain(|(k, _)| *k != "scope");
+    params.push(("scope", "openid offline_access"));
+    let code = alice_code(app, &params).await;
+    let (status, tokens) = redeem(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    tokens
+}
+
+async fn other_confidential_client(app: &TestApp) -> (String, String) {
+    let admin = app.admin_token().await;
+    let (_, other) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &admin,
+            Some(json!({"name": "Other", "app_type": "regular_web", "callbacks": [CALLBACK]})),
+        )
+        .await;
+    (
+        other["client_id"].as_str().unwrap().to_owned(),
+        other["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn introspection_tells_a_client_about_its_own_tokens(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let tokens = offline_tokens(&app, &t).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let introspect = "/oauth/introspect";
+
+    let (status, answer) =
+        token_state(&app, introspect, &t.client_id, Some(&t.secret), refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["client_id"], t.client_id.as_str());
+    assert_eq!(answer["org_id"], t.org_id.as_str());
+    assert_eq!(answer["scope"], "openid offline_access");
+    let (_, answer) = token_state(&app, introspect, &t.client_id, Some(&t.secret), access).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["org_id"], t.org_id.as_str());
+
+    // Garbage, an ID token, and another client's question: inactive.
+    for token in ["garbage", tokens["id_token"].as_str().unwrap()] {
+        let (_, answer) = token_state(&app, introspect, &t.client_id, Some(&t.secret), token).await;
+        assert_eq!(answer, json!({"active": false}));
+    }
+    let (other_id, other_secret) = other_confidential_client(&app).await;
+    for token in [refresh, access] {
+        let (_, answer) =
+            token_state(&app, introspect, &other_id, Some(&other_secret), token).await;
+        assert_eq!(answer, json!({"active": false}));
+    }
+    // Public clients and wrong secrets may not introspect.
+    let (status, answer) = token_state(&app, introspect, &t.public_client_id, None, access).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (status, _) = token_state(&app, introspect, &t.client_id, Some("wrong"), access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A rotated-away refresh token is inactive.
+    let (status, _) = redeem(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, answer) = token_state(&app, introspect, &t.client_id, Some(&t.secret), refresh).await;
+    assert_eq!(answer, json!({"active": false}));
+}
+
+async fn revocation_revokes_refresh_tokens_of_the_client(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let tokens = offline_tokens(&app, &t).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let revoke = "/oauth/revoke";
+
+    // Another client cannot revoke it.
+    let (other_id, other_secret) = other_confidential_client(&app).await;
+    let (status, body) = token_state(&app, revoke, &other_id, Some(&other_secret), refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+    // Access tokens are not revocable: said so, not pretended.
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, body) = token_state(&app, revoke, &t.client_id, Some(&t.secret), access).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_token_type"))
+    );
+    // Unknown tokens: 200, as RFC 7009 asks.
+    let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), "unknown").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = token_state(&app, revoke, &t.client_id, Some(&t.secret), "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &t.client_id),
+            ("client_secret", &t.secret),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // Revoking twice is fine.
+    let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), refresh).await;
+    assert_eq!(status, StatusCode::OK);
+}

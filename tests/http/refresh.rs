@@ -1,0 +1,244 @@
+//! Refresh tokens: rotation, reuse detection revoking the family, binding to
+//! client and organization, and a replayed code revoking what it issued.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::login::{CALLBACK, Tenant, alice_code, code_params, redeem, tenant};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    refresh_tokens_rotate_and_a_reused_one_revokes_the_family,
+    refresh_tokens_are_bound_to_client_and_organization,
+    a_replayed_code_revokes_its_refresh_token,
+    refresh_tokens_need_offline_access_and_the_grant,
+    concurrent_uses_of_one_refresh_token_rotate_once
+);
+
+fn claims(token: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .unwrap()
+        .claims
+}
+
+/// Logs alice in with `extra` parameters and the offline_access scope;
+/// returns the code's form and the token response.
+async fn offline_tokens(app: &TestApp, t: &Tenant, extra: &[(&str, &str)]) -> (String, Value) {
+    let mut params = code_params(&t.client_id, extra);
+    params.retain(|(k, _)| *k != "scope");
+    params.push(("scope", "openid email offline_access"));
+    let code = alice_code(app, &params).await;
+    let (status, tokens) = redeem(app, &code_form(t, &code)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    (code, tokens)
+}
+
+fn code_form<'a>(t: &'a Tenant, code: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("client_id", &t.client_id),
+        ("client_secret", &t.secret),
+    ]
+}
+
+async fn refresh(
+    app: &TestApp,
+    t: &Tenant,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", t.client_id.as_str()),
+        ("client_secret", t.secret.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    redeem(app, &form).await
+}
+
+fn refresh_token_of(tokens: &Value) -> String {
+    tokens["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh_token in {tokens}"))
+        .to_owned()
+}
+
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let first = refresh_token_of(&tokens);
+    let login_id = claims(tokens["id_token"].as_str().unwrap());
+
+    let (status, refreshed) = refresh(&app, &t, &first, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let second = refresh_token_of(&refreshed);
+    assert_ne!(second, first, "rotated");
+    let id_token = claims(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(id_token["sub"], login_id["sub"]);
+    assert_eq!(id_token["org_id"], t.org_id.as_str());
+    assert_eq!(id_token["auth_time"], login_id["auth_time"]);
+    assert_eq!(id_token["sid"], login_id["sid"]);
+    assert!(id_token.get("nonce").is_none(), "no nonce on refresh");
+    let access = claims(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(access["org_id"], t.org_id.as_str());
+
+    // The first token again: refused, and the family is revoked with it.
+    let (status, body) = refresh(&app, &t, &first, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, body) = refresh(&app, &t, &second, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "the newest token of a reused family is revoked too"
+    );
+    let (_, body) = refresh(&app, &t, "made-up", &[]).await;
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+async fn refresh_tokens_are_bound_to_client_and_organization(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let token = refresh_token_of(&tokens);
+
+    // A token for organization A presented for organization B.
+    let (status, body) = refresh(&app, &t, &token, &[("organization", "metahexa")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    // Another client cannot use it.
+    let admin = app.admin_token().await;
+    let (_, other) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &admin,
+            Some(serde_json::json!({"name": "Other", "app_type": "regular_web", "callbacks": [CALLBACK]})),
+        )
+        .await;
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &token),
+            ("client_id", other["client_id"].as_str().unwrap()),
+            ("client_secret", other["client_secret"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // A scope wider than granted.
+    let (_, body) = refresh(&app, &t, &token, &[("scope", "openid profile")]).await;
+    assert_eq!(body["error"], "invalid_scope");
+    // None of the refused requests burnt the token: the right request works,
+    // naming the organization by id or by name, with a narrower scope.
+    let (status, body) = refresh(
+        &app,
+        &t,
+        &token,
+        &[("organization", "hoekstra"), ("scope", "openid")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "openid");
+    let next = refresh_token_of(&body);
+
+    // Once alice leaves the organization, its refresh token stops working.
+    let sub = claims(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/organizations/{}/members", t.org_id),
+            &admin,
+            Some(serde_json::json!({"members": [sub]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = refresh(&app, &t, &next, &[("organization", &t.org_id)]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+async fn a_replayed_code_revokes_its_refresh_token(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let (code, tokens) = offline_tokens(&app, &t, &[]).await;
+    let token = refresh_token_of(&tokens);
+    let (status, _) = redeem(&app, &code_form(&t, &code)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "code replay refused");
+    let (status, body) = refresh(&app, &t, &token, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "what the replayed code issued is revoked"
+    );
+}
+
+async fn refresh_tokens_need_offline_access_and_the_grant(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
+    let (_, tokens) = redeem(&app, &code_form(&t, &code)).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+
+    let admin = app.admin_token().await;
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            Some(serde_json::json!({"grant_types": ["authorization_code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, tokens) = offline_tokens(&app, &t, &[]).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    let (status, body) = refresh(&app, &t, "anything", &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+}
+
+async fn concurrent_uses_of_one_refresh_token_rotate_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let (_, tokens) = offline_tokens(&app, &t, &[]).await;
+    let token = refresh_token_of(&tokens);
+    let (a, b, c, d) = tokio::join!(
+        refresh(&app, &t, &token, &[]),
+        refresh(&app, &t, &token, &[]),
+        refresh(&app, &t, &token, &[]),
+        refresh(&app, &t, &token, &[])
+    );
+    let results = [a, b, c, d];
+    let successes = results
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::OK)
+        .count();
+    assert_eq!(successes, 1, "{results:?}");
+    for (status, body) in &results {
+        assert!(
+            *status == StatusCode::OK || body["error"] == "invalid_grant",
+            "{status} {body}"
+        );
+    }
+}

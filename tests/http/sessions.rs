@@ -1,0 +1,391 @@
+//! The SSO session: a second app logs in without a password, `prompt` and
+//! `max_age` are honoured, and a session never opens an organization the
+//! user may not enter.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::login::{
+    CALLBACK, CHALLENGE, VERIFIER, authorize, browser, code_params, hidden, location, log_in,
+    query_param, redeem, tenant,
+};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    a_second_app_logs_in_from_the_session,
+    prompt_and_max_age_are_honoured,
+    a_session_does_not_open_other_organizations,
+    select_account_offers_the_session,
+    a_new_login_ends_the_previous_session
+);
+
+fn claims(token: &str) -> Value {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .unwrap()
+        .claims
+}
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("sy_session="))
+}
+
+/// Logs alice in to `params` in browser `b`; returns the callback URL and
+/// the session cookie the last step set.
+async fn alice_logs_in(
+    app: &TestApp,
+    b: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> (String, Option<String>) {
+    let start = authorize(app, b, params).await;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let page = b
+        .get(app.url(&location(&start)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
+    b.post(app.url("/u/login"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let done = b
+        .post(app.url("/u/login/password"))
+        .form(&[
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("password", "alice-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let cookie = session_cookie(&done);
+    (location(&done), cookie)
+}
+
+async fn id_token_of(app: &TestApp, client_id: &str, secret: Option<&str>, code: &str) -> Value {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+        ("client_id", client_id),
+        ("code_verifier", VERIFIER),
+    ];
+    if let Some(secret) = secret {
+        form.push(("client_secret", secret));
+    }
+    let (status, tokens) = redeem(app, &form).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    claims(tokens["id_token"].as_str().unwrap())
+}
+
+fn pkce<'a>(client_id: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = code_params(
+        client_id,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    params.extend_from_slice(extra);
+    params
+}
+
+async fn a_second_app_logs_in_from_the_session(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let (callback, cookie) = alice_logs_in(
+        &app,
+        &b,
+        &pkce(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    let cookie = cookie.expect("the login sets the session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/;"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    let first = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    let sid = first["sid"].as_str().expect("sid claim").to_owned();
+
+    // The second app (the public SPA) gets a code at once: no login page.
+    let response = authorize(
+        &app,
+        &b,
+        &pkce(&t.public_client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response);
+    assert!(to.starts_with(CALLBACK), "no login page expected: {to}");
+    assert_eq!(query_param(&to, "state").as_deref(), Some("st-123"));
+    let second = id_token_of(
+        &app,
+        &t.public_client_id,
+        None,
+        &query_param(&to, "code").unwrap(),
+    )
+    .await;
+    assert_eq!(second["sub"], first["sub"]);
+    assert_eq!(second["sid"], sid.as_str());
+    assert_eq!(
+        second["auth_time"], first["auth_time"],
+        "auth_time is the time of the login, not of the SSO"
+    );
+    assert_eq!(second["org_id"], t.org_id.as_str());
+    assert_eq!(second["nonce"], "n-456");
+
+    // Another browser has no session.
+    let stranger = browser();
+    let response = authorize(&app, &stranger, &pkce(&t.public_client_id, &[])).await;
+    assert!(location(&response).starts_with("/u/login"));
+    let response = authorize(
+        &app,
+        &stranger,
+        &pkce(&t.public_client_id, &[("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+    // A made-up session cookie is no session either.
+    let response = stranger
+        .get(app.url("/authorize"))
+        .query(&pkce(&t.public_client_id, &[("prompt", "none")]))
+        .header("cookie", "sy_session=made-up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+}
+
+async fn prompt_and_max_age_are_honoured(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
+
+    // prompt=none is answered from the session.
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
+    assert!(query_param(&location(&response), "code").is_some());
+    // prompt=login always shows the login page.
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "login")])).await;
+    assert!(location(&response).starts_with("/u/login"));
+    // A max_age the login is older than forces a new login, or login_required.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("max_age", "0")])).await;
+    assert!(location(&response).starts_with("/u/login"));
+    let response = authorize(
+        &app,
+        &b,
+        &pkce(&t.client_id, &[("max_age", "0"), ("prompt", "none")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[("max_age", "3600")])).await;
+    assert!(query_param(&location(&response), "code").is_some());
+}
+
+async fn a_session_does_not_open_other_organizations(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let (callback, _) = alice_logs_in(
+        &app,
+        &b,
+        &pkce(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    let first = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    // metahexa does not assign membership: the session does not get alice in.
+    for prompt in [None, Some("none")] {
+        let mut params = pkce(&t.client_id, &[("organization", &t.other_org_id)]);
+        if let Some(prompt) = prompt {
+            params.push(("prompt", prompt));
+        }
+        let response = authorize(&app, &b, &params).await;
+        let to = location(&response);
+        assert_eq!(
+            query_param(&to, "error").as_deref(),
+            Some("access_denied"),
+            "{to}"
+        );
+        assert!(query_param(&to, "code").is_none());
+    }
+    // A connection the organization has not enabled is not carried over by
+    // the session: a third organization without alice's connection.
+    let token = app.admin_token().await;
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            &token,
+            Some(json!({"name": "elsewhere"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let response = authorize(
+        &app,
+        &b,
+        &pkce(
+            &t.client_id,
+            &[("organization", "elsewhere"), ("prompt", "none")],
+        ),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
+    // The session remembers the organizations it was used for.
+    let response = authorize(&app, &b, &pkce(&t.client_id, &[])).await;
+    assert!(query_param(&location(&response), "code").is_some());
+    let store = app.store().await;
+    let sid = first["sid"].as_str().unwrap();
+    assert_eq!(
+        store.list_session_organizations(sid).await.unwrap(),
+        vec![t.org_id.clone()]
+    );
+}
+
+async fn select_account_offers_the_session(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let (callback, _) = alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
+    let first = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    let response = authorize(
+        &app,
+        &b,
+        &pkce(&t.client_id, &[("prompt", "select_account")]),
+    )
+    .await;
+    let page = b
+        .get(app.url(&location(&response)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Continue as alice@hoekstra.example"),
+        "{page}"
+    );
+    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
+    // Forged: refused.
+    let response = b
+        .post(app.url("/u/login/continue"))
+        .form(&[("state", state.as_str()), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // Another browser holding the form cannot continue as alice.
+    let response = browser()
+        .post(app.url("/u/login/continue"))
+        .form(&[("state", state.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = b
+        .post(app.url("/u/login/continue"))
+        .form(&[("state", state.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let second = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&location(&response), "code").unwrap(),
+    )
+    .await;
+    assert_eq!(second["sid"], first["sid"]);
+}
+
+async fn a_new_login_ends_the_previous_session(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let (callback, _) = alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
+    let first = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    let start = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "login")])).await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let second = id_token_of(
+        &app,
+        &t.client_id,
+        Some(&t.secret),
+        &query_param(&callback, "code").unwrap(),
+    )
+    .await;
+    assert_ne!(second["sid"], first["sid"]);
+    let store = app.store().await;
+    assert!(
+        store
+            .get_session(first["sid"].as_str().unwrap())
+            .await
+            .is_err(),
+        "the first session has ended"
+    );
+    assert!(
+        store
+            .get_session(second["sid"].as_str().unwrap())
+            .await
+            .is_ok()
+    );
+}
