@@ -1,8 +1,8 @@
 //! Opaque, prefixed, random identifiers (`org_…`, `con_…`): 22 base62
 //! characters carry 130 bits of randomness, so ids cannot be guessed or enumerated.
 
-use rand::{Rng, SeedableRng};
 use rand::distributions::Alphanumeric;
+use rand::{Rng, SeedableRng};
 
 /// Random characters after the prefix: 62^22 ≈ 2^131.
 const RANDOM_LEN: usize = 22;
