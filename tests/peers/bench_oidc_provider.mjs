@@ -1,0 +1,127 @@
+// The peer side of `cargo run --release --example bench`: node-oidc-provider
+// (OpenID-certified) configured like the Switchyard it is compared with. Not a
+// test; the bench starts it, reads the one JSON line it prints, and stops it by
+// closing its stdin.
+//
+//   node bench_oidc_provider.mjs ALG CLIENT_ID CLIENT_SECRET REDIRECT_URI
+//
+// Alike on purpose:
+// - plain HTTP on 127.0.0.1 (the issuer too), port chosen by the OS;
+// - one confidential client (client_secret_basic), code flow with PKCE S256;
+// - the JWKS holds two keys per algorithm (RS256, ES256, EdDSA), as
+//   Switchyard's current + next keys do; ALG (RS256 or ES256) signs;
+// - a code exchange signs two JWTs, as Switchyard's does: the ID token (with
+//   the email claims) and an RFC 9068 access token (resource indicators with a
+//   JWT-format resource server, the same ALG); no refresh token;
+// - the login and the consent are completed once, by a handler that answers
+//   every interaction at once for a fixed account: later /auth requests carrying
+//   the session cookie redirect straight back with a code (the grant is
+//   remembered in the session: the default loadExistingGrant).
+// Unlike Switchyard, oidc-provider keeps codes, sessions and grants in its
+// in-memory adapter (no database); the bench output says so.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const [alg, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+if (!['RS256', 'ES256'].includes(alg) || !clientId || !clientSecret || !redirectUri) {
+  console.error('usage: node bench_oidc_provider.mjs RS256|ES256 CLIENT_ID CLIENT_SECRET REDIRECT_URI');
+  process.exit(2);
+}
+
+const ACCOUNT_ID = 'bench-user';
+const RESOURCE = 'urn:switchyard:bench:api';
+
+function jwk(kind, options, keyAlg) {
+  const { privateKey } = generateKeyPairSync(kind, options);
+  return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: keyAlg, use: 'sig' };
+}
+
+const algKeys = {
+  RS256: () => jwk('rsa', { modulusLength: 2048 }, 'RS256'),
+  ES256: () => jwk('ec', { namedCurve: 'P-256' }, 'ES256'),
+  EdDSA: () => jwk('ed25519', {}, 'EdDSA'),
+};
+// The signing algorithm's keys first: oidc-provider signs with the first
+// matching key, as Switchyard signs with its current key.
+const order = [alg, ...Object.keys(algKeys).filter((a) => a !== alg)];
+const keys = order.flatMap((a) => [algKeys[a](), algKeys[a]()]);
+
+const server = http.createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: alg,
+  }],
+  jwks: { keys },
+  cookies: { keys: [randomUUID()] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+  pkce: { required: () => true },
+  features: {
+    devInteractions: { enabled: false },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => RESOURCE,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => {
+        if (resource !== RESOURCE) throw new Error(`unknown resource ${resource}`);
+        return { scope: 'openid email', accessTokenFormat: 'jwt', accessTokenTTL: 3600, jwt: { sign: { alg } } };
+      },
+    },
+  },
+  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  async findAccount(_ctx, sub) {
+    if (sub !== ACCOUNT_ID) return undefined;
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, email: 'bench@switchyard.example', email_verified: true };
+      },
+    };
+  },
+  ttl: { AuthorizationCode: 60, IdToken: 3600, AccessToken: 3600, Session: 86400, Grant: 86400, Interaction: 600 },
+});
+
+// Every interaction completes at once: the login as ACCOUNT_ID, then the
+// consent to what the client asked (OIDC scopes and the resource's scopes).
+async function interaction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  let result;
+  if (details.prompt.name === 'login') {
+    result = { login: { accountId: ACCOUNT_ID } };
+  } else {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+    grant.addOIDCScope(details.params.scope);
+    grant.addResourceScope(RESOURCE, details.params.scope);
+    result = { consent: { grantId: await grant.save() } };
+  }
+  await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+}
+
+const callback = provider.callback();
+server.on('request', (req, res) => {
+  if (req.url.startsWith('/interaction/')) {
+    interaction(req, res).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  } else {
+    callback(req, res);
+  }
+});
+
+console.log(JSON.stringify({ issuer, alg }));
+// The bench closes stdin to stop us (and so does its death).
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('close', () => process.exit(0));
