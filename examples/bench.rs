@@ -146,6 +146,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
         issuer: Some(format!("http://127.0.0.1:{port}/")),
         tls: TlsMode::InsecureHttp,
         demo: false,
+        trust_forwarded_for: false,
         bootstrap_client: Some(BootstrapClient {
             client_id: BOOTSTRAP_ID.into(),
             client_secret: BOOTSTRAP_SECRET.into(),
@@ -745,6 +746,9 @@ fn signing_limit(ring: &KeyRing, alg: SigningAlg, duration: Duration) -> anyhow:
         scope: "openid email".into(),
         gty: None,
         org_id: None,
+        org_name: None,
+        roles: None,
+        permissions: None,
     };
     let mut profile = serde_json::Map::new();
     profile.insert("email".into(), USER_EMAIL.into());
@@ -760,6 +764,7 @@ fn signing_limit(ring: &KeyRing, alg: SigningAlg, duration: Duration) -> anyhow:
         at_hash: "77QmUPtjPfzWtF2AnpK9RQ".into(),
         sid: Some("ses_0123456789abcdefghijklmn".into()),
         org_id: None,
+        org_name: None,
         profile,
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
