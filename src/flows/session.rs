@@ -15,6 +15,8 @@ pub const SESSION_COOKIE: &str = "sy_session";
 pub const SESSION_ABSOLUTE_LIFETIME_MS: i64 = 7 * 24 * 3600 * 1000;
 /// …and after three days without use (Auth0's defaults are of this order).
 pub const SESSION_IDLE_LIFETIME_MS: i64 = 3 * 24 * 3600 * 1000;
+/// A session's last use is recorded at most this often.
+pub const SESSION_TOUCH_INTERVAL_MS: i64 = 60 * 1000;
 
 /// The browser's live session, if its cookie names one.
 pub async fn current(

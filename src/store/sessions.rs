@@ -117,17 +117,20 @@ impl Store {
     }
 
     /// The live session of a cookie: not ended, before its absolute end
-    /// (`now`) and used since `idle_cutoff` (both unix ms).
+    /// (`now`), used since `idle_cutoff` (both unix ms), and of a user who
+    /// is not blocked (a blocked user's session opens nothing).
     pub async fn get_live_session(
         &self,
         cookie_hash: &str,
         now: i64,
         idle_cutoff: i64,
     ) -> StoreResult<StoredSession> {
-        let row = sqlx::query(&format!(
-            "select {SESSION_COLUMNS} from sessions where cookie_hash = $1 and ended_at is null \
-             and expires_at > $2 and last_used_at > $3"
-        ))
+        let row = sqlx::query(
+            "select s.id, s.user_id, s.connection_id, s.auth_time, s.created_at, s.last_used_at, s.expires_at \
+             from sessions s join users u on u.user_id = s.user_id \
+             where s.cookie_hash = $1 and s.ended_at is null and s.expires_at > $2 and s.last_used_at > $3 \
+             and not u.blocked",
+        )
         .bind(cookie_hash)
         .bind(now)
         .bind(idle_cutoff)
@@ -146,34 +149,33 @@ impl Store {
         session_from_row(&row)
     }
 
-    /// Records a use of the session (idle timeout) and the organization it
-    /// was used for, in one transaction.
-    pub async fn record_session_use(
-        &self,
-        session_id: &str,
-        organization_id: Option<&str>,
-    ) -> StoreResult<()> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
+    /// Records that the session was used at `now` (its idle timeout counts
+    /// from there).
+    pub async fn touch_session(&self, session_id: &str, now: i64) -> StoreResult<()> {
         let result =
             sqlx::query("update sessions set last_used_at = $2 where id = $1 and ended_at is null")
                 .bind(session_id)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?;
-        expect_one(result)?;
-        if let Some(org_id) = organization_id {
-            sqlx::query(
-                "insert into session_organizations (session_id, organization_id, created_at) \
-                 values ($1, $2, $3) on conflict do nothing",
-            )
-            .bind(session_id)
-            .bind(org_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        expect_one(result)
+    }
+
+    /// Records an organization the session was used for (once).
+    pub async fn add_session_organization(
+        &self,
+        session_id: &str,
+        organization_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into session_organizations (session_id, organization_id, created_at) \
+             values ($1, $2, $3) on conflict do nothing",
+        )
+        .bind(session_id)
+        .bind(organization_id)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

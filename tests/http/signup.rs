@@ -360,8 +360,12 @@ async fn weak_passwords_are_refused_with_the_policy(backend: Backend) {
             .await
             .is_empty()
     );
-    // The same transaction then succeeds with a long enough password.
-    let (status, to, _) = sign_up(&app, &b, &page, "weak@hoekstra.example", "ten-chars!").await;
+    // Long enough but of two kinds of characters only: `excellent` wants three.
+    let (status, _, body) = sign_up(&app, &b, &page, "weak@hoekstra.example", "ten-chars!").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("with three of"), "{body}");
+    // The same transaction then succeeds with a strong enough password.
+    let (status, to, _) = sign_up(&app, &b, &page, "weak@hoekstra.example", "Ten-chars!").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(query_param(&to, "code").is_some(), "{to}");
 }

@@ -3093,8 +3093,23 @@ async fn sessions_and_refresh_families(store: Store) {
     );
     assert_not_found(store.get_live_session("cookie-1", now + 3_600_001, 0).await);
     assert_not_found(store.get_live_session("cookie-1", now, now + 1).await);
-    store.record_session_use("s1", Some(&org.id)).await.unwrap();
-    store.record_session_use("s1", Some(&org.id)).await.unwrap();
+    store.add_session_organization("s1", &org.id).await.unwrap();
+    store.add_session_organization("s1", &org.id).await.unwrap();
+    store.touch_session("s1", now + 5000).await.unwrap();
+    assert_eq!(
+        store
+            .get_live_session("cookie-1", now, now + 4000)
+            .await
+            .unwrap()
+            .last_used_at,
+        now + 5000
+    );
+    // A blocked user's session is not live.
+    let mut blocked = alice.clone();
+    blocked.blocked = true;
+    store.update_user(&blocked).await.unwrap();
+    assert_not_found(store.get_live_session("cookie-1", now, 0).await);
+    store.update_user(&alice).await.unwrap();
     assert_eq!(
         store.list_session_organizations("s1").await.unwrap(),
         vec![org.id.clone()]
