@@ -1,6 +1,7 @@
 //! Read-mostly data served from memory. Clients and their grants are read on
-//! every token request; the store is asked once per TTL or after a write on
-//! this node invalidates the entry.
+//! every token request, the connections enabled for a client on every
+//! `/authorize`; the store is asked once per TTL or after a write on this
+//! node invalidates the entry.
 //!
 //! Several nodes: a write on one node reaches the others' caches within the
 //! TTL (LISTEN/NOTIFY invalidation is planned with the routing snapshot).
@@ -11,6 +12,7 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use crate::model::client::{Client, ClientGrant};
+use crate::model::connection::Connection;
 use crate::store::{Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(30);
@@ -20,6 +22,8 @@ pub struct ClientCache {
     clients: Cache<String, Option<Arc<Client>>>,
     /// By (client_id, audience).
     grants: Cache<(String, String), Option<Arc<ClientGrant>>>,
+    /// The connections enabled for each client, by client id.
+    connections: Cache<String, Arc<Vec<Connection>>>,
 }
 
 impl Default for ClientCache {
@@ -36,6 +40,10 @@ impl ClientCache {
                 .time_to_live(TTL)
                 .build(),
             grants: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TTL)
+                .build(),
+            connections: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(TTL)
                 .build(),
@@ -65,6 +73,29 @@ impl ClientCache {
 
     pub async fn invalidate(&self, client_id: &str) {
         self.clients.invalidate(client_id).await;
+        self.connections.invalidate(client_id).await;
+    }
+
+    /// The connections enabled for `client_id`.
+    pub async fn client_connections(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Arc<Vec<Connection>>, StoreError> {
+        if let Some(hit) = self.connections.get(client_id).await {
+            return Ok(hit);
+        }
+        let loaded = Arc::new(store.list_client_connections(client_id).await?);
+        self.connections
+            .insert(client_id.to_owned(), loaded.clone())
+            .await;
+        Ok(loaded)
+    }
+
+    /// After any connection is created, changed or deleted: which clients
+    /// it is enabled for may have changed, so every client's list goes.
+    pub fn invalidate_connections(&self) {
+        self.connections.invalidate_all();
     }
 
     /// The grant of `client_id` for `audience`, if any (absence remembered too).

@@ -201,9 +201,11 @@ pub async fn routing_snapshot(
         }
     } else {
         for connection in state
-            .store
-            .list_client_connections(&request.client_id)
+            .clients
+            .client_connections(&state.store, &request.client_id)
             .await?
+            .iter()
+            .cloned()
         {
             candidates.push(Candidate {
                 is_signup_enabled: connection.allows_signup(),

@@ -14,7 +14,8 @@ on_both_backends!(
     codes_are_single_use_and_bound,
     login_forms_resist_forgery_and_other_browsers,
     membership_rules_of_organizations,
-    form_post_carries_the_response_in_a_posted_form
+    form_post_carries_the_response_in_a_posted_form,
+    connection_changes_reach_the_login_at_once
 );
 
 pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
@@ -808,5 +809,52 @@ async fn form_post_carries_the_response_in_a_posted_form(backend: Backend) {
     assert_eq!(
         query_param(&location(&response), "error").as_deref(),
         Some("invalid_request")
+    );
+}
+
+async fn connection_changes_reach_the_login_at_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    // A first login warms the cache of the client's connections.
+    alice_code(&app, &code_params(&t.client_id, &[])).await;
+    let admin = app.admin_token().await;
+    let (_, connections) = app
+        .api(Method::GET, "/api/v2/connections?name=users", &admin, None)
+        .await;
+    let id = connections[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            &admin,
+            Some(json!({"enabled_clients": [t.public_client_id]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let b = browser();
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let page = b
+        .get(app.url(&location(&start)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = b
+        .post(app.url("/u/login"))
+        .form(&[
+            ("state", hidden(&page, "state").as_str()),
+            ("csrf", hidden(&page, "csrf").as_str()),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("No connections are enabled"),
+        "the disabled connection is still offered: {body}"
     );
 }

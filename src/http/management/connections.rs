@@ -178,6 +178,7 @@ async fn connections_post(
         .store
         .insert_connection(&connection, &enabled_clients)
         .await?;
+    state.clients.invalidate_connections();
     Ok((
         StatusCode::CREATED,
         Json(ConnectionBody::new(connection, enabled_clients)),
@@ -294,6 +295,7 @@ async fn connection_patch(
         .update_connection(&connection, body.enabled_clients.as_deref())
         .await
         .map_err(connection_not_found)?;
+    state.clients.invalidate_connections();
     let clients = state.store.list_connection_clients(&id).await?;
     Ok(Json(ConnectionBody::new(connection, clients)))
 }
@@ -312,5 +314,6 @@ async fn connection_delete(
         .delete_connection(&id)
         .await
         .map_err(connection_not_found)?;
+    state.clients.invalidate_connections();
     Ok(StatusCode::NO_CONTENT)
 }
