@@ -113,6 +113,21 @@ pub async fn begin(
     })
 }
 
+/// Starts a transaction that goes straight to the organization picker
+/// (`post_login_prompt`) for the user of the browser's live session.
+pub async fn begin_organization_pick(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<Started, LoginError> {
+    let started = begin(state, request, Some(&session.id)).await?;
+    state
+        .store
+        .set_login_transaction_session(&started.transaction_id, &session.id)
+        .await?;
+    Ok(started)
+}
+
 /// Loads a transaction for the browser presenting `browser_secret`.
 pub async fn load(
     state: &AppState,

@@ -3,7 +3,7 @@
 //! requests use it without asking for a password again, unless the request
 //! says otherwise (`prompt=login`, `max_age`) or the session cannot serve it.
 
-use super::authorize::AuthorizationRequest;
+use super::authorize::{AuthorizationRequest, OrganizationPrompt};
 use super::sha256_hex;
 use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::ids;
@@ -85,6 +85,9 @@ pub enum SessionUse {
     Interactive,
     /// `prompt=none` and the user would have to interact.
     LoginRequired,
+    /// The session's user picks the organization the client requires
+    /// (`post_login_prompt`), without logging in again.
+    PickOrganization,
 }
 
 /// Decides, from the request alone, whether a session may answer it (OIDC
@@ -113,16 +116,20 @@ pub fn decide(
             return interaction;
         }
     }
-    // The organization a client requires is asked for on the login pages.
-    if request.organization_id.is_none() && request.organization_prompt.is_some() {
-        return interaction;
-    }
     if let Some(max_age) = request.max_age {
         if now_secs - session.auth_time > max_age {
             return interaction;
         }
     }
-    SessionUse::Silent
+    // The organization a client requires is asked for on the login pages:
+    // its name before a login, or a pick that the session's user can make.
+    match (&request.organization_id, request.organization_prompt) {
+        (None, Some(OrganizationPrompt::AfterLogin)) if !has("none") => {
+            SessionUse::PickOrganization
+        }
+        (None, Some(_)) => interaction,
+        _ => SessionUse::Silent,
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +210,12 @@ mod tests {
     #[test]
     fn an_organization_still_to_ask_for_needs_the_pages() {
         let mut asking = request(&[], None);
-        asking.organization_prompt = Some(super::super::authorize::OrganizationPrompt::AfterLogin);
+        asking.organization_prompt = Some(OrganizationPrompt::AfterLogin);
+        assert_eq!(
+            decide(&asking, Some(&session(1000)), 1001),
+            SessionUse::PickOrganization
+        );
+        asking.organization_prompt = Some(OrganizationPrompt::BeforeLogin);
         assert_eq!(
             decide(&asking, Some(&session(1000)), 1001),
             SessionUse::Interactive

@@ -213,11 +213,12 @@ async fn authorize_get(
         let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in");
         to_client(&request.error_response(state.issuer.identifier(), &error))
     };
-    match session::decide(
+    let use_of_session = session::decide(
         &request,
         browser_session.as_ref(),
         crate::clock::now_unix_seconds(),
-    ) {
+    );
+    match use_of_session {
         SessionUse::LoginRequired => return login_required(),
         SessionUse::Silent => {
             if let Some(found) = &browser_session {
@@ -231,21 +232,33 @@ async fn authorize_get(
                 }
             }
         }
-        SessionUse::Interactive => {}
+        SessionUse::Interactive | SessionUse::PickOrganization => {}
     }
-    let previous_session = browser_session.as_ref().map(|s| s.id.as_str());
-    match login::begin(&state, &request, previous_session).await {
-        Ok(started) => {
+    let started = match &browser_session {
+        Some(found) if use_of_session == SessionUse::PickOrganization => {
+            login::begin_organization_pick(&state, &request, found)
+                .await
+                .map(|started| (started, "/u/organization"))
+        }
+        _ => {
+            let page = match request.screen_hint.as_deref() {
+                Some("signup") => "/u/signup",
+                _ => "/u/login",
+            };
+            let previous_session = browser_session.as_ref().map(|s| s.id.as_str());
+            login::begin(&state, &request, previous_session)
+                .await
+                .map(|started| (started, page))
+        }
+    };
+    match started {
+        Ok((started, page)) => {
             let cookie = format!(
                 "{}={}; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=1800{}",
                 cookie_name(&started.transaction_id),
                 started.browser_secret,
                 secure_attribute(&state),
             );
-            let page = match request.screen_hint.as_deref() {
-                Some("signup") => "/u/signup",
-                _ => "/u/login",
-            };
             let mut response =
                 Redirect::to(&format!("{page}?state={}", started.transaction_id)).into_response();
             if let Ok(value) = HeaderValue::from_str(&cookie) {

@@ -280,4 +280,32 @@ async fn post_login_prompt_picks_among_the_users_organizations(backend: Backend)
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // With the session, the next login goes straight to the picker.
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let next = location(&start);
+    assert!(
+        next.starts_with("/u/organization"),
+        "no password again: {next}"
+    );
+    let (status, html) = page(&app, &b, &next).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = b
+        .post(app.url("/u/organization"))
+        .form(&[
+            ("state", hidden(&html, "state").as_str()),
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("organization", t.org_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&response);
+    assert_eq!(org_id_of_code(&app, &t, &callback).await, t.org_id.as_str());
+    // prompt=none cannot pick: login_required.
+    let response = authorize(&app, &b, &code_params(&t.client_id, &[("prompt", "none")])).await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("login_required")
+    );
 }
