@@ -1,24 +1,23 @@
-//! Universal login: `/authorize` and the server-rendered login pages. No
-//! JavaScript is needed to log in; every form carries the transaction id and
-//! its CSRF token, and the transaction only works from the browser holding
+//! Universal login: `/authorize` and the server-rendered login pages (the
+//! identifier and password steps, "continue as", the organization prompts),
+//! and the responses that go back to the client. No JavaScript is needed to
+//! log in; every form carries the transaction id and its CSRF token, and the
+//! transaction only works from the browser holding
 //! its cookie.
 
 use askama::Template;
-use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::authorize::{AuthorizeError, ClientResponse, ResponseMode, check_request};
 use crate::flows::login::{self, LoginError, Transaction};
-use crate::flows::logout::{self, LogoutParams};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
 use crate::flows::signup::signup_allowed;
-use crate::flows::token::verify_access_token;
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::http::ClientIp;
 use crate::routing::Decision;
@@ -34,9 +33,6 @@ pub fn router() -> Router<AppState> {
             "/u/organization",
             get(organization_get).post(organization_post),
         )
-        .route("/oidc/logout", get(logout_get).post(logout_post))
-        .route("/v2/logout", get(auth0_logout_get))
-        .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
 
 const COOKIE_PREFIX: &str = "sy_login_";
@@ -49,7 +45,7 @@ fn cookie_name(transaction_id: &str) -> String {
     )
 }
 
-fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn read_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -68,7 +64,7 @@ pub struct Brand {
 }
 
 impl Brand {
-    fn default_brand() -> Self {
+    pub(super) fn default_brand() -> Self {
         Brand {
             name: "Switchyard".into(),
             logo_url: None,
@@ -132,7 +128,7 @@ struct PasswordPage<'a> {
     signup_allowed: bool,
 }
 
-fn render(template: &impl Template, status: StatusCode) -> Response {
+pub(super) fn render(template: &impl Template, status: StatusCode) -> Response {
     render_with_form_target(template, status, None)
 }
 
@@ -180,7 +176,12 @@ fn request_id(headers: &HeaderMap) -> &str {
         .unwrap_or("-")
 }
 
-fn error_page(headers: &HeaderMap, status: StatusCode, title: &str, detail: &str) -> Response {
+pub(super) fn error_page(
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+) -> Response {
     render(
         &ErrorPage {
             brand: Brand::default_brand(),
@@ -314,7 +315,7 @@ fn to_client(response: &ClientResponse) -> Response {
 
 /// Cookies are `Secure` whenever the issuer is https (not in the explicit
 /// `--insecure-http` development mode, where browsers would drop them).
-fn secure_attribute(state: &AppState) -> &'static str {
+pub(super) fn secure_attribute(state: &AppState) -> &'static str {
     if state.issuer.identifier().starts_with("https:") {
         "; Secure"
     } else {
@@ -754,156 +755,4 @@ async fn organization_post(
         }
         Err(e) => login_error(&headers, e),
     }
-}
-
-#[derive(Template)]
-#[template(path = "logged_out.html")]
-struct LoggedOutPage {
-    brand: Brand,
-}
-
-async fn logout_get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Result<Query<LogoutParams>, QueryRejection>,
-) -> Response {
-    match params {
-        Ok(Query(params)) => logout_response(&state, &headers, &params).await,
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
-    }
-}
-
-/// Auth0's logout endpoint, which Auth0's SDKs call: `returnTo` must be one
-/// of the `client_id`'s allowed logout URLs.
-#[derive(Deserialize)]
-struct Auth0LogoutParams {
-    client_id: Option<String>,
-    #[serde(rename = "returnTo")]
-    return_to: Option<String>,
-}
-
-async fn auth0_logout_get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Result<Query<Auth0LogoutParams>, QueryRejection>,
-) -> Response {
-    match params {
-        Ok(Query(params)) => {
-            let params = LogoutParams {
-                client_id: params.client_id,
-                post_logout_redirect_uri: params.return_to,
-                ..LogoutParams::default()
-            };
-            logout_response(&state, &headers, &params).await
-        }
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
-    }
-}
-
-async fn logout_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    params: Result<Form<LogoutParams>, FormRejection>,
-) -> Response {
-    match params {
-        Ok(Form(params)) => logout_response(&state, &headers, &params).await,
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
-    }
-}
-
-/// Ends the browser's session and clears its cookie; then back to the
-/// client, or a "logged out" page.
-async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Response {
-    let browser_session = match session::current(state, read_cookie(headers, SESSION_COOKIE)).await
-    {
-        Ok(found) => found,
-        Err(e) => return login_error(headers, e.into()),
-    };
-    let mut response = match logout::logout(state, params, browser_session.as_ref()).await {
-        Ok(Some(url)) => Redirect::to(&url).into_response(),
-        Ok(None) => render(
-            &LoggedOutPage {
-                brand: Brand::default_brand(),
-            },
-            StatusCode::OK,
-        ),
-        Err(refused) => {
-            return error_page(
-                headers,
-                StatusCode::BAD_REQUEST,
-                refused.title,
-                &refused.detail,
-            );
-        }
-    };
-    let expired = format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure_attribute(state)
-    );
-    if let Ok(value) = HeaderValue::from_str(&expired) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-/// OIDC Core §5.3: the claims of the access token's user, by its scope.
-async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let unauthorized = |description: &str| {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "invalid_token", "error_description": description})),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
-        response
-    };
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(crate::http::bearer_token)
-    else {
-        return unauthorized("Missing bearer token");
-    };
-    let claims = match verify_access_token(&state, token, &state.issuer.url("/userinfo")) {
-        Ok(claims) => claims,
-        Err(e) => {
-            tracing::info!(reason = %e, "userinfo token rejected");
-            return unauthorized("The access token is invalid or expired");
-        }
-    };
-    let user = match state.store.get_user(&claims.sub).await {
-        Ok(user) => user,
-        Err(_) => return unauthorized("The user no longer exists"),
-    };
-    let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
-    let mut body = crate::flows::code::profile_claims(&user.user, &scope);
-    body.insert("sub".into(), claims.sub.clone().into());
-    if let Some(org_id) = claims.org_id {
-        body.insert("org_id".into(), org_id.into());
-    }
-    if let Some(org_name) = claims.org_name {
-        body.insert("org_name".into(), org_name.into());
-    }
-    (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(body),
-    )
-        .into_response()
 }

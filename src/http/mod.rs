@@ -2,6 +2,7 @@
 
 pub mod error;
 mod login;
+mod logout;
 pub mod management;
 mod provider;
 mod signup;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(provider::router())
         .merge(login::router())
+        .merge(logout::router())
         .merge(signup::router())
         .merge(management)
         .route(

@@ -1,5 +1,5 @@
-//! The OpenID provider's public endpoints: discovery, JWKS, token, and a
-//! landing page.
+//! The OpenID provider's public endpoints: discovery, JWKS, the token,
+//! revocation and introspection endpoints, userinfo, and a landing page.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::flows::OAuthError;
 use crate::flows::introspection::{self, TokenStateParams};
-use crate::flows::token::{self, TokenParams};
+use crate::flows::token::{self, TokenParams, verify_access_token};
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth/token", post(token_post))
         .route("/oauth/revoke", post(revoke_post))
         .route("/oauth/introspect", post(introspect_post))
+        .route("/userinfo", get(userinfo_get).post(userinfo_get))
 }
 
 /// Discovery metadata. It lists what this build supports, and nothing more.
@@ -204,4 +205,51 @@ async fn home_get(State(state): State<AppState>) -> Html<String> {
 
 fn html_escape(value: &str) -> String {
     html_escape::encode_double_quoted_attribute(value).into_owned()
+}
+
+/// OIDC Core §5.3: the claims of the access token's user, by its scope.
+async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let unauthorized = |description: &str| {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "invalid_token", "error_description": description})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        response
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(crate::http::bearer_token)
+    else {
+        return unauthorized("Missing bearer token");
+    };
+    let claims = match verify_access_token(&state, token, &state.issuer.url("/userinfo")) {
+        Ok(claims) => claims,
+        Err(e) => {
+            tracing::info!(reason = %e, "userinfo token rejected");
+            return unauthorized("The access token is invalid or expired");
+        }
+    };
+    let user = match state.store.get_user(&claims.sub).await {
+        Ok(user) => user,
+        Err(_) => return unauthorized("The user no longer exists"),
+    };
+    let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
+    let mut body = crate::flows::code::profile_claims(&user.user, &scope);
+    body.insert("sub".into(), claims.sub.clone().into());
+    if let Some(org_id) = claims.org_id {
+        body.insert("org_id".into(), org_id.into());
+    }
+    if let Some(org_name) = claims.org_name {
+        body.insert("org_name".into(), org_name.into());
+    }
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(body),
+    )
+        .into_response()
 }
