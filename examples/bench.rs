@@ -170,7 +170,20 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
 /// when the bench dies (its stdin closes).
 struct Server {
     issuer: String,
+    /// For reading the server's CPU time from `/proc`.
+    pid: Option<u32>,
     _child: Child,
+}
+
+/// CPU seconds (user + system) the process has used so far, from
+/// `/proc/<pid>/stat` (Linux; clock ticks of 1/100 s, the kernel's USER_HZ).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses:
+    // state is the first, utime the 12th, stime the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 /// Starts `command`, whose first stdout line is `{"issuer": …}`.
@@ -211,6 +224,7 @@ async fn start_server(mut command: Command, what: &str) -> anyhow::Result<Server
         .to_owned();
     Ok(Server {
         issuer,
+        pid: child.id(),
         _child: child,
     })
 }
@@ -563,6 +577,10 @@ struct Timing {
 #[derive(Default)]
 struct Measurement {
     ok: u64,
+    /// Successful operations including warm-up (for CPU per operation).
+    completed: u64,
+    /// The server's CPU seconds over the whole drive, when it was measured.
+    server_cpu_seconds: Option<f64>,
     errors: u64,
     first_error: Option<String>,
     seconds: f64,
@@ -585,6 +603,7 @@ impl Measurement {
 
     fn merge(&mut self, other: Measurement) {
         self.ok += other.ok;
+        self.completed += other.completed;
         self.errors += other.errors;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
@@ -615,6 +634,9 @@ where
                     let (back, result) = op(worker).await;
                     worker = back;
                     let done = Instant::now();
+                    if result.is_ok() {
+                        tally.completed += 1;
+                    }
                     if done < measure_from || done > end {
                         continue;
                     }
@@ -683,6 +705,7 @@ enum Peer {
 /// logging in again).
 async fn measure_code(
     peer: Peer,
+    server_pid: Option<u32>,
     endpoints: &Endpoints,
     client: &ClientCredentials,
     alg: SigningAlg,
@@ -711,7 +734,8 @@ async fn measure_code(
     let token_endpoint: Arc<str> = endpoints.token.clone().into();
     let client = client.clone();
     let authorize: Arc<str> = authorize.into();
-    let measurement = drive(
+    let cpu_before = server_pid.and_then(cpu_seconds);
+    let mut measurement = drive(
         workers,
         move |http: reqwest::Client| {
             let (authorize, token_endpoint, client) =
@@ -728,6 +752,9 @@ async fn measure_code(
         timing,
     )
     .await?;
+    if let (Some(before), Some(after)) = (cpu_before, server_pid.and_then(cpu_seconds)) {
+        measurement.server_cpu_seconds = Some(after - before);
+    }
     Ok(Some(measurement))
 }
 
@@ -867,6 +894,46 @@ fn print_report(rows: &mut [Row]) {
                     );
                 }
             }
+        }
+    }
+}
+
+/// What each server spent per code exchange, from its own CPU time: the
+/// measure that does not depend on sharing the cores with the load
+/// generator. For Switchyard, the share of it that is signing (from the
+/// signing limit's CPU per signature) and the rate it would reach with the
+/// machine's cores to itself.
+fn print_cpu_per_exchange(rows: &[Row]) {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let per_exchange = |m: &Option<Measurement>| {
+        m.as_ref().and_then(|m| {
+            let cpu = m.server_cpu_seconds?;
+            (m.completed > 0).then(|| cpu / m.completed as f64)
+        })
+    };
+    for row in rows {
+        let Some(switchyard) = per_exchange(&row.switchyard) else {
+            continue;
+        };
+        let peer = per_exchange(&row.peer)
+            .map(|cpu| format!(", oidc-provider {:.2} ms", cpu * 1000.0))
+            .unwrap_or_default();
+        print!(
+            "{}: server CPU per exchange Switchyard {:.2} ms{peer}",
+            row.label,
+            switchyard * 1000.0
+        );
+        if let Some(limit) = row.limit {
+            // The signing limit runs `cores` threads: CPU per exchange's two JWTs.
+            let signing = cores / limit;
+            println!(
+                "; signing is {:.0} % of Switchyard's; with {cores:.0} cores to itself: {:.0} exchanges/s = {:.0} % of the signing limit",
+                100.0 * signing / switchyard,
+                cores / switchyard,
+                100.0 * signing / switchyard
+            );
+        } else {
+            println!();
         }
     }
 }
@@ -1024,16 +1091,23 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     "measuring code exchanges {}, round {round}/{rounds}",
                     alg.as_str()
                 );
-                let m = measure_code(Peer::Switchyard, &sy, &client, alg, timing).await?;
+                let m = measure_code(Peer::Switchyard, switchyard.pid, &sy, &client, alg, timing).await?;
                 if m.is_none() {
                     eprintln!(
                         "  Switchyard: code exchanges not available yet (this build keeps no SSO session)"
                     );
                 }
                 keep_best(&mut row.switchyard, m);
-                if let Some((_, endpoints)) = &peer {
-                    let m =
-                        measure_code(Peer::OidcProvider, endpoints, &client, alg, timing).await?;
+                if let Some((server, endpoints)) = &peer {
+                    let m = measure_code(
+                        Peer::OidcProvider,
+                        server.pid,
+                        endpoints,
+                        &client,
+                        alg,
+                        timing,
+                    )
+                    .await?;
                     keep_best(&mut row.peer, m);
                 }
             }
@@ -1042,6 +1116,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     print_report(&mut rows);
+    print_cpu_per_exchange(&rows);
     println!();
     println!(
         "load average (1 min) before: {load_before}, after: {}",
