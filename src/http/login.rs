@@ -17,6 +17,7 @@ use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::authorize::{AuthorizeError, ClientResponse, ResponseMode, check_request};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
+use crate::store::StoredSession;
 use crate::flows::signup::signup_allowed;
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::http::ClientIp;
@@ -205,11 +206,10 @@ async fn authorize_get(
         }
         Err(AuthorizeError::ToClient(response)) => return to_client(&response),
     };
-    let browser_session =
-        match session::current(&state, read_cookie(&headers, SESSION_COOKIE)).await {
-            Ok(found) => found,
-            Err(e) => return login_error(&headers, e.into()),
-        };
+    let browser_session = match browser_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(e) => return login_error(&headers, e.into()),
+    };
     let login_required = || {
         let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in");
         to_client(&request.error_response(state.issuer.identifier(), &error))
@@ -311,6 +311,34 @@ fn to_client(response: &ClientResponse) -> Response {
             }
         }
     }
+}
+
+/// The SSO session's cookie. Over https it is `__Host-` prefixed: browsers
+/// then only accept it set `Secure`, for `/`, without a `Domain`, so a
+/// sibling subdomain cannot plant a session of its own (login CSRF).
+fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.issuer.identifier().starts_with("https:") {
+        "__Host-sy_session"
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The `Set-Cookie` value for the session cookie (`max_age_secs` 0 clears it).
+pub(super) fn session_cookie(state: &AppState, secret: &str, max_age_secs: i64) -> String {
+    format!(
+        "{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        session_cookie_name(state),
+        secure_attribute(state)
+    )
+}
+
+/// The browser's live SSO session, from its cookie.
+pub(super) async fn browser_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<StoredSession>, crate::store::StoreError> {
+    session::current(state, read_cookie(headers, session_cookie_name(state))).await
 }
 
 /// Cookies are `Secure` whenever the issuer is https (not in the explicit
@@ -585,12 +613,7 @@ pub(super) fn finished_response(
         ));
     }
     if let Some(session) = finished.session_cookie {
-        cookies.push(format!(
-            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-            session.secret,
-            session.max_age_secs,
-            secure_attribute(state)
-        ));
+        cookies.push(session_cookie(state, &session.secret, session.max_age_secs));
     }
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -616,11 +639,10 @@ async fn continue_post(
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
-    let browser_session =
-        match session::current(&state, read_cookie(&headers, SESSION_COOKIE)).await {
-            Ok(found) => found,
-            Err(e) => return login_error(&headers, e.into()),
-        };
+    let browser_session = match browser_session(&state, &headers).await {
+        Ok(found) => found,
+        Err(e) => return login_error(&headers, e.into()),
+    };
     match login::continue_with_session(&state, &txn, browser_session.as_ref()).await {
         Ok(finished) => finished_response(&state, &txn, finished),
         Err(LoginError::Retry(message)) => {

@@ -10,9 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::login::{Brand, error_page, login_error, read_cookie, render, secure_attribute};
+use super::login::{Brand, browser_session, error_page, login_error, render, session_cookie};
 use crate::flows::logout::{self, LogoutParams};
-use crate::flows::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -94,8 +93,7 @@ async fn logout_post(
 /// Ends the browser's session and clears its cookie; then back to the
 /// client, or a "logged out" page.
 async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Response {
-    let browser_session = match session::current(state, read_cookie(headers, SESSION_COOKIE)).await
-    {
+    let browser_session = match browser_session(state, headers).await {
         Ok(found) => found,
         Err(e) => return login_error(headers, e.into()),
     };
@@ -116,11 +114,7 @@ async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutP
             );
         }
     };
-    let expired = format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        secure_attribute(state)
-    );
-    if let Ok(value) = HeaderValue::from_str(&expired) {
+    if let Ok(value) = HeaderValue::from_str(&session_cookie(state, "", 0)) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response

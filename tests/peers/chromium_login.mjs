@@ -51,11 +51,12 @@ test('Chromium: identifier-first login into an organization', async () => {
     assert.equal(url.searchParams.get('state'), 'chromium-state');
     assert.ok(url.searchParams.get('code'), `no code in ${callback}`);
 
-    // SSO in a real browser: the session cookie (Secure, HttpOnly, SameSite=Lax)
+    // SSO in a real browser: the session cookie (__Host- prefixed over https:
+    // Secure, HttpOnly, SameSite=Lax, Path=/)
     // comes back on the next top-level navigation, and prompt=none gets a code
     // without any page.
     const cookies = await page.context().cookies();
-    const session = cookies.find((c) => c.name === 'sy_session');
+    const session = cookies.find((c) => c.name === '__Host-sy_session');
     assert.ok(session, `no session cookie in ${JSON.stringify(cookies.map((c) => c.name))}`);
     assert.equal(session.httpOnly, true);
     assert.equal(session.secure, true);
