@@ -161,7 +161,10 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
             reqwest::Method::PATCH,
             &format!("/api/v2/clients/{client_id}"),
             &token,
-            Some(serde_json::json!({"callbacks": [format!("http://localhost:{port}/callback")]})),
+            Some(serde_json::json!({
+                "callbacks": [format!("http://localhost:{port}/callback")],
+                "allowed_logout_urls": [format!("http://localhost:{port}")],
+            })),
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");

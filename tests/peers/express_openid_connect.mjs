@@ -1,7 +1,8 @@
 // Interop test: an Express app protected by express-openid-connect (Auth0's
 // middleware for regular web apps) logs a user in through Switchyard into an
 // organization and reads org_id from its session. The code comes back with
-// response_mode=form_post, the middleware's usual mode (a page that posts it).
+// response_mode=form_post, the middleware's usual mode (a page that posts it);
+// then the middleware's logout ends the SSO session through /oidc/logout.
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
 // SWITCHYARD_CLIENT_SECRET, SWITCHYARD_APP_PORT (its callback is registered),
@@ -32,6 +33,7 @@ test('express-openid-connect: login into an organization, org_id in the session'
     clientSecret: env('SWITCHYARD_CLIENT_SECRET'),
     secret: 'a-long-session-encryption-secret-for-tests',
     authRequired: false,
+    idpLogout: true, // logging out of the app logs out of Switchyard too
     authorizationParams: {
       response_type: 'code',
       response_mode: 'form_post',
@@ -39,6 +41,7 @@ test('express-openid-connect: login into an organization, org_id in the session'
       organization: env('SWITCHYARD_ORG_NAME'),
     },
   }));
+  app.get('/', (req, res) => res.send(req.oidc.isAuthenticated() ? 'logged in' : 'logged out'));
   app.get('/profile', requiresAuth(), (req, res) => {
     res.json({ org_id: req.oidc.idTokenClaims.org_id, email: req.oidc.user.email });
   });
@@ -58,6 +61,16 @@ test('express-openid-connect: login into an organization, org_id in the session'
     const body = JSON.parse(profile.html);
     assert.equal(body.org_id, env('SWITCHYARD_ORG_ID'));
     assert.equal(body.email, env('SWITCHYARD_USER_EMAIL'));
+
+    // The middleware's /logout goes through Switchyard's end_session_endpoint
+    // (id_token_hint, post_logout_redirect_uri) and back to the app; the SSO
+    // session is over, so /profile asks for a login again.
+    const loggedOut = await browser.follow(`${baseURL}/logout`, {}, 'stop-never:');
+    assert.equal(loggedOut.response.status, 200, `after logout at ${loggedOut.url}: ${loggedOut.html}`);
+    assert.equal(new URL(loggedOut.url).origin, baseURL, `logout should end at the app, ended at ${loggedOut.url}`);
+    assert.equal(loggedOut.html, 'logged out');
+    const again = await browser.follow(`${baseURL}/profile`, {}, 'stop-never:');
+    assert.match(again.html, /Email address/, 'the session ended: the identifier page again');
   } finally {
     server.close();
   }
