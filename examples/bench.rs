@@ -1091,7 +1091,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     "measuring code exchanges {}, round {round}/{rounds}",
                     alg.as_str()
                 );
-                let m = measure_code(Peer::Switchyard, switchyard.pid, &sy, &client, alg, timing).await?;
+                let m = measure_code(Peer::Switchyard, switchyard.pid, &sy, &client, alg, timing)
+                    .await?;
                 if m.is_none() {
                     eprintln!(
                         "  Switchyard: code exchanges not available yet (this build keeps no SSO session)"

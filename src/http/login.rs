@@ -17,12 +17,12 @@ use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::authorize::{AuthorizeError, ClientResponse, ResponseMode, check_request};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
-use crate::store::StoredSession;
 use crate::flows::signup::signup_allowed;
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::http::ClientIp;
 use crate::routing::Decision;
 use crate::state::AppState;
+use crate::store::StoredSession;
 
 pub fn router() -> Router<AppState> {
     Router::new()
