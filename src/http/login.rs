@@ -366,12 +366,20 @@ pub(super) fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
             "The form could not be verified. Go back to the application and try again.",
         ),
         LoginError::ToClient(response) => to_client(&response),
-        LoginError::TooManyAttempts => error_page(
-            headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts",
-            "Too many failed attempts. Try again later.",
-        ),
+        LoginError::TooManyAttempts => {
+            let mut response = error_page(
+                headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "Too many failed attempts. Try again later.",
+            );
+            // The shorter of the two lockouts (an account's 15 minutes).
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::flows::throttle::ACCOUNT_LOCKOUT_MS / 1000),
+            );
+            response
+        }
         LoginError::Retry(message) => {
             error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
         }

@@ -354,6 +354,49 @@ impl Store {
         })
     }
 
+    /// The user's live refresh-token families at `now` (not revoked, not
+    /// expired), newest first.
+    pub async fn list_user_refresh_grants(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<Vec<RefreshGrant>> {
+        let rows = sqlx::query(&format!(
+            "select {GRANT_COLUMNS} from refresh_grants g where g.user_id = $1 and g.revoked_at is null \
+             and g.expires_at > $2 order by g.created_at desc, g.id limit 100"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(grant_from_row).collect()
+    }
+
+    /// A live refresh-token family by id.
+    pub async fn get_refresh_grant(&self, id: &str, now: i64) -> StoreResult<RefreshGrant> {
+        let row = sqlx::query(&format!(
+            "select {GRANT_COLUMNS} from refresh_grants g where g.id = $1 and g.revoked_at is null \
+             and g.expires_at > $2"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        grant_from_row(&row)
+    }
+
+    /// Revokes every refresh-token family of a user; how many were live.
+    pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
+        let result = sqlx::query(
+            "update refresh_grants set revoked_at = $2 where user_id = $1 and revoked_at is null",
+        )
+        .bind(user_id)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
     /// Revokes a refresh-token family; true if this call revoked it.
     pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;

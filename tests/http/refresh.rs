@@ -13,7 +13,8 @@ on_both_backends!(
     refresh_tokens_are_bound_to_client_and_organization,
     a_replayed_code_revokes_its_refresh_token,
     refresh_tokens_need_offline_access_and_the_grant,
-    concurrent_uses_of_one_refresh_token_rotate_once
+    concurrent_uses_of_one_refresh_token_rotate_once,
+    administrators_list_and_revoke_refresh_tokens
 );
 
 fn claims(token: &str) -> Value {
@@ -241,4 +242,71 @@ async fn concurrent_uses_of_one_refresh_token_rotate_once(backend: Backend) {
             "{status} {body}"
         );
     }
+}
+
+async fn administrators_list_and_revoke_refresh_tokens(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let user_id = claims(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list_path = format!("/api/v2/users/{user_id}/refresh-tokens");
+    let (status, listed) = app.api(Method::GET, &list_path, &admin, None).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let families = listed["tokens"].as_array().unwrap();
+    assert_eq!(families.len(), 1, "{listed}");
+    assert_eq!(families[0]["client_id"], t.client_id.as_str());
+    assert_eq!(families[0]["organization_id"], t.org_id.as_str());
+    let id = families[0]["id"].as_str().unwrap().to_owned();
+    let (status, one) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/refresh-tokens/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, one["user_id"].as_str()),
+        (StatusCode::OK, Some(user_id.as_str()))
+    );
+
+    // Revoking one family: its token stops working.
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/refresh-tokens/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, body) = refresh(&app, &t, &refresh_token_of(&tokens), &[]).await;
+    assert_eq!(body["error"], "invalid_grant");
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/refresh-tokens/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Revoking all of a user's.
+    let (_, first) = offline_tokens(&app, &t, &[]).await;
+    let (_, second) = offline_tokens(&app, &t, &[]).await;
+    let (_, listed) = app.api(Method::GET, &list_path, &admin, None).await;
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 2);
+    let (status, _) = app.api(Method::DELETE, &list_path, &admin, None).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for tokens in [first, second] {
+        let (_, body) = refresh(&app, &t, &refresh_token_of(&tokens), &[]).await;
+        assert_eq!(body["error"], "invalid_grant");
+    }
+    let (_, listed) = app.api(Method::GET, &list_path, &admin, None).await;
+    assert_eq!(listed["tokens"], serde_json::json!([]));
 }

@@ -72,6 +72,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "delete:roles",
     "read:sessions",
     "delete:sessions",
+    "read:refresh_tokens",
+    "delete:refresh_tokens",
     "read:signing_keys",
     "create:signing_keys",
     "update:signing_keys",

@@ -1,6 +1,7 @@
-//! SSO sessions, as Auth0's Management API shows them: a user's live
-//! sessions, one session, and ending them (an administrator signing a user
-//! out everywhere).
+//! SSO sessions and refresh tokens, as Auth0's Management API shows them: a
+//! user's live sessions and refresh-token families, one of each, and ending
+//! them (an administrator signing a user out everywhere, or revoking the
+//! offline access of their apps).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -16,12 +17,136 @@ use crate::clock::{now_unix_millis, rfc3339_from_millis};
 use crate::flows::session::SESSION_IDLE_LIFETIME_MS;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::state::AppState;
-use crate::store::StoredSession;
+use crate::store::{RefreshGrant, StoredSession};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(user_sessions_list, user_sessions_delete))
         .routes(routes!(session_get, session_delete))
+        .routes(routes!(
+            user_refresh_tokens_list,
+            user_refresh_tokens_delete
+        ))
+        .routes(routes!(refresh_token_get, refresh_token_delete))
+}
+
+/// A refresh-token family (each use rotates the token; the family stays).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshTokenBody {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+    /// The API (`audience`) and scopes it was granted for.
+    pub resource_servers: Vec<RefreshTokenResource>,
+    pub expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshTokenResource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    pub scopes: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefreshTokensBody {
+    pub tokens: Vec<RefreshTokenBody>,
+}
+
+impl From<RefreshGrant> for RefreshTokenBody {
+    fn from(grant: RefreshGrant) -> Self {
+        RefreshTokenBody {
+            expires_at: rfc3339_from_millis(grant.expires_at),
+            resource_servers: vec![RefreshTokenResource {
+                audience: grant.audience,
+                scopes: grant.scope.join(" "),
+            }],
+            id: grant.id,
+            user_id: grant.user_id,
+            client_id: grant.client_id,
+            session_id: grant.session_id,
+            organization_id: grant.organization_id,
+        }
+    }
+}
+
+fn refresh_token_not_found(err: crate::store::StoreError) -> ApiError {
+    ApiError::from_store(
+        err,
+        "The refresh token does not exist",
+        "inexistent_refresh_token",
+    )
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{id}/refresh-tokens", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 200, body = RefreshTokensBody), (status = 404, body = ApiErrorBody)))]
+async fn user_refresh_tokens_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RefreshTokensBody>, ApiError> {
+    auth.require("read:refresh_tokens")?;
+    state.store.get_user(&id).await.map_err(user_not_found)?;
+    let tokens = state
+        .store
+        .list_user_refresh_grants(&id, now_unix_millis())
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(RefreshTokensBody { tokens }))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{id}/refresh-tokens", tag = "users",
+    params(("id" = String, Path)),
+    responses((status = 202), (status = 404, body = ApiErrorBody)))]
+async fn user_refresh_tokens_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:refresh_tokens")?;
+    state.store.get_user(&id).await.map_err(user_not_found)?;
+    let revoked = state.store.revoke_user_refresh_grants(&id).await?;
+    tracing::info!(user_id = %id, revoked, "refresh tokens of user revoked");
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v2/refresh-tokens/{id}", tag = "refresh-tokens",
+    params(("id" = String, Path)),
+    responses((status = 200, body = RefreshTokenBody), (status = 404, body = ApiErrorBody)))]
+async fn refresh_token_get(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RefreshTokenBody>, ApiError> {
+    auth.require("read:refresh_tokens")?;
+    let grant = state
+        .store
+        .get_refresh_grant(&id, now_unix_millis())
+        .await
+        .map_err(refresh_token_not_found)?;
+    Ok(Json(grant.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v2/refresh-tokens/{id}", tag = "refresh-tokens",
+    params(("id" = String, Path)),
+    responses((status = 202), (status = 404, body = ApiErrorBody)))]
+async fn refresh_token_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth.require("delete:refresh_tokens")?;
+    if !state.store.revoke_refresh_grant(&id).await? {
+        return Err(refresh_token_not_found(crate::store::StoreError::NotFound));
+    }
+    Ok(StatusCode::ACCEPTED)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
