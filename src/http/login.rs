@@ -26,7 +26,7 @@ use crate::store::StoredSession;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/authorize", get(authorize_get))
+        .route("/authorize", get(authorize_get).post(authorize_post))
         .route("/u/login", get(login_get).post(login_post))
         .route("/u/login/password", get(password_get).post(password_post))
         .route("/u/login/continue", post(continue_post))
@@ -199,16 +199,31 @@ async fn authorize_get(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    let request = match check_request(&state, &params).await {
+    authorize(&state, &headers, &params).await
+}
+
+/// OIDC Core §3.1.2.1: the authorization endpoint takes POST (a form) as well.
+async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(params): Form<Vec<(String, String)>>,
+) -> Response {
+    authorize(&state, &headers, &params).await
+}
+
+/// An authorization request: answered from the browser's session when it
+/// can be, else the start of a login.
+async fn authorize(state: &AppState, headers: &HeaderMap, params: &[(String, String)]) -> Response {
+    let request = match check_request(state, params).await {
         Ok(request) => request,
         Err(AuthorizeError::Page { title, detail }) => {
-            return error_page(&headers, StatusCode::BAD_REQUEST, &title, &detail);
+            return error_page(headers, StatusCode::BAD_REQUEST, &title, &detail);
         }
         Err(AuthorizeError::ToClient(response)) => return to_client(&response),
     };
-    let browser_session = match browser_session(&state, &headers).await {
+    let browser_session = match browser_session(state, headers).await {
         Ok(found) => found,
-        Err(e) => return login_error(&headers, e.into()),
+        Err(e) => return login_error(headers, e.into()),
     };
     let login_required = || {
         let error = OAuthError::new(OAuthErrorCode::LoginRequired, "The user must log in");
@@ -223,13 +238,13 @@ async fn authorize_get(
         SessionUse::LoginRequired => return login_required(),
         SessionUse::Silent => {
             if let Some(found) = &browser_session {
-                match login::authorize_with_session(&state, &request, found).await {
+                match login::authorize_with_session(state, &request, found).await {
                     Ok(Some(response)) => return to_client(&response),
                     Ok(None) if request.prompt.iter().any(|p| p == "none") => {
                         return login_required();
                     }
                     Ok(None) => {}
-                    Err(e) => return login_error(&headers, e),
+                    Err(e) => return login_error(headers, e),
                 }
             }
         }
@@ -237,7 +252,7 @@ async fn authorize_get(
     }
     let started = match &browser_session {
         Some(found) if use_of_session == SessionUse::PickOrganization => {
-            login::begin_organization_pick(&state, &request, found)
+            login::begin_organization_pick(state, &request, found)
                 .await
                 .map(|started| (started, "/u/organization"))
         }
@@ -247,7 +262,7 @@ async fn authorize_get(
                 _ => "/u/login",
             };
             let previous_session = browser_session.as_ref().map(|s| s.id.as_str());
-            login::begin(&state, &request, previous_session)
+            login::begin(state, &request, previous_session)
                 .await
                 .map(|started| (started, page))
         }
@@ -258,7 +273,7 @@ async fn authorize_get(
                 "{}={}; Path=/u/; HttpOnly; SameSite=Lax; Max-Age=1800{}",
                 cookie_name(&started.transaction_id),
                 started.browser_secret,
-                secure_attribute(&state),
+                secure_attribute(state),
             );
             let mut response =
                 Redirect::to(&format!("{page}?state={}", started.transaction_id)).into_response();
@@ -267,7 +282,7 @@ async fn authorize_get(
             }
             response
         }
-        Err(e) => login_error(&headers, e),
+        Err(e) => login_error(headers, e),
     }
 }
 

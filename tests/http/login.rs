@@ -15,7 +15,8 @@ on_both_backends!(
     login_forms_resist_forgery_and_other_browsers,
     membership_rules_of_organizations,
     form_post_carries_the_response_in_a_posted_form,
-    connection_changes_reach_the_login_at_once
+    connection_changes_reach_the_login_at_once,
+    authorize_takes_post_as_well
 );
 
 pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
@@ -857,4 +858,38 @@ async fn connection_changes_reach_the_login_at_once(backend: Backend) {
         body.contains("No connections are enabled"),
         "the disabled connection is still offered: {body}"
     );
+}
+
+async fn authorize_takes_post_as_well(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let post = |params: Vec<(&'static str, String)>| {
+        let b = b.clone();
+        let url = app.url("/authorize");
+        async move { b.post(url).form(&params).send().await.unwrap() }
+    };
+    let params = |redirect: &str| {
+        vec![
+            ("client_id", t.client_id.clone()),
+            ("redirect_uri", redirect.to_owned()),
+            ("response_type", "code".to_owned()),
+            ("scope", "openid email".to_owned()),
+            ("state", "st-post".to_owned()),
+        ]
+    };
+    let refused = post(params("https://evil.example/cb")).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.headers().get("location").is_none());
+    let start = post(params(CALLBACK)).await;
+    let callback = log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(query_param(&callback, "state").as_deref(), Some("st-post"));
+    redeem_code(&app, &t, &query_param(&callback, "code").unwrap(), None).await;
 }
