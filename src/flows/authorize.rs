@@ -47,6 +47,15 @@ pub struct AuthorizationRequest {
 }
 
 impl AuthorizationRequest {
+    /// The organization prompt the login still has to show: the client
+    /// requires an organization and none is known yet.
+    pub fn pending_organization_prompt(&self) -> Option<OrganizationPrompt> {
+        if self.organization_id.is_some() {
+            return None;
+        }
+        self.organization_prompt
+    }
+
     /// An OAuth error for this request's client, with `state` and `iss`.
     pub fn error_response(&self, issuer: &str, error: &OAuthError) -> ClientResponse {
         error_response(

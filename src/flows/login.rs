@@ -163,10 +163,16 @@ pub async fn load(
 impl Transaction {
     /// The organization prompt still to show, if any.
     pub fn pending_organization_prompt(&self) -> Option<OrganizationPrompt> {
-        if self.request.organization_id.is_some() {
-            return None;
+        self.request.pending_organization_prompt()
+    }
+
+    /// With `pre_login_prompt`, no step of the login goes on before the
+    /// organization is known.
+    pub fn require_organization_asked(&self) -> Result<(), LoginError> {
+        if self.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
+            return Err(LoginError::Retry("Enter your organization first.".into()));
         }
-        self.request.organization_prompt
+        Ok(())
     }
 
     /// Checks a form's CSRF token in constant time.
@@ -256,9 +262,7 @@ pub async fn submit_identifier(
     txn: &Transaction,
     raw_email: &str,
 ) -> Result<Decision, LoginError> {
-    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
-        return Err(LoginError::Retry("Enter your organization first.".into()));
-    }
+    txn.require_organization_asked()?;
     let email = normalize_email(raw_email)
         .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
     state
@@ -355,9 +359,7 @@ pub async fn finish(
 ) -> Result<Finished, LoginError> {
     // The organization a client requires is known before any code: asked
     // for before the login, or picked right after it (below).
-    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
-        return Err(LoginError::Retry("Enter your organization first.".into()));
-    }
+    txn.require_organization_asked()?;
     if txn.pending_organization_prompt() == Some(OrganizationPrompt::AfterLogin) {
         // Logged in, but the organization is chosen next: the session starts
         // now and the transaction goes on to the organization picker.
@@ -493,7 +495,7 @@ pub async fn authorize_with_session(
     request: &AuthorizationRequest,
     session: &StoredSession,
 ) -> Result<Option<ClientResponse>, LoginError> {
-    if request.organization_id.is_none() && request.organization_prompt.is_some() {
+    if request.pending_organization_prompt().is_some() {
         return Ok(None);
     }
     let serves = match routing_snapshot(state, request).await {

@@ -123,12 +123,10 @@ pub fn decide(
     }
     // The organization a client requires is asked for on the login pages:
     // its name before a login, or a pick that the session's user can make.
-    match (&request.organization_id, request.organization_prompt) {
-        (None, Some(OrganizationPrompt::AfterLogin)) if !has("none") => {
-            SessionUse::PickOrganization
-        }
-        (None, Some(_)) => interaction,
-        _ => SessionUse::Silent,
+    match request.pending_organization_prompt() {
+        Some(OrganizationPrompt::AfterLogin) if !has("none") => SessionUse::PickOrganization,
+        Some(_) => interaction,
+        None => SessionUse::Silent,
     }
 }
 

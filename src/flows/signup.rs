@@ -10,7 +10,6 @@
 
 use std::net::IpAddr;
 
-use super::authorize::OrganizationPrompt;
 use super::login::{self, Finished, LoginError, Transaction};
 use super::throttle;
 use crate::connectors::database::{check_password_policy, describe_password_policy, hash_password};
@@ -29,7 +28,7 @@ pub const SIGNUP_NOT_ALLOWED: &str = "Sign-up is not available here.";
 
 /// Whether the login may offer sign-up (for the "Sign up" links).
 pub async fn signup_allowed(state: &AppState, txn: &Transaction) -> Result<bool, LoginError> {
-    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
+    if txn.require_organization_asked().is_err() {
         return Ok(false);
     }
     let snapshot = login::routing_snapshot(state, &txn.request).await?;
@@ -71,9 +70,7 @@ pub async fn submit_signup(
     password: &str,
     client_ip: IpAddr,
 ) -> Result<Finished, LoginError> {
-    if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) {
-        return Err(LoginError::Retry("Enter your organization first.".into()));
-    }
+    txn.require_organization_asked()?;
     let email = normalize_email(raw_email)
         .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
     state
