@@ -142,9 +142,7 @@ pub(super) fn render_with_form_target(
     form_target: Option<&str>,
 ) -> Response {
     let extra = form_target
-        .and_then(|uri| url::Url::parse(uri).ok())
-        .map(|url| url.origin().ascii_serialization())
-        .filter(|origin| origin != "null")
+        .and_then(origin_of)
         .map(|origin| format!(" {origin}"))
         .unwrap_or_default();
     let csp = format!(
@@ -168,6 +166,15 @@ pub(super) fn render_with_form_target(
             (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
         }
     }
+}
+
+/// The origin of a redirect URI, for CSP `form-action`; `None` when it has
+/// no usable one (unparsable, or an opaque origin such as a custom scheme's).
+fn origin_of(uri: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
 }
 
 fn request_id(headers: &HeaderMap) -> &str {
@@ -307,9 +314,7 @@ fn to_client(response: &ClientResponse) -> Response {
                 params: &response.params,
                 nonce: &nonce,
             };
-            let origin = url::Url::parse(&response.redirect_uri)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
+            let origin = origin_of(&response.redirect_uri).unwrap_or_else(|| "'none'".into());
             let csp = format!(
                 "default-src 'none'; script-src 'nonce-{nonce}'; form-action {origin}; frame-ancestors 'none'"
             );
