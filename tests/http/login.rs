@@ -115,15 +115,15 @@ pub(crate) async fn authorize(
         .unwrap()
 }
 
-/// Logs in through the pages from an `/authorize` redirect; returns where the
-/// password step redirects to.
-pub(crate) async fn log_in(
+/// Goes through the identifier and password pages from an `/authorize`
+/// redirect; returns the password step's response.
+pub(crate) async fn submit_login(
     app: &TestApp,
     browser: &reqwest::Client,
     start: reqwest::Response,
     email: &str,
     password: &str,
-) -> String {
+) -> reqwest::Response {
     assert_eq!(
         start.status(),
         StatusCode::SEE_OTHER,
@@ -150,7 +150,7 @@ pub(crate) async fn log_in(
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "identifier step");
-    let response = browser
+    browser
         .post(app.url("/u/login/password"))
         .form(&[
             ("state", state.as_str()),
@@ -159,7 +159,19 @@ pub(crate) async fn log_in(
         ])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Logs in through the pages from an `/authorize` redirect; returns where the
+/// password step redirects to.
+pub(crate) async fn log_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> String {
+    let response = submit_login(app, browser, start, email, password).await;
     match response.status() {
         StatusCode::SEE_OTHER => location(&response),
         status => format!("status {status}: {}", response.text().await.unwrap()),
@@ -754,34 +766,14 @@ async fn form_post_carries_the_response_in_a_posted_form(backend: Backend) {
     let b = browser();
     let params = code_params(&t.client_id, &[("response_mode", "form_post")]);
     let start = authorize(&app, &b, &params).await;
-    let page = b
-        .get(app.url(&location(&start)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
-    b.post(app.url("/u/login"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("email", "alice@hoekstra.example"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let response = b
-        .post(app.url("/u/login/password"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("password", "alice-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = submit_login(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK, "a page, not a redirect");
     let csp = response.headers()["content-security-policy"]
         .to_str()

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::login::{
     CALLBACK, CHALLENGE, VERIFIER, authorize, browser, code_params, hidden, location, log_in,
-    query_param, redeem, tenant,
+    query_param, redeem, submit_login, tenant,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -45,35 +45,7 @@ async fn alice_logs_in(
     params: &[(&str, &str)],
 ) -> (String, Option<String>) {
     let start = authorize(app, b, params).await;
-    assert_eq!(start.status(), StatusCode::SEE_OTHER);
-    let page = b
-        .get(app.url(&location(&start)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
-    b.post(app.url("/u/login"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("email", "alice@hoekstra.example"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let done = b
-        .post(app.url("/u/login/password"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("password", "alice-password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let done = submit_login(app, b, start, "alice@hoekstra.example", "alice-password-1").await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let cookie = session_cookie(&done);
     (location(&done), cookie)
