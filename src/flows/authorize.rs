@@ -104,6 +104,9 @@ impl ClientResponse {
         let Ok(mut url) = url::Url::parse(&self.redirect_uri) else {
             return self.redirect_uri.clone();
         };
+        if self.params.is_empty() {
+            return self.redirect_uri.clone();
+        }
         url.query_pairs_mut().extend_pairs(&self.params);
         url.to_string()
     }

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use super::authorize::{ClientResponse, ResponseMode};
 use super::code::verify_id_token_hint;
 use crate::model::client::Client;
 use crate::state::AppState;
@@ -80,7 +81,17 @@ pub async fn logout(
                     "post_logout_redirect_uri is not one of the application's allowed logout URLs (they are compared exactly).",
                 ));
             }
-            Some(with_state(uri, params.state.as_deref()))
+            // Back to the client, with its `state` when it sent one.
+            let response = ClientResponse {
+                redirect_uri: uri.to_owned(),
+                mode: ResponseMode::Query,
+                params: params
+                    .state
+                    .iter()
+                    .map(|s| ("state".to_owned(), s.clone()))
+                    .collect(),
+            };
+            Some(response.query_url())
         }
         None => None,
     };
@@ -128,17 +139,4 @@ async fn load_client(
 fn store_failure(error: crate::store::StoreError) -> LogoutRefused {
     tracing::error!(%error, "logout failed");
     refused("Something went wrong", "Please try again later.")
-}
-
-fn with_state(uri: &str, state: Option<&str>) -> String {
-    let Some(state) = state else {
-        return uri.to_owned();
-    };
-    match url::Url::parse(uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().append_pair("state", state);
-            url.to_string()
-        }
-        Err(_) => uri.to_owned(),
-    }
 }
