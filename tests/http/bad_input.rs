@@ -24,15 +24,16 @@ async fn bad_bodies_are_refused_and_write_nothing(backend: Backend) {
         async move {
             let response = request.send().await.unwrap();
             let status = response.status();
-            (status, response.json::<Value>().await.unwrap())
+            let connection = response.headers().get("connection").cloned();
+            (status, connection, response.json::<Value>().await.unwrap())
         }
     };
 
-    let (status, body) = raw("application/json", b"{\"name\": \"acme\"".to_vec()).await;
+    let (status, _, body) = raw("application/json", b"{\"name\": \"acme\"".to_vec()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "malformed JSON: {body}");
     assert_eq!(body["errorCode"], "invalid_body");
 
-    let (status, body) = raw("text/plain", b"{\"name\": \"acme\"}".to_vec()).await;
+    let (status, _, body) = raw("text/plain", b"{\"name\": \"acme\"}".to_vec()).await;
     assert_eq!(
         status,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -44,13 +45,18 @@ async fn bad_bodies_are_refused_and_write_nothing(backend: Backend) {
         "{{\"name\": \"acme\", \"display_name\": \"{}\"}}",
         "x".repeat(200 * 1024)
     );
-    let (status, body) = raw("application/json", huge.into_bytes()).await;
+    let (status, connection, body) = raw("application/json", huge.into_bytes()).await;
     assert_eq!(
         status,
         StatusCode::PAYLOAD_TOO_LARGE,
         "oversized body: {body}"
     );
     assert_eq!(body["statusCode"], 413);
+    // The body was not read to its end: the connection must not be reused.
+    assert_eq!(
+        connection.as_ref().and_then(|v| v.to_str().ok()),
+        Some("close")
+    );
 
     let cases = [
         (json!({"name": 5}), "name"),
