@@ -157,6 +157,16 @@ pub(super) fn render_with_form_target(
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
                 (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
                 (header::CONTENT_SECURITY_POLICY, csp),
+                // The pages' URLs carry the transaction: an organization's
+                // logo host or the client's callback has no need for them.
+                (
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("same-origin"),
+                ),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
             ],
             Html(html),
         )
@@ -386,18 +396,16 @@ pub(super) fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
             "The form could not be verified. Go back to the application and try again.",
         ),
         LoginError::ToClient(response) => to_client(&response),
-        LoginError::TooManyAttempts => {
+        LoginError::TooManyAttempts { retry_after_secs } => {
             let mut response = error_page(
                 headers,
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
                 "Too many failed attempts. Try again later.",
             );
-            // The shorter of the two lockouts (an account's 15 minutes).
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(crate::flows::throttle::ACCOUNT_LOCKOUT_MS / 1000),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }
         LoginError::Retry(message) => {

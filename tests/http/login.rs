@@ -669,10 +669,12 @@ async fn login_forms_resist_forgery_and_other_browsers(backend: Backend) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.headers().get("location").is_none());
 
-    // Pages are not framable and not cached.
+    // Pages are not framable, not cached, and their URLs not sent elsewhere.
     let response = b.get(&login_url).send().await.unwrap();
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["referrer-policy"], "same-origin");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let html = response.text().await.unwrap();
     assert!(!html.contains("<script"), "login needs no JavaScript");
 }
