@@ -46,8 +46,11 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     ToClient(ClientResponse),
-    /// Refused by brute-force protection ([`super::throttle`]).
-    TooManyAttempts,
+    /// Refused by brute-force protection ([`super::throttle`]); a new
+    /// attempt is sure to be counted afresh after this many seconds.
+    TooManyAttempts {
+        retry_after_secs: i64,
+    },
     Internal(String),
 }
 

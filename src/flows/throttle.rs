@@ -67,6 +67,14 @@ impl Limit {
     pub fn allows(&self, counted: i64) -> bool {
         counted <= self.max_failures
     }
+
+    /// The refusal this limit gives: by then the window it counts in has
+    /// ended (at the latest), so the attempt is counted afresh.
+    fn refusal(&self) -> LoginError {
+        LoginError::TooManyAttempts {
+            retry_after_secs: self.window_ms / 1000,
+        }
+    }
 }
 
 /// The counter key of an account: its connection and normalized email.
@@ -102,12 +110,17 @@ pub struct Attempt {
     ip_key: String,
 }
 
-async fn count(state: &AppState, key: &str, limit: Limit) -> Result<bool, LoginError> {
+/// Counts an attempt against `limit`; refuses it when over the limit.
+async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), LoginError> {
     let counted = state
         .store
         .count_login_attempt(key, now_unix_millis(), limit.window_ms, limit.window)
         .await?;
-    Ok(limit.allows(counted))
+    if limit.allows(counted) {
+        Ok(())
+    } else {
+        Err(limit.refusal())
+    }
 }
 
 /// Counts a password attempt for the account (`connection_id`, normalized
@@ -120,13 +133,9 @@ pub async fn begin_password_attempt(
     ip: IpAddr,
 ) -> Result<Attempt, LoginError> {
     let ip_key = ip_key(ip);
-    if !count(state, &ip_key, IP).await? {
-        return Err(LoginError::TooManyAttempts);
-    }
+    count(state, &ip_key, IP).await?;
     let account_key = account_key(connection_id, email);
-    if !count(state, &account_key, ACCOUNT).await? {
-        return Err(LoginError::TooManyAttempts);
-    }
+    count(state, &account_key, ACCOUNT).await?;
     Ok(Attempt {
         account_key: Some(account_key),
         ip_key,
@@ -137,9 +146,7 @@ pub async fn begin_password_attempt(
 /// account is a failure: it bounds how fast one address can probe emails).
 pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, LoginError> {
     let ip_key = ip_key(ip);
-    if !count(state, &ip_key, IP).await? {
-        return Err(LoginError::TooManyAttempts);
-    }
+    count(state, &ip_key, IP).await?;
     Ok(Attempt {
         account_key: None,
         ip_key,

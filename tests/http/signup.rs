@@ -505,14 +505,14 @@ async fn password_form(
     (page.state, page.csrf)
 }
 
-/// Posts a password; returns the status and the body (or the Location).
-async fn post_password(
+/// Posts a password.
+async fn send_password(
     app: &TestApp,
     browser: &reqwest::Client,
     (state, csrf): &(String, String),
     password: &str,
     forwarded_for: Option<&str>,
-) -> (StatusCode, String) {
+) -> reqwest::Response {
     let mut request = browser.post(app.url("/u/login/password")).form(&[
         ("state", state.as_str()),
         ("csrf", csrf),
@@ -521,7 +521,18 @@ async fn post_password(
     if let Some(address) = forwarded_for {
         request = request.header("x-forwarded-for", address);
     }
-    let response = request.send().await.unwrap();
+    request.send().await.unwrap()
+}
+
+/// Posts a password; returns the status and the body (or the Location).
+async fn post_password(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    form: &(String, String),
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, String) {
+    let response = send_password(app, browser, form, password, forwarded_for).await;
     let status = response.status();
     match status {
         StatusCode::SEE_OTHER => (status, location(&response)),
@@ -556,8 +567,11 @@ async fn accounts_lock_after_ten_failures(backend: Backend) {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}: {body}");
         assert!(body.contains("Wrong email or password"));
     }
-    let (status, body) = post_password(&app, &b, &form, "alice-password-1", None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let response = send_password(&app, &b, &form, "alice-password-1", None).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The account's lockout ends within 15 minutes.
+    assert_eq!(response.headers()["retry-after"], "900");
+    let body = response.text().await.unwrap();
     assert!(body.contains(TOO_MANY), "{body}");
     // In a new transaction and another browser too: the lock is the account's.
     let other = browser();
@@ -609,9 +623,12 @@ async fn addresses_are_limited_to_a_hundred_failures(backend: Backend) {
     // … the 101st is not, for any account, whatever X-Forwarded-For claims
     // (no trusted proxy is configured).
     let form = password_form(&app, &b, &t.client_id, "bob@hoekstra.example").await;
-    let (status, body) = post_password(&app, &b, &form, "bob-password-1", None).await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    assert!(body.contains(TOO_MANY));
+    let response = send_password(&app, &b, &form, "bob-password-1", None).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The address's window is an hour.
+    assert_eq!(response.headers()["retry-after"], "3600");
+    let body = response.text().await.unwrap();
+    assert!(body.contains(TOO_MANY), "{body}");
     let (status, _) = post_password(&app, &b, &form, "bob-password-1", Some("203.0.113.7")).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     // Sign-up from that address is refused too.
