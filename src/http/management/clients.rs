@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
@@ -58,6 +58,13 @@ pub struct ClientBody {
     pub jwt_configuration: JwtConfiguration,
     #[schema(value_type = Object)]
     pub client_metadata: Map<String, Value>,
+}
+
+/// A client as listed or read: its secret is shown only once, at creation.
+impl From<Client> for ClientBody {
+    fn from(client: Client) -> Self {
+        ClientBody::new(client, None)
+    }
 }
 
 impl ClientBody {
@@ -186,24 +193,14 @@ async fn clients_list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:clients")?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<ClientBody> = state
-        .store
-        .list_clients(&page)
-        .await?
-        .into_iter()
-        .map(|c| ClientBody::new(c, None))
-        .collect();
-    Ok(Json(
-        paged(
-            "clients",
-            mode,
-            items,
-            |c| c.client_id.clone(),
-            state.store.count_clients(),
-        )
-        .await?,
-    ))
+    list_page(
+        "clients",
+        &paging,
+        async |page| state.store.list_clients(page).await,
+        |c: &ClientBody| c.client_id.clone(),
+        state.store.count_clients(),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v2/clients/{id}", tag = "clients", params(("id" = String, Path)),
@@ -471,24 +468,14 @@ async fn client_grants_list(
         client_id: query.client_id,
         audience: query.audience,
     };
-    let (mode, page) = paging.mode()?;
-    let items: Vec<ClientGrantBody> = state
-        .store
-        .list_client_grants(&filter, &page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "client_grants",
-            mode,
-            items,
-            |g| g.id.clone(),
-            state.store.count_client_grants(&filter),
-        )
-        .await?,
-    ))
+    list_page(
+        "client_grants",
+        &paging,
+        async |page| state.store.list_client_grants(&filter, page).await,
+        |g: &ClientGrantBody| g.id.clone(),
+        state.store.count_client_grants(&filter),
+    )
+    .await
 }
 
 #[utoipa::path(patch, path = "/api/v2/client-grants/{id}", tag = "client-grants", params(("id" = String, Path)),

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::organizations::organization_not_found;
 use super::roles::{RoleBody, role_not_found};
 use super::users::user_not_found;
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::state::AppState;
@@ -85,24 +85,14 @@ async fn members_list(
         .get_organization(&id)
         .await
         .map_err(organization_not_found)?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<MemberBody> = state
-        .store
-        .list_members(&id, &page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "members",
-            mode,
-            items,
-            |m| m.user_id.clone(),
-            state.store.count_members(&id),
-        )
-        .await?,
-    ))
+    list_page(
+        "members",
+        &paging,
+        async |page| state.store.list_members(&id, page).await,
+        |m: &MemberBody| m.user_id.clone(),
+        state.store.count_members(&id),
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v2/organizations/{id}/members", tag = "organizations",

@@ -315,6 +315,21 @@ impl Paging {
     }
 }
 
+/// A Management API list answer: `list` reads the page the query asks for,
+/// each row becomes its body, and [`paged`] shapes the answer (`total` is
+/// awaited only when asked for).
+pub async fn list_page<Row, Body: From<Row> + Serialize>(
+    key: &str,
+    paging: &Paging,
+    list: impl AsyncFnOnce(&Page) -> Result<Vec<Row>, crate::store::StoreError>,
+    id_of: impl Fn(&Body) -> String,
+    total: impl std::future::Future<Output = Result<i64, crate::store::StoreError>>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (mode, page) = paging.mode()?;
+    let items = list(&page).await?.into_iter().map(Body::from).collect();
+    Ok(axum::Json(paged(key, mode, items, id_of, total).await?))
+}
+
 /// Shapes a list as Auth0 does for the paging mode in use. `id_of` gives the
 /// checkpoint of an item; `total` is computed only when asked for.
 pub async fn paged<T: Serialize, F>(

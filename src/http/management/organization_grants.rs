@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::clients::ClientGrantBody;
 use super::organizations::organization_not_found;
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::model::client::OrganizationUsage;
@@ -48,24 +48,14 @@ async fn organization_client_grants_list(
         .get_organization(&id)
         .await
         .map_err(organization_not_found)?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<ClientGrantBody> = state
-        .store
-        .list_organization_client_grants(&id, &page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "client_grants",
-            mode,
-            items,
-            |g| g.id.clone(),
-            state.store.count_organization_client_grants(&id),
-        )
-        .await?,
-    ))
+    list_page(
+        "client_grants",
+        &paging,
+        async |page| state.store.list_organization_client_grants(&id, page).await,
+        |g: &ClientGrantBody| g.id.clone(),
+        state.store.count_organization_client_grants(&id),
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v2/organizations/{id}/client-grants", tag = "organizations",

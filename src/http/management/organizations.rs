@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::{
     EnabledConnection, EnabledConnectionRequest, OrganizationAccessLevel, Strategy,
@@ -237,24 +237,14 @@ async fn organizations_list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:organizations")?;
-    let (mode, page) = paging.mode()?;
-    let orgs: Vec<OrganizationBody> = state
-        .store
-        .list_organizations(&page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "organizations",
-            mode,
-            orgs,
-            |o| o.id.clone(),
-            state.store.count_organizations(),
-        )
-        .await?,
-    ))
+    list_page(
+        "organizations",
+        &paging,
+        async |page| state.store.list_organizations(page).await,
+        |o: &OrganizationBody| o.id.clone(),
+        state.store.count_organizations(),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v2/organizations/{id}", tag = "organizations",
@@ -383,24 +373,14 @@ async fn enabled_connections_list(
         .get_organization(&id)
         .await
         .map_err(organization_not_found)?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<EnabledConnectionBody> = state
-        .store
-        .list_enabled_connections(&id, &page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "enabled_connections",
-            mode,
-            items,
-            |c| c.connection_id.clone(),
-            state.store.count_enabled_connections(&id),
-        )
-        .await?,
-    ))
+    list_page(
+        "enabled_connections",
+        &paging,
+        async |page| state.store.list_enabled_connections(&id, page).await,
+        |c: &EnabledConnectionBody| c.connection_id.clone(),
+        state.store.count_enabled_connections(&id),
+    )
+    .await
 }
 
 fn enabled_not_found(err: StoreError) -> ApiError {

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::roles::role_not_found;
-use super::{ApiJson, ApiQuery, ManagementAuth, PageMode, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, PageMode, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::model::client::SigningAlg;
@@ -173,24 +173,14 @@ async fn resource_servers_list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:resource_servers")?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<ResourceServerBody> = state
-        .store
-        .list_resource_servers(&page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "resource_servers",
-            mode,
-            items,
-            |rs| rs.id.clone(),
-            state.store.count_resource_servers(),
-        )
-        .await?,
-    ))
+    list_page(
+        "resource_servers",
+        &paging,
+        async |page| state.store.list_resource_servers(page).await,
+        |rs: &ResourceServerBody| rs.id.clone(),
+        state.store.count_resource_servers(),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v2/resource-servers/{id}", tag = "resource-servers",
@@ -368,31 +358,21 @@ async fn role_permissions_list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:roles")?;
-    let (mode, page) = paging.mode()?;
-    if matches!(mode, PageMode::Checkpoint { .. }) {
+    if matches!(paging.mode()?.0, PageMode::Checkpoint { .. }) {
         // As in Auth0: a permission has no id to resume after.
         return Err(ApiError::invalid_query(
             "Query validation error: role permissions page with page/per_page, not from/take",
         ));
     }
     state.store.get_role(&id).await.map_err(role_not_found)?;
-    let items: Vec<PermissionBody> = state
-        .store
-        .list_role_permissions(&id, &page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "permissions",
-            mode,
-            items,
-            |p| p.permission_name.clone(),
-            state.store.count_role_permissions(&id),
-        )
-        .await?,
-    ))
+    list_page(
+        "permissions",
+        &paging,
+        async |page| state.store.list_role_permissions(&id, page).await,
+        |p: &PermissionBody| p.permission_name.clone(),
+        state.store.count_role_permissions(&id),
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v2/roles/{id}/permissions", tag = "roles",

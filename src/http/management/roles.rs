@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ids;
 use crate::model::role::{self, Role};
@@ -92,24 +92,14 @@ async fn roles_list(
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:roles")?;
-    let (mode, page) = paging.mode()?;
-    let items: Vec<RoleBody> = state
-        .store
-        .list_roles(&page)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(
-        paged(
-            "roles",
-            mode,
-            items,
-            |r| r.id.clone(),
-            state.store.count_roles(),
-        )
-        .await?,
-    ))
+    list_page(
+        "roles",
+        &paging,
+        async |page| state.store.list_roles(page).await,
+        |r: &RoleBody| r.id.clone(),
+        state.store.count_roles(),
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v2/roles/{id}", tag = "roles", params(("id" = String, Path)),
