@@ -117,6 +117,7 @@ impl Application {
             store,
             keys,
             clients: cache::ClientCache::new(),
+            settings: cache::SettingsCache::new(),
             trust_forwarded_for: config.trust_forwarded_for,
         }));
         Ok(Application {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::ClientCache;
+use crate::cache::{ClientCache, SettingsCache};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -44,6 +44,7 @@ pub struct AppInner {
     pub store: Store,
     pub keys: KeyRing,
     pub clients: ClientCache,
+    pub settings: SettingsCache,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
 }

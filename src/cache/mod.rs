@@ -1,7 +1,7 @@
 //! Read-mostly data served from memory. Clients and their grants are read on
 //! every token request, the connections enabled for a client on every
-//! `/authorize`; the store is asked once per TTL or after a write on this
-//! node invalidates the entry.
+//! `/authorize`, the tenant settings on every organization token; the store
+//! is asked once per TTL or after a write on this node invalidates the entry.
 //!
 //! Several nodes: a write on one node reaches the others' caches within the
 //! TTL (LISTEN/NOTIFY invalidation is planned with the routing snapshot).
@@ -13,6 +13,7 @@ use moka::future::Cache;
 
 use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
+use crate::model::tenant::TenantSettings;
 use crate::store::{Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(30);
@@ -121,5 +122,39 @@ impl ClientCache {
         self.grants
             .invalidate(&(client_id.to_owned(), audience.to_owned()))
             .await;
+    }
+}
+
+/// The tenant settings: one row set, read by every token issued for an
+/// organization (`org_name`), written by an administrator now and then.
+#[derive(Clone)]
+pub struct SettingsCache {
+    settings: Cache<(), Arc<TenantSettings>>,
+}
+
+impl Default for SettingsCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SettingsCache {
+    pub fn new() -> Self {
+        SettingsCache {
+            settings: Cache::builder().max_capacity(1).time_to_live(TTL).build(),
+        }
+    }
+
+    pub async fn get(&self, store: &Store) -> Result<Arc<TenantSettings>, StoreError> {
+        if let Some(hit) = self.settings.get(&()).await {
+            return Ok(hit);
+        }
+        let loaded = Arc::new(store.tenant_settings().await?);
+        self.settings.insert((), loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    pub async fn invalidate(&self) {
+        self.settings.invalidate(&()).await;
     }
 }

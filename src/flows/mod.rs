@@ -135,8 +135,8 @@ pub async fn organization_name_claim(
         return Ok(None);
     };
     if !state
-        .store
-        .tenant_settings()
+        .settings
+        .get(&state.store)
         .await?
         .allow_organization_name_in_authentication_api
     {

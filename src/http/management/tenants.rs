@@ -61,5 +61,6 @@ async fn tenant_settings_patch(
         settings.allow_organization_name_in_authentication_api = v;
     }
     state.store.update_tenant_settings(&settings).await?;
+    state.settings.invalidate().await;
     Ok(Json(settings.into()))
 }
