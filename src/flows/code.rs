@@ -134,19 +134,21 @@ pub async fn exchange_code(
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
     let code_hash = sha256_hex(code);
+    let access_token_id = ids::random_alphanumeric(22);
     let (code_client, grant_json) = match state
         .store
-        .consume_authorization_code(&code_hash, now_unix_millis())
+        .consume_authorization_code(&code_hash, now_unix_millis(), &access_token_id)
         .await
     {
         Ok(found) => found,
         Err(StoreError::NotFound) => {
             if state.store.was_code_consumed(&code_hash).await? {
                 // RFC 6749 §4.1.2: a replayed code revokes what it issued.
-                if let Some(grant_id) = state.store.code_refresh_grant(&code_hash).await? {
-                    state.store.revoke_refresh_grant(&grant_id).await?;
-                }
-                tracing::warn!(client_id = %client.client_id, "authorization code replayed; its refresh grant is revoked");
+                state
+                    .store
+                    .revoke_what_code_issued(&code_hash, now_unix_millis())
+                    .await?;
+                tracing::warn!(client_id = %client.client_id, "authorization code replayed; the tokens it issued are revoked");
                 return Err(invalid_grant(
                     "The authorization code has already been used",
                 ));
@@ -187,6 +189,7 @@ pub async fn exchange_code(
         nonce: grant.nonce.as_deref(),
         auth_time: grant.auth_time,
         session_id: grant.session_id.as_deref(),
+        access_token_id: &access_token_id,
     };
     let tokens = issue_user_tokens(state, &client, &user_grant).await?;
     let refresh_token =
@@ -237,6 +240,9 @@ pub struct UserGrant<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub session_id: Option<&'a str>,
+    /// The `jti` of the access token, recorded with the code or refresh
+    /// token it is issued for so that revoking those revokes it too.
+    pub access_token_id: &'a str,
 }
 
 pub struct UserTokens {
@@ -325,7 +331,7 @@ pub async fn issue_user_tokens(
             .map_or_else(|| state.issuer.url("/userinfo"), str::to_owned),
         iat: now,
         exp: now + lifetime,
-        jti: ids::random_alphanumeric(22),
+        jti: grant.access_token_id.to_owned(),
         client_id: client.client_id.clone(),
         scope: access_scope.join(" "),
         gty: None,

@@ -2,15 +2,18 @@
 //! introspection (RFC 7662, confidential clients only) and revocation
 //! (RFC 7009). A client only ever sees or revokes tokens issued to it.
 //!
-//! Refresh tokens are server-side state and revocable: revoking one revokes
-//! its whole family. Access tokens are self-contained JWTs that expire on
-//! their own (an hour for users); like Auth0, revocation refuses them with
-//! `unsupported_token_type` rather than pretending to have revoked them.
+//! Refresh tokens are server-side state: revoking one revokes its whole
+//! family, and the access tokens issued with it (RFC 7009 §2.1). Access
+//! tokens are self-contained JWTs; revoking one lists its `jti` (see
+//! [`crate::store::ACCESS_TOKEN_MAX_LIFETIME_MS`]), which this server's own
+//! endpoints honour (introspection answers `active: false`, userinfo and the
+//! Management API refuse it). An API that verifies tokens offline cannot see
+//! the list: it should introspect, or keep token lifetimes short.
 
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::identify_client;
-use super::token::verify_access_token_for;
+use super::token::{AccessTokenRefused, verify_access_token, verify_access_token_signature};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
 use crate::state::AppState;
@@ -101,7 +104,7 @@ pub async fn introspect(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    match verify_access_token_for(state, token, None) {
+    match verify_access_token(state, token, None).await {
         Ok(claims) if claims.client_id == client.client_id => Ok(Introspection {
             active: true,
             scope: Some(claims.scope).filter(|s| !s.is_empty()),
@@ -115,6 +118,7 @@ pub async fn introspect(
             jti: Some(claims.jti),
             org_id: claims.org_id,
         }),
+        Err(AccessTokenRefused::Store(e)) => Err(e.into()),
         _ => Ok(Introspection::default()),
     }
 }
@@ -143,20 +147,28 @@ pub async fn revoke(
             tracing::info!(client_id = %client.client_id, grant_id = %found.grant.id, "refresh grant revoked");
             Ok(())
         }
-        Ok(_) => Err(OAuthError::new(
-            OAuthErrorCode::UnauthorizedClient,
-            "The token was not issued to this client",
-        )),
-        // RFC 7009 §2.2: an unknown token is answered like a revoked one.
-        Err(StoreError::NotFound) => {
-            if verify_access_token_for(state, token, None).is_ok() {
-                return Err(OAuthError::new(
-                    OAuthErrorCode::UnsupportedTokenType,
-                    "Access tokens cannot be revoked; they expire on their own. Revoke the refresh token.",
-                ));
+        Ok(_) => Err(not_this_clients()),
+        Err(StoreError::NotFound) => match verify_access_token_signature(state, token, None) {
+            Ok(claims) if claims.client_id == client.client_id => {
+                state
+                    .store
+                    .revoke_access_token(&claims.jti, claims.exp.saturating_mul(1000))
+                    .await?;
+                tracing::info!(client_id = %client.client_id, jti = %claims.jti, "access token revoked");
+                Ok(())
             }
-            Ok(())
-        }
+            Ok(_) => Err(not_this_clients()),
+            // RFC 7009 §2.2: an unknown (or expired) token is answered like
+            // a revoked one.
+            Err(_) => Ok(()),
+        },
         Err(e) => Err(e.into()),
     }
+}
+
+fn not_this_clients() -> OAuthError {
+    OAuthError::new(
+        OAuthErrorCode::UnauthorizedClient,
+        "The token was not issued to this client",
+    )
 }

@@ -42,7 +42,6 @@ pub enum OAuthErrorCode {
     InvalidScope,
     AccessDenied,
     UnsupportedResponseType,
-    UnsupportedTokenType,
     LoginRequired,
     ServerError,
 }
@@ -58,7 +57,6 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
-            Self::UnsupportedTokenType => "unsupported_token_type",
             Self::LoginRequired => "login_required",
             Self::ServerError => "server_error",
         }

@@ -52,6 +52,7 @@ pub async fn start(
             &family,
             &sha256_hex(&token),
             now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
+            grant.access_token_id,
         )
         .await?;
     Ok((token, family.id))
@@ -112,6 +113,7 @@ pub async fn exchange_refresh_token(
     .await?;
 
     let next = ids::random_alphanumeric(48);
+    let access_token_id = ids::random_alphanumeric(22);
     let grant = match state
         .store
         .rotate_refresh_token(
@@ -119,6 +121,7 @@ pub async fn exchange_refresh_token(
             &sha256_hex(&next),
             now,
             now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
+            &access_token_id,
         )
         .await?
     {
@@ -141,6 +144,7 @@ pub async fn exchange_refresh_token(
         nonce: None,
         auth_time: grant.auth_time,
         session_id: grant.session_id.as_deref(),
+        access_token_id: &access_token_id,
     };
     let tokens = issue_user_tokens(state, &client, &user_grant).await?;
     Ok(tokens.into_response(Some(next)))

@@ -75,19 +75,37 @@ pub struct AccessTokenClaims {
 
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
-/// Verifies an access token this server issued for `audience`: a live key,
-/// `typ: at+jwt`, this issuer, unexpired (30 s leeway).
-pub fn verify_access_token(
-    state: &AppState,
-    token: &str,
-    audience: &str,
-) -> Result<AccessTokenClaims, crate::keys::TokenRejected> {
-    verify_access_token_for(state, token, Some(audience))
+/// Why this server's own endpoints refuse an access token.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessTokenRefused {
+    #[error(transparent)]
+    Rejected(#[from] crate::keys::TokenRejected),
+    #[error("the access token has been revoked")]
+    Revoked,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// As [`verify_access_token`]; `None` accepts any audience (introspection,
-/// where the caller is the client the token was issued to, not its API).
-pub fn verify_access_token_for(
+/// The access tokens this server's own endpoints (userinfo, introspection,
+/// the Management API) accept: [`verify_access_token_signature`], and not
+/// revoked (see [`crate::store::ACCESS_TOKEN_MAX_LIFETIME_MS`]).
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+    audience: Option<&str>,
+) -> Result<AccessTokenClaims, AccessTokenRefused> {
+    let claims = verify_access_token_signature(state, token, audience)?;
+    if state.store.is_access_token_revoked(&claims.jti).await? {
+        return Err(AccessTokenRefused::Revoked);
+    }
+    Ok(claims)
+}
+
+/// Verifies an access token this server issued for `audience`: a live key,
+/// `typ: at+jwt`, this issuer, unexpired (30 s leeway). `None` accepts any
+/// audience (introspection and revocation, where the caller is the client
+/// the token was issued to, not its API).
+pub fn verify_access_token_signature(
     state: &AppState,
     token: &str,
     audience: Option<&str>,

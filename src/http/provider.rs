@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::flows::OAuthError;
 use crate::flows::introspection::{self, TokenStateParams};
-use crate::flows::token::{self, TokenParams, verify_access_token};
+use crate::flows::token::{self, AccessTokenRefused, TokenParams, verify_access_token};
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 
@@ -227,13 +227,18 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
     else {
         return unauthorized("Missing bearer token");
     };
-    let claims = match verify_access_token(&state, token, &state.issuer.url("/userinfo")) {
-        Ok(claims) => claims,
-        Err(e) => {
-            tracing::info!(reason = %e, "userinfo token rejected");
-            return unauthorized("The access token is invalid or expired");
-        }
-    };
+    let claims =
+        match verify_access_token(&state, token, Some(&state.issuer.url("/userinfo"))).await {
+            Ok(claims) => claims,
+            Err(AccessTokenRefused::Store(e)) => return OAuthError::from(e).into_response(),
+            Err(AccessTokenRefused::Revoked) => {
+                return unauthorized("The access token has been revoked");
+            }
+            Err(AccessTokenRefused::Rejected(e)) => {
+                tracing::info!(reason = %e, "userinfo token rejected");
+                return unauthorized("The access token is invalid or expired");
+            }
+        };
     let user = match state.store.get_user(&claims.sub).await {
         Ok(user) => user,
         Err(_) => return unauthorized("The user no longer exists"),

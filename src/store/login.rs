@@ -140,16 +140,20 @@ impl Store {
         &self,
         code_hash: &str,
         now: i64,
+        access_token_id: &str,
     ) -> StoreResult<(String, String)> {
         // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
-        // is consumed and read in the same round trip.
+        // is consumed, read, and given the id of the access token its
+        // exchange will issue (to revoke it if the code is replayed) in the
+        // same round trip.
         let row = sqlx::query(
-            "update authorization_codes set consumed_at = $2 \
+            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
              where code_hash = $1 and consumed_at is null and expires_at > $2 \
              returning client_id, grant_data",
         )
         .bind(code_hash)
         .bind(now)
+        .bind(access_token_id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;

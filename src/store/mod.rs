@@ -12,6 +12,7 @@ mod organization_grants;
 pub mod organizations;
 pub mod purge;
 pub mod resource_servers;
+mod revocation;
 mod roles;
 mod sessions;
 mod settings;
@@ -22,6 +23,7 @@ pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
+pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
 pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
 pub use throttle::ThrottleWindow;
 
@@ -128,6 +130,7 @@ fn sqlite_constraint_name(message: &str) -> String {
         "refresh_grants.id" => "refresh_grants_pkey",
         "refresh_tokens.token_hash" => "refresh_tokens_pkey",
         "login_throttle.key" => "login_throttle_pkey",
+        "revoked_access_tokens.jti" => "revoked_access_tokens_pkey",
         other => other,
     };
     name.to_owned()

@@ -16,6 +16,7 @@ pub struct Purged {
     pub sessions: u64,
     pub refresh_grants: u64,
     pub login_throttle: u64,
+    pub revoked_access_tokens: u64,
 }
 
 impl Purged {
@@ -25,6 +26,7 @@ impl Purged {
             + self.sessions
             + self.refresh_grants
             + self.login_throttle
+            + self.revoked_access_tokens
     }
 }
 
@@ -62,6 +64,10 @@ impl Store {
             )
             .await?,
             login_throttle: delete("delete from login_throttle where window_start < $1").await?,
+            revoked_access_tokens: delete(
+                "delete from revoked_access_tokens where expires_at < $1",
+            )
+            .await?,
         })
     }
 }

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::revocation::revoke_family_access_tokens;
 use super::{Store, StoreError, StoreResult, expect_one, now_millis};
 
 /// An SSO session: what the browser's session cookie stands for.
@@ -235,12 +236,14 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Starts a refresh-token family with its first token.
+    /// Starts a refresh-token family with its first token, issued with the
+    /// access token `access_token_id`.
     pub async fn insert_refresh_grant(
         &self,
         grant: &RefreshGrant,
         token_hash: &str,
         token_expires_at: i64,
+        access_token_id: &str,
     ) -> StoreResult<()> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
@@ -260,22 +263,32 @@ impl Store {
         .bind(grant.expires_at)
         .execute(&mut *tx)
         .await?;
-        insert_refresh_token(&mut tx, token_hash, &grant.id, now, token_expires_at).await?;
+        insert_refresh_token(
+            &mut tx,
+            token_hash,
+            &grant.id,
+            now,
+            token_expires_at,
+            access_token_id,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Presents a refresh token at `now` (unix ms): a live token is marked
     /// used and `next_hash` stored in its family (expiring at
-    /// `next_expires_at`, capped by the family's end); a token used before
-    /// revokes its family. Of two concurrent uses of one token exactly one
-    /// rotates: the first statement is the conditional write.
+    /// `next_expires_at`, capped by the family's end, issued with the access
+    /// token `access_token_id`); a token used before revokes its family. Of
+    /// two concurrent uses of one token exactly one rotates: the first
+    /// statement is the conditional write.
     pub async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         next_hash: &str,
         now: i64,
         next_expires_at: i64,
+        access_token_id: &str,
     ) -> StoreResult<RefreshOutcome> {
         let mut tx = self.pool.begin().await?;
         let claimed = sqlx::query(
@@ -320,6 +333,7 @@ impl Store {
             &grant.id,
             now,
             next_expires_at.min(grant.expires_at),
+            access_token_id,
         )
         .await?;
         tx.commit().await?;
@@ -385,15 +399,26 @@ impl Store {
         grant_from_row(&row)
     }
 
-    /// Revokes every refresh-token family of a user; how many were live.
+    /// Revokes every refresh-token family of a user, with the access tokens
+    /// issued with them; how many families were live.
     pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        revoke_family_access_tokens(
+            &mut tx,
+            "grant_id in (select id from refresh_grants where user_id = $1 and revoked_at is null)",
+            user_id,
+            now,
+        )
+        .await?;
         let result = sqlx::query(
             "update refresh_grants set revoked_at = $2 where user_id = $1 and revoked_at is null",
         )
         .bind(user_id)
-        .bind(now_millis())
-        .execute(&self.pool)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(result.rows_affected())
     }
 
@@ -415,19 +440,6 @@ impl Store {
                 .await?;
         expect_one(result)
     }
-
-    /// The refresh grant a (consumed) code started, if any.
-    pub async fn code_refresh_grant(&self, code_hash: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query("select grant_id from authorization_codes where code_hash = $1")
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.try_get::<Option<String>, _>("grant_id"))
-                .transpose()?
-                .flatten(),
-        )
-    }
 }
 
 async fn insert_refresh_token(
@@ -436,24 +448,30 @@ async fn insert_refresh_token(
     grant_id: &str,
     now: i64,
     expires_at: i64,
+    access_token_id: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at) values ($1, $2, $3, $4)",
+        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, access_token_id) \
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash)
     .bind(grant_id)
     .bind(now)
     .bind(expires_at)
+    .bind(access_token_id)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-async fn revoke_grant(
+/// Revokes a refresh-token family and the access tokens issued with it
+/// (RFC 7009 §2.1); true if this call revoked the family.
+pub(super) async fn revoke_grant(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     grant_id: &str,
     now: i64,
 ) -> StoreResult<bool> {
+    revoke_family_access_tokens(tx, "grant_id = $1", grant_id, now).await?;
     let result = sqlx::query(
         "update refresh_grants set revoked_at = $2 where id = $1 and revoked_at is null",
     )

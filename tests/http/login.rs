@@ -303,25 +303,13 @@ async fn code_flow_into_an_organization(backend: Backend) {
         .await;
     assert_eq!(members.as_array().unwrap().len(), 1);
     // userinfo with the access token.
-    let response = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let userinfo: Value = response.json().await.unwrap();
+    let (status, userinfo) = userinfo_of(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{userinfo}");
     assert_eq!(userinfo["sub"], id_token["sub"]);
     assert_eq!(userinfo["org_id"], t.org_id.as_str());
     // An ID token is not an access token for userinfo.
-    let response = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(tokens["id_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = userinfo_of(&app, tokens["id_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // Wrong password and unknown email read the same.
     let b = browser();
@@ -886,4 +874,17 @@ async fn authorize_takes_post_as_well(backend: Backend) {
     .await;
     assert_eq!(query_param(&callback, "state").as_deref(), Some("st-post"));
     redeem_code(&app, &t, &query_param(&callback, "code").unwrap(), None).await;
+}
+
+/// `/userinfo` with `access_token`: the status and the JSON body.
+pub async fn userinfo_of(app: &TestApp, access_token: &str) -> (StatusCode, Value) {
+    let response = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::login::{
     CALLBACK, Tenant, alice_code, authorize, browser, code_params, location, log_in, query_param,
-    redeem, redeem_code, tenant,
+    redeem, redeem_code, tenant, userinfo_of,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -13,7 +13,8 @@ use crate::support::{Backend, TestApp, spawn};
 on_both_backends!(
     logout_ends_the_session_and_returns_only_to_allowed_urls,
     introspection_tells_a_client_about_its_own_tokens,
-    revocation_revokes_refresh_tokens_of_the_client
+    revocation_revokes_refresh_tokens_of_the_client,
+    revoked_access_tokens_are_refused_by_this_server
 );
 
 const LOGGED_OUT: &str = "http://localhost:3000/logged-out";
@@ -254,13 +255,6 @@ async fn revocation_revokes_refresh_tokens_of_the_client(backend: Backend) {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
     );
-    // Access tokens are not revocable: said so, not pretended.
-    let access = tokens["access_token"].as_str().unwrap();
-    let (status, body) = token_state(&app, revoke, &t.client_id, Some(&t.secret), access).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_token_type"))
-    );
     // Unknown tokens: 200, as RFC 7009 asks.
     let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), "unknown").await;
     assert_eq!(status, StatusCode::OK);
@@ -270,8 +264,13 @@ async fn revocation_revokes_refresh_tokens_of_the_client(backend: Backend) {
         (StatusCode::BAD_REQUEST, Some("invalid_request"))
     );
 
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
     let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), refresh).await;
     assert_eq!(status, StatusCode::OK);
+    // RFC 7009 §2.1: the access token issued with it is revoked too.
+    let (status, body) = userinfo_of(&app, access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let (status, body) = redeem(
         &app,
         &[
@@ -289,4 +288,58 @@ async fn revocation_revokes_refresh_tokens_of_the_client(backend: Backend) {
     // Revoking twice is fine.
     let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), refresh).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+async fn revoked_access_tokens_are_refused_by_this_server(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let tokens = offline_tokens(&app, &t).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let introspect = "/oauth/introspect";
+    let revoke = "/oauth/revoke";
+
+    // Another client can neither revoke it nor learn about it.
+    let (other_id, other_secret) = other_confidential_client(&app).await;
+    let (status, body) = token_state(&app, revoke, &other_id, Some(&other_secret), access).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+    assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
+
+    // Its client revokes it: userinfo and introspection see it at once.
+    let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), access).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = userinfo_of(&app, access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_token");
+    let (_, answer) = token_state(&app, introspect, &t.client_id, Some(&t.secret), access).await;
+    assert_eq!(answer, json!({"active": false}));
+    // Revoking twice is fine; the refresh token is still good.
+    let (status, _) = token_state(&app, revoke, &t.client_id, Some(&t.secret), access).await;
+    assert_eq!(status, StatusCode::OK);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (_, answer) = token_state(&app, introspect, &t.client_id, Some(&t.secret), refresh).await;
+    assert_eq!(answer["active"], true);
+
+    // A Management API token, revoked by its client, opens nothing more.
+    let admin = app.admin_token().await;
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/organizations", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = token_state(
+        &app,
+        revoke,
+        crate::support::BOOTSTRAP_ID,
+        Some(crate::support::BOOTSTRAP_SECRET),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .api(Method::GET, "/api/v2/organizations", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["message"], "Revoked token");
 }

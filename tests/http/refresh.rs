@@ -4,14 +4,14 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::login::{CALLBACK, Tenant, alice_code, code_params, redeem, tenant};
+use crate::login::{CALLBACK, Tenant, alice_code, code_params, redeem, tenant, userinfo_of};
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
     refresh_tokens_rotate_and_a_reused_one_revokes_the_family,
     refresh_tokens_are_bound_to_client_and_organization,
-    a_replayed_code_revokes_its_refresh_token,
+    a_replayed_code_revokes_what_it_issued,
     refresh_tokens_need_offline_access_and_the_grant,
     concurrent_uses_of_one_refresh_token_rotate_once,
     administrators_list_and_revoke_refresh_tokens
@@ -178,11 +178,20 @@ async fn refresh_tokens_are_bound_to_client_and_organization(backend: Backend) {
     );
 }
 
-async fn a_replayed_code_revokes_its_refresh_token(backend: Backend) {
+async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     let app = spawn(backend).await;
     let t = tenant(&app).await;
     let (code, tokens) = offline_tokens(&app, &t, &[]).await;
-    let token = refresh_token_of(&tokens);
+    let first_access = tokens["access_token"].as_str().unwrap().to_owned();
+    // The family has moved on by one refresh before the replay.
+    let (status, refreshed) = refresh(&app, &t, &refresh_token_of(&tokens), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let token = refresh_token_of(&refreshed);
+    let second_access = refreshed["access_token"].as_str().unwrap().to_owned();
+    for access in [&first_access, &second_access] {
+        assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
+    }
+
     let (status, _) = redeem(&app, &code_form(&t, &code)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "code replay refused");
     let (status, body) = refresh(&app, &t, &token, &[]).await;
@@ -191,6 +200,20 @@ async fn a_replayed_code_revokes_its_refresh_token(backend: Backend) {
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
         "what the replayed code issued is revoked"
     );
+    // The access tokens of the code and of the refresh are revoked too.
+    for access in [&first_access, &second_access] {
+        assert_eq!(userinfo_of(&app, access).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    // Without a refresh token: the code's access token alone.
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
+    let (status, tokens) = redeem(&app, &code_form(&t, &code)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
+    let (status, _) = redeem(&app, &code_form(&t, &code)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(userinfo_of(&app, access).await.0, StatusCode::UNAUTHORIZED);
 }
 
 async fn refresh_tokens_need_offline_access_and_the_grant(backend: Backend) {

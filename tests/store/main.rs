@@ -165,6 +165,7 @@ conformance!(
     organization_authorization_unions_the_member_roles,
     tenant_settings_round_trip,
     sessions_and_refresh_families,
+    replayed_codes_and_revoked_families_revoke_their_access_tokens,
     expired_rows_are_purged,
 );
 
@@ -3118,35 +3119,45 @@ async fn sessions_and_refresh_families(store: Store) {
     assert!(!store.end_session("s1").await.unwrap());
     assert_not_found(store.get_live_session("cookie-1", now, 0).await);
 
-    // A family rotates; a used token again revokes it; then nothing works.
+    // A family rotates; a used token again revokes it, with the access
+    // tokens issued with its tokens; then nothing works.
     store
         .insert_refresh_grant(
             &family_of(&web, &alice, "f1", now + 1_000_000),
             "t1",
             now + 1000,
+            "at-1",
         )
         .await
         .unwrap();
     match store
-        .rotate_refresh_token("t1", "t2", now, now + 1000)
+        .rotate_refresh_token("t1", "t2", now, now + 1000, "at-2")
         .await
         .unwrap()
     {
         RefreshOutcome::Rotated(grant) => assert_eq!(grant.id, "f1"),
         other => panic!("expected a rotation, got {other:?}"),
     }
+    assert!(!store.is_access_token_revoked("at-2").await.unwrap());
     assert_eq!(
         store
-            .rotate_refresh_token("t1", "t3", now, now + 1000)
+            .rotate_refresh_token("t1", "t3", now, now + 1000, "at-3")
             .await
             .unwrap(),
         RefreshOutcome::Reused {
             grant_id: "f1".into()
         }
     );
+    for (jti, revoked) in [("at-1", true), ("at-2", true), ("at-3", false)] {
+        assert_eq!(
+            store.is_access_token_revoked(jti).await.unwrap(),
+            revoked,
+            "{jti}"
+        );
+    }
     assert_eq!(
         store
-            .rotate_refresh_token("t2", "t4", now, now + 1000)
+            .rotate_refresh_token("t2", "t4", now, now + 1000, "at-4")
             .await
             .unwrap(),
         RefreshOutcome::Inactive
@@ -3154,16 +3165,21 @@ async fn sessions_and_refresh_families(store: Store) {
     assert!(!store.find_refresh_token("t2", now).await.unwrap().active);
     assert_not_found(
         store
-            .rotate_refresh_token("unknown", "t5", now, now + 1000)
+            .rotate_refresh_token("unknown", "t5", now, now + 1000, "at-5")
             .await,
     );
     // A new token never outlives its family.
     store
-        .insert_refresh_grant(&family_of(&web, &alice, "f2", now + 500), "u1", now + 400)
+        .insert_refresh_grant(
+            &family_of(&web, &alice, "f2", now + 500),
+            "u1",
+            now + 400,
+            "au-1",
+        )
         .await
         .unwrap();
     store
-        .rotate_refresh_token("u1", "u2", now, now + 10_000)
+        .rotate_refresh_token("u1", "u2", now, now + 10_000, "au-2")
         .await
         .unwrap();
     assert_eq!(
@@ -3174,6 +3190,97 @@ async fn sessions_and_refresh_families(store: Store) {
             .expires_at,
         now + 500
     );
+}
+
+async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: Store) {
+    let con = connection("users", Strategy::Database);
+    store.insert_connection(&con, &[]).await.unwrap();
+    let alice = user(&con.id, "alice@hoekstra.example");
+    store.insert_user(&alice, None).await.unwrap();
+    let web = client("Web");
+    store.insert_client(&web).await.unwrap();
+    let now = switchyard::clock::now_unix_millis();
+
+    // A code whose exchange started a family that then rotated once.
+    store
+        .insert_authorization_code("code-1", &web.client_id, "{}", now + 60_000)
+        .await
+        .unwrap();
+    store
+        .consume_authorization_code("code-1", now, "at-code")
+        .await
+        .unwrap();
+    store
+        .insert_refresh_grant(
+            &family_of(&web, &alice, "fc", now + 1_000_000),
+            "c1",
+            now + 1000,
+            "at-code",
+        )
+        .await
+        .unwrap();
+    store.set_code_refresh_grant("code-1", "fc").await.unwrap();
+    store
+        .rotate_refresh_token("c1", "c2", now, now + 1000, "at-c2")
+        .await
+        .unwrap();
+    assert!(!store.is_access_token_revoked("at-code").await.unwrap());
+    // Replayed: its access token, its family and the family's access tokens go.
+    assert_eq!(
+        store.revoke_what_code_issued("code-1", now).await.unwrap(),
+        Some("fc".to_owned())
+    );
+    assert!(store.is_access_token_revoked("at-code").await.unwrap());
+    assert!(store.is_access_token_revoked("at-c2").await.unwrap());
+    assert!(!store.find_refresh_token("c2", now).await.unwrap().active);
+
+    // A code without a family: its access token alone.
+    store
+        .insert_authorization_code("code-2", &web.client_id, "{}", now + 60_000)
+        .await
+        .unwrap();
+    store
+        .consume_authorization_code("code-2", now, "at-solo")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoke_what_code_issued("code-2", now).await.unwrap(),
+        None
+    );
+    assert!(store.is_access_token_revoked("at-solo").await.unwrap());
+    assert_eq!(
+        store.revoke_what_code_issued("unknown", now).await.unwrap(),
+        None
+    );
+
+    // Revoking all of a user's families revokes their access tokens too.
+    store
+        .insert_refresh_grant(
+            &family_of(&web, &alice, "fu", now + 1_000_000),
+            "v1",
+            now + 1000,
+            "at-v1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .revoke_user_refresh_grants(&alice.user_id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.is_access_token_revoked("at-v1").await.unwrap());
+
+    // An access token revoked on its own; twice is fine.
+    for _ in 0..2 {
+        store
+            .revoke_access_token("at-own", now + 1000)
+            .await
+            .unwrap();
+    }
+    assert!(store.is_access_token_revoked("at-own").await.unwrap());
+    assert!(!store.is_access_token_revoked("at-other").await.unwrap());
 }
 
 async fn expired_rows_are_purged(store: Store) {
@@ -3214,7 +3321,12 @@ async fn expired_rows_are_purged(store: Store) {
                 &family_of(&web, &alice, &format!("f-{id}"), expires_at),
                 &format!("t-{id}"),
                 expires_at,
+                &format!("at-{id}"),
             )
+            .await
+            .unwrap();
+        store
+            .revoke_access_token(&format!("jti-{id}"), expires_at)
             .await
             .unwrap();
     }
@@ -3228,6 +3340,9 @@ async fn expired_rows_are_purged(store: Store) {
     assert_eq!(purged.authorization_codes, 1);
     assert_eq!(purged.sessions, 2, "{purged:?}");
     assert_eq!(purged.refresh_grants, 1);
+    assert_eq!(purged.revoked_access_tokens, 1);
+    assert!(!store.is_access_token_revoked("jti-old").await.unwrap());
+    assert!(store.is_access_token_revoked("jti-live").await.unwrap());
     assert_not_found(store.get_login_transaction("old", 0).await);
     assert!(store.get_login_transaction("live", now).await.is_ok());
     assert!(store.get_session("s-live").await.is_ok());

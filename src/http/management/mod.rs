@@ -25,7 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
-use crate::flows::token::{AccessTokenClaims, verify_access_token};
+use crate::flows::token::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -158,11 +158,14 @@ impl FromRequestParts<AppState> for ManagementAuth {
             .ok_or_else(|| ApiError::unauthorized("Missing authentication"))?;
         let token = crate::http::bearer_token(header)
             .ok_or_else(|| ApiError::unauthorized("Bad HTTP authentication header format"))?;
-        let claims = verify_access_token(state, token, &state.issuer.management_audience())
-            .map_err(|rejected| {
-                tracing::info!(reason = %rejected, "management token rejected");
-                match rejected {
-                    crate::keys::TokenRejected::Invalid(e)
+        let audience = state.issuer.management_audience();
+        let claims = verify_access_token(state, token, Some(&audience))
+            .await
+            .map_err(|refused| {
+                tracing::info!(reason = %refused, "management token refused");
+                match refused {
+                    AccessTokenRefused::Store(e) => ApiError::from(e),
+                    AccessTokenRefused::Rejected(crate::keys::TokenRejected::Invalid(e))
                         if matches!(
                             e.kind(),
                             jsonwebtoken::errors::ErrorKind::ExpiredSignature
@@ -172,7 +175,8 @@ impl FromRequestParts<AppState> for ManagementAuth {
                             "Expired token received for JSON Web Token validation",
                         )
                     }
-                    _ => ApiError::unauthorized("Invalid token"),
+                    AccessTokenRefused::Revoked => ApiError::unauthorized("Revoked token"),
+                    AccessTokenRefused::Rejected(_) => ApiError::unauthorized("Invalid token"),
                 }
             })?;
         Ok(ManagementAuth { claims })
