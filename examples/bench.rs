@@ -45,7 +45,7 @@ use tokio::process::{Child, Command};
 use switchyard::Application;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
 use switchyard::flows::code::IdTokenClaims;
-use switchyard::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use switchyard::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
 use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 
@@ -765,7 +765,7 @@ fn signing_limit(ring: &KeyRing, alg: SigningAlg, duration: Duration) -> anyhow:
     let access = AccessTokenClaims {
         iss: issuer.clone(),
         sub: "usr_0123456789abcdefghijklmn".into(),
-        aud: format!("{issuer}userinfo"),
+        aud: Audience::One(format!("{issuer}userinfo")),
         iat: 1_800_000_000,
         exp: 1_800_003_600,
         jti: "0123456789abcdefghijkl".into(),

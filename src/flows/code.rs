@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use super::client_auth::authenticate_client;
 use super::login::CodeGrant;
 use super::refresh;
-use super::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, TokenParams, TokenResponse};
+use super::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, TokenParams, TokenResponse};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::client::{Client, GrantType, SigningAlg};
@@ -326,9 +326,7 @@ pub async fn issue_user_tokens(
     let access_claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: grant.user.user_id.clone(),
-        aud: grant
-            .audience
-            .map_or_else(|| state.issuer.url("/userinfo"), str::to_owned),
+        aud: Audience::of_user_token(state, grant.audience, grant.scope),
         iat: now,
         exp: now + lifetime,
         jti: grant.access_token_id.to_owned(),

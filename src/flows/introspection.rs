@@ -13,7 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::identify_client;
-use super::token::{AccessTokenRefused, verify_access_token, verify_access_token_signature};
+use super::token::{
+    AccessTokenRefused, Audience, verify_access_token, verify_access_token_signature,
+};
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
 use crate::state::AppState;
@@ -55,7 +57,7 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -44,12 +44,36 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
+/// The `aud` claim: one audience, or several (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// A user's access token: for `/userinfo` alone without an API; for the
+    /// API and, when `openid` was asked for, `/userinfo` too (as Auth0 does,
+    /// so that one token serves both).
+    pub fn of_user_token(state: &AppState, api: Option<&str>, scope: &[String]) -> Self {
+        let userinfo = state.issuer.url("/userinfo");
+        match api {
+            None => Audience::One(userinfo),
+            Some(api) if scope.iter().any(|s| s == "openid") => {
+                Audience::Many(vec![api.to_owned(), userinfo])
+            }
+            Some(api) => Audience::One(api.to_owned()),
+        }
+    }
+}
+
 /// RFC 9068 access-token claims.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
@@ -197,7 +221,7 @@ async fn client_credentials(
     let claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: format!("{}@clients", client.client_id),
-        aud: audience.to_owned(),
+        aud: Audience::One(audience.to_owned()),
         iat: now,
         exp: now + ACCESS_TOKEN_LIFETIME_SECS,
         jti: ids::random_alphanumeric(22),

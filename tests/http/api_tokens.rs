@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::login::{
     Tenant, alice_code, authorize, browser, code_params, location, query_param, redeem,
-    redeem_code, tenant,
+    redeem_code, tenant, userinfo_of,
 };
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
@@ -82,12 +82,19 @@ async fn rbac(app: &TestApp, t: &Tenant) -> String {
 }
 
 async fn api_tokens(app: &TestApp, t: &Tenant, org: &str) -> Value {
+    api_tokens_with_scope(
+        app,
+        t,
+        org,
+        "openid read:invoices write:invoices offline_access",
+    )
+    .await
+}
+
+async fn api_tokens_with_scope(app: &TestApp, t: &Tenant, org: &str, scope: &str) -> Value {
     let mut params = code_params(&t.client_id, &[("organization", org), ("audience", API)]);
     params.retain(|(k, _)| *k != "scope");
-    params.push((
-        "scope",
-        "openid read:invoices write:invoices offline_access",
-    ));
+    params.push(("scope", scope));
     let code = alice_code(app, &params).await;
     redeem_code(app, t, &code, None).await
 }
@@ -99,7 +106,20 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
 
     let tokens = api_tokens(&app, &t, "hoekstra").await;
     let access = claims(tokens["access_token"].as_str().unwrap());
-    assert_eq!(access["aud"], API);
+    // With openid, the API's token opens userinfo too (as in Auth0).
+    let userinfo = format!("{}/userinfo", app.issuer.trim_end_matches('/'));
+    assert_eq!(access["aud"], json!([API, userinfo]));
+    let (status, info) = userinfo_of(&app, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["org_id"], t.org_id.as_str());
+    // Without openid, it is the API's alone.
+    let api_only = api_tokens_with_scope(&app, &t, "hoekstra", "read:invoices").await;
+    let api_only = api_only["access_token"].as_str().unwrap();
+    assert_eq!(claims(api_only)["aud"], API);
+    assert_eq!(
+        userinfo_of(&app, api_only).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(access["org_id"], t.org_id.as_str());
     assert_eq!(access["roles"], json!(["accountant"]), "{access}");
     assert_eq!(access["permissions"], json!(["read:invoices"]));
