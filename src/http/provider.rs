@@ -16,6 +16,7 @@ use crate::flows::introspection::{self, TokenStateParams};
 use crate::flows::token::{self, AccessTokenRefused, TokenParams, verify_access_token};
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
+use crate::store::StoreError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -241,7 +242,8 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         };
     let user = match state.store.get_user(&claims.sub).await {
         Ok(user) => user,
-        Err(_) => return unauthorized("The user no longer exists"),
+        Err(StoreError::NotFound) => return unauthorized("The user no longer exists"),
+        Err(e) => return OAuthError::from(e).into_response(),
     };
     let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
     let mut body = crate::flows::code::profile_claims(&user.user, &scope);
