@@ -39,6 +39,9 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// Other nodes' changes (PostgreSQL), listened to from the start so
+    /// that none sent once `build` returns is missed.
+    changes: Option<store::ChangeListener>,
     /// What start-up has to tell the operator (dev certificate, demo tenant).
     pub banner: StartupBanner,
 }
@@ -97,6 +100,10 @@ impl Application {
                 )
             })?;
         let keys = keys::KeyRing::load_or_init(&store).await?;
+        let changes = store
+            .listen_changes()
+            .await
+            .context("listening for other nodes' changes")?;
         if let Some(bootstrap) = &config.bootstrap_client {
             if seed::ensure_bootstrap_client(
                 &store,
@@ -125,6 +132,7 @@ impl Application {
             local_addr,
             state,
             tls,
+            changes,
             banner,
         })
     }
@@ -183,6 +191,9 @@ impl Application {
                 }
             }
         });
+        let follower = self
+            .changes
+            .map(|changes| tokio::spawn(follow_changes(self.state.clone(), changes)));
         // The peer address feeds brute-force protection (`http::ClientIp`).
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -202,8 +213,38 @@ impl Application {
         };
         reloader.abort();
         purger.abort();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
         self.state.store.close().await;
         result.context("serving HTTP")
+    }
+}
+
+/// Drops from this node's caches what other nodes changed. A message this
+/// version does not know, or a lost connection (changes may have been
+/// missed), drops everything: a cache miss costs a query, a stale entry a
+/// wrong answer.
+async fn follow_changes(state: AppState, mut changes: store::ChangeListener) {
+    loop {
+        match changes.next().await {
+            Ok(store::Heard::Change(message)) => match cache::Change::from_message(&message) {
+                Some(change) => state.forget(&change).await,
+                None => {
+                    tracing::warn!(%message, "unknown change from another node");
+                    state.forget_everything().await;
+                }
+            },
+            Ok(store::Heard::MayHaveMissedChanges) => {
+                tracing::warn!("the change listener reconnected; dropping every cached entry");
+                state.forget_everything().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for other nodes' changes failed; retrying");
+                state.forget_everything().await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 

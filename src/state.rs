@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::{ClientCache, SettingsCache};
+use crate::cache::{Change, ClientCache, SettingsCache};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -56,5 +56,43 @@ impl std::ops::Deref for AppState {
     type Target = AppInner;
     fn deref(&self) -> &AppInner {
         &self.0
+    }
+}
+
+impl AppState {
+    /// After a write that makes cached data stale: drops it from this
+    /// node's caches, then tells the other nodes sharing the database. A
+    /// notification that cannot be sent is logged, not failed: the write has
+    /// committed, and the other nodes' TTL bounds how long they lag.
+    pub async fn cached_data_changed(&self, change: Change) {
+        self.forget(&change).await;
+        if let Err(e) = self.store.notify_change(&change.to_message()).await {
+            tracing::warn!(error = %e, ?change, "could not tell the other nodes of a change");
+        }
+    }
+
+    /// Drops what `change` made stale from this node's caches.
+    pub async fn forget(&self, change: &Change) {
+        match change {
+            Change::Client { client_id } => self.clients.invalidate(client_id).await,
+            Change::ClientGrant {
+                client_id,
+                audience,
+            } => self.clients.invalidate_grant(client_id, audience).await,
+            Change::Connections => self.clients.invalidate_connections(),
+            Change::TenantSettings => self.settings.invalidate().await,
+            Change::SigningKeys => {
+                if let Err(e) = self.keys.reload(&self.store).await {
+                    tracing::warn!(error = %e, "reloading signing keys failed");
+                }
+            }
+        }
+    }
+
+    /// Drops everything cached (changes may have been missed).
+    pub async fn forget_everything(&self) {
+        self.clients.invalidate_all();
+        self.settings.invalidate().await;
+        self.forget(&Change::SigningKeys).await;
     }
 }

@@ -3,13 +3,16 @@
 //! `/authorize`, the tenant settings on every organization token; the store
 //! is asked once per TTL or after a write on this node invalidates the entry.
 //!
-//! Several nodes: a write on one node reaches the others' caches within the
-//! TTL (LISTEN/NOTIFY invalidation is planned with the routing snapshot).
+//! Several nodes: a write on one node is sent to the others as a [`Change`]
+//! (PostgreSQL LISTEN/NOTIFY, see `AppState::cached_data_changed`), which
+//! drop the entry at once; the TTL bounds staleness should a notification
+//! be lost.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
+use serde::{Deserialize, Serialize};
 
 use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
@@ -17,6 +20,36 @@ use crate::model::tenant::TenantSettings;
 use crate::store::{Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(30);
+
+/// A write that makes cached data stale, as sent between nodes (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "changed", rename_all = "snake_case")]
+pub enum Change {
+    Client {
+        client_id: String,
+    },
+    ClientGrant {
+        client_id: String,
+        audience: String,
+    },
+    /// A connection was created, changed or deleted: which clients it is
+    /// enabled for may have changed.
+    Connections,
+    TenantSettings,
+    /// The signing keys were rotated: the key ring is read again (it is
+    /// also re-read every minute).
+    SigningKeys,
+}
+
+impl Change {
+    pub fn to_message(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_message(message: &str) -> Option<Self> {
+        serde_json::from_str(message).ok()
+    }
+}
 
 #[derive(Clone)]
 pub struct ClientCache {
@@ -99,6 +132,12 @@ impl ClientCache {
         self.connections.invalidate_all();
     }
 
+    pub fn invalidate_all(&self) {
+        self.clients.invalidate_all();
+        self.grants.invalidate_all();
+        self.connections.invalidate_all();
+    }
+
     /// The grant of `client_id` for `audience`, if any (absence remembered too).
     pub async fn grant(
         &self,
@@ -156,5 +195,35 @@ impl SettingsCache {
 
     pub async fn invalidate(&self) {
         self.settings.invalidate(&()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_travel_as_json_and_garbage_is_ignored() {
+        let changes = [
+            Change::Client {
+                client_id: "abc".into(),
+            },
+            Change::ClientGrant {
+                client_id: "abc".into(),
+                audience: "https://api.example/".into(),
+            },
+            Change::Connections,
+            Change::TenantSettings,
+            Change::SigningKeys,
+        ];
+        for change in changes {
+            assert_eq!(Change::from_message(&change.to_message()), Some(change));
+        }
+        assert_eq!(
+            Change::Connections.to_message(),
+            r#"{"changed":"connections"}"#
+        );
+        assert_eq!(Change::from_message("{\"changed\":\"unknown\"}"), None);
+        assert_eq!(Change::from_message("not json"), None);
     }
 }

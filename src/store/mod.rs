@@ -8,6 +8,7 @@ mod clients;
 mod connections;
 mod keys;
 mod login;
+mod notify;
 mod organization_grants;
 pub mod organizations;
 pub mod purge;
@@ -23,6 +24,7 @@ pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
+pub use notify::{ChangeListener, Heard};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
 pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
 pub use throttle::ThrottleWindow;
@@ -168,6 +170,8 @@ impl Page {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
+    database_url: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -224,7 +228,11 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(sqlx::Error::Migrate(Box::new(e))))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            database_url: database_url.to_owned(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -13,6 +13,7 @@ mod keys;
 mod login;
 mod logout;
 mod management_auth;
+mod nodes;
 mod organization_grants;
 mod organization_prompts;
 mod organizations;

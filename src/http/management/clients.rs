@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use crate::cache::Change;
 use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
@@ -181,7 +182,11 @@ async fn clients_post(
     };
     client.check()?;
     state.store.insert_client(&client).await?;
-    state.clients.invalidate(&client.client_id).await;
+    state
+        .cached_data_changed(Change::Client {
+            client_id: client.client_id.clone(),
+        })
+        .await;
     Ok((StatusCode::CREATED, Json(ClientBody::new(client, secret))))
 }
 
@@ -271,7 +276,9 @@ async fn client_patch(
         .update_client(&client)
         .await
         .map_err(client_not_found)?;
-    state.clients.invalidate(&id).await;
+    state
+        .cached_data_changed(Change::Client { client_id: id })
+        .await;
     Ok(Json(ClientBody::new(client, new_secret)))
 }
 
@@ -288,7 +295,9 @@ async fn client_delete(
         .delete_client(&id)
         .await
         .map_err(client_not_found)?;
-    state.clients.invalidate(&id).await;
+    state
+        .cached_data_changed(Change::Client { client_id: id })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -317,7 +326,9 @@ async fn client_rotate_secret_post(
         .update_client(&client)
         .await
         .map_err(client_not_found)?;
-    state.clients.invalidate(&id).await;
+    state
+        .cached_data_changed(Change::Client { client_id: id })
+        .await;
     Ok(Json(ClientBody::new(client, secret)))
 }
 
@@ -449,8 +460,10 @@ async fn client_grants_post(
     };
     state.store.insert_client_grant(&grant).await?;
     state
-        .clients
-        .invalidate_grant(&grant.client_id, &grant.audience)
+        .cached_data_changed(Change::ClientGrant {
+            client_id: grant.client_id.clone(),
+            audience: grant.audience.clone(),
+        })
         .await;
     Ok((StatusCode::CREATED, Json(grant.into())))
 }
@@ -509,8 +522,10 @@ async fn client_grant_patch(
         .await
         .map_err(grant_not_found)?;
     state
-        .clients
-        .invalidate_grant(&grant.client_id, &grant.audience)
+        .cached_data_changed(Change::ClientGrant {
+            client_id: grant.client_id.clone(),
+            audience: grant.audience.clone(),
+        })
         .await;
     Ok(Json(grant.into()))
 }
@@ -534,8 +549,10 @@ async fn client_grant_delete(
         .await
         .map_err(grant_not_found)?;
     state
-        .clients
-        .invalidate_grant(&grant.client_id, &grant.audience)
+        .cached_data_changed(Change::ClientGrant {
+            client_id: grant.client_id.clone(),
+            audience: grant.audience.clone(),
+        })
         .await;
     Ok(StatusCode::NO_CONTENT)
 }

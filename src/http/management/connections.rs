@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::{self, Connection, Strategy};
 use crate::model::ids;
@@ -178,7 +179,7 @@ async fn connections_post(
         .store
         .insert_connection(&connection, &enabled_clients)
         .await?;
-    state.clients.invalidate_connections();
+    state.cached_data_changed(Change::Connections).await;
     Ok((
         StatusCode::CREATED,
         Json(ConnectionBody::new(connection, enabled_clients)),
@@ -295,7 +296,7 @@ async fn connection_patch(
         .update_connection(&connection, body.enabled_clients.as_deref())
         .await
         .map_err(connection_not_found)?;
-    state.clients.invalidate_connections();
+    state.cached_data_changed(Change::Connections).await;
     let clients = state.store.list_connection_clients(&id).await?;
     Ok(Json(ConnectionBody::new(connection, clients)))
 }
@@ -314,6 +315,6 @@ async fn connection_delete(
         .delete_connection(&id)
         .await
         .map_err(connection_not_found)?;
-    state.clients.invalidate_connections();
+    state.cached_data_changed(Change::Connections).await;
     Ok(StatusCode::NO_CONTENT)
 }

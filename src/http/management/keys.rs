@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::ManagementAuth;
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::keys::KeySummary;
 use crate::model::client::SigningAlg;
@@ -55,6 +56,7 @@ async fn signing_keys_rotate_post(
             kid = new_current;
         }
     }
+    state.cached_data_changed(Change::SigningKeys).await;
     let current = state
         .keys
         .summaries()

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::roles::role_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, PageMode, Paging, list_page};
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::model::client::SigningAlg;
@@ -249,8 +250,10 @@ async fn resource_server_delete(
         .map_err(resource_server_not_found)?;
     for client_id in grant_clients {
         state
-            .clients
-            .invalidate_grant(&client_id, &rs.identifier)
+            .cached_data_changed(Change::ClientGrant {
+                client_id,
+                audience: rs.identifier.clone(),
+            })
             .await;
     }
     Ok(StatusCode::NO_CONTENT)

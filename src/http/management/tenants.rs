@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ManagementAuth};
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::tenant::TenantSettings;
 use crate::state::AppState;
@@ -61,6 +62,6 @@ async fn tenant_settings_patch(
         settings.allow_organization_name_in_authentication_api = v;
     }
     state.store.update_tenant_settings(&settings).await?;
-    state.settings.invalidate().await;
+    state.cached_data_changed(Change::TenantSettings).await;
     Ok(Json(settings.into()))
 }

@@ -1,0 +1,133 @@
+//! Several nodes on one PostgreSQL database: a write made through one node
+//! reaches the others' caches at once (LISTEN/NOTIFY), not when their TTL
+//! runs out. PostgreSQL only: a SQLite store has one node.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::{PostgresDatabase, TestApp, spawn_with, test_config};
+
+/// Two nodes behind one issuer, sharing a fresh database.
+async fn two_nodes() -> (TestApp, TestApp) {
+    let database = PostgresDatabase::create().await;
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path(), database.url.clone());
+        config.issuer = Some("http://switchyard.test/".into());
+        nodes.push(spawn_with(config, dir).await);
+    }
+    let b = nodes.pop().unwrap();
+    let a = nodes.pop().unwrap();
+    (a, b)
+}
+
+/// Asks `check` every 50 ms for up to 5 s (far below the caches' 30 s TTL)
+/// until it holds; whether it ever did.
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn jwks(node: &TestApp) -> Value {
+    node.http
+        .get(node.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
+    let (a, b) = two_nodes().await;
+    let admin = a.admin_token().await;
+    let audience = a.management_audience();
+    let (status, created) = a
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &admin,
+            Some(json!({"name": "Sync", "app_type": "non_interactive"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let (status, grant) = a
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &admin,
+            Some(json!({"client_id": client_id, "audience": audience, "scope": ["read:clients"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    // Node B serves the client, and caches it and its grant.
+    let (status, body) = b.request_token(&client_id, &secret, &audience).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The secret is rotated through A: B refuses the old one at once.
+    let (status, rotated) = a
+        .api(
+            Method::POST,
+            &format!("/api/v2/clients/{client_id}/rotate-secret"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(
+        eventually(|| async {
+            b.request_token(&client_id, &secret, &audience).await.0 == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "node B still accepts the rotated-away secret"
+    );
+    let (status, body) = b.request_token(&client_id, &new_secret, &audience).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The grant is deleted through A: B stops issuing for it at once.
+    let (status, _) = a
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/client-grants/{}", grant["id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        eventually(|| async {
+            b.request_token(&client_id, &new_secret, &audience).await.0 == StatusCode::FORBIDDEN
+        })
+        .await,
+        "node B still issues tokens for a deleted grant"
+    );
+
+    // Keys rotated through A: B publishes the same key set at once (its
+    // periodic reload is a minute away).
+    let (status, _) = a
+        .api(Method::POST, "/api/v2/keys/signing/rotate", &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let published = jwks(&a).await;
+    assert!(
+        eventually(|| async { jwks(&b).await == published }).await,
+        "node B still publishes the old key set"
+    );
+}
