@@ -3,11 +3,23 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, expect_one, from_json, get_bool, now_millis, to_json};
+use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, now_millis, to_json};
 use crate::model::user::User;
 
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
      picture, blocked, app_metadata, user_metadata, created_at, updated_at";
+
+/// Which users a list holds; `None` selects all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub connection_name: Option<String>,
+    /// A normalized email.
+    pub email: Option<String>,
+}
+
+/// [`UserFilter`] as SQL: `$1` the connection name, `$2` the email ('' for any).
+const USER_FILTER: &str = "($1 = '' or connection_id in (select id from connections where name = $1)) \
+     and ($2 = '' or email = $2)";
 
 /// A user with the bookkeeping the Management API shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +90,37 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         user_from_row(&row)
+    }
+
+    /// A page of users by id, as `filter` selects them.
+    pub async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<StoredUser>> {
+        let rows = sqlx::query(&format!(
+            "select {COLUMNS} from users where {USER_FILTER} \
+             and user_id > $3 order by user_id limit $4 offset $5"
+        ))
+        .bind(filter.connection_name.as_deref().unwrap_or(""))
+        .bind(filter.email.as_deref().unwrap_or(""))
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    pub async fn count_users(&self, filter: &UserFilter) -> StoreResult<i64> {
+        Ok(sqlx::query(&format!(
+            "select count(*) as n from users where {USER_FILTER}"
+        ))
+        .bind(filter.connection_name.as_deref().unwrap_or(""))
+        .bind(filter.email.as_deref().unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     /// Users with this (normalized) email, across connections.

@@ -7,7 +7,10 @@ use crate::on_both_backends;
 use crate::organizations::create_connection;
 use crate::support::{Backend, spawn};
 
-on_both_backends!(users_roles_and_memberships);
+on_both_backends!(
+    users_roles_and_memberships,
+    users_are_listed_a_page_at_a_time
+);
 
 async fn users_roles_and_memberships(backend: Backend) {
     let app = spawn(backend).await;
@@ -251,4 +254,94 @@ async fn users_roles_and_memberships(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+async fn users_are_listed_a_page_at_a_time(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    for name in ["users", "staff"] {
+        create_connection(&app, &token, json!({"name": name, "strategy": "auth0"})).await;
+    }
+    for (connection, email) in [
+        ("users", "a@acme.test"),
+        ("users", "b@acme.test"),
+        ("users", "c@acme.test"),
+        ("staff", "d@acme.test"),
+        ("staff", "e@acme.test"),
+    ] {
+        let (status, user) = app
+            .api(Method::POST, "/api/v2/users", &token,
+                 Some(json!({"connection": connection, "email": email, "password": "correct horse battery"})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+    }
+
+    // Offset pages with totals, as Auth0 shapes them.
+    let mut seen = std::collections::BTreeSet::new();
+    for page in 0..3 {
+        let (status, body) = app
+            .api(
+                Method::GET,
+                &format!("/api/v2/users?page={page}&per_page=2&include_totals=true"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["total"], 5);
+        assert_eq!(body["start"], page * 2);
+        let users = body["users"].as_array().unwrap();
+        assert_eq!(users.len(), if page < 2 { 2 } else { 1 });
+        for user in users {
+            seen.insert(user["user_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(seen.len(), 5, "every user once");
+
+    // One connection's users; an unknown connection has none.
+    let (_, staff) = app
+        .api(Method::GET, "/api/v2/users?connection=staff", &token, None)
+        .await;
+    let staff = staff.as_array().unwrap();
+    assert_eq!(staff.len(), 2);
+    assert!(
+        staff
+            .iter()
+            .all(|u| u["identities"][0]["connection"] == "staff")
+    );
+    let (status, none) = app
+        .api(Method::GET, "/api/v2/users?connection=nope", &token, None)
+        .await;
+    assert_eq!((status, none), (StatusCode::OK, json!([])));
+    let (status, error) = app
+        .api(Method::GET, "/api/v2/users?per_page=500", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    // Auth0's search syntax, for the searches answered exactly.
+    let (_, found) = app
+        .api(
+            Method::GET,
+            "/api/v2/users?q=email%3A%22D%40acme.test%22&search_engine=v3",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["email"], "d@acme.test");
+    let (_, users) = app
+        .api(
+            Method::GET,
+            "/api/v2/users?q=identities.connection%3A%22users%22&include_totals=true",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(users["total"], 3, "{users}");
+    // A search it cannot answer exactly is refused, not ignored.
+    let (status, error) = app
+        .api(Method::GET, "/api/v2/users?q=name%3AAlice", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(error["message"].as_str().unwrap().contains("q supports"));
 }

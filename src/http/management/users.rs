@@ -1,4 +1,6 @@
-//! `/users` and `/users-by-email`.
+//! `/users` (list, create, read, update, delete) and `/users-by-email`.
+
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
 use crate::connectors::database::{check_password_policy, hash_password};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::Connection;
@@ -17,11 +19,11 @@ use crate::model::user::{User, normalize_email};
 use crate::model::{ValidationError, check_display_text, check_url, ids};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::users::StoredUser;
+use crate::store::users::{StoredUser, UserFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(users_post))
+        .routes(routes!(users_post, users_list))
         .routes(routes!(user_get, user_patch, user_delete))
         .routes(routes!(users_by_email_get))
 }
@@ -221,6 +223,92 @@ async fn user_get(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Only the users of this connection (by name).
+    pub connection: Option<String>,
+    /// A search in Auth0's syntax, limited to `email:"…"` and
+    /// `identities.connection:"…"`, joined by `AND`.
+    pub q: Option<String>,
+}
+
+/// The filter a `GET /users` query asks for. Only the searches Switchyard
+/// can answer exactly are accepted: a search it ignored would return every
+/// user to a tool that asked for one.
+fn user_filter(query: &UsersQuery) -> Result<UserFilter, ApiError> {
+    let mut filter = UserFilter {
+        connection_name: query.connection.clone().filter(|c| !c.is_empty()),
+        email: None,
+    };
+    let unsupported = || {
+        ApiError::invalid_query(
+            "Query validation error: q supports email:\"…\" and identities.connection:\"…\", \
+             joined by AND (or use /users-by-email)",
+        )
+    };
+    let Some(q) = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(filter);
+    };
+    for term in q.split(" AND ") {
+        let (field, value) = term.trim().split_once(':').ok_or_else(unsupported)?;
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if value.is_empty() || value.contains(['"', '*', ' ']) {
+            return Err(unsupported());
+        }
+        match field {
+            "email" => {
+                let email = normalize_email(value).map_err(|e| {
+                    ApiError::invalid_query(format!("Query validation error: {}", e.reason))
+                })?;
+                filter.email = Some(email);
+            }
+            "identities.connection" => filter.connection_name = Some(value.to_owned()),
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok(filter)
+}
+
+#[utoipa::path(get, path = "/api/v2/users", tag = "users", params(UsersQuery, Paging),
+    responses((status = 200, description = "An array, or `{users, start, limit, total}` with include_totals", body = [UserBody]),
+        (status = 400, body = ApiErrorBody)))]
+async fn users_list(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<UsersQuery>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require("read:users")?;
+    let filter = user_filter(&query)?;
+    let (mode, page) = paging.mode()?;
+    let stored = state.store.list_users(&filter, &page).await?;
+    // A page holds users of a few connections: each is read once.
+    let mut connections: HashMap<String, Connection> = HashMap::new();
+    let mut users = Vec::with_capacity(stored.len());
+    for user in stored {
+        let connection_id = user.user.connection_id.clone();
+        if !connections.contains_key(&connection_id) {
+            let connection = state.store.get_connection(&connection_id).await?;
+            connections.insert(connection_id.clone(), connection);
+        }
+        users.push(user_body(user, &connections[&connection_id]));
+    }
+    Ok(Json(
+        paged(
+            "users",
+            mode,
+            users,
+            |u| u.user_id.clone(),
+            state.store.count_users(&filter),
+        )
+        .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EmailQuery {
     pub email: String,
 }
@@ -318,4 +406,44 @@ async fn user_delete(
     auth.require("delete:users")?;
     state.store.delete_user(&id).await.map_err(user_not_found)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter_of(q: &str) -> Result<UserFilter, ApiError> {
+        user_filter(&UsersQuery {
+            connection: None,
+            q: Some(q.to_owned()),
+        })
+    }
+
+    #[test]
+    fn searches_are_the_ones_answered_exactly() {
+        assert_eq!(
+            filter_of(r#"email:"Alice@Acme.TEST""#).ok(),
+            Some(UserFilter {
+                connection_name: None,
+                email: Some("alice@acme.test".into()),
+            })
+        );
+        assert_eq!(
+            filter_of(r#"identities.connection:"users" AND email:bob@acme.test"#).ok(),
+            Some(UserFilter {
+                connection_name: Some("users".into()),
+                email: Some("bob@acme.test".into()),
+            })
+        );
+        for refused in [
+            "alice",
+            "name:Alice",
+            r#"email:"*@acme.test""#,
+            r#"email:"a" OR email:"b""#,
+            "email:",
+            "email:not-an-email",
+        ] {
+            assert!(filter_of(refused).is_err(), "{refused}");
+        }
+    }
 }
