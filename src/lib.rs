@@ -124,6 +124,7 @@ impl Application {
             store,
             keys,
             clients: cache::ClientCache::new(),
+            organizations: cache::OrganizationCache::new(),
             settings: cache::SettingsCache::new(),
             trust_forwarded_for: config.trust_forwarded_for,
         }));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::{Change, ClientCache, SettingsCache};
+use crate::cache::{Change, ClientCache, OrganizationCache, SettingsCache};
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -44,6 +44,7 @@ pub struct AppInner {
     pub store: Store,
     pub keys: KeyRing,
     pub clients: ClientCache,
+    pub organizations: OrganizationCache,
     pub settings: SettingsCache,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
@@ -79,7 +80,11 @@ impl AppState {
                 client_id,
                 audience,
             } => self.clients.invalidate_grant(client_id, audience).await,
-            Change::Connections => self.clients.invalidate_connections(),
+            Change::Connections => {
+                self.clients.invalidate_connections();
+                self.organizations.invalidate_enabled_connections();
+            }
+            Change::Organizations => self.organizations.invalidate_all(),
             Change::TenantSettings => self.settings.invalidate().await,
             Change::SigningKeys => {
                 if let Err(e) = self.keys.reload(&self.store).await {
@@ -92,6 +97,7 @@ impl AppState {
     /// Drops everything cached (changes may have been missed).
     pub async fn forget_everything(&self) {
         self.clients.invalidate_all();
+        self.organizations.invalidate_all();
         self.settings.invalidate().await;
         self.forget(&Change::SigningKeys).await;
     }

@@ -1,7 +1,9 @@
 //! Read-mostly data served from memory. Clients and their grants are read on
 //! every token request, the connections enabled for a client on every
-//! `/authorize`, the tenant settings on every organization token; the store
-//! is asked once per TTL or after a write on this node invalidates the entry.
+//! `/authorize`, an organization and its enabled connections on every
+//! organization login, the tenant settings on every organization token; the
+//! store is asked once per TTL or after a write invalidates the entry.
+//! Memberships are never cached: removing a member takes effect at once.
 //!
 //! Several nodes: a write on one node is sent to the others as a [`Change`]
 //! (PostgreSQL LISTEN/NOTIFY, see `AppState::cached_data_changed`), which
@@ -16,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
+use crate::model::organization::Organization;
 use crate::model::tenant::TenantSettings;
-use crate::store::{Store, StoreError};
+use crate::store::organizations::EnabledConnectionView;
+use crate::store::{Page, Store, StoreError};
 
 const TTL: Duration = Duration::from_secs(30);
 
@@ -33,8 +37,11 @@ pub enum Change {
         audience: String,
     },
     /// A connection was created, changed or deleted: which clients it is
-    /// enabled for may have changed.
+    /// enabled for, and how organizations list it, may have changed.
     Connections,
+    /// An organization or its enabled connections changed. Organizations
+    /// are cached by id and by name, so all of them go (writes are rare).
+    Organizations,
     TenantSettings,
     /// The signing keys were rotated: the key ring is read again (it is
     /// also re-read every minute).
@@ -164,6 +171,96 @@ impl ClientCache {
     }
 }
 
+/// Organizations by id and by name, and the connections each enables.
+#[derive(Clone)]
+pub struct OrganizationCache {
+    /// By id (`org_…`) or lowercase name; `None` remembers an unknown one.
+    organizations: Cache<String, Option<Arc<Organization>>>,
+    /// By organization id.
+    enabled_connections: Cache<String, Arc<Vec<EnabledConnectionView>>>,
+}
+
+impl Default for OrganizationCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrganizationCache {
+    pub fn new() -> Self {
+        OrganizationCache {
+            organizations: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TTL)
+                .build(),
+            enabled_connections: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(TTL)
+                .build(),
+        }
+    }
+
+    /// The organization named by id (`org_…`) or by name (any case), as
+    /// Auth0's `organization` parameter allows.
+    pub async fn find(
+        &self,
+        store: &Store,
+        id_or_name: &str,
+    ) -> Result<Arc<Organization>, StoreError> {
+        let by_id = crate::model::ids::has_prefix(id_or_name, crate::model::ids::ORGANIZATION);
+        let key = if by_id {
+            id_or_name.to_owned()
+        } else {
+            id_or_name.to_ascii_lowercase()
+        };
+        if let Some(hit) = self.organizations.get(&key).await {
+            return hit.ok_or(StoreError::NotFound);
+        }
+        let found = if by_id {
+            store.get_organization(&key).await
+        } else {
+            store.get_organization_by_name(&key).await
+        };
+        let loaded = match found {
+            Ok(org) => Some(Arc::new(org)),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        self.organizations.insert(key, loaded.clone()).await;
+        loaded.ok_or(StoreError::NotFound)
+    }
+
+    /// The connections `organization_id` enables.
+    pub async fn enabled_connections(
+        &self,
+        store: &Store,
+        organization_id: &str,
+    ) -> Result<Arc<Vec<EnabledConnectionView>>, StoreError> {
+        if let Some(hit) = self.enabled_connections.get(organization_id).await {
+            return Ok(hit);
+        }
+        let loaded = Arc::new(
+            store
+                .list_enabled_connections(organization_id, &Page::all())
+                .await?,
+        );
+        self.enabled_connections
+            .insert(organization_id.to_owned(), loaded.clone())
+            .await;
+        Ok(loaded)
+    }
+
+    pub fn invalidate_all(&self) {
+        self.organizations.invalidate_all();
+        self.enabled_connections.invalidate_all();
+    }
+
+    /// Connections changed: the organizations' views of them go.
+    pub fn invalidate_enabled_connections(&self) {
+        self.enabled_connections.invalidate_all();
+    }
+}
+
 /// The tenant settings: one row set, read by every token issued for an
 /// organization (`org_name`), written by an administrator now and then.
 #[derive(Clone)]
@@ -213,6 +310,7 @@ mod tests {
                 audience: "https://api.example/".into(),
             },
             Change::Connections,
+            Change::Organizations,
             Change::TenantSettings,
             Change::SigningKeys,
         ];

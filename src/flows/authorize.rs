@@ -337,7 +337,7 @@ pub async fn check_request(
                 ));
             }
             match super::find_organization(state, value).await {
-                Ok(org) => Some(org.id),
+                Ok(org) => Some(org.id.clone()),
                 Err(StoreError::NotFound) => {
                     return Err(fail(
                         OAuthErrorCode::InvalidRequest,

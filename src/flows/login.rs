@@ -28,7 +28,7 @@ use crate::model::organization::Organization;
 use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, Snapshot};
 use crate::state::AppState;
-use crate::store::{Page, StoreError, StoredSession, StoredTransaction};
+use crate::store::{StoreError, StoredSession, StoredTransaction};
 
 /// How long a user has to finish logging in.
 const TRANSACTION_LIFETIME_MS: i64 = 30 * 60 * 1000;
@@ -210,13 +210,14 @@ pub async fn routing_snapshot(
     let mut candidates = Vec::new();
     if let Some(org_id) = &request.organization_id {
         for view in state
-            .store
-            .list_enabled_connections(org_id, &Page::all())
+            .organizations
+            .enabled_connections(&state.store, org_id)
             .await?
+            .iter()
         {
             candidates.push(Candidate {
-                connection_id: view.enabled.connection_id,
-                name: view.connection_name,
+                connection_id: view.enabled.connection_id.clone(),
+                name: view.connection_name.clone(),
                 display_name: None,
                 strategy: view.strategy,
                 show_as_button: view.enabled.show_as_button,
@@ -419,7 +420,7 @@ pub async fn submit_organization_name(
         }
         Err(e) => return Err(e.into()),
     };
-    set_organization(state, txn, organization.id).await?;
+    set_organization(state, txn, organization.id.clone()).await?;
     Ok(())
 }
 
@@ -565,15 +566,14 @@ async fn admit(
     if state.store.is_member(org_id, user_id).await? {
         return Ok(());
     }
-    let assigns = match state
-        .store
-        .get_enabled_connection(org_id, connection_id)
-        .await
-    {
-        Ok(enabled) => enabled.enabled.assign_membership_on_login,
-        Err(StoreError::NotFound) => false,
-        Err(e) => return Err(e.into()),
-    };
+    let assigns = state
+        .organizations
+        .enabled_connections(&state.store, org_id)
+        .await?
+        .iter()
+        .any(|view| {
+            view.enabled.connection_id == connection_id && view.enabled.assign_membership_on_login
+        });
     if !assigns {
         return Err(error_redirect(
             state,

@@ -107,19 +107,12 @@ impl From<crate::keys::KeyError> for OAuthError {
 }
 
 /// The organization a request names by id (`org_…`) or by name (as Auth0's
-/// `organization` parameter allows).
+/// `organization` parameter allows), from the cache.
 pub async fn find_organization(
     state: &crate::state::AppState,
     id_or_name: &str,
-) -> Result<crate::model::organization::Organization, crate::store::StoreError> {
-    if crate::model::ids::has_prefix(id_or_name, crate::model::ids::ORGANIZATION) {
-        state.store.get_organization(id_or_name).await
-    } else {
-        state
-            .store
-            .get_organization_by_name(&id_or_name.to_ascii_lowercase())
-            .await
-    }
+) -> Result<std::sync::Arc<crate::model::organization::Organization>, crate::store::StoreError> {
+    state.organizations.find(&state.store, id_or_name).await
 }
 
 /// The `org_name` claim: the organization's name, when the tenant setting
@@ -141,6 +134,9 @@ pub async fn organization_name_claim(
         return Ok(None);
     }
     Ok(Some(
-        state.store.get_organization(organization_id).await?.name,
+        find_organization(state, organization_id)
+            .await?
+            .name
+            .clone(),
     ))
 }

@@ -94,7 +94,7 @@ pub async fn exchange_refresh_token(
     }
     if let Some(requested) = params.organization.as_deref().filter(|o| !o.is_empty()) {
         let requested_id = match find_organization(state, requested).await {
-            Ok(org) => Some(org.id),
+            Ok(org) => Some(org.id.clone()),
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };

@@ -289,5 +289,5 @@ async fn machine_organization(
             "The client grant is not associated with the organization",
         ));
     }
-    Ok(Some(organization.id))
+    Ok(Some(organization.id.clone()))
 }

@@ -82,13 +82,13 @@ pub(super) async fn brand_for(state: &AppState, txn: Option<&Transaction>) -> Br
     let Some(org_id) = txn.and_then(|t| t.request.organization_id.as_deref()) else {
         return brand;
     };
-    if let Ok(org) = state.store.get_organization(org_id).await {
-        brand.name = org.display_name.unwrap_or(org.name);
-        if let Some(branding) = org.branding {
-            brand.logo_url = branding.logo_url;
-            if let Some(colors) = branding.colors {
-                brand.primary = colors.primary;
-                brand.page_background = colors.page_background;
+    if let Ok(org) = crate::flows::find_organization(state, org_id).await {
+        brand.name = org.display_name.clone().unwrap_or_else(|| org.name.clone());
+        if let Some(branding) = &org.branding {
+            brand.logo_url = branding.logo_url.clone();
+            if let Some(colors) = &branding.colors {
+                brand.primary = colors.primary.clone();
+                brand.page_background = colors.page_background.clone();
             }
         }
     }

@@ -16,6 +16,7 @@ on_both_backends!(
     membership_rules_of_organizations,
     form_post_carries_the_response_in_a_posted_form,
     connection_changes_reach_the_login_at_once,
+    organization_changes_reach_the_login_at_once,
     authorize_takes_post_as_well
 );
 
@@ -816,6 +817,98 @@ async fn connection_changes_reach_the_login_at_once(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     let b = browser();
     let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let page = b
+        .get(app.url(&location(&start)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let response = b
+        .post(app.url("/u/login"))
+        .form(&[
+            ("state", hidden(&page, "state").as_str()),
+            ("csrf", hidden(&page, "csrf").as_str()),
+            ("email", "alice@hoekstra.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("No connections are enabled"),
+        "the disabled connection is still offered: {body}"
+    );
+}
+
+async fn organization_changes_reach_the_login_at_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    // A first login by name warms the organization caches.
+    alice_code(
+        &app,
+        &code_params(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+
+    // Renamed: the old name is unknown at once, the new one works.
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/organizations/{}", t.org_id),
+            &admin,
+            Some(json!({"name": "hoekstra-bv"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b = browser();
+    let response = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    assert_eq!(
+        query_param(&location(&response), "error").as_deref(),
+        Some("invalid_request")
+    );
+    alice_code(
+        &app,
+        &code_params(&t.client_id, &[("organization", "hoekstra-bv")]),
+    )
+    .await;
+
+    // Its connection disabled: the login offers nothing at once.
+    let (_, enabled) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/organizations/{}/enabled_connections", t.org_id),
+            &admin,
+            None,
+        )
+        .await;
+    let connection_id = enabled[0]["connection_id"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!(
+                "/api/v2/organizations/{}/enabled_connections/{connection_id}",
+                t.org_id
+            ),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let start = authorize(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", "hoekstra-bv")]),
+    )
+    .await;
     let page = b
         .get(app.url(&location(&start)))
         .send()

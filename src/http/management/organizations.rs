@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::{
     EnabledConnection, EnabledConnectionRequest, OrganizationAccessLevel, Strategy,
@@ -226,6 +227,7 @@ async fn organizations_post(
         enabled.push(new_enabled_connection(&state, &org.id, connection).await?);
     }
     state.store.insert_organization(&org, &enabled).await?;
+    state.cached_data_changed(Change::Organizations).await;
     Ok((StatusCode::CREATED, Json(org.into())))
 }
 
@@ -314,6 +316,7 @@ async fn organization_patch(
         .update_organization(&org)
         .await
         .map_err(organization_not_found)?;
+    state.cached_data_changed(Change::Organizations).await;
     Ok(Json(org.into()))
 }
 
@@ -331,6 +334,7 @@ async fn organization_delete(
         .delete_organization(&id)
         .await
         .map_err(organization_not_found)?;
+    state.cached_data_changed(Change::Organizations).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -351,6 +355,7 @@ async fn enabled_connections_post(
         .map_err(organization_not_found)?;
     let enabled = new_enabled_connection(&state, &id, &body).await?;
     state.store.insert_enabled_connection(&enabled).await?;
+    state.cached_data_changed(Change::Organizations).await;
     let view = state
         .store
         .get_enabled_connection(&id, &enabled.connection_id)
@@ -436,6 +441,7 @@ async fn enabled_connection_patch(
         .update_enabled_connection(&updated)
         .await
         .map_err(enabled_not_found)?;
+    state.cached_data_changed(Change::Organizations).await;
     Ok(Json(
         EnabledConnectionView {
             enabled: updated,
@@ -459,5 +465,6 @@ async fn enabled_connection_delete(
         .delete_enabled_connection(&id, &connection_id)
         .await
         .map_err(enabled_not_found)?;
+    state.cached_data_changed(Change::Organizations).await;
     Ok(StatusCode::NO_CONTENT)
 }
