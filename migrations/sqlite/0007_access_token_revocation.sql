@@ -13,3 +13,9 @@ create table revoked_access_tokens (
 -- revoking what they belong to revokes it too.
 alter table authorization_codes add column access_token_id text;
 alter table refresh_tokens add column access_token_id text;
+
+-- When a used code was presented again. A refresh-token family is started
+-- for a code only while this is null (in the transaction that links the
+-- family to the code), so a replay racing the first exchange cannot miss
+-- the family that exchange is creating.
+alter table authorization_codes add column replayed_at bigint;

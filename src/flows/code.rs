@@ -71,6 +71,10 @@ pub fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidGrant, description)
 }
 
+fn code_replayed() -> OAuthError {
+    invalid_grant("The authorization code has already been used")
+}
+
 /// `at_hash`: the left half of the access token's hash, with the hash of the
 /// signing algorithm (SHA-512 for Ed25519, as node-oidc-provider does).
 pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
@@ -142,16 +146,15 @@ pub async fn exchange_code(
     {
         Ok(found) => found,
         Err(StoreError::NotFound) => {
-            if state.store.was_code_consumed(&code_hash).await? {
-                // RFC 6749 §4.1.2: a replayed code revokes what it issued.
-                state
-                    .store
-                    .revoke_what_code_issued(&code_hash, now_unix_millis())
-                    .await?;
+            // RFC 6749 §4.1.2: a replayed code revokes what it issued (only
+            // when its own client presents it again).
+            if state
+                .store
+                .revoke_what_code_issued(&code_hash, &client.client_id, now_unix_millis())
+                .await?
+            {
                 tracing::warn!(client_id = %client.client_id, "authorization code replayed; the tokens it issued are revoked");
-                return Err(invalid_grant(
-                    "The authorization code has already been used",
-                ));
+                return Err(code_replayed());
             }
             return Err(invalid_grant("Invalid or expired authorization code"));
         }
@@ -194,11 +197,11 @@ pub async fn exchange_code(
     let tokens = issue_user_tokens(state, &client, &user_grant).await?;
     let refresh_token =
         if tokens.offline_access_allowed && refresh::is_wanted(&client, &grant.scope) {
-            let (token, grant_id) = refresh::start(state, &client, &user_grant).await?;
-            state
-                .store
-                .set_code_refresh_grant(&code_hash, &grant_id)
-                .await?;
+            // None: the code was replayed while this exchange ran, and what
+            // it issued is revoked; nothing is handed out.
+            let token = refresh::start(state, &client, &user_grant, &code_hash)
+                .await?
+                .ok_or_else(code_replayed)?;
             Some(token)
         } else {
             None

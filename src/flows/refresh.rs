@@ -27,12 +27,14 @@ pub fn is_wanted(client: &Client, scope: &[String]) -> bool {
         && client.grant_types.contains(&GrantType::RefreshToken)
 }
 
-/// Starts a family for a code exchange: its first token and the family id.
+/// Starts the family of the exchange of code `code_hash`: its first token,
+/// or `None` when the code was replayed meanwhile (no family is started).
 pub async fn start(
     state: &AppState,
     client: &Client,
     grant: &UserGrant<'_>,
-) -> Result<(String, String), OAuthError> {
+    code_hash: &str,
+) -> Result<Option<String>, OAuthError> {
     let now = now_unix_millis();
     let token = ids::random_alphanumeric(48);
     let family = RefreshGrant {
@@ -46,16 +48,17 @@ pub async fn start(
         auth_time: grant.auth_time,
         expires_at: now + REFRESH_GRANT_LIFETIME_MS,
     };
-    state
+    let started = state
         .store
         .insert_refresh_grant(
+            code_hash,
             &family,
             &sha256_hex(&token),
             now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
             grant.access_token_id,
         )
         .await?;
-    Ok((token, family.id))
+    Ok(started.then_some(token))
 }
 
 /// The `refresh_token` grant.

@@ -134,8 +134,8 @@ impl Store {
 
     /// Consumes a code: returns its client and grant data if it existed, was
     /// unexpired at `now` and not consumed before. A second call for the same
-    /// code returns `Err(NotFound)`; [`Store::was_code_consumed`] tells a
-    /// replay from an unknown code.
+    /// code returns `Err(NotFound)`; [`Store::revoke_what_code_issued`] tells
+    /// a replay from an unknown code.
     pub async fn consume_authorization_code(
         &self,
         code_hash: &str,
@@ -158,13 +158,5 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
-    }
-
-    pub async fn was_code_consumed(&self, code_hash: &str) -> StoreResult<bool> {
-        Ok(sqlx::query("select 1 as one from authorization_codes where code_hash = $1 and consumed_at is not null")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .is_some())
     }
 }

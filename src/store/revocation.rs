@@ -37,23 +37,34 @@ impl Store {
         )
     }
 
-    /// A replayed authorization code: revokes the access token its exchange
-    /// issued and the refresh-token family it started (with the access
-    /// tokens of that family). Returns the family's id, if there was one.
+    /// A used authorization code presented again by `client_id`, the
+    /// client it was issued to: marks it replayed and revokes the access
+    /// token its exchange issued and the refresh-token family it started
+    /// (with that family's access tokens). False when it is not a used code
+    /// of that client (unknown, unused, or another client's: a client that
+    /// got hold of someone else's used code must not revoke their tokens).
     pub async fn revoke_what_code_issued(
         &self,
         code_hash: &str,
+        client_id: &str,
         now: i64,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
+        // Marking the code replayed takes its row lock: an exchange that is
+        // still linking a family to it either linked it before (and the
+        // family is revoked below) or will find it replayed and start none.
         let Some(row) = sqlx::query(
-            "select access_token_id, grant_id from authorization_codes where code_hash = $1",
+            "update authorization_codes set replayed_at = $3 \
+             where code_hash = $1 and client_id = $2 and consumed_at is not null \
+             returning access_token_id, grant_id",
         )
         .bind(code_hash)
+        .bind(client_id)
+        .bind(now)
         .fetch_optional(&mut *tx)
         .await?
         else {
-            return Ok(None);
+            return Ok(false);
         };
         let access_token_id: Option<String> = row.try_get("access_token_id")?;
         let grant_id: Option<String> = row.try_get("grant_id")?;
@@ -70,26 +81,24 @@ impl Store {
             super::sessions::revoke_grant(&mut tx, grant_id, now).await?;
         }
         tx.commit().await?;
-        Ok(grant_id)
+        Ok(true)
     }
 }
 
-/// Lists the access tokens issued with the refresh tokens of the families
-/// `grant_condition` selects (a condition on `refresh_tokens.grant_id`, with
-/// `$1` bound to `grant_key`).
+/// Lists the access tokens issued with the refresh tokens of family
+/// `grant_id` as revoked.
 pub(super) async fn revoke_family_access_tokens(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    grant_condition: &str,
-    grant_key: &str,
+    grant_id: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(&format!(
+    sqlx::query(
         "insert into revoked_access_tokens (jti, expires_at) \
          select access_token_id, $2 from refresh_tokens \
-         where {grant_condition} and access_token_id is not null \
-         on conflict (jti) do nothing"
-    ))
-    .bind(grant_key)
+         where grant_id = $1 and access_token_id is not null \
+         on conflict (jti) do nothing",
+    )
+    .bind(grant_id)
     .bind(now + ACCESS_TOKEN_MAX_LIFETIME_MS)
     .execute(&mut **tx)
     .await?;

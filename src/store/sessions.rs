@@ -236,17 +236,31 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Starts a refresh-token family with its first token, issued with the
-    /// access token `access_token_id`.
+    /// Starts the refresh-token family of the exchange of code `code_hash`,
+    /// with its first token, issued with the access token `access_token_id`.
+    /// The family is linked to the code first, in the same transaction, and
+    /// only if the code has not been replayed meanwhile: false (and no
+    /// family) if it has.
     pub async fn insert_refresh_grant(
         &self,
+        code_hash: &str,
         grant: &RefreshGrant,
         token_hash: &str,
         token_expires_at: i64,
         access_token_id: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
+        let linked = sqlx::query(
+            "update authorization_codes set grant_id = $2 where code_hash = $1 and replayed_at is null",
+        )
+        .bind(code_hash)
+        .bind(&grant.id)
+        .execute(&mut *tx)
+        .await?;
+        if linked.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query(
             "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, scope, audience, \
              auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -273,7 +287,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Presents a refresh token at `now` (unix ms): a live token is marked
@@ -323,7 +337,19 @@ impl Store {
             tx.commit().await?;
             return Ok(RefreshOutcome::Reused { grant_id: grant.id });
         }
-        if revoked || grant.expires_at <= now {
+        // Writing the family row takes its lock until commit: a concurrent
+        // revocation (which writes it first, see `revoke_grant`) either
+        // finished before, and the family is no longer live here, or waits
+        // and then also lists the access token issued with the new token.
+        let live = sqlx::query(
+            "update refresh_grants set revoked_at = revoked_at \
+             where id = $1 and revoked_at is null and expires_at > $2",
+        )
+        .bind(&grant.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if revoked || live.rows_affected() == 0 {
             tx.commit().await?;
             return Ok(RefreshOutcome::Inactive);
         }
@@ -404,22 +430,22 @@ impl Store {
     pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
         let now = now_millis();
         let mut tx = self.pool.begin().await?;
-        revoke_family_access_tokens(
-            &mut tx,
-            "grant_id in (select id from refresh_grants where user_id = $1 and revoked_at is null)",
-            user_id,
-            now,
-        )
-        .await?;
-        let result = sqlx::query(
-            "update refresh_grants set revoked_at = $2 where user_id = $1 and revoked_at is null",
+        // As in `revoke_grant`: the families are written (locked) first,
+        // then their access tokens listed.
+        let revoked = sqlx::query(
+            "update refresh_grants set revoked_at = $2 where user_id = $1 and revoked_at is null \
+             returning id",
         )
         .bind(user_id)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        for row in &revoked {
+            let grant_id: String = row.try_get("id")?;
+            revoke_family_access_tokens(&mut tx, &grant_id, now).await?;
+        }
         tx.commit().await?;
-        Ok(result.rows_affected())
+        Ok(revoked.len() as u64)
     }
 
     /// Revokes a refresh-token family; true if this call revoked it.
@@ -428,17 +454,6 @@ impl Store {
         let revoked = revoke_grant(&mut tx, grant_id, now_millis()).await?;
         tx.commit().await?;
         Ok(revoked)
-    }
-
-    /// Records the refresh grant an authorization code's exchange started.
-    pub async fn set_code_refresh_grant(&self, code_hash: &str, grant_id: &str) -> StoreResult<()> {
-        let result =
-            sqlx::query("update authorization_codes set grant_id = $2 where code_hash = $1")
-                .bind(code_hash)
-                .bind(grant_id)
-                .execute(&self.pool)
-                .await?;
-        expect_one(result)
     }
 }
 
@@ -465,13 +480,15 @@ async fn insert_refresh_token(
 }
 
 /// Revokes a refresh-token family and the access tokens issued with it
-/// (RFC 7009 §2.1); true if this call revoked the family.
+/// (RFC 7009 §2.1); true if this call revoked the family. The family row is
+/// written first: that takes its lock, so a rotation in flight (see
+/// `rotate_refresh_token`) has either committed its new token, which the
+/// listing then sees, or will find the family revoked.
 pub(super) async fn revoke_grant(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     grant_id: &str,
     now: i64,
 ) -> StoreResult<bool> {
-    revoke_family_access_tokens(tx, "grant_id = $1", grant_id, now).await?;
     let result = sqlx::query(
         "update refresh_grants set revoked_at = $2 where id = $1 and revoked_at is null",
     )
@@ -479,5 +496,6 @@ pub(super) async fn revoke_grant(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    revoke_family_access_tokens(tx, grant_id, now).await?;
     Ok(result.rows_affected() == 1)
 }

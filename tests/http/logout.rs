@@ -169,7 +169,7 @@ async fn offline_tokens(app: &TestApp, t: &Tenant) -> Value {
     redeem_code(app, t, &code, None).await
 }
 
-async fn other_confidential_client(app: &TestApp) -> (String, String) {
+pub(crate) async fn other_confidential_client(app: &TestApp) -> (String, String) {
     let admin = app.admin_token().await;
     let (_, other) = app
         .api(

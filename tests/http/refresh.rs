@@ -192,8 +192,32 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
         assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
     }
 
-    let (status, _) = redeem(&app, &code_form(&t, &code)).await;
+    // Another client presenting the used code is refused and revokes
+    // nothing: a leaked code must not let anyone end a victim's tokens.
+    let (other_id, other_secret) = crate::logout::other_confidential_client(&app).await;
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &other_id),
+            ("client_secret", &other_secret),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    assert_eq!(userinfo_of(&app, &second_access).await.0, StatusCode::OK);
+
+    let (status, body) = redeem(&app, &code_form(&t, &code)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "code replay refused");
+    assert_eq!(
+        body["error_description"],
+        "The authorization code has already been used"
+    );
     let (status, body) = refresh(&app, &t, &token, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -166,6 +166,7 @@ conformance!(
     tenant_settings_round_trip,
     sessions_and_refresh_families,
     replayed_codes_and_revoked_families_revoke_their_access_tokens,
+    a_rotation_racing_a_revocation_never_escapes_it,
     expired_rows_are_purged,
 );
 
@@ -3051,6 +3052,72 @@ fn session_of(user: &User, id: &str, now: i64) -> StoredSession {
     }
 }
 
+/// A refresh racing the revocation of its family: whichever wins, an access
+/// token issued by a rotation that succeeded is listed as revoked.
+async fn a_rotation_racing_a_revocation_never_escapes_it(store: Store) {
+    let con = connection("users", Strategy::Database);
+    store.insert_connection(&con, &[]).await.unwrap();
+    let alice = user(&con.id, "alice@hoekstra.example");
+    store.insert_user(&alice, None).await.unwrap();
+    let web = client("Web");
+    store.insert_client(&web).await.unwrap();
+    let now = switchyard::clock::now_unix_millis();
+    for round in 0..30 {
+        let family = format!("race-{round}");
+        let token = format!("race-token-{round}");
+        let next = format!("race-next-{round}");
+        let access = format!("race-at-{round}");
+        start_family(
+            &store,
+            &family_of(&web, &alice, &family, now + 1_000_000),
+            &token,
+            now + 100_000,
+            "race-first",
+        )
+        .await;
+        let (rotated, revoked) = tokio::join!(
+            store.rotate_refresh_token(&token, &next, now, now + 100_000, &access),
+            store.revoke_refresh_grant(&family),
+        );
+        assert!(revoked.unwrap(), "round {round}: the family was live");
+        if matches!(rotated.unwrap(), RefreshOutcome::Rotated(_)) {
+            assert!(
+                store.is_access_token_revoked(&access).await.unwrap(),
+                "round {round}: a rotation escaped the revocation"
+            );
+        }
+        assert!(
+            !store
+                .find_refresh_token(&next, now)
+                .await
+                .map(|t| t.active)
+                .unwrap_or(false)
+        );
+    }
+}
+
+/// Starts family `grant` as the exchange of a fresh code of its client does.
+async fn start_family(
+    store: &Store,
+    grant: &RefreshGrant,
+    token_hash: &str,
+    token_expires_at: i64,
+    access_token_id: &str,
+) {
+    let code = format!("code-of-{}", grant.id);
+    let live = switchyard::clock::now_unix_millis() + 60_000;
+    store
+        .insert_authorization_code(&code, &grant.client_id, "{}", live)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_refresh_grant(&code, grant, token_hash, token_expires_at, access_token_id)
+            .await
+            .unwrap()
+    );
+}
+
 fn family_of(client: &Client, user: &User, id: &str, expires_at: i64) -> RefreshGrant {
     RefreshGrant {
         id: id.to_owned(),
@@ -3121,15 +3188,14 @@ async fn sessions_and_refresh_families(store: Store) {
 
     // A family rotates; a used token again revokes it, with the access
     // tokens issued with its tokens; then nothing works.
-    store
-        .insert_refresh_grant(
-            &family_of(&web, &alice, "f1", now + 1_000_000),
-            "t1",
-            now + 1000,
-            "at-1",
-        )
-        .await
-        .unwrap();
+    start_family(
+        &store,
+        &family_of(&web, &alice, "f1", now + 1_000_000),
+        "t1",
+        now + 1000,
+        "at-1",
+    )
+    .await;
     match store
         .rotate_refresh_token("t1", "t2", now, now + 1000, "at-2")
         .await
@@ -3169,15 +3235,14 @@ async fn sessions_and_refresh_families(store: Store) {
             .await,
     );
     // A new token never outlives its family.
-    store
-        .insert_refresh_grant(
-            &family_of(&web, &alice, "f2", now + 500),
-            "u1",
-            now + 400,
-            "au-1",
-        )
-        .await
-        .unwrap();
+    start_family(
+        &store,
+        &family_of(&web, &alice, "f2", now + 500),
+        "u1",
+        now + 400,
+        "au-1",
+    )
+    .await;
     store
         .rotate_refresh_token("u1", "u2", now, now + 10_000, "au-2")
         .await
@@ -3210,25 +3275,40 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
         .consume_authorization_code("code-1", now, "at-code")
         .await
         .unwrap();
-    store
-        .insert_refresh_grant(
-            &family_of(&web, &alice, "fc", now + 1_000_000),
-            "c1",
-            now + 1000,
-            "at-code",
-        )
-        .await
-        .unwrap();
-    store.set_code_refresh_grant("code-1", "fc").await.unwrap();
+    assert!(
+        store
+            .insert_refresh_grant(
+                "code-1",
+                &family_of(&web, &alice, "fc", now + 1_000_000),
+                "c1",
+                now + 1000,
+                "at-code",
+            )
+            .await
+            .unwrap()
+    );
     store
         .rotate_refresh_token("c1", "c2", now, now + 1000, "at-c2")
         .await
         .unwrap();
     assert!(!store.is_access_token_revoked("at-code").await.unwrap());
-    // Replayed: its access token, its family and the family's access tokens go.
-    assert_eq!(
-        store.revoke_what_code_issued("code-1", now).await.unwrap(),
-        Some("fc".to_owned())
+    // Presented again by another client: refused, and nothing is revoked.
+    let other = client("Other");
+    store.insert_client(&other).await.unwrap();
+    assert!(
+        !store
+            .revoke_what_code_issued("code-1", &other.client_id, now)
+            .await
+            .unwrap()
+    );
+    assert!(!store.is_access_token_revoked("at-code").await.unwrap());
+    // Replayed by its client: its access token, its family and the
+    // family's access tokens go.
+    assert!(
+        store
+            .revoke_what_code_issued("code-1", &web.client_id, now)
+            .await
+            .unwrap()
     );
     assert!(store.is_access_token_revoked("at-code").await.unwrap());
     assert!(store.is_access_token_revoked("at-c2").await.unwrap());
@@ -3243,26 +3323,67 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
         .consume_authorization_code("code-2", now, "at-solo")
         .await
         .unwrap();
-    assert_eq!(
-        store.revoke_what_code_issued("code-2", now).await.unwrap(),
-        None
+    assert!(
+        store
+            .revoke_what_code_issued("code-2", &web.client_id, now)
+            .await
+            .unwrap()
     );
     assert!(store.is_access_token_revoked("at-solo").await.unwrap());
-    assert_eq!(
-        store.revoke_what_code_issued("unknown", now).await.unwrap(),
-        None
+    assert!(
+        !store
+            .revoke_what_code_issued("unknown", &web.client_id, now)
+            .await
+            .unwrap()
     );
-
-    // Revoking all of a user's families revokes their access tokens too.
+    // An unused code is not a replay.
     store
-        .insert_refresh_grant(
-            &family_of(&web, &alice, "fu", now + 1_000_000),
-            "v1",
-            now + 1000,
-            "at-v1",
-        )
+        .insert_authorization_code("code-3", &web.client_id, "{}", now + 60_000)
         .await
         .unwrap();
+    assert!(
+        !store
+            .revoke_what_code_issued("code-3", &web.client_id, now)
+            .await
+            .unwrap()
+    );
+
+    // Replayed while its exchange is still running: the exchange then
+    // starts no family.
+    store
+        .consume_authorization_code("code-3", now, "at-racing")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .revoke_what_code_issued("code-3", &web.client_id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_refresh_grant(
+                "code-3",
+                &family_of(&web, &alice, "f-late", now + 1_000_000),
+                "late-1",
+                now + 1000,
+                "at-racing",
+            )
+            .await
+            .unwrap()
+    );
+    assert_not_found(store.find_refresh_token("late-1", now).await);
+    assert!(store.is_access_token_revoked("at-racing").await.unwrap());
+
+    // Revoking all of a user's families revokes their access tokens too.
+    start_family(
+        &store,
+        &family_of(&web, &alice, "fu", now + 1_000_000),
+        "v1",
+        now + 1000,
+        "at-v1",
+    )
+    .await;
     assert_eq!(
         store
             .revoke_user_refresh_grants(&alice.user_id)
@@ -3316,15 +3437,14 @@ async fn expired_rows_are_purged(store: Store) {
             .insert_session(&session, &format!("cookie-{id}"))
             .await
             .unwrap();
-        store
-            .insert_refresh_grant(
-                &family_of(&web, &alice, &format!("f-{id}"), expires_at),
-                &format!("t-{id}"),
-                expires_at,
-                &format!("at-{id}"),
-            )
-            .await
-            .unwrap();
+        start_family(
+            &store,
+            &family_of(&web, &alice, &format!("f-{id}"), expires_at),
+            &format!("t-{id}"),
+            expires_at,
+            &format!("at-{id}"),
+        )
+        .await;
         store
             .revoke_access_token(&format!("jti-{id}"), expires_at)
             .await
