@@ -241,9 +241,14 @@ async fn follow_changes(state: AppState, mut changes: store::ChangeListener) {
                 state.forget_everything().await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "listening for other nodes' changes failed; retrying");
+                tracing::warn!(error = %e, "listening for other nodes' changes failed; listening again");
+                // Forgotten only once listening again: what changed before
+                // that is in the store, what changes after will be heard.
+                while let Err(e) = changes.listen_again().await {
+                    tracing::warn!(error = %e, "listening again failed; retrying in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
                 state.forget_everything().await;
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

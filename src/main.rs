@@ -91,6 +91,15 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         for alg in algs {
             let kid = ring.rotate(&store, alg).await?;
             println!("rotated {}: current key is now {kid}", alg.as_str());
+            // Running nodes re-read their keys now rather than within a minute.
+            if let Err(e) = store
+                .notify_change(&switchyard::cache::Change::SigningKeys.to_message())
+                .await
+            {
+                eprintln!(
+                    "could not tell running nodes of the rotation ({e}); they re-read keys every minute"
+                );
+            }
         }
     }
     for key in ring.summaries() {

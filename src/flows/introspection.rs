@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client_auth::identify_client;
 use super::token::{
-    AccessTokenRefused, Audience, verify_access_token, verify_access_token_signature,
+    AccessTokenRefused, Audience, verify_access_token, verify_access_token_offline,
 };
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
 use crate::clock::now_unix_millis;
@@ -149,8 +149,8 @@ pub async fn revoke(
             tracing::info!(client_id = %client.client_id, grant_id = %found.grant.id, "refresh grant revoked");
             Ok(())
         }
-        Ok(_) => Err(not_this_clients()),
-        Err(StoreError::NotFound) => match verify_access_token_signature(state, token, None) {
+        Ok(_) => Err(issued_to_another_client()),
+        Err(StoreError::NotFound) => match verify_access_token_offline(state, token, None) {
             Ok(claims) if claims.client_id == client.client_id => {
                 state
                     .store
@@ -159,7 +159,7 @@ pub async fn revoke(
                 tracing::info!(client_id = %client.client_id, jti = %claims.jti, "access token revoked");
                 Ok(())
             }
-            Ok(_) => Err(not_this_clients()),
+            Ok(_) => Err(issued_to_another_client()),
             // RFC 7009 §2.2: an unknown (or expired) token is answered like
             // a revoked one.
             Err(_) => Ok(()),
@@ -168,7 +168,7 @@ pub async fn revoke(
     }
 }
 
-fn not_this_clients() -> OAuthError {
+fn issued_to_another_client() -> OAuthError {
     OAuthError::new(
         OAuthErrorCode::UnauthorizedClient,
         "The token was not issued to this client",

@@ -60,7 +60,7 @@ impl Audience {
         let userinfo = state.issuer.url("/userinfo");
         match api {
             None => Audience::One(userinfo),
-            Some(api) if scope.iter().any(|s| s == "openid") => {
+            Some(api) if api != userinfo && scope.iter().any(|s| s == "openid") => {
                 Audience::Many(vec![api.to_owned(), userinfo])
             }
             Some(api) => Audience::One(api.to_owned()),
@@ -111,25 +111,26 @@ pub enum AccessTokenRefused {
 }
 
 /// The access tokens this server's own endpoints (userinfo, introspection,
-/// the Management API) accept: [`verify_access_token_signature`], and not
+/// the Management API) accept: [`verify_access_token_offline`], and not
 /// revoked (see [`crate::store::ACCESS_TOKEN_MAX_LIFETIME_MS`]).
 pub async fn verify_access_token(
     state: &AppState,
     token: &str,
     audience: Option<&str>,
 ) -> Result<AccessTokenClaims, AccessTokenRefused> {
-    let claims = verify_access_token_signature(state, token, audience)?;
+    let claims = verify_access_token_offline(state, token, audience)?;
     if state.store.is_access_token_revoked(&claims.jti).await? {
         return Err(AccessTokenRefused::Revoked);
     }
     Ok(claims)
 }
 
-/// Verifies an access token this server issued for `audience`: a live key,
-/// `typ: at+jwt`, this issuer, unexpired (30 s leeway). `None` accepts any
+/// Verifies an access token this server issued for `audience` as an API
+/// does offline, without the revocation list: a live key, `typ: at+jwt`,
+/// this issuer, unexpired (30 s leeway). `None` accepts any
 /// audience (introspection and revocation, where the caller is the client
 /// the token was issued to, not its API).
-pub fn verify_access_token_signature(
+pub fn verify_access_token_offline(
     state: &AppState,
     token: &str,
     audience: Option<&str>,

@@ -30,14 +30,24 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let mut listener = PgListener::connect(&self.database_url).await?;
-        listener.listen(CHANNEL).await?;
-        Ok(Some(ChangeListener(listener)))
+        Ok(Some(ChangeListener {
+            listener: listen(&self.database_url).await?,
+            database_url: self.database_url.clone(),
+        }))
     }
 }
 
+async fn listen(database_url: &str) -> StoreResult<PgListener> {
+    let mut listener = PgListener::connect(database_url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
 /// The changes other nodes (and this one) sent.
-pub struct ChangeListener(PgListener);
+pub struct ChangeListener {
+    listener: PgListener,
+    database_url: String,
+}
 
 /// What the listener heard.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,10 +59,19 @@ pub enum Heard {
 }
 
 impl ChangeListener {
+    /// The next change. After `MayHaveMissedChanges` the listener is already
+    /// listening again (sqlx reconnects before saying the connection was
+    /// lost); after an error, call [`ChangeListener::listen_again`].
     pub async fn next(&mut self) -> StoreResult<Heard> {
-        Ok(match self.0.try_recv().await? {
+        Ok(match self.listener.try_recv().await? {
             Some(notification) => Heard::Change(notification.payload().to_owned()),
             None => Heard::MayHaveMissedChanges,
         })
+    }
+
+    /// Listens on a new connection; once this returns, no change is missed.
+    pub async fn listen_again(&mut self) -> StoreResult<()> {
+        self.listener = listen(&self.database_url).await?;
+        Ok(())
     }
 }

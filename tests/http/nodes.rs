@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{PostgresDatabase, TestApp, spawn_with, test_config};
 
 /// Two nodes behind one issuer, sharing a fresh database.
-async fn two_nodes() -> (TestApp, TestApp) {
+async fn two_nodes() -> (TestApp, TestApp, PostgresDatabase) {
     let database = PostgresDatabase::create().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
@@ -21,7 +21,7 @@ async fn two_nodes() -> (TestApp, TestApp) {
     }
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
-    (a, b)
+    (a, b, database)
 }
 
 /// Asks `check` every 50 ms for up to 5 s (far below the caches' 30 s TTL)
@@ -53,7 +53,7 @@ async fn jwks(node: &TestApp) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
-    let (a, b) = two_nodes().await;
+    let (a, b, database) = two_nodes().await;
     let admin = a.admin_token().await;
     let audience = a.management_audience();
     let (status, created) = a
@@ -101,15 +101,58 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
     let (status, body) = b.request_token(&client_id, &new_secret, &audience).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    // The grant is deleted through A: B stops issuing for it at once.
-    let (status, _) = a
+    // An organization renamed through A: B no longer knows the old name.
+    let (status, org) = a
         .api(
-            Method::DELETE,
-            &format!("/api/v2/client-grants/{}", grant["id"].as_str().unwrap()),
+            Method::POST,
+            "/api/v2/organizations",
             &admin,
-            None,
+            Some(json!({"name": "acme"})),
         )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let grant_path = format!("/api/v2/client-grants/{}", grant["id"].as_str().unwrap());
+    let (status, body) = a
+        .api(
+            Method::PATCH,
+            &grant_path,
+            &admin,
+            Some(json!({"organization_usage": "allow", "allow_any_organization": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let org_token = |organization: &'static str| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", new_secret.as_str()),
+            ("audience", audience.as_str()),
+            ("organization", organization),
+        ];
+        let request = b.http.post(b.url("/oauth/token")).form(&form);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert!(
+        eventually(|| async { org_token("acme").await == StatusCode::OK }).await,
+        "node B does not see the grant's organization usage"
+    );
+    let (status, body) = a
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/organizations/{}", org["id"].as_str().unwrap()),
+            &admin,
+            Some(json!({"name": "acme-corp"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        eventually(|| async { org_token("acme").await == StatusCode::BAD_REQUEST }).await,
+        "node B still knows the organization by its old name"
+    );
+    assert_eq!(org_token("acme-corp").await, StatusCode::OK);
+
+    // The grant is deleted through A: B stops issuing for it at once.
+    let (status, _) = a.api(Method::DELETE, &grant_path, &admin, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(
         eventually(|| async {
@@ -130,4 +173,6 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
         eventually(|| async { jwks(&b).await == published }).await,
         "node B still publishes the old key set"
     );
+    drop((a, b));
+    database.drop_database().await;
 }

@@ -46,17 +46,20 @@ async fn signing_keys_rotate_post(
     auth.require("create:signing_keys")?;
     auth.require("update:signing_keys")?;
     let mut kid = String::new();
+    let mut rotated = Ok(());
     for alg in SigningAlg::ALL.iter().copied() {
-        let new_current = state
-            .keys
-            .rotate(&state.store, alg)
-            .await
-            .map_err(ApiError::internal)?;
-        if alg == SigningAlg::RS256 {
-            kid = new_current;
+        match state.keys.rotate(&state.store, alg).await {
+            Ok(new_current) if alg == SigningAlg::RS256 => kid = new_current,
+            Ok(_) => {}
+            Err(e) => {
+                rotated = Err(e);
+                break;
+            }
         }
     }
+    // Even after a failure: what did rotate must reach the other nodes.
     state.cached_data_changed(Change::SigningKeys).await;
+    rotated.map_err(ApiError::internal)?;
     let current = state
         .keys
         .summaries()

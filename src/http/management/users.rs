@@ -264,7 +264,15 @@ fn user_filter(query: &UsersQuery) -> Result<UserFilter, ApiError> {
                 })?;
                 filter.email = Some(email);
             }
-            "identities.connection" => filter.connection_name = Some(value.to_owned()),
+            "identities.connection" => match &filter.connection_name {
+                // Both say which connection: they must agree (AND).
+                Some(named) if named != value => {
+                    return Err(ApiError::invalid_query(
+                        "Query validation error: connection and q name different connections",
+                    ));
+                }
+                _ => filter.connection_name = Some(value.to_owned()),
+            },
             _ => return Err(unsupported()),
         }
     }
@@ -435,6 +443,14 @@ mod tests {
                 email: Some("bob@acme.test".into()),
             })
         );
+        let both = |connection: &str, q: &str| {
+            user_filter(&UsersQuery {
+                connection: Some(connection.into()),
+                q: Some(q.into()),
+            })
+        };
+        assert!(both("users", r#"identities.connection:"users""#).is_ok());
+        assert!(both("staff", r#"identities.connection:"users""#).is_err());
         for refused in [
             "alice",
             "name:Alice",
