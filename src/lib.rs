@@ -126,6 +126,11 @@ impl Application {
             clients: cache::ClientCache::new(),
             organizations: cache::OrganizationCache::new(),
             settings: cache::SettingsCache::new(),
+            http: reqwest::Client::builder()
+                .timeout(flows::backchannel::DELIVERY_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .context("building the outbound HTTP client")?,
             trust_forwarded_for: config.trust_forwarded_for,
         }));
         Ok(Application {

@@ -40,6 +40,7 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
+        backchannel_logout_url: None,
     }
 }
 
@@ -136,6 +137,7 @@ pub async fn seed_demo_tenant(
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
+        backchannel_logout_url: None,
     };
     let m2m_secret = ids::new_client_secret();
     let m2m = machine_client(

@@ -46,6 +46,8 @@ pub struct AppInner {
     pub clients: ClientCache,
     pub organizations: OrganizationCache,
     pub settings: SettingsCache,
+    /// Outbound HTTP (back-channel logout tokens), without redirects.
+    pub http: reqwest::Client,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
 }

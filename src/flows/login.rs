@@ -399,6 +399,8 @@ async fn replace_session(
     connection_id: &str,
 ) -> Result<(StoredSession, SessionCookie), LoginError> {
     if let Some(previous) = &txn.previous_session_id {
+        // Replaced, not logged out: the browser goes on with the new session,
+        // so no back-channel logout is announced for the old one.
         state.store.end_session(previous).await?;
     }
     Ok(session::start(state, &user.user_id, connection_id).await?)
@@ -630,6 +632,9 @@ async fn issue_code(
             .store
             .add_session_organization(&session.id, org_id)
             .await?;
+    }
+    if let Some(client) = state.clients.get(&state.store, &request.client_id).await? {
+        super::backchannel::remember_client(state, &session.id, &client).await?;
     }
     Ok(request.code_response(state.issuer.identifier(), &code))
 }

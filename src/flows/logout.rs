@@ -96,9 +96,7 @@ pub async fn logout(
         None => None,
     };
     if let Some(session) = browser_session {
-        state
-            .store
-            .end_session(&session.id)
+        super::backchannel::end_session(state, &session.id)
             .await
             .map_err(store_failure)?;
         tracing::info!(sid = %session.id, "session ended by logout");

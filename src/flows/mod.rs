@@ -2,6 +2,7 @@
 //! the key ring and the model; errors are OAuth errors that the http layer renders.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod code;
 pub mod introspection;

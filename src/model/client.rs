@@ -138,6 +138,8 @@ pub struct Client {
     pub signing_alg: SigningAlg,
     pub is_first_party: bool,
     pub client_metadata: serde_json::Map<String, serde_json::Value>,
+    /// Where the client takes OpenID Connect Back-Channel Logout tokens.
+    pub backchannel_logout_url: Option<String>,
 }
 
 impl Client {
@@ -161,6 +163,9 @@ impl Client {
         }
         for (i, origin) in self.web_origins.iter().enumerate() {
             check_url(&format!("web_origins[{i}]"), origin, false)?;
+        }
+        if let Some(url) = &self.backchannel_logout_url {
+            check_backchannel_logout_url(url)?;
         }
         if self.app_type.is_public()
             && self.token_endpoint_auth_method != TokenEndpointAuthMethod::None
@@ -192,6 +197,23 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// The server POSTs to it: an http(s) URL without a fragment (Back-Channel
+/// Logout §2.2), https except on loopback.
+fn check_backchannel_logout_url(value: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "oidc_logout.backchannel_logout_urls[0]";
+    let url = url::Url::parse(value)
+        .map_err(|_| ValidationError::new(FIELD, "must be an absolute URL"))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !secure || url.fragment().is_some() || url.host_str().is_none() {
+        return Err(ValidationError::new(
+            FIELD,
+            "must be an https URL without a fragment (http only on localhost)",
+        ));
+    }
+    Ok(())
 }
 
 /// Redirect URIs are matched exactly, so they must be complete absolute URLs.
@@ -266,6 +288,7 @@ mod tests {
             signing_alg: SigningAlg::RS256,
             is_first_party: true,
             client_metadata: serde_json::Map::new(),
+            backchannel_logout_url: None,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::model::client::{
 
 const COLUMNS: &str = "client_id, name, description, app_type, client_secret_hash, callbacks, allowed_logout_urls, \
      web_origins, grant_types, token_endpoint_auth_method, organization_usage, organization_require_behavior, \
-     signing_alg, is_first_party, client_metadata";
+     signing_alg, is_first_party, client_metadata, backchannel_logout_url";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let grant_names: Vec<String> = from_json(
@@ -70,6 +70,7 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
             "clients.client_metadata",
             &row.try_get::<String, _>("client_metadata")?,
         )?,
+        backchannel_logout_url: row.try_get("backchannel_logout_url")?,
     })
 }
 
@@ -113,7 +114,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         sqlx::query(&format!(
             "insert into clients ({COLUMNS}, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -130,6 +131,7 @@ impl Store {
         .bind(client.signing_alg.as_str())
         .bind(client.is_first_party)
         .bind(to_json(&client.client_metadata))
+        .bind(&client.backchannel_logout_url)
         .bind(now_millis())
         .execute(&self.pool)
         .await?;
@@ -170,7 +172,7 @@ impl Store {
             "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
              allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
              organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
-             client_metadata = $15, updated_at = $16 where client_id = $1",
+             client_metadata = $15, backchannel_logout_url = $16, updated_at = $17 where client_id = $1",
         )
         .bind(&client.client_id)
         .bind(&client.name)
@@ -187,6 +189,7 @@ impl Store {
         .bind(client.signing_alg.as_str())
         .bind(client.is_first_party)
         .bind(to_json(&client.client_metadata))
+        .bind(&client.backchannel_logout_url)
         .bind(now_millis())
         .execute(&self.pool)
         .await?;

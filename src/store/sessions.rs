@@ -213,27 +213,57 @@ impl Store {
         rows.iter().map(session_from_row).collect()
     }
 
-    /// Ends every session of a user; how many were live.
-    pub async fn end_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-        let result = sqlx::query(
-            "update sessions set ended_at = $2 where user_id = $1 and ended_at is null",
+    /// Ends every session of a user; the ids of those that were live.
+    pub async fn end_user_sessions(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "update sessions set ended_at = $2 where user_id = $1 and ended_at is null returning id",
         )
         .bind(user_id)
         .bind(now_millis())
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(result.rows_affected())
+        rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
     }
 
-    /// Ends a session; true if this call ended it.
-    pub async fn end_session(&self, session_id: &str) -> StoreResult<bool> {
-        let result =
-            sqlx::query("update sessions set ended_at = $2 where id = $1 and ended_at is null")
-                .bind(session_id)
-                .bind(now_millis())
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected() == 1)
+    /// Ends a session; its user if this call ended it.
+    pub async fn end_session(&self, session_id: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query(
+            "update sessions set ended_at = $2 where id = $1 and ended_at is null returning user_id",
+        )
+        .bind(session_id)
+        .bind(now_millis())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get("user_id"))
+        .transpose()?)
+    }
+
+    /// Records that a session was used to log in to `client_id` (done for
+    /// clients that take back-channel logout tokens only).
+    pub async fn add_session_client(&self, session_id: &str, client_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "insert into session_clients (session_id, client_id, created_at) \
+             values ($1, $2, $3) on conflict do nothing",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .bind(now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The clients recorded for a session, oldest first.
+    pub async fn list_session_clients(&self, session_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select client_id from session_clients where session_id = $1 order by created_at, client_id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("client_id")?))
+            .collect()
     }
 
     /// Starts the refresh-token family of the exchange of code `code_hash`,

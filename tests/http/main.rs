@@ -6,6 +6,7 @@
 mod support;
 
 mod api_tokens;
+mod backchannel;
 mod bad_input;
 mod clients;
 mod connections;

@@ -33,6 +33,8 @@ async fn discovery_lists_what_is_supported(backend: Backend) {
         serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
     );
     assert_eq!(discovery["request_uri_parameter_supported"], false);
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+    assert_eq!(discovery["backchannel_logout_session_supported"], true);
     // Every endpoint it names is served (none answers 404 or 405 to its method).
     for (name, method) in [
         ("authorization_endpoint", reqwest::Method::GET),

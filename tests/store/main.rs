@@ -215,6 +215,7 @@ fn client(name: &str) -> Client {
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: Map::new(),
+        backchannel_logout_url: None,
     }
 }
 
@@ -3182,8 +3183,20 @@ async fn sessions_and_refresh_families(store: Store) {
         store.list_session_organizations("s1").await.unwrap(),
         vec![org.id.clone()]
     );
-    assert!(store.end_session("s1").await.unwrap());
-    assert!(!store.end_session("s1").await.unwrap());
+    // Clients recorded for back-channel logout, once each.
+    for client_id in [&web.client_id, &web.client_id] {
+        store.add_session_client("s1", client_id).await.unwrap();
+    }
+    assert_eq!(
+        store.list_session_clients("s1").await.unwrap(),
+        vec![web.client_id.clone()]
+    );
+    assert_eq!(
+        store.end_session("s1").await.unwrap(),
+        Some(alice.user_id.clone()),
+        "ending names the user"
+    );
+    assert_eq!(store.end_session("s1").await.unwrap(), None);
     assert_not_found(store.get_live_session("cookie-1", now, 0).await);
 
     // A family rotates; a used token again revokes it, with the access

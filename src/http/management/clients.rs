@@ -59,6 +59,55 @@ pub struct ClientBody {
     pub jwt_configuration: JwtConfiguration,
     #[schema(value_type = Object)]
     pub client_metadata: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_logout: Option<OidcLogout>,
+}
+
+/// Auth0's `oidc_logout`: where the client takes OpenID Connect
+/// Back-Channel Logout tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcLogout {
+    /// One URL (as in Auth0); an empty list turns back-channel logout off.
+    pub backchannel_logout_urls: Vec<String>,
+    /// Every session end is announced: only `{"mode": "all"}` is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_initiators: Option<LogoutInitiators>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutInitiators {
+    pub mode: String,
+}
+
+impl OidcLogout {
+    fn of(url: Option<String>) -> Option<Self> {
+        url.map(|url| OidcLogout {
+            backchannel_logout_urls: vec![url],
+            backchannel_logout_initiators: Some(LogoutInitiators { mode: "all".into() }),
+        })
+    }
+
+    /// The client's back-channel logout URL, if any.
+    fn into_url(self) -> Result<Option<String>, ApiError> {
+        if let Some(initiators) = &self.backchannel_logout_initiators {
+            if initiators.mode != "all" {
+                return Err(ApiError::bad_request(
+                    "Payload validation error: oidc_logout.backchannel_logout_initiators.mode must be 'all' \
+                     (every session end is announced)",
+                ));
+            }
+        }
+        let mut urls = self.backchannel_logout_urls.into_iter();
+        let url = urls.next();
+        if urls.next().is_some() {
+            return Err(ApiError::bad_request(
+                "Payload validation error: oidc_logout.backchannel_logout_urls takes one URL",
+            ));
+        }
+        Ok(url)
+    }
 }
 
 /// A client as listed or read: its secret is shown only once, at creation.
@@ -88,6 +137,7 @@ impl ClientBody {
                 alg: client.signing_alg,
             },
             client_metadata: client.client_metadata,
+            oidc_logout: OidcLogout::of(client.backchannel_logout_url),
         }
     }
 }
@@ -110,6 +160,7 @@ pub struct CreateClientBody {
     pub jwt_configuration: Option<JwtConfiguration>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
+    pub oidc_logout: Option<OidcLogout>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -129,6 +180,7 @@ pub struct UpdateClientBody {
     pub jwt_configuration: Option<JwtConfiguration>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
+    pub oidc_logout: Option<OidcLogout>,
 }
 
 fn client_not_found(err: StoreError) -> ApiError {
@@ -156,6 +208,10 @@ async fn clients_post(
 ) -> Result<(StatusCode, Json<ClientBody>), ApiError> {
     auth.require("create:clients")?;
     let app_type = body.app_type.unwrap_or(AppType::RegularWeb);
+    let backchannel_logout_url = match body.oidc_logout {
+        Some(oidc_logout) => oidc_logout.into_url()?,
+        None => None,
+    };
     let (secret, secret_hash) = new_secret_for(app_type);
     let client = Client {
         client_id: ids::new_client_id(),
@@ -179,6 +235,7 @@ async fn clients_post(
         signing_alg: body.jwt_configuration.map_or(SigningAlg::RS256, |j| j.alg),
         is_first_party: body.is_first_party.unwrap_or(true),
         client_metadata: body.client_metadata.unwrap_or_default(),
+        backchannel_logout_url,
     };
     client.check()?;
     state.store.insert_client(&client).await?;
@@ -260,6 +317,9 @@ async fn client_patch(
     }
     if let Some(jwt) = body.jwt_configuration {
         client.signing_alg = jwt.alg;
+    }
+    if let Some(oidc_logout) = body.oidc_logout {
+        client.backchannel_logout_url = oidc_logout.into_url()?;
     }
     let mut new_secret = None;
     if client.app_type.is_public() {

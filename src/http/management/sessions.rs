@@ -222,7 +222,7 @@ async fn user_sessions_delete(
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:sessions")?;
     state.store.get_user(&id).await.map_err(user_not_found)?;
-    let ended = state.store.end_user_sessions(&id).await?;
+    let ended = crate::flows::backchannel::end_user_sessions(&state, &id).await?;
     tracing::info!(user_id = %id, ended, "sessions of user ended");
     Ok(StatusCode::ACCEPTED)
 }
@@ -253,7 +253,7 @@ async fn session_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:sessions")?;
-    if !state.store.end_session(&id).await? {
+    if !crate::flows::backchannel::end_session(&state, &id).await? {
         return Err(session_not_found(crate::store::StoreError::NotFound));
     }
     Ok(StatusCode::ACCEPTED)

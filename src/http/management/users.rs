@@ -412,6 +412,8 @@ async fn user_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:users")?;
+    // The user's sessions go with the account: their clients are told first.
+    crate::flows::backchannel::end_user_sessions(&state, &id).await?;
     state.store.delete_user(&id).await.map_err(user_not_found)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,228 @@
+//! OpenID Connect Back-Channel Logout: a client that registered a URL gets a
+//! logout token when a session it was used for ends.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::login::{
+    CHALLENGE, Tenant, authorize, browser, code_params, location, log_in, query_param, redeem_code,
+    tenant,
+};
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    ended_sessions_are_announced_to_their_clients,
+    backchannel_logout_settings_are_validated
+);
+
+/// A client's back-channel logout endpoint: every form posted to it, in order.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Vec<(String, String)>>) {
+    let (sender, received) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/backchannel-logout",
+        post(move |axum::Form(form): axum::Form<Vec<(String, String)>>| {
+            let sender = sender.clone();
+            async move {
+                let _ = sender.send(form);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/backchannel-logout",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// The next logout token posted, within 5 s.
+async fn next_logout_token(
+    received: &mut mpsc::UnboundedReceiver<Vec<(String, String)>>,
+) -> String {
+    let form = tokio::time::timeout(Duration::from_secs(5), received.recv())
+        .await
+        .expect("no logout token within 5 s")
+        .expect("receiver closed");
+    form.into_iter()
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("the form has no logout_token"))
+}
+
+fn decoded(token: &str) -> (jsonwebtoken::Header, Value) {
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
+        .unwrap()
+        .claims;
+    (header, claims)
+}
+
+async fn logged_in(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
+    let b = browser();
+    let start = authorize(app, &b, &code_params(&t.client_id, &[])).await;
+    let callback = log_in(app, &b, start, "alice@hoekstra.example", "alice-password-1").await;
+    let code = query_param(&callback, "code").unwrap();
+    let tokens = redeem_code(app, t, &code, None).await;
+    let id_token =
+        jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
+            .unwrap()
+            .claims;
+    (b, id_token)
+}
+
+async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (url, mut received) = receiver().await;
+    let (status, client) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{client}");
+    assert_eq!(
+        client["oidc_logout"],
+        json!({"backchannel_logout_urls": [url], "backchannel_logout_initiators": {"mode": "all"}})
+    );
+
+    // The user logs out (RP-initiated): the client gets a logout token for
+    // that session.
+    let (b, id_token) = logged_in(&app, &t).await;
+    let response = b
+        .get(app.url("/oidc/logout"))
+        .query(&[("client_id", t.client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (header, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(claims["iss"], app.issuer);
+    assert_eq!(claims["aud"], t.client_id.as_str());
+    assert_eq!(claims["sid"], id_token["sid"]);
+    assert_eq!(claims["sub"], id_token["sub"]);
+    assert_eq!(
+        claims["events"],
+        json!({"http://schemas.openid.net/event/backchannel-logout": {}})
+    );
+    assert!(claims.get("nonce").is_none(), "a logout token has no nonce");
+    assert!(claims["jti"].is_string());
+    assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+
+    // An administrator ends the next session: announced too.
+    let (_, id_token) = logged_in(&app, &t).await;
+    let sid = id_token["sid"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/sessions/{sid}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(claims["sid"], sid);
+
+    // A session only used by a client without a URL announces nothing; the
+    // next token is for the session that used ours, ended with the user's.
+    let b = browser();
+    let public = code_params(
+        &t.public_client_id,
+        &[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let start = authorize(&app, &b, &public).await;
+    log_in(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    let (_, id_token) = logged_in(&app, &t).await;
+    let user_id = id_token["sub"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/users/{user_id}/sessions"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(claims["sid"], id_token["sid"]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), received.recv())
+            .await
+            .is_err(),
+        "a session the client never used was announced to it"
+    );
+    let response = authorize(&app, &b, &public).await;
+    assert!(
+        location(&response).contains("/u/login"),
+        "the user's sessions ended"
+    );
+}
+
+async fn backchannel_logout_settings_are_validated(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    for oidc_logout in [
+        json!({"backchannel_logout_urls": ["https://a.example/bcl", "https://b.example/bcl"]}),
+        json!({"backchannel_logout_urls": ["http://app.example/bcl"]}),
+        json!({"backchannel_logout_urls": ["https://a.example/bcl#x"]}),
+        json!({"backchannel_logout_urls": ["not a url"]}),
+        json!({"backchannel_logout_urls": ["https://a.example/bcl"],
+               "backchannel_logout_initiators": {"mode": "custom"}}),
+    ] {
+        let (status, error) = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v2/clients/{}", t.client_id),
+                &admin,
+                Some(json!({"oidc_logout": oidc_logout})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{oidc_logout}: {error}");
+    }
+    // An empty list turns it off.
+    let (_, client) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            Some(json!({"oidc_logout": {"backchannel_logout_urls": ["https://a.example/bcl"]}})),
+        )
+        .await;
+    assert_eq!(
+        client["oidc_logout"]["backchannel_logout_urls"][0],
+        "https://a.example/bcl"
+    );
+    let (_, client) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            Some(json!({"oidc_logout": {"backchannel_logout_urls": []}})),
+        )
+        .await;
+    assert!(client.get("oidc_logout").is_none(), "{client}");
+}
