@@ -164,6 +164,9 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
             Some(serde_json::json!({
                 "callbacks": [format!("http://localhost:{port}/callback")],
                 "allowed_logout_urls": [format!("http://localhost:{port}")],
+                "oidc_logout": {
+                    "backchannel_logout_urls": [format!("http://127.0.0.1:{port}/backchannel-logout")]
+                },
             })),
         )
         .await;
