@@ -116,23 +116,21 @@ pub(crate) async fn authorize(
         .unwrap()
 }
 
-/// Goes through the identifier and password pages from an `/authorize`
-/// redirect; returns the password step's response.
-pub(crate) async fn submit_login(
+/// The identifier page an `/authorize` redirects to: its transaction
+/// (`state`, `csrf`) and the response to posting `email` on it.
+pub(crate) async fn submit_identifier(
     app: &TestApp,
     browser: &reqwest::Client,
     start: reqwest::Response,
     email: &str,
-    password: &str,
-) -> reqwest::Response {
+) -> ((String, String), reqwest::Response) {
     assert_eq!(
         start.status(),
         StatusCode::SEE_OTHER,
         "authorize should redirect to the login page"
     );
-    let login_url = app.url(&location(&start));
     let page = browser
-        .get(&login_url)
+        .get(app.url(&location(&start)))
         .send()
         .await
         .unwrap()
@@ -150,6 +148,19 @@ pub(crate) async fn submit_login(
         .send()
         .await
         .unwrap();
+    ((state, csrf), response)
+}
+
+/// Goes through the identifier and password pages from an `/authorize`
+/// redirect; returns the password step's response.
+pub(crate) async fn submit_login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let ((state, csrf), response) = submit_identifier(app, browser, start, email).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "identifier step");
     browser
         .post(app.url("/u/login/password"))
@@ -815,26 +826,14 @@ async fn connection_changes_reach_the_login_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    assert_no_connection_offered(&app, &code_params(&t.client_id, &[])).await;
+}
+
+/// alice's login for an `/authorize` with `params` finds no connection.
+async fn assert_no_connection_offered(app: &TestApp, params: &[(&str, &str)]) {
     let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let page = b
-        .get(app.url(&location(&start)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let response = b
-        .post(app.url("/u/login"))
-        .form(&[
-            ("state", hidden(&page, "state").as_str()),
-            ("csrf", hidden(&page, "csrf").as_str()),
-            ("email", "alice@hoekstra.example"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let start = authorize(app, &b, params).await;
+    let (_, response) = submit_identifier(app, &b, start, "alice@hoekstra.example").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = response.text().await.unwrap();
     assert!(
@@ -903,36 +902,11 @@ async fn organization_changes_reach_the_login_at_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let start = authorize(
+    assert_no_connection_offered(
         &app,
-        &b,
         &code_params(&t.client_id, &[("organization", "hoekstra-bv")]),
     )
     .await;
-    let page = b
-        .get(app.url(&location(&start)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let response = b
-        .post(app.url("/u/login"))
-        .form(&[
-            ("state", hidden(&page, "state").as_str()),
-            ("csrf", hidden(&page, "csrf").as_str()),
-            ("email", "alice@hoekstra.example"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body = response.text().await.unwrap();
-    assert!(
-        body.contains("No connections are enabled"),
-        "the disabled connection is still offered: {body}"
-    );
 }
 
 async fn authorize_takes_post_as_well(backend: Backend) {
