@@ -3097,6 +3097,19 @@ async fn a_rotation_racing_a_revocation_never_escapes_it(store: Store) {
     }
 }
 
+/// A code of `client` consumed by an exchange that issued access token `access_token_id`.
+async fn used_code(store: &Store, code_hash: &str, client: &Client, access_token_id: &str) {
+    let now = switchyard::clock::now_unix_millis();
+    store
+        .insert_authorization_code(code_hash, &client.client_id, "{}", now + 60_000)
+        .await
+        .unwrap();
+    store
+        .consume_authorization_code(code_hash, now, access_token_id)
+        .await
+        .unwrap();
+}
+
 /// Starts family `grant` as the exchange of a fresh code of its client does.
 async fn start_family(
     store: &Store,
@@ -3280,14 +3293,7 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
     let now = switchyard::clock::now_unix_millis();
 
     // A code whose exchange started a family that then rotated once.
-    store
-        .insert_authorization_code("code-1", &web.client_id, "{}", now + 60_000)
-        .await
-        .unwrap();
-    store
-        .consume_authorization_code("code-1", now, "at-code")
-        .await
-        .unwrap();
+    used_code(&store, "code-1", &web, "at-code").await;
     assert!(
         store
             .insert_refresh_grant(
@@ -3328,14 +3334,7 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
     assert!(!store.find_refresh_token("c2", now).await.unwrap().active);
 
     // A code without a family: its access token alone.
-    store
-        .insert_authorization_code("code-2", &web.client_id, "{}", now + 60_000)
-        .await
-        .unwrap();
-    store
-        .consume_authorization_code("code-2", now, "at-solo")
-        .await
-        .unwrap();
+    used_code(&store, "code-2", &web, "at-solo").await;
     assert!(
         store
             .revoke_what_code_issued("code-2", &web.client_id, now)
