@@ -11,6 +11,7 @@
 //! be lost.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -58,13 +59,92 @@ impl Change {
     }
 }
 
+/// A moka cache filled from the store, whose fills cannot outlive an
+/// invalidation that raced them: a fill that read the store before a write
+/// committed must not land after that write's invalidation and serve the old
+/// value for a whole TTL. Every invalidation bumps a generation first; a fill
+/// that finds it moved after inserting drops what it inserted.
+struct FilledCache<K, V> {
+    entries: Cache<K, V>,
+    generation: Arc<AtomicU64>,
+}
+
+impl<K, V> Clone for FilledCache<K, V> {
+    fn clone(&self) -> Self {
+        FilledCache {
+            entries: self.entries.clone(),
+            generation: self.generation.clone(),
+        }
+    }
+}
+
+impl<K, V> FilledCache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn new(capacity: u64) -> Self {
+        FilledCache {
+            entries: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(TTL)
+                .build(),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The cached value of `key`, or what `load` reads from the store.
+    async fn get_or_load<Q, F, Fut>(&self, key: &Q, load: F) -> Result<V, StoreError>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, StoreError>>,
+    {
+        if let Some(hit) = self.entries.get(key).await {
+            return Ok(hit);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let loaded = load().await?;
+        self.entries.insert(key.to_owned(), loaded.clone()).await;
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.entries.invalidate(key).await;
+        }
+        Ok(loaded)
+    }
+
+    async fn invalidate<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate(key).await;
+    }
+
+    fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate_all();
+    }
+}
+
+/// `None` for "there is none": remembered too, so that unknown ids cannot
+/// hammer the store.
+fn found<T>(result: Result<T, StoreError>) -> Result<Option<Arc<T>>, StoreError> {
+    match result {
+        Ok(value) => Ok(Some(Arc::new(value))),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(Clone)]
 pub struct ClientCache {
-    clients: Cache<String, Option<Arc<Client>>>,
+    clients: FilledCache<String, Option<Arc<Client>>>,
     /// By (client_id, audience).
-    grants: Cache<(String, String), Option<Arc<ClientGrant>>>,
+    grants: FilledCache<(String, String), Option<Arc<ClientGrant>>>,
     /// The connections enabled for each client, by client id.
-    connections: Cache<String, Arc<Vec<Connection>>>,
+    connections: FilledCache<String, Arc<Vec<Connection>>>,
 }
 
 impl Default for ClientCache {
@@ -76,40 +156,23 @@ impl Default for ClientCache {
 impl ClientCache {
     pub fn new() -> Self {
         ClientCache {
-            clients: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TTL)
-                .build(),
-            grants: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TTL)
-                .build(),
-            connections: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TTL)
-                .build(),
+            clients: FilledCache::new(10_000),
+            grants: FilledCache::new(10_000),
+            connections: FilledCache::new(10_000),
         }
     }
 
-    /// The client, or `None` when it does not exist (remembered too, so that
-    /// unknown client ids cannot hammer the store).
+    /// The client, or `None` when it does not exist.
     pub async fn get(
         &self,
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(hit) = self.clients.get(client_id).await {
-            return Ok(hit);
-        }
-        let loaded = match store.get_client(client_id).await {
-            Ok(client) => Some(Arc::new(client)),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
         self.clients
-            .insert(client_id.to_owned(), loaded.clone())
-            .await;
-        Ok(loaded)
+            .get_or_load(client_id, || async {
+                found(store.get_client(client_id).await)
+            })
+            .await
     }
 
     pub async fn invalidate(&self, client_id: &str) {
@@ -123,14 +186,11 @@ impl ClientCache {
         store: &Store,
         client_id: &str,
     ) -> Result<Arc<Vec<Connection>>, StoreError> {
-        if let Some(hit) = self.connections.get(client_id).await {
-            return Ok(hit);
-        }
-        let loaded = Arc::new(store.list_client_connections(client_id).await?);
         self.connections
-            .insert(client_id.to_owned(), loaded.clone())
-            .await;
-        Ok(loaded)
+            .get_or_load(client_id, || async {
+                Ok(Arc::new(store.list_client_connections(client_id).await?))
+            })
+            .await
     }
 
     /// After any connection is created, changed or deleted: which clients
@@ -153,15 +213,14 @@ impl ClientCache {
         audience: &str,
     ) -> Result<Option<Arc<ClientGrant>>, StoreError> {
         let key = (client_id.to_owned(), audience.to_owned());
-        if let Some(hit) = self.grants.get(&key).await {
-            return Ok(hit);
-        }
-        let loaded = store
-            .find_client_grant(client_id, audience)
-            .await?
-            .map(Arc::new);
-        self.grants.insert(key, loaded.clone()).await;
-        Ok(loaded)
+        self.grants
+            .get_or_load(&key, || async {
+                Ok(store
+                    .find_client_grant(client_id, audience)
+                    .await?
+                    .map(Arc::new))
+            })
+            .await
     }
 
     pub async fn invalidate_grant(&self, client_id: &str, audience: &str) {
@@ -175,9 +234,9 @@ impl ClientCache {
 #[derive(Clone)]
 pub struct OrganizationCache {
     /// By id (`org_…`) or lowercase name; `None` remembers an unknown one.
-    organizations: Cache<String, Option<Arc<Organization>>>,
+    organizations: FilledCache<String, Option<Arc<Organization>>>,
     /// By organization id.
-    enabled_connections: Cache<String, Arc<Vec<EnabledConnectionView>>>,
+    enabled_connections: FilledCache<String, Arc<Vec<EnabledConnectionView>>>,
 }
 
 impl Default for OrganizationCache {
@@ -189,14 +248,8 @@ impl Default for OrganizationCache {
 impl OrganizationCache {
     pub fn new() -> Self {
         OrganizationCache {
-            organizations: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TTL)
-                .build(),
-            enabled_connections: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(TTL)
-                .build(),
+            organizations: FilledCache::new(10_000),
+            enabled_connections: FilledCache::new(10_000),
         }
     }
 
@@ -213,21 +266,16 @@ impl OrganizationCache {
         } else {
             id_or_name.to_ascii_lowercase()
         };
-        if let Some(hit) = self.organizations.get(&key).await {
-            return hit.ok_or(StoreError::NotFound);
-        }
-        let found = if by_id {
-            store.get_organization(&key).await
-        } else {
-            store.get_organization_by_name(&key).await
-        };
-        let loaded = match found {
-            Ok(org) => Some(Arc::new(org)),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
-        self.organizations.insert(key, loaded.clone()).await;
-        loaded.ok_or(StoreError::NotFound)
+        self.organizations
+            .get_or_load(key.as_str(), || async {
+                found(if by_id {
+                    store.get_organization(&key).await
+                } else {
+                    store.get_organization_by_name(&key).await
+                })
+            })
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     /// The connections `organization_id` enables.
@@ -236,18 +284,15 @@ impl OrganizationCache {
         store: &Store,
         organization_id: &str,
     ) -> Result<Arc<Vec<EnabledConnectionView>>, StoreError> {
-        if let Some(hit) = self.enabled_connections.get(organization_id).await {
-            return Ok(hit);
-        }
-        let loaded = Arc::new(
-            store
-                .list_enabled_connections(organization_id, &Page::all())
-                .await?,
-        );
         self.enabled_connections
-            .insert(organization_id.to_owned(), loaded.clone())
-            .await;
-        Ok(loaded)
+            .get_or_load(organization_id, || async {
+                Ok(Arc::new(
+                    store
+                        .list_enabled_connections(organization_id, &Page::all())
+                        .await?,
+                ))
+            })
+            .await
     }
 
     pub fn invalidate_all(&self) {
@@ -265,7 +310,7 @@ impl OrganizationCache {
 /// organization (`org_name`), written by an administrator now and then.
 #[derive(Clone)]
 pub struct SettingsCache {
-    settings: Cache<(), Arc<TenantSettings>>,
+    settings: FilledCache<(), Arc<TenantSettings>>,
 }
 
 impl Default for SettingsCache {
@@ -277,17 +322,16 @@ impl Default for SettingsCache {
 impl SettingsCache {
     pub fn new() -> Self {
         SettingsCache {
-            settings: Cache::builder().max_capacity(1).time_to_live(TTL).build(),
+            settings: FilledCache::new(1),
         }
     }
 
     pub async fn get(&self, store: &Store) -> Result<Arc<TenantSettings>, StoreError> {
-        if let Some(hit) = self.settings.get(&()).await {
-            return Ok(hit);
-        }
-        let loaded = Arc::new(store.tenant_settings().await?);
-        self.settings.insert((), loaded.clone()).await;
-        Ok(loaded)
+        self.settings
+            .get_or_load(&(), || async {
+                Ok(Arc::new(store.tenant_settings().await?))
+            })
+            .await
     }
 
     pub async fn invalidate(&self) {
@@ -298,6 +342,28 @@ impl SettingsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_fill_that_raced_an_invalidation_is_not_kept() -> Result<(), StoreError> {
+        let cache: FilledCache<String, u32> = FilledCache::new(10);
+        // The write's invalidation lands while the fill is reading.
+        let raced = cache
+            .get_or_load("k", || async {
+                cache.invalidate("k").await;
+                Ok(1)
+            })
+            .await?;
+        assert_eq!(raced, 1, "the reader still gets what it read");
+        assert_eq!(cache.get_or_load("k", || async { Ok(2) }).await?, 2);
+        assert_eq!(
+            cache.get_or_load("k", || async { Ok(3) }).await?,
+            2,
+            "an undisturbed fill is kept"
+        );
+        cache.invalidate_all();
+        assert_eq!(cache.get_or_load("k", || async { Ok(4) }).await?, 4);
+        Ok(())
+    }
 
     #[test]
     fn changes_travel_as_json_and_garbage_is_ignored() {
