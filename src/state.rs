@@ -32,6 +32,16 @@ impl Issuer {
         format!("{}{path}", self.base)
     }
 
+    /// Whether the server runs on this machine only (a localhost issuer):
+    /// development and tests, where clients live on loopback too.
+    pub fn is_local(&self) -> bool {
+        url::Url::parse(&self.identifier).is_ok_and(|url| {
+            matches!(url.host(), Some(url::Host::Domain("localhost")))
+                || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        })
+    }
+
     /// The audience of Management API tokens, as Auth0 spells it
     /// (`https://tenant/api/v2/`, trailing slash included).
     pub fn management_audience(&self) -> String {

@@ -1,6 +1,7 @@
 //! OpenID Connect Back-Channel Logout 1.0: when an SSO session ends (the
 //! user logs out, an administrator ends it or the user's sessions, the user
-//! is deleted), every client it was used for that registered a
+//! or their connection is deleted, another user logs in in that browser),
+//! every client it was used for that registered a
 //! back-channel logout URL receives a logout token — a JWT naming the
 //! session (`sid`) and the user (`sub`) — and ends its own session.
 //!
@@ -56,25 +57,39 @@ pub async fn end_user_sessions(state: &AppState, user_id: &str) -> Result<usize,
     Ok(ended.len())
 }
 
+/// Ends the sessions opened through a connection, before it is deleted (its
+/// users and their sessions go with it), and announces each.
+pub async fn end_connection_sessions(
+    state: &AppState,
+    connection_id: &str,
+) -> Result<usize, StoreError> {
+    let ended = state.store.end_connection_sessions(connection_id).await?;
+    for (session_id, user_id) in &ended {
+        announce(state, session_id, user_id).await;
+    }
+    Ok(ended.len())
+}
+
 /// Records that `session_id` logged in to `client`, when the client takes
-/// back-channel logout tokens.
+/// back-channel logout tokens. False when the session ended meanwhile (a
+/// logout raced this login): the login must not go on with it.
 pub async fn remember_client(
     state: &AppState,
     session_id: &str,
     client: &Client,
-) -> Result<(), StoreError> {
-    if client.backchannel_logout_url.is_some() {
-        state
-            .store
-            .add_session_client(session_id, &client.client_id)
-            .await?;
+) -> Result<bool, StoreError> {
+    if client.backchannel_logout_url.is_none() {
+        return Ok(true);
     }
-    Ok(())
+    state
+        .store
+        .add_session_client(session_id, &client.client_id)
+        .await
 }
 
 /// Sends the ended session's logout token to each client that takes one.
 /// The session has ended whatever happens here: failures are logged.
-async fn announce(state: &AppState, session_id: &str, user_id: &str) {
+pub async fn announce(state: &AppState, session_id: &str, user_id: &str) {
     let client_ids = match state.store.list_session_clients(session_id).await {
         Ok(ids) => ids,
         Err(e) => {

@@ -399,9 +399,15 @@ async fn replace_session(
     connection_id: &str,
 ) -> Result<(StoredSession, SessionCookie), LoginError> {
     if let Some(previous) = &txn.previous_session_id {
-        // Replaced, not logged out: the browser goes on with the new session,
-        // so no back-channel logout is announced for the old one.
-        state.store.end_session(previous).await?;
+        // The same user logging in again goes on in the new session: their
+        // apps are not told to log out (a logout token racing the new login
+        // back to the same app would end it). Another user taking over the
+        // browser ends the previous user's session: announced.
+        if let Some(previous_user) = state.store.end_session(previous).await? {
+            if previous_user != user.user_id {
+                super::backchannel::announce(state, previous, &previous_user).await;
+            }
+        }
     }
     Ok(session::start(state, &user.user_id, connection_id).await?)
 }
@@ -592,12 +598,19 @@ async fn admit(
 }
 
 /// Issues the authorization code for a request answered in `session`, and
-/// records the organization the session was used for.
+/// records the organization and the client (for back-channel logout) the
+/// session was used for.
 async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
 ) -> Result<ClientResponse, LoginError> {
+    // First: a session that a logout ended meanwhile issues nothing.
+    if let Some(client) = state.clients.get(&state.store, &request.client_id).await? {
+        if !super::backchannel::remember_client(state, &session.id, &client).await? {
+            return Err(LoginError::Expired);
+        }
+    }
     let grant = CodeGrant {
         user_id: session.user_id.clone(),
         organization_id: request.organization_id.clone(),
@@ -632,9 +645,6 @@ async fn issue_code(
             .store
             .add_session_organization(&session.id, org_id)
             .await?;
-    }
-    if let Some(client) = state.clients.get(&state.store, &request.client_id).await? {
-        super::backchannel::remember_client(state, &session.id, &client).await?;
     }
     Ok(request.code_response(state.issuer.identifier(), &code))
 }

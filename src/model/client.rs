@@ -138,7 +138,9 @@ pub struct Client {
     pub signing_alg: SigningAlg,
     pub is_first_party: bool,
     pub client_metadata: serde_json::Map<String, serde_json::Value>,
-    /// Where the client takes OpenID Connect Back-Channel Logout tokens.
+    /// Where the client takes OpenID Connect Back-Channel Logout tokens
+    /// (checked by [`check_backchannel_logout_url`], which needs to know
+    /// where the server runs).
     pub backchannel_logout_url: Option<String>,
 }
 
@@ -163,9 +165,6 @@ impl Client {
         }
         for (i, origin) in self.web_origins.iter().enumerate() {
             check_url(&format!("web_origins[{i}]"), origin, false)?;
-        }
-        if let Some(url) = &self.backchannel_logout_url {
-            check_backchannel_logout_url(url)?;
         }
         if self.app_type.is_public()
             && self.token_endpoint_auth_method != TokenEndpointAuthMethod::None
@@ -199,18 +198,60 @@ impl Client {
     }
 }
 
-/// The server POSTs to it: an http(s) URL without a fragment (Back-Channel
-/// Logout §2.2), https except on loopback.
-fn check_backchannel_logout_url(value: &str) -> Result<(), ValidationError> {
+/// Where back-channel logout tokens may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackchannelTargets {
+    /// https to public hosts only: the server POSTs to the URL, so a URL
+    /// naming this host or the private network would let whoever may edit
+    /// clients make it call internal services (SSRF).
+    Public,
+    /// Also loopback and private addresses, over http too: for a Switchyard
+    /// that itself runs on localhost (development, tests).
+    AlsoLocal,
+}
+
+/// The server POSTs to it: an absolute URL without a fragment (Back-Channel
+/// Logout §2.2). A host name that resolves to a private address is not
+/// caught here.
+pub fn check_backchannel_logout_url(
+    value: &str,
+    targets: BackchannelTargets,
+) -> Result<(), ValidationError> {
     const FIELD: &str = "oidc_logout.backchannel_logout_urls[0]";
     let url = url::Url::parse(value)
         .map_err(|_| ValidationError::new(FIELD, "must be an absolute URL"))?;
-    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    let secure = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !secure || url.fragment().is_some() || url.host_str().is_none() {
+    let Some(host) = url.host() else {
+        return Err(ValidationError::new(FIELD, "must name a host"));
+    };
+    if url.fragment().is_some() || !matches!(url.scheme(), "https" | "http") {
         return Err(ValidationError::new(
             FIELD,
-            "must be an https URL without a fragment (http only on localhost)",
+            "must be an http(s) URL without a fragment",
+        ));
+    }
+    let local = match host {
+        url::Host::Domain(name) => name == "localhost" || name.ends_with(".localhost"),
+        url::Host::Ipv4(ip) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
+        url::Host::Ipv6(ip) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || ip.to_ipv4_mapped().is_some()
+        }
+    };
+    let allowed = match targets {
+        BackchannelTargets::Public => !local && url.scheme() == "https",
+        BackchannelTargets::AlsoLocal => local || url.scheme() == "https",
+    };
+    if !allowed {
+        return Err(ValidationError::new(
+            FIELD,
+            "must be an https URL of a public host (loopback and private addresses, over http \
+             too, are taken only when Switchyard itself runs on localhost)",
         ));
     }
     Ok(())
@@ -270,6 +311,44 @@ pub fn check_scope_values(field: &str, scope: &[String]) -> Result<(), Validatio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backchannel_logout_urls_reach_public_hosts_only_in_production() {
+        use BackchannelTargets::{AlsoLocal, Public};
+        for url in ["https://app.example.com/bcl", "https://93.184.216.34/bcl"] {
+            assert!(check_backchannel_logout_url(url, Public).is_ok(), "{url}");
+            assert!(
+                check_backchannel_logout_url(url, AlsoLocal).is_ok(),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://127.0.0.1:3000/bcl",
+            "https://localhost/bcl",
+            "https://10.1.2.3/bcl",
+            "https://192.168.0.10/bcl",
+            "https://169.254.169.254/latest",
+            "https://[fd00::1]/bcl",
+            "https://[::ffff:127.0.0.1]/bcl",
+        ] {
+            assert!(check_backchannel_logout_url(url, Public).is_err(), "{url}");
+            assert!(
+                check_backchannel_logout_url(url, AlsoLocal).is_ok(),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://app.example.com/bcl",
+            "https://app.example.com/bcl#frag",
+            "ftp://app.example.com/bcl",
+            "not a url",
+        ] {
+            assert!(
+                check_backchannel_logout_url(url, AlsoLocal).is_err(),
+                "{url}"
+            );
+        }
+    }
 
     fn web_client() -> Client {
         Client {

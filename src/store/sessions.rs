@@ -239,18 +239,52 @@ impl Store {
     }
 
     /// Records that a session was used to log in to `client_id` (done for
-    /// clients that take back-channel logout tokens only).
-    pub async fn add_session_client(&self, session_id: &str, client_id: &str) -> StoreResult<()> {
-        sqlx::query(
+    /// clients that take back-channel logout tokens only), if the session is
+    /// still live: false when it has ended (a logout that raced this login
+    /// announced it without this client).
+    pub async fn add_session_client(&self, session_id: &str, client_id: &str) -> StoreResult<bool> {
+        let inserted = sqlx::query(
             "insert into session_clients (session_id, client_id, created_at) \
-             values ($1, $2, $3) on conflict do nothing",
+             select $1, $2, $3 where exists (select 1 from sessions where id = $1 and ended_at is null) \
+             on conflict do nothing",
         )
         .bind(session_id)
         .bind(client_id)
         .bind(now_millis())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        if inserted.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Recorded by an earlier login counts too, if the session is live.
+        Ok(sqlx::query(
+            "select 1 as one from session_clients c join sessions s on s.id = c.session_id \
+             where c.session_id = $1 and c.client_id = $2 and s.ended_at is null",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Ends the live sessions opened through a connection (before it is
+    /// deleted); (session id, user id) of each.
+    pub async fn end_connection_sessions(
+        &self,
+        connection_id: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "update sessions set ended_at = $2 where connection_id = $1 and ended_at is null \
+             returning id, user_id",
+        )
+        .bind(connection_id)
+        .bind(now_millis())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
+            .collect()
     }
 
     /// The clients recorded for a session, oldest first.

@@ -18,6 +18,7 @@ use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
     ended_sessions_are_announced_to_their_clients,
+    sessions_ending_otherwise_are_announced_too,
     backchannel_logout_settings_are_validated
 );
 
@@ -65,17 +66,55 @@ fn decoded(token: &str) -> (jsonwebtoken::Header, Value) {
     (header, claims)
 }
 
+/// Logs `email` in through the pages in `b` for the tenant's confidential
+/// client (with `extra` parameters); the ID token's claims.
+async fn log_in_as(
+    app: &TestApp,
+    t: &Tenant,
+    b: &reqwest::Client,
+    (email, password): (&str, &str),
+    extra: &[(&str, &str)],
+) -> Value {
+    let start = authorize(app, b, &code_params(&t.client_id, extra)).await;
+    let callback = log_in(app, b, start, email, password).await;
+    let code = query_param(&callback, "code").unwrap_or_else(|| panic!("no code: {callback}"));
+    let tokens = redeem_code(app, t, &code, None).await;
+    jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
+        .unwrap()
+        .claims
+}
+
+const ALICE: (&str, &str) = ("alice@hoekstra.example", "alice-password-1");
+const BOB: (&str, &str) = ("bob@hoekstra.example", "bob-password-1");
+
 async fn logged_in(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
     let b = browser();
-    let start = authorize(app, &b, &code_params(&t.client_id, &[])).await;
-    let callback = log_in(app, &b, start, "alice@hoekstra.example", "alice-password-1").await;
-    let code = query_param(&callback, "code").unwrap();
-    let tokens = redeem_code(app, t, &code, None).await;
-    let id_token =
-        jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
-            .unwrap()
-            .claims;
+    let id_token = log_in_as(app, t, &b, ALICE, &[]).await;
     (b, id_token)
+}
+
+/// Registers `url` as the tenant's confidential client's back-channel logout URL.
+async fn register(app: &TestApp, admin: &str, t: &Tenant, url: &str) -> Value {
+    let (status, client) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            admin,
+            Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{client}");
+    client
+}
+
+/// Nothing more is posted within 300 ms.
+async fn assert_quiet(received: &mut mpsc::UnboundedReceiver<Vec<(String, String)>>, why: &str) {
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), received.recv())
+            .await
+            .is_err(),
+        "{why}"
+    );
 }
 
 async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
@@ -83,15 +122,7 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
     let t = tenant(&app).await;
     let admin = app.admin_token().await;
     let (url, mut received) = receiver().await;
-    let (status, client) = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v2/clients/{}", t.client_id),
-            &admin,
-            Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{client}");
+    let client = register(&app, &admin, &t, &url).await;
     assert_eq!(
         client["oidc_logout"],
         json!({"backchannel_logout_urls": [url], "backchannel_logout_initiators": {"mode": "all"}})
@@ -168,17 +199,87 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
     assert_eq!(status, StatusCode::ACCEPTED);
     let (_, claims) = decoded(&next_logout_token(&mut received).await);
     assert_eq!(claims["sid"], id_token["sid"]);
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), received.recv())
-            .await
-            .is_err(),
-        "a session the client never used was announced to it"
-    );
+    assert_quiet(
+        &mut received,
+        "a session the client never used was announced to it",
+    )
+    .await;
     let response = authorize(&app, &b, &public).await;
     assert!(
         location(&response).contains("/u/login"),
         "the user's sessions ended"
     );
+}
+
+async fn sessions_ending_otherwise_are_announced_too(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (url, mut received) = receiver().await;
+    register(&app, &admin, &t, &url).await;
+    let (status, bob) = app
+        .api(
+            Method::POST,
+            "/api/v2/users",
+            &admin,
+            Some(json!({"connection": "users", "email": BOB.0, "password": BOB.1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+
+    // The same user logging in again in the browser goes on: not announced.
+    let b = browser();
+    let first = log_in_as(&app, &t, &b, ALICE, &[]).await;
+    let again = log_in_as(&app, &t, &b, ALICE, &[("prompt", "login")]).await;
+    assert_ne!(first["sid"], again["sid"]);
+    assert_quiet(
+        &mut received,
+        "a session replaced by its own user was announced",
+    )
+    .await;
+
+    // Another user taking over the browser: the previous user's session is.
+    let bobs = log_in_as(&app, &t, &b, BOB, &[("prompt", "login")]).await;
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(
+        (&claims["sid"], &claims["sub"]),
+        (&again["sid"], &again["sub"])
+    );
+
+    // Deleting a user announces their sessions.
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/users/{}", bob["user_id"].as_str().unwrap()),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(
+        (&claims["sid"], &claims["sub"]),
+        (&bobs["sid"], &bob["user_id"])
+    );
+
+    // Deleting the connection announces the sessions opened through it.
+    let alices = log_in_as(&app, &t, &browser(), ALICE, &[]).await;
+    let (_, connections) = app
+        .api(Method::GET, "/api/v2/connections?name=users", &admin, None)
+        .await;
+    let connection_id = connections[0]["id"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/connections/{connection_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(claims["sid"], alices["sid"]);
+    assert_quiet(&mut received, "an ended session was announced twice").await;
 }
 
 async fn backchannel_logout_settings_are_validated(backend: Backend) {
@@ -225,4 +326,39 @@ async fn backchannel_logout_settings_are_validated(backend: Backend) {
         )
         .await;
     assert!(client.get("oidc_logout").is_none(), "{client}");
+
+    // A Switchyard that does not run on localhost POSTs to public https
+    // hosts only: not to itself or the private network (SSRF).
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::database_url(backend, dir.path()).await;
+    let mut config = crate::support::test_config(dir.path(), url);
+    config.issuer = Some("https://id.example.test/".into());
+    let public = crate::support::spawn_with(config, dir).await;
+    let t = tenant(&public).await;
+    let admin = public.admin_token().await;
+    for (url, expected) in [
+        (
+            "http://127.0.0.1:3000/backchannel-logout",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "https://10.0.0.7/backchannel-logout",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("https://app.example.com/backchannel-logout", StatusCode::OK),
+    ] {
+        let (status, body) = public
+            .api(
+                Method::PATCH,
+                &format!("/api/v2/clients/{}", t.client_id),
+                &admin,
+                Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
+            )
+            .await;
+        assert_eq!(status, expected, "{url}: {body}");
+    }
 }

@@ -3198,7 +3198,7 @@ async fn sessions_and_refresh_families(store: Store) {
     );
     // Clients recorded for back-channel logout, once each.
     for client_id in [&web.client_id, &web.client_id] {
-        store.add_session_client("s1", client_id).await.unwrap();
+        assert!(store.add_session_client("s1", client_id).await.unwrap());
     }
     assert_eq!(
         store.list_session_clients("s1").await.unwrap(),
@@ -3210,6 +3210,13 @@ async fn sessions_and_refresh_families(store: Store) {
         "ending names the user"
     );
     assert_eq!(store.end_session("s1").await.unwrap(), None);
+    assert!(
+        !store
+            .add_session_client("s1", &web.client_id)
+            .await
+            .unwrap(),
+        "an ended session takes no client"
+    );
     assert_not_found(store.get_live_session("cookie-1", now, 0).await);
 
     // A family rotates; a used token again revokes it, with the access

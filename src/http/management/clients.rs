@@ -15,8 +15,9 @@ use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
 use crate::model::client::{
-    AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
-    SigningAlg, TokenEndpointAuthMethod, check_scope_values,
+    AppType, BackchannelTargets, Client, ClientGrant, GrantType, OrganizationRequireBehavior,
+    OrganizationUsage, SigningAlg, TokenEndpointAuthMethod, check_backchannel_logout_url,
+    check_scope_values,
 };
 use crate::model::ids;
 use crate::state::AppState;
@@ -183,6 +184,21 @@ pub struct UpdateClientBody {
     pub oidc_logout: Option<OidcLogout>,
 }
 
+/// Back-channel logout URLs are POSTed to by the server: public https
+/// hosts only, unless the server itself runs on localhost.
+fn check_backchannel_target(state: &AppState, client: &Client) -> Result<(), ApiError> {
+    let Some(url) = &client.backchannel_logout_url else {
+        return Ok(());
+    };
+    let targets = if state.issuer.is_local() {
+        BackchannelTargets::AlsoLocal
+    } else {
+        BackchannelTargets::Public
+    };
+    check_backchannel_logout_url(url, targets)?;
+    Ok(())
+}
+
 fn client_not_found(err: StoreError) -> ApiError {
     ApiError::from_store(err, "The client does not exist", "inexistent_client")
 }
@@ -238,6 +254,7 @@ async fn clients_post(
         backchannel_logout_url,
     };
     client.check()?;
+    check_backchannel_target(&state, &client)?;
     state.store.insert_client(&client).await?;
     state
         .cached_data_changed(Change::Client {
@@ -331,6 +348,7 @@ async fn client_patch(
         client.client_secret_hash = hash;
     }
     client.check()?;
+    check_backchannel_target(&state, &client)?;
     state
         .store
         .update_client(&client)

@@ -310,6 +310,8 @@ async fn connection_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:connections")?;
+    // Its users and their sessions go with it: their clients are told first.
+    crate::flows::backchannel::end_connection_sessions(&state, &id).await?;
     state
         .store
         .delete_connection(&id)
