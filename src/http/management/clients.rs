@@ -80,13 +80,20 @@ pub struct OidcLogout {
 #[serde(deny_unknown_fields)]
 pub struct LogoutInitiators {
     pub mode: String,
+    /// Auth0's list for `mode: custom`; taken (and not kept) so that
+    /// exported client definitions load, as long as the mode is `all`.
+    #[serde(default, skip_serializing)]
+    pub selected_initiators: Option<Vec<String>>,
 }
 
 impl OidcLogout {
     fn of(url: Option<String>) -> Option<Self> {
         url.map(|url| OidcLogout {
             backchannel_logout_urls: vec![url],
-            backchannel_logout_initiators: Some(LogoutInitiators { mode: "all".into() }),
+            backchannel_logout_initiators: Some(LogoutInitiators {
+                mode: "all".into(),
+                selected_initiators: None,
+            }),
         })
     }
 
@@ -94,10 +101,15 @@ impl OidcLogout {
     fn into_url(self) -> Result<Option<String>, ApiError> {
         if let Some(initiators) = &self.backchannel_logout_initiators {
             if initiators.mode != "all" {
-                return Err(ApiError::bad_request(
+                let selected = initiators
+                    .selected_initiators
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(", ");
+                return Err(ApiError::bad_request(format!(
                     "Payload validation error: oidc_logout.backchannel_logout_initiators.mode must be 'all' \
-                     (every session end is announced)",
-                ));
+                     (every session end is announced; a selection [{selected}] cannot be honoured)"
+                )));
             }
         }
         let mut urls = self.backchannel_logout_urls.into_iter();
