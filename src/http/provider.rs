@@ -242,6 +242,7 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
             }
         };
     let user = match state.store.get_user(&claims.sub).await {
+        Ok(user) if user.user.blocked => return unauthorized("The user is blocked"),
         Ok(user) => user,
         Err(StoreError::NotFound) => return unauthorized("The user no longer exists"),
         Err(e) => return OAuthError::from(e).into_response(),

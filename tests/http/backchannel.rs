@@ -262,6 +262,24 @@ async fn sessions_ending_otherwise_are_announced_too(backend: Backend) {
         (&bobs["sid"], &bob["user_id"])
     );
 
+    // Blocking a user logs them out everywhere: announced.
+    let blocked = log_in_as(&app, &t, &browser(), ALICE, &[]).await;
+    let alice_path = format!("/api/v2/users/{}", blocked["sub"].as_str().unwrap());
+    for blocking in [true, false] {
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &alice_path,
+                &admin,
+                Some(json!({"blocked": blocking})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, claims) = decoded(&next_logout_token(&mut received).await);
+    assert_eq!(claims["sid"], blocked["sid"]);
+    assert_quiet(&mut received, "unblocking announced something").await;
+
     // Deleting the connection announces the sessions opened through it.
     let alices = log_in_as(&app, &t, &browser(), ALICE, &[]).await;
     let (_, connections) = app

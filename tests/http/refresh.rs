@@ -14,7 +14,8 @@ on_both_backends!(
     a_replayed_code_revokes_what_it_issued,
     refresh_tokens_need_offline_access_and_the_grant,
     concurrent_uses_of_one_refresh_token_rotate_once,
-    administrators_list_and_revoke_refresh_tokens
+    administrators_list_and_revoke_refresh_tokens,
+    blocking_a_user_revokes_their_tokens
 );
 
 fn claims(token: &str) -> Value {
@@ -356,4 +357,42 @@ async fn administrators_list_and_revoke_refresh_tokens(backend: Backend) {
     }
     let (_, listed) = app.api(Method::GET, &list_path, &admin, None).await;
     assert_eq!(listed["tokens"], serde_json::json!([]));
+}
+
+async fn blocking_a_user_revokes_their_tokens(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    let (_, tokens) = offline_tokens(&app, &t, &[]).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = refresh_token_of(&tokens);
+    let user_path = format!("/api/v2/users/{}", claims(&access)["sub"].as_str().unwrap());
+    assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::OK);
+
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &user_path,
+            &admin,
+            Some(serde_json::json!({"blocked": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::UNAUTHORIZED);
+    // Unblocked again: what was revoked stays revoked.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &user_path,
+            &admin,
+            Some(serde_json::json!({"blocked": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&app, &t, &refresh_token, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }

@@ -410,26 +410,23 @@ async fn administrators_see_and_end_sessions(backend: Backend) {
         (StatusCode::OK, Some(user_id))
     );
 
-    // A blocked user's session opens nothing.
-    app.api(
-        Method::PATCH,
-        &format!("/api/v2/users/{user_id}"),
-        &admin,
-        Some(json!({"blocked": true})),
-    )
-    .await;
-    let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
-    app.api(
-        Method::PATCH,
-        &format!("/api/v2/users/{user_id}"),
-        &admin,
-        Some(json!({"blocked": false})),
-    )
-    .await;
+    // Blocking the user ends their sessions: unblocked, they log in again.
+    for blocked in [true, false] {
+        app.api(
+            Method::PATCH,
+            &format!("/api/v2/users/{user_id}"),
+            &admin,
+            Some(json!({"blocked": blocked})),
+        )
+        .await;
+        let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
+        assert_eq!(
+            query_param(&location(&response), "error").as_deref(),
+            Some("login_required"),
+            "blocked: {blocked}"
+        );
+    }
+    alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
     let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
     assert!(query_param(&location(&response), "code").is_some());
 

@@ -354,6 +354,7 @@ async fn user_patch(
         .get_connection(&stored.user.connection_id)
         .await?;
     let mut user = stored.user;
+    let was_blocked = user.blocked;
     if let Some(email) = &body.email {
         user.email = normalize_email(email)?;
     }
@@ -399,6 +400,13 @@ async fn user_patch(
             .update_user_password(&id, &hash)
             .await
             .map_err(user_not_found)?;
+    }
+    if user.blocked && !was_blocked {
+        // Blocking logs the user out everywhere at once: their sessions end
+        // (announced to back-channel logout clients), their refresh tokens
+        // and the access tokens issued with them are revoked.
+        crate::flows::backchannel::end_user_sessions(&state, &id).await?;
+        state.store.revoke_user_refresh_grants(&id).await?;
     }
     let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
     Ok(Json(user_body(stored, &connection)))
