@@ -106,23 +106,33 @@ pub async fn introspect(
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
-    match verify_access_token(state, token, None).await {
-        Ok(claims) if claims.client_id == client.client_id => Ok(Introspection {
-            active: true,
-            scope: Some(claims.scope).filter(|s| !s.is_empty()),
-            client_id: Some(claims.client_id),
-            token_type: Some("Bearer"),
-            exp: Some(claims.exp),
-            iat: Some(claims.iat),
-            sub: Some(claims.sub),
-            aud: Some(claims.aud),
-            iss: Some(claims.iss),
-            jti: Some(claims.jti),
-            org_id: claims.org_id,
-        }),
-        Err(AccessTokenRefused::Store(e)) => Err(e.into()),
-        _ => Ok(Introspection::default()),
+    let claims = match verify_access_token(state, token, None).await {
+        Ok(claims) if claims.client_id == client.client_id => claims,
+        Err(AccessTokenRefused::Store(e)) => return Err(e.into()),
+        _ => return Ok(Introspection::default()),
+    };
+    // A user's token is active only while the user may still get tokens
+    // (as userinfo sees it); machine tokens (`gty`) have no user.
+    if claims.gty.is_none() {
+        match state.store.get_user(&claims.sub).await {
+            Ok(user) if !user.user.blocked => {}
+            Ok(_) | Err(StoreError::NotFound) => return Ok(Introspection::default()),
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(Introspection {
+        active: true,
+        scope: Some(claims.scope).filter(|s| !s.is_empty()),
+        client_id: Some(claims.client_id),
+        token_type: Some("Bearer"),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        sub: Some(claims.sub),
+        aud: Some(claims.aud),
+        iss: Some(claims.iss),
+        jti: Some(claims.jti),
+        org_id: claims.org_id,
+    })
 }
 
 pub async fn revoke(

@@ -135,7 +135,7 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls(backend: Backe
     assert!(!silent_login_works(&app, &t, &b).await);
 }
 
-async fn token_state(
+pub(crate) async fn token_state(
     app: &TestApp,
     endpoint: &str,
     client_id: &str,

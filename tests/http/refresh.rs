@@ -368,6 +368,10 @@ async fn blocking_a_user_revokes_their_tokens(backend: Backend) {
     let refresh_token = refresh_token_of(&tokens);
     let user_path = format!("/api/v2/users/{}", claims(&access)["sub"].as_str().unwrap());
     assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::OK);
+    // An access token issued without a refresh token, from a plain code.
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
+    let (_, plain) = redeem(&app, &code_form(&t, &code)).await;
+    let plain = plain["access_token"].as_str().unwrap().to_owned();
 
     let (status, _) = app
         .api(
@@ -379,6 +383,17 @@ async fn blocking_a_user_revokes_their_tokens(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::UNAUTHORIZED);
+    // Neither userinfo nor introspection take a blocked user's token.
+    assert_eq!(userinfo_of(&app, &plain).await.0, StatusCode::UNAUTHORIZED);
+    let (_, answer) = crate::logout::token_state(
+        &app,
+        "/oauth/introspect",
+        &t.client_id,
+        Some(&t.secret),
+        &plain,
+    )
+    .await;
+    assert_eq!(answer, serde_json::json!({"active": false}));
     // Unblocked again: what was revoked stays revoked.
     let (status, _) = app
         .api(
