@@ -35,11 +35,7 @@ impl Issuer {
     /// Whether the server runs on this machine only (a localhost issuer):
     /// development and tests, where clients live on loopback too.
     pub fn is_local(&self) -> bool {
-        url::Url::parse(&self.identifier).is_ok_and(|url| {
-            matches!(url.host(), Some(url::Host::Domain("localhost")))
-                || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-                || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-        })
+        url::Url::parse(&self.identifier).is_ok_and(|url| crate::model::is_loopback_host(&url))
     }
 
     /// The audience of Management API tokens, as Auth0 spells it

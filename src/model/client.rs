@@ -229,20 +229,19 @@ pub fn check_backchannel_logout_url(
             "must be an http(s) URL without a fragment",
         ));
     }
-    let local = match host {
-        url::Host::Domain(name) => name == "localhost" || name.ends_with(".localhost"),
-        url::Host::Ipv4(ip) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        url::Host::Ipv6(ip) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || ip.to_ipv4_mapped().is_some()
-        }
-    };
+    // Loopback, or an address of the private network.
+    let local = super::is_loopback_host(&url)
+        || match host {
+            url::Host::Domain(_) => false,
+            url::Host::Ipv4(ip) => ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
+            url::Host::Ipv6(ip) => {
+                let first = ip.segments()[0];
+                ip.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00 // unique local
+                    || (first & 0xffc0) == 0xfe80 // link-local
+                    || ip.to_ipv4_mapped().is_some()
+            }
+        };
     let allowed = match targets {
         BackchannelTargets::Public => !local && url.scheme() == "https",
         BackchannelTargets::AlsoLocal => local || url.scheme() == "https",

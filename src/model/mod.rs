@@ -76,7 +76,7 @@ pub fn check_url(field: &str, value: &str, allow_http: bool) -> Result<url::Url,
     Ok(url)
 }
 
-fn is_loopback_host(url: &url::Url) -> bool {
+pub fn is_loopback_host(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
