@@ -17,14 +17,7 @@ pub const ACCESS_TOKEN_MAX_LIFETIME_MS: i64 = MAX_TOKEN_LIFETIME * 1000;
 impl Store {
     /// Lists an access token as revoked until `expires_at` (unix ms).
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
-        sqlx::query(
-            "insert into revoked_access_tokens (jti, expires_at) values ($1, $2) on conflict (jti) do nothing",
-        )
-        .bind(jti)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        list_revoked(&self.pool, jti, expires_at).await
     }
 
     pub async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
@@ -69,13 +62,7 @@ impl Store {
         let access_token_id: Option<String> = row.try_get("access_token_id")?;
         let grant_id: Option<String> = row.try_get("grant_id")?;
         if let Some(jti) = access_token_id {
-            sqlx::query(
-                "insert into revoked_access_tokens (jti, expires_at) values ($1, $2) on conflict (jti) do nothing",
-            )
-            .bind(jti)
-            .bind(now + ACCESS_TOKEN_MAX_LIFETIME_MS)
-            .execute(&mut *tx)
-            .await?;
+            list_revoked(&mut *tx, &jti, now + ACCESS_TOKEN_MAX_LIFETIME_MS).await?;
         }
         if let Some(grant_id) = &grant_id {
             super::sessions::revoke_grant(&mut tx, grant_id, now).await?;
@@ -83,6 +70,22 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Lists one access token as revoked until `expires_at` (once: listing it
+/// again changes nothing).
+async fn list_revoked<'e, E>(executor: E, jti: &str, expires_at: i64) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "insert into revoked_access_tokens (jti, expires_at) values ($1, $2) on conflict (jti) do nothing",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// Lists the access tokens issued with the refresh tokens of family
