@@ -3056,12 +3056,7 @@ fn session_of(user: &User, id: &str, now: i64) -> StoredSession {
 /// A refresh racing the revocation of its family: whichever wins, an access
 /// token issued by a rotation that succeeded is listed as revoked.
 async fn a_rotation_racing_a_revocation_never_escapes_it(store: Store) {
-    let con = connection("users", Strategy::Database);
-    store.insert_connection(&con, &[]).await.unwrap();
-    let alice = user(&con.id, "alice@hoekstra.example");
-    store.insert_user(&alice, None).await.unwrap();
-    let web = client("Web");
-    store.insert_client(&web).await.unwrap();
+    let (alice, web) = alice_and_web_client(&store).await;
     let now = switchyard::clock::now_unix_millis();
     for round in 0..30 {
         let family = format!("race-{round}");
@@ -3095,6 +3090,17 @@ async fn a_rotation_racing_a_revocation_never_escapes_it(store: Store) {
                 .unwrap_or(false)
         );
     }
+}
+
+/// A database connection with alice in it, and a web client.
+async fn alice_and_web_client(store: &Store) -> (User, Client) {
+    let con = connection("users", Strategy::Database);
+    store.insert_connection(&con, &[]).await.unwrap();
+    let alice = user(&con.id, "alice@hoekstra.example");
+    store.insert_user(&alice, None).await.unwrap();
+    let web = client("Web");
+    store.insert_client(&web).await.unwrap();
+    (alice, web)
 }
 
 /// A code of `client` consumed by an exchange that issued access token `access_token_id`.
@@ -3291,12 +3297,7 @@ async fn sessions_and_refresh_families(store: Store) {
 }
 
 async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: Store) {
-    let con = connection("users", Strategy::Database);
-    store.insert_connection(&con, &[]).await.unwrap();
-    let alice = user(&con.id, "alice@hoekstra.example");
-    store.insert_user(&alice, None).await.unwrap();
-    let web = client("Web");
-    store.insert_client(&web).await.unwrap();
+    let (alice, web) = alice_and_web_client(&store).await;
     let now = switchyard::clock::now_unix_millis();
 
     // A code whose exchange started a family that then rotated once.
@@ -3424,12 +3425,7 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
 }
 
 async fn expired_rows_are_purged(store: Store) {
-    let con = connection("users", Strategy::Database);
-    store.insert_connection(&con, &[]).await.unwrap();
-    let alice = user(&con.id, "alice@hoekstra.example");
-    store.insert_user(&alice, None).await.unwrap();
-    let web = client("Web");
-    store.insert_client(&web).await.unwrap();
+    let (alice, web) = alice_and_web_client(&store).await;
     let now = switchyard::clock::now_unix_millis();
     let long_ago = now - RETENTION_MS - 1;
     for (id, expires_at) in [("old", long_ago), ("live", now + 60_000)] {
