@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use support::{BOOTSTRAP_ID, BOOTSTRAP_SECRET, Backend, database_url, spawn_with, test_config};
+use support::{BOOTSTRAP_ID, BOOTSTRAP_SECRET, Backend, spawn_configured};
 use switchyard::config::TlsMode;
 
 fn peers_dir() -> PathBuf {
@@ -18,11 +18,7 @@ fn peers_dir() -> PathBuf {
 }
 
 async fn spawn_tls() -> support::TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let url = database_url(Backend::Sqlite, dir.path()).await;
-    let mut config = test_config(dir.path(), url);
-    config.tls = TlsMode::Dev;
-    spawn_with(config, dir).await
+    spawn_configured(Backend::Sqlite, |config| config.tls = TlsMode::Dev).await
 }
 
 /// Runs `node --test <script>` in tests/peers with `env`; fails with the

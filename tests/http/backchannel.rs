@@ -14,7 +14,7 @@ use crate::login::{
     tenant,
 };
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, spawn};
+use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
 on_both_backends!(
     ended_sessions_are_announced_to_their_clients,
@@ -347,11 +347,10 @@ async fn backchannel_logout_settings_are_validated(backend: Backend) {
 
     // A Switchyard that does not run on localhost POSTs to public https
     // hosts only: not to itself or the private network (SSRF).
-    let dir = tempfile::tempdir().unwrap();
-    let url = crate::support::database_url(backend, dir.path()).await;
-    let mut config = crate::support::test_config(dir.path(), url);
-    config.issuer = Some("https://id.example.test/".into());
-    let public = crate::support::spawn_with(config, dir).await;
+    let public = spawn_configured(backend, |config| {
+        config.issuer = Some("https://id.example.test/".into());
+    })
+    .await;
     let t = tenant(&public).await;
     let admin = public.admin_token().await;
     for (url, expected) in [

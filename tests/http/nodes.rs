@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::support::{PostgresDatabase, TestApp, spawn_with, test_config};
 
-/// Two nodes behind one issuer, sharing a fresh database.
-async fn two_nodes() -> (TestApp, TestApp, PostgresDatabase) {
+/// A fresh database and two nodes on it behind one issuer (in that order,
+/// so that the nodes stop before the database is dropped).
+async fn two_nodes() -> (PostgresDatabase, TestApp, TestApp) {
     let database = PostgresDatabase::create().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
@@ -21,7 +22,7 @@ async fn two_nodes() -> (TestApp, TestApp, PostgresDatabase) {
     }
     let b = nodes.pop().unwrap();
     let a = nodes.pop().unwrap();
-    (a, b, database)
+    (database, a, b)
 }
 
 /// Asks `check` every 50 ms for up to 5 s (far below the caches' 30 s TTL)
@@ -53,7 +54,7 @@ async fn jwks(node: &TestApp) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
-    let (a, b, database) = two_nodes().await;
+    let (_database, a, b) = two_nodes().await;
     let admin = a.admin_token().await;
     let audience = a.management_audience();
     let (status, created) = a
@@ -173,6 +174,4 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
         eventually(|| async { jwks(&b).await == published }).await,
         "node B still publishes the old key set"
     );
-    drop((a, b));
-    database.drop_database().await;
 }

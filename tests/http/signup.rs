@@ -8,7 +8,7 @@ use crate::login::{
     CALLBACK, authorize, browser, code_params, hidden, location, log_in, query_param, redeem,
 };
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, spawn, spawn_with, test_config};
+use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
 on_both_backends!(
     signup_in_an_organization_makes_a_member_with_an_org_token,
@@ -648,11 +648,7 @@ async fn addresses_are_limited_to_a_hundred_failures(backend: Backend) {
     );
 
     // Behind a trusted proxy, the address it forwards is the client's.
-    let dir = tempfile::tempdir().unwrap();
-    let url = crate::support::database_url(backend, dir.path()).await;
-    let mut config = test_config(dir.path(), url);
-    config.trust_forwarded_for = true;
-    let app = spawn_with(config, dir).await;
+    let app = spawn_configured(backend, |config| config.trust_forwarded_for = true).await;
     let t = tenant(&app).await;
     hammer(&app, &t.client_id, 100, Some("198.51.100.1, 203.0.113.1")).await;
     let form = password_form(&app, &b, &t.client_id, "bob@hoekstra.example").await;

@@ -6,7 +6,6 @@
 //! `StoreError::Conflict`.
 
 use std::collections::{BTreeSet, HashSet};
-use std::future::Future;
 
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value, json};
@@ -27,98 +26,14 @@ use switchyard::model::user::User;
 use switchyard::store::purge::RETENTION_MS;
 use switchyard::store::resource_servers::PermissionRef;
 use switchyard::store::{
-    Backend, ClientGrantFilter, ConnectionFilter, Page, RefreshGrant, RefreshOutcome, Store,
-    StoreError, StoreResult, StoredSession, StoredTransaction, ThrottleWindow,
+    ClientGrantFilter, ConnectionFilter, Page, RefreshGrant, RefreshOutcome, Store, StoreError,
+    StoreResult, StoredSession, StoredTransaction, ThrottleWindow,
 };
 
 #[path = "../support/mod.rs"]
 mod support;
 
-use support::PostgresDatabase;
-
-// ---------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------
-
-/// A store on a fresh, private database, and what it takes to clean it up.
-struct TestDb {
-    store: Store,
-    /// Keeps the SQLite file alive until the test is done.
-    _dir: Option<tempfile::TempDir>,
-    /// PostgreSQL: dropped after the test.
-    postgres: Option<PostgresDatabase>,
-}
-
-impl TestDb {
-    async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("creating a temp dir for the SQLite database");
-        let url = switchyard::store::sqlite_url_for(&dir.path().join("switchyard.db"));
-        let store = Store::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("opening SQLite store at {url}: {e}"));
-        assert_eq!(store.backend(), Backend::Sqlite);
-        TestDb {
-            store,
-            _dir: Some(dir),
-            postgres: None,
-        }
-    }
-
-    async fn postgres() -> Self {
-        let database = PostgresDatabase::create().await;
-        let store = Store::connect(&database.url)
-            .await
-            .unwrap_or_else(|e| panic!("opening PostgreSQL store at {}: {e}", database.url));
-        assert_eq!(store.backend(), Backend::Postgres);
-        TestDb {
-            store,
-            _dir: None,
-            postgres: Some(database),
-        }
-    }
-
-    /// Runs `test` on this database (in its own task, so that the cleanup
-    /// runs even when it panics), cleans up, then re-raises its panic.
-    async fn run<F, Fut>(self, test: F)
-    where
-        F: FnOnce(Store) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let outcome = tokio::spawn(test(self.store.clone())).await;
-        self.store.close().await;
-        if let Some(database) = &self.postgres {
-            database.drop_database().await;
-        }
-        if let Err(e) = outcome {
-            match e.try_into_panic() {
-                Ok(payload) => std::panic::resume_unwind(payload),
-                Err(e) => panic!("test task failed: {e}"),
-            }
-        }
-    }
-}
-
-/// For each `async fn name(store: Store)` listed, a module `name` with two
-/// tests, `sqlite` and `postgres`, running it against each backend.
-macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    crate::TestDb::sqlite().await.run(super::$name).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    crate::TestDb::postgres().await.run(super::$name).await;
-                }
-            }
-        )+
-    };
-}
-
-conformance!(
+on_both_backends!(
     organization_names_are_unique,
     concurrent_organization_inserts_conflict_once,
     organization_insert_is_transactional,

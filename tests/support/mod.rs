@@ -1,16 +1,20 @@
 //! Shared by the test binaries: a real Switchyard on a free port with its own
-//! database (a SQLite file, or a fresh PostgreSQL database), and an HTTP client.
+//! database (a SQLite file, or a fresh PostgreSQL database), an HTTP client,
+//! and [`on_both_backends!`], which runs a test on SQLite and on PostgreSQL.
 #![allow(dead_code)]
 
-use std::path::Path;
+mod app;
+mod database;
+mod store;
 
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
-use switchyard::Application;
-use switchyard::config::{BootstrapClient, Config, TlsMode};
+use std::future::Future;
 
-pub const BOOTSTRAP_ID: &str = "provisioner";
-pub const BOOTSTRAP_SECRET: &str = "provisioner-secret-0123456789abcdef";
+#[allow(unused_imports)] // Each test binary uses its own part.
+pub use app::{
+    BOOTSTRAP_ID, BOOTSTRAP_SECRET, TestApp, spawn, spawn_configured, spawn_with, test_config,
+};
+#[allow(unused_imports)]
+pub use database::{POSTGRES_ENV, PostgresDatabase, TestDatabase};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -18,226 +22,48 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database URL for one test: a SQLite file in `dir`, or a new PostgreSQL
-/// database (see [`PostgresDatabase`]).
-pub async fn database_url(backend: Backend, dir: &Path) -> String {
-    match backend {
-        Backend::Sqlite => switchyard::store::sqlite_url_for(&dir.join("switchyard.db")),
-        Backend::Postgres => PostgresDatabase::create().await.url,
+/// What a test listed in [`on_both_backends!`] takes: the [`Backend`]
+/// itself (an HTTP test spawns its app on it), or a
+/// [`Store`](switchyard::store::Store) on a fresh database of it (the store
+/// suite). `Fut` is the test's future: each kind of test asks of it what it
+/// needs.
+pub trait OnBackend<Fut>: Sized {
+    /// Runs `test` on `backend` with what it takes, and cleans up after it,
+    /// also when it panics.
+    fn run(backend: Backend, test: impl FnOnce(Self) -> Fut) -> impl Future<Output = ()>;
+}
+
+/// HTTP tests take the backend and spawn their app on it (the app drops its
+/// database with it).
+impl<Fut: Future<Output = ()>> OnBackend<Fut> for Backend {
+    async fn run(backend: Backend, test: impl FnOnce(Self) -> Fut) {
+        test(backend).await;
     }
 }
 
-pub const POSTGRES_ENV: &str = "SWITCHYARD_TEST_POSTGRES_URL";
-
-/// A fresh, private database on the PostgreSQL server named by
-/// `SWITCHYARD_TEST_POSTGRES_URL` (which `scripts/test.sh` starts). Without
-/// that variable the PostgreSQL variants fail: they must never pass by skipping.
-pub struct PostgresDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PostgresDatabase {
-    pub async fn create() -> Self {
-        use sqlx::{Connection as _, Executor as _};
-        let admin_url = match std::env::var(POSTGRES_ENV) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => panic!(
-                "{POSTGRES_ENV} is not set: the PostgreSQL variants of the tests need a server. \
-                 Run `scripts/test.sh`, or start one with \
-                 `source scripts/postgres.sh && pg_start && export {POSTGRES_ENV}=$PG_URL` \
-                 (or point {POSTGRES_ENV} at postgres://USER@HOST:PORT/DB of a server where \
-                 USER may create databases)."
-            ),
-        };
-        let name = format!(
-            "sy_{}",
-            switchyard::model::ids::random_alphanumeric(20).to_lowercase()
-        );
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| panic!("connecting to {POSTGRES_ENV} ({admin_url}): {e}"));
-        admin
-            .execute(format!("create database {name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("create database {name}: {e}"));
-        admin.close().await.ok();
-        let mut url = url::Url::parse(&admin_url)
-            .unwrap_or_else(|e| panic!("{POSTGRES_ENV} is not a URL ({admin_url}): {e}"));
-        url.set_path(&format!("/{name}"));
-        PostgresDatabase {
-            url: url.to_string(),
-            admin_url,
-            name,
-        }
-    }
-
-    /// Drops the database, closing any connection still open to it.
-    pub async fn drop_database(&self) {
-        use sqlx::{Connection as _, Executor as _};
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
-            let _ = admin
-                .execute(format!("drop database if exists {} with (force)", self.name).as_str())
-                .await;
-            admin.close().await.ok();
-        }
-    }
-}
-
-pub struct TestApp {
-    pub base: String,
-    pub issuer: String,
-    pub http: reqwest::Client,
-    pub database_url: String,
-    pub dir: tempfile::TempDir,
-    handle: axum_server::Handle,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-    }
-}
-
-pub fn test_config(dir: &Path, database_url: String) -> Config {
-    Config {
-        data_dir: dir.to_path_buf(),
-        database_url,
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        issuer: None,
-        tls: TlsMode::InsecureHttp,
-        demo: false,
-        bootstrap_client: Some(BootstrapClient {
-            client_id: BOOTSTRAP_ID.into(),
-            client_secret: BOOTSTRAP_SECRET.into(),
-        }),
-        trust_forwarded_for: false,
-    }
-}
-
-pub async fn spawn(backend: Backend) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = database_url(backend, dir.path()).await;
-    spawn_with(test_config(dir.path(), url), dir).await
-}
-
-pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
-    let database_url = config.database_url.clone();
-    let tls = config.tls != TlsMode::InsecureHttp;
-    let app = Application::build(config).await.expect("build application");
-    let port = app.local_addr().port();
-    let issuer = app.issuer().to_owned();
-    let handle = axum_server::Handle::new();
-    tokio::spawn(app.serve(handle.clone()));
-    let scheme = if tls { "https" } else { "http" };
-    let mut http = reqwest::Client::builder();
-    if tls {
-        // The dev certificate, generated by the app in its data directory.
-        let pem = std::fs::read(dir.path().join("tls/cert.pem")).expect("dev certificate");
-        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"));
-    }
-    TestApp {
-        base: format!("{scheme}://127.0.0.1:{port}"),
-        issuer,
-        http: http.build().expect("http client"),
-        database_url,
-        dir,
-        handle,
-    }
-}
-
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn management_audience(&self) -> String {
-        format!("{}api/v2/", self.issuer)
-    }
-
-    /// A client-credentials token request with `client_secret_post`.
-    pub async fn request_token(
-        &self,
-        client_id: &str,
-        secret: &str,
-        audience: &str,
-    ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.url("/oauth/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-                ("client_secret", secret),
-                ("audience", audience),
-            ])
-            .send()
-            .await
-            .expect("token request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// A Management API token with every scope (the bootstrap client's).
-    pub async fn admin_token(&self) -> String {
-        let (status, body) = self
-            .request_token(BOOTSTRAP_ID, BOOTSTRAP_SECRET, &self.management_audience())
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    /// Calls the Management API; returns the status and the JSON body (Null when empty).
-    pub async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("management request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, value)
-    }
-
-    /// Opens the app's store directly (for tests that need the key ring).
-    pub async fn store(&self) -> switchyard::store::Store {
-        switchyard::store::Store::connect(&self.database_url)
-            .await
-            .expect("store")
-    }
-}
-
-/// Generates `sqlite` and `postgres` variants of async test functions
-/// `async fn name(backend: Backend)`.
+/// For each async test function listed, `async fn name(backend: Backend)`
+/// or `async fn name(store: Store)`, a module `name` with two tests,
+/// `sqlite` and `postgres`, running it on each backend (see [`OnBackend`]).
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::$name($crate::support::Backend::Sqlite).await;
+                    $crate::support::OnBackend::run($crate::support::Backend::Sqlite, super::$name)
+                        .await;
                 }
+
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    super::$name($crate::support::Backend::Postgres).await;
+                    $crate::support::OnBackend::run(
+                        $crate::support::Backend::Postgres,
+                        super::$name,
+                    )
+                    .await;
                 }
             }
-        )*
+        )+
     };
 }
