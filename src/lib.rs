@@ -131,6 +131,7 @@ impl Application {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .context("building the outbound HTTP client")?,
+            background: state::BackgroundTasks::default(),
             trust_forwarded_for: config.trust_forwarded_for,
         }));
         Ok(Application {
@@ -149,6 +150,12 @@ impl Application {
 
     pub fn issuer(&self) -> &str {
         self.state.issuer.identifier()
+    }
+
+    /// The tasks its requests leave running (back-channel logout
+    /// deliveries): tests wait for them to settle.
+    pub fn background_tasks(&self) -> state::BackgroundTasks {
+        self.state.background.clone()
     }
 
     /// Serves until the process receives Ctrl-C / SIGTERM, then drains.

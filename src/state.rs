@@ -1,6 +1,9 @@
 //! What every request handler shares.
 
+use std::future::Future;
 use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use crate::cache::{Change, ClientCache, OrganizationCache, SettingsCache};
 use crate::keys::KeyRing;
@@ -54,8 +57,57 @@ pub struct AppInner {
     pub settings: SettingsCache,
     /// Outbound HTTP (back-channel logout tokens), without redirects.
     pub http: reqwest::Client,
+    /// What requests leave running after their response (back-channel
+    /// logout deliveries).
+    pub background: BackgroundTasks,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
+}
+
+/// Tasks that requests leave running after their response, counted, so
+/// that a test can wait until they are done (`settled`) instead of sleeping.
+#[derive(Debug, Clone)]
+pub struct BackgroundTasks {
+    running: Arc<watch::Sender<usize>>,
+}
+
+impl Default for BackgroundTasks {
+    fn default() -> Self {
+        BackgroundTasks {
+            running: Arc::new(watch::Sender::new(0)),
+        }
+    }
+}
+
+impl BackgroundTasks {
+    /// Spawns `task`, counted as running until it finishes (or panics, or
+    /// is cancelled).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.running.send_modify(|running| *running += 1);
+        let counted = Running(Arc::clone(&self.running));
+        tokio::spawn(async move {
+            let _counted = counted;
+            task.await;
+        });
+    }
+
+    /// Waits until no task spawned here is running.
+    pub async fn settled(&self) {
+        let mut running = self.running.subscribe();
+        // Fails only once the sender is gone, and `self` holds it.
+        let _ = running.wait_for(|running| *running == 0).await;
+    }
+}
+
+/// One running task, counted out when dropped.
+#[derive(Debug)]
+struct Running(Arc<watch::Sender<usize>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|running| *running = running.saturating_sub(1));
+    }
 }
 
 #[derive(Clone)]
@@ -108,5 +160,38 @@ impl AppState {
         self.organizations.invalidate_all();
         self.settings.invalidate().await;
         self.forget(&Change::SigningKeys).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether `future` is still pending when polled once.
+    async fn pending(future: &mut (impl Future<Output = ()> + Unpin)) -> bool {
+        tokio::select! {
+            biased;
+            () = future => false,
+            () = std::future::ready(()) => true,
+        }
+    }
+
+    #[tokio::test]
+    async fn settled_waits_until_every_task_is_done() {
+        let tasks = BackgroundTasks::default();
+        tasks.settled().await;
+
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (finish, mut finished) = tokio::sync::oneshot::channel();
+        tasks.spawn(async move {
+            let _ = released.await;
+            let _ = finish.send(());
+        });
+        tasks.spawn(async { panic!("a task that panics is done too") });
+        let mut settled = Box::pin(tasks.settled());
+        assert!(pending(&mut settled).await, "settled while a task runs");
+        let _ = release.send(());
+        settled.await;
+        assert!(finished.try_recv().is_ok(), "settled before the task ended");
     }
 }

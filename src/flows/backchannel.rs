@@ -7,6 +7,8 @@
 //!
 //! Tokens are sent from a background task, at most once and without retries:
 //! a logout never waits for, or fails because of, a client that is down.
+//! The tasks are the state's `background` ones, so that a test can wait for
+//! every delivery to be done.
 
 use std::time::Duration;
 
@@ -130,7 +132,7 @@ pub async fn announce(state: &AppState, session_id: &str, user_id: &str) {
                 continue;
             }
         };
-        tokio::spawn(deliver(
+        state.background.spawn(deliver(
             state.http.clone(),
             client.client_id.clone(),
             url,

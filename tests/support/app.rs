@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use switchyard::Application;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
+use switchyard::state::BackgroundTasks;
 
 use super::{Backend, TestDatabase};
 
@@ -24,6 +25,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub database_url: String,
     pub dir: tempfile::TempDir,
+    /// The tasks the app's requests leave running (back-channel logout
+    /// deliveries): `background.settled()` waits until they are done.
+    pub background: BackgroundTasks,
     handle: axum_server::Handle,
     /// Told when the server has stopped (and closed its store).
     stopped: mpsc::Receiver<()>,
@@ -89,6 +93,7 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
     let app = Application::build(config).await.expect("build application");
     let port = app.local_addr().port();
     let issuer = app.issuer().to_owned();
+    let background = app.background_tasks();
     let handle = axum_server::Handle::new();
     let (stop, stopped) = mpsc::channel();
     let serving = handle.clone();
@@ -109,6 +114,7 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
         http: http.build().expect("http client"),
         database_url,
         dir,
+        background,
         handle,
         stopped,
         own_database: None,
