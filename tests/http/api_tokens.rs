@@ -5,22 +5,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::login::{
-    Tenant, alice_code, authorize, browser, code_params, location, query_param, redeem,
+use crate::on_both_backends;
+use crate::support::oidc::{
+    Tenant, alice_code, authorize, browser, claims, code_params, location, query_param, redeem,
     redeem_code, tenant, userinfo_of,
 };
-use crate::on_both_backends;
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(api_tokens_carry_the_organizations_roles_and_permissions);
 
 const API: &str = "https://api.hoekstra.example/";
-
-fn claims(token: &str) -> Value {
-    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
-        .unwrap()
-        .claims
-}
 
 async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     let (status, created) = app.api(Method::POST, path, token, Some(body)).await;

@@ -9,11 +9,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::login::{
-    CHALLENGE, Tenant, authorize, browser, code_params, location, log_in, query_param, redeem_code,
-    tenant,
-};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    CHALLENGE, Tenant, authorize, browser, claims, code_params, location, log_in, query_param,
+    redeem_code, tenant,
+};
 use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
 on_both_backends!(
@@ -60,10 +60,7 @@ async fn next_logout_token(
 
 fn decoded(token: &str) -> (jsonwebtoken::Header, Value) {
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
-        .unwrap()
-        .claims;
-    (header, claims)
+    (header, claims(token))
 }
 
 /// Logs `email` in through the pages in `b` for the tenant's confidential
@@ -79,9 +76,7 @@ async fn log_in_as(
     let callback = log_in(app, b, start, email, password).await;
     let code = query_param(&callback, "code").unwrap_or_else(|| panic!("no code: {callback}"));
     let tokens = redeem_code(app, t, &code, None).await;
-    jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
-        .unwrap()
-        .claims
+    claims(tokens["id_token"].as_str().unwrap())
 }
 
 const ALICE: (&str, &str) = ("alice@hoekstra.example", "alice-password-1");

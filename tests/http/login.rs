@@ -2,9 +2,14 @@
 //! (cookie jar, manual redirects), and the attacks on them failing.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::on_both_backends;
+use crate::support::oidc::{
+    CALLBACK, CHALLENGE, VERIFIER, alice_code, authorize, browser, claims, code_params, hidden,
+    location, log_in, query_param, redeem, redeem_code, submit_identifier, submit_login, tenant,
+    userinfo_of,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -19,243 +24,6 @@ on_both_backends!(
     organization_changes_reach_the_login_at_once,
     authorize_takes_post_as_well
 );
-
-pub(crate) const CALLBACK: &str = "http://localhost:3000/callback";
-pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-
-pub(crate) struct Tenant {
-    pub client_id: String,
-    pub secret: String,
-    pub public_client_id: String,
-    pub org_id: String,
-    pub other_org_id: String,
-}
-
-/// Two organizations: `hoekstra` (database connection, membership assigned on
-/// login) and `metahexa` (same connection, membership not assigned); a user
-/// alice in the connection; a confidential and a public client.
-pub(crate) async fn tenant(app: &TestApp) -> Tenant {
-    let token = app.admin_token().await;
-    let (_, web) = app
-        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
-            "name": "Web", "app_type": "regular_web", "callbacks": [CALLBACK], "organization_usage": "allow"})))
-        .await;
-    let (_, spa) = app
-        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
-            "name": "SPA", "app_type": "spa", "callbacks": [CALLBACK], "organization_usage": "allow"})))
-        .await;
-    let (_, connection) = app
-        .api(Method::POST, "/api/v2/connections", &token, Some(json!({
-            "name": "users", "strategy": "auth0", "enabled_clients": [web["client_id"], spa["client_id"]]})))
-        .await;
-    let (_, org) = app
-        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
-            "name": "hoekstra",
-            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": true}]})))
-        .await;
-    let (_, other) = app
-        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
-            "name": "metahexa",
-            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": false}]})))
-        .await;
-    let (status, _) = app
-        .api(Method::POST, "/api/v2/users", &token, Some(json!({
-            "connection": "users", "email": "alice@hoekstra.example", "password": "alice-password-1"})))
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    Tenant {
-        client_id: web["client_id"].as_str().unwrap().into(),
-        secret: web["client_secret"].as_str().unwrap().into(),
-        public_client_id: spa["client_id"].as_str().unwrap().into(),
-        org_id: org["id"].as_str().unwrap().into(),
-        other_org_id: other["id"].as_str().unwrap().into(),
-    }
-}
-
-pub(crate) fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-pub(crate) fn location(response: &reqwest::Response) -> String {
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
-pub(crate) fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Opens `/authorize` with `params`; returns the response (not followed).
-pub(crate) async fn authorize(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    params: &[(&str, &str)],
-) -> reqwest::Response {
-    browser
-        .get(app.url("/authorize"))
-        .query(params)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The identifier page an `/authorize` redirects to: its transaction
-/// (`state`, `csrf`) and the response to posting `email` on it.
-pub(crate) async fn submit_identifier(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    start: reqwest::Response,
-    email: &str,
-) -> ((String, String), reqwest::Response) {
-    assert_eq!(
-        start.status(),
-        StatusCode::SEE_OTHER,
-        "authorize should redirect to the login page"
-    );
-    let page = browser
-        .get(app.url(&location(&start)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let (state, csrf) = (hidden(&page, "state"), hidden(&page, "csrf"));
-    let response = browser
-        .post(app.url("/u/login"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("email", email),
-        ])
-        .send()
-        .await
-        .unwrap();
-    ((state, csrf), response)
-}
-
-/// Goes through the identifier and password pages from an `/authorize`
-/// redirect; returns the password step's response.
-pub(crate) async fn submit_login(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    start: reqwest::Response,
-    email: &str,
-    password: &str,
-) -> reqwest::Response {
-    let ((state, csrf), response) = submit_identifier(app, browser, start, email).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "identifier step");
-    browser
-        .post(app.url("/u/login/password"))
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Logs in through the pages from an `/authorize` redirect; returns where the
-/// password step redirects to.
-pub(crate) async fn log_in(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    start: reqwest::Response,
-    email: &str,
-    password: &str,
-) -> String {
-    let response = submit_login(app, browser, start, email, password).await;
-    match response.status() {
-        StatusCode::SEE_OTHER => location(&response),
-        status => format!("status {status}: {}", response.text().await.unwrap()),
-    }
-}
-
-/// Logs alice in through the pages for an `/authorize` with `params`, in a
-/// new browser (no SSO session); returns the code the client receives.
-pub(crate) async fn alice_code(app: &TestApp, params: &[(&str, &str)]) -> String {
-    let browser = &browser();
-    let start = authorize(app, browser, params).await;
-    let callback = log_in(
-        app,
-        browser,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
-    query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
-}
-
-pub(crate) fn code_params<'a>(
-    client_id: &'a str,
-    extra: &[(&'a str, &'a str)],
-) -> Vec<(&'a str, &'a str)> {
-    let mut params = vec![
-        ("client_id", client_id),
-        ("redirect_uri", CALLBACK),
-        ("response_type", "code"),
-        ("scope", "openid email"),
-        ("state", "st-123"),
-        ("nonce", "n-456"),
-    ];
-    params.extend_from_slice(extra);
-    params
-}
-
-/// Redeems `code` for the tenant's confidential client (with the PKCE
-/// verifier when given); asserts it succeeds and returns the tokens.
-pub(crate) async fn redeem_code(
-    app: &TestApp,
-    t: &Tenant,
-    code: &str,
-    verifier: Option<&str>,
-) -> Value {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", CALLBACK),
-        ("client_id", t.client_id.as_str()),
-        ("client_secret", t.secret.as_str()),
-    ];
-    if let Some(verifier) = verifier {
-        form.push(("code_verifier", verifier));
-    }
-    let (status, tokens) = redeem(app, &form).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
-    tokens
-}
-
-pub(crate) async fn redeem(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let response = app
-        .http
-        .post(app.url("/oauth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap())
-}
 
 async fn code_flow_into_an_organization(backend: Backend) {
     let app = spawn(backend).await;
@@ -291,10 +59,7 @@ async fn code_flow_into_an_organization(backend: Backend) {
     );
     let code = query_param(&callback, "code").unwrap();
     let tokens = redeem_code(&app, &t, &code, Some(VERIFIER)).await;
-    let id_token: Value =
-        jsonwebtoken::dangerous::insecure_decode(tokens["id_token"].as_str().unwrap())
-            .unwrap()
-            .claims;
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["org_id"], t.org_id.as_str());
     assert_eq!(id_token["nonce"], "n-456");
     assert_eq!(id_token["aud"], t.client_id.as_str());
@@ -941,17 +706,4 @@ async fn authorize_takes_post_as_well(backend: Backend) {
     .await;
     assert_eq!(query_param(&callback, "state").as_deref(), Some("st-post"));
     redeem_code(&app, &t, &query_param(&callback, "code").unwrap(), None).await;
-}
-
-/// `/userinfo` with `access_token`: the status and the JSON body.
-pub async fn userinfo_of(app: &TestApp, access_token: &str) -> (StatusCode, Value) {
-    let response = app
-        .http
-        .get(app.url("/userinfo"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }

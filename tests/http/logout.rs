@@ -3,11 +3,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::login::{
-    CALLBACK, Tenant, alice_code, authorize, browser, code_params, location, log_in, query_param,
-    redeem, redeem_code, tenant, userinfo_of,
-};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    Tenant, alice_code, authorize, browser, claims, code_params, location, log_in,
+    other_confidential_client, query_param, redeem, redeem_code, tenant, token_state, userinfo_of,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -101,12 +101,7 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls(backend: Backe
     let to = location(&response);
     assert!(to.starts_with(LOGGED_OUT), "{to}");
     assert_eq!(query_param(&to, "state").as_deref(), Some("bye-1"));
-    let sid = jsonwebtoken::dangerous::insecure_decode::<Value>(id_token)
-        .unwrap()
-        .claims["sid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = claims(id_token)["sid"].as_str().unwrap().to_owned();
     assert!(app.store().await.get_session(&sid).await.is_err());
     assert!(!silent_login_works(&app, &t, &b).await, "logged out");
 
@@ -135,54 +130,12 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls(backend: Backe
     assert!(!silent_login_works(&app, &t, &b).await);
 }
 
-pub(crate) async fn token_state(
-    app: &TestApp,
-    endpoint: &str,
-    client_id: &str,
-    secret: Option<&str>,
-    token: &str,
-) -> (StatusCode, Value) {
-    let mut form = vec![("token", token), ("client_id", client_id)];
-    if let Some(secret) = secret {
-        form.push(("client_secret", secret));
-    }
-    let response = app
-        .http
-        .post(app.url(endpoint))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 async fn offline_tokens(app: &TestApp, t: &Tenant) -> Value {
     let mut params = code_params(&t.client_id, &[("organization", "hoekstra")]);
     params.retain(|(k, _)| *k != "scope");
     params.push(("scope", "openid offline_access"));
     let code = alice_code(app, &params).await;
     redeem_code(app, t, &code, None).await
-}
-
-pub(crate) async fn other_confidential_client(app: &TestApp) -> (String, String) {
-    let admin = app.admin_token().await;
-    let (_, other) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &admin,
-            Some(json!({"name": "Other", "app_type": "regular_web", "callbacks": [CALLBACK]})),
-        )
-        .await;
-    (
-        other["client_id"].as_str().unwrap().to_owned(),
-        other["client_secret"].as_str().unwrap().to_owned(),
-    )
 }
 
 async fn introspection_tells_a_client_about_its_own_tokens(backend: Backend) {

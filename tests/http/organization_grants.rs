@@ -6,6 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
+use crate::support::oidc::claims;
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(machine_tokens_are_scoped_to_associated_organizations);
@@ -38,10 +39,7 @@ async fn machine_token(
 }
 
 fn org_id_claim(body: &Value) -> Value {
-    jsonwebtoken::dangerous::insecure_decode::<Value>(body["access_token"].as_str().unwrap())
-        .unwrap()
-        .claims["org_id"]
-        .clone()
+    claims(body["access_token"].as_str().unwrap())["org_id"].clone()
 }
 
 async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend) {

@@ -5,11 +5,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::login::{
-    Tenant, authorize, browser, code_params, hidden, location, log_in, query_param, redeem_code,
-    tenant,
-};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    Tenant, authorize, browser, claims, code_params, hidden, location, log_in, query_param,
+    redeem_code, tenant,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -40,10 +40,7 @@ async fn page(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, St
 async fn org_id_of_code(app: &TestApp, t: &Tenant, callback: &str) -> Value {
     let code = query_param(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
     let tokens = redeem_code(app, t, &code, None).await;
-    jsonwebtoken::dangerous::insecure_decode::<Value>(tokens["id_token"].as_str().unwrap())
-        .unwrap()
-        .claims["org_id"]
-        .clone()
+    claims(tokens["id_token"].as_str().unwrap())["org_id"].clone()
 }
 
 async fn pre_login_prompt_asks_for_the_organization_first(backend: Backend) {

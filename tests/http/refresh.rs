@@ -4,8 +4,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::login::{CALLBACK, Tenant, alice_code, code_params, redeem, tenant, userinfo_of};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    CALLBACK, Tenant, alice_code, claims, code_params, other_confidential_client, redeem, tenant,
+    token_state, userinfo_of,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -17,12 +20,6 @@ on_both_backends!(
     administrators_list_and_revoke_refresh_tokens,
     blocking_a_user_revokes_their_tokens
 );
-
-fn claims(token: &str) -> Value {
-    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
-        .unwrap()
-        .claims
-}
 
 /// Logs alice in with `extra` parameters and the offline_access scope;
 /// returns the code's form and the token response.
@@ -195,7 +192,7 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
 
     // Another client presenting the used code is refused and revokes
     // nothing: a leaked code must not let anyone end a victim's tokens.
-    let (other_id, other_secret) = crate::logout::other_confidential_client(&app).await;
+    let (other_id, other_secret) = other_confidential_client(&app).await;
     let (status, body) = redeem(
         &app,
         &[
@@ -385,7 +382,7 @@ async fn blocking_a_user_revokes_their_tokens(backend: Backend) {
     assert_eq!(userinfo_of(&app, &access).await.0, StatusCode::UNAUTHORIZED);
     // Neither userinfo nor introspection take a blocked user's token.
     assert_eq!(userinfo_of(&app, &plain).await.0, StatusCode::UNAUTHORIZED);
-    let (_, answer) = crate::logout::token_state(
+    let (_, answer) = token_state(
         &app,
         "/oauth/introspect",
         &t.client_id,

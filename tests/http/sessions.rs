@@ -5,11 +5,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::login::{
-    CALLBACK, CHALLENGE, VERIFIER, authorize, browser, code_params, hidden, location, log_in,
-    query_param, redeem, submit_login, tenant,
-};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    CALLBACK, CHALLENGE, VERIFIER, authorize, browser, claims, code_params, hidden, location,
+    log_in, query_param, redeem, submit_login, tenant,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -21,12 +21,6 @@ on_both_backends!(
     administrators_see_and_end_sessions,
     id_token_hint_names_the_user_a_session_must_be_for
 );
-
-fn claims(token: &str) -> Value {
-    jsonwebtoken::dangerous::insecure_decode::<Value>(token)
-        .unwrap()
-        .claims
-}
 
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response

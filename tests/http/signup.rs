@@ -4,10 +4,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::login::{
-    CALLBACK, authorize, browser, code_params, hidden, location, log_in, query_param, redeem,
-};
 use crate::on_both_backends;
+use crate::support::oidc::{
+    CALLBACK, authorize, browser, claims, code_params, hidden, location, log_in, query_param,
+    redeem, signup_tenant,
+};
 use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
 on_both_backends!(
@@ -19,74 +20,6 @@ on_both_backends!(
     accounts_lock_after_ten_failures,
     addresses_are_limited_to_a_hundred_failures,
 );
-
-struct Tenant {
-    client_id: String,
-    secret: String,
-    connection_id: String,
-    /// Sign-up enabled (with membership on login).
-    org_id: String,
-    /// Membership on login, sign-up not enabled.
-    closed_org_id: String,
-}
-
-/// `hoekstra` lets people sign up in the `users` database connection,
-/// `metahexa` does not; alice and bob have accounts.
-async fn tenant(app: &TestApp) -> Tenant {
-    let token = app.admin_token().await;
-    let (_, web) = app
-        .api(Method::POST, "/api/v2/clients", &token, Some(json!({
-            "name": "Web", "app_type": "regular_web", "callbacks": [CALLBACK], "organization_usage": "allow"})))
-        .await;
-    let (_, connection) = app
-        .api(
-            Method::POST,
-            "/api/v2/connections",
-            &token,
-            Some(json!({
-            "name": "users", "strategy": "auth0", "enabled_clients": [web["client_id"]]})),
-        )
-        .await;
-    let (status, org) = app
-        .api(
-            Method::POST,
-            "/api/v2/organizations",
-            &token,
-            Some(json!({
-            "name": "hoekstra",
-            "enabled_connections": [{"connection_id": connection["id"],
-                "assign_membership_on_login": true, "is_signup_enabled": true}]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{org}");
-    let (_, closed) = app
-        .api(Method::POST, "/api/v2/organizations", &token, Some(json!({
-            "name": "metahexa",
-            "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": true}]})))
-        .await;
-    for (email, password) in [
-        ("alice@hoekstra.example", "alice-password-1"),
-        ("bob@hoekstra.example", "bob-password-1"),
-    ] {
-        let (status, body) = app
-            .api(
-                Method::POST,
-                "/api/v2/users",
-                &token,
-                Some(json!({
-                "connection": "users", "email": email, "password": password})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-    Tenant {
-        client_id: web["client_id"].as_str().unwrap().into(),
-        secret: web["client_secret"].as_str().unwrap().into(),
-        connection_id: connection["id"].as_str().unwrap().into(),
-        org_id: org["id"].as_str().unwrap().into(),
-        closed_org_id: closed["id"].as_str().unwrap().into(),
-    }
-}
 
 /// A page's status, body, and its form's transaction id and CSRF token.
 struct Page {
@@ -178,7 +111,7 @@ async fn users_by_email(app: &TestApp, email: &str) -> Vec<Value> {
 
 async fn signup_in_an_organization_makes_a_member_with_an_org_token(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let b = browser();
     let params = code_params(&t.client_id, &[("organization", "hoekstra")]);
     let page = signup_page(&app, &b, &params).await;
@@ -210,10 +143,7 @@ async fn signup_in_an_organization_makes_a_member_with_an_org_token(backend: Bac
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let id_token: Value =
-        jsonwebtoken::dangerous::insecure_decode(tokens["id_token"].as_str().unwrap())
-            .unwrap()
-            .claims;
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["org_id"], t.org_id.as_str());
     assert_eq!(id_token["email"], "new.person@hoekstra.example");
 
@@ -271,12 +201,12 @@ async fn signup_in_an_organization_makes_a_member_with_an_org_token(backend: Bac
 
 async fn signup_is_refused_where_it_is_not_enabled(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let b = browser();
 
     // metahexa: no link, the sign-up page leads to the login page, and a
     // posted sign-up form is refused.
-    let params = code_params(&t.client_id, &[("organization", &t.closed_org_id)]);
+    let params = code_params(&t.client_id, &[("organization", &t.other_org_id)]);
     let start = authorize(&app, &b, &params).await;
     let login = get_page(&b, &app.url(&location(&start))).await;
     assert!(!login.body.contains("/u/signup"), "{}", login.body);
@@ -324,7 +254,7 @@ async fn signup_is_refused_where_it_is_not_enabled(backend: Backend) {
 
 async fn weak_passwords_are_refused_with_the_policy(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let token = app.admin_token().await;
     app.api(
         Method::PATCH,
@@ -380,7 +310,7 @@ fn comparable(page: &Page, body: &str, email: &str) -> String {
 
 async fn existing_emails_are_neither_overwritten_nor_revealed(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let b = browser();
     let params = code_params(&t.client_id, &[("organization", "hoekstra")]);
     let alice = users_by_email(&app, "alice@hoekstra.example").await;
@@ -431,7 +361,7 @@ async fn existing_emails_are_neither_overwritten_nor_revealed(backend: Backend) 
 
 async fn signup_form_resists_forgery_and_other_browsers(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let b = browser();
     let page = signup_page(
         &app,
@@ -544,7 +474,7 @@ const TOO_MANY: &str = "Too many failed attempts. Try again later.";
 
 async fn accounts_lock_after_ten_failures(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     let b = browser();
 
     // A success resets the count: 9 failures, success, 9 failures, success.
@@ -612,7 +542,7 @@ async fn hammer(app: &TestApp, client_id: &str, attempts: usize, forwarded_for: 
 
 async fn addresses_are_limited_to_a_hundred_failures(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     hammer(&app, &t.client_id, 99, None).await;
     // The 100th attempt is still allowed by the address (bob's success gives it back) …
     let b = browser();
@@ -649,7 +579,7 @@ async fn addresses_are_limited_to_a_hundred_failures(backend: Backend) {
 
     // Behind a trusted proxy, the address it forwards is the client's.
     let app = spawn_configured(backend, |config| config.trust_forwarded_for = true).await;
-    let t = tenant(&app).await;
+    let t = signup_tenant(&app).await;
     hammer(&app, &t.client_id, 100, Some("198.51.100.1, 203.0.113.1")).await;
     let form = password_form(&app, &b, &t.client_id, "bob@hoekstra.example").await;
     let (status, _) = post_password(&app, &b, &form, "bob-password-1", Some("203.0.113.1")).await;

@@ -5,6 +5,7 @@
 
 mod app;
 mod database;
+pub mod oidc;
 mod store;
 
 use std::future::Future;
