@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::oidc::{
     Tenant, alice_code, authorize, browser, claims, code_params, location, query_param, redeem,
-    redeem_code, tenant, userinfo_of,
+    redeem_code, tenant, userinfo_of, with_scope,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -86,9 +86,10 @@ async fn api_tokens(app: &TestApp, t: &Tenant, org: &str) -> Value {
 }
 
 async fn api_tokens_with_scope(app: &TestApp, t: &Tenant, org: &str, scope: &str) -> Value {
-    let mut params = code_params(&t.client_id, &[("organization", org), ("audience", API)]);
-    params.retain(|(k, _)| *k != "scope");
-    params.push(("scope", scope));
+    let params = with_scope(
+        code_params(&t.client_id, &[("organization", org), ("audience", API)]),
+        scope,
+    );
     let code = alice_code(app, &params).await;
     redeem_code(app, t, &code, None).await
 }
@@ -210,9 +211,10 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     assert_eq!(access["scope"], "openid offline_access");
 
     // A scope the API does not define is refused at /authorize.
-    let mut params = code_params(&t.client_id, &[("audience", API)]);
-    params.retain(|(k, _)| *k != "scope");
-    params.push(("scope", "openid delete:invoices"));
+    let params = with_scope(
+        code_params(&t.client_id, &[("audience", API)]),
+        "openid delete:invoices",
+    );
     let response = authorize(&app, &browser(), &params).await;
     assert_eq!(
         query_param(&location(&response), "error").as_deref(),

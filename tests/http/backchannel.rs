@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    CHALLENGE, Tenant, authorize, browser, claims, code_params, location, log_in, query_param,
-    redeem_code, tenant,
+    ALICE, CHALLENGE, Tenant, authorize, browser, claims, code_params, location, log_in,
+    log_in_alice, query_param, redeem_code, tenant,
 };
 use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
@@ -79,7 +79,6 @@ async fn log_in_as(
     claims(tokens["id_token"].as_str().unwrap())
 }
 
-const ALICE: (&str, &str) = ("alice@hoekstra.example", "alice-password-1");
 const BOB: (&str, &str) = ("bob@hoekstra.example", "bob-password-1");
 
 async fn logged_in(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
@@ -179,14 +178,7 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
         ],
     );
     let start = authorize(&app, &b, &public).await;
-    log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    log_in_alice(&app, &b, start).await;
     let (_, id_token) = logged_in(&app, &t).await;
     let user_id = id_token["sub"].as_str().unwrap();
     let (status, _) = app

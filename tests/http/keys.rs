@@ -9,15 +9,7 @@ use crate::support::{Backend, spawn};
 on_both_backends!(rotation_keeps_previous_tokens_until_they_leave_the_jwks);
 
 async fn jwks_kids(app: &crate::support::TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     jwks["keys"]
         .as_array()
         .unwrap()
@@ -84,15 +76,7 @@ async fn rotation_keeps_previous_tokens_until_they_leave_the_jwks(backend: Backe
     assert_eq!(status, StatusCode::OK);
 
     // Rotating needs both key scopes.
-    let openapi: Value = app
-        .http
-        .get(app.url("/api/v2/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi: Value = app.get_json("/api/v2/openapi.json").await;
     let paths = openapi["paths"].as_object().unwrap();
     for path in [
         "/api/v2/organizations",

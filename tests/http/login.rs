@@ -6,9 +6,9 @@ use serde_json::json;
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    CALLBACK, CHALLENGE, VERIFIER, alice_code, authorize, browser, claims, code_params, hidden,
-    location, log_in, query_param, redeem, redeem_code, submit_identifier, submit_login, tenant,
-    userinfo_of,
+    CALLBACK, CHALLENGE, VERIFIER, alice_code, authorize, browser, claims, code_form, code_params,
+    hidden, location, log_in, log_in_alice, query_param, redeem, redeem_code, submit_identifier,
+    submit_login, tenant, userinfo_of,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -373,17 +373,7 @@ async fn codes_are_single_use_and_bound(backend: Backend) {
             .unwrap()
             .contains("already been used")
     );
-    let (_, body) = redeem(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", "made-up"),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
+    let (_, body) = redeem(&app, &code_form(&t, "made-up")).await;
     assert_eq!(body["error"], "invalid_grant");
 }
 
@@ -455,14 +445,7 @@ async fn membership_rules_of_organizations(backend: Backend) {
         &code_params(&t.client_id, &[("organization", &t.other_org_id)]),
     )
     .await;
-    let result = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let result = log_in_alice(&app, &b, start).await;
     assert_eq!(
         query_param(&result, "error").as_deref(),
         Some("access_denied"),
@@ -696,14 +679,7 @@ async fn authorize_takes_post_as_well(backend: Backend) {
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     assert!(refused.headers().get("location").is_none());
     let start = post(params(CALLBACK)).await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let callback = log_in_alice(&app, &b, start).await;
     assert_eq!(query_param(&callback, "state").as_deref(), Some("st-post"));
     redeem_code(&app, &t, &query_param(&callback, "code").unwrap(), None).await;
 }

@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    Tenant, alice_code, authorize, browser, claims, code_params, location, log_in,
+    Tenant, alice_code, authorize, browser, claims, code_params, location, log_in_alice,
     other_confidential_client, query_param, redeem, redeem_code, tenant, token_state, userinfo_of,
+    with_scope,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -22,7 +23,7 @@ const LOGGED_OUT: &str = "http://localhost:3000/logged-out";
 async fn logged_in_browser(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
     let b = browser();
     let start = authorize(app, &b, &code_params(&t.client_id, &[])).await;
-    let callback = log_in(app, &b, start, "alice@hoekstra.example", "alice-password-1").await;
+    let callback = log_in_alice(app, &b, start).await;
     let code = query_param(&callback, "code").unwrap();
     let tokens = redeem_code(app, t, &code, None).await;
     (b, tokens)
@@ -131,9 +132,10 @@ async fn logout_ends_the_session_and_returns_only_to_allowed_urls(backend: Backe
 }
 
 async fn offline_tokens(app: &TestApp, t: &Tenant) -> Value {
-    let mut params = code_params(&t.client_id, &[("organization", "hoekstra")]);
-    params.retain(|(k, _)| *k != "scope");
-    params.push(("scope", "openid offline_access"));
+    let params = with_scope(
+        code_params(&t.client_id, &[("organization", "hoekstra")]),
+        "openid offline_access",
+    );
     let code = alice_code(app, &params).await;
     redeem_code(app, t, &code, None).await
 }

@@ -42,14 +42,7 @@ where
 }
 
 async fn jwks(node: &TestApp) -> Value {
-    node.http
-        .get(node.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    node.get_json("/.well-known/jwks.json").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

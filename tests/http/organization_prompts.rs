@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    Tenant, authorize, browser, claims, code_params, hidden, location, log_in, query_param,
+    Tenant, authorize, browser, claims, code_params, hidden, location, log_in_alice, query_param,
     redeem_code, tenant,
 };
 use crate::support::{Backend, TestApp, spawn};
@@ -135,14 +135,7 @@ async fn pre_login_prompt_asks_for_the_organization_first(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     // Then the usual login, into that organization.
-    let callback = log_in(
-        &app,
-        &b,
-        response,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let callback = log_in_alice(&app, &b, response).await;
     assert_eq!(org_id_of_code(&app, &t, &callback).await, t.org_id.as_str());
 
     // prompt=none cannot answer a request that still needs the organization.
@@ -161,14 +154,7 @@ async fn post_login_prompt_picks_among_the_users_organizations(backend: Backend)
     // Alice is in no organization yet: the login ends in access_denied.
     let b = browser();
     let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let next = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let next = log_in_alice(&app, &b, start).await;
     assert!(next.starts_with("/u/organization"), "{next}");
     let response = b.get(app.url(&next)).send().await.unwrap();
     let to = location(&response);
@@ -202,14 +188,7 @@ async fn post_login_prompt_picks_among_the_users_organizations(backend: Backend)
     }
     let b = browser();
     let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let next = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let next = log_in_alice(&app, &b, start).await;
     let (status, html) = page(&app, &b, &next).await;
     assert_eq!(status, StatusCode::OK);
     assert!(

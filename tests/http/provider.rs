@@ -15,15 +15,7 @@ on_both_backends!(
 
 async fn discovery_lists_what_is_supported(backend: Backend) {
     let app = spawn(backend).await;
-    let discovery: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(discovery["issuer"], app.issuer.as_str());
     assert_eq!(
         discovery["token_endpoint"],

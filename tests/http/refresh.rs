@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    CALLBACK, Tenant, alice_code, claims, code_params, other_confidential_client, redeem, tenant,
-    token_state, userinfo_of,
+    CALLBACK, Tenant, alice_code, claims, code_form, code_params, other_confidential_client,
+    redeem, tenant, token_state, userinfo_of, with_scope,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -24,23 +24,14 @@ on_both_backends!(
 /// Logs alice in with `extra` parameters and the offline_access scope;
 /// returns the code's form and the token response.
 async fn offline_tokens(app: &TestApp, t: &Tenant, extra: &[(&str, &str)]) -> (String, Value) {
-    let mut params = code_params(&t.client_id, extra);
-    params.retain(|(k, _)| *k != "scope");
-    params.push(("scope", "openid email offline_access"));
+    let params = with_scope(
+        code_params(&t.client_id, extra),
+        "openid email offline_access",
+    );
     let code = alice_code(app, &params).await;
     let (status, tokens) = redeem(app, &code_form(t, &code)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     (code, tokens)
-}
-
-fn code_form<'a>(t: &'a Tenant, code: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", CALLBACK),
-        ("client_id", &t.client_id),
-        ("client_secret", &t.secret),
-    ]
 }
 
 async fn refresh(
@@ -117,21 +108,14 @@ async fn refresh_tokens_are_bound_to_client_and_organization(backend: Backend) {
     );
     // Another client cannot use it.
     let admin = app.admin_token().await;
-    let (_, other) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &admin,
-            Some(serde_json::json!({"name": "Other", "app_type": "regular_web", "callbacks": [CALLBACK]})),
-        )
-        .await;
+    let (other_id, other_secret) = other_confidential_client(&app).await;
     let (status, body) = redeem(
         &app,
         &[
             ("grant_type", "refresh_token"),
             ("refresh_token", &token),
-            ("client_id", other["client_id"].as_str().unwrap()),
-            ("client_secret", other["client_secret"].as_str().unwrap()),
+            ("client_id", &other_id),
+            ("client_secret", &other_secret),
         ],
     )
     .await;

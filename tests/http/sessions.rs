@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::oidc::{
     CALLBACK, CHALLENGE, VERIFIER, authorize, browser, claims, code_params, hidden, location,
-    log_in, query_param, redeem, submit_login, tenant,
+    log_in, log_in_alice, query_param, redeem, redeem_code, submit_login, tenant,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -326,14 +326,7 @@ async fn a_new_login_ends_the_previous_session(backend: Backend) {
     )
     .await;
     let start = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "login")])).await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let callback = log_in_alice(&app, &b, start).await;
     let second = id_token_of(
         &app,
         &t.client_id,
@@ -478,18 +471,7 @@ async fn id_token_hint_names_the_user_a_session_must_be_for(backend: Backend) {
     let b = browser();
     let (callback, _) = alice_logs_in(&app, &b, &pkce(&t.client_id, &[])).await;
     let code = query_param(&callback, "code").unwrap();
-    let (_, alice_tokens) = redeem(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let alice_tokens = redeem_code(&app, &t, &code, Some(VERIFIER)).await;
     let alice_hint = alice_tokens["id_token"].as_str().unwrap().to_owned();
     let other = browser();
     let start = authorize(&app, &other, &pkce(&t.client_id, &[])).await;
@@ -502,18 +484,7 @@ async fn id_token_hint_names_the_user_a_session_must_be_for(backend: Backend) {
     )
     .await;
     let code = query_param(&callback, "code").unwrap();
-    let (_, bob_tokens) = redeem(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let bob_tokens = redeem_code(&app, &t, &code, Some(VERIFIER)).await;
     let bob_hint = bob_tokens["id_token"].as_str().unwrap().to_owned();
 
     let silent = |hint: &str| {

@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    CALLBACK, authorize, browser, claims, code_params, hidden, location, log_in, query_param,
-    redeem, signup_tenant,
+    CALLBACK, authorize, browser, claims, code_form, code_params, hidden, location, log_in,
+    log_in_alice, query_param, redeem, signup_tenant,
 };
 use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
@@ -131,17 +131,7 @@ async fn signup_in_an_organization_makes_a_member_with_an_org_token(backend: Bac
     assert!(to.starts_with(CALLBACK), "{to}");
     assert_eq!(query_param(&to, "state").as_deref(), Some("st-123"));
     let code = query_param(&to, "code").unwrap();
-    let (status, tokens) = redeem(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("client_id", &t.client_id),
-            ("client_secret", &t.secret),
-        ],
-    )
-    .await;
+    let (status, tokens) = redeem(&app, &code_form(&t, &code)).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["org_id"], t.org_id.as_str());
@@ -344,14 +334,7 @@ async fn existing_emails_are_neither_overwritten_nor_revealed(backend: Backend) 
     assert_eq!(users_by_email(&app, "alice@hoekstra.example").await, alice);
     let b = browser();
     let start = authorize(&app, &b, &params).await;
-    let callback = log_in(
-        &app,
-        &b,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let callback = log_in_alice(&app, &b, start).await;
     assert!(query_param(&callback, "code").is_some(), "{callback}");
     let b = browser();
     let start = authorize(&app, &b, &params).await;

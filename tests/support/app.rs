@@ -130,6 +130,18 @@ impl TestApp {
         format!("{}api/v2/", self.issuer)
     }
 
+    /// GETs `path` and parses the body as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// A client-credentials token request with `client_secret_post`.
     pub async fn request_token(
         &self,

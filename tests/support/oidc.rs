@@ -10,6 +10,8 @@ use super::TestApp;
 pub const CALLBACK: &str = "http://localhost:3000/callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+/// alice's email and password in a [`tenant`].
+pub const ALICE: (&str, &str) = ("alice@hoekstra.example", "alice-password-1");
 
 /// The tenant most login tests start from.
 pub struct Tenant {
@@ -76,7 +78,7 @@ async fn build_tenant(app: &TestApp, signup: bool) -> Tenant {
             "enabled_connections": [{"connection_id": connection["id"], "assign_membership_on_login": signup}]})))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{other}");
-    let mut users = vec![("alice@hoekstra.example", "alice-password-1")];
+    let mut users = vec![ALICE];
     if signup {
         users.push(("bob@hoekstra.example", "bob-password-1"));
     }
@@ -219,19 +221,22 @@ pub async fn log_in(
     }
 }
 
+/// Logs alice (of a [`tenant`]) in through the pages from an `/authorize`
+/// redirect; returns where the password step redirects to.
+pub async fn log_in_alice(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: reqwest::Response,
+) -> String {
+    log_in(app, browser, start, ALICE.0, ALICE.1).await
+}
+
 /// Logs alice in through the pages for an `/authorize` with `params`, in a
 /// new browser (no SSO session); returns the code the client receives.
 pub async fn alice_code(app: &TestApp, params: &[(&str, &str)]) -> String {
     let browser = &browser();
     let start = authorize(app, browser, params).await;
-    let callback = log_in(
-        app,
-        browser,
-        start,
-        "alice@hoekstra.example",
-        "alice-password-1",
-    )
-    .await;
+    let callback = log_in_alice(app, browser, start).await;
     query_param(&callback, "code").unwrap_or_else(|| panic!("no code in {callback}"))
 }
 
@@ -251,16 +256,31 @@ pub fn code_params<'a>(
     params
 }
 
-/// Redeems `code` for the tenant's confidential client (with the PKCE
-/// verifier when given); asserts it succeeds and returns the tokens.
-pub async fn redeem_code(app: &TestApp, t: &Tenant, code: &str, verifier: Option<&str>) -> Value {
-    let mut form = vec![
+/// `params` with `scope` in place of their scope.
+pub fn with_scope<'a>(
+    mut params: Vec<(&'a str, &'a str)>,
+    scope: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    params.retain(|(k, _)| *k != "scope");
+    params.push(("scope", scope));
+    params
+}
+
+/// The token request redeeming `code` for the tenant's confidential client.
+pub fn code_form<'a>(t: &'a Tenant, code: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", CALLBACK),
-        ("client_id", t.client_id.as_str()),
-        ("client_secret", t.secret.as_str()),
-    ];
+        ("client_id", &t.client_id),
+        ("client_secret", &t.secret),
+    ]
+}
+
+/// Redeems `code` for the tenant's confidential client (with the PKCE
+/// verifier when given); asserts it succeeds and returns the tokens.
+pub async fn redeem_code(app: &TestApp, t: &Tenant, code: &str, verifier: Option<&str>) -> Value {
+    let mut form = code_form(t, code);
     if let Some(verifier) = verifier {
         form.push(("code_verifier", verifier));
     }
