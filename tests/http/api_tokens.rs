@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    Tenant, alice_code, authorize, browser, claims, code_params, location, query_param, redeem,
-    redeem_code, tenant, userinfo_of, with_scope,
+    Tenant, alice_code, authorize, browser, claims, code_params, redeem, redeem_code,
+    redirect_error, tenant, userinfo_of, with_scope,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -216,10 +216,7 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
         "openid delete:invoices",
     );
     let response = authorize(&app, &browser(), &params).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("invalid_scope")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("invalid_scope"));
 }
 
 fn urlencode(value: &str) -> String {

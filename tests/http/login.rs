@@ -7,8 +7,8 @@ use serde_json::json;
 use crate::on_both_backends;
 use crate::support::oidc::{
     CALLBACK, CHALLENGE, VERIFIER, alice_code, authorize, browser, claims, code_form, code_params,
-    hidden, location, log_in, log_in_alice, query_param, redeem, redeem_code, submit_identifier,
-    submit_login, tenant, userinfo_of,
+    hidden, location, log_in, log_in_alice, query_param, redeem, redeem_code, redirect_error,
+    submit_identifier, submit_login, tenant, userinfo_of,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -192,21 +192,17 @@ async fn unregistered_redirect_uris_get_a_page_never_a_redirect(backend: Backend
     )
     .await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
     let response = authorize(&app, &b, &code_params(&t.client_id, &[("prompt", "none")])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
 }
 
 async fn pkce_is_enforced(backend: Backend) {
     let app = spawn(backend).await;
     let t = tenant(&app).await;
     let b = browser();
-    let error_of = |response: reqwest::Response| query_param(&location(&response), "error");
     // Without PKCE and without state nothing ties the callback to the
     // browser (CSRF on the client): refused, even for a confidential client.
     let mut stateless = code_params(&t.client_id, &[]);
@@ -229,7 +225,10 @@ async fn pkce_is_enforced(backend: Backend) {
     assert!(location(&response).starts_with("/u/login"));
     // A public client must use PKCE; plain is refused for everyone.
     let response = authorize(&app, &b, &code_params(&t.public_client_id, &[])).await;
-    assert_eq!(error_of(response).as_deref(), Some("invalid_request"));
+    assert_eq!(
+        redirect_error(&response).as_deref(),
+        Some("invalid_request")
+    );
     let response = authorize(
         &app,
         &b,
@@ -242,7 +241,10 @@ async fn pkce_is_enforced(backend: Backend) {
         ),
     )
     .await;
-    assert_eq!(error_of(response).as_deref(), Some("invalid_request"));
+    assert_eq!(
+        redirect_error(&response).as_deref(),
+        Some("invalid_request")
+    );
     let response = authorize(
         &app,
         &b,
@@ -250,7 +252,7 @@ async fn pkce_is_enforced(backend: Backend) {
     )
     .await;
     assert_eq!(
-        error_of(response).as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request"),
         "method defaults to plain: refused"
     );
@@ -476,7 +478,7 @@ async fn membership_rules_of_organizations(backend: Backend) {
     )
     .await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
     // A client that requires one with no_prompt fails without it.
@@ -491,7 +493,7 @@ async fn membership_rules_of_organizations(backend: Backend) {
     .await;
     let response = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
 }
@@ -550,7 +552,7 @@ async fn form_post_carries_the_response_in_a_posted_form(backend: Backend) {
     let unknown = code_params(&t.client_id, &[("response_mode", "fragment")]);
     let response = authorize(&app, &b, &unknown).await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
 }
@@ -619,7 +621,7 @@ async fn organization_changes_reach_the_login_at_once(backend: Backend) {
     )
     .await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
     alice_code(

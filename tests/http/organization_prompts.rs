@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::oidc::{
     Tenant, authorize, browser, claims, code_params, hidden, location, log_in_alice, query_param,
-    redeem_code, tenant,
+    redeem_code, redirect_error, tenant,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -140,10 +140,7 @@ async fn pre_login_prompt_asks_for_the_organization_first(backend: Backend) {
 
     // prompt=none cannot answer a request that still needs the organization.
     let response = authorize(&app, &b, &code_params(&t.client_id, &[("prompt", "none")])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
 }
 
 async fn post_login_prompt_picks_among_the_users_organizations(backend: Backend) {
@@ -280,8 +277,5 @@ async fn post_login_prompt_picks_among_the_users_organizations(backend: Backend)
     assert_eq!(org_id_of_code(&app, &t, &callback).await, t.org_id.as_str());
     // prompt=none cannot pick: login_required.
     let response = authorize(&app, &b, &code_params(&t.client_id, &[("prompt", "none")])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::oidc::{
     CALLBACK, CHALLENGE, VERIFIER, authorize, browser, claims, code_params, hidden, location,
-    log_in, log_in_alice, query_param, redeem, redeem_code, submit_login, tenant,
+    log_in, log_in_alice, query_param, redeem, redeem_code, redirect_error, submit_login, tenant,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -133,10 +133,7 @@ async fn a_second_app_logs_in_from_the_session(backend: Backend) {
         &pkce(&t.public_client_id, &[("prompt", "none")]),
     )
     .await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
     // A made-up session cookie is no session either.
     let response = stranger
         .get(app.url("/authorize"))
@@ -145,10 +142,7 @@ async fn a_second_app_logs_in_from_the_session(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
 }
 
 async fn prompt_and_max_age_are_honoured(backend: Backend) {
@@ -173,10 +167,7 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
         &pkce(&t.client_id, &[("max_age", "0"), ("prompt", "none")]),
     )
     .await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
     let response = authorize(&app, &b, &pkce(&t.client_id, &[("max_age", "3600")])).await;
     assert!(query_param(&location(&response), "code").is_some());
 }
@@ -234,10 +225,7 @@ async fn a_session_does_not_open_other_organizations(backend: Backend) {
         ),
     )
     .await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
     // The session remembers the organizations it was used for.
     let response = authorize(&app, &b, &pkce(&t.client_id, &[])).await;
     assert!(query_param(&location(&response), "code").is_some());
@@ -408,7 +396,7 @@ async fn administrators_see_and_end_sessions(backend: Backend) {
         .await;
         let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
         assert_eq!(
-            query_param(&location(&response), "error").as_deref(),
+            redirect_error(&response).as_deref(),
             Some("login_required"),
             "blocked: {blocked}"
         );
@@ -428,10 +416,7 @@ async fn administrators_see_and_end_sessions(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "none")])).await;
-    assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
-        Some("login_required")
-    );
+    assert_eq!(redirect_error(&response).as_deref(), Some("login_required"));
     let (status, _) = app
         .api(
             Method::DELETE,
@@ -503,13 +488,13 @@ async fn id_token_hint_names_the_user_a_session_must_be_for(backend: Backend) {
     assert!(query_param(&location(&response), "code").is_some());
     let response = send(silent(&bob_hint)).await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("login_required"),
         "alice's session does not answer for bob"
     );
     let response = send(silent("not-a-token")).await;
     assert_eq!(
-        query_param(&location(&response), "error").as_deref(),
+        redirect_error(&response).as_deref(),
         Some("invalid_request")
     );
 }

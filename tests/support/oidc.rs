@@ -133,6 +133,12 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The `error` in the query of the URL a response redirects to (an
+/// authorization error sent back to the client).
+pub fn redirect_error(response: &reqwest::Response) -> Option<String> {
+    query_param(&location(response), "error")
+}
+
 /// Opens `/authorize` with `params`; returns the response (not followed).
 pub async fn authorize(
     app: &TestApp,
