@@ -157,19 +157,10 @@ async fn client_secrets_are_shown_once_and_rotate(backend: Backend) {
 async fn client_grants_decide_token_scopes(backend: Backend) {
     let app = spawn(backend).await;
     let token = app.admin_token().await;
-    let (_, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &token,
-            Some(json!({"name": "M2M", "app_type": "non_interactive"})),
-        )
-        .await;
-    let client_id = client["client_id"].as_str().unwrap();
-    let secret = client["client_secret"].as_str().unwrap();
+    let (client_id, secret) = app.machine_client(&token, "M2M").await;
 
     let (status, _) = app
-        .request_token(client_id, secret, &app.management_audience())
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no grant yet");
 
@@ -210,7 +201,7 @@ async fn client_grants_decide_token_scopes(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let (_, body) = app
-        .request_token(client_id, secret, &app.management_audience())
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(body["scope"], "read:users");
 
@@ -225,7 +216,7 @@ async fn client_grants_decide_token_scopes(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     let (_, body) = app
-        .request_token(client_id, secret, &app.management_audience())
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(body["scope"], "read:users read:roles");
 
@@ -249,7 +240,7 @@ async fn client_grants_decide_token_scopes(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app
-        .request_token(client_id, secret, &app.management_audience())
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -144,17 +144,7 @@ fn base64_url(text: &str) -> String {
 async fn a_token_without_the_scope_gets_403_naming_it(backend: Backend) {
     let app = spawn(backend).await;
     let admin = app.admin_token().await;
-    let (status, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &admin,
-            Some(json!({"name": "Reader", "app_type": "non_interactive"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{client}");
-    let client_id = client["client_id"].as_str().unwrap();
-    let secret = client["client_secret"].as_str().unwrap();
+    let (client_id, secret) = app.machine_client(&admin, "Reader").await;
     let (status, _) = app
         .api(
             Method::POST,
@@ -165,7 +155,7 @@ async fn a_token_without_the_scope_gets_403_naming_it(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) = app
-        .request_token(client_id, secret, &app.management_audience())
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let reader = body["access_token"].as_str().unwrap();

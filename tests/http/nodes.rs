@@ -50,17 +50,7 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
     let (_database, a, b) = two_nodes().await;
     let admin = a.admin_token().await;
     let audience = a.management_audience();
-    let (status, created) = a
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &admin,
-            Some(json!({"name": "Sync", "app_type": "non_interactive"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let client_id = created["client_id"].as_str().unwrap().to_owned();
-    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    let (client_id, secret) = a.machine_client(&admin, "Sync").await;
     let (status, grant) = a
         .api(
             Method::POST,

@@ -378,15 +378,7 @@ async fn resource_server_identifiers_are_unique(backend: Backend) {
 
 /// A Management API token carrying only `scope`.
 async fn token_with(app: &TestApp, admin: &str, scope: &[&str]) -> String {
-    let (_, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            admin,
-            Some(json!({"name": "Narrow", "app_type": "non_interactive"})),
-        )
-        .await;
-    let client_id = client["client_id"].as_str().unwrap();
+    let (client_id, secret) = app.machine_client(admin, "Narrow").await;
     let (status, grant) = app
         .api(
             Method::POST,
@@ -397,11 +389,7 @@ async fn token_with(app: &TestApp, admin: &str, scope: &[&str]) -> String {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{grant}");
     let (status, body) = app
-        .request_token(
-            client_id,
-            client["client_secret"].as_str().unwrap(),
-            &app.management_audience(),
-        )
+        .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["access_token"].as_str().unwrap().to_owned()
@@ -729,16 +717,7 @@ async fn tenant_settings_read_and_update(backend: Backend) {
 async fn client_grants_need_a_registered_audience(backend: Backend) {
     let app = spawn(backend).await;
     let token = app.admin_token().await;
-    let (_, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &token,
-            Some(json!({"name": "Billing worker", "app_type": "non_interactive"})),
-        )
-        .await;
-    let client_id = client["client_id"].as_str().unwrap();
-    let secret = client["client_secret"].as_str().unwrap();
+    let (client_id, secret) = app.machine_client(&token, "Billing worker").await;
 
     // No resource server has this identifier (yet): 404, as Auth0.
     let grant_body =
@@ -783,7 +762,7 @@ async fn client_grants_need_a_registered_audience(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{grant}");
-    let (status, issued) = app.request_token(client_id, secret, INVOICES).await;
+    let (status, issued) = app.request_token(&client_id, &secret, INVOICES).await;
     assert_eq!(status, StatusCode::OK, "{issued}");
     assert_eq!(issued["scope"], "read:invoices");
 
@@ -841,7 +820,7 @@ async fn client_grants_need_a_registered_audience(backend: Backend) {
         )
         .await;
     assert_eq!(grants, json!([]));
-    let (status, refused) = app.request_token(client_id, secret, INVOICES).await;
+    let (status, refused) = app.request_token(&client_id, &secret, INVOICES).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
 }
 

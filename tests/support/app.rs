@@ -200,6 +200,22 @@ impl TestApp {
         (status, value)
     }
 
+    /// Registers a machine-to-machine client (`non_interactive`) called
+    /// `name` with the Management API `token`; its id and secret.
+    pub async fn machine_client(&self, token: &str, name: &str) -> (String, String) {
+        let (status, client) = self
+            .api(
+                Method::POST,
+                "/api/v2/clients",
+                token,
+                Some(serde_json::json!({"name": name, "app_type": "non_interactive"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{client}");
+        let field = |name: &str| client[name].as_str().expect(name).to_owned();
+        (field("client_id"), field("client_secret"))
+    }
+
     /// Opens the app's store directly (for tests that need the key ring).
     pub async fn store(&self) -> switchyard::store::Store {
         switchyard::store::Store::connect(&self.database_url)
