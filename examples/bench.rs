@@ -44,8 +44,7 @@ use tokio::process::{Child, Command};
 
 use switchyard::Application;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
-use switchyard::flows::code::IdTokenClaims;
-use switchyard::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use switchyard::flows::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, IdTokenClaims};
 use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 

@@ -6,120 +6,15 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
+use super::issue::verify_id_token_hint;
+use super::request::{
+    AuthorizationRequest, ClientResponse, OrganizationPrompt, ResponseMode, error_response,
+};
 use super::{OAuthError, OAuthErrorCode};
 use crate::model::client::{GrantType, OrganizationRequireBehavior, OrganizationUsage};
 use crate::model::resource_server::ResourceServer;
 use crate::state::AppState;
 use crate::store::StoreError;
-
-/// An authorization request that passed every check; stored in the login
-/// transaction until the user has logged in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizationRequest {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub scope: Vec<String>,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    /// S256 code challenge (PKCE, RFC 7636).
-    pub code_challenge: Option<String>,
-    pub organization_id: Option<String>,
-    pub connection: Option<String>,
-    pub login_hint: Option<String>,
-    pub screen_hint: Option<String>,
-    pub prompt: Vec<String>,
-    pub max_age: Option<i64>,
-    pub audience: Option<String>,
-    pub invitation: Option<String>,
-    /// The client requires an organization the request did not name: the
-    /// login asks for it (`organization_require_behavior`).
-    #[serde(default)]
-    pub organization_prompt: Option<OrganizationPrompt>,
-    /// The user an `id_token_hint` names: a session of anyone else does not
-    /// answer the request (OIDC Core §3.1.2.1).
-    #[serde(default)]
-    pub hinted_subject: Option<String>,
-    /// How the response goes back: in the query, or as a form post.
-    #[serde(default)]
-    pub response_mode: ResponseMode,
-}
-
-impl AuthorizationRequest {
-    /// The organization prompt the login still has to show: the client
-    /// requires an organization and none is known yet.
-    pub fn pending_organization_prompt(&self) -> Option<OrganizationPrompt> {
-        if self.organization_id.is_some() {
-            return None;
-        }
-        self.organization_prompt
-    }
-
-    /// An OAuth error for this request's client, with `state` and `iss`.
-    pub fn error_response(&self, issuer: &str, error: &OAuthError) -> ClientResponse {
-        error_response(
-            &self.redirect_uri,
-            self.response_mode,
-            self.state.as_deref(),
-            issuer,
-            error,
-        )
-    }
-
-    /// The authorization response carrying `code`.
-    pub fn code_response(&self, issuer: &str, code: &str) -> ClientResponse {
-        authorization_response(
-            &self.redirect_uri,
-            self.response_mode,
-            &[("code", code)],
-            self.state.as_deref(),
-            issuer,
-        )
-    }
-}
-
-/// `response_mode`: `query` (the default for `code`) or `form_post` (OAuth
-/// 2.0 Form Post Response Mode), which keeps the code out of URLs, logs
-/// and `Referer` headers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ResponseMode {
-    #[default]
-    Query,
-    FormPost,
-}
-
-/// A response the browser carries to the client's verified redirect URI.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientResponse {
-    pub redirect_uri: String,
-    pub mode: ResponseMode,
-    pub params: Vec<(String, String)>,
-}
-
-impl ClientResponse {
-    /// The redirect URI with the parameters added to its query.
-    pub fn query_url(&self) -> String {
-        // Registered callbacks are validated URLs; should one not parse, send nothing extra.
-        let Ok(mut url) = url::Url::parse(&self.redirect_uri) else {
-            return self.redirect_uri.clone();
-        };
-        if self.params.is_empty() {
-            return self.redirect_uri.clone();
-        }
-        url.query_pairs_mut().extend_pairs(&self.params);
-        url.to_string()
-    }
-}
-
-/// How a login finds the organization a client requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrganizationPrompt {
-    /// `pre_login_prompt`: ask for the organization's name first.
-    BeforeLogin,
-    /// `post_login_prompt`: after login, pick among the user's organizations.
-    AfterLogin,
-}
 
 /// Why `/authorize` refused a request.
 #[derive(Debug)]
@@ -365,7 +260,7 @@ pub async fn check_request(
 
     // 6. id_token_hint: an ID token we issued to this client.
     let hinted_subject = match get("id_token_hint") {
-        Some(hint) => match super::code::verify_id_token_hint(state, hint) {
+        Some(hint) => match verify_id_token_hint(state, hint) {
             Ok(claims) if claims.aud == client.client_id => Some(claims.sub),
             _ => {
                 return Err(fail(
@@ -436,44 +331,5 @@ async fn check_audience(
             format!("Service not found: {audience}"),
         )),
         Err(e) => Err((OAuthErrorCode::ServerError, e.to_string())),
-    }
-}
-
-/// An OAuth error sent back to the client, with `state` and `iss`.
-pub fn error_response(
-    redirect_uri: &str,
-    mode: ResponseMode,
-    state: Option<&str>,
-    issuer: &str,
-    error: &OAuthError,
-) -> ClientResponse {
-    let params = [
-        ("error", error.code.as_str()),
-        ("error_description", error.description.as_str()),
-    ];
-    authorization_response(redirect_uri, mode, &params, state, issuer)
-}
-
-/// An authorization response (RFC 6749 §4.1.2): `params`, then `state` when
-/// the request had one and `iss` (RFC 9207).
-fn authorization_response(
-    redirect_uri: &str,
-    mode: ResponseMode,
-    params: &[(&str, &str)],
-    state: Option<&str>,
-    issuer: &str,
-) -> ClientResponse {
-    let mut all: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    if let Some(state) = state {
-        all.push(("state".to_owned(), state.to_owned()));
-    }
-    all.push(("iss".to_owned(), issuer.to_owned()));
-    ClientResponse {
-        redirect_uri: redirect_uri.to_owned(),
-        mode,
-        params: all,
     }
 }

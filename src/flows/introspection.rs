@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::identify_client;
-use super::token::{
+use super::issue::{
     AccessTokenRefused, Audience, verify_access_token, verify_access_token_offline,
 };
 use super::{OAuthError, OAuthErrorCode, sha256_hex};

@@ -14,10 +14,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::authorize::{AuthorizationRequest, ClientResponse, OrganizationPrompt};
+use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
 use crate::clock::now_unix_millis;
@@ -52,6 +51,17 @@ pub enum LoginError {
         retry_after_secs: i64,
     },
     Internal(String),
+}
+
+impl From<throttle::ThrottleError> for LoginError {
+    fn from(err: throttle::ThrottleError) -> Self {
+        match err {
+            throttle::ThrottleError::TooManyAttempts { retry_after_secs } => {
+                LoginError::TooManyAttempts { retry_after_secs }
+            }
+            throttle::ThrottleError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<StoreError> for LoginError {
@@ -275,22 +285,6 @@ pub async fn submit_identifier(
         .await?;
     let snapshot = routing_snapshot(state, &txn.request).await?;
     Ok(crate::routing::decide(&email, &snapshot))
-}
-
-/// The data an authorization code stands for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub user_id: String,
-    pub organization_id: Option<String>,
-    pub redirect_uri: String,
-    pub scope: Vec<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub audience: Option<String>,
-    pub auth_time: i64,
-    /// The SSO session the code was issued in: the ID token's `sid`.
-    #[serde(default)]
-    pub session_id: Option<String>,
 }
 
 /// A verifier hash no password matches, so that an unknown email costs as

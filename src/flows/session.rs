@@ -3,7 +3,7 @@
 //! requests use it without asking for a password again, unless the request
 //! says otherwise (`prompt=login`, `max_age`) or the session cannot serve it.
 
-use super::authorize::{AuthorizationRequest, OrganizationPrompt};
+use super::request::{AuthorizationRequest, OrganizationPrompt};
 use super::sha256_hex;
 use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::ids;

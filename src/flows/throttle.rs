@@ -19,11 +19,21 @@
 
 use std::net::IpAddr;
 
-use super::login::LoginError;
 use super::sha256_hex;
 use crate::clock::now_unix_millis;
 use crate::state::AppState;
-use crate::store::ThrottleWindow;
+use crate::store::{StoreError, ThrottleWindow};
+
+/// Why an attempt may not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Over a limit; a new attempt is sure to be counted afresh after this
+    /// many seconds (the `Retry-After` the user is given).
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Ten guesses: enough for a person who mistypes or tries a few old
 /// passwords, useless for guessing (Auth0's default threshold is also 10).
@@ -70,8 +80,8 @@ impl Limit {
 
     /// The refusal this limit gives: by then the window it counts in has
     /// ended (at the latest), so the attempt is counted afresh.
-    fn refusal(&self) -> LoginError {
-        LoginError::TooManyAttempts {
+    fn refusal(&self) -> ThrottleError {
+        ThrottleError::TooManyAttempts {
             retry_after_secs: self.window_ms / 1000,
         }
     }
@@ -111,7 +121,7 @@ pub struct Attempt {
 }
 
 /// Counts an attempt against `limit`; refuses it when over the limit.
-async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), LoginError> {
+async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), ThrottleError> {
     let counted = state
         .store
         .count_login_attempt(key, now_unix_millis(), limit.window_ms, limit.window)
@@ -131,7 +141,7 @@ pub async fn begin_password_attempt(
     connection_id: &str,
     email: &str,
     ip: IpAddr,
-) -> Result<Attempt, LoginError> {
+) -> Result<Attempt, ThrottleError> {
     let ip_key = ip_key(ip);
     count(state, &ip_key, IP).await?;
     let account_key = account_key(connection_id, email);
@@ -144,7 +154,7 @@ pub async fn begin_password_attempt(
 
 /// Counts a sign-up attempt from `ip` (a sign-up that hits an existing
 /// account is a failure: it bounds how fast one address can probe emails).
-pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, LoginError> {
+pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, ThrottleError> {
     let ip_key = ip_key(ip);
     count(state, &ip_key, IP).await?;
     Ok(Attempt {
@@ -157,7 +167,7 @@ impl Attempt {
     /// The attempt succeeded: the account's consecutive failures start over,
     /// and the address gets its attempt back (but not its earlier failures:
     /// one good password must not launder a hundred guesses).
-    pub async fn succeeded(self, state: &AppState) -> Result<(), LoginError> {
+    pub async fn succeeded(self, state: &AppState) -> Result<(), ThrottleError> {
         if let Some(account_key) = &self.account_key {
             state.store.reset_login_attempts(account_key).await?;
         }

@@ -13,9 +13,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::flows::authorize::OrganizationPrompt;
-use crate::flows::authorize::{AuthorizeError, ClientResponse, ResponseMode, check_request};
+use crate::flows::authorize::{AuthorizeError, check_request};
 use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::request::{ClientResponse, OrganizationPrompt, ResponseMode};
 use crate::flows::session::{self, SESSION_COOKIE, SessionUse};
 use crate::flows::signup::signup_allowed;
 use crate::flows::{OAuthError, OAuthErrorCode};

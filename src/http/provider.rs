@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::flows::OAuthError;
 use crate::flows::introspection::{self, TokenStateParams};
-use crate::flows::token::{self, AccessTokenRefused, TokenParams, verify_access_token};
+use crate::flows::issue::{AccessTokenRefused, verify_access_token};
+use crate::flows::request::TokenParams;
+use crate::flows::token;
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -248,7 +250,7 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Err(e) => return OAuthError::from(e).into_response(),
     };
     let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
-    let mut body = crate::flows::code::profile_claims(&user.user, &scope);
+    let mut body = crate::flows::issue::profile_claims(&user.user, &scope);
     body.insert("sub".into(), claims.sub.clone().into());
     if let Some(org_id) = claims.org_id {
         body.insert("org_id".into(), org_id.into());

@@ -25,7 +25,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
-use crate::flows::token::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
+use crate::flows::issue::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
 use crate::state::AppState;
 use crate::store::Page;
 
