@@ -4,10 +4,11 @@
 //! first page with the transaction's cookie.
 
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 
-use super::cookies::{browser_session, transaction_cookie};
+use super::cookies::{Cookies, browser_session};
 use super::pages::{error_page, login_error, to_client};
 use crate::flows::authorize::{AuthorizeError, check_request};
 use crate::flows::login;
@@ -18,23 +19,30 @@ use crate::state::AppState;
 pub(super) async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&state, &headers, &params).await
+    authorize(&state, &headers, &jar, &params).await
 }
 
 /// OIDC Core §3.1.2.1: the authorization endpoint takes POST (a form) as well.
 pub(super) async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&state, &headers, &params).await
+    authorize(&state, &headers, &jar, &params).await
 }
 
 /// An authorization request: answered from the browser's session when it
 /// can be, else the start of a login.
-async fn authorize(state: &AppState, headers: &HeaderMap, params: &[(String, String)]) -> Response {
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    params: &[(String, String)],
+) -> Response {
     let request = match check_request(state, params).await {
         Ok(request) => request,
         Err(AuthorizeError::Page { title, detail }) => {
@@ -42,7 +50,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, params: &[(String, Str
         }
         Err(AuthorizeError::ToClient(response)) => return to_client(&response),
     };
-    let browser_session = match browser_session(state, headers).await {
+    let browser_session = match browser_session(state, jar).await {
         Ok(found) => found,
         Err(e) => return login_error(headers, e.into()),
     };
@@ -91,13 +99,12 @@ async fn authorize(state: &AppState, headers: &HeaderMap, params: &[(String, Str
     match started {
         Ok((started, page)) => {
             let cookie =
-                transaction_cookie(state, &started.transaction_id, &started.browser_secret);
-            let mut response =
-                Redirect::to(&format!("{page}?state={}", started.transaction_id)).into_response();
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
+                Cookies::of(state).transaction(&started.transaction_id, &started.browser_secret);
+            (
+                CookieJar::new().add(cookie),
+                Redirect::to(&format!("{page}?state={}", started.transaction_id)),
+            )
+                .into_response()
         }
         Err(e) => login_error(headers, e),
     }

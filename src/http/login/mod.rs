@@ -25,11 +25,11 @@ mod steps;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub(super) use cookies::{browser_session, session_cookie};
+pub(super) use cookies::{Cookies, browser_session, load_transaction};
 pub(super) use pages::{
     Brand, brand_for, error_page, login_error, render, render_with_form_target,
 };
-pub(super) use steps::{StateQuery, finished_response, load, load_form};
+pub(super) use steps::{StateQuery, finished_response, load_form};
 
 use crate::state::AppState;
 

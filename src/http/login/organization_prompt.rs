@@ -6,10 +6,12 @@ use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
+use super::cookies::load_transaction;
 use super::pages::{Brand, login_error, render, render_with_form_target};
-use super::steps::{StateQuery, finished_response, load, load_form};
+use super::steps::{StateQuery, finished_response, load_form};
 use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::state::AppState;
@@ -95,9 +97,10 @@ async fn organization_page(
 pub(super) async fn organization_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    match load(&state, &headers, &q.state).await {
+    match load_transaction(&state, &jar, &q.state).await {
         Ok(txn) => organization_page(&state, &headers, &txn, None).await,
         Err(e) => login_error(&headers, e),
     }
@@ -113,9 +116,10 @@ pub(super) struct OrganizationForm {
 pub(super) async fn organization_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<OrganizationForm>,
 ) -> Response {
-    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };

@@ -7,13 +7,12 @@
 
 use askama::Template;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::cookies::{
-    browser_session, cookie_name, read_cookie, session_cookie, transaction_cookie_cleared,
-};
+use super::cookies::{Cookies, browser_session, load_transaction};
 use super::pages::{Brand, brand_for, login_error, render_with_form_target, to_client};
 use crate::flows::authorize::OrganizationPrompt;
 use crate::flows::login::{self, LoginError, Transaction};
@@ -52,28 +51,14 @@ pub(in crate::http) struct StateQuery {
     pub(in crate::http) state: String,
 }
 
-/// The transaction a page is for, if this browser holds its cookie.
-pub(in crate::http) async fn load(
-    state: &AppState,
-    headers: &HeaderMap,
-    transaction_id: &str,
-) -> Result<Transaction, LoginError> {
-    login::load(
-        state,
-        transaction_id,
-        read_cookie(headers, &cookie_name(transaction_id)),
-    )
-    .await
-}
-
 /// Loads the transaction a form was posted for and checks the form's CSRF token.
 pub(in crate::http) async fn load_form(
     state: &AppState,
-    headers: &HeaderMap,
+    jar: &CookieJar,
     transaction_id: &str,
     csrf: &str,
 ) -> Result<Transaction, LoginError> {
-    let txn = load(state, headers, transaction_id).await?;
+    let txn = load_transaction(state, jar, transaction_id).await?;
     txn.check_csrf(csrf)?;
     Ok(txn)
 }
@@ -151,9 +136,10 @@ async fn password_page(
 pub(super) async fn login_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    match load(&state, &headers, &q.state).await {
+    match load_transaction(&state, &jar, &q.state).await {
         Ok(txn) if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) => {
             Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response()
         }
@@ -172,9 +158,10 @@ pub(super) struct IdentifierForm {
 pub(super) async fn login_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<IdentifierForm>,
 ) -> Response {
-    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
@@ -210,9 +197,10 @@ pub(super) async fn login_post(
 pub(super) async fn password_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    match load(&state, &headers, &q.state).await {
+    match load_transaction(&state, &jar, &q.state).await {
         Ok(txn) => match txn.email.clone() {
             Some(email) => password_page(&state, &txn, &email, None, StatusCode::OK).await,
             None => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
@@ -232,9 +220,10 @@ pub(super) async fn password_post(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
@@ -262,23 +251,19 @@ pub(in crate::http) fn finished_response(
     txn: &Transaction,
     finished: login::Finished,
 ) -> Response {
-    let mut response = match &finished.next {
+    let response = match &finished.next {
         login::Next::Client(to) => to_client(to),
         login::Next::Page(path) => Redirect::to(path).into_response(),
     };
-    let mut cookies = Vec::new();
+    let cookies = Cookies::of(state);
+    let mut jar = CookieJar::new();
     if finished.transaction_ended {
-        cookies.push(transaction_cookie_cleared(&txn.id));
+        jar = jar.add(cookies.transaction_cleared(&txn.id));
     }
     if let Some(session) = finished.session_cookie {
-        cookies.push(session_cookie(state, &session.secret, session.max_age_secs));
+        jar = jar.add(cookies.session(&session.secret, session.max_age_secs));
     }
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    response
+    (jar, response).into_response()
 }
 
 #[derive(Deserialize)]
@@ -291,13 +276,14 @@ pub(super) struct ContinueForm {
 pub(super) async fn continue_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<ContinueForm>,
 ) -> Response {
-    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
-    let browser_session = match browser_session(&state, &headers).await {
+    let browser_session = match browser_session(&state, &jar).await {
         Ok(found) => found,
         Err(e) => return login_error(&headers, e.into()),
     };
