@@ -1,8 +1,8 @@
 //! The two cookies of a browser login, built and read through axum-extra's
 //! cookie jar: the transaction's (one per login, so logins in two tabs do not
 //! collide; it binds the transaction to the browser that started it) and the
-//! SSO session's. Both are `HttpOnly` and `SameSite=Lax`, and `Secure`
-//! whenever the issuer is https.
+//! SSO session's. Both are `HttpOnly` and `SameSite=Lax`; whenever the
+//! issuer is https they are `Secure` and `__Host-` prefixed.
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
@@ -10,6 +10,10 @@ use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::session::{self, SESSION_COOKIE};
 use crate::state::AppState;
 use crate::store::StoredSession;
+
+/// Browsers accept a cookie so named only if it is `Secure`, for `/`, and
+/// has no `Domain` (RFC 6265bis §4.1.3.2).
+const HOST_PREFIX: &str = "__Host-";
 
 const TRANSACTION_COOKIE_PREFIX: &str = "sy_login_";
 
@@ -31,16 +35,21 @@ impl Cookies {
         }
     }
 
-    /// Each transaction has its own cookie, so logins in two tabs do not collide.
+    /// Each transaction has its own cookie, so logins in two tabs do not
+    /// collide. Over https it is `__Host-` prefixed like the session's (and
+    /// so for `/`, as the prefix demands): a sibling subdomain cannot plant
+    /// or shadow it to tie a victim's browser to the attacker's login.
     fn transaction_name(self, transaction_id: &str) -> String {
+        let host_prefix = if self.https { HOST_PREFIX } else { "" };
         format!(
-            "{TRANSACTION_COOKIE_PREFIX}{}",
+            "{host_prefix}{TRANSACTION_COOKIE_PREFIX}{}",
             transaction_id.get(..12).unwrap_or(transaction_id)
         )
     }
 
+    /// Over plain http (development) the cookie goes to the login pages only.
     fn transaction_path(self) -> &'static str {
-        "/u/"
+        if self.https { "/" } else { "/u/" }
     }
 
     /// The cookie that gives the browser a new transaction's secret.
@@ -119,4 +128,49 @@ pub(in crate::http) async fn load_transaction(
 ) -> Result<Transaction, LoginError> {
     let name = Cookies::of(state).transaction_name(transaction_id);
     login::load(state, transaction_id, jar.get(&name).map(Cookie::value)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HTTPS: Cookies = Cookies { https: true };
+    const HTTP: Cookies = Cookies { https: false };
+    const TRANSACTION_ID: &str = "abcdefghijklmnopqrstuvwxyz";
+
+    #[test]
+    fn over_https_the_transaction_cookie_is_host_prefixed_secure_and_for_the_whole_host() {
+        assert_eq!(
+            HTTPS.transaction(TRANSACTION_ID, "s3cret").to_string(),
+            "__Host-sy_login_abcdefghijkl=s3cret; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=1800"
+        );
+        assert_eq!(
+            HTTPS.transaction_cleared(TRANSACTION_ID).to_string(),
+            "__Host-sy_login_abcdefghijkl=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn over_plain_http_the_transaction_cookie_has_no_prefix_and_stays_under_u() {
+        assert_eq!(
+            HTTP.transaction(TRANSACTION_ID, "s3cret").to_string(),
+            "sy_login_abcdefghijkl=s3cret; HttpOnly; SameSite=Lax; Path=/u/; Max-Age=1800"
+        );
+        assert_eq!(
+            HTTP.transaction_cleared(TRANSACTION_ID).to_string(),
+            "sy_login_abcdefghijkl=; HttpOnly; SameSite=Lax; Path=/u/; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_prefixed_over_https_only() {
+        assert_eq!(
+            HTTPS.session("s3cret", 600).to_string(),
+            "__Host-sy_session=s3cret; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=600"
+        );
+        assert_eq!(
+            HTTP.session("", 0).to_string(),
+            "sy_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        );
+    }
 }
