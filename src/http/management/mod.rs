@@ -3,6 +3,7 @@
 //! against Switchyard unchanged. Every route needs a bearer token whose
 //! `scope` holds the route's scope; every route is in the OpenAPI document.
 
+mod client_grants;
 mod clients;
 mod connections;
 mod keys;
@@ -123,6 +124,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(organization_grants::router())
         .merge(connections::router())
         .merge(clients::router())
+        .merge(client_grants::router())
         .merge(users::router())
         .merge(sessions::router())
         .merge(roles::router())
