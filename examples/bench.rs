@@ -968,7 +968,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(cli.duration),
         concurrency: cli.concurrency.max(1),
     };
-    let today = switchyard::clock::rfc3339_from_millis(switchyard::clock::now_unix_millis());
+    let today = switchyard::clock::rfc3339_from_millis(
+        switchyard::clock::Clock::system().now_unix_millis(),
+    );
     println!(
         "Switchyard {} vs node-oidc-provider {} ({}), {}",
         env!("CARGO_PKG_VERSION"),

@@ -57,6 +57,12 @@ impl Application {
     /// Opens the store (running migrations), loads the keys, seeds what the
     /// configuration asks for and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, clock::Clock::system()).await
+    }
+
+    /// [`Application::build`] with the server's time read from `clock`
+    /// (tests move it instead of sleeping).
+    pub async fn build_with_clock(config: Config, clock: clock::Clock) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -71,7 +77,7 @@ impl Application {
                     .with_context(|| format!("loading TLS certificate {}", cert.display()))?,
             ),
             TlsMode::Dev => {
-                let dev = tls::ensure_dev_certificate(&config.data_dir)?;
+                let dev = tls::ensure_dev_certificate(&config.data_dir, &clock)?;
                 banner.dev_certificate = Some(dev.cert_path.clone());
                 Some(
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(
@@ -121,6 +127,7 @@ impl Application {
         }
         let state = AppState(Arc::new(AppInner {
             issuer,
+            clock,
             store,
             keys,
             clients: cache::ClientCache::new(),
@@ -184,7 +191,7 @@ impl Application {
                 match purge_state
                     .store
                     .purge_expired(
-                        clock::now_unix_millis(),
+                        purge_state.clock.now_unix_millis(),
                         flows::session::SESSION_IDLE_LIFETIME_MS,
                     )
                     .await

@@ -5,7 +5,6 @@
 use super::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, TokenResponse};
 use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode};
-use crate::clock::now_unix_seconds;
 use crate::model::client::{Client, ClientGrant, OrganizationUsage};
 use crate::model::ids;
 use crate::state::AppState;
@@ -56,7 +55,7 @@ pub async fn issue_machine_token(
         }
     };
     let scope = granted.join(" ");
-    let now = now_unix_seconds();
+    let now = state.clock.now_unix_seconds();
     let claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: format!("{}@clients", client.client_id),

@@ -11,7 +11,6 @@ use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
 use super::refresh;
 use super::request::{CodeGrant, TokenParams};
 use super::{OAuthError, sha256_hex};
-use crate::clock::now_unix_millis;
 use crate::model::client::Client;
 use crate::model::ids;
 use crate::state::AppState;
@@ -45,7 +44,7 @@ pub async fn exchange_code(
     let access_token_id = ids::random_alphanumeric(22);
     let (code_client, grant_json) = match state
         .store
-        .consume_authorization_code(&code_hash, now_unix_millis(), &access_token_id)
+        .consume_authorization_code(&code_hash, state.clock.now_unix_millis(), &access_token_id)
         .await
     {
         Ok(found) => found,
@@ -54,7 +53,11 @@ pub async fn exchange_code(
             // when its own client presents it again).
             if state
                 .store
-                .revoke_what_code_issued(&code_hash, &client.client_id, now_unix_millis())
+                .revoke_what_code_issued(
+                    &code_hash,
+                    &client.client_id,
+                    state.clock.now_unix_millis(),
+                )
                 .await?
             {
                 tracing::warn!(client_id = %client.client_id, "authorization code replayed; the tokens it issued are revoked");

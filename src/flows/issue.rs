@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::OAuthError;
-use crate::clock::now_unix_seconds;
 use crate::model::client::{Client, SigningAlg};
 use crate::model::resource_server::TokenDialect;
 use crate::model::user::User;
@@ -60,7 +59,9 @@ pub fn verify_id_token_hint(
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_required_spec_claims(&["iss", "aud", "sub"]);
-    state.keys.verify(hint, "JWT", validation)
+    state
+        .keys
+        .verify(hint, "JWT", validation, state.clock.now_unix_seconds())
 }
 
 /// `at_hash`: the left half of the access token's hash, with the hash of the
@@ -210,7 +211,12 @@ pub fn verify_access_token_offline(
     }
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.leeway = 30;
-    state.keys.verify(token, ACCESS_TOKEN_TYP, validation)
+    state.keys.verify(
+        token,
+        ACCESS_TOKEN_TYP,
+        validation,
+        state.clock.now_unix_seconds(),
+    )
 }
 
 /// The user a grant is for, if they may still get tokens: the account
@@ -331,7 +337,7 @@ pub async fn issue_user_tokens(
     let lifetime = api
         .as_ref()
         .map_or(USER_ACCESS_TOKEN_LIFETIME_SECS, |api| api.token_lifetime);
-    let now = now_unix_seconds();
+    let now = state.clock.now_unix_seconds();
     let access_claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: grant.user.user_id.clone(),

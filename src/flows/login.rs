@@ -19,7 +19,6 @@ use subtle::ConstantTimeEq;
 use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
-use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
 use crate::model::ids;
@@ -117,7 +116,7 @@ pub async fn begin(
             email,
             previous_session_id: previous_session_id.map(str::to_owned),
             authenticated_session_id: None,
-            expires_at: now_unix_millis() + TRANSACTION_LIFETIME_MS,
+            expires_at: state.clock.now_unix_millis() + TRANSACTION_LIFETIME_MS,
         })
         .await?;
     Ok(Started {
@@ -149,7 +148,7 @@ pub async fn load(
 ) -> Result<Transaction, LoginError> {
     let stored = state
         .store
-        .get_login_transaction(transaction_id, now_unix_millis())
+        .get_login_transaction(transaction_id, state.clock.now_unix_millis())
         .await?;
     let presented = sha256_hex(browser_secret.ok_or(LoginError::Expired)?);
     if !bool::from(presented.as_bytes().ct_eq(stored.browser_hash.as_bytes())) {
@@ -625,12 +624,12 @@ async fn issue_code(
             &sha256_hex(&code),
             &request.client_id,
             &grant_json,
-            now_unix_millis() + CODE_LIFETIME_MS,
+            state.clock.now_unix_millis() + CODE_LIFETIME_MS,
         )
         .await?;
     // The idle timeout is minutes to days: one write a minute is precise
     // enough, and spares a write on every silent login.
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     if now - session.last_used_at > session::SESSION_TOUCH_INTERVAL_MS {
         state.store.touch_session(&session.id, now).await?;
     }

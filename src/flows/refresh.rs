@@ -7,7 +7,6 @@
 use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
 use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode, find_organization, sha256_hex};
-use crate::clock::now_unix_millis;
 use crate::model::client::{Client, GrantType};
 use crate::model::ids;
 use crate::state::AppState;
@@ -34,7 +33,7 @@ pub async fn start(
     grant: &UserGrant<'_>,
     code_hash: &str,
 ) -> Result<Option<String>, OAuthError> {
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     let token = ids::random_alphanumeric(48);
     let family = RefreshGrant {
         id: ids::random_alphanumeric(32),
@@ -72,7 +71,7 @@ pub async fn exchange_refresh_token(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
     let token_hash = sha256_hex(presented);
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
 
     // Everything that can refuse the request is checked before the token is
     // rotated, so that a refused request does not burn the client's token.

@@ -20,7 +20,6 @@
 use std::net::IpAddr;
 
 use super::sha256_hex;
-use crate::clock::now_unix_millis;
 use crate::state::AppState;
 use crate::store::{StoreError, ThrottleWindow};
 
@@ -124,7 +123,12 @@ pub struct Attempt {
 async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), ThrottleError> {
     let counted = state
         .store
-        .count_login_attempt(key, now_unix_millis(), limit.window_ms, limit.window)
+        .count_login_attempt(
+            key,
+            state.clock.now_unix_millis(),
+            limit.window_ms,
+            limit.window,
+        )
         .await?;
     if limit.allows(counted) {
         Ok(())
