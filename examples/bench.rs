@@ -150,6 +150,11 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             client_id: BOOTSTRAP_ID.into(),
             client_secret: BOOTSTRAP_SECRET.into(),
         }),
+        // The load generator opens more connections than a browser would.
+        connection_limits: switchyard::transport::ConnectionLimits {
+            max_connections: 10_000,
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));

@@ -23,4 +23,5 @@ mod refresh;
 mod resource_servers;
 mod sessions;
 mod signup;
+mod slow_clients;
 mod users;

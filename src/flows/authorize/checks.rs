@@ -7,7 +7,9 @@
 use super::{AuthorizeError, Params};
 use crate::flows::request::{OrganizationPrompt, ResponseMode};
 use crate::flows::{OAuthError, OAuthErrorCode};
-use crate::model::client::{Client, GrantType, OrganizationRequireBehavior, OrganizationUsage};
+use crate::model::client::{
+    AppType, Client, GrantType, OrganizationRequireBehavior, OrganizationUsage,
+};
 use crate::model::resource_server::ResourceServer;
 
 /// The OpenID Connect scopes any request may ask for; an API adds its own.
@@ -16,23 +18,64 @@ pub const OPENID_SCOPES: &[&str] = &["openid", "profile", "email", "offline_acce
 /// The `prompt` values OIDC Core §3.1.2.1 defines.
 pub const PROMPT_VALUES: &[&str] = &["none", "login", "select_account", "consent"];
 
+/// The longest value a parameter may have: a `state` or `nonce` is a few
+/// dozen characters, a `scope` a few hundred; 2 KB leaves room for any
+/// honest use and keeps a login transaction small.
+pub const MAX_PARAMETER_BYTES: usize = 2048;
+/// An `id_token_hint` is a whole ID token, profile claims included.
+pub const MAX_ID_TOKEN_HINT_BYTES: usize = 8192;
+
 /// `redirect_uri` is one of the client's callbacks, compared exactly
-/// (RFC 9700 §4.1.3).
+/// (RFC 9700 §4.1.3); for a native client, a loopback callback matches
+/// with any port (RFC 8252 §7.3).
 pub fn redirect_uri<'a>(params: &Params<'a>, client: &Client) -> Result<&'a str, AuthorizeError> {
     let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
         AuthorizeError::page("Missing redirect_uri", "The request has no redirect_uri.")
     })?;
-    if !client
-        .callbacks
-        .iter()
-        .any(|registered| registered == redirect_uri)
-    {
+    let matches = |registered: &String| {
+        registered == redirect_uri
+            || (client.app_type == AppType::Native
+                && loopback_matches_any_port(registered, redirect_uri))
+    };
+    if !client.callbacks.iter().any(matches) {
         return Err(AuthorizeError::page(
             "Callback URL mismatch",
             "The redirect_uri is not one of the application's registered callback URLs (they are compared exactly).",
         ));
     }
     Ok(redirect_uri)
+}
+
+/// RFC 8252 §7.3: a native app listens on a loopback port the system picks
+/// at run time, so `http://127.0.0.1/cb` or `http://[::1]/cb` registered
+/// matches the same URI with any port. Only the port may differ, and only
+/// for IP literals (not `localhost`), written exactly as the URL standard
+/// writes them (so that no other spelling of an address slips through).
+#[must_use]
+pub fn loopback_matches_any_port(registered: &str, requested: &str) -> bool {
+    let (Ok(mut registered_url), Ok(mut requested_url)) =
+        (url::Url::parse(registered), url::Url::parse(requested))
+    else {
+        return false;
+    };
+    let is_loopback_literal = |url: &url::Url| {
+        url.scheme() == "http"
+            && match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+                Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+                _ => false,
+            }
+    };
+    if !is_loopback_literal(&registered_url)
+        || !is_loopback_literal(&requested_url)
+        || requested_url.as_str() != requested
+    {
+        return false;
+    }
+    if registered_url.set_port(None).is_err() || requested_url.set_port(None).is_err() {
+        return false;
+    }
+    registered_url == requested_url
 }
 
 /// `client_id` and `redirect_uri` given once: with two values, which one was
@@ -52,6 +95,20 @@ pub fn parameters_once(params: &Params<'_>) -> Result<(), OAuthError> {
     match params.repeated() {
         Some(name) => Err(OAuthError::invalid_request(format!(
             "Parameter '{name}' was given more than once"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// No parameter longer than [`MAX_PARAMETER_BYTES`] (the login
+/// transaction stores them).
+pub fn parameter_lengths(params: &Params<'_>) -> Result<(), OAuthError> {
+    match params.longer_than(
+        MAX_PARAMETER_BYTES,
+        &[("id_token_hint", MAX_ID_TOKEN_HINT_BYTES)],
+    ) {
+        Some(name) => Err(OAuthError::invalid_request(format!(
+            "Parameter '{name}' is too long"
         ))),
         None => Ok(()),
     }

@@ -62,6 +62,22 @@ impl<'a> Params<'a> {
         self.values.get(name).copied().filter(|v| !v.is_empty())
     }
 
+    /// The first parameter (by name) whose value is longer than `max`
+    /// bytes, or than the limit `exceptions` give its name.
+    pub fn longer_than(&self, max: usize, exceptions: &[(&str, usize)]) -> Option<&'a str> {
+        let mut names: Vec<&'a str> = self.values.keys().copied().collect();
+        names.sort_unstable();
+        names.into_iter().find(|name| {
+            let limit = exceptions
+                .iter()
+                .find(|(exception, _)| exception == name)
+                .map_or(max, |(_, limit)| *limit);
+            self.values
+                .get(name)
+                .is_some_and(|value| value.len() > limit)
+        })
+    }
+
     /// A parameter given more than once, if any.
     pub fn repeated(&self) -> Option<&'a str> {
         self.repeated
@@ -92,6 +108,7 @@ pub async fn check_request(
         ))
     };
     checks::parameters_once(&params).map_err(to_client)?;
+    checks::parameter_lengths(&params).map_err(to_client)?;
     checks::response_type(&params).map_err(to_client)?;
     let response_mode = checks::response_mode(&params).map_err(to_client)?;
     checks::code_grant_allowed(&client).map_err(to_client)?;

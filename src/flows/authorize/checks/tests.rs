@@ -307,3 +307,65 @@ fn scope_is_openid_scopes_and_the_apis_own() {
     );
     assert_eq!(description(refused), "Unsupported scope 'read:invoices'");
 }
+
+#[test]
+fn long_parameters_are_refused_and_an_id_token_hint_may_be_longer() {
+    let long = "a".repeat(MAX_PARAMETER_BYTES + 1);
+    let just_fits = "a".repeat(MAX_PARAMETER_BYTES);
+    for name in [
+        "state",
+        "nonce",
+        "login_hint",
+        "scope",
+        "connection",
+        "anything",
+    ] {
+        let q = query(&[(name, long.as_str())]);
+        assert_eq!(
+            description(parameter_lengths(&Params::new(&q))),
+            format!("Parameter '{name}' is too long")
+        );
+    }
+    let q = query(&[
+        ("state", just_fits.as_str()),
+        ("id_token_hint", long.as_str()),
+    ]);
+    assert!(parameter_lengths(&Params::new(&q)).is_ok());
+    let longer = "a".repeat(MAX_ID_TOKEN_HINT_BYTES + 1);
+    let q = query(&[("id_token_hint", longer.as_str())]);
+    assert!(parameter_lengths(&Params::new(&q)).is_err());
+}
+
+#[test]
+fn a_native_clients_loopback_callback_matches_any_port_and_nothing_else() {
+    let mut native = client(AppType::Native);
+    native.callbacks = vec![
+        "http://127.0.0.1/callback".into(),
+        "http://[::1]/cb".into(),
+        "http://localhost/cb".into(),
+    ];
+    let check = |client: &Client, uri: &str| {
+        let q = query(&[("redirect_uri", uri)]);
+        redirect_uri(&Params::new(&q), client).is_ok()
+    };
+    assert!(check(&native, "http://127.0.0.1:51004/callback"));
+    assert!(check(&native, "http://127.0.0.1/callback"));
+    assert!(check(&native, "http://[::1]:8000/cb"));
+    for refused in [
+        "http://127.0.0.1:51004/callback/other",
+        "http://127.0.0.1:51004/callback?x=1",
+        "https://127.0.0.1:51004/callback",
+        "http://127.1:51004/callback",
+        "http://127.0.0.2:51004/callback",
+        "http://[::1]:8000/callback",
+        "http://localhost:8000/cb",
+        "http://user@127.0.0.1:5000/callback",
+    ] {
+        assert!(!check(&native, refused), "{refused} matched");
+    }
+    // A web client's loopback callback is still compared exactly.
+    let mut web = web();
+    web.callbacks = vec!["http://127.0.0.1/callback".into()];
+    assert!(!check(&web, "http://127.0.0.1:51004/callback"));
+    assert!(check(&web, "http://127.0.0.1/callback"));
+}
