@@ -44,6 +44,11 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     ToClient(ClientResponse),
+    /// Too many logins started from the client's address
+    /// ([`throttle::LOGIN_STARTS`]); retry after this many seconds.
+    TooManyLoginStarts {
+        retry_after_secs: i64,
+    },
     /// Refused by brute-force protection ([`super::throttle`]); a new
     /// attempt is sure to be counted afresh after this many seconds.
     TooManyAttempts {
@@ -92,12 +97,22 @@ pub struct Started {
     pub browser_secret: String,
 }
 
-/// Starts a login transaction for a checked authorization request.
+/// Starts a login transaction for a checked authorization request from
+/// `client_ip` (each stores the request: counted per address).
 pub async fn begin(
     state: &AppState,
     request: &AuthorizationRequest,
     previous_session_id: Option<&str>,
+    client_ip: IpAddr,
 ) -> Result<Started, LoginError> {
+    throttle::count_login_start(state, client_ip)
+        .await
+        .map_err(|e| match e {
+            throttle::ThrottleError::TooManyAttempts { retry_after_secs } => {
+                LoginError::TooManyLoginStarts { retry_after_secs }
+            }
+            throttle::ThrottleError::Store(e) => e.into(),
+        })?;
     let browser_secret = ids::random_alphanumeric(43);
     let transaction_id = ids::random_alphanumeric(32);
     let request_json =
@@ -131,8 +146,9 @@ pub async fn begin_organization_pick(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
+    client_ip: IpAddr,
 ) -> Result<Started, LoginError> {
-    let started = begin(state, request, Some(&session.id)).await?;
+    let started = begin(state, request, Some(&session.id), client_ip).await?;
     state
         .store
         .set_login_transaction_session(&started.transaction_id, &session.id)

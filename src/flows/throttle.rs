@@ -47,6 +47,13 @@ pub const ACCOUNT_LOCKOUT_MS: i64 = 15 * 60 * 1000;
 pub const IP_FAILURE_LIMIT: i64 = 100;
 pub const IP_WINDOW_MS: i64 = 60 * 60 * 1000;
 
+/// Login transactions started per address in a fixed window: each stores a
+/// request server-side, so a client looping over `/authorize` would fill
+/// the database. Thirty a minute on average is far above what the people
+/// behind one address start, and bursts are fine.
+pub const LOGIN_START_LIMIT: i64 = 300;
+pub const LOGIN_START_WINDOW_MS: i64 = 10 * 60 * 1000;
+
 /// One counter's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
@@ -61,6 +68,13 @@ pub const ACCOUNT: Limit = Limit {
     max_failures: ACCOUNT_FAILURE_LIMIT,
     window_ms: ACCOUNT_LOCKOUT_MS,
     window: ThrottleWindow::UntilLimit(ACCOUNT_FAILURE_LIMIT),
+};
+
+/// Login transactions started per address.
+pub const LOGIN_STARTS: Limit = Limit {
+    max_failures: LOGIN_START_LIMIT,
+    window_ms: LOGIN_START_WINDOW_MS,
+    window: ThrottleWindow::Fixed,
 };
 
 /// Failures per address in a fixed hour.
@@ -92,12 +106,23 @@ pub fn account_key(connection_id: &str, email: &str) -> String {
     sha256_hex(&format!("account\n{connection_id}\n{email}"))
 }
 
-/// The counter key of a client address. IPv6 addresses count per /64: one
-/// host is routinely given a whole /64, so a per-address key would give an
-/// attacker 2^64 fresh counters.
+/// The failure counter key of a client address.
 #[must_use]
 pub fn ip_key(ip: IpAddr) -> String {
-    let bucket = match ip {
+    sha256_hex(&format!("ip\n{}", address_bucket(ip)))
+}
+
+/// The key counting the login transactions an address starts.
+#[must_use]
+pub fn login_start_key(ip: IpAddr) -> String {
+    sha256_hex(&format!("login-start\n{}", address_bucket(ip)))
+}
+
+/// What counts as one address. IPv6 addresses count per /64: one host is
+/// routinely given a whole /64, so a per-address key would give an
+/// attacker 2^64 fresh counters.
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -106,8 +131,7 @@ pub fn ip_key(ip: IpAddr) -> String {
                 format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
             }
         },
-    };
-    sha256_hex(&format!("ip\n{bucket}"))
+    }
 }
 
 /// An attempt that has been counted and allowed to go on. Call
@@ -167,6 +191,12 @@ pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attemp
     })
 }
 
+/// Counts a login transaction started from `ip`; refuses it over
+/// [`LOGIN_STARTS`].
+pub async fn count_login_start(state: &AppState, ip: IpAddr) -> Result<(), ThrottleError> {
+    count(state, &login_start_key(ip), LOGIN_STARTS).await
+}
+
 impl Attempt {
     /// The attempt succeeded: the account's consecutive failures start over,
     /// and the address gets its attempt back (but not its earlier failures:
@@ -214,6 +244,7 @@ mod tests {
         );
         assert_eq!(ip_key(ip("::ffff:192.0.2.7")?), ip_key(ip("192.0.2.7")?));
         assert_ne!(ip_key(ip("192.0.2.7")?), ip_key(ip("192.0.2.8")?));
+        assert_ne!(ip_key(ip("192.0.2.7")?), login_start_key(ip("192.0.2.7")?));
         Ok(())
     }
 }

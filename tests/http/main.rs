@@ -6,6 +6,7 @@
 mod support;
 
 mod api_tokens;
+mod authorize_abuse;
 mod backchannel;
 mod bad_input;
 mod clients;

@@ -14,25 +14,28 @@ use crate::flows::authorize::{AuthorizeError, check_request};
 use crate::flows::login;
 use crate::flows::session::{self, SessionUse};
 use crate::flows::{OAuthError, OAuthErrorCode};
+use crate::http::ClientIp;
 use crate::state::AppState;
 
 pub(super) async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(client_ip): ClientIp,
     jar: CookieJar,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&state, &headers, &jar, &params).await
+    authorize(&state, &headers, client_ip, &jar, &params).await
 }
 
 /// OIDC Core §3.1.2.1: the authorization endpoint takes POST (a form) as well.
 pub(super) async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(client_ip): ClientIp,
     jar: CookieJar,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    authorize(&state, &headers, &jar, &params).await
+    authorize(&state, &headers, client_ip, &jar, &params).await
 }
 
 /// An authorization request: answered from the browser's session when it
@@ -40,6 +43,7 @@ pub(super) async fn authorize_post(
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
+    client_ip: std::net::IpAddr,
     jar: &CookieJar,
     params: &[(String, String)],
 ) -> Response {
@@ -61,7 +65,7 @@ async fn authorize(
     let use_of_session = session::decide(
         &request,
         browser_session.as_ref(),
-        crate::clock::now_unix_seconds(),
+        state.clock.now_unix_seconds(),
     );
     match use_of_session {
         SessionUse::LoginRequired => return login_required(),
@@ -81,7 +85,7 @@ async fn authorize(
     }
     let started = match &browser_session {
         Some(found) if use_of_session == SessionUse::PickOrganization => {
-            login::begin_organization_pick(state, &request, found)
+            login::begin_organization_pick(state, &request, found, client_ip)
                 .await
                 .map(|started| (started, "/u/organization"))
         }
@@ -91,7 +95,7 @@ async fn authorize(
                 _ => "/u/login",
             };
             let previous_session = browser_session.as_ref().map(|s| s.id.as_str());
-            login::begin(state, &request, previous_session)
+            login::begin(state, &request, previous_session, client_ip)
                 .await
                 .map(|started| (started, page))
         }

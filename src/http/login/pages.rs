@@ -208,6 +208,18 @@ pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Re
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }
+        LoginError::TooManyLoginStarts { retry_after_secs } => {
+            let mut response = error_page(
+                headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                "Too many sign-ins were started from your network. Try again later.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
         LoginError::Retry(message) => {
             error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
         }
