@@ -16,7 +16,7 @@ use switchyard::model::client::{
     SigningAlg, TokenEndpointAuthMethod,
 };
 use switchyard::model::connection::{
-    Connection, EnabledConnection, OrganizationAccessLevel, Strategy,
+    Connection, ConnectionOptions, EnabledConnection, OrganizationAccessLevel, Strategy,
 };
 use switchyard::model::ids::{self, new_id};
 use switchyard::model::organization::{Branding, BrandingColors, Organization};
@@ -190,7 +190,7 @@ fn connection(name: &str, strategy: Strategy) -> Connection {
         name: name.to_owned(),
         strategy,
         display_name: None,
-        options: Map::new(),
+        options: ConnectionOptions::empty(strategy),
         metadata: Map::new(),
         is_domain_connection: false,
         show_as_button: None,
@@ -265,6 +265,10 @@ fn enabled(organization_id: &str, connection_id: &str) -> EnabledConnection {
         organization_connection_name: None,
         organization_access_level: OrganizationAccessLevel::None,
     }
+}
+
+fn connection_options(strategy: Strategy, value: Value) -> ConnectionOptions {
+    ConnectionOptions::decode(strategy, object(value)).unwrap()
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -1093,16 +1097,19 @@ async fn connection_round_trip(store: Store) {
 
     let mut oidc = connection("acme-oidc", Strategy::Oidc);
     oidc.display_name = Some("Acme SSO".to_owned());
-    oidc.options = object(json!({
-        "client_id": "upstream-client",
-        "client_secret": "s3cr3t",
-        "issuer": "https://idp.example.com/",
-        "type": "back_channel",
-        "scope": "openid profile email",
-        "domain_aliases": ["acme.test", "acme.example"],
-        "nested": {"a": [1, 2.5, -3, true, false, null], "b": {"c": "ü✓"}},
-        "big": 9_007_199_254_740_991_i64,
-    }));
+    oidc.options = connection_options(
+        Strategy::Oidc,
+        json!({
+            "client_id": "upstream-client",
+            "client_secret": "s3cr3t",
+            "issuer": "https://idp.example.com/",
+            "type": "back_channel",
+            "scope": "openid profile email",
+            "domain_aliases": ["acme.test", "acme.example"],
+            "nested": {"a": [1, 2.5, -3, true, false, null], "b": {"c": "ü✓"}},
+            "big": 9_007_199_254_740_991_i64,
+        }),
+    );
     oidc.metadata = object(json!({"owner": "it@acme.test"}));
     oidc.is_domain_connection = true;
     oidc.show_as_button = Some(true);
@@ -1132,7 +1139,10 @@ async fn connection_round_trip(store: Store) {
     // Update every mutable field; name and strategy are immutable (as in Auth0).
     let mut updated = oidc.clone();
     updated.display_name = None;
-    updated.options = object(json!({"client_id": "other", "issuer": "https://idp2.example.com/"}));
+    updated.options = connection_options(
+        Strategy::Oidc,
+        json!({"client_id": "other", "issuer": "https://idp2.example.com/"}),
+    );
     updated.metadata = Map::new();
     updated.is_domain_connection = false;
     updated.show_as_button = None;
