@@ -44,8 +44,7 @@ use tokio::process::{Child, Command};
 
 use switchyard::Application;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
-use switchyard::flows::code::IdTokenClaims;
-use switchyard::flows::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience};
+use switchyard::flows::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, IdTokenClaims};
 use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 
@@ -151,6 +150,11 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             client_id: BOOTSTRAP_ID.into(),
             client_secret: BOOTSTRAP_SECRET.into(),
         }),
+        // The load generator opens more connections than a browser would.
+        connection_limits: switchyard::transport::ConnectionLimits {
+            max_connections: 10_000,
+            ..Default::default()
+        },
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));
@@ -969,7 +973,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(cli.duration),
         concurrency: cli.concurrency.max(1),
     };
-    let today = switchyard::clock::rfc3339_from_millis(switchyard::clock::now_unix_millis());
+    let today = switchyard::clock::rfc3339_from_millis(
+        switchyard::clock::Clock::system().now_unix_millis(),
+    );
     println!(
         "Switchyard {} vs node-oidc-provider {} ({}), {}",
         env!("CARGO_PKG_VERSION"),

@@ -3,9 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+
+use crate::transport::ConnectionLimits;
 
 /// Options shared by every subcommand that opens the store.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -73,6 +76,15 @@ pub struct ServeArgs {
         requires = "bootstrap_client_id"
     )]
     pub bootstrap_client_secret: Option<String>,
+    /// Seconds a client has to send a request's headers [default: 10].
+    #[arg(long, env = "SWITCHYARD_HEADER_READ_TIMEOUT", value_name = "SECS")]
+    pub header_read_timeout: Option<u64>,
+    /// Seconds a connection may stay silent before it is closed [default: 60].
+    #[arg(long, env = "SWITCHYARD_IDLE_TIMEOUT", value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Client connections open at once; more are closed [default: 1000].
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// The file format; every key optional.
@@ -86,6 +98,15 @@ struct FileConfig {
     demo: Option<bool>,
     trust_forwarded_for: Option<bool>,
     tls: Option<FileTls>,
+    limits: Option<FileLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +148,7 @@ pub struct Config {
     pub bootstrap_client: Option<BootstrapClient>,
     /// Client addresses come from `X-Forwarded-For` (a trusted proxy in front).
     pub trust_forwarded_for: bool,
+    pub connection_limits: ConnectionLimits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -210,7 +232,9 @@ impl Config {
             ),
             _ => None,
         };
+        let connection_limits = resolve_limits(args, file.limits.unwrap_or_default())?;
         Ok(Config {
+            connection_limits,
             data_dir,
             database_url,
             listen,
@@ -222,6 +246,38 @@ impl Config {
                 || file.trust_forwarded_for.unwrap_or(false),
         })
     }
+}
+
+fn resolve_limits(args: &ServeArgs, file: FileLimits) -> anyhow::Result<ConnectionLimits> {
+    let defaults = ConnectionLimits::default();
+    let seconds =
+        |flag: Option<u64>, file: Option<u64>, default: Duration, name: &str| match flag.or(file) {
+            None => Ok(default),
+            Some(0) => bail!("{name} must be at least one second"),
+            Some(secs) => Ok(Duration::from_secs(secs)),
+        };
+    let limits = ConnectionLimits {
+        header_read_timeout: seconds(
+            args.header_read_timeout,
+            file.header_read_timeout_secs,
+            defaults.header_read_timeout,
+            "header_read_timeout",
+        )?,
+        idle_timeout: seconds(
+            args.idle_timeout,
+            file.idle_timeout_secs,
+            defaults.idle_timeout,
+            "idle_timeout",
+        )?,
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections),
+    };
+    if limits.max_connections == 0 {
+        bail!("max_connections must be at least 1");
+    }
+    Ok(limits)
 }
 
 /// The issuer is compared byte for byte by relying parties: an absolute
@@ -258,6 +314,7 @@ mod tests {
         assert_eq!(config.tls, TlsMode::Dev);
         assert!(config.demo);
         assert!(!config.trust_forwarded_for);
+        assert_eq!(config.connection_limits, ConnectionLimits::default());
         assert_eq!(
             config.database_url,
             "sqlite:///tmp/sy/switchyard.db?mode=rwc"
@@ -271,7 +328,7 @@ mod tests {
         let path = dir.path().join("switchyard.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n",
+            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n[limits]\nheader_read_timeout_secs = 5\nmax_connections = 64\n",
         )?;
         let path = path.to_string_lossy().to_string();
         let config = parse(&["--config", &path])?;
@@ -280,8 +337,28 @@ mod tests {
         assert!(!config.demo);
         assert_eq!(config.tls, TlsMode::InsecureHttp);
         assert!(config.trust_forwarded_for);
-        let config = parse(&["--config", &path, "--listen", "127.0.0.1:9001"])?;
+        assert_eq!(
+            config.connection_limits.header_read_timeout,
+            Duration::from_secs(5)
+        );
+        assert_eq!(config.connection_limits.max_connections, 64);
+        assert_eq!(
+            config.connection_limits.idle_timeout,
+            Duration::from_secs(60)
+        );
+        let config = parse(&[
+            "--config",
+            &path,
+            "--listen",
+            "127.0.0.1:9001",
+            "--header-read-timeout",
+            "7",
+        ])?;
         assert_eq!(config.listen.port(), 9001);
+        assert_eq!(
+            config.connection_limits.header_read_timeout,
+            Duration::from_secs(7)
+        );
         Ok(())
     }
 
@@ -299,5 +376,7 @@ mod tests {
             .is_err()
         );
         assert!(parse(&["--bootstrap-client-id", "ops"]).is_err());
+        assert!(parse(&["--idle-timeout", "0"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
     }
 }

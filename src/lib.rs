@@ -17,6 +17,7 @@ pub mod seed;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    limits: transport::ConnectionLimits,
     /// Other nodes' changes (PostgreSQL), listened to from the start so
     /// that none sent once `build` returns is missed.
     changes: Option<store::ChangeListener>,
@@ -57,6 +59,12 @@ impl Application {
     /// Opens the store (running migrations), loads the keys, seeds what the
     /// configuration asks for and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, clock::Clock::system()).await
+    }
+
+    /// [`Application::build`] with the server's time read from `clock`
+    /// (tests move it instead of sleeping).
+    pub async fn build_with_clock(config: Config, clock: clock::Clock) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -71,7 +79,7 @@ impl Application {
                     .with_context(|| format!("loading TLS certificate {}", cert.display()))?,
             ),
             TlsMode::Dev => {
-                let dev = tls::ensure_dev_certificate(&config.data_dir)?;
+                let dev = tls::ensure_dev_certificate(&config.data_dir, &clock)?;
                 banner.dev_certificate = Some(dev.cert_path.clone());
                 Some(
                     axum_server::tls_rustls::RustlsConfig::from_pem_file(
@@ -121,6 +129,7 @@ impl Application {
         }
         let state = AppState(Arc::new(AppInner {
             issuer,
+            clock,
             store,
             keys,
             clients: cache::ClientCache::new(),
@@ -139,6 +148,7 @@ impl Application {
             local_addr,
             state,
             tls,
+            limits: config.connection_limits,
             changes,
             banner,
         })
@@ -191,7 +201,7 @@ impl Application {
                 match purge_state
                     .store
                     .purge_expired(
-                        clock::now_unix_millis(),
+                        purge_state.clock.now_unix_millis(),
                         flows::session::SESSION_IDLE_LIFETIME_MS,
                     )
                     .await
@@ -210,19 +220,20 @@ impl Application {
         // The peer address feeds brute-force protection (`http::ClientIp`).
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let limits = self.limits;
+        let acceptor = transport::LimitedAcceptor::new(&limits);
+        let mut server = axum_server::from_tcp(self.listener).handle(handle);
+        configure_http(server.http_builder(), &limits);
         let result = match self.tls {
             Some(tls) => {
-                axum_server::from_tcp_rustls(self.listener, tls)
-                    .handle(handle)
-                    .serve(app)
-                    .await
+                // The cap and the idle timeout apply from the first byte,
+                // the TLS handshake included.
+                let tls = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                    .handshake_timeout(limits.header_read_timeout)
+                    .acceptor(acceptor);
+                server.acceptor(tls).serve(app).await
             }
-            None => {
-                axum_server::from_tcp(self.listener)
-                    .handle(handle)
-                    .serve(app)
-                    .await
-            }
+            None => server.acceptor(acceptor).serve(app).await,
         };
         reloader.abort();
         purger.abort();
@@ -232,6 +243,23 @@ impl Application {
         self.state.store.close().await;
         result.context("serving HTTP")
     }
+}
+
+/// hyper's side of the connection limits: the header-read timeout (HTTP/1)
+/// and keep-alive pings (HTTP/2), both on tokio's timer.
+fn configure_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &transport::ConnectionLimits,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .keep_alive_interval(limits.http2_keep_alive_interval())
+        .keep_alive_timeout(limits.http2_keep_alive_timeout());
 }
 
 /// Drops from this node's caches what other nodes changed. A message this

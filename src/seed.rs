@@ -6,7 +6,9 @@ use crate::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
     SigningAlg, TokenEndpointAuthMethod,
 };
-use crate::model::connection::{Connection, EnabledConnection, EnabledConnectionRequest, Strategy};
+use crate::model::connection::{
+    Connection, ConnectionOptions, EnabledConnection, EnabledConnectionRequest, Strategy,
+};
 use crate::model::ids;
 use crate::model::organization::Organization;
 use crate::model::user::User;
@@ -114,7 +116,7 @@ pub async fn seed_demo_tenant(
         name: "Username-Password-Authentication".into(),
         strategy: Strategy::Database,
         display_name: Some("Email and password".into()),
-        options: serde_json::Map::new(),
+        options: ConnectionOptions::empty(Strategy::Database),
         metadata: serde_json::Map::new(),
         is_domain_connection: false,
         show_as_button: None,

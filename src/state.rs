@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::cache::{Change, ClientCache, OrganizationCache, SettingsCache};
+use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -50,6 +51,8 @@ impl Issuer {
 
 pub struct AppInner {
     pub issuer: Issuer,
+    /// What time it is (the system clock; a test's own in tests).
+    pub clock: Clock,
     pub store: Store,
     pub keys: KeyRing,
     pub clients: ClientCache,

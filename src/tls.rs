@@ -13,7 +13,10 @@ pub struct DevCertificate {
 
 /// Returns the dev certificate, generating it on first use. Clients trust it
 /// by its path (`NODE_EXTRA_CA_CERTS`, `curl --cacert`).
-pub fn ensure_dev_certificate(data_dir: &Path) -> anyhow::Result<DevCertificate> {
+pub fn ensure_dev_certificate(
+    data_dir: &Path,
+    clock: &crate::clock::Clock,
+) -> anyhow::Result<DevCertificate> {
     let dir = data_dir.join("tls");
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
@@ -35,8 +38,9 @@ pub fn ensure_dev_certificate(data_dir: &Path) -> anyhow::Result<DevCertificate>
         "Switchyard dev certificate (localhost)",
     );
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(825);
+    let now = clock.now_offset_date_time();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(825);
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let cert = params.self_signed(&key)?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;

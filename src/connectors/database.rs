@@ -2,12 +2,11 @@
 //! p=1), computed on the blocking pool so a burst of logins never stalls
 //! discovery or token requests on the async workers.
 
+use crate::model::ValidationError;
+use crate::model::connection::{ConnectionOptions, PasswordPolicy};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use serde_json::{Map, Value};
-
-use crate::model::ValidationError;
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
@@ -50,22 +49,28 @@ pub async fn verify_password(password: String, stored_hash: String) -> Result<bo
     .map_err(PasswordError::from)
 }
 
+/// The `passwordPolicy` of a database connection (other connections have
+/// no password, and no policy).
+fn policy(options: &ConnectionOptions) -> Option<PasswordPolicy> {
+    options.database().and_then(|db| db.password_policy)
+}
+
 /// The minimum password length of a database connection: its
 /// `password_complexity_options.min_length`, else by `passwordPolicy` as in
 /// Auth0 (none 1, low 6, fair 8, good 8, excellent 10), else 8.
-pub fn min_password_length(options: &Map<String, Value>) -> usize {
+pub fn min_password_length(options: &ConnectionOptions) -> usize {
     if let Some(n) = options
-        .get("password_complexity_options")
-        .and_then(|c| c.get("min_length"))
-        .and_then(Value::as_u64)
+        .database()
+        .and_then(|db| db.password_complexity_options.as_ref())
+        .and_then(|c| c.min_length)
     {
         return usize::try_from(n).unwrap_or(8);
     }
-    match options.get("passwordPolicy").and_then(Value::as_str) {
-        Some("none") => 1,
-        Some("low") => 6,
-        Some("excellent") => 10,
-        _ => 8,
+    match policy(options) {
+        Some(PasswordPolicy::None) => 1,
+        Some(PasswordPolicy::Low) => 6,
+        Some(PasswordPolicy::Excellent) => 10,
+        Some(PasswordPolicy::Fair | PasswordPolicy::Good) | None => 8,
     }
 }
 
@@ -83,18 +88,18 @@ enum Mix {
     ThreeOfFourNoRuns,
 }
 
-fn mix(options: &Map<String, Value>) -> Mix {
-    match options.get("passwordPolicy").and_then(Value::as_str) {
-        Some("fair") => Mix::LowerUpperDigit,
-        Some("good") => Mix::ThreeOfFour,
-        Some("excellent") => Mix::ThreeOfFourNoRuns,
-        _ => Mix::Any,
+fn mix(options: &ConnectionOptions) -> Mix {
+    match policy(options) {
+        Some(PasswordPolicy::Fair) => Mix::LowerUpperDigit,
+        Some(PasswordPolicy::Good) => Mix::ThreeOfFour,
+        Some(PasswordPolicy::Excellent) => Mix::ThreeOfFourNoRuns,
+        Some(PasswordPolicy::None | PasswordPolicy::Low) | None => Mix::Any,
     }
 }
 
 /// What the connection's policy requires of a new password, for the sign-up
 /// page ("Your password must contain …"): what [`check_password_policy`] checks.
-pub fn describe_password_policy(options: &Map<String, Value>) -> String {
+pub fn describe_password_policy(options: &ConnectionOptions) -> String {
     let length = format!(
         "at least {} characters (at most 1024)",
         min_password_length(options)
@@ -116,7 +121,7 @@ pub fn describe_password_policy(options: &Map<String, Value>) -> String {
 
 /// Checks a new password against the connection's policy.
 pub fn check_password_policy(
-    options: &Map<String, Value>,
+    options: &ConnectionOptions,
     password: &str,
 ) -> Result<(), ValidationError> {
     let weak = || {
@@ -158,7 +163,12 @@ pub fn check_password_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::model::connection::Strategy;
+    use serde_json::{Value, json};
+
+    fn database(options: Value) -> ConnectionOptions {
+        ConnectionOptions::parse(Strategy::Database, options.as_object().cloned().unwrap()).unwrap()
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_fail() -> Result<(), PasswordError> {
@@ -172,7 +182,7 @@ mod tests {
 
     #[test]
     fn policy_lengths() {
-        let opts = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let opts = database;
         assert_eq!(min_password_length(&opts(json!({}))), 8);
         assert_eq!(
             min_password_length(&opts(json!({"passwordPolicy": "excellent"}))),
@@ -194,12 +204,7 @@ mod tests {
 
     #[test]
     fn policy_character_mixes_follow_auth0s_levels() {
-        let policy = |level: &str| {
-            json!({"passwordPolicy": level})
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-        };
+        let policy = |level: &str| database(json!({ "passwordPolicy": level }));
         let fair = policy("fair");
         assert!(check_password_policy(&fair, "Abcdefg1").is_ok());
         assert!(

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::now_unix_seconds;
 use crate::model::client::Client;
 use crate::model::ids;
 use crate::state::AppState;
@@ -111,7 +110,7 @@ pub async fn announce(state: &AppState, session_id: &str, user_id: &str) {
         let Some(url) = client.backchannel_logout_url.clone() else {
             continue;
         };
-        let now = now_unix_seconds();
+        let now = state.clock.now_unix_seconds();
         let claims = LogoutTokenClaims {
             iss: state.issuer.identifier(),
             aud: &client.client_id,

@@ -1,88 +1,23 @@
-//! The authorization-code grant (RFC 6749 §4.1.3, PKCE RFC 7636) and the
-//! tokens a login produces: the ID token (OIDC Core §2) and an RFC 9068
-//! access token, both carrying the organization the user logged in to.
+//! The authorization-code grant (RFC 6749 §4.1.3, PKCE RFC 7636): a code
+//! is consumed once, by its client, with its redirect URI and verifier; the
+//! tokens it stands for are issued by [`super::issue`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use sha2::{Digest, Sha256, Sha512};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::client_auth::authenticate_client;
-use super::login::CodeGrant;
+use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
 use super::refresh;
-use super::token::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, TokenParams, TokenResponse};
-use super::{OAuthError, OAuthErrorCode, sha256_hex};
-use crate::clock::{now_unix_millis, now_unix_seconds};
-use crate::model::client::{Client, GrantType, SigningAlg};
+use super::request::{CodeGrant, TokenParams};
+use super::{OAuthError, sha256_hex};
+use crate::model::client::Client;
 use crate::model::ids;
-use crate::model::resource_server::TokenDialect;
-use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
-pub const USER_ACCESS_TOKEN_LIFETIME_SECS: i64 = 3600;
-
-#[derive(Debug, Serialize)]
-pub struct IdTokenClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub auth_time: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-    pub at_hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub org_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub org_name: Option<String>,
-    #[serde(flatten)]
-    pub profile: serde_json::Map<String, serde_json::Value>,
-}
-
-/// The claims of an `id_token_hint` (at `/authorize` and logout).
-#[derive(Debug, serde::Deserialize)]
-pub struct IdTokenHint {
-    pub aud: String,
-    pub sub: String,
-}
-
-/// Verifies an ID token this server issued, given back as a hint. Expired
-/// hints are accepted (a hint names a user, it grants nothing); ones signed
-/// by anyone else are not.
-pub fn verify_id_token_hint(
-    state: &AppState,
-    hint: &str,
-) -> Result<IdTokenHint, crate::keys::TokenRejected> {
-    let mut validation = jsonwebtoken::Validation::default();
-    validation.set_issuer(&[state.issuer.identifier()]);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["iss", "aud", "sub"]);
-    state.keys.verify(hint, "JWT", validation)
-}
-
-pub fn invalid_grant(description: &str) -> OAuthError {
-    OAuthError::new(OAuthErrorCode::InvalidGrant, description)
-}
-
 fn code_replayed() -> OAuthError {
-    invalid_grant("The authorization code has already been used")
-}
-
-/// `at_hash`: the left half of the access token's hash, with the hash of the
-/// signing algorithm (SHA-512 for Ed25519, as node-oidc-provider does).
-pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
-    let digest = match alg {
-        SigningAlg::RS256 | SigningAlg::ES256 => Sha256::digest(access_token.as_bytes()).to_vec(),
-        SigningAlg::EdDSA => Sha512::digest(access_token.as_bytes()).to_vec(),
-    };
-    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    OAuthError::invalid_grant("The authorization code has already been used")
 }
 
 /// Checks a PKCE verifier against the stored S256 challenge.
@@ -95,44 +30,12 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-/// The claims of `user` that `scope` releases (OIDC Core §5.4).
-pub fn profile_claims(
-    user: &crate::model::user::User,
-    scope: &[String],
-) -> serde_json::Map<String, serde_json::Value> {
-    let mut claims = serde_json::Map::new();
-    let mut put = |name: &str, value: Option<serde_json::Value>| {
-        if let Some(value) = value {
-            claims.insert(name.to_owned(), value);
-        }
-    };
-    if scope.iter().any(|s| s == "email") {
-        put("email", Some(user.email.clone().into()));
-        put("email_verified", Some(user.email_verified.into()));
-    }
-    if scope.iter().any(|s| s == "profile") {
-        put("name", user.name.clone().map(Into::into));
-        put("given_name", user.given_name.clone().map(Into::into));
-        put("family_name", user.family_name.clone().map(Into::into));
-        put("nickname", user.nickname.clone().map(Into::into));
-        put("picture", user.picture.clone().map(Into::into));
-    }
-    claims
-}
-
+/// The `authorization_code` grant for an authenticated `client`.
 pub async fn exchange_code(
     state: &AppState,
-    authorization: Option<&str>,
+    client: &Client,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = authenticate_client(
-        state,
-        authorization,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-        GrantType::AuthorizationCode,
-    )
-    .await?;
     let code = params
         .code
         .as_deref()
@@ -141,7 +44,7 @@ pub async fn exchange_code(
     let access_token_id = ids::random_alphanumeric(22);
     let (code_client, grant_json) = match state
         .store
-        .consume_authorization_code(&code_hash, now_unix_millis(), &access_token_id)
+        .consume_authorization_code(&code_hash, state.clock.now_unix_millis(), &access_token_id)
         .await
     {
         Ok(found) => found,
@@ -150,33 +53,39 @@ pub async fn exchange_code(
             // when its own client presents it again).
             if state
                 .store
-                .revoke_what_code_issued(&code_hash, &client.client_id, now_unix_millis())
+                .revoke_what_code_issued(
+                    &code_hash,
+                    &client.client_id,
+                    state.clock.now_unix_millis(),
+                )
                 .await?
             {
                 tracing::warn!(client_id = %client.client_id, "authorization code replayed; the tokens it issued are revoked");
                 return Err(code_replayed());
             }
-            return Err(invalid_grant("Invalid or expired authorization code"));
+            return Err(OAuthError::invalid_grant(
+                "Invalid or expired authorization code",
+            ));
         }
         Err(e) => return Err(e.into()),
     };
     if code_client != client.client_id {
-        return Err(invalid_grant(
+        return Err(OAuthError::invalid_grant(
             "The authorization code was issued to another client",
         ));
     }
     let grant: CodeGrant = serde_json::from_str(&grant_json).map_err(OAuthError::server_error)?;
     if params.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return Err(invalid_grant(
+        return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     match (&grant.code_challenge, params.code_verifier.as_deref()) {
         (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
-        (Some(_), Some(_)) => return Err(invalid_grant("PKCE verification failed")),
-        (Some(_), None) => return Err(invalid_grant("Missing code_verifier")),
+        (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("PKCE verification failed")),
+        (Some(_), None) => return Err(OAuthError::invalid_grant("Missing code_verifier")),
         (None, Some(_)) => {
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "code_verifier given but no code_challenge was sent",
             ));
         }
@@ -194,186 +103,19 @@ pub async fn exchange_code(
         session_id: grant.session_id.as_deref(),
         access_token_id: &access_token_id,
     };
-    let tokens = issue_user_tokens(state, &client, &user_grant).await?;
-    let refresh_token =
-        if tokens.offline_access_allowed && refresh::is_wanted(&client, &grant.scope) {
-            // None: the code was replayed while this exchange ran, and what
-            // it issued is revoked; nothing is handed out.
-            let token = refresh::start(state, &client, &user_grant, &code_hash)
-                .await?
-                .ok_or_else(code_replayed)?;
-            Some(token)
-        } else {
-            None
-        };
-    Ok(tokens.into_response(refresh_token))
-}
-
-/// The user a grant is for, if they may still get tokens: the account
-/// exists, is not blocked, and is still a member of the organization.
-pub async fn live_user(
-    state: &AppState,
-    user_id: &str,
-    organization_id: Option<&str>,
-) -> Result<User, OAuthError> {
-    let user = state.store.get_user(user_id).await.map_err(|e| match e {
-        StoreError::NotFound => invalid_grant("The user no longer exists"),
-        other => other.into(),
-    })?;
-    if user.user.blocked {
-        return Err(invalid_grant("The user is blocked"));
-    }
-    if let Some(org_id) = organization_id {
-        if !state.store.is_member(org_id, user_id).await? {
-            return Err(invalid_grant(
-                "The user is no longer a member of the organization",
-            ));
-        }
-    }
-    Ok(user.user)
-}
-
-/// What user tokens are issued for: a code exchange, or a refresh.
-pub struct UserGrant<'a> {
-    pub user: &'a User,
-    pub organization_id: Option<&'a str>,
-    pub scope: &'a [String],
-    pub audience: Option<&'a str>,
-    /// Only on the code exchange's ID token (OIDC Core §12.2).
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
-    pub session_id: Option<&'a str>,
-    /// The `jti` of the access token, recorded with the code or refresh
-    /// token it is issued for so that revoking those revokes it too.
-    pub access_token_id: &'a str,
-}
-
-pub struct UserTokens {
-    pub access_token: String,
-    pub id_token: Option<String>,
-    pub expires_in: i64,
-    /// The access token's scope (an API's scopes may be narrowed by RBAC).
-    pub scope: String,
-    /// Whether a refresh token may go with these tokens: always without an
-    /// API, else as the API's `allow_offline_access` says.
-    pub offline_access_allowed: bool,
-}
-
-impl UserTokens {
-    pub fn into_response(self, refresh_token: Option<String>) -> TokenResponse {
-        TokenResponse {
-            access_token: self.access_token,
-            id_token: self.id_token,
-            refresh_token,
-            token_type: "Bearer",
-            expires_in: self.expires_in,
-            scope: Some(self.scope),
-        }
-    }
-}
-
-/// Signs the access token (RFC 9068; for the API `audience`, else for
-/// `/userinfo`) and, with the `openid` scope, the ID token.
-///
-/// For an API the access token follows the API's settings, as in Auth0: its
-/// lifetime and signing algorithm; with `enforce_policies` only the API scopes
-/// the user's roles in the organization permit; with the `access_token_authz`
-/// dialect the `roles` and `permissions` claims.
-pub async fn issue_user_tokens(
-    state: &AppState,
-    client: &Client,
-    grant: &UserGrant<'_>,
-) -> Result<UserTokens, OAuthError> {
-    let api = match grant.audience {
-        Some(audience) => match state
-            .store
-            .get_resource_server_by_identifier(audience)
-            .await
-        {
-            Ok(api) => Some(api),
-            Err(StoreError::NotFound) => {
-                return Err(invalid_grant("The API of this grant no longer exists"));
-            }
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let (roles, permissions) = match (&api, grant.organization_id) {
-        (Some(api), Some(org_id)) => {
-            state
-                .store
-                .organization_authorization(org_id, &grant.user.user_id, &api.identifier)
-                .await?
-        }
-        _ => (Vec::new(), Vec::new()),
-    };
-    let org_name = super::organization_name_claim(state, grant.organization_id).await?;
-    let access_scope: Vec<&str> = grant
-        .scope
-        .iter()
-        .map(String::as_str)
-        .filter(|s| match &api {
-            Some(api) if api.has_scope(s) => {
-                !api.enforce_policies || permissions.iter().any(|p| p == s)
-            }
-            _ => true,
-        })
-        .collect();
-    let authz_dialect = api
-        .as_ref()
-        .is_some_and(|api| api.token_dialect == TokenDialect::AccessTokenAuthz);
-    let lifetime = api
-        .as_ref()
-        .map_or(USER_ACCESS_TOKEN_LIFETIME_SECS, |api| api.token_lifetime);
-    let now = now_unix_seconds();
-    let access_claims = AccessTokenClaims {
-        iss: state.issuer.identifier().to_owned(),
-        sub: grant.user.user_id.clone(),
-        aud: Audience::of_user_token(state, grant.audience, grant.scope),
-        iat: now,
-        exp: now + lifetime,
-        jti: grant.access_token_id.to_owned(),
-        client_id: client.client_id.clone(),
-        scope: access_scope.join(" "),
-        gty: None,
-        org_id: grant.organization_id.map(str::to_owned),
-        org_name: org_name.clone(),
-        roles: authz_dialect.then(|| roles.clone()),
-        permissions: authz_dialect.then(|| permissions.clone()),
-    };
-    let access_alg = api
-        .as_ref()
-        .map_or(client.signing_alg, |api| api.signing_alg);
-    let access_token = state
-        .keys
-        .sign(access_alg, ACCESS_TOKEN_TYP, &access_claims)?;
-    let id_token = if grant.scope.iter().any(|s| s == "openid") {
-        let alg = client.signing_alg;
-        let claims = IdTokenClaims {
-            iss: state.issuer.identifier().to_owned(),
-            sub: grant.user.user_id.clone(),
-            aud: client.client_id.clone(),
-            exp: now + ID_TOKEN_LIFETIME_SECS,
-            iat: now,
-            auth_time: grant.auth_time,
-            nonce: grant.nonce.map(str::to_owned),
-            at_hash: at_hash(alg, &access_token),
-            sid: grant.session_id.map(str::to_owned),
-            org_id: grant.organization_id.map(str::to_owned),
-            org_name,
-            profile: profile_claims(grant.user, grant.scope),
-        };
-        Some(state.keys.sign(alg, "JWT", &claims)?)
+    let tokens = issue_user_tokens(state, client, &user_grant).await?;
+    let refresh_token = if tokens.offline_access_allowed && refresh::is_wanted(client, &grant.scope)
+    {
+        // None: the code was replayed while this exchange ran, and what
+        // it issued is revoked; nothing is handed out.
+        let token = refresh::start(state, client, &user_grant, &code_hash)
+            .await?
+            .ok_or_else(code_replayed)?;
+        Some(token)
     } else {
         None
     };
-    Ok(UserTokens {
-        access_token,
-        id_token,
-        expires_in: lifetime,
-        scope: access_scope.join(" "),
-        offline_access_allowed: api.as_ref().is_none_or(|api| api.allow_offline_access),
-    })
+    Ok(tokens.into_response(refresh_token))
 }
 
 #[cfg(test)]
@@ -390,17 +132,5 @@ mod tests {
             challenge
         ));
         assert!(!pkce_matches("short", challenge));
-    }
-
-    #[test]
-    fn at_hash_is_the_left_half() {
-        // OIDC Core A.3's access token and at_hash (RS256).
-        assert_eq!(
-            at_hash(
-                SigningAlg::RS256,
-                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-            ),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
     }
 }

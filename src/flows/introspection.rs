@@ -13,11 +13,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::client_auth::identify_client;
-use super::token::{
+use super::issue::{
     AccessTokenRefused, Audience, verify_access_token, verify_access_token_offline,
 };
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
-use crate::clock::now_unix_millis;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -82,7 +81,7 @@ pub async fn introspect(
     let token = params.token()?;
     match state
         .store
-        .find_refresh_token(&sha256_hex(token), now_unix_millis())
+        .find_refresh_token(&sha256_hex(token), state.clock.now_unix_millis())
         .await
     {
         Ok(found) => {
@@ -151,7 +150,7 @@ pub async fn revoke(
     let token = params.token()?;
     match state
         .store
-        .find_refresh_token(&sha256_hex(token), now_unix_millis())
+        .find_refresh_token(&sha256_hex(token), state.clock.now_unix_millis())
         .await
     {
         Ok(found) if found.grant.client_id == client.client_id => {

@@ -14,13 +14,11 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::authorize::{AuthorizationRequest, ClientResponse, OrganizationPrompt};
+use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
-use crate::clock::now_unix_millis;
 use crate::connectors::database::verify_password;
 use crate::model::client::Client;
 use crate::model::ids;
@@ -46,12 +44,28 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     ToClient(ClientResponse),
+    /// Too many logins started from the client's address
+    /// ([`throttle::LOGIN_STARTS`]); retry after this many seconds.
+    TooManyLoginStarts {
+        retry_after_secs: i64,
+    },
     /// Refused by brute-force protection ([`super::throttle`]); a new
     /// attempt is sure to be counted afresh after this many seconds.
     TooManyAttempts {
         retry_after_secs: i64,
     },
     Internal(String),
+}
+
+impl From<throttle::ThrottleError> for LoginError {
+    fn from(err: throttle::ThrottleError) -> Self {
+        match err {
+            throttle::ThrottleError::TooManyAttempts { retry_after_secs } => {
+                LoginError::TooManyAttempts { retry_after_secs }
+            }
+            throttle::ThrottleError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<StoreError> for LoginError {
@@ -83,12 +97,22 @@ pub struct Started {
     pub browser_secret: String,
 }
 
-/// Starts a login transaction for a checked authorization request.
+/// Starts a login transaction for a checked authorization request from
+/// `client_ip` (each stores the request: counted per address).
 pub async fn begin(
     state: &AppState,
     request: &AuthorizationRequest,
     previous_session_id: Option<&str>,
+    client_ip: IpAddr,
 ) -> Result<Started, LoginError> {
+    throttle::count_login_start(state, client_ip)
+        .await
+        .map_err(|e| match e {
+            throttle::ThrottleError::TooManyAttempts { retry_after_secs } => {
+                LoginError::TooManyLoginStarts { retry_after_secs }
+            }
+            throttle::ThrottleError::Store(e) => e.into(),
+        })?;
     let browser_secret = ids::random_alphanumeric(43);
     let transaction_id = ids::random_alphanumeric(32);
     let request_json =
@@ -107,7 +131,7 @@ pub async fn begin(
             email,
             previous_session_id: previous_session_id.map(str::to_owned),
             authenticated_session_id: None,
-            expires_at: now_unix_millis() + TRANSACTION_LIFETIME_MS,
+            expires_at: state.clock.now_unix_millis() + TRANSACTION_LIFETIME_MS,
         })
         .await?;
     Ok(Started {
@@ -122,8 +146,9 @@ pub async fn begin_organization_pick(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
+    client_ip: IpAddr,
 ) -> Result<Started, LoginError> {
-    let started = begin(state, request, Some(&session.id)).await?;
+    let started = begin(state, request, Some(&session.id), client_ip).await?;
     state
         .store
         .set_login_transaction_session(&started.transaction_id, &session.id)
@@ -139,7 +164,7 @@ pub async fn load(
 ) -> Result<Transaction, LoginError> {
     let stored = state
         .store
-        .get_login_transaction(transaction_id, now_unix_millis())
+        .get_login_transaction(transaction_id, state.clock.now_unix_millis())
         .await?;
     let presented = sha256_hex(browser_secret.ok_or(LoginError::Expired)?);
     if !bool::from(presented.as_bytes().ct_eq(stored.browser_hash.as_bytes())) {
@@ -275,22 +300,6 @@ pub async fn submit_identifier(
         .await?;
     let snapshot = routing_snapshot(state, &txn.request).await?;
     Ok(crate::routing::decide(&email, &snapshot))
-}
-
-/// The data an authorization code stands for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
-    pub user_id: String,
-    pub organization_id: Option<String>,
-    pub redirect_uri: String,
-    pub scope: Vec<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub audience: Option<String>,
-    pub auth_time: i64,
-    /// The SSO session the code was issued in: the ID token's `sid`.
-    #[serde(default)]
-    pub session_id: Option<String>,
 }
 
 /// A verifier hash no password matches, so that an unknown email costs as
@@ -631,12 +640,12 @@ async fn issue_code(
             &sha256_hex(&code),
             &request.client_id,
             &grant_json,
-            now_unix_millis() + CODE_LIFETIME_MS,
+            state.clock.now_unix_millis() + CODE_LIFETIME_MS,
         )
         .await?;
     // The idle timeout is minutes to days: one write a minute is precise
     // enough, and spares a write on every silent login.
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     if now - session.last_used_at > session::SESSION_TOUCH_INTERVAL_MS {
         state.store.touch_session(&session.id, now).await?;
     }

@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use super::authorize::{ClientResponse, ResponseMode};
-use super::code::verify_id_token_hint;
+use super::issue::verify_id_token_hint;
+use super::request::{ClientResponse, ResponseMode};
 use crate::model::client::Client;
 use crate::state::AppState;
 use crate::store::StoredSession;

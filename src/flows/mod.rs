@@ -4,11 +4,14 @@
 pub mod authorize;
 pub mod backchannel;
 pub mod client_auth;
+pub mod client_credentials;
 pub mod code;
 pub mod introspection;
+pub mod issue;
 pub mod login;
 pub mod logout;
 pub mod refresh;
+pub mod request;
 pub mod session;
 pub mod signup;
 pub mod throttle;
@@ -75,6 +78,12 @@ impl OAuthError {
 
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    /// The grant (code, refresh token) is invalid, expired, or not this
+    /// client's (RFC 6749 §5.2).
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(OAuthErrorCode::InvalidGrant, description)
     }
 
     /// Client authentication failed. The description never says whether the

@@ -4,11 +4,9 @@
 //! parties presenting it is not the client. A family stays bound to the
 //! client, user and organization it was issued for.
 
-use super::client_auth::authenticate_client;
-use super::code::{UserGrant, invalid_grant, issue_user_tokens, live_user};
-use super::token::{TokenParams, TokenResponse};
+use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
+use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode, find_organization, sha256_hex};
-use crate::clock::now_unix_millis;
 use crate::model::client::{Client, GrantType};
 use crate::model::ids;
 use crate::state::AppState;
@@ -35,7 +33,7 @@ pub async fn start(
     grant: &UserGrant<'_>,
     code_hash: &str,
 ) -> Result<Option<String>, OAuthError> {
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     let token = ids::random_alphanumeric(48);
     let family = RefreshGrant {
         id: ids::random_alphanumeric(32),
@@ -64,34 +62,28 @@ pub async fn start(
 /// The `refresh_token` grant.
 pub async fn exchange_refresh_token(
     state: &AppState,
-    authorization: Option<&str>,
+    client: &Client,
     params: &TokenParams,
 ) -> Result<TokenResponse, OAuthError> {
-    let client = authenticate_client(
-        state,
-        authorization,
-        params.client_id.as_deref(),
-        params.client_secret.as_deref(),
-        GrantType::RefreshToken,
-    )
-    .await?;
     let presented = params
         .refresh_token
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
     let token_hash = sha256_hex(presented);
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
 
     // Everything that can refuse the request is checked before the token is
     // rotated, so that a refused request does not burn the client's token.
     let found = match state.store.find_refresh_token(&token_hash, now).await {
         Ok(found) => found,
-        Err(StoreError::NotFound) => return Err(invalid_grant("Invalid refresh token")),
+        Err(StoreError::NotFound) => {
+            return Err(OAuthError::invalid_grant("Invalid refresh token"));
+        }
         Err(e) => return Err(e.into()),
     };
     if found.grant.client_id != client.client_id {
-        return Err(invalid_grant(
+        return Err(OAuthError::invalid_grant(
             "The refresh token was issued to another client",
         ));
     }
@@ -102,7 +94,7 @@ pub async fn exchange_refresh_token(
             Err(e) => return Err(e.into()),
         };
         if requested_id.is_none() || requested_id != found.grant.organization_id {
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "The refresh token was issued for another organization",
             ));
         }
@@ -131,12 +123,14 @@ pub async fn exchange_refresh_token(
         RefreshOutcome::Rotated(grant) => grant,
         RefreshOutcome::Reused { grant_id } => {
             tracing::warn!(client_id = %client.client_id, %grant_id, "refresh token reused; its family is revoked");
-            return Err(invalid_grant(
+            return Err(OAuthError::invalid_grant(
                 "The refresh token has already been used; all tokens of its grant are revoked",
             ));
         }
         RefreshOutcome::Inactive => {
-            return Err(invalid_grant("The refresh token is expired or revoked"));
+            return Err(OAuthError::invalid_grant(
+                "The refresh token is expired or revoked",
+            ));
         }
     };
     let user_grant = UserGrant {
@@ -149,7 +143,7 @@ pub async fn exchange_refresh_token(
         session_id: grant.session_id.as_deref(),
         access_token_id: &access_token_id,
     };
-    let tokens = issue_user_tokens(state, &client, &user_grant).await?;
+    let tokens = issue_user_tokens(state, client, &user_grant).await?;
     Ok(tokens.into_response(Some(next)))
 }
 

@@ -3,9 +3,8 @@
 //! requests use it without asking for a password again, unless the request
 //! says otherwise (`prompt=login`, `max_age`) or the session cannot serve it.
 
-use super::authorize::{AuthorizationRequest, OrganizationPrompt};
+use super::request::{AuthorizationRequest, OrganizationPrompt};
 use super::sha256_hex;
-use crate::clock::{now_unix_millis, now_unix_seconds};
 use crate::model::ids;
 use crate::state::AppState;
 use crate::store::{StoreError, StoredSession};
@@ -26,7 +25,7 @@ pub async fn current(
     let Some(secret) = cookie.filter(|c| !c.is_empty()) else {
         return Ok(None);
     };
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     match state
         .store
         .get_live_session(&sha256_hex(secret), now, now - SESSION_IDLE_LIFETIME_MS)
@@ -51,13 +50,13 @@ pub async fn start(
     user_id: &str,
     connection_id: &str,
 ) -> Result<(StoredSession, SessionCookie), StoreError> {
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     let secret = ids::random_alphanumeric(43);
     let session = StoredSession {
         id: ids::random_alphanumeric(32),
         user_id: user_id.to_owned(),
         connection_id: connection_id.to_owned(),
-        auth_time: now_unix_seconds(),
+        auth_time: state.clock.now_unix_seconds(),
         created_at: now,
         last_used_at: now,
         expires_at: now + SESSION_ABSOLUTE_LIFETIME_MS,

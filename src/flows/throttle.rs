@@ -19,11 +19,20 @@
 
 use std::net::IpAddr;
 
-use super::login::LoginError;
 use super::sha256_hex;
-use crate::clock::now_unix_millis;
 use crate::state::AppState;
-use crate::store::ThrottleWindow;
+use crate::store::{StoreError, ThrottleWindow};
+
+/// Why an attempt may not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Over a limit; a new attempt is sure to be counted afresh after this
+    /// many seconds (the `Retry-After` the user is given).
+    #[error("too many attempts; retry after {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Ten guesses: enough for a person who mistypes or tries a few old
 /// passwords, useless for guessing (Auth0's default threshold is also 10).
@@ -37,6 +46,13 @@ pub const ACCOUNT_LOCKOUT_MS: i64 = 15 * 60 * 1000;
 /// (Auth0's suspicious-IP threshold is also 100 failures).
 pub const IP_FAILURE_LIMIT: i64 = 100;
 pub const IP_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// Login transactions started per address in a fixed window: each stores a
+/// request server-side, so a client looping over `/authorize` would fill
+/// the database. Thirty a minute on average is far above what the people
+/// behind one address start, and bursts are fine.
+pub const LOGIN_START_LIMIT: i64 = 300;
+pub const LOGIN_START_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// One counter's policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +68,13 @@ pub const ACCOUNT: Limit = Limit {
     max_failures: ACCOUNT_FAILURE_LIMIT,
     window_ms: ACCOUNT_LOCKOUT_MS,
     window: ThrottleWindow::UntilLimit(ACCOUNT_FAILURE_LIMIT),
+};
+
+/// Login transactions started per address.
+pub const LOGIN_STARTS: Limit = Limit {
+    max_failures: LOGIN_START_LIMIT,
+    window_ms: LOGIN_START_WINDOW_MS,
+    window: ThrottleWindow::Fixed,
 };
 
 /// Failures per address in a fixed hour.
@@ -70,8 +93,8 @@ impl Limit {
 
     /// The refusal this limit gives: by then the window it counts in has
     /// ended (at the latest), so the attempt is counted afresh.
-    fn refusal(&self) -> LoginError {
-        LoginError::TooManyAttempts {
+    fn refusal(&self) -> ThrottleError {
+        ThrottleError::TooManyAttempts {
             retry_after_secs: self.window_ms / 1000,
         }
     }
@@ -83,12 +106,23 @@ pub fn account_key(connection_id: &str, email: &str) -> String {
     sha256_hex(&format!("account\n{connection_id}\n{email}"))
 }
 
-/// The counter key of a client address. IPv6 addresses count per /64: one
-/// host is routinely given a whole /64, so a per-address key would give an
-/// attacker 2^64 fresh counters.
+/// The failure counter key of a client address.
 #[must_use]
 pub fn ip_key(ip: IpAddr) -> String {
-    let bucket = match ip {
+    sha256_hex(&format!("ip\n{}", address_bucket(ip)))
+}
+
+/// The key counting the login transactions an address starts.
+#[must_use]
+pub fn login_start_key(ip: IpAddr) -> String {
+    sha256_hex(&format!("login-start\n{}", address_bucket(ip)))
+}
+
+/// What counts as one address. IPv6 addresses count per /64: one host is
+/// routinely given a whole /64, so a per-address key would give an
+/// attacker 2^64 fresh counters.
+fn address_bucket(ip: IpAddr) -> String {
+    match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
@@ -97,8 +131,7 @@ pub fn ip_key(ip: IpAddr) -> String {
                 format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
             }
         },
-    };
-    sha256_hex(&format!("ip\n{bucket}"))
+    }
 }
 
 /// An attempt that has been counted and allowed to go on. Call
@@ -111,10 +144,15 @@ pub struct Attempt {
 }
 
 /// Counts an attempt against `limit`; refuses it when over the limit.
-async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), LoginError> {
+async fn count(state: &AppState, key: &str, limit: Limit) -> Result<(), ThrottleError> {
     let counted = state
         .store
-        .count_login_attempt(key, now_unix_millis(), limit.window_ms, limit.window)
+        .count_login_attempt(
+            key,
+            state.clock.now_unix_millis(),
+            limit.window_ms,
+            limit.window,
+        )
         .await?;
     if limit.allows(counted) {
         Ok(())
@@ -131,7 +169,7 @@ pub async fn begin_password_attempt(
     connection_id: &str,
     email: &str,
     ip: IpAddr,
-) -> Result<Attempt, LoginError> {
+) -> Result<Attempt, ThrottleError> {
     let ip_key = ip_key(ip);
     count(state, &ip_key, IP).await?;
     let account_key = account_key(connection_id, email);
@@ -144,7 +182,7 @@ pub async fn begin_password_attempt(
 
 /// Counts a sign-up attempt from `ip` (a sign-up that hits an existing
 /// account is a failure: it bounds how fast one address can probe emails).
-pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, LoginError> {
+pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, ThrottleError> {
     let ip_key = ip_key(ip);
     count(state, &ip_key, IP).await?;
     Ok(Attempt {
@@ -153,11 +191,17 @@ pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attemp
     })
 }
 
+/// Counts a login transaction started from `ip`; refuses it over
+/// [`LOGIN_STARTS`].
+pub async fn count_login_start(state: &AppState, ip: IpAddr) -> Result<(), ThrottleError> {
+    count(state, &login_start_key(ip), LOGIN_STARTS).await
+}
+
 impl Attempt {
     /// The attempt succeeded: the account's consecutive failures start over,
     /// and the address gets its attempt back (but not its earlier failures:
     /// one good password must not launder a hundred guesses).
-    pub async fn succeeded(self, state: &AppState) -> Result<(), LoginError> {
+    pub async fn succeeded(self, state: &AppState) -> Result<(), ThrottleError> {
         if let Some(account_key) = &self.account_key {
             state.store.reset_login_attempts(account_key).await?;
         }
@@ -200,6 +244,7 @@ mod tests {
         );
         assert_eq!(ip_key(ip("::ffff:192.0.2.7")?), ip_key(ip("192.0.2.7")?));
         assert_ne!(ip_key(ip("192.0.2.7")?), ip_key(ip("192.0.2.8")?));
+        assert_ne!(ip_key(ip("192.0.2.7")?), login_start_key(ip("192.0.2.7")?));
         Ok(())
     }
 }

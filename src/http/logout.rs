@@ -5,12 +5,13 @@ use askama::Template;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::login::{Brand, browser_session, error_page, login_error, render, session_cookie};
+use super::login::{Brand, Cookies, browser_session, error_page, login_error, render};
 use crate::flows::logout::{self, LogoutParams};
 use crate::state::AppState;
 
@@ -29,10 +30,11 @@ struct LoggedOutPage {
 async fn logout_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     params: Result<Query<LogoutParams>, QueryRejection>,
 ) -> Response {
     match params {
-        Ok(Query(params)) => logout_response(&state, &headers, &params).await,
+        Ok(Query(params)) => logout_response(&state, &headers, &jar, &params).await,
         Err(e) => error_page(
             &headers,
             StatusCode::BAD_REQUEST,
@@ -54,6 +56,7 @@ struct Auth0LogoutParams {
 async fn auth0_logout_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     params: Result<Query<Auth0LogoutParams>, QueryRejection>,
 ) -> Response {
     match params {
@@ -63,7 +66,7 @@ async fn auth0_logout_get(
                 post_logout_redirect_uri: params.return_to,
                 ..LogoutParams::default()
             };
-            logout_response(&state, &headers, &params).await
+            logout_response(&state, &headers, &jar, &params).await
         }
         Err(e) => error_page(
             &headers,
@@ -77,10 +80,11 @@ async fn auth0_logout_get(
 async fn logout_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     params: Result<Form<LogoutParams>, FormRejection>,
 ) -> Response {
     match params {
-        Ok(Form(params)) => logout_response(&state, &headers, &params).await,
+        Ok(Form(params)) => logout_response(&state, &headers, &jar, &params).await,
         Err(e) => error_page(
             &headers,
             StatusCode::BAD_REQUEST,
@@ -92,12 +96,17 @@ async fn logout_post(
 
 /// Ends the browser's session and clears its cookie; then back to the
 /// client, or a "logged out" page.
-async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutParams) -> Response {
-    let browser_session = match browser_session(state, headers).await {
+async fn logout_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    params: &LogoutParams,
+) -> Response {
+    let browser_session = match browser_session(state, jar).await {
         Ok(found) => found,
         Err(e) => return login_error(headers, e.into()),
     };
-    let mut response = match logout::logout(state, params, browser_session.as_ref()).await {
+    let response = match logout::logout(state, params, browser_session.as_ref()).await {
         Ok(Some(url)) => Redirect::to(&url).into_response(),
         Ok(None) => render(
             &LoggedOutPage {
@@ -114,8 +123,6 @@ async fn logout_response(state: &AppState, headers: &HeaderMap, params: &LogoutP
             );
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&session_cookie(state, "", 0)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
+    let cleared = Cookies::of(state).session("", 0);
+    (CookieJar::new().add(cleared), response).into_response()
 }

@@ -1,6 +1,7 @@
 //! The OpenID provider's public endpoints: discovery, JWKS, the token,
 //! revocation and introspection endpoints, userinfo, and a landing page.
 
+use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -13,7 +14,9 @@ use serde_json::json;
 
 use crate::flows::OAuthError;
 use crate::flows::introspection::{self, TokenStateParams};
-use crate::flows::token::{self, AccessTokenRefused, TokenParams, verify_access_token};
+use crate::flows::issue::{AccessTokenRefused, verify_access_token};
+use crate::flows::request::TokenParams;
+use crate::flows::token;
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -190,23 +193,29 @@ fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Result<T, OAuthError> {
         .map_err(|e| OAuthError::invalid_request(format!("Malformed parameters: {e}")))
 }
 
-async fn home_get(State(state): State<AppState>) -> Html<String> {
-    let discovery = state.issuer.url("/.well-known/openid-configuration");
-    let openapi = state.issuer.url("/api/v2/openapi.json");
-    // Both URLs come from the operator's configured issuer, which is checked
-    // to be a plain URL at start-up; they are escaped all the same.
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Switchyard</title></head>\
-         <body style=\"font-family:system-ui;max-width:40em;margin:3em auto\"><h1>Switchyard</h1>\
-         <p>This is an OpenID Connect provider. Point your OIDC client at its discovery document:</p>\
-         <p><a href=\"{d}\">{d}</a></p><p>Management API (Auth0-compatible): <a href=\"{o}\">{o}</a></p></body></html>",
-        d = html_escape(&discovery),
-        o = html_escape(&openapi),
-    ))
+/// The landing page: where the discovery document and the Management API's
+/// OpenAPI document are.
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    discovery: String,
+    openapi: String,
 }
 
-fn html_escape(value: &str) -> String {
-    html_escape::encode_double_quoted_attribute(value).into_owned()
+/// Both URLs come from the operator's configured issuer, which is checked
+/// to be a plain URL at start-up; askama escapes them all the same.
+async fn home_get(State(state): State<AppState>) -> Response {
+    let page = HomePage {
+        discovery: state.issuer.url("/.well-known/openid-configuration"),
+        openapi: state.issuer.url("/api/v2/openapi.json"),
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Internal error").into_response()
+        }
+    }
 }
 
 /// OIDC Core §5.3: the claims of the access token's user, by its scope.
@@ -248,7 +257,7 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Err(e) => return OAuthError::from(e).into_response(),
     };
     let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
-    let mut body = crate::flows::code::profile_claims(&user.user, &scope);
+    let mut body = crate::flows::issue::profile_claims(&user.user, &scope);
     body.insert("sub".into(), claims.sub.clone().into());
     if let Some(org_id) = claims.org_id {
         body.insert("org_id".into(), org_id.into());
@@ -261,4 +270,29 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         Json(body),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use askama::Template;
+
+    use super::HomePage;
+
+    #[test]
+    fn the_home_page_links_both_documents_escaped() -> Result<(), askama::Error> {
+        let html = HomePage {
+            discovery: "https://id.example/.well-known/openid-configuration".into(),
+            openapi: "https://id.example/a\"><script>&".into(),
+        }
+        .render()?;
+        assert!(html.contains(
+            "<a href=\"https://id.example/.well-known/openid-configuration\">https://id.example/.well-known/openid-configuration</a>"
+        ));
+        assert!(
+            html.contains("https://id.example/a&#34;&#62;&#60;script&#62;&#38;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        Ok(())
+    }
 }

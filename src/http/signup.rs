@@ -7,11 +7,12 @@ use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
 use super::ClientIp;
 use super::login::{
-    Brand, StateQuery, brand_for, finished_response, load, load_form, login_error,
+    Brand, StateQuery, brand_for, finished_response, load_form, load_transaction, login_error,
     render_with_form_target,
 };
 use crate::connectors::database::describe_password_policy;
@@ -74,9 +75,10 @@ async fn signup_page(
 async fn signup_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    jar: CookieJar,
     Query(q): Query<StateQuery>,
 ) -> Response {
-    let txn = match load(&state, &headers, &q.state).await {
+    let txn = match load_transaction(&state, &jar, &q.state).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
@@ -105,9 +107,10 @@ async fn signup_post(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<SignupForm>,
 ) -> Response {
-    let txn = match load_form(&state, &headers, &form.state, &form.csrf).await {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };

@@ -383,11 +383,14 @@ impl KeyRing {
     /// match the header exactly (RFC 8725 §3.11: explicit typing keeps an ID
     /// token from being replayed as an access token); `validation` carries the
     /// issuer, audience and time checks, its algorithm list is set here from the key.
+    /// `exp` and `nbf` are checked against `now_unix_secs` (the server's
+    /// clock) with the validation's leeway, not against the system time.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
         mut validation: Validation,
+        now_unix_secs: i64,
     ) -> Result<T, TokenRejected> {
         let header = jsonwebtoken::decode_header(token).map_err(TokenRejected::Malformed)?;
         if header.typ.as_deref().map(str::to_ascii_lowercase) != Some(typ.to_ascii_lowercase()) {
@@ -406,9 +409,73 @@ impl KeyRing {
             return Err(TokenRejected::AlgorithmMismatch);
         }
         validation.algorithms = vec![header.alg];
-        jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(TokenRejected::Invalid)
+        let time = TimeChecks::take_from(&mut validation);
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .map_err(TokenRejected::Invalid)?
+            .claims;
+        time.check(&claims, now_unix_secs)?;
+        serde_json::from_value(claims)
+            .map_err(|e| TokenRejected::Invalid(jsonwebtoken::errors::Error::from(e)))
+    }
+}
+
+/// The `exp`/`nbf` checks of a [`Validation`], made against the server's
+/// clock instead of jsonwebtoken's reading of the system time.
+struct TimeChecks {
+    exp: bool,
+    nbf: bool,
+    leeway: i64,
+}
+
+impl TimeChecks {
+    fn take_from(validation: &mut Validation) -> Self {
+        let checks = TimeChecks {
+            exp: validation.validate_exp,
+            nbf: validation.validate_nbf,
+            leeway: i64::try_from(validation.leeway).unwrap_or(i64::MAX),
+        };
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        checks
+    }
+
+    /// As jsonwebtoken does: expired once `exp` is more than the leeway in
+    /// the past, immature while `nbf` is more than the leeway ahead.
+    fn check(&self, claims: &serde_json::Value, now: i64) -> Result<(), TokenRejected> {
+        use jsonwebtoken::errors::ErrorKind;
+        let claim = |name: &str| claims.get(name).map(serde_json::Value::as_i64);
+        if self.exp {
+            match claim("exp") {
+                Some(Some(exp)) if exp >= now.saturating_sub(self.leeway) => {}
+                Some(Some(_)) => {
+                    return Err(TokenRejected::Invalid(ErrorKind::ExpiredSignature.into()));
+                }
+                Some(None) => {
+                    return Err(TokenRejected::Invalid(
+                        ErrorKind::InvalidClaimFormat("exp".into()).into(),
+                    ));
+                }
+                None => {
+                    return Err(TokenRejected::Invalid(
+                        ErrorKind::MissingRequiredClaim("exp".into()).into(),
+                    ));
+                }
+            }
+        }
+        if self.nbf {
+            match claim("nbf") {
+                Some(Some(nbf)) if nbf > now.saturating_add(self.leeway) => {
+                    return Err(TokenRejected::Invalid(ErrorKind::ImmatureSignature.into()));
+                }
+                Some(None) => {
+                    return Err(TokenRejected::Invalid(
+                        ErrorKind::InvalidClaimFormat("nbf".into()).into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -420,4 +487,59 @@ fn new_stored_key(alg: SigningAlg, state: KeyState) -> Result<StoredKey, KeyErro
         private_key_der: STANDARD.encode(generate_pkcs8(alg)?),
         created_at: crate::clock::now_unix_millis(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checks(leeway: u64) -> TimeChecks {
+        let mut validation = Validation::default();
+        validation.validate_nbf = true;
+        validation.leeway = leeway;
+        let checks = TimeChecks::take_from(&mut validation);
+        assert!(!validation.validate_exp && !validation.validate_nbf);
+        checks
+    }
+
+    fn refusal(result: Result<(), TokenRejected>) -> Option<jsonwebtoken::errors::ErrorKind> {
+        match result {
+            Err(TokenRejected::Invalid(e)) => Some(e.into_kind()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expiry_and_not_before_follow_the_given_time_with_leeway() {
+        use jsonwebtoken::errors::ErrorKind;
+        let claims = serde_json::json!({ "exp": 1000, "nbf": 500 });
+        assert!(checks(0).check(&claims, 1000).is_ok());
+        assert_eq!(
+            refusal(checks(0).check(&claims, 1001)),
+            Some(ErrorKind::ExpiredSignature)
+        );
+        assert!(checks(30).check(&claims, 1030).is_ok());
+        assert_eq!(
+            refusal(checks(30).check(&claims, 1031)),
+            Some(ErrorKind::ExpiredSignature)
+        );
+        assert_eq!(
+            refusal(checks(0).check(&claims, 499)),
+            Some(ErrorKind::ImmatureSignature)
+        );
+        assert!(checks(30).check(&claims, 470).is_ok());
+    }
+
+    #[test]
+    fn a_missing_or_malformed_exp_is_refused() {
+        use jsonwebtoken::errors::ErrorKind;
+        assert_eq!(
+            refusal(checks(0).check(&serde_json::json!({}), 0)),
+            Some(ErrorKind::MissingRequiredClaim("exp".into()))
+        );
+        assert_eq!(
+            refusal(checks(0).check(&serde_json::json!({ "exp": "soon" }), 0)),
+            Some(ErrorKind::InvalidClaimFormat("exp".into()))
+        );
+    }
 }

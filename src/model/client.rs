@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{ValidationError, check_display_text, check_url};
 
 macro_rules! wire_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $wire:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -310,6 +310,15 @@ pub fn check_scope_values(field: &str, scope: &[String]) -> Result<(), Validatio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_lists_wire_enums_as_the_wire_spells_them() {
+        let schema = serde_json::to_value(<AppType as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["spa", "regular_web", "native", "non_interactive"])
+        );
+    }
 
     #[test]
     fn backchannel_logout_urls_reach_public_hosts_only_in_production() {

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod organization;
 pub mod resource_server;
 pub mod role;
+pub mod secret;
 pub mod tenant;
 pub mod user;
 

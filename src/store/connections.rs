@@ -6,23 +6,30 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Page, Store, StoreResult, expect_one, from_json, get_bool, get_optional_bool, now_millis,
-    parse_from_str, to_json,
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, get_optional_bool,
+    now_millis, parse_from_str, to_json,
 };
-use crate::model::connection::{Connection, Strategy};
+use crate::model::connection::{Connection, ConnectionOptions, Strategy};
 
 const COLUMNS: &str = "id, name, strategy, display_name, options, metadata, is_domain_connection, show_as_button, realms";
 
 fn connection_from_row(row: &AnyRow) -> StoreResult<Connection> {
+    let strategy = parse_from_str(
+        "connections.strategy",
+        &row.try_get::<String, _>("strategy")?,
+    )?;
+    // Checked when written: decoding only gives them their types back.
+    let options = ConnectionOptions::decode(
+        strategy,
+        from_json("connections.options", &row.try_get::<String, _>("options")?)?,
+    )
+    .map_err(|e| StoreError::Corrupt(format!("connections.options: {e}")))?;
     Ok(Connection {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        strategy: parse_from_str(
-            "connections.strategy",
-            &row.try_get::<String, _>("strategy")?,
-        )?,
+        strategy,
         display_name: row.try_get("display_name")?,
-        options: from_json("connections.options", &row.try_get::<String, _>("options")?)?,
+        options,
         metadata: from_json(
             "connections.metadata",
             &row.try_get::<String, _>("metadata")?,

@@ -6,8 +6,10 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::organizations::{create_connection, oidc_connection};
 use crate::support::{Backend, spawn};
+use switchyard::model::secret::Secret;
 
 on_both_backends!(connection_lifecycle_and_filters);
+on_both_backends!(options_come_back_as_sent_without_secrets);
 
 async fn connection_lifecycle_and_filters(backend: Backend) {
     let app = spawn(backend).await;
@@ -149,7 +151,8 @@ async fn connection_lifecycle_and_filters(backend: Backend) {
     let store = app.store().await;
     let stored = store.get_connection(&oidc).await.unwrap();
     assert_eq!(
-        stored.options["client_secret"], "s",
+        stored.options.client_secret().map(Secret::expose),
+        Some("s"),
         "the stored secret survives a PATCH without it"
     );
     let (status, _) = app
@@ -189,6 +192,68 @@ async fn connection_lifecycle_and_filters(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// Typed options keep what a provisioning tool sent, known or not: the
+/// Management API returns (and the store keeps) the same object, less the
+/// secret.
+async fn options_come_back_as_sent_without_secrets(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let sent = json!({
+        "type": "back_channel",
+        "issuer": "https://idp.example.com",
+        "client_id": "c",
+        "client_secret": "s",
+        "scope": ["openid", "email"],
+        "domain_aliases": ["acme.test"],
+        "attribute_map": {"mapping_mode": "bind_all", "future_option": [1, "two"]},
+        "upstream_params": {"screen_name": {"alias": "login_hint"}},
+        "set_user_root_attributes": "on_each_login",
+        "big": 9_007_199_254_740_991_i64,
+    });
+    let id = create_connection(
+        &app,
+        &token,
+        json!({"name": "acme-oidc", "strategy": "oidc", "options": sent}),
+    )
+    .await;
+    let mut expected = sent.clone();
+    expected.as_object_mut().unwrap().remove("client_secret");
+    let (status, got) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/connections/{id}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["options"], expected);
+    let (_, listed) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    assert_eq!(listed[0]["options"], expected, "{listed}");
+
+    // A refusal names the option, as Auth0 does.
+    let mut bad = sent.clone();
+    bad["attribute_map"]["mapping_mode"] = json!("all");
+    let (status, error) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({"name": "acme-oidc-2", "strategy": "oidc", "options": bad})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("options.attribute_map.mapping_mode"),
+        "{error}"
+    );
 }
 
 /// A real X.509 certificate (base64 DER), as an IdP's signing certificate.

@@ -22,7 +22,8 @@ on_both_backends!(
     form_post_carries_the_response_in_a_posted_form,
     connection_changes_reach_the_login_at_once,
     organization_changes_reach_the_login_at_once,
-    authorize_takes_post_as_well
+    authorize_takes_post_as_well,
+    over_https_the_login_cookies_are_host_prefixed
 );
 
 async fn code_flow_into_an_organization(backend: Backend) {
@@ -684,4 +685,81 @@ async fn authorize_takes_post_as_well(backend: Backend) {
     let callback = log_in_alice(&app, &b, start).await;
     assert_eq!(query_param(&callback, "state").as_deref(), Some("st-post"));
     redeem_code(&app, &t, &query_param(&callback, "code").unwrap(), None).await;
+}
+
+/// Over https the transaction's cookie is `__Host-` prefixed like the
+/// session's (`Secure`, `Path=/`, no `Domain`: a sibling subdomain cannot
+/// plant one), and a browser that keeps it logs in with it.
+async fn over_https_the_login_cookies_are_host_prefixed(backend: Backend) {
+    let app = crate::support::spawn_configured(backend, |config| {
+        config.tls = switchyard::config::TlsMode::Dev;
+    })
+    .await;
+    assert!(app.base.starts_with("https://"), "{}", app.base);
+    let t = tenant(&app).await;
+    let pem = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let set_cookies = |response: &reqwest::Response| -> Vec<String> {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let attributes = |cookie: &str| -> Vec<String> {
+        let mut attributes: Vec<String> = cookie.split("; ").skip(1).map(str::to_owned).collect();
+        attributes.sort();
+        attributes
+    };
+
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let [transaction] = set_cookies(&start).try_into().unwrap();
+    let (name, _) = transaction.split_once('=').unwrap();
+    assert!(name.starts_with("__Host-sy_login_"), "{transaction}");
+    assert_eq!(
+        attributes(&transaction),
+        [
+            "HttpOnly",
+            "Max-Age=1800",
+            "Path=/",
+            "SameSite=Lax",
+            "Secure"
+        ]
+    );
+
+    let done = submit_login(
+        &app,
+        &b,
+        start,
+        "alice@hoekstra.example",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(query_param(&location(&done), "code").is_some());
+    let finished = set_cookies(&done);
+    let cleared = finished
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=;")))
+        .unwrap_or_else(|| panic!("{name} not cleared: {finished:?}"));
+    assert_eq!(
+        attributes(cleared),
+        ["HttpOnly", "Max-Age=0", "Path=/", "SameSite=Lax", "Secure"]
+    );
+    let session = finished
+        .iter()
+        .find(|c| c.starts_with("__Host-sy_session="))
+        .unwrap_or_else(|| panic!("no session cookie: {finished:?}"));
+    for attribute in ["HttpOnly", "Path=/", "SameSite=Lax", "Secure"] {
+        assert!(
+            attributes(session).iter().any(|a| a == attribute),
+            "{session}"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod api_tokens;
+mod authorize_abuse;
 mod backchannel;
 mod bad_input;
 mod clients;
@@ -23,4 +24,5 @@ mod refresh;
 mod resource_servers;
 mod sessions;
 mod signup;
+mod slow_clients;
 mod users;

@@ -1,7 +1,7 @@
 //! Connections.
 
-use serde_json::{Map, json};
-use switchyard::model::connection::{Connection, Strategy};
+use serde_json::{Map, Value, json};
+use switchyard::model::connection::{Connection, ConnectionOptions, Strategy};
 use switchyard::model::ids::{self};
 use switchyard::store::{ConnectionFilter, Page, Store};
 
@@ -16,6 +16,10 @@ on_both_backends!(
     connection_filters,
     deleting_a_connection_cascades,
 );
+
+fn connection_options(strategy: Strategy, value: Value) -> ConnectionOptions {
+    ConnectionOptions::decode(strategy, object(value)).unwrap()
+}
 
 async fn connection_names_are_unique(store: Store) {
     store
@@ -128,16 +132,19 @@ async fn connection_round_trip(store: Store) {
 
     let mut oidc = connection("acme-oidc", Strategy::Oidc);
     oidc.display_name = Some("Acme SSO".to_owned());
-    oidc.options = object(json!({
-        "client_id": "upstream-client",
-        "client_secret": "s3cr3t",
-        "issuer": "https://idp.example.com/",
-        "type": "back_channel",
-        "scope": "openid profile email",
-        "domain_aliases": ["acme.test", "acme.example"],
-        "nested": {"a": [1, 2.5, -3, true, false, null], "b": {"c": "ü✓"}},
-        "big": 9_007_199_254_740_991_i64,
-    }));
+    oidc.options = connection_options(
+        Strategy::Oidc,
+        json!({
+            "client_id": "upstream-client",
+            "client_secret": "s3cr3t",
+            "issuer": "https://idp.example.com/",
+            "type": "back_channel",
+            "scope": "openid profile email",
+            "domain_aliases": ["acme.test", "acme.example"],
+            "nested": {"a": [1, 2.5, -3, true, false, null], "b": {"c": "ü✓"}},
+            "big": 9_007_199_254_740_991_i64,
+        }),
+    );
     oidc.metadata = object(json!({"owner": "it@acme.test"}));
     oidc.is_domain_connection = true;
     oidc.show_as_button = Some(true);
@@ -167,7 +174,10 @@ async fn connection_round_trip(store: Store) {
     // Update every mutable field; name and strategy are immutable (as in Auth0).
     let mut updated = oidc.clone();
     updated.display_name = None;
-    updated.options = object(json!({"client_id": "other", "issuer": "https://idp2.example.com/"}));
+    updated.options = connection_options(
+        Strategy::Oidc,
+        json!({"client_id": "other", "issuer": "https://idp2.example.com/"}),
+    );
     updated.metadata = Map::new();
     updated.is_domain_connection = false;
     updated.show_as_button = None;

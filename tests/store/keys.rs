@@ -244,8 +244,12 @@ const ISSUER: &str = "https://switchyard.test/";
 
 const AUDIENCE: &str = "https://api.example.com/";
 
+fn now_secs() -> i64 {
+    switchyard::clock::now_unix_seconds()
+}
+
 fn claims(subject: &str) -> Value {
-    let now = switchyard::clock::now_unix_seconds();
+    let now = now_secs();
     json!({
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -277,21 +281,25 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("at+jwt"));
         assert_eq!(header.kid, ring.current_kid(alg));
-        let verified: Value = ring.verify(&token, "at+jwt", validation()).unwrap();
+        let verified: Value = ring
+            .verify(&token, "at+jwt", validation(), now_secs())
+            .unwrap();
         assert_eq!(verified["sub"], subject.as_str());
         assert_eq!(verified["iss"], ISSUER);
         assert_eq!(verified["aud"], AUDIENCE);
         assert_eq!(verified["scope"], "read:things");
-        let verified: Value = other_node.verify(&token, "at+jwt", validation()).unwrap();
+        let verified: Value = other_node
+            .verify(&token, "at+jwt", validation(), now_secs())
+            .unwrap();
         assert_eq!(verified["sub"], subject.as_str());
 
         // Explicit typing: an access token is not an ID token.
-        match ring.verify::<Value>(&token, "JWT", validation()) {
+        match ring.verify::<Value>(&token, "JWT", validation(), now_secs()) {
             Err(TokenRejected::WrongType(typ)) => assert_eq!(typ.as_deref(), Some("at+jwt")),
             other => panic!("{alg:?}: expected WrongType, got {other:?}"),
         }
         let id_token = ring.sign(alg, "JWT", &claims(&subject)).unwrap();
-        match ring.verify::<Value>(&id_token, "at+jwt", validation()) {
+        match ring.verify::<Value>(&id_token, "at+jwt", validation(), now_secs()) {
             Err(TokenRejected::WrongType(typ)) => assert_eq!(typ.as_deref(), Some("JWT")),
             other => panic!("{alg:?}: expected WrongType, got {other:?}"),
         }
@@ -299,7 +307,7 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         let mut wrong_audience = validation();
         wrong_audience.set_audience(&["https://other.example.com/"]);
         assert!(matches!(
-            ring.verify::<Value>(&token, "at+jwt", wrong_audience),
+            ring.verify::<Value>(&token, "at+jwt", wrong_audience, now_secs()),
             Err(TokenRejected::Invalid(_))
         ));
         let (signed, signature) = token.rsplit_once('.').unwrap();
@@ -307,7 +315,7 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         bytes[2] = if bytes[2] == b'A' { b'B' } else { b'A' };
         let tampered = format!("{signed}.{}", String::from_utf8(bytes).unwrap());
         assert!(matches!(
-            ring.verify::<Value>(&tampered, "at+jwt", validation()),
+            ring.verify::<Value>(&tampered, "at+jwt", validation(), now_secs()),
             Err(TokenRejected::Invalid(_))
         ));
 
@@ -316,26 +324,36 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         // the new key's tokens, because it already knew it as `next`.
         let old_kid = header_kid(&token);
         ring.rotate(&store, alg).await.unwrap();
-        let verified: Value = ring.verify(&token, "at+jwt", validation()).unwrap();
+        let verified: Value = ring
+            .verify(&token, "at+jwt", validation(), now_secs())
+            .unwrap();
         assert_eq!(verified["sub"], subject.as_str());
         let newer = ring.sign(alg, "at+jwt", &claims(&subject)).unwrap();
         assert_ne!(header_kid(&newer), old_kid);
-        let _: Value = ring.verify(&newer, "at+jwt", validation()).unwrap();
-        let _: Value = other_node.verify(&newer, "at+jwt", validation()).unwrap();
+        let _: Value = ring
+            .verify(&newer, "at+jwt", validation(), now_secs())
+            .unwrap();
+        let _: Value = other_node
+            .verify(&newer, "at+jwt", validation(), now_secs())
+            .unwrap();
 
         // Two rotations: the first key is retired and its tokens are rejected.
         ring.rotate(&store, alg).await.unwrap();
-        match ring.verify::<Value>(&token, "at+jwt", validation()) {
+        match ring.verify::<Value>(&token, "at+jwt", validation(), now_secs()) {
             Err(TokenRejected::UnknownKey) => {}
             other => panic!("{alg:?}: expected UnknownKey after two rotations, got {other:?}"),
         }
-        let _: Value = ring.verify(&newer, "at+jwt", validation()).unwrap();
+        let _: Value = ring
+            .verify(&newer, "at+jwt", validation(), now_secs())
+            .unwrap();
         other_node.reload(&store).await.unwrap();
         assert!(matches!(
-            other_node.verify::<Value>(&token, "at+jwt", validation()),
+            other_node.verify::<Value>(&token, "at+jwt", validation(), now_secs()),
             Err(TokenRejected::UnknownKey)
         ));
-        let _: Value = other_node.verify(&newer, "at+jwt", validation()).unwrap();
+        let _: Value = other_node
+            .verify(&newer, "at+jwt", validation(), now_secs())
+            .unwrap();
     }
     // A token without a kid is not verified against some key anyway.
     let unsigned = {
@@ -350,7 +368,7 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         .unwrap()
     };
     assert!(matches!(
-        ring.verify::<Value>(&unsigned, "at+jwt", validation()),
+        ring.verify::<Value>(&unsigned, "at+jwt", validation(), now_secs()),
         Err(TokenRejected::UnknownKey)
     ));
 }

@@ -14,7 +14,7 @@ use switchyard::model::client::{
     TokenEndpointAuthMethod,
 };
 use switchyard::model::connection::{
-    Connection, EnabledConnection, OrganizationAccessLevel, Strategy,
+    Connection, ConnectionOptions, EnabledConnection, OrganizationAccessLevel, Strategy,
 };
 use switchyard::model::ids::{self, new_id};
 use switchyard::model::organization::Organization;
@@ -61,7 +61,7 @@ fn connection(name: &str, strategy: Strategy) -> Connection {
         name: name.to_owned(),
         strategy,
         display_name: None,
-        options: Map::new(),
+        options: ConnectionOptions::empty(strategy),
         metadata: Map::new(),
         is_domain_connection: false,
         show_as_button: None,

@@ -65,6 +65,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
             client_secret: BOOTSTRAP_SECRET.into(),
         }),
         trust_forwarded_for: false,
+        connection_limits: Default::default(),
     }
 }
 

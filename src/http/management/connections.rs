@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
-use crate::model::connection::{self, Connection, Strategy};
+use crate::model::connection::{self, Connection, ConnectionOptions, Strategy};
 use crate::model::ids;
 use crate::model::organization::Metadata;
 use crate::model::{ValidationError, check_display_text};
@@ -25,9 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(connection_get, connection_patch, connection_delete))
 }
 
-/// Option keys that hold secrets: accepted on write, never returned.
-const SECRET_OPTIONS: &[&str] = &["client_secret"];
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionBody {
     pub id: String,
@@ -35,9 +32,9 @@ pub struct ConnectionBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     pub strategy: Strategy,
-    /// Strategy settings; secrets (`client_secret`) are write-only.
-    #[schema(value_type = Object)]
-    pub options: Map<String, Value>,
+    /// Strategy settings, of the shape of `strategy`; secrets
+    /// (`client_secret`) are write-only.
+    pub options: ConnectionOptions,
     pub enabled_clients: Vec<String>,
     #[schema(value_type = Object)]
     pub metadata: Metadata,
@@ -49,10 +46,7 @@ pub struct ConnectionBody {
 
 impl ConnectionBody {
     fn new(connection: Connection, enabled_clients: Vec<String>) -> Self {
-        let mut options = connection.options;
-        for key in SECRET_OPTIONS {
-            options.remove(*key);
-        }
+        let options = connection.options.without_secrets();
         ConnectionBody {
             id: connection.id,
             name: connection.name,
@@ -76,7 +70,8 @@ pub struct CreateConnectionBody {
     /// One of `auth0`, `google-oauth2`, `github`, `windowslive`, `oauth2`, `oidc`, `samlp`.
     pub strategy: String,
     pub display_name: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// The options, in the shape of `strategy` (see `ConnectionOptions`).
+    #[schema(value_type = Option<ConnectionOptions>)]
     pub options: Option<Map<String, Value>>,
     pub enabled_clients: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
@@ -90,8 +85,9 @@ pub struct CreateConnectionBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateConnectionBody {
     pub display_name: Option<String>,
-    /// Replaces the options; a `client_secret` left out keeps the stored one.
-    #[schema(value_type = Option<Object>)]
+    /// Replaces the options (of the connection's strategy); a
+    /// `client_secret` left out keeps the stored one.
+    #[schema(value_type = Option<ConnectionOptions>)]
     pub options: Option<Map<String, Value>>,
     pub enabled_clients: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
@@ -115,7 +111,7 @@ fn check_connection(connection: &Connection) -> Result<(), ValidationError> {
     if let Some(display_name) = &connection.display_name {
         connection::check_display_name(display_name)?;
     }
-    connection::check_options(connection.strategy, &connection.options)?;
+    connection.options.check()?;
     connection::check_connection_metadata(&connection.metadata)?;
     for (i, realm) in connection.realms.iter().enumerate() {
         check_display_text(&format!("realms[{i}]"), realm, 255)?;
@@ -161,13 +157,14 @@ async fn connections_post(
 ) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
     auth.require("create:connections")?;
     let strategy: Strategy = body.strategy.parse()?;
+    let options = ConnectionOptions::decode(strategy, body.options.unwrap_or_default())?;
     let connection = Connection {
         id: ids::new_id(ids::CONNECTION),
         realms: body.realms.unwrap_or_else(|| vec![body.name.clone()]),
         name: body.name,
         strategy,
         display_name: body.display_name,
-        options: body.options.unwrap_or_default(),
+        options,
         metadata: body.metadata.unwrap_or_default(),
         is_domain_connection: body.is_domain_connection.unwrap_or(false),
         show_as_button: body.show_as_button,
@@ -265,15 +262,8 @@ async fn connection_patch(
     if let Some(display_name) = body.display_name {
         connection.display_name = Some(display_name);
     }
-    if let Some(mut options) = body.options {
-        for key in SECRET_OPTIONS {
-            if !options.contains_key(*key) {
-                if let Some(stored) = connection.options.get(*key) {
-                    options.insert((*key).to_owned(), stored.clone());
-                }
-            }
-        }
-        connection.options = options;
+    if let Some(options) = body.options {
+        connection.options = ConnectionOptions::decode_update(&connection.options, options)?;
     }
     if let Some(metadata) = body.metadata {
         connection.metadata = metadata;
@@ -319,4 +309,93 @@ async fn connection_delete(
         .map_err(connection_not_found)?;
     state.cached_data_changed(Change::Connections).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn openapi_describes_the_options_of_each_strategy() {
+        let (_, openapi) = router().split_for_parts();
+        let doc = serde_json::to_value(&openapi).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let shapes: Vec<&str> = schemas["ConnectionOptions"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|shape| shape["$ref"].as_str().unwrap())
+            .collect();
+        let names = [
+            "DatabaseOptions",
+            "GoogleOptions",
+            "GithubOptions",
+            "WindowsLiveOptions",
+            "OAuth2Options",
+            "OidcOptions",
+            "SamlOptions",
+        ];
+        assert_eq!(
+            shapes,
+            names.map(|name| format!("#/components/schemas/{name}"))
+        );
+        for name in names {
+            assert!(
+                schemas[name]["properties"].is_object(),
+                "{name}: {}",
+                schemas[name]
+            );
+        }
+        let options_ref = json!("#/components/schemas/ConnectionOptions");
+        assert_eq!(
+            schemas["ConnectionBody"]["properties"]["options"]["$ref"],
+            options_ref
+        );
+        for body in ["CreateConnectionBody", "UpdateConnectionBody"] {
+            let options = &schemas[body]["properties"]["options"];
+            assert!(
+                options["oneOf"]
+                    .as_array()
+                    .is_some_and(|any| any.iter().any(|s| s["$ref"] == options_ref)),
+                "{body}: {options}"
+            );
+        }
+        // Auth0's spellings, and secrets marked write-only.
+        for (shape, option) in [
+            ("DatabaseOptions", "passwordPolicy"),
+            ("OAuth2Options", "authorizationURL"),
+            ("OidcOptions", "type"),
+            ("OidcOptions", "discovery_url"),
+            ("SamlOptions", "signInEndpoint"),
+            ("SamlOptions", "signSAMLRequest"),
+            ("SamlOptions", "fieldsMap"),
+        ] {
+            assert!(
+                schemas[shape]["properties"][option].is_object(),
+                "{shape} lacks {option}"
+            );
+        }
+        for shape in [
+            "GoogleOptions",
+            "GithubOptions",
+            "WindowsLiveOptions",
+            "OAuth2Options",
+            "OidcOptions",
+        ] {
+            assert_eq!(
+                schemas[shape]["properties"]["client_secret"]["writeOnly"], true,
+                "{shape}"
+            );
+        }
+        assert_eq!(
+            schemas["OidcChannel"]["enum"],
+            json!(["front_channel", "back_channel"])
+        );
+        assert_eq!(
+            schemas["PasswordPolicy"]["enum"],
+            json!(["none", "low", "fair", "good", "excellent"])
+        );
+    }
 }

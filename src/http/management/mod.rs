@@ -3,6 +3,7 @@
 //! against Switchyard unchanged. Every route needs a bearer token whose
 //! `scope` holds the route's scope; every route is in the OpenAPI document.
 
+mod client_grants;
 mod clients;
 mod connections;
 mod keys;
@@ -25,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
-use crate::flows::token::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
+use crate::flows::issue::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -123,6 +124,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(organization_grants::router())
         .merge(connections::router())
         .merge(clients::router())
+        .merge(client_grants::router())
         .merge(users::router())
         .merge(sessions::router())
         .merge(roles::router())

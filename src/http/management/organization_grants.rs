@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::clients::ClientGrantBody;
+use super::client_grants::ClientGrantBody;
 use super::organizations::organization_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
 use crate::http::error::{ApiError, ApiErrorBody};

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::ManagementAuth;
 use super::users::user_not_found;
-use crate::clock::{now_unix_millis, rfc3339_from_millis};
+use crate::clock::rfc3339_from_millis;
 use crate::flows::session::SESSION_IDLE_LIFETIME_MS;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::state::AppState;
@@ -94,7 +94,7 @@ async fn user_refresh_tokens_list(
     state.store.get_user(&id).await.map_err(user_not_found)?;
     let tokens = state
         .store
-        .list_user_refresh_grants(&id, now_unix_millis())
+        .list_user_refresh_grants(&id, state.clock.now_unix_millis())
         .await?
         .into_iter()
         .map(Into::into)
@@ -128,7 +128,7 @@ async fn refresh_token_get(
     auth.require("read:refresh_tokens")?;
     let grant = state
         .store
-        .get_refresh_grant(&id, now_unix_millis())
+        .get_refresh_grant(&id, state.clock.now_unix_millis())
         .await
         .map_err(refresh_token_not_found)?;
     Ok(Json(grant.into()))
@@ -200,7 +200,7 @@ async fn user_sessions_list(
 ) -> Result<Json<SessionsBody>, ApiError> {
     auth.require("read:sessions")?;
     state.store.get_user(&id).await.map_err(user_not_found)?;
-    let now = now_unix_millis();
+    let now = state.clock.now_unix_millis();
     let mut sessions = Vec::new();
     for session in state
         .store

@@ -1,0 +1,52 @@
+//! Universal login: `/authorize` and the server-rendered login pages (the
+//! identifier and password steps, "continue as", the organization prompts),
+//! and the responses that go back to the client. No JavaScript is needed to
+//! log in; every form carries the transaction id and its CSRF token, and the
+//! transaction only works from the browser holding its cookie.
+//!
+//! - [`authorize`]: the authorization endpoint, the one door in: answered
+//!   from the SSO session when it can be, else a login transaction starts.
+//! - [`steps`]: the pages of a login, one step each (identifier, password,
+//!   "continue as"), and the last response that ends the transaction.
+//! - [`organization_prompt`]: the organization a client requires, asked for
+//!   before or after the login; apart because only such clients see it.
+//! - [`pages`]: what every page shares — CSP and the other security headers,
+//!   branding, the error page, the response to the client — so that sign-up
+//!   and logout render exactly as login does.
+//! - [`cookies`]: the transaction's and the SSO session's cookies, named,
+//!   built and read in one place (their attributes are security decisions).
+
+mod authorize;
+mod cookies;
+mod organization_prompt;
+mod pages;
+mod steps;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub(super) use cookies::{Cookies, browser_session, load_transaction};
+pub(super) use pages::{
+    Brand, brand_for, error_page, login_error, render, render_with_form_target,
+};
+pub(super) use steps::{StateQuery, finished_response, load_form};
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route("/u/login", get(steps::login_get).post(steps::login_post))
+        .route(
+            "/u/login/password",
+            get(steps::password_get).post(steps::password_post),
+        )
+        .route("/u/login/continue", post(steps::continue_post))
+        .route(
+            "/u/organization",
+            get(organization_prompt::organization_get).post(organization_prompt::organization_post),
+        )
+}

@@ -1,0 +1,297 @@
+//! The steps of a login: the identifier page (`/u/login`, with "continue
+//! as" for `prompt=select_account`), the password page (`/u/login/password`),
+//! and the browser's last step, which ends the transaction, sets the
+//! session's cookie and goes back to the client. Every form carries the
+//! transaction id and its CSRF token, and the transaction only loads with
+//! its cookie.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::cookies::{Cookies, browser_session, load_transaction};
+use super::pages::{Brand, brand_for, login_error, render_with_form_target, to_client};
+use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::request::OrganizationPrompt;
+use crate::flows::signup::signup_allowed;
+use crate::http::ClientIp;
+use crate::routing::Decision;
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "login_identifier.html")]
+struct IdentifierPage<'a> {
+    brand: Brand,
+    client_name: &'a str,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    /// `prompt=select_account`: the session's account, offered first.
+    continue_as: Option<&'a str>,
+    signup_allowed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login_password.html")]
+struct PasswordPage<'a> {
+    brand: Brand,
+    transaction_id: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    signup_allowed: bool,
+}
+
+#[derive(Deserialize)]
+pub(in crate::http) struct StateQuery {
+    pub(in crate::http) state: String,
+}
+
+/// Loads the transaction a form was posted for and checks the form's CSRF token.
+pub(in crate::http) async fn load_form(
+    state: &AppState,
+    jar: &CookieJar,
+    transaction_id: &str,
+    csrf: &str,
+) -> Result<Transaction, LoginError> {
+    let txn = load_transaction(state, jar, transaction_id).await?;
+    txn.check_csrf(csrf)?;
+    Ok(txn)
+}
+
+async fn identifier_page(
+    state: &AppState,
+    txn: &Transaction,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let brand = brand_for(state, Some(txn)).await;
+    let continue_as = offered_account(state, txn).await;
+    render_with_form_target(
+        &IdentifierPage {
+            brand,
+            client_name: &txn.client.name,
+            transaction_id: &txn.id,
+            csrf: &txn.csrf_token,
+            email: txn.email.as_deref().unwrap_or(""),
+            error,
+            continue_as: continue_as.as_deref(),
+            signup_allowed: signup_allowed(state, txn).await.unwrap_or(false),
+        },
+        status,
+        continue_as
+            .as_ref()
+            .map(|_| txn.request.redirect_uri.as_str()),
+    )
+}
+
+/// With `prompt=select_account`, the email of the session the login began
+/// in, to offer "Continue as …".
+async fn offered_account(state: &AppState, txn: &Transaction) -> Option<String> {
+    if !txn.request.prompt.iter().any(|p| p == "select_account") {
+        return None;
+    }
+    let session = state
+        .store
+        .get_session(txn.previous_session_id.as_deref()?)
+        .await
+        .ok()?;
+    Some(
+        state
+            .store
+            .get_user(&session.user_id)
+            .await
+            .ok()?
+            .user
+            .email,
+    )
+}
+
+async fn password_page(
+    state: &AppState,
+    txn: &Transaction,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let brand = brand_for(state, Some(txn)).await;
+    render_with_form_target(
+        &PasswordPage {
+            brand,
+            transaction_id: &txn.id,
+            csrf: &txn.csrf_token,
+            email,
+            error,
+            signup_allowed: signup_allowed(state, txn).await.unwrap_or(false),
+        },
+        status,
+        Some(&txn.request.redirect_uri),
+    )
+}
+
+pub(super) async fn login_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    match load_transaction(&state, &jar, &q.state).await {
+        Ok(txn) if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) => {
+            Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response()
+        }
+        Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct IdentifierForm {
+    state: String,
+    csrf: String,
+    email: String,
+}
+
+pub(super) async fn login_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<IdentifierForm>,
+) -> Response {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&headers, e),
+    };
+    match login::submit_identifier(&state, &txn, &form.email).await {
+        Ok(Decision::Password { .. }) => {
+            Redirect::to(&format!("/u/login/password?state={}", txn.id)).into_response()
+        }
+        Ok(Decision::Buttons(_)) => {
+            identifier_page(
+                &state,
+                &txn,
+                Some("Single sign-on connections are not available yet."),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Ok(Decision::Reject(rejection)) => {
+            identifier_page(
+                &state,
+                &txn,
+                Some(rejection.message()),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(LoginError::Retry(message)) => {
+            identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+pub(super) async fn password_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<StateQuery>,
+) -> Response {
+    match load_transaction(&state, &jar, &q.state).await {
+        Ok(txn) => match txn.email.clone() {
+            Some(email) => password_page(&state, &txn, &email, None, StatusCode::OK).await,
+            None => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
+        },
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    state: String,
+    csrf: String,
+    password: String,
+}
+
+pub(super) async fn password_post(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&headers, e),
+    };
+    match login::submit_password(&state, &txn, &form.password, client_ip).await {
+        Ok(finished) => finished_response(&state, &txn, finished),
+        Err(LoginError::Retry(message)) => {
+            let email = txn.email.clone().unwrap_or_default();
+            password_page(
+                &state,
+                &txn,
+                &email,
+                Some(&message),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await
+        }
+        Err(e) => login_error(&headers, e),
+    }
+}
+
+/// The browser's last step of a login: clear the transaction's cookie, set
+/// the new session's, and follow the redirect back to the client.
+pub(in crate::http) fn finished_response(
+    state: &AppState,
+    txn: &Transaction,
+    finished: login::Finished,
+) -> Response {
+    let response = match &finished.next {
+        login::Next::Client(to) => to_client(to),
+        login::Next::Page(path) => Redirect::to(path).into_response(),
+    };
+    let cookies = Cookies::of(state);
+    let mut jar = CookieJar::new();
+    if finished.transaction_ended {
+        jar = jar.add(cookies.transaction_cleared(&txn.id));
+    }
+    if let Some(session) = finished.session_cookie {
+        jar = jar.add(cookies.session(&session.secret, session.max_age_secs));
+    }
+    (jar, response).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct ContinueForm {
+    state: String,
+    csrf: String,
+}
+
+/// "Continue as …" on the identifier page (`prompt=select_account`).
+pub(super) async fn continue_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(form): Form<ContinueForm>,
+) -> Response {
+    let txn = match load_form(&state, &jar, &form.state, &form.csrf).await {
+        Ok(txn) => txn,
+        Err(e) => return login_error(&headers, e),
+    };
+    let browser_session = match browser_session(&state, &jar).await {
+        Ok(found) => found,
+        Err(e) => return login_error(&headers, e.into()),
+    };
+    match login::continue_with_session(&state, &txn, browser_session.as_ref()).await {
+        Ok(finished) => finished_response(&state, &txn, finished),
+        Err(LoginError::Retry(message)) => {
+            identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => login_error(&headers, e),
+    }
+}

@@ -1,0 +1,371 @@
+//! Connections (where identities come from) and their enablement on organizations.
+//!
+//! A connection's `options` are typed per strategy ([`ConnectionOptions`]):
+//! `database` (auth0), `social` (google-oauth2, github, windowslive, oauth2),
+//! `oidc` and `saml` (samlp), each a serde struct with Auth0's spellings that
+//! keeps the options it does not know, so nothing a tool sent is lost.
+
+mod database;
+mod oidc;
+mod options;
+mod saml;
+mod social;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::organization::Metadata;
+use super::{ValidationError, check_display_text, check_metadata};
+
+pub use database::{DatabaseOptions, PasswordComplexityOptions, PasswordPolicy};
+pub use oidc::{OidcAttributeMap, OidcChannel, OidcMappingMode, OidcOptions};
+pub use options::{ConnectionOptions, Scope};
+pub use saml::{
+    SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,
+    SamlSignatureAlgorithm,
+};
+pub use social::{GithubOptions, GoogleOptions, OAuth2Options, WindowsLiveOptions};
+
+/// The upstream kinds Switchyard speaks, spelled as Auth0 spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Strategy {
+    /// A password database kept by Switchyard.
+    #[serde(rename = "auth0")]
+    Database,
+    #[serde(rename = "google-oauth2")]
+    Google,
+    #[serde(rename = "github")]
+    Github,
+    #[serde(rename = "windowslive")]
+    WindowsLive,
+    #[serde(rename = "oauth2")]
+    OAuth2,
+    #[serde(rename = "oidc")]
+    Oidc,
+    #[serde(rename = "samlp")]
+    Saml,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 7] = [
+        Strategy::Database,
+        Strategy::Google,
+        Strategy::Github,
+        Strategy::WindowsLive,
+        Strategy::OAuth2,
+        Strategy::Oidc,
+        Strategy::Saml,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Database => "auth0",
+            Strategy::Google => "google-oauth2",
+            Strategy::Github => "github",
+            Strategy::WindowsLive => "windowslive",
+            Strategy::OAuth2 => "oauth2",
+            Strategy::Oidc => "oidc",
+            Strategy::Saml => "samlp",
+        }
+    }
+
+    /// Enterprise connections belong to one organization's IdP: they may be
+    /// shown as buttons and administered by the organization's own admins.
+    pub fn is_enterprise(self) -> bool {
+        matches!(self, Strategy::Oidc | Strategy::Saml)
+    }
+
+    /// Social providers: one upstream account per person, shared by every tenant.
+    pub fn is_social(self) -> bool {
+        matches!(
+            self,
+            Strategy::Google | Strategy::Github | Strategy::WindowsLive | Strategy::OAuth2
+        )
+    }
+
+    pub fn is_database(self) -> bool {
+        self == Strategy::Database
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Strategy::ALL
+            .into_iter()
+            .find(|strategy| strategy.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Strategy::ALL.iter().map(|s| s.as_str()).collect();
+                ValidationError::new(
+                    "strategy",
+                    format!(
+                        "unknown strategy '{s}', expected one of: {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    pub strategy: Strategy,
+    pub display_name: Option<String>,
+    /// Strategy-specific settings, of the variant of `strategy`. Secrets in
+    /// here (`client_secret`) redact their `Debug`.
+    pub options: ConnectionOptions,
+    pub metadata: Metadata,
+    pub is_domain_connection: bool,
+    pub show_as_button: Option<bool>,
+    pub realms: Vec<String>,
+}
+
+impl Connection {
+    /// Whether people may create their own accounts here outside an
+    /// organization: a database connection without `options.disable_signup: true`.
+    pub fn allows_signup(&self) -> bool {
+        matches!(&self.options, ConnectionOptions::Database(db) if db.disable_signup != Some(true))
+    }
+}
+
+/// Connection names as in Auth0: 1 to 128 characters of letters, digits and
+/// single hyphens, starting and ending with a letter or digit.
+pub fn check_name(name: &str) -> Result<(), ValidationError> {
+    let b = name.as_bytes();
+    let valid = !b.is_empty()
+        && b.len() <= 128
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && !name.contains("--");
+    if valid {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "name",
+            "must be 1 to 128 letters, digits and single hyphens, starting and ending with a letter or digit",
+        ))
+    }
+}
+
+pub fn check_display_name(value: &str) -> Result<(), ValidationError> {
+    check_display_text("display_name", value, 128)
+}
+
+pub fn check_connection_metadata(metadata: &Metadata) -> Result<(), ValidationError> {
+    check_metadata("metadata", metadata)
+}
+
+/// Who may administer an enterprise connection through the My Organization API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrganizationAccessLevel {
+    #[default]
+    None,
+    Readonly,
+    Limited,
+    Full,
+}
+
+impl OrganizationAccessLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Readonly => "readonly",
+            Self::Limited => "limited",
+            Self::Full => "full",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::None, Self::Readonly, Self::Limited, Self::Full]
+            .into_iter()
+            .find(|level| level.as_str() == value)
+    }
+}
+
+/// A connection enabled on an organization, with the properties that say how
+/// it behaves there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnabledConnection {
+    pub organization_id: String,
+    pub connection_id: String,
+    pub assign_membership_on_login: bool,
+    pub is_signup_enabled: bool,
+    pub show_as_button: bool,
+    pub organization_connection_name: Option<String>,
+    pub organization_access_level: OrganizationAccessLevel,
+}
+
+/// The requested properties of an enabled connection, before they are checked
+/// against the connection's strategy. `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct EnabledConnectionRequest {
+    pub assign_membership_on_login: Option<bool>,
+    pub is_signup_enabled: Option<bool>,
+    pub show_as_button: Option<bool>,
+    pub organization_connection_name: Option<Option<String>>,
+    pub organization_access_level: Option<OrganizationAccessLevel>,
+}
+
+impl EnabledConnection {
+    /// Applies `request` on top of `self` (for an update) and checks the rules
+    /// that tie the properties to the connection's strategy:
+    /// - `is_signup_enabled` only on database connections, and only together
+    ///   with `assign_membership_on_login` (a sign-up must land in the organization);
+    /// - `show_as_button` only on enterprise connections;
+    /// - an `organization_access_level` above `none` only on enterprise connections.
+    pub fn apply(
+        mut self,
+        strategy: Strategy,
+        request: &EnabledConnectionRequest,
+    ) -> Result<Self, ValidationError> {
+        if let Some(v) = request.assign_membership_on_login {
+            self.assign_membership_on_login = v;
+        }
+        if let Some(v) = request.is_signup_enabled {
+            if v && !strategy.is_database() {
+                return Err(ValidationError::new(
+                    "is_signup_enabled",
+                    "can only be set on database connections",
+                ));
+            }
+            self.is_signup_enabled = v;
+        }
+        if let Some(v) = request.show_as_button {
+            if !strategy.is_enterprise() {
+                return Err(ValidationError::new(
+                    "show_as_button",
+                    "can only be set on enterprise connections (oidc, samlp)",
+                ));
+            }
+            self.show_as_button = v;
+        }
+        if let Some(name) = &request.organization_connection_name {
+            if let Some(name) = name {
+                check_name(name)
+                    .map_err(|e| ValidationError::new("organization_connection_name", e.reason))?;
+            }
+            self.organization_connection_name = name.clone();
+        }
+        if let Some(level) = request.organization_access_level {
+            if level != OrganizationAccessLevel::None && !strategy.is_enterprise() {
+                return Err(ValidationError::new(
+                    "organization_access_level",
+                    "can only be above 'none' on enterprise connections (oidc, samlp)",
+                ));
+            }
+            self.organization_access_level = level;
+        }
+        if self.is_signup_enabled && !self.assign_membership_on_login {
+            return Err(ValidationError::new(
+                "is_signup_enabled",
+                "requires assign_membership_on_login to be true",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The defaults of a newly enabled connection: enterprise connections show
+    /// as a button, as in Auth0; nothing else is granted by default.
+    pub fn new_default(organization_id: &str, connection_id: &str, strategy: Strategy) -> Self {
+        Self {
+            organization_id: organization_id.to_owned(),
+            connection_id: connection_id.to_owned(),
+            assign_membership_on_login: false,
+            is_signup_enabled: false,
+            show_as_button: strategy.is_enterprise(),
+            organization_connection_name: None,
+            organization_access_level: OrganizationAccessLevel::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_round_trip_and_unknown() {
+        for s in Strategy::ALL {
+            assert_eq!(s.as_str().parse::<Strategy>(), Ok(s));
+        }
+        let err = "ldap".parse::<Strategy>().err().map(|e| e.field);
+        assert_eq!(err.as_deref(), Some("strategy"));
+    }
+
+    #[test]
+    fn connection_names() {
+        assert!(check_name("Username-Password-Authentication").is_ok());
+        assert!(check_name("acme-oidc").is_ok());
+        for bad in ["", "-a", "a-", "a--b", "a b", "a_b", &"a".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn signup_only_on_database_with_membership() {
+        let base = EnabledConnection::new_default("org_a", "con_a", Strategy::Database);
+        let signup_alone = EnabledConnectionRequest {
+            is_signup_enabled: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            base.clone()
+                .apply(Strategy::Database, &signup_alone)
+                .map_err(|e| e.field),
+            Err("is_signup_enabled".into())
+        );
+        let signup_with_membership = EnabledConnectionRequest {
+            is_signup_enabled: Some(true),
+            assign_membership_on_login: Some(true),
+            ..Default::default()
+        };
+        assert!(
+            base.clone()
+                .apply(Strategy::Database, &signup_with_membership)
+                .is_ok()
+        );
+        let oidc = EnabledConnection::new_default("org_a", "con_b", Strategy::Oidc);
+        assert!(oidc.apply(Strategy::Oidc, &signup_with_membership).is_err());
+        // Turning membership off later must not leave sign-up dangling.
+        let enabled = base
+            .apply(Strategy::Database, &signup_with_membership)
+            .map_err(|e| e.field);
+        let off = EnabledConnectionRequest {
+            assign_membership_on_login: Some(false),
+            ..Default::default()
+        };
+        assert!(enabled.map(|e| e.apply(Strategy::Database, &off).is_err()) == Ok(true));
+    }
+
+    #[test]
+    fn buttons_and_admin_access_only_for_enterprise() {
+        let db = EnabledConnection::new_default("org_a", "con_a", Strategy::Database);
+        assert!(!db.show_as_button);
+        let button = EnabledConnectionRequest {
+            show_as_button: Some(true),
+            ..Default::default()
+        };
+        assert!(db.clone().apply(Strategy::Database, &button).is_err());
+        let admin = EnabledConnectionRequest {
+            organization_access_level: Some(OrganizationAccessLevel::Full),
+            ..Default::default()
+        };
+        assert!(db.apply(Strategy::Database, &admin).is_err());
+        let saml = EnabledConnection::new_default("org_a", "con_s", Strategy::Saml);
+        assert!(saml.show_as_button);
+        assert!(saml.clone().apply(Strategy::Saml, &admin).is_ok());
+        assert!(saml.apply(Strategy::Saml, &button).is_ok());
+    }
+}
