@@ -141,6 +141,8 @@ impl Application {
                 .build()
                 .context("building the outbound HTTP client")?,
             trust_forwarded_for: config.trust_forwarded_for,
+            strict_transport_security: issuer_id.starts_with("https://")
+                && config.tls != TlsMode::Dev,
         }));
         Ok(Application {
             listener,

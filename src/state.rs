@@ -59,6 +59,8 @@ pub struct AppInner {
     pub http: reqwest::Client,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
+    /// Whether responses carry HSTS: an https issuer, not the dev certificate.
+    pub strict_transport_security: bool,
 }
 
 #[derive(Clone)]
