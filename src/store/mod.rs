@@ -5,6 +5,7 @@
 //! constraint, surfaced as [`StoreError::Conflict`] with that name.
 
 mod clients;
+mod codes;
 mod connections;
 mod keys;
 mod login;
@@ -12,6 +13,7 @@ mod notify;
 mod organization_grants;
 pub mod organizations;
 pub mod purge;
+mod refresh_grants;
 pub mod resource_servers;
 mod revocation;
 mod roles;
@@ -25,8 +27,9 @@ pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
+pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
-pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
+pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;
 
 use std::str::FromStr;
