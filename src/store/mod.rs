@@ -242,6 +242,32 @@ impl Store {
         self.backend
     }
 
+    /// Begins the transaction of a read-modify-write (the `update_*_with`
+    /// methods, after Dex's storage updaters): the row it reads cannot change
+    /// before it writes. SQLite takes the database's write lock at once
+    /// (`begin immediate`: writers queue on the busy timeout, none reads a
+    /// row another is about to write); PostgreSQL runs `lock`, a
+    /// `select … for update` of the row (bound to `key`) or a table lock.
+    /// A missing row locks nothing: the read that follows says `NotFound`.
+    pub(crate) async fn begin_update(
+        &self,
+        lock: &'static str,
+        key: &[&str],
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("begin immediate").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let mut query = sqlx::query(lock);
+                for value in key {
+                    query = query.bind(*value);
+                }
+                query.execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }
