@@ -118,6 +118,7 @@ macro_rules! conformance {
     };
 }
 
+mod schema;
 mod updates;
 
 conformance!(
