@@ -247,6 +247,11 @@ fn the_store_modules_have_no_cycle() {
 }
 
 #[test]
+fn the_flow_modules_have_no_cycle() {
+    assert_no_module_cycle("src/flows", "flows");
+}
+
+#[test]
 fn the_revoked_token_list_is_at_the_bottom_of_the_store() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
     let graph = module_graph(&root, "store");
