@@ -176,7 +176,7 @@ impl Store {
     ) -> StoreResult<Result<Client, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from clients where client_id = $1 for update",
+                "select 1 as one from clients where client_id = $1 for no key update",
                 &[client_id],
             )
             .await?;
@@ -279,7 +279,7 @@ impl Store {
     ) -> StoreResult<Result<ClientGrant, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from client_grants where id = $1 for update",
+                "select 1 as one from client_grants where id = $1 for no key update",
                 &[id],
             )
             .await?;

@@ -140,7 +140,7 @@ impl Store {
     ) -> StoreResult<Result<Connection, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from connections where id = $1 for update",
+                "select 1 as one from connections where id = $1 for no key update",
                 &[id],
             )
             .await?;

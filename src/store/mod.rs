@@ -190,8 +190,10 @@ impl Store {
     /// before it writes. SQLite takes the database's write lock at once
     /// (`begin immediate`: writers queue on the busy timeout, none reads a
     /// row another is about to write); PostgreSQL runs `lock`, a
-    /// `select … for update` of the row (bound to `key`) or a table lock.
-    /// A missing row locks nothing: the read that follows says `NotFound`.
+    /// `select … for no key update` of the row (bound to `key`; it queues
+    /// the other read-modify-writes of that row but not the inserts that
+    /// merely reference it) or a table lock. A missing row locks nothing:
+    /// the read that follows says `NotFound`.
     pub(crate) async fn begin_update(
         &self,
         lock: &'static str,

@@ -172,7 +172,7 @@ impl Store {
     ) -> StoreResult<Result<Organization, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from organizations where id = $1 for update",
+                "select 1 as one from organizations where id = $1 for no key update",
                 &[id],
             )
             .await?;
@@ -221,7 +221,7 @@ impl Store {
         let mut tx = self
             .begin_update(
                 "select 1 as one from organization_connections \
-                 where organization_id = $1 and connection_id = $2 for update",
+                 where organization_id = $1 and connection_id = $2 for no key update",
                 &[organization_id, connection_id],
             )
             .await?;

@@ -172,7 +172,7 @@ impl Store {
     ) -> StoreResult<Result<ResourceServer, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from resource_servers where id = $1 for update",
+                "select 1 as one from resource_servers where id = $1 for no key update",
                 &[id],
             )
             .await?;

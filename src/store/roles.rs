@@ -63,7 +63,10 @@ impl Store {
         change: impl FnOnce(Role) -> Result<Role, E>,
     ) -> StoreResult<Result<Role, E>> {
         let mut tx = self
-            .begin_update("select 1 as one from roles where id = $1 for update", &[id])
+            .begin_update(
+                "select 1 as one from roles where id = $1 for no key update",
+                &[id],
+            )
             .await?;
         let mut next = match change(select_role(&mut *tx, id).await?) {
             Ok(next) => next,

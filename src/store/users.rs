@@ -160,7 +160,7 @@ impl Store {
     ) -> StoreResult<Result<User, E>> {
         let mut tx = self
             .begin_update(
-                "select 1 as one from users where user_id = $1 for update",
+                "select 1 as one from users where user_id = $1 for no key update",
                 &[user_id],
             )
             .await?;
