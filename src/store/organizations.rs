@@ -126,13 +126,7 @@ impl Store {
     }
 
     pub async fn get_organization(&self, id: &str) -> StoreResult<Organization> {
-        let row = sqlx::query(&format!(
-            "select {ORG_COLUMNS} from organizations where id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        organization_from_row(&row)
+        select_organization(&self.pool, id).await
     }
 
     pub async fn get_organization_by_name(&self, name: &str) -> StoreResult<Organization> {
@@ -165,19 +159,31 @@ impl Store {
     }
 
     pub async fn update_organization(&self, org: &Organization) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
-             where id = $1",
-        )
-        .bind(&org.id)
-        .bind(&org.name)
-        .bind(&org.display_name)
-        .bind(org.branding.as_ref().map(to_json))
-        .bind(to_json(&org.metadata))
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_organization(&mut *self.pool.acquire().await?, org).await
+    }
+
+    /// Read-modify-write of an organization in one transaction, as
+    /// [`Store::update_client_with`] (its id is kept). A new name taken by
+    /// another organization fails on `organizations_name_key`.
+    pub async fn update_organization_with<E>(
+        &self,
+        id: &str,
+        change: impl FnOnce(Organization) -> Result<Organization, E>,
+    ) -> StoreResult<Result<Organization, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from organizations where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let mut next = match change(select_organization(&mut *tx, id).await?) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        id.clone_into(&mut next.id);
+        write_organization(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_organization(&self, id: &str) -> StoreResult<()> {
@@ -200,21 +206,35 @@ impl Store {
     }
 
     pub async fn update_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
-             show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
-             where organization_id = $1 and connection_id = $2",
-        )
-        .bind(&enabled.organization_id)
-        .bind(&enabled.connection_id)
-        .bind(enabled.assign_membership_on_login)
-        .bind(enabled.is_signup_enabled)
-        .bind(enabled.show_as_button)
-        .bind(&enabled.organization_connection_name)
-        .bind(enabled.organization_access_level.as_str())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_enabled(&mut *self.pool.acquire().await?, enabled).await
+    }
+
+    /// Read-modify-write of an enabled connection in one transaction, as
+    /// [`Store::update_client_with`]: `change` gets it with its connection's
+    /// name and strategy; what it returns is stored but for the pair of ids.
+    pub async fn update_enabled_connection_with<E>(
+        &self,
+        organization_id: &str,
+        connection_id: &str,
+        change: impl FnOnce(EnabledConnectionView) -> Result<EnabledConnectionView, E>,
+    ) -> StoreResult<Result<EnabledConnectionView, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from organization_connections \
+                 where organization_id = $1 and connection_id = $2 for no key update",
+                &[organization_id, connection_id],
+            )
+            .await?;
+        let current = select_enabled(&mut *tx, organization_id, connection_id).await?;
+        let mut next = match change(current) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        organization_id.clone_into(&mut next.enabled.organization_id);
+        connection_id.clone_into(&mut next.enabled.connection_id);
+        write_enabled(&mut tx, &next.enabled).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn get_enabled_connection(
@@ -222,14 +242,7 @@ impl Store {
         organization_id: &str,
         connection_id: &str,
     ) -> StoreResult<EnabledConnectionView> {
-        let row = sqlx::query(&format!(
-            "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id = $2"
-        ))
-        .bind(organization_id)
-        .bind(connection_id)
-        .fetch_one(&self.pool)
-        .await?;
-        enabled_from_row(&row)
+        select_enabled(&self.pool, organization_id, connection_id).await
     }
 
     pub async fn list_enabled_connections(
@@ -450,4 +463,71 @@ impl Store {
         .await?;
         rows.iter().map(super::roles::role_from_row).collect()
     }
+}
+
+async fn select_organization<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> StoreResult<Organization> {
+    let row = sqlx::query(&format!(
+        "select {ORG_COLUMNS} from organizations where id = $1"
+    ))
+    .bind(id)
+    .fetch_one(executor)
+    .await?;
+    organization_from_row(&row)
+}
+
+/// Stores every field of `org` but its id.
+async fn write_organization(conn: &mut sqlx::AnyConnection, org: &Organization) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
+         where id = $1",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(&org.display_name)
+    .bind(org.branding.as_ref().map(to_json))
+    .bind(to_json(&org.metadata))
+    .bind(now_millis())
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
+}
+
+async fn select_enabled<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    organization_id: &str,
+    connection_id: &str,
+) -> StoreResult<EnabledConnectionView> {
+    let row = sqlx::query(&format!(
+        "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id = $2"
+    ))
+    .bind(organization_id)
+    .bind(connection_id)
+    .fetch_one(executor)
+    .await?;
+    enabled_from_row(&row)
+}
+
+/// Stores the settings of an enabled connection (not its pair of ids).
+async fn write_enabled(
+    conn: &mut sqlx::AnyConnection,
+    enabled: &EnabledConnection,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
+         show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
+         where organization_id = $1 and connection_id = $2",
+    )
+    .bind(&enabled.organization_id)
+    .bind(&enabled.connection_id)
+    .bind(enabled.assign_membership_on_login)
+    .bind(enabled.is_signup_enabled)
+    .bind(enabled.show_as_button)
+    .bind(&enabled.organization_connection_name)
+    .bind(enabled.organization_access_level.as_str())
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
 }

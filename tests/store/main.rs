@@ -118,6 +118,9 @@ macro_rules! conformance {
     };
 }
 
+mod schema;
+mod updates;
+
 conformance!(
     organization_names_are_unique,
     concurrent_organization_inserts_conflict_once,
