@@ -106,7 +106,8 @@ impl Application {
                     "opening the store at {}",
                     store::redact_url(&config.database_url)
                 )
-            })?;
+            })?
+            .with_clock(clock.clone());
         let keys = keys::KeyRing::load_or_init(&store).await?;
         let changes = store
             .listen_changes()

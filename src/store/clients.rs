@@ -4,8 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, now_millis, parse_enum,
-    to_json,
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_enum, to_json,
 };
 use crate::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
@@ -132,7 +131,7 @@ impl Store {
         .bind(client.is_first_party)
         .bind(to_json(&client.client_metadata))
         .bind(&client.backchannel_logout_url)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -162,7 +161,7 @@ impl Store {
     }
 
     pub async fn update_client(&self, client: &Client) -> StoreResult<()> {
-        write_client(&mut *self.pool.acquire().await?, client).await
+        write_client(&mut *self.pool.acquire().await?, client, self.now_millis()).await
     }
 
     /// Read-modify-write of a client in one transaction: `change` gets the
@@ -185,7 +184,7 @@ impl Store {
             Err(refused) => return Ok(Err(refused)),
         };
         client_id.clone_into(&mut next.client_id);
-        write_client(&mut tx, &next).await?;
+        write_client(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -208,7 +207,7 @@ impl Store {
         .bind(to_json(&grant.scope))
         .bind(grant.organization_usage.map(OrganizationUsage::as_str))
         .bind(grant.allow_any_organization)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await
         .map_err(StoreError::from)?;
@@ -322,7 +321,11 @@ async fn select_client<'e>(
 }
 
 /// Stores every field of `client` but its id.
-async fn write_client(conn: &mut sqlx::AnyConnection, client: &Client) -> StoreResult<()> {
+async fn write_client(
+    conn: &mut sqlx::AnyConnection,
+    client: &Client,
+    updated_at: i64,
+) -> StoreResult<()> {
     let result = sqlx::query(
         "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
          allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
@@ -345,7 +348,7 @@ async fn write_client(conn: &mut sqlx::AnyConnection, client: &Client) -> StoreR
     .bind(client.is_first_party)
     .bind(to_json(&client.client_metadata))
     .bind(&client.backchannel_logout_url)
-    .bind(now_millis())
+    .bind(updated_at)
     .execute(&mut *conn)
     .await?;
     expect_one(result)

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::refresh_grants::revoke_grant;
 use super::revocation::{ACCESS_TOKEN_MAX_LIFETIME_MS, list_revoked};
-use super::{Store, StoreError, StoreResult, now_millis};
+use super::{Store, StoreError, StoreResult};
 
 impl Store {
     pub async fn insert_authorization_code(
@@ -22,7 +22,7 @@ impl Store {
         .bind(code_hash)
         .bind(client_id)
         .bind(grant_data)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(expires_at)
         .execute(&self.pool)
         .await?;

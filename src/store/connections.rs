@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, get_optional_bool,
-    now_millis, parse_from_str, to_json,
+    parse_from_str, to_json,
 };
 use crate::model::connection::{Connection, ConnectionOptions, Strategy};
 
@@ -53,7 +53,7 @@ impl Store {
         enabled_clients: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         sqlx::query(
             "insert into connections (id, name, strategy, display_name, options, metadata, is_domain_connection, \
              show_as_button, realms, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -124,7 +124,7 @@ impl Store {
         enabled_clients: Option<&[String]>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        write_connection(&mut tx, connection, enabled_clients).await?;
+        write_connection(&mut tx, connection, enabled_clients, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Store {
             },
             Err(refused) => return Ok(Err(refused)),
         };
-        write_connection(&mut tx, &next, enabled_clients).await?;
+        write_connection(&mut tx, &next, enabled_clients, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -242,6 +242,7 @@ async fn write_connection(
     conn: &mut sqlx::AnyConnection,
     connection: &Connection,
     enabled_clients: Option<&[String]>,
+    updated_at: i64,
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
@@ -254,7 +255,7 @@ async fn write_connection(
     .bind(connection.is_domain_connection)
     .bind(connection.show_as_button)
     .bind(to_json(&connection.realms))
-    .bind(now_millis())
+    .bind(updated_at)
     .execute(&mut *conn)
     .await?;
     expect_one(result)?;

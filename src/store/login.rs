@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, expect_one, now_millis};
+use super::{Store, StoreResult, expect_one};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTransaction {
@@ -31,7 +31,7 @@ impl Store {
         .bind(&txn.request)
         .bind(&txn.email)
         .bind(&txn.previous_session_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(txn.expires_at)
         .execute(&self.pool)
         .await?;

@@ -40,6 +40,8 @@ use serde::de::DeserializeOwned;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+use crate::clock::Clock;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -118,6 +120,8 @@ pub struct Store {
     backend: Backend,
     /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
     database_url: String,
+    /// The time rows are stamped with (`created_at`, `updated_at`, …).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -178,7 +182,24 @@ impl Store {
             pool,
             backend,
             database_url: database_url.to_owned(),
+            clock: Clock::system(),
         })
+    }
+
+    /// This store with its rows stamped by `clock` (the application's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the store stamps rows with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn now_millis(&self) -> i64 {
+        self.clock.now_unix_millis()
     }
 
     pub fn backend(&self) -> Backend {
@@ -249,10 +270,6 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-pub(crate) fn now_millis() -> i64 {
-    crate::clock::now_unix_millis()
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {

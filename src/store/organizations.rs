@@ -4,8 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, now_millis,
-    parse_from_str, to_json,
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_from_str, to_json,
 };
 use crate::model::connection::{EnabledConnection, OrganizationAccessLevel, Strategy};
 use crate::model::organization::Organization;
@@ -104,7 +103,7 @@ impl Store {
         org: &Organization,
         enabled: &[EnabledConnection],
     ) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into organizations (id, name, display_name, branding, metadata, created_at, updated_at) \
@@ -159,7 +158,7 @@ impl Store {
     }
 
     pub async fn update_organization(&self, org: &Organization) -> StoreResult<()> {
-        write_organization(&mut *self.pool.acquire().await?, org).await
+        write_organization(&mut *self.pool.acquire().await?, org, self.now_millis()).await
     }
 
     /// Read-modify-write of an organization in one transaction, as
@@ -181,7 +180,7 @@ impl Store {
             Err(refused) => return Ok(Err(refused)),
         };
         id.clone_into(&mut next.id);
-        write_organization(&mut tx, &next).await?;
+        write_organization(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -200,7 +199,7 @@ impl Store {
     /// pair fails on `organization_connections_pkey`.
     pub async fn insert_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        insert_enabled(&mut tx, enabled, now_millis()).await?;
+        insert_enabled(&mut tx, enabled, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -297,7 +296,7 @@ impl Store {
         user_ids: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         for user_id in user_ids {
             sqlx::query(
                 "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
@@ -479,7 +478,11 @@ async fn select_organization<'e>(
 }
 
 /// Stores every field of `org` but its id.
-async fn write_organization(conn: &mut sqlx::AnyConnection, org: &Organization) -> StoreResult<()> {
+async fn write_organization(
+    conn: &mut sqlx::AnyConnection,
+    org: &Organization,
+    updated_at: i64,
+) -> StoreResult<()> {
     let result = sqlx::query(
         "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
          where id = $1",
@@ -489,7 +492,7 @@ async fn write_organization(conn: &mut sqlx::AnyConnection, org: &Organization) 
     .bind(&org.display_name)
     .bind(org.branding.as_ref().map(to_json))
     .bind(to_json(&org.metadata))
-    .bind(now_millis())
+    .bind(updated_at)
     .execute(&mut *conn)
     .await?;
     expect_one(result)

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::revocation::revoke_family_access_tokens;
-use super::{Store, StoreError, StoreResult, now_millis};
+use super::{Store, StoreError, StoreResult};
 
 /// One family of rotated refresh tokens, and what they were issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl Store {
         token_expires_at: i64,
         access_token_id: &str,
     ) -> StoreResult<bool> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         let linked = sqlx::query(
             "update authorization_codes set grant_id = $2 where code_hash = $1 and replayed_at is null",
@@ -259,7 +259,7 @@ impl Store {
     /// Revokes every refresh-token family of a user, with the access tokens
     /// issued with them; how many families were live.
     pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         // As in `revoke_grant`: the families are written (locked) first,
         // then their access tokens listed.
@@ -282,7 +282,7 @@ impl Store {
     /// Revokes a refresh-token family; true if this call revoked it.
     pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let revoked = revoke_grant(&mut tx, grant_id, now_millis()).await?;
+        let revoked = revoke_grant(&mut tx, grant_id, self.now_millis()).await?;
         tx.commit().await?;
         Ok(revoked)
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreError, StoreResult, expect_one, get_bool, now_millis, parse_enum};
+use super::{Page, Store, StoreError, StoreResult, expect_one, get_bool, parse_enum};
 use crate::model::client::SigningAlg;
 use crate::model::resource_server::{ResourceServer, Scope, TokenDialect};
 
@@ -80,7 +80,7 @@ pub struct PermissionRef {
 
 impl Store {
     pub async fn insert_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into resource_servers (id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
@@ -157,7 +157,7 @@ impl Store {
     /// deleted, and with them (by foreign key) the role permissions naming them.
     pub async fn update_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        write_resource_server(&mut tx, rs).await?;
+        write_resource_server(&mut tx, rs, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -186,7 +186,7 @@ impl Store {
             },
             Err(refused) => return Ok(Err(refused)),
         };
-        write_resource_server(&mut tx, &next).await?;
+        write_resource_server(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -230,7 +230,7 @@ impl Store {
         role_id: &str,
         permissions: &[PermissionRef],
     ) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         for p in permissions {
             sqlx::query(
@@ -374,6 +374,7 @@ async fn select_resource_server<'e>(
 async fn write_resource_server(
     conn: &mut sqlx::AnyConnection,
     rs: &ResourceServer,
+    updated_at: i64,
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update resource_servers set name = $2, signing_alg = $3, token_lifetime = $4, allow_offline_access = $5, \
@@ -388,7 +389,7 @@ async fn write_resource_server(
     .bind(rs.skip_consent_for_verifiable_first_party_clients)
     .bind(rs.enforce_policies)
     .bind(rs.token_dialect.as_str())
-    .bind(now_millis())
+    .bind(updated_at)
     .execute(&mut *conn)
     .await?;
     expect_one(result)?;

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one, now_millis};
+use super::{Page, Store, StoreResult, expect_one};
 use crate::model::role::Role;
 
 pub(super) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
@@ -22,7 +22,7 @@ impl Store {
         .bind(&role.id)
         .bind(&role.name)
         .bind(&role.description)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -52,7 +52,7 @@ impl Store {
     }
 
     pub async fn update_role(&self, role: &Role) -> StoreResult<()> {
-        write_role(&mut *self.pool.acquire().await?, role).await
+        write_role(&mut *self.pool.acquire().await?, role, self.now_millis()).await
     }
 
     /// Read-modify-write of a role in one transaction, as
@@ -73,7 +73,7 @@ impl Store {
             Err(refused) => return Ok(Err(refused)),
         };
         id.clone_into(&mut next.id);
-        write_role(&mut tx, &next).await?;
+        write_role(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -98,13 +98,17 @@ async fn select_role<'e>(
     role_from_row(&row)
 }
 
-async fn write_role(conn: &mut sqlx::AnyConnection, role: &Role) -> StoreResult<()> {
+async fn write_role(
+    conn: &mut sqlx::AnyConnection,
+    role: &Role,
+    updated_at: i64,
+) -> StoreResult<()> {
     let result =
         sqlx::query("update roles set name = $2, description = $3, updated_at = $4 where id = $1")
             .bind(&role.id)
             .bind(&role.name)
             .bind(&role.description)
-            .bind(now_millis())
+            .bind(updated_at)
             .execute(&mut *conn)
             .await?;
     expect_one(result)

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, expect_one, now_millis};
+use super::{Store, StoreResult, expect_one};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(organization_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -161,7 +161,7 @@ impl Store {
             "update sessions set ended_at = $2 where user_id = $1 and ended_at is null returning id",
         )
         .bind(user_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
@@ -173,7 +173,7 @@ impl Store {
             "update sessions set ended_at = $2 where id = $1 and ended_at is null returning user_id",
         )
         .bind(session_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_optional(&self.pool)
         .await?
         .map(|row| row.try_get("user_id"))
@@ -192,7 +192,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(client_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -221,7 +221,7 @@ impl Store {
              returning id, user_id",
         )
         .bind(connection_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, now_millis, to_json};
+use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, to_json};
 use crate::model::user::User;
 
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
@@ -77,7 +77,7 @@ impl Store {
         .bind(user.blocked)
         .bind(to_json(&user.app_metadata))
         .bind(to_json(&user.user_metadata))
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(password_hash)
         .execute(&self.pool)
         .await?;
@@ -148,7 +148,7 @@ impl Store {
     }
 
     pub async fn update_user(&self, user: &User) -> StoreResult<()> {
-        write_user(&mut *self.pool.acquire().await?, user).await
+        write_user(&mut *self.pool.acquire().await?, user, self.now_millis()).await
     }
 
     /// Read-modify-write of a user's profile in one transaction, as
@@ -174,7 +174,7 @@ impl Store {
             },
             Err(refused) => return Ok(Err(refused)),
         };
-        write_user(&mut tx, &next).await?;
+        write_user(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -188,7 +188,7 @@ impl Store {
             sqlx::query("update users set password_hash = $2, updated_at = $3 where user_id = $1")
                 .bind(user_id)
                 .bind(password_hash)
-                .bind(now_millis())
+                .bind(self.now_millis())
                 .execute(&self.pool)
                 .await?;
         expect_one(result)
@@ -215,7 +215,11 @@ async fn select_user<'e>(
 }
 
 /// Stores a user's profile (not its id, connection or password).
-async fn write_user(conn: &mut sqlx::AnyConnection, user: &User) -> StoreResult<()> {
+async fn write_user(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    updated_at: i64,
+) -> StoreResult<()> {
     let result = sqlx::query(
         "update users set email = $2, email_verified = $3, name = $4, given_name = $5, family_name = $6, \
          nickname = $7, picture = $8, blocked = $9, app_metadata = $10, user_metadata = $11, updated_at = $12 \
@@ -232,7 +236,7 @@ async fn write_user(conn: &mut sqlx::AnyConnection, user: &User) -> StoreResult<
     .bind(user.blocked)
     .bind(to_json(&user.app_metadata))
     .bind(to_json(&user.user_metadata))
-    .bind(now_millis())
+    .bind(updated_at)
     .execute(&mut *conn)
     .await?;
     expect_one(result)
