@@ -106,7 +106,8 @@ impl Application {
                     "opening the store at {}",
                     store::redact_url(&config.database_url)
                 )
-            })?;
+            })?
+            .with_clock(clock.clone());
         let keys = keys::KeyRing::load_or_init(&store).await?;
         let changes = store
             .listen_changes()
@@ -142,6 +143,8 @@ impl Application {
                 .context("building the outbound HTTP client")?,
             background: state::BackgroundTasks::default(),
             trust_forwarded_for: config.trust_forwarded_for,
+            strict_transport_security: issuer_id.starts_with("https://")
+                && config.tls != TlsMode::Dev,
         }));
         Ok(Application {
             listener,

@@ -65,6 +65,8 @@ pub struct AppInner {
     pub background: BackgroundTasks,
     /// Whether `X-Forwarded-For` names the client (see `http::ClientIp`).
     pub trust_forwarded_for: bool,
+    /// Whether responses carry HSTS: an https issuer, not the dev certificate.
+    pub strict_transport_security: bool,
 }
 
 /// Tasks that requests leave running after their response, counted, so

@@ -135,6 +135,27 @@ impl<S> IdleTimeout<S> {
     }
 }
 
+impl<S> IdleTimeout<S> {
+    /// A write that moved bytes restarts the idle time; one still pending
+    /// fails once the idle time is up.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(written)) => {
+                if written > 0 {
+                    self.moved();
+                }
+                Poll::Ready(Ok(written))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.check_idle(cx).map(|r| r.map(|()| 0)),
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -160,16 +181,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.moved();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => self.check_idle(cx).map(|r| r.map(|()| 0)),
-        }
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.after_write(cx, written)
     }
 
     fn poll_write_vectored(
@@ -177,16 +190,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    self.moved();
-                }
-                Poll::Ready(Ok(written))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => self.check_idle(cx).map(|r| r.map(|()| 0)),
-        }
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.after_write(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

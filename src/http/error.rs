@@ -158,29 +158,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// What a uniqueness constraint means to the caller.
+/// What a uniqueness constraint means to the caller, as the store's list of
+/// constraints says.
 fn conflict_message(constraint: &str) -> String {
-    match constraint {
-        "organizations_name_key" => "An organization with this name already exists".into(),
-        "connections_name_key" => "A connection with the same name already exists".into(),
-        "clients_pkey" => "A client with this client_id already exists".into(),
-        "organization_connections_pkey" => {
-            "The connection is already enabled for this organization".into()
-        }
-        "organization_connections_connection_name_key" => {
-            "Another connection of this organization already uses this organization_connection_name"
-                .into()
-        }
-        "client_grants_client_audience_key" => {
-            "A client grant for this client and audience already exists".into()
-        }
-        "users_connection_email_key" => "The user already exists".into(),
-        "roles_name_key" => "A role with this name already exists".into(),
-        "resource_servers_identifier_key" => {
-            "A resource server with this identifier already exists".into()
-        }
-        other => format!("Conflict on {other}"),
-    }
+    crate::store::constraints::constraint(constraint)
+        .and_then(|c| c.conflict)
+        .map_or_else(|| format!("Conflict on {constraint}"), str::to_owned)
 }
 
 impl IntoResponse for ApiError {

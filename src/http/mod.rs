@@ -10,9 +10,11 @@ mod signup;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -43,7 +45,11 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(close_after_refused_body))
+        .layer(axum::middleware::from_fn(close_after_unread_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            strict_transport_security,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -63,15 +69,48 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A 413 is answered before the request body has been read to its end, so
-/// the connection cannot carry another request. Saying `Connection: close`
-/// keeps a keep-alive client from writing its next request into a socket the
-/// server is about to close (it would see an incomplete response).
-async fn close_after_refused_body(mut response: Response) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// Refusals answered before the request body was read to its end (413,
+/// and the 401, 403, 404, 405 and 415 decided from the headers alone): the
+/// connection cannot carry another request, so it says `Connection: close`
+/// rather than let a keep-alive client write its next request into a socket
+/// the server is about to close (it would see an incomplete response).
+async fn close_after_unread_body(request: Request<Body>, next: Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    let refused_early = matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+            | StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    if has_body && refused_early || response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// HSTS (RFC 6797) on every response of a server whose issuer is https,
+/// except with the dev certificate: pinning `localhost` to https in a
+/// developer's browser would outlive the dev server.
+async fn strict_transport_security(
+    State(state): State<AppState>,
+    request: Request<Body>,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    if state.strict_transport_security {
         response.headers_mut().insert(
-            axum::http::header::CONNECTION,
-            HeaderValue::from_static("close"),
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
         );
     }
     response
@@ -82,11 +121,10 @@ pub(crate) fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
     value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
 }
 
@@ -158,5 +196,21 @@ mod tests {
         let garbage = HeaderValue::from_static("203.0.113.9, not-an-ip");
         assert_eq!(client_ip(peer, Some(&garbage), true), peer);
         Ok(())
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("BeArEr  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer ", None),
+            ("Bearerabc", None),
+        ] {
+            let header = HeaderValue::from_static(value);
+            assert_eq!(bearer_token(&header), expected, "{value}");
+        }
     }
 }

@@ -287,7 +287,7 @@ impl KeyRing {
                     .iter()
                     .any(|k| k.alg == alg && k.state == state)
                 {
-                    let key = new_stored_key(alg, state)?;
+                    let key = new_stored_key(alg, state, store.clock().now_unix_millis())?;
                     match store.insert_signing_key(&key).await {
                         Ok(()) | Err(StoreError::Conflict(_)) => created = true,
                         Err(e) => return Err(e.into()),
@@ -323,7 +323,7 @@ impl KeyRing {
     /// Rotates the keys of `alg`: next becomes current, current previous, the
     /// previous key leaves the JWKS, and a new next key is made.
     pub async fn rotate(&self, store: &Store, alg: SigningAlg) -> Result<String, KeyError> {
-        let key = new_stored_key(alg, KeyState::Next)?;
+        let key = new_stored_key(alg, KeyState::Next, store.clock().now_unix_millis())?;
         store.rotate_signing_keys(alg.as_str(), &key).await?;
         self.reload(store).await?;
         self.current_kid(alg)
@@ -479,13 +479,17 @@ impl TimeChecks {
     }
 }
 
-fn new_stored_key(alg: SigningAlg, state: KeyState) -> Result<StoredKey, KeyError> {
+fn new_stored_key(
+    alg: SigningAlg,
+    state: KeyState,
+    created_at: i64,
+) -> Result<StoredKey, KeyError> {
     Ok(StoredKey {
         kid: ids::new_id(ids::SIGNING_KEY),
         alg: alg.as_str().to_owned(),
         state: state.as_str().to_owned(),
         private_key_der: STANDARD.encode(generate_pkcs8(alg)?),
-        created_at: crate::clock::now_unix_millis(),
+        created_at,
     })
 }
 

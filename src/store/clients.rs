@@ -4,8 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, now_millis, parse_enum,
-    to_json,
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_enum, to_json,
 };
 use crate::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
@@ -132,20 +131,14 @@ impl Store {
         .bind(client.is_first_party)
         .bind(to_json(&client.client_metadata))
         .bind(&client.backchannel_logout_url)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn get_client(&self, client_id: &str) -> StoreResult<Client> {
-        let row = sqlx::query(&format!(
-            "select {COLUMNS} from clients where client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_one(&self.pool)
-        .await?;
-        client_from_row(&row)
+        select_client(&self.pool, client_id).await
     }
 
     pub async fn list_clients(&self, page: &Page) -> StoreResult<Vec<Client>> {
@@ -168,32 +161,32 @@ impl Store {
     }
 
     pub async fn update_client(&self, client: &Client) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
-             allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
-             organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
-             client_metadata = $15, backchannel_logout_url = $16, updated_at = $17 where client_id = $1",
-        )
-        .bind(&client.client_id)
-        .bind(&client.name)
-        .bind(&client.description)
-        .bind(client.app_type.as_str())
-        .bind(&client.client_secret_hash)
-        .bind(to_json(&client.callbacks))
-        .bind(to_json(&client.allowed_logout_urls))
-        .bind(to_json(&client.web_origins))
-        .bind(to_json(&grant_names(client)))
-        .bind(client.token_endpoint_auth_method.as_str())
-        .bind(client.organization_usage.as_str())
-        .bind(client.organization_require_behavior.as_str())
-        .bind(client.signing_alg.as_str())
-        .bind(client.is_first_party)
-        .bind(to_json(&client.client_metadata))
-        .bind(&client.backchannel_logout_url)
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_client(&mut *self.pool.acquire().await?, client, self.now_millis()).await
+    }
+
+    /// Read-modify-write of a client in one transaction: `change` gets the
+    /// stored client and returns the one to store (its `client_id` is kept),
+    /// or a refusal (`Ok(Err(_))`, nothing written). Concurrent updates of
+    /// one client run one after the other.
+    pub async fn update_client_with<E>(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(Client) -> Result<Client, E>,
+    ) -> StoreResult<Result<Client, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from clients where client_id = $1 for no key update",
+                &[client_id],
+            )
+            .await?;
+        let mut next = match change(select_client(&mut *tx, client_id).await?) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        client_id.clone_into(&mut next.client_id);
+        write_client(&mut tx, &next, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_client(&self, client_id: &str) -> StoreResult<()> {
@@ -214,7 +207,7 @@ impl Store {
         .bind(to_json(&grant.scope))
         .bind(grant.organization_usage.map(OrganizationUsage::as_str))
         .bind(grant.allow_any_organization)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await
         .map_err(StoreError::from)?;
@@ -222,13 +215,7 @@ impl Store {
     }
 
     pub async fn get_client_grant(&self, id: &str) -> StoreResult<ClientGrant> {
-        let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS} from client_grants where id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        grant_from_row(&row)
+        select_client_grant(&self.pool, id).await
     }
 
     /// The grant of `client_id` for `audience`, if any: what a client-credentials
@@ -279,16 +266,36 @@ impl Store {
     }
 
     pub async fn update_client_grant(&self, grant: &ClientGrant) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4 where id = $1",
-        )
-        .bind(&grant.id)
-        .bind(to_json(&grant.scope))
-        .bind(grant.organization_usage.map(OrganizationUsage::as_str))
-        .bind(grant.allow_any_organization)
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_client_grant(&mut *self.pool.acquire().await?, grant).await
+    }
+
+    /// Read-modify-write of a client grant in one transaction, as
+    /// [`Store::update_client_with`] (its id, client and audience are kept).
+    pub async fn update_client_grant_with<E>(
+        &self,
+        id: &str,
+        change: impl FnOnce(ClientGrant) -> Result<ClientGrant, E>,
+    ) -> StoreResult<Result<ClientGrant, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from client_grants where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let current = select_client_grant(&mut *tx, id).await?;
+        let (client_id, audience) = (current.client_id.clone(), current.audience.clone());
+        let next = match change(current) {
+            Ok(next) => ClientGrant {
+                id: id.to_owned(),
+                client_id,
+                audience,
+                ..next
+            },
+            Err(refused) => return Ok(Err(refused)),
+        };
+        write_client_grant(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_client_grant(&self, id: &str) -> StoreResult<()> {
@@ -298,4 +305,81 @@ impl Store {
             .await?;
         expect_one(result)
     }
+}
+
+async fn select_client<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    client_id: &str,
+) -> StoreResult<Client> {
+    let row = sqlx::query(&format!(
+        "select {COLUMNS} from clients where client_id = $1"
+    ))
+    .bind(client_id)
+    .fetch_one(executor)
+    .await?;
+    client_from_row(&row)
+}
+
+/// Stores every field of `client` but its id.
+async fn write_client(
+    conn: &mut sqlx::AnyConnection,
+    client: &Client,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
+         allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
+         organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
+         client_metadata = $15, backchannel_logout_url = $16, updated_at = $17 where client_id = $1",
+    )
+    .bind(&client.client_id)
+    .bind(&client.name)
+    .bind(&client.description)
+    .bind(client.app_type.as_str())
+    .bind(&client.client_secret_hash)
+    .bind(to_json(&client.callbacks))
+    .bind(to_json(&client.allowed_logout_urls))
+    .bind(to_json(&client.web_origins))
+    .bind(to_json(&grant_names(client)))
+    .bind(client.token_endpoint_auth_method.as_str())
+    .bind(client.organization_usage.as_str())
+    .bind(client.organization_require_behavior.as_str())
+    .bind(client.signing_alg.as_str())
+    .bind(client.is_first_party)
+    .bind(to_json(&client.client_metadata))
+    .bind(&client.backchannel_logout_url)
+    .bind(updated_at)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
+}
+
+async fn select_client_grant<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> StoreResult<ClientGrant> {
+    let row = sqlx::query(&format!(
+        "select {GRANT_COLUMNS} from client_grants where id = $1"
+    ))
+    .bind(id)
+    .fetch_one(executor)
+    .await?;
+    grant_from_row(&row)
+}
+
+/// Stores what of a grant can change: scope and organization settings.
+async fn write_client_grant(
+    conn: &mut sqlx::AnyConnection,
+    grant: &ClientGrant,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4 where id = $1",
+    )
+    .bind(&grant.id)
+    .bind(to_json(&grant.scope))
+    .bind(grant.organization_usage.map(OrganizationUsage::as_str))
+    .bind(grant.allow_any_organization)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
 }

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, get_optional_bool,
-    now_millis, parse_from_str, to_json,
+    parse_from_str, to_json,
 };
 use crate::model::connection::{Connection, ConnectionOptions, Strategy};
 
@@ -53,7 +53,7 @@ impl Store {
         enabled_clients: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         sqlx::query(
             "insert into connections (id, name, strategy, display_name, options, metadata, is_domain_connection, \
              show_as_button, realms, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -84,11 +84,7 @@ impl Store {
     }
 
     pub async fn get_connection(&self, id: &str) -> StoreResult<Connection> {
-        let row = sqlx::query(&format!("select {COLUMNS} from connections where id = $1"))
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        connection_from_row(&row)
+        select_connection(&self.pool, id).await
     }
 
     pub async fn list_connections(
@@ -128,38 +124,40 @@ impl Store {
         enabled_clients: Option<&[String]>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
-             show_as_button = $6, realms = $7, updated_at = $8 where id = $1",
-        )
-        .bind(&connection.id)
-        .bind(&connection.display_name)
-        .bind(to_json(&connection.options))
-        .bind(to_json(&connection.metadata))
-        .bind(connection.is_domain_connection)
-        .bind(connection.show_as_button)
-        .bind(to_json(&connection.realms))
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(result)?;
-        if let Some(client_ids) = enabled_clients {
-            sqlx::query("delete from connection_clients where connection_id = $1")
-                .bind(&connection.id)
-                .execute(&mut *tx)
-                .await?;
-            for client_id in client_ids {
-                sqlx::query(
-                    "insert into connection_clients (connection_id, client_id) values ($1, $2)",
-                )
-                .bind(&connection.id)
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+        write_connection(&mut tx, connection, enabled_clients, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Read-modify-write of a connection in one transaction, as
+    /// [`Store::update_client_with`] (id, name and strategy are kept); the
+    /// enabled clients, when given, replace the stored ones.
+    pub async fn update_connection_with<E>(
+        &self,
+        id: &str,
+        enabled_clients: Option<&[String]>,
+        change: impl FnOnce(Connection) -> Result<Connection, E>,
+    ) -> StoreResult<Result<Connection, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from connections where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let current = select_connection(&mut *tx, id).await?;
+        let (name, strategy) = (current.name.clone(), current.strategy);
+        let next = match change(current) {
+            Ok(next) => Connection {
+                id: id.to_owned(),
+                name,
+                strategy,
+                ..next
+            },
+            Err(refused) => return Ok(Err(refused)),
+        };
+        write_connection(&mut tx, &next, enabled_clients, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
@@ -225,4 +223,56 @@ impl Store {
             .map(|row| Ok(row.try_get::<String, _>("client_id")?))
             .collect()
     }
+}
+
+async fn select_connection<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> StoreResult<Connection> {
+    let row = sqlx::query(&format!("select {COLUMNS} from connections where id = $1"))
+        .bind(id)
+        .fetch_one(executor)
+        .await?;
+    connection_from_row(&row)
+}
+
+/// Stores what of a connection can change and, when given, its enabled
+/// clients (inside the caller's transaction).
+async fn write_connection(
+    conn: &mut sqlx::AnyConnection,
+    connection: &Connection,
+    enabled_clients: Option<&[String]>,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
+         show_as_button = $6, realms = $7, updated_at = $8 where id = $1",
+    )
+    .bind(&connection.id)
+    .bind(&connection.display_name)
+    .bind(to_json(&connection.options))
+    .bind(to_json(&connection.metadata))
+    .bind(connection.is_domain_connection)
+    .bind(connection.show_as_button)
+    .bind(to_json(&connection.realms))
+    .bind(updated_at)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)?;
+    if let Some(client_ids) = enabled_clients {
+        sqlx::query("delete from connection_clients where connection_id = $1")
+            .bind(&connection.id)
+            .execute(&mut *conn)
+            .await?;
+        for client_id in client_ids {
+            sqlx::query(
+                "insert into connection_clients (connection_id, client_id) values ($1, $2)",
+            )
+            .bind(&connection.id)
+            .bind(client_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }

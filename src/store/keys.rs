@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, now_millis};
+use super::{Store, StoreResult};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -56,7 +56,7 @@ impl Store {
     /// Rotates the keys of one algorithm and inserts `new_next` as the next key.
     pub async fn rotate_signing_keys(&self, alg: &str, new_next: &StoredKey) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         // Write-lock the algorithm's keys first, so that concurrent rotations
         // run one after the other (PostgreSQL row locks; SQLite's write lock)
         // and each sees the states the previous one committed.

@@ -1,8 +1,8 @@
-//! Login transactions and authorization codes.
+//! Login transactions: the server-side half of one /authorize request.
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, expect_one, now_millis};
+use super::{Store, StoreResult, expect_one};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTransaction {
@@ -31,7 +31,7 @@ impl Store {
         .bind(&txn.request)
         .bind(&txn.email)
         .bind(&txn.previous_session_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(txn.expires_at)
         .execute(&self.pool)
         .await?;
@@ -109,54 +109,5 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected() == 1)
-    }
-
-    pub async fn insert_authorization_code(
-        &self,
-        code_hash: &str,
-        client_id: &str,
-        grant_data: &str,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into authorization_codes (code_hash, client_id, grant_data, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(code_hash)
-        .bind(client_id)
-        .bind(grant_data)
-        .bind(now_millis())
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Consumes a code: returns its client and grant data if it existed, was
-    /// unexpired at `now` and not consumed before. A second call for the same
-    /// code returns `Err(NotFound)`; [`Store::revoke_what_code_issued`] tells
-    /// a replay from an unknown code.
-    pub async fn consume_authorization_code(
-        &self,
-        code_hash: &str,
-        now: i64,
-        access_token_id: &str,
-    ) -> StoreResult<(String, String)> {
-        // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
-        // is consumed, read, and given the id of the access token its
-        // exchange will issue (to revoke it if the code is replayed) in the
-        // same round trip.
-        let row = sqlx::query(
-            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
-             where code_hash = $1 and consumed_at is null and expires_at > $2 \
-             returning client_id, grant_data",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .bind(access_token_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
     }
 }

@@ -5,13 +5,16 @@
 //! constraint, surfaced as [`StoreError::Conflict`] with that name.
 
 mod clients;
+mod codes;
 mod connections;
+pub mod constraints;
 mod keys;
 mod login;
 mod notify;
 mod organization_grants;
 pub mod organizations;
 pub mod purge;
+mod refresh_grants;
 pub mod resource_servers;
 mod revocation;
 mod roles;
@@ -25,8 +28,9 @@ pub use connections::ConnectionFilter;
 pub use keys::StoredKey;
 pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
+pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
-pub use sessions::{RefreshGrant, RefreshOutcome, RefreshTokenState, StoredSession};
+pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;
 
 use std::str::FromStr;
@@ -36,6 +40,8 @@ use serde::de::DeserializeOwned;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+use crate::clock::Clock;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -44,7 +50,8 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// A uniqueness or check constraint refused the write; holds its name
-    /// (`organizations_name_key`), the same on both backends.
+    /// (`organizations_name_key`), the same on both backends: one of
+    /// [`constraints::CONSTRAINTS`].
     #[error("conflict on {0}")]
     Conflict(String),
     /// A referenced row does not exist (or was deleted concurrently).
@@ -68,7 +75,7 @@ impl From<sqlx::Error> for StoreError {
                     let name = db
                         .constraint()
                         .map(str::to_owned)
-                        .unwrap_or_else(|| sqlite_constraint_name(db.message()));
+                        .unwrap_or_else(|| constraints::sqlite_constraint_name(db.message()));
                     return StoreError::Conflict(name);
                 }
                 sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::MissingReference,
@@ -77,65 +84,6 @@ impl From<sqlx::Error> for StoreError {
         }
         StoreError::Backend(err)
     }
-}
-
-/// SQLite names the columns, not the constraint ("UNIQUE constraint failed:
-/// organizations.name"): translate to the names the PostgreSQL schema uses.
-fn sqlite_constraint_name(message: &str) -> String {
-    let columns = message
-        .split_once("failed: ")
-        .map_or(message, |(_, cols)| cols)
-        .trim();
-    let name = match columns {
-        "organizations.id" => "organizations_pkey",
-        "organizations.name" => "organizations_name_key",
-        "connections.id" => "connections_pkey",
-        "connections.name" => "connections_name_key",
-        "clients.client_id" => "clients_pkey",
-        "connection_clients.connection_id, connection_clients.client_id" => {
-            "connection_clients_pkey"
-        }
-        "organization_connections.organization_id, organization_connections.connection_id" => {
-            "organization_connections_pkey"
-        }
-        "organization_connections.organization_id, organization_connections.organization_connection_name" => {
-            "organization_connections_connection_name_key"
-        }
-        "organization_connections_signup_check" => "organization_connections_signup_check",
-        "client_grants.id" => "client_grants_pkey",
-        "client_grants.client_id, client_grants.audience" => "client_grants_client_audience_key",
-        "users.user_id" => "users_pkey",
-        "users.connection_id, users.email" => "users_connection_email_key",
-        "roles.id" => "roles_pkey",
-        "roles.name" => "roles_name_key",
-        "organization_members.organization_id, organization_members.user_id" => {
-            "organization_members_pkey"
-        }
-        "signing_keys.kid" => "signing_keys_pkey",
-        "signing_keys.alg, signing_keys.state" => "signing_keys_alg_state_key",
-        "tenant_settings.key" => "tenant_settings_pkey",
-        "resource_servers.id" => "resource_servers_pkey",
-        "resource_servers.identifier" => "resource_servers_identifier_key",
-        "resource_server_scopes.resource_server_id, resource_server_scopes.value" => {
-            "resource_server_scopes_pkey"
-        }
-        "role_permissions.role_id, role_permissions.resource_server_id, role_permissions.permission_name" => {
-            "role_permissions_pkey"
-        }
-        "login_transactions.id" => "login_transactions_pkey",
-        "authorization_codes.code_hash" => "authorization_codes_pkey",
-        "organization_client_grants.organization_id, organization_client_grants.grant_id" => {
-            "organization_client_grants_pkey"
-        }
-        "sessions.id" => "sessions_pkey",
-        "sessions.cookie_hash" => "sessions_cookie_hash_key",
-        "refresh_grants.id" => "refresh_grants_pkey",
-        "refresh_tokens.token_hash" => "refresh_tokens_pkey",
-        "login_throttle.key" => "login_throttle_pkey",
-        "revoked_access_tokens.jti" => "revoked_access_tokens_pkey",
-        other => other,
-    };
-    name.to_owned()
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -172,6 +120,8 @@ pub struct Store {
     backend: Backend,
     /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
     database_url: String,
+    /// The time rows are stamped with (`created_at`, `updated_at`, …).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Store {
@@ -232,11 +182,56 @@ impl Store {
             pool,
             backend,
             database_url: database_url.to_owned(),
+            clock: Clock::system(),
         })
+    }
+
+    /// This store with its rows stamped by `clock` (the application's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the store stamps rows with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn now_millis(&self) -> i64 {
+        self.clock.now_unix_millis()
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Begins the transaction of a read-modify-write (the `update_*_with`
+    /// methods, after Dex's storage updaters): the row it reads cannot change
+    /// before it writes. SQLite takes the database's write lock at once
+    /// (`begin immediate`: writers queue on the busy timeout, none reads a
+    /// row another is about to write); PostgreSQL runs `lock`, a
+    /// `select … for no key update` of the row (bound to `key`; it queues
+    /// the other read-modify-writes of that row but not the inserts that
+    /// merely reference it) or a table lock. A missing row locks nothing:
+    /// the read that follows says `NotFound`.
+    pub(crate) async fn begin_update(
+        &self,
+        lock: &'static str,
+        key: &[&str],
+    ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("begin immediate").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                let mut query = sqlx::query(lock);
+                for value in key {
+                    query = query.bind(*value);
+                }
+                query.execute(&mut *tx).await?;
+                Ok(tx)
+            }
+        }
     }
 
     pub async fn close(&self) {
@@ -275,10 +270,6 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-pub(crate) fn now_millis() -> i64 {
-    crate::clock::now_unix_millis()
 }
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -334,18 +325,6 @@ pub(crate) fn expect_one(result: sqlx::any::AnyQueryResult) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sqlite_messages_map_to_postgres_constraint_names() {
-        assert_eq!(
-            sqlite_constraint_name("UNIQUE constraint failed: organizations.name"),
-            "organizations_name_key"
-        );
-        assert_eq!(
-            sqlite_constraint_name("UNIQUE constraint failed: users.connection_id, users.email"),
-            "users_connection_email_key"
-        );
-    }
 
     #[tokio::test]
     async fn sqlite_store_creates_its_directory() {

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::clients::{GRANT_COLUMNS_QUALIFIED, grant_from_row};
-use super::{Page, Store, StoreResult, expect_one, now_millis};
+use super::{Page, Store, StoreResult, expect_one};
 use crate::model::client::ClientGrant;
 
 impl Store {
@@ -19,7 +19,7 @@ impl Store {
         )
         .bind(organization_id)
         .bind(grant_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())

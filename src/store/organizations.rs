@@ -4,8 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, now_millis,
-    parse_from_str, to_json,
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_from_str, to_json,
 };
 use crate::model::connection::{EnabledConnection, OrganizationAccessLevel, Strategy};
 use crate::model::organization::Organization;
@@ -104,7 +103,7 @@ impl Store {
         org: &Organization,
         enabled: &[EnabledConnection],
     ) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into organizations (id, name, display_name, branding, metadata, created_at, updated_at) \
@@ -126,13 +125,7 @@ impl Store {
     }
 
     pub async fn get_organization(&self, id: &str) -> StoreResult<Organization> {
-        let row = sqlx::query(&format!(
-            "select {ORG_COLUMNS} from organizations where id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        organization_from_row(&row)
+        select_organization(&self.pool, id).await
     }
 
     pub async fn get_organization_by_name(&self, name: &str) -> StoreResult<Organization> {
@@ -165,19 +158,31 @@ impl Store {
     }
 
     pub async fn update_organization(&self, org: &Organization) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
-             where id = $1",
-        )
-        .bind(&org.id)
-        .bind(&org.name)
-        .bind(&org.display_name)
-        .bind(org.branding.as_ref().map(to_json))
-        .bind(to_json(&org.metadata))
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_organization(&mut *self.pool.acquire().await?, org, self.now_millis()).await
+    }
+
+    /// Read-modify-write of an organization in one transaction, as
+    /// [`Store::update_client_with`] (its id is kept). A new name taken by
+    /// another organization fails on `organizations_name_key`.
+    pub async fn update_organization_with<E>(
+        &self,
+        id: &str,
+        change: impl FnOnce(Organization) -> Result<Organization, E>,
+    ) -> StoreResult<Result<Organization, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from organizations where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let mut next = match change(select_organization(&mut *tx, id).await?) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        id.clone_into(&mut next.id);
+        write_organization(&mut tx, &next, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_organization(&self, id: &str) -> StoreResult<()> {
@@ -194,27 +199,41 @@ impl Store {
     /// pair fails on `organization_connections_pkey`.
     pub async fn insert_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        insert_enabled(&mut tx, enabled, now_millis()).await?;
+        insert_enabled(&mut tx, enabled, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
-             show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
-             where organization_id = $1 and connection_id = $2",
-        )
-        .bind(&enabled.organization_id)
-        .bind(&enabled.connection_id)
-        .bind(enabled.assign_membership_on_login)
-        .bind(enabled.is_signup_enabled)
-        .bind(enabled.show_as_button)
-        .bind(&enabled.organization_connection_name)
-        .bind(enabled.organization_access_level.as_str())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_enabled(&mut *self.pool.acquire().await?, enabled).await
+    }
+
+    /// Read-modify-write of an enabled connection in one transaction, as
+    /// [`Store::update_client_with`]: `change` gets it with its connection's
+    /// name and strategy; what it returns is stored but for the pair of ids.
+    pub async fn update_enabled_connection_with<E>(
+        &self,
+        organization_id: &str,
+        connection_id: &str,
+        change: impl FnOnce(EnabledConnectionView) -> Result<EnabledConnectionView, E>,
+    ) -> StoreResult<Result<EnabledConnectionView, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from organization_connections \
+                 where organization_id = $1 and connection_id = $2 for no key update",
+                &[organization_id, connection_id],
+            )
+            .await?;
+        let current = select_enabled(&mut *tx, organization_id, connection_id).await?;
+        let mut next = match change(current) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        organization_id.clone_into(&mut next.enabled.organization_id);
+        connection_id.clone_into(&mut next.enabled.connection_id);
+        write_enabled(&mut tx, &next.enabled).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn get_enabled_connection(
@@ -222,14 +241,7 @@ impl Store {
         organization_id: &str,
         connection_id: &str,
     ) -> StoreResult<EnabledConnectionView> {
-        let row = sqlx::query(&format!(
-            "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id = $2"
-        ))
-        .bind(organization_id)
-        .bind(connection_id)
-        .fetch_one(&self.pool)
-        .await?;
-        enabled_from_row(&row)
+        select_enabled(&self.pool, organization_id, connection_id).await
     }
 
     pub async fn list_enabled_connections(
@@ -284,7 +296,7 @@ impl Store {
         user_ids: &[String],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let now = now_millis();
+        let now = self.now_millis();
         for user_id in user_ids {
             sqlx::query(
                 "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
@@ -450,4 +462,75 @@ impl Store {
         .await?;
         rows.iter().map(super::roles::role_from_row).collect()
     }
+}
+
+async fn select_organization<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> StoreResult<Organization> {
+    let row = sqlx::query(&format!(
+        "select {ORG_COLUMNS} from organizations where id = $1"
+    ))
+    .bind(id)
+    .fetch_one(executor)
+    .await?;
+    organization_from_row(&row)
+}
+
+/// Stores every field of `org` but its id.
+async fn write_organization(
+    conn: &mut sqlx::AnyConnection,
+    org: &Organization,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
+         where id = $1",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(&org.display_name)
+    .bind(org.branding.as_ref().map(to_json))
+    .bind(to_json(&org.metadata))
+    .bind(updated_at)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
+}
+
+async fn select_enabled<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    organization_id: &str,
+    connection_id: &str,
+) -> StoreResult<EnabledConnectionView> {
+    let row = sqlx::query(&format!(
+        "{ENABLED_SELECT} where oc.organization_id = $1 and oc.connection_id = $2"
+    ))
+    .bind(organization_id)
+    .bind(connection_id)
+    .fetch_one(executor)
+    .await?;
+    enabled_from_row(&row)
+}
+
+/// Stores the settings of an enabled connection (not its pair of ids).
+async fn write_enabled(
+    conn: &mut sqlx::AnyConnection,
+    enabled: &EnabledConnection,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
+         show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
+         where organization_id = $1 and connection_id = $2",
+    )
+    .bind(&enabled.organization_id)
+    .bind(&enabled.connection_id)
+    .bind(enabled.assign_membership_on_login)
+    .bind(enabled.is_signup_enabled)
+    .bind(enabled.show_as_button)
+    .bind(&enabled.organization_connection_name)
+    .bind(enabled.organization_access_level.as_str())
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreError, StoreResult, expect_one, get_bool, now_millis, parse_enum};
+use super::{Page, Store, StoreError, StoreResult, expect_one, get_bool, parse_enum};
 use crate::model::client::SigningAlg;
 use crate::model::resource_server::{ResourceServer, Scope, TokenDialect};
 
@@ -80,7 +80,7 @@ pub struct PermissionRef {
 
 impl Store {
     pub async fn insert_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into resource_servers (id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
@@ -116,17 +116,7 @@ impl Store {
     }
 
     async fn find_resource_server(&self, column: &str, value: &str) -> StoreResult<ResourceServer> {
-        let rows = sqlx::query(&format!(
-            "select {COLUMNS}, s.value as scope_value, s.description as scope_description \
-             from resource_servers rs left join resource_server_scopes s on s.resource_server_id = rs.id \
-             where rs.{column} = $1 order by s.position"
-        ))
-        .bind(value)
-        .fetch_all(&self.pool)
-        .await?;
-        resource_servers_from_rows(&rows)?
-            .pop()
-            .ok_or(StoreError::NotFound)
+        select_resource_server(&self.pool, column, value).await
     }
 
     pub async fn get_resource_server(&self, id: &str) -> StoreResult<ResourceServer> {
@@ -167,56 +157,38 @@ impl Store {
     /// deleted, and with them (by foreign key) the role permissions naming them.
     pub async fn update_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "update resource_servers set name = $2, signing_alg = $3, token_lifetime = $4, allow_offline_access = $5, \
-             skip_consent_for_verifiable_first_party_clients = $6, enforce_policies = $7, token_dialect = $8, \
-             updated_at = $9 where id = $1",
-        )
-        .bind(&rs.id)
-        .bind(&rs.name)
-        .bind(rs.signing_alg.as_str())
-        .bind(rs.token_lifetime)
-        .bind(rs.allow_offline_access)
-        .bind(rs.skip_consent_for_verifiable_first_party_clients)
-        .bind(rs.enforce_policies)
-        .bind(rs.token_dialect.as_str())
-        .bind(now_millis())
-        .execute(&mut *tx)
-        .await?;
-        expect_one(result)?;
-        let stored: Vec<String> =
-            sqlx::query("select value from resource_server_scopes where resource_server_id = $1")
-                .bind(&rs.id)
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get("value"))
-                .collect::<Result<_, _>>()?;
-        for value in stored.iter().filter(|v| !rs.has_scope(v)) {
-            sqlx::query(
-                "delete from resource_server_scopes where resource_server_id = $1 and value = $2",
-            )
-            .bind(&rs.id)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (position, scope) in rs.scopes.iter().enumerate() {
-            // Kept scopes are updated in place: their role permissions stay.
-            sqlx::query(
-                "insert into resource_server_scopes (resource_server_id, value, description, position) \
-                 values ($1, $2, $3, $4) on conflict (resource_server_id, value) \
-                 do update set description = excluded.description, position = excluded.position",
-            )
-            .bind(&rs.id)
-            .bind(&scope.value)
-            .bind(&scope.description)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_resource_server(&mut tx, rs, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Read-modify-write of a resource server (with its scopes) in one
+    /// transaction, as [`Store::update_client_with`] (id and identifier
+    /// are kept).
+    pub async fn update_resource_server_with<E>(
+        &self,
+        id: &str,
+        change: impl FnOnce(ResourceServer) -> Result<ResourceServer, E>,
+    ) -> StoreResult<Result<ResourceServer, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from resource_servers where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let current = select_resource_server(&mut *tx, "id", id).await?;
+        let identifier = current.identifier.clone();
+        let next = match change(current) {
+            Ok(next) => ResourceServer {
+                id: id.to_owned(),
+                identifier,
+                ..next
+            },
+            Err(refused) => return Ok(Err(refused)),
+        };
+        write_resource_server(&mut tx, &next, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     /// Deletes a resource server, its scopes and the role permissions on it
@@ -258,7 +230,7 @@ impl Store {
         role_id: &str,
         permissions: &[PermissionRef],
     ) -> StoreResult<()> {
-        let now = now_millis();
+        let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         for p in permissions {
             sqlx::query(
@@ -376,4 +348,81 @@ impl Store {
             permissions.into_iter().collect(),
         ))
     }
+}
+
+/// The resource server whose `column` (`id` or `identifier`) is `value`.
+async fn select_resource_server<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    column: &str,
+    value: &str,
+) -> StoreResult<ResourceServer> {
+    let rows = sqlx::query(&format!(
+        "select {COLUMNS}, s.value as scope_value, s.description as scope_description \
+         from resource_servers rs left join resource_server_scopes s on s.resource_server_id = rs.id \
+         where rs.{column} = $1 order by s.position"
+    ))
+    .bind(value)
+    .fetch_all(executor)
+    .await?;
+    resource_servers_from_rows(&rows)?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// Stores everything of `rs` but its identifier, scopes included (inside
+/// the caller's transaction).
+async fn write_resource_server(
+    conn: &mut sqlx::AnyConnection,
+    rs: &ResourceServer,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update resource_servers set name = $2, signing_alg = $3, token_lifetime = $4, allow_offline_access = $5, \
+         skip_consent_for_verifiable_first_party_clients = $6, enforce_policies = $7, token_dialect = $8, \
+         updated_at = $9 where id = $1",
+    )
+    .bind(&rs.id)
+    .bind(&rs.name)
+    .bind(rs.signing_alg.as_str())
+    .bind(rs.token_lifetime)
+    .bind(rs.allow_offline_access)
+    .bind(rs.skip_consent_for_verifiable_first_party_clients)
+    .bind(rs.enforce_policies)
+    .bind(rs.token_dialect.as_str())
+    .bind(updated_at)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)?;
+    let stored: Vec<String> =
+        sqlx::query("select value from resource_server_scopes where resource_server_id = $1")
+            .bind(&rs.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get("value"))
+            .collect::<Result<_, _>>()?;
+    for value in stored.iter().filter(|v| !rs.has_scope(v)) {
+        sqlx::query(
+            "delete from resource_server_scopes where resource_server_id = $1 and value = $2",
+        )
+        .bind(&rs.id)
+        .bind(value)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (position, scope) in rs.scopes.iter().enumerate() {
+        // Kept scopes are updated in place: their role permissions stay.
+        sqlx::query(
+            "insert into resource_server_scopes (resource_server_id, value, description, position) \
+             values ($1, $2, $3, $4) on conflict (resource_server_id, value) \
+             do update set description = excluded.description, position = excluded.position",
+        )
+        .bind(&rs.id)
+        .bind(&scope.value)
+        .bind(&scope.description)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

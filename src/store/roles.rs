@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one, now_millis};
+use super::{Page, Store, StoreResult, expect_one};
 use crate::model::role::Role;
 
 pub(super) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
@@ -22,18 +22,14 @@ impl Store {
         .bind(&role.id)
         .bind(&role.name)
         .bind(&role.description)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     pub async fn get_role(&self, id: &str) -> StoreResult<Role> {
-        let row = sqlx::query("select id, name, description from roles where id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        role_from_row(&row)
+        select_role(&self.pool, id).await
     }
 
     pub async fn list_roles(&self, page: &Page) -> StoreResult<Vec<Role>> {
@@ -56,16 +52,30 @@ impl Store {
     }
 
     pub async fn update_role(&self, role: &Role) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update roles set name = $2, description = $3, updated_at = $4 where id = $1",
-        )
-        .bind(&role.id)
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_role(&mut *self.pool.acquire().await?, role, self.now_millis()).await
+    }
+
+    /// Read-modify-write of a role in one transaction, as
+    /// [`Store::update_client_with`] (its id is kept).
+    pub async fn update_role_with<E>(
+        &self,
+        id: &str,
+        change: impl FnOnce(Role) -> Result<Role, E>,
+    ) -> StoreResult<Result<Role, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from roles where id = $1 for no key update",
+                &[id],
+            )
+            .await?;
+        let mut next = match change(select_role(&mut *tx, id).await?) {
+            Ok(next) => next,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        id.clone_into(&mut next.id);
+        write_role(&mut tx, &next, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn delete_role(&self, id: &str) -> StoreResult<()> {
@@ -75,4 +85,31 @@ impl Store {
             .await?;
         expect_one(result)
     }
+}
+
+async fn select_role<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> StoreResult<Role> {
+    let row = sqlx::query("select id, name, description from roles where id = $1")
+        .bind(id)
+        .fetch_one(executor)
+        .await?;
+    role_from_row(&row)
+}
+
+async fn write_role(
+    conn: &mut sqlx::AnyConnection,
+    role: &Role,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result =
+        sqlx::query("update roles set name = $2, description = $3, updated_at = $4 where id = $1")
+            .bind(&role.id)
+            .bind(&role.name)
+            .bind(&role.description)
+            .bind(updated_at)
+            .execute(&mut *conn)
+            .await?;
+    expect_one(result)
 }

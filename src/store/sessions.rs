@@ -1,10 +1,10 @@
-//! SSO sessions and refresh-token families.
+//! SSO sessions: what a browser's session cookie stands for, the
+//! organizations and the clients each session was used for.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::revocation::revoke_family_access_tokens;
-use super::{Store, StoreError, StoreResult, expect_one, now_millis};
+use super::{Store, StoreResult, expect_one};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,64 +34,6 @@ fn session_from_row(row: &AnyRow) -> StoreResult<StoredSession> {
         last_used_at: row.try_get("last_used_at")?,
         expires_at: row.try_get("expires_at")?,
     })
-}
-
-/// One family of rotated refresh tokens, and what they were issued for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshGrant {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: String,
-    pub organization_id: Option<String>,
-    pub session_id: Option<String>,
-    pub scope: Vec<String>,
-    pub audience: Option<String>,
-    /// When the user authenticated (unix seconds), for `auth_time`.
-    pub auth_time: i64,
-    /// The family's absolute end (unix ms).
-    pub expires_at: i64,
-}
-
-const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.organization_id, g.session_id, g.scope, g.audience, \
-     g.auth_time, g.expires_at";
-
-fn grant_from_row(row: &AnyRow) -> StoreResult<RefreshGrant> {
-    Ok(RefreshGrant {
-        id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
-        user_id: row.try_get("user_id")?,
-        organization_id: row.try_get("organization_id")?,
-        session_id: row.try_get("session_id")?,
-        scope: row
-            .try_get::<String, _>("scope")?
-            .split_ascii_whitespace()
-            .map(str::to_owned)
-            .collect(),
-        audience: row.try_get("audience")?,
-        auth_time: row.try_get("auth_time")?,
-        expires_at: row.try_get("expires_at")?,
-    })
-}
-
-/// What presenting a refresh token did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshOutcome {
-    /// The token was live: it is now used, and the new token stored.
-    Rotated(RefreshGrant),
-    /// The token had been used before: the whole family is now revoked.
-    Reused { grant_id: String },
-    /// The token is expired, or its family revoked or expired.
-    Inactive,
-}
-
-/// A refresh token as introspection and revocation see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshTokenState {
-    pub grant: RefreshGrant,
-    pub created_at: i64,
-    pub expires_at: i64,
-    /// Live: not used, not expired, family neither revoked nor expired.
-    pub active: bool,
 }
 
 impl Store {
@@ -174,7 +116,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(organization_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -219,7 +161,7 @@ impl Store {
             "update sessions set ended_at = $2 where user_id = $1 and ended_at is null returning id",
         )
         .bind(user_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
@@ -231,7 +173,7 @@ impl Store {
             "update sessions set ended_at = $2 where id = $1 and ended_at is null returning user_id",
         )
         .bind(session_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_optional(&self.pool)
         .await?
         .map(|row| row.try_get("user_id"))
@@ -250,7 +192,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(client_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -279,7 +221,7 @@ impl Store {
              returning id, user_id",
         )
         .bind(connection_id)
-        .bind(now_millis())
+        .bind(self.now_millis())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -299,267 +241,4 @@ impl Store {
             .map(|row| Ok(row.try_get("client_id")?))
             .collect()
     }
-
-    /// Starts the refresh-token family of the exchange of code `code_hash`,
-    /// with its first token, issued with the access token `access_token_id`.
-    /// The family is linked to the code first, in the same transaction, and
-    /// only if the code has not been replayed meanwhile: false (and no
-    /// family) if it has.
-    pub async fn insert_refresh_grant(
-        &self,
-        code_hash: &str,
-        grant: &RefreshGrant,
-        token_hash: &str,
-        token_expires_at: i64,
-        access_token_id: &str,
-    ) -> StoreResult<bool> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        let linked = sqlx::query(
-            "update authorization_codes set grant_id = $2 where code_hash = $1 and replayed_at is null",
-        )
-        .bind(code_hash)
-        .bind(&grant.id)
-        .execute(&mut *tx)
-        .await?;
-        if linked.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, scope, audience, \
-             auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&grant.id)
-        .bind(&grant.client_id)
-        .bind(&grant.user_id)
-        .bind(&grant.organization_id)
-        .bind(&grant.session_id)
-        .bind(grant.scope.join(" "))
-        .bind(&grant.audience)
-        .bind(grant.auth_time)
-        .bind(now)
-        .bind(grant.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_refresh_token(
-            &mut tx,
-            token_hash,
-            &grant.id,
-            now,
-            token_expires_at,
-            access_token_id,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Presents a refresh token at `now` (unix ms): a live token is marked
-    /// used and `next_hash` stored in its family (expiring at
-    /// `next_expires_at`, capped by the family's end, issued with the access
-    /// token `access_token_id`); a token used before revokes its family. Of
-    /// two concurrent uses of one token exactly one rotates: the first
-    /// statement is the conditional write.
-    pub async fn rotate_refresh_token(
-        &self,
-        token_hash: &str,
-        next_hash: &str,
-        now: i64,
-        next_expires_at: i64,
-        access_token_id: &str,
-    ) -> StoreResult<RefreshOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS}, g.revoked_at from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
-             where t.token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let grant = grant_from_row(&row)?;
-        let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
-        if claimed.rows_affected() == 0 {
-            let used = sqlx::query(
-                "select 1 as one from refresh_tokens where token_hash = $1 and used_at is not null",
-            )
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-            if !used {
-                return Ok(RefreshOutcome::Inactive);
-            }
-            revoke_grant(&mut tx, &grant.id, now).await?;
-            tx.commit().await?;
-            return Ok(RefreshOutcome::Reused { grant_id: grant.id });
-        }
-        // Writing the family row takes its lock until commit: a concurrent
-        // revocation (which writes it first, see `revoke_grant`) either
-        // finished before, and the family is no longer live here, or waits
-        // and then also lists the access token issued with the new token.
-        let live = sqlx::query(
-            "update refresh_grants set revoked_at = revoked_at \
-             where id = $1 and revoked_at is null and expires_at > $2",
-        )
-        .bind(&grant.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if revoked || live.rows_affected() == 0 {
-            tx.commit().await?;
-            return Ok(RefreshOutcome::Inactive);
-        }
-        insert_refresh_token(
-            &mut tx,
-            next_hash,
-            &grant.id,
-            now,
-            next_expires_at.min(grant.expires_at),
-            access_token_id,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(RefreshOutcome::Rotated(grant))
-    }
-
-    /// A refresh token's family and whether the token is live at `now`.
-    pub async fn find_refresh_token(
-        &self,
-        token_hash: &str,
-        now: i64,
-    ) -> StoreResult<RefreshTokenState> {
-        let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS}, g.revoked_at, t.created_at as token_created_at, \
-             t.expires_at as token_expires_at, t.used_at from refresh_tokens t \
-             join refresh_grants g on g.id = t.grant_id where t.token_hash = $1"
-        ))
-        .bind(token_hash)
-        .fetch_one(&self.pool)
-        .await?;
-        let grant = grant_from_row(&row)?;
-        let expires_at: i64 = row.try_get("token_expires_at")?;
-        let active = row.try_get::<Option<i64>, _>("revoked_at")?.is_none()
-            && row.try_get::<Option<i64>, _>("used_at")?.is_none()
-            && expires_at > now
-            && grant.expires_at > now;
-        Ok(RefreshTokenState {
-            grant,
-            created_at: row.try_get("token_created_at")?,
-            expires_at,
-            active,
-        })
-    }
-
-    /// The user's live refresh-token families at `now` (not revoked, not
-    /// expired), newest first.
-    pub async fn list_user_refresh_grants(
-        &self,
-        user_id: &str,
-        now: i64,
-    ) -> StoreResult<Vec<RefreshGrant>> {
-        let rows = sqlx::query(&format!(
-            "select {GRANT_COLUMNS} from refresh_grants g where g.user_id = $1 and g.revoked_at is null \
-             and g.expires_at > $2 order by g.created_at desc, g.id limit 100"
-        ))
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(grant_from_row).collect()
-    }
-
-    /// A live refresh-token family by id.
-    pub async fn get_refresh_grant(&self, id: &str, now: i64) -> StoreResult<RefreshGrant> {
-        let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS} from refresh_grants g where g.id = $1 and g.revoked_at is null \
-             and g.expires_at > $2"
-        ))
-        .bind(id)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        grant_from_row(&row)
-    }
-
-    /// Revokes every refresh-token family of a user, with the access tokens
-    /// issued with them; how many families were live.
-    pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        // As in `revoke_grant`: the families are written (locked) first,
-        // then their access tokens listed.
-        let revoked = sqlx::query(
-            "update refresh_grants set revoked_at = $2 where user_id = $1 and revoked_at is null \
-             returning id",
-        )
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &revoked {
-            let grant_id: String = row.try_get("id")?;
-            revoke_family_access_tokens(&mut tx, &grant_id, now).await?;
-        }
-        tx.commit().await?;
-        Ok(revoked.len() as u64)
-    }
-
-    /// Revokes a refresh-token family; true if this call revoked it.
-    pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let revoked = revoke_grant(&mut tx, grant_id, now_millis()).await?;
-        tx.commit().await?;
-        Ok(revoked)
-    }
-}
-
-async fn insert_refresh_token(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    token_hash: &str,
-    grant_id: &str,
-    now: i64,
-    expires_at: i64,
-    access_token_id: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, access_token_id) \
-         values ($1, $2, $3, $4, $5)",
-    )
-    .bind(token_hash)
-    .bind(grant_id)
-    .bind(now)
-    .bind(expires_at)
-    .bind(access_token_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Revokes a refresh-token family and the access tokens issued with it
-/// (RFC 7009 §2.1); true if this call revoked the family. The family row is
-/// written first: that takes its lock, so a rotation in flight (see
-/// `rotate_refresh_token`) has either committed its new token, which the
-/// listing then sees, or will find the family revoked.
-pub(super) async fn revoke_grant(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    grant_id: &str,
-    now: i64,
-) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "update refresh_grants set revoked_at = $2 where id = $1 and revoked_at is null",
-    )
-    .bind(grant_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    revoke_family_access_tokens(tx, grant_id, now).await?;
-    Ok(result.rows_affected() == 1)
 }

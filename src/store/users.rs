@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, now_millis, to_json};
+use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, to_json};
 use crate::model::user::User;
 
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
@@ -77,7 +77,7 @@ impl Store {
         .bind(user.blocked)
         .bind(to_json(&user.app_metadata))
         .bind(to_json(&user.user_metadata))
-        .bind(now_millis())
+        .bind(self.now_millis())
         .bind(password_hash)
         .execute(&self.pool)
         .await?;
@@ -85,11 +85,7 @@ impl Store {
     }
 
     pub async fn get_user(&self, user_id: &str) -> StoreResult<StoredUser> {
-        let row = sqlx::query(&format!("select {COLUMNS} from users where user_id = $1"))
-            .bind(user_id)
-            .fetch_one(&self.pool)
-            .await?;
-        user_from_row(&row)
+        select_user(&self.pool, user_id).await
     }
 
     /// A page of users by id, as `filter` selects them.
@@ -152,26 +148,35 @@ impl Store {
     }
 
     pub async fn update_user(&self, user: &User) -> StoreResult<()> {
-        let result = sqlx::query(
-            "update users set email = $2, email_verified = $3, name = $4, given_name = $5, family_name = $6, \
-             nickname = $7, picture = $8, blocked = $9, app_metadata = $10, user_metadata = $11, updated_at = $12 \
-             where user_id = $1",
-        )
-        .bind(&user.user_id)
-        .bind(&user.email)
-        .bind(user.email_verified)
-        .bind(&user.name)
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(&user.nickname)
-        .bind(&user.picture)
-        .bind(user.blocked)
-        .bind(to_json(&user.app_metadata))
-        .bind(to_json(&user.user_metadata))
-        .bind(now_millis())
-        .execute(&self.pool)
-        .await?;
-        expect_one(result)
+        write_user(&mut *self.pool.acquire().await?, user, self.now_millis()).await
+    }
+
+    /// Read-modify-write of a user's profile in one transaction, as
+    /// [`Store::update_client_with`] (id and connection are kept).
+    pub async fn update_user_with<E>(
+        &self,
+        user_id: &str,
+        change: impl FnOnce(User) -> Result<User, E>,
+    ) -> StoreResult<Result<User, E>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from users where user_id = $1 for no key update",
+                &[user_id],
+            )
+            .await?;
+        let current = select_user(&mut *tx, user_id).await?.user;
+        let connection_id = current.connection_id.clone();
+        let next = match change(current) {
+            Ok(next) => User {
+                user_id: user_id.to_owned(),
+                connection_id,
+                ..next
+            },
+            Err(refused) => return Ok(Err(refused)),
+        };
+        write_user(&mut tx, &next, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn update_user_password(
@@ -183,7 +188,7 @@ impl Store {
             sqlx::query("update users set password_hash = $2, updated_at = $3 where user_id = $1")
                 .bind(user_id)
                 .bind(password_hash)
-                .bind(now_millis())
+                .bind(self.now_millis())
                 .execute(&self.pool)
                 .await?;
         expect_one(result)
@@ -196,4 +201,43 @@ impl Store {
             .await?;
         expect_one(result)
     }
+}
+
+async fn select_user<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    user_id: &str,
+) -> StoreResult<StoredUser> {
+    let row = sqlx::query(&format!("select {COLUMNS} from users where user_id = $1"))
+        .bind(user_id)
+        .fetch_one(executor)
+        .await?;
+    user_from_row(&row)
+}
+
+/// Stores a user's profile (not its id, connection or password).
+async fn write_user(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    updated_at: i64,
+) -> StoreResult<()> {
+    let result = sqlx::query(
+        "update users set email = $2, email_verified = $3, name = $4, given_name = $5, family_name = $6, \
+         nickname = $7, picture = $8, blocked = $9, app_metadata = $10, user_metadata = $11, updated_at = $12 \
+         where user_id = $1",
+    )
+    .bind(&user.user_id)
+    .bind(&user.email)
+    .bind(user.email_verified)
+    .bind(&user.name)
+    .bind(&user.given_name)
+    .bind(&user.family_name)
+    .bind(&user.nickname)
+    .bind(&user.picture)
+    .bind(user.blocked)
+    .bind(to_json(&user.app_metadata))
+    .bind(to_json(&user.user_metadata))
+    .bind(updated_at)
+    .execute(&mut *conn)
+    .await?;
+    expect_one(result)
 }

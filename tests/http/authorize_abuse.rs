@@ -67,3 +67,41 @@ async fn one_address_cannot_start_logins_without_end(backend: Backend) {
         Some("invalid_request")
     );
 }
+
+/// A store failure is logged, never shown: the client gets a bare
+/// `server_error`, a browser a generic page with the request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failures_are_not_shown_to_users() {
+    use sqlx::{Connection as _, Executor as _};
+    let app = spawn(Backend::Sqlite).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let mut db = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    db.execute("alter table resource_servers rename to resource_servers_gone")
+        .await
+        .unwrap();
+    let params = code_params(&t.client_id, &[("audience", "https://api.example.com/")]);
+    let response = authorize(&app, &b, &params).await;
+    let to = location(&response);
+    assert_eq!(query_param(&to, "error").as_deref(), Some("server_error"));
+    let description = query_param(&to, "error_description").unwrap();
+    assert_eq!(description, "The server could not complete the request");
+
+    // Before the client is known, a page: 500, the request id, no detail.
+    db.execute("alter table clients rename to clients_gone")
+        .await
+        .unwrap();
+    let response = authorize(&app, &b, &code_params("an-uncached-client", &[])).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = response.text().await.unwrap();
+    assert!(page.contains(&request_id), "{page}");
+    for leak in ["clients", "sqlite", "no such table", "error returned"] {
+        assert!(!page.to_lowercase().contains(leak), "{leak} in {page}");
+    }
+}

@@ -21,6 +21,7 @@ mod organization_prompts;
 mod organizations;
 mod provider;
 mod refresh;
+mod refusals;
 mod resource_servers;
 mod sessions;
 mod signup;

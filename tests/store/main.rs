@@ -38,9 +38,11 @@ mod refresh;
 mod resource_servers;
 mod revocation;
 mod roles;
+mod schema;
 mod sessions;
 mod settings;
 mod throttle;
+mod updates;
 mod users;
 
 // Shared fixtures: builders and assertions that several files use.

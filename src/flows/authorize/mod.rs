@@ -26,6 +26,9 @@ pub enum AuthorizeError {
     Page { title: String, detail: String },
     /// Send the error back to the verified redirect URI, with `state` and `iss`.
     ToClient(ClientResponse),
+    /// The server failed before the client was verified: a generic page;
+    /// the detail is for the log only.
+    Internal { detail: String },
 }
 
 impl AuthorizeError {
@@ -99,6 +102,10 @@ pub async fn check_request(
     // From here on, errors go back to the client.
     let client_state = params.get("state");
     let to_client = |error: OAuthError| {
+        if let Some(detail) = &error.detail {
+            // `server_error`: the client is told no more than that.
+            tracing::error!(%detail, "authorization request failed");
+        }
         AuthorizeError::ToClient(error_response(
             redirect_uri,
             checks::response_mode(&params).unwrap_or_default(),
@@ -168,7 +175,9 @@ async fn load_client(
         .clients
         .get(&state.store, client_id)
         .await
-        .map_err(|e| AuthorizeError::page("Server error", e.to_string()))?
+        .map_err(|e| AuthorizeError::Internal {
+            detail: e.to_string(),
+        })?
         .ok_or_else(|| {
             AuthorizeError::page(
                 "Unknown client",

@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::cookies::{Cookies, browser_session};
 use super::pages::{error_page, login_error, to_client};
 use crate::flows::authorize::{AuthorizeError, check_request};
-use crate::flows::login;
+use crate::flows::login::{self, LoginError};
 use crate::flows::session::{self, SessionUse};
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::http::ClientIp;
@@ -53,6 +53,9 @@ async fn authorize(
             return error_page(headers, StatusCode::BAD_REQUEST, &title, &detail);
         }
         Err(AuthorizeError::ToClient(response)) => return to_client(&response),
+        Err(AuthorizeError::Internal { detail }) => {
+            return login_error(headers, LoginError::Internal(detail));
+        }
     };
     let browser_session = match browser_session(state, jar).await {
         Ok(found) => found,

@@ -193,26 +193,33 @@ async fn client_grant_patch(
     ApiJson(body): ApiJson<UpdateClientGrantBody>,
 ) -> Result<Json<ClientGrantBody>, ApiError> {
     auth.require("update:client_grants")?;
-    let mut grant = state
+    let audience = state
         .store
         .get_client_grant(&id)
         .await
-        .map_err(grant_not_found)?;
-    if let Some(scope) = body.scope {
-        check_grant_scope(&state, &grant.audience, &scope).await?;
-        grant.scope = scope;
+        .map_err(grant_not_found)?
+        .audience;
+    if let Some(scope) = &body.scope {
+        check_grant_scope(&state, &audience, scope).await?;
     }
-    if body.organization_usage.is_some() {
-        grant.organization_usage = body.organization_usage;
-    }
-    if let Some(v) = body.allow_any_organization {
-        grant.allow_any_organization = v;
-    }
-    state
+    // The audience never changes: the scope checked above is checked against
+    // the grant's own API.
+    let grant = state
         .store
-        .update_client_grant(&grant)
+        .update_client_grant_with(&id, |mut grant| {
+            if let Some(scope) = body.scope {
+                grant.scope = scope;
+            }
+            if body.organization_usage.is_some() {
+                grant.organization_usage = body.organization_usage;
+            }
+            if let Some(v) = body.allow_any_organization {
+                grant.allow_any_organization = v;
+            }
+            Ok::<_, ApiError>(grant)
+        })
         .await
-        .map_err(grant_not_found)?;
+        .map_err(grant_not_found)??;
     state
         .cached_data_changed(Change::ClientGrant {
             client_id: grant.client_id.clone(),

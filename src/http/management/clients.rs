@@ -316,52 +316,49 @@ async fn client_patch(
     ApiJson(body): ApiJson<UpdateClientBody>,
 ) -> Result<Json<ClientBody>, ApiError> {
     auth.require("update:clients")?;
-    let mut client = state
-        .store
-        .get_client(&id)
-        .await
-        .map_err(client_not_found)?;
-    macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { client.$field = v; })* };
-    }
-    set!(
-        name,
-        app_type,
-        is_first_party,
-        callbacks,
-        allowed_logout_urls,
-        web_origins,
-        grant_types,
-        token_endpoint_auth_method,
-        organization_usage,
-        organization_require_behavior,
-        client_metadata
-    );
-    if let Some(description) = body.description {
-        client.description = Some(description);
-    }
-    if let Some(jwt) = body.jwt_configuration {
-        client.signing_alg = jwt.alg;
-    }
-    if let Some(oidc_logout) = body.oidc_logout {
-        client.backchannel_logout_url = oidc_logout.into_url()?;
-    }
     let mut new_secret = None;
-    if client.app_type.is_public() {
-        client.client_secret_hash = None;
-    } else if client.client_secret_hash.is_none() {
-        // A public client turned confidential needs a secret: shown once, here.
-        let (secret, hash) = new_secret_for(client.app_type);
-        new_secret = secret;
-        client.client_secret_hash = hash;
-    }
-    client.check()?;
-    check_backchannel_target(&state, &client)?;
-    state
+    let client = state
         .store
-        .update_client(&client)
+        .update_client_with(&id, |mut client| {
+            macro_rules! set {
+                ($($field:ident),*) => { $(if let Some(v) = body.$field { client.$field = v; })* };
+            }
+            set!(
+                name,
+                app_type,
+                is_first_party,
+                callbacks,
+                allowed_logout_urls,
+                web_origins,
+                grant_types,
+                token_endpoint_auth_method,
+                organization_usage,
+                organization_require_behavior,
+                client_metadata
+            );
+            if let Some(description) = body.description {
+                client.description = Some(description);
+            }
+            if let Some(jwt) = body.jwt_configuration {
+                client.signing_alg = jwt.alg;
+            }
+            if let Some(oidc_logout) = body.oidc_logout {
+                client.backchannel_logout_url = oidc_logout.into_url()?;
+            }
+            if client.app_type.is_public() {
+                client.client_secret_hash = None;
+            } else if client.client_secret_hash.is_none() {
+                // A public client turned confidential needs a secret: shown once, here.
+                let (secret, hash) = new_secret_for(client.app_type);
+                new_secret = secret;
+                client.client_secret_hash = hash;
+            }
+            client.check()?;
+            check_backchannel_target(&state, &client)?;
+            Ok::<_, ApiError>(client)
+        })
         .await
-        .map_err(client_not_found)?;
+        .map_err(client_not_found)??;
     state
         .cached_data_changed(Change::Client { client_id: id })
         .await;
@@ -395,25 +392,24 @@ async fn client_rotate_secret_post(
     Path(id): Path<String>,
 ) -> Result<Json<ClientBody>, ApiError> {
     auth.require("update:client_keys")?;
-    let mut client = state
+    let mut new_secret = None;
+    let client = state
         .store
-        .get_client(&id)
+        .update_client_with(&id, |mut client| {
+            if client.app_type.is_public() {
+                return Err(ApiError::bad_request(
+                    "Public clients (spa, native) have no secret",
+                ));
+            }
+            let (secret, hash) = new_secret_for(client.app_type);
+            new_secret = secret;
+            client.client_secret_hash = hash;
+            Ok(client)
+        })
         .await
-        .map_err(client_not_found)?;
-    if client.app_type.is_public() {
-        return Err(ApiError::bad_request(
-            "Public clients (spa, native) have no secret",
-        ));
-    }
-    let (secret, hash) = new_secret_for(client.app_type);
-    client.client_secret_hash = hash;
-    state
-        .store
-        .update_client(&client)
-        .await
-        .map_err(client_not_found)?;
+        .map_err(client_not_found)??;
     state
         .cached_data_changed(Change::Client { client_id: id })
         .await;
-    Ok(Json(ClientBody::new(client, secret)))
+    Ok(Json(ClientBody::new(client, new_secret)))
 }

@@ -254,38 +254,40 @@ async fn connection_patch(
     ApiJson(body): ApiJson<UpdateConnectionBody>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
     auth.require("update:connections")?;
-    let mut connection = state
+    // Checked before the transaction (it reads the clients), reported in
+    // its place, after the connection's own checks.
+    let enabled_clients_check = match &body.enabled_clients {
+        Some(clients) => check_enabled_clients(&state, clients).await,
+        None => Ok(()),
+    };
+    let connection = state
         .store
-        .get_connection(&id)
+        .update_connection_with(&id, body.enabled_clients.as_deref(), |mut connection| {
+            if let Some(display_name) = body.display_name {
+                connection.display_name = Some(display_name);
+            }
+            if let Some(options) = body.options {
+                connection.options =
+                    ConnectionOptions::decode_update(&connection.options, options)?;
+            }
+            if let Some(metadata) = body.metadata {
+                connection.metadata = metadata;
+            }
+            if let Some(v) = body.is_domain_connection {
+                connection.is_domain_connection = v;
+            }
+            if body.show_as_button.is_some() {
+                connection.show_as_button = body.show_as_button;
+            }
+            if let Some(realms) = body.realms {
+                connection.realms = realms;
+            }
+            check_connection(&connection)?;
+            enabled_clients_check?;
+            Ok::<_, ApiError>(connection)
+        })
         .await
-        .map_err(connection_not_found)?;
-    if let Some(display_name) = body.display_name {
-        connection.display_name = Some(display_name);
-    }
-    if let Some(options) = body.options {
-        connection.options = ConnectionOptions::decode_update(&connection.options, options)?;
-    }
-    if let Some(metadata) = body.metadata {
-        connection.metadata = metadata;
-    }
-    if let Some(v) = body.is_domain_connection {
-        connection.is_domain_connection = v;
-    }
-    if body.show_as_button.is_some() {
-        connection.show_as_button = body.show_as_button;
-    }
-    if let Some(realms) = body.realms {
-        connection.realms = realms;
-    }
-    check_connection(&connection)?;
-    if let Some(clients) = &body.enabled_clients {
-        check_enabled_clients(&state, clients).await?;
-    }
-    state
-        .store
-        .update_connection(&connection, body.enabled_clients.as_deref())
-        .await
-        .map_err(connection_not_found)?;
+        .map_err(connection_not_found)??;
     state.cached_data_changed(Change::Connections).await;
     let clients = state.store.list_connection_clients(&id).await?;
     Ok(Json(ConnectionBody::new(connection, clients)))

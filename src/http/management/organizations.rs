@@ -293,29 +293,26 @@ async fn organization_patch(
     ApiJson(body): ApiJson<UpdateOrganizationBody>,
 ) -> Result<Json<OrganizationBody>, ApiError> {
     auth.require("update:organizations")?;
-    let mut org = state
+    let org = state
         .store
-        .get_organization(&id)
+        .update_organization_with(&id, |mut org| {
+            if let Some(name) = body.name {
+                org.name = name;
+            }
+            if let Some(display_name) = body.display_name {
+                org.display_name = Some(display_name);
+            }
+            if let Some(branding) = body.branding {
+                org.branding = Some(branding);
+            }
+            if let Some(metadata) = body.metadata {
+                org.metadata = metadata;
+            }
+            check_organization(&org)?;
+            Ok::<_, ApiError>(org)
+        })
         .await
-        .map_err(organization_not_found)?;
-    if let Some(name) = body.name {
-        org.name = name;
-    }
-    if let Some(display_name) = body.display_name {
-        org.display_name = Some(display_name);
-    }
-    if let Some(branding) = body.branding {
-        org.branding = Some(branding);
-    }
-    if let Some(metadata) = body.metadata {
-        org.metadata = metadata;
-    }
-    check_organization(&org)?;
-    state
-        .store
-        .update_organization(&org)
-        .await
-        .map_err(organization_not_found)?;
+        .map_err(organization_not_found)??;
     state.cached_data_changed(Change::Organizations).await;
     Ok(Json(org.into()))
 }
@@ -423,11 +420,6 @@ async fn enabled_connection_patch(
     ApiJson(body): ApiJson<UpdateEnabledConnectionBody>,
 ) -> Result<Json<EnabledConnectionBody>, ApiError> {
     auth.require("update:organization_connections")?;
-    let view = state
-        .store
-        .get_enabled_connection(&id, &connection_id)
-        .await
-        .map_err(enabled_not_found)?;
     let request = EnabledConnectionRequest {
         assign_membership_on_login: body.assign_membership_on_login,
         is_signup_enabled: body.is_signup_enabled,
@@ -435,20 +427,18 @@ async fn enabled_connection_patch(
         organization_connection_name: body.organization_connection_name,
         organization_access_level: body.organization_access_level,
     };
-    let updated = view.enabled.clone().apply(view.strategy, &request)?;
-    state
+    let view = state
         .store
-        .update_enabled_connection(&updated)
+        .update_enabled_connection_with(&id, &connection_id, |view| {
+            Ok::<_, ApiError>(EnabledConnectionView {
+                enabled: view.enabled.apply(view.strategy, &request)?,
+                ..view
+            })
+        })
         .await
-        .map_err(enabled_not_found)?;
+        .map_err(enabled_not_found)??;
     state.cached_data_changed(Change::Organizations).await;
-    Ok(Json(
-        EnabledConnectionView {
-            enabled: updated,
-            ..view
-        }
-        .into(),
-    ))
+    Ok(Json(view.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v2/organizations/{id}/enabled_connections/{connection_id}", tag = "organizations",

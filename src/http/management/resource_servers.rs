@@ -210,26 +210,29 @@ async fn resource_server_patch(
     if body.identifier.is_some() {
         return Err(ValidationError::new("identifier", "cannot be changed").into());
     }
-    let mut rs = find(&state, &id).await?;
-    macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { rs.$field = v; })* };
-    }
-    set!(
-        name,
-        scopes,
-        signing_alg,
-        token_lifetime,
-        allow_offline_access,
-        skip_consent_for_verifiable_first_party_clients,
-        enforce_policies,
-        token_dialect
-    );
-    rs.check()?;
-    state
+    // `id` may be the identifier: find the row, then update it by its id.
+    let id = find(&state, &id).await?.id;
+    let rs = state
         .store
-        .update_resource_server(&rs)
+        .update_resource_server_with(&id, |mut rs| {
+            macro_rules! set {
+                ($($field:ident),*) => { $(if let Some(v) = body.$field { rs.$field = v; })* };
+            }
+            set!(
+                name,
+                scopes,
+                signing_alg,
+                token_lifetime,
+                allow_offline_access,
+                skip_consent_for_verifiable_first_party_clients,
+                enforce_policies,
+                token_dialect
+            );
+            rs.check()?;
+            Ok::<_, ApiError>(rs)
+        })
         .await
-        .map_err(resource_server_not_found)?;
+        .map_err(resource_server_not_found)??;
     Ok(Json(rs.into()))
 }
 

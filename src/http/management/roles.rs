@@ -130,19 +130,20 @@ async fn role_patch(
     ApiJson(body): ApiJson<UpdateRoleBody>,
 ) -> Result<Json<RoleBody>, ApiError> {
     auth.require("update:roles")?;
-    let mut role = state.store.get_role(&id).await.map_err(role_not_found)?;
-    if let Some(name) = body.name {
-        role.name = name;
-    }
-    if let Some(description) = body.description {
-        role.description = Some(description);
-    }
-    check_role(&role)?;
-    state
+    let role = state
         .store
-        .update_role(&role)
+        .update_role_with(&id, |mut role| {
+            if let Some(name) = body.name {
+                role.name = name;
+            }
+            if let Some(description) = body.description {
+                role.description = Some(description);
+            }
+            check_role(&role)?;
+            Ok::<_, ApiError>(role)
+        })
         .await
-        .map_err(role_not_found)?;
+        .map_err(role_not_found)??;
     Ok(Json(role.into()))
 }
 

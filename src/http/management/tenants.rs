@@ -57,11 +57,15 @@ async fn tenant_settings_patch(
     ApiJson(body): ApiJson<UpdateTenantSettingsBody>,
 ) -> Result<Json<TenantSettingsBody>, ApiError> {
     auth.require("update:tenant_settings")?;
-    let mut settings = state.store.tenant_settings().await?;
-    if let Some(v) = body.allow_organization_name_in_authentication_api {
-        settings.allow_organization_name_in_authentication_api = v;
-    }
-    state.store.update_tenant_settings(&settings).await?;
+    let settings = state
+        .store
+        .update_tenant_settings_with(|mut settings| {
+            if let Some(v) = body.allow_organization_name_in_authentication_api {
+                settings.allow_organization_name_in_authentication_api = v;
+            }
+            Ok::<_, ApiError>(settings)
+        })
+        .await??;
     state.cached_data_changed(Change::TenantSettings).await;
     Ok(Json(settings.into()))
 }

@@ -348,52 +348,55 @@ async fn user_patch(
     ApiJson(body): ApiJson<UpdateUserBody>,
 ) -> Result<Json<UserBody>, ApiError> {
     auth.require("update:users")?;
-    let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
-    let connection = state
+    let connection_id = state
         .store
-        .get_connection(&stored.user.connection_id)
-        .await?;
-    let mut user = stored.user;
-    let was_blocked = user.blocked;
-    if let Some(email) = &body.email {
-        user.email = normalize_email(email)?;
-    }
-    macro_rules! set_opt {
-        ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = Some(v); })* };
-    }
-    set_opt!(name, given_name, family_name, nickname, picture);
-    if let Some(v) = body.email_verified {
-        user.email_verified = v;
-    }
-    if let Some(v) = body.blocked {
-        user.blocked = v;
-    }
-    if let Some(v) = body.app_metadata {
-        user.app_metadata = v;
-    }
-    if let Some(v) = body.user_metadata {
-        user.user_metadata = v;
-    }
-    check_profile(&user)?;
-    let new_hash = match body.password {
-        Some(password) => {
-            if !connection.strategy.is_database() {
-                return Err(ValidationError::new(
-                    "password",
-                    "only database users have a password",
-                )
-                .into());
-            }
-            check_password_policy(&connection.options, &password)?;
-            Some(hash_password(password).await.map_err(ApiError::internal)?)
-        }
-        None => None,
-    };
-    state
-        .store
-        .update_user(&user)
+        .get_user(&id)
         .await
-        .map_err(user_not_found)?;
+        .map_err(user_not_found)?
+        .user
+        .connection_id;
+    let connection = state.store.get_connection(&connection_id).await?;
+    // The password is checked and hashed before the transaction (hashing
+    // takes a while); a refusal is reported in its place, after the profile's.
+    let (password_refused, new_hash) = match body.password {
+        Some(password) => match new_password_hash(&connection, password).await {
+            Ok(hash) => (None, Some(hash)),
+            Err(refused) => (Some(refused), None),
+        },
+        None => (None, None),
+    };
+    let mut was_blocked = false;
+    let user = state
+        .store
+        .update_user_with(&id, |mut user| {
+            was_blocked = user.blocked;
+            if let Some(email) = &body.email {
+                user.email = normalize_email(email)?;
+            }
+            macro_rules! set_opt {
+                ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = Some(v); })* };
+            }
+            set_opt!(name, given_name, family_name, nickname, picture);
+            if let Some(v) = body.email_verified {
+                user.email_verified = v;
+            }
+            if let Some(v) = body.blocked {
+                user.blocked = v;
+            }
+            if let Some(v) = body.app_metadata {
+                user.app_metadata = v;
+            }
+            if let Some(v) = body.user_metadata {
+                user.user_metadata = v;
+            }
+            check_profile(&user)?;
+            match password_refused {
+                Some(refused) => Err(refused),
+                None => Ok(user),
+            }
+        })
+        .await
+        .map_err(user_not_found)??;
     if let Some(hash) = new_hash {
         state
             .store
@@ -410,6 +413,16 @@ async fn user_patch(
     }
     let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
     Ok(Json(user_body(stored, &connection)))
+}
+
+/// The stored hash of a new password for a user of `connection`: only
+/// database users have one, and it must pass the connection's policy.
+async fn new_password_hash(connection: &Connection, password: String) -> Result<String, ApiError> {
+    if !connection.strategy.is_database() {
+        return Err(ValidationError::new("password", "only database users have a password").into());
+    }
+    check_password_policy(&connection.options, &password)?;
+    hash_password(password).await.map_err(ApiError::internal)
 }
 
 #[utoipa::path(delete, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),

@@ -1,0 +1,100 @@
+//! Authorization codes: stored hashed, consumed at most once; a used code
+//! presented again revokes what its exchange issued.
+
+use sqlx::Row;
+
+use super::refresh_grants::revoke_grant;
+use super::revocation::{ACCESS_TOKEN_MAX_LIFETIME_MS, list_revoked};
+use super::{Store, StoreError, StoreResult};
+
+impl Store {
+    pub async fn insert_authorization_code(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        grant_data: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into authorization_codes (code_hash, client_id, grant_data, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5)",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(grant_data)
+        .bind(self.now_millis())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Consumes a code: returns its client and grant data if it existed, was
+    /// unexpired at `now` and not consumed before. A second call for the same
+    /// code returns `Err(NotFound)`; [`Store::revoke_what_code_issued`] tells
+    /// a replay from an unknown code.
+    pub async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        access_token_id: &str,
+    ) -> StoreResult<(String, String)> {
+        // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
+        // is consumed, read, and given the id of the access token its
+        // exchange will issue (to revoke it if the code is replayed) in the
+        // same round trip.
+        let row = sqlx::query(
+            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
+             where code_hash = $1 and consumed_at is null and expires_at > $2 \
+             returning client_id, grant_data",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .bind(access_token_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
+    }
+
+    /// A used authorization code presented again by `client_id`, the
+    /// client it was issued to: marks it replayed and revokes the access
+    /// token its exchange issued and the refresh-token family it started
+    /// (with that family's access tokens). False when it is not a used code
+    /// of that client (unknown, unused, or another client's: a client that
+    /// got hold of someone else's used code must not revoke their tokens).
+    pub async fn revoke_what_code_issued(
+        &self,
+        code_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        // Marking the code replayed takes its row lock: an exchange that is
+        // still linking a family to it either linked it before (and the
+        // family is revoked below) or will find it replayed and start none.
+        let Some(row) = sqlx::query(
+            "update authorization_codes set replayed_at = $3 \
+             where code_hash = $1 and client_id = $2 and consumed_at is not null \
+             returning access_token_id, grant_id",
+        )
+        .bind(code_hash)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(false);
+        };
+        let access_token_id: Option<String> = row.try_get("access_token_id")?;
+        let grant_id: Option<String> = row.try_get("grant_id")?;
+        if let Some(jti) = access_token_id {
+            list_revoked(&mut *tx, &jti, now + ACCESS_TOKEN_MAX_LIFETIME_MS).await?;
+        }
+        if let Some(grant_id) = &grant_id {
+            revoke_grant(&mut tx, grant_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
