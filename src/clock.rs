@@ -96,16 +96,6 @@ fn system_unix_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// Transitional, until the store and the login pages are handed the clock.
-pub fn now_unix_millis() -> i64 {
-    system_unix_millis()
-}
-
-/// Transitional, like [`now_unix_millis`].
-pub fn now_unix_seconds() -> i64 {
-    system_unix_millis().div_euclid(1000)
-}
-
 fn offset_date_time_from_millis(millis: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)

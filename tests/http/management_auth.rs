@@ -29,7 +29,7 @@ async fn missing_garbage_foreign_and_expired_tokens_get_401(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let now = switchyard::clock::now_unix_seconds();
+    let now = app.clock.now_unix_seconds();
     let claims = |iat: i64, exp: i64, aud: &str| {
         json!({
             "iss": app.issuer, "sub": "provisioner@clients", "aud": aud, "iat": iat, "exp": exp,

@@ -158,7 +158,7 @@ async fn prompt_and_max_age_are_honoured(backend: Backend) {
     let response = authorize(&app, &b, &pkce(&t.client_id, &[("prompt", "login")])).await;
     assert!(location(&response).starts_with("/u/login"));
     // A max_age the login is older than forces a new login, or login_required.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.clock.advance(std::time::Duration::from_secs(2));
     let response = authorize(&app, &b, &pkce(&t.client_id, &[("max_age", "0")])).await;
     assert!(location(&response).starts_with("/u/login"));
     let response = authorize(

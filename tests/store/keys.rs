@@ -244,8 +244,9 @@ const ISSUER: &str = "https://switchyard.test/";
 
 const AUDIENCE: &str = "https://api.example.com/";
 
+/// Tokens here are signed and verified at the time of the machine they run on.
 fn now_secs() -> i64 {
-    switchyard::clock::now_unix_seconds()
+    switchyard::clock::Clock::system().now_unix_seconds()
 }
 
 fn claims(subject: &str) -> Value {

@@ -258,7 +258,7 @@ async fn start_family(
     access_token_id: &str,
 ) {
     let code = format!("code-of-{}", grant.id);
-    let live = switchyard::clock::now_unix_millis() + 60_000;
+    let live = store.clock().now_unix_millis() + 60_000;
     store
         .insert_authorization_code(&code, &grant.client_id, "{}", live)
         .await

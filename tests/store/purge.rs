@@ -11,7 +11,7 @@ on_both_backends!(expired_rows_are_purged,);
 
 async fn expired_rows_are_purged(store: Store) {
     let (alice, web) = alice_and_web_client(&store).await;
-    let now = switchyard::clock::now_unix_millis();
+    let now = store.clock().now_unix_millis();
     let long_ago = now - RETENTION_MS - 1;
     for (id, expires_at) in [("old", long_ago), ("live", now + 60_000)] {
         store

@@ -10,7 +10,7 @@ on_both_backends!(a_rotation_racing_a_revocation_never_escapes_it,);
 /// token issued by a rotation that succeeded is listed as revoked.
 async fn a_rotation_racing_a_revocation_never_escapes_it(store: Store) {
     let (alice, web) = alice_and_web_client(&store).await;
-    let now = switchyard::clock::now_unix_millis();
+    let now = store.clock().now_unix_millis();
     for round in 0..30 {
         let family = format!("race-{round}");
         let token = format!("race-token-{round}");

@@ -11,7 +11,7 @@ on_both_backends!(replayed_codes_and_revoked_families_revoke_their_access_tokens
 
 /// A code of `client` consumed by an exchange that issued access token `access_token_id`.
 async fn used_code(store: &Store, code_hash: &str, client: &Client, access_token_id: &str) {
-    let now = switchyard::clock::now_unix_millis();
+    let now = store.clock().now_unix_millis();
     store
         .insert_authorization_code(code_hash, &client.client_id, "{}", now + 60_000)
         .await
@@ -24,7 +24,7 @@ async fn used_code(store: &Store, code_hash: &str, client: &Client, access_token
 
 async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: Store) {
     let (alice, web) = alice_and_web_client(&store).await;
-    let now = switchyard::clock::now_unix_millis();
+    let now = store.clock().now_unix_millis();
 
     // A code whose exchange started a family that then rotated once.
     used_code(&store, "code-1", &web, "at-code").await;

@@ -16,7 +16,7 @@ async fn sessions_and_refresh_families(store: Store) {
     let (org, alice) = org_with_member(&store, "hoekstra", &con).await;
     let web = client("Web");
     store.insert_client(&web).await.unwrap();
-    let now = switchyard::clock::now_unix_millis();
+    let now = store.clock().now_unix_millis();
 
     // A session is found by its cookie's hash while live, not once ended.
     store

@@ -119,7 +119,7 @@ async fn user_round_trip(store: Store) {
     full.user_metadata = object(json!({"theme": {"dark": true}}));
     let bare = user(&db.id, "bob@example.com");
 
-    let before = switchyard::clock::now_unix_millis();
+    let before = store.clock().now_unix_millis();
     store
         .insert_user(&full, Some("$argon2id$hash"))
         .await

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use switchyard::Application;
+use switchyard::clock::Clock;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
 use switchyard::state::BackgroundTasks;
 
@@ -28,6 +29,8 @@ pub struct TestApp {
     /// The tasks the app's requests leave running (back-channel logout
     /// deliveries): `background.settled()` waits until they are done.
     pub background: BackgroundTasks,
+    /// The app's clock: the system time until a test moves it forward.
+    pub clock: Clock,
     handle: axum_server::Handle,
     /// Told when the server has stopped (and closed its store).
     stopped: mpsc::Receiver<()>,
@@ -91,7 +94,10 @@ pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Conf
 pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
     let database_url = config.database_url.clone();
     let tls = config.tls != TlsMode::InsecureHttp;
-    let app = Application::build(config).await.expect("build application");
+    let clock = Clock::advanceable();
+    let app = Application::build_with_clock(config, clock.clone())
+        .await
+        .expect("build application");
     let port = app.local_addr().port();
     let issuer = app.issuer().to_owned();
     let background = app.background_tasks();
@@ -116,6 +122,7 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
         database_url,
         dir,
         background,
+        clock,
         handle,
         stopped,
         own_database: None,
