@@ -42,9 +42,14 @@ pub async fn exchange_code(
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
     let code_hash = sha256_hex(code);
     let access_token_id = ids::random_alphanumeric(22);
-    let (code_client, grant_json) = match state
+    let grant_json = match state
         .store
-        .consume_authorization_code(&code_hash, state.clock.now_unix_millis(), &access_token_id)
+        .consume_authorization_code(
+            &code_hash,
+            &client.client_id,
+            state.clock.now_unix_millis(),
+            &access_token_id,
+        )
         .await
     {
         Ok(found) => found,
@@ -63,17 +68,13 @@ pub async fn exchange_code(
                 tracing::warn!(client_id = %client.client_id, "authorization code replayed; the tokens it issued are revoked");
                 return Err(code_replayed());
             }
+            // Unknown, expired, or another client's (left unconsumed).
             return Err(OAuthError::invalid_grant(
                 "Invalid or expired authorization code",
             ));
         }
         Err(e) => return Err(e.into()),
     };
-    if code_client != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "The authorization code was issued to another client",
-        ));
-    }
     let grant: CodeGrant = serde_json::from_str(&grant_json).map_err(OAuthError::server_error)?;
     if params.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(

@@ -29,32 +29,36 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a code: returns its client and grant data if it existed, was
-    /// unexpired at `now` and not consumed before. A second call for the same
-    /// code returns `Err(NotFound)`; [`Store::revoke_what_code_issued`] tells
-    /// a replay from an unknown code.
+    /// Consumes a code of `client_id`: returns its grant data if it existed,
+    /// was that client's, unexpired at `now` and not consumed before. A
+    /// second call for the same code returns `Err(NotFound)`, and so does
+    /// another client's code, which stays unconsumed (presenting someone
+    /// else's code must not burn it); [`Store::revoke_what_code_issued`]
+    /// tells a replay from an unknown code.
     pub async fn consume_authorization_code(
         &self,
         code_hash: &str,
+        client_id: &str,
         now: i64,
         access_token_id: &str,
-    ) -> StoreResult<(String, String)> {
+    ) -> StoreResult<String> {
         // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
         // is consumed, read, and given the id of the access token its
         // exchange will issue (to revoke it if the code is replayed) in the
         // same round trip.
         let row = sqlx::query(
             "update authorization_codes set consumed_at = $2, access_token_id = $3 \
-             where code_hash = $1 and consumed_at is null and expires_at > $2 \
-             returning client_id, grant_data",
+             where code_hash = $1 and client_id = $4 and consumed_at is null and expires_at > $2 \
+             returning grant_data",
         )
         .bind(code_hash)
         .bind(now)
         .bind(access_token_id)
+        .bind(client_id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok((row.try_get("client_id")?, row.try_get("grant_data")?))
+        Ok(row.try_get("grant_data")?)
     }
 
     /// A used authorization code presented again by `client_id`, the

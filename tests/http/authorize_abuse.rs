@@ -1,14 +1,19 @@
-//! `/authorize` as a client looping over it would use it: every request
-//! stores a login transaction, so their size and number are bounded.
+//! `/authorize` and the code it issues as an attacker would use them: every
+//! request stores a login transaction, so their size and number are bounded;
+//! a code is redeemed by its own client only, and nobody else can burn it.
 
 use reqwest::StatusCode;
 
 use crate::on_both_backends;
-use crate::support::oidc::{authorize, browser, code_params, location, query_param, tenant};
+use crate::support::oidc::{
+    CALLBACK, alice_code, authorize, browser, code_form, code_params, location,
+    other_confidential_client, query_param, redeem, tenant,
+};
 use crate::support::{Backend, spawn};
 use switchyard::flows::throttle::{LOGIN_START_LIMIT, LOGIN_START_WINDOW_MS};
 
 on_both_backends!(
+    another_client_cannot_burn_a_code,
     oversized_parameters_are_refused_before_anything_is_stored,
     one_address_cannot_start_logins_without_end
 );
@@ -104,4 +109,29 @@ async fn store_failures_are_not_shown_to_users() {
     for leak in ["clients", "sqlite", "no such table", "error returned"] {
         assert!(!page.to_lowercase().contains(leak), "{leak} in {page}");
     }
+}
+
+async fn another_client_cannot_burn_a_code(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let code = alice_code(&app, &code_params(&t.client_id, &[])).await;
+    // Client B presents client A's code: refused, and the code is not used up.
+    let (other_id, other_secret) = other_confidential_client(&app).await;
+    let (status, body) = redeem(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("client_id", &other_id),
+            ("client_secret", &other_secret),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
+    // Client A's own exchange still succeeds.
+    let (status, body) = redeem(&app, &code_form(&t, &code)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["access_token"].is_string());
 }

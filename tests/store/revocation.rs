@@ -17,7 +17,7 @@ async fn used_code(store: &Store, code_hash: &str, client: &Client, access_token
         .await
         .unwrap();
     store
-        .consume_authorization_code(code_hash, now, access_token_id)
+        .consume_authorization_code(code_hash, &client.client_id, now, access_token_id)
         .await
         .unwrap();
 }
@@ -97,7 +97,7 @@ async fn replayed_codes_and_revoked_families_revoke_their_access_tokens(store: S
     // Replayed while its exchange is still running: the exchange then
     // starts no family.
     store
-        .consume_authorization_code("code-3", now, "at-racing")
+        .consume_authorization_code("code-3", &web.client_id, now, "at-racing")
         .await
         .unwrap();
     assert!(
