@@ -12,6 +12,9 @@ use crate::store::StoreError;
 
 /// Access tokens for APIs live a day, as Auth0's default for machine tokens.
 pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
+/// Management API tokens live an hour: each can rewrite the tenant, and a
+/// provisioning tool asks for a new one in a round trip.
+pub const MANAGEMENT_TOKEN_LIFETIME_SECS: i64 = 3600;
 
 /// The `client_credentials` grant for an authenticated `client`.
 pub async fn issue_machine_token(
@@ -55,13 +58,18 @@ pub async fn issue_machine_token(
         }
     };
     let scope = granted.join(" ");
+    let lifetime = if audience == state.issuer.management_audience() {
+        MANAGEMENT_TOKEN_LIFETIME_SECS
+    } else {
+        ACCESS_TOKEN_LIFETIME_SECS
+    };
     let now = state.clock.now_unix_seconds();
     let claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
         sub: format!("{}@clients", client.client_id),
         aud: Audience::One(audience.to_owned()),
         iat: now,
-        exp: now + ACCESS_TOKEN_LIFETIME_SECS,
+        exp: now + lifetime,
         jti: ids::random_alphanumeric(22),
         client_id: client.client_id.clone(),
         scope: scope.clone(),
@@ -79,7 +87,7 @@ pub async fn issue_machine_token(
         id_token: None,
         refresh_token: None,
         token_type: "Bearer",
-        expires_in: ACCESS_TOKEN_LIFETIME_SECS,
+        expires_in: lifetime,
         scope: Some(scope),
     })
 }

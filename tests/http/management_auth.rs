@@ -1,5 +1,6 @@
 //! Who may call the Management API: a bearer token for its audience, signed
-//! by a live key, carrying the route's scope.
+//! by a live key, carrying the route's scope, of a client that still exists
+//! and still holds that scope.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -10,7 +11,8 @@ use crate::support::{Backend, spawn};
 
 on_both_backends!(
     missing_garbage_foreign_and_expired_tokens_get_401,
-    a_token_without_the_scope_gets_403_naming_it
+    a_token_without_the_scope_gets_403_naming_it,
+    a_token_stops_with_its_client_or_grant
 );
 
 async fn missing_garbage_foreign_and_expired_tokens_get_401(backend: Backend) {
@@ -189,4 +191,87 @@ async fn a_token_without_the_scope_gets_403_naming_it(backend: Backend) {
         .api(Method::GET, "/api/v2/connections", reader, None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn a_token_stops_with_its_client_or_grant(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let audience = app.management_audience();
+    let (client_id, secret) = app.machine_client(&admin, "Provisioner").await;
+    let grant_for =
+        |scope: Value| json!({"client_id": client_id, "audience": audience, "scope": scope});
+    let (status, grant) = app
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &admin,
+            Some(grant_for(json!(["read:organizations", "read:clients"]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let grant_path = format!("/api/v2/client-grants/{}", grant["id"].as_str().unwrap());
+    let token_of = |body: Value| body["access_token"].as_str().unwrap().to_owned();
+    let token = token_of(app.request_token(&client_id, &secret, &audience).await.1);
+    let status_of = |path: &'static str, token: String| {
+        let app = &app;
+        async move { app.api(Method::GET, path, &token, None).await.0 }
+    };
+    assert_eq!(
+        status_of("/api/v2/organizations", token.clone()).await,
+        StatusCode::OK
+    );
+
+    // The grant narrowed: the token loses the scope at once.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &grant_path,
+            &admin,
+            Some(json!({"scope": ["read:clients"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        status_of("/api/v2/organizations", token.clone()).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_of("/api/v2/clients", token.clone()).await,
+        StatusCode::OK
+    );
+
+    // The grant deleted: the token is refused.
+    let (status, _) = app.api(Method::DELETE, &grant_path, &admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status_of("/api/v2/clients", token.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Granted again, then the client deleted: its token is refused.
+    let (status, _) = app
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &admin,
+            Some(grant_for(json!(["read:clients"]))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = token_of(app.request_token(&client_id, &secret, &audience).await.1);
+    assert_eq!(
+        status_of("/api/v2/clients", token.clone()).await,
+        StatusCode::OK
+    );
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/clients/{client_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = app.api(Method::GET, "/api/v2/clients", &token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }

@@ -16,6 +16,8 @@ mod sessions;
 mod tenants;
 mod users;
 
+use std::sync::Arc;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -27,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::error::ApiError;
 use crate::flows::issue::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
+use crate::model::client::ClientGrant;
 use crate::state::AppState;
 use crate::store::Page;
 
@@ -133,21 +136,52 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(tenants::router())
 }
 
-/// A verified Management API access token.
+/// A verified Management API access token, of a client that still exists
+/// and still holds its grant.
 #[derive(Debug)]
 pub struct ManagementAuth {
     claims: AccessTokenClaims,
+    /// The client's grant for the Management API as it is now.
+    grant: Arc<ClientGrant>,
 }
 
 impl ManagementAuth {
-    /// Refuses the request (403) unless the token carries `scope`.
+    /// Refuses the request (403) unless the token carries `scope` and the
+    /// client's grant still does (a narrowed grant narrows its live tokens).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.claims.scope.split(' ').any(|s| s == scope) {
+        let in_token = self.claims.scope.split(' ').any(|s| s == scope);
+        let still_granted = self.grant.scope.iter().any(|s| s == scope);
+        if in_token && still_granted {
             Ok(())
         } else {
             Err(ApiError::insufficient_scope(scope))
         }
     }
+}
+
+/// The live grant behind a Management API token: the client deleted, or
+/// its grant for `audience` deleted, and the token stops working at once on
+/// every node (both come from caches every write invalidates).
+async fn live_grant(
+    state: &AppState,
+    claims: &AccessTokenClaims,
+    audience: &str,
+) -> Result<Arc<ClientGrant>, ApiError> {
+    if state
+        .clients
+        .get(&state.store, &claims.client_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::unauthorized(
+            "The client of this token no longer exists",
+        ));
+    }
+    state
+        .clients
+        .grant(&state.store, &claims.client_id, audience)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("The client grant of this token has been revoked"))
 }
 
 impl FromRequestParts<AppState> for ManagementAuth {
@@ -181,7 +215,8 @@ impl FromRequestParts<AppState> for ManagementAuth {
                     AccessTokenRefused::Rejected(_) => ApiError::unauthorized("Invalid token"),
                 }
             })?;
-        Ok(ManagementAuth { claims })
+        let grant = live_grant(state, &claims, &audience).await?;
+        Ok(ManagementAuth { claims, grant })
     }
 }
 
