@@ -1,7 +1,8 @@
 //! Deleting what has expired: login transactions, authorization codes,
-//! sessions, refresh-token families and brute-force counters. Each kind is
-//! kept a day past its end, so that a replayed code or a reused refresh
-//! token is still recognised (and revokes what it issued) for that long.
+//! sessions, refresh-token families and brute-force counters. Login
+//! transactions go as they expire; every other kind is kept a day past its
+//! end, so that a replayed code or a reused refresh token is still
+//! recognised (and revokes what it issued) for that long.
 
 use super::{Store, StoreResult};
 
@@ -31,7 +32,8 @@ impl Purged {
 }
 
 impl Store {
-    /// Deletes what expired (or ended) more than [`RETENTION_MS`] before `now`
+    /// Deletes expired login transactions, and what else expired (or ended)
+    /// more than [`RETENTION_MS`] before `now`
     /// (unix ms). Sessions idle longer than `session_idle_ms` count as ended.
     /// Safe to run on every node at once: each statement is one delete.
     pub async fn purge_expired(&self, now: i64, session_idle_ms: i64) -> StoreResult<Purged> {
@@ -46,8 +48,13 @@ impl Store {
             )
         };
         Ok(Purged {
-            login_transactions: delete("delete from login_transactions where expires_at < $1")
-                .await?,
+            // A login transaction is useless once expired: nothing needs to
+            // recognise it later, so it goes at once, not after retention.
+            login_transactions: sqlx::query("delete from login_transactions where expires_at < $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
             authorization_codes: delete("delete from authorization_codes where expires_at < $1")
                 .await?,
             sessions: sqlx::query(

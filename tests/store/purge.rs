@@ -50,13 +50,27 @@ async fn expired_rows_are_purged(store: Store) {
             .await
             .unwrap();
     }
+    // A login transaction goes as soon as it has expired.
+    store
+        .insert_login_transaction(&StoredTransaction {
+            id: "just-expired".into(),
+            browser_hash: "b".into(),
+            csrf_token: "c".into(),
+            request: "{}".into(),
+            email: None,
+            previous_session_id: None,
+            authenticated_session_id: None,
+            expires_at: now - 1,
+        })
+        .await
+        .unwrap();
     // A session idle for longer than the idle lifetime (plus retention) goes too.
     let mut idle = session_of(&alice, "s-idle", now);
     idle.last_used_at = long_ago - 1000;
     store.insert_session(&idle, "cookie-idle").await.unwrap();
 
     let purged = store.purge_expired(now, 1000).await.unwrap();
-    assert_eq!(purged.login_transactions, 1);
+    assert_eq!(purged.login_transactions, 2);
     assert_eq!(purged.authorization_codes, 1);
     assert_eq!(purged.sessions, 2, "{purged:?}");
     assert_eq!(purged.refresh_grants, 1);
