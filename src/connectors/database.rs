@@ -19,34 +19,98 @@ pub enum PasswordError {
     Hash(String),
     #[error("hashing task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// Every hashing slot is taken and the queue is full: retry shortly.
+    #[error("too many password hashes in progress")]
+    Busy,
 }
 
-/// Hashes `password` off the async runtime.
+impl PasswordError {
+    /// What a client refused with [`PasswordError::Busy`] is told to wait.
+    pub const RETRY_AFTER_SECS: u64 = 1;
+}
+
+/// Bounds the password hashes computed at once: each argon2id hash takes
+/// 19 MiB and a core for ~20 ms, so running more at a time than there are
+/// cores only adds memory (a burst of 90 sign-ups held 1.6 GB). Up to
+/// `max_queued` more wait for a slot; beyond that a hash is refused with
+/// [`PasswordError::Busy`] rather than queued without end.
+#[derive(Debug)]
+pub struct HashingPool {
+    slots: tokio::sync::Semaphore,
+    queued: std::sync::atomic::AtomicUsize,
+    max_queued: usize,
+}
+
+impl HashingPool {
+    pub fn new(slots: usize, max_queued: usize) -> Self {
+        HashingPool {
+            slots: tokio::sync::Semaphore::new(slots.max(1)),
+            queued: std::sync::atomic::AtomicUsize::new(0),
+            max_queued,
+        }
+    }
+
+    /// Runs `hash` on the blocking pool once a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        hash: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
+        let permit = match self.slots.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.queued.fetch_add(1, Ordering::SeqCst) >= self.max_queued {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
+                    return Err(PasswordError::Busy);
+                }
+                let acquired = self.slots.acquire().await;
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                acquired.map_err(|_| PasswordError::Busy)?
+            }
+        };
+        let result = tokio::task::spawn_blocking(hash).await;
+        drop(permit);
+        Ok(result?)
+    }
+}
+
+/// The process's hashing pool: a slot per core, and a queue of 16 hashes
+/// per core (a third of a second of work) before refusing.
+fn hashing_pool() -> &'static HashingPool {
+    static POOL: std::sync::OnceLock<HashingPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        HashingPool::new(cores, cores * 16)
+    })
+}
+
+/// Hashes `password` off the async runtime, within the hashing pool.
 pub async fn hash_password(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
-    })
-    .await?
+    hashing_pool()
+        .run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| PasswordError::Hash(e.to_string()))
+        })
+        .await?
 }
 
-/// Verifies `password` against a stored PHC hash, off the async runtime.
-/// A malformed stored hash verifies nothing.
+/// Verifies `password` against a stored PHC hash, off the async runtime
+/// and within the hashing pool. A malformed stored hash verifies nothing.
 pub async fn verify_password(password: String, stored_hash: String) -> Result<bool, PasswordError> {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored_hash)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .map_err(PasswordError::from)
+    hashing_pool()
+        .run(move || {
+            PasswordHash::new(&stored_hash)
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
 }
 
 /// The `passwordPolicy` of a database connection (other connections have
@@ -163,6 +227,35 @@ pub fn check_password_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn hashes_beyond_the_slots_queue_and_beyond_the_queue_are_refused() {
+        use std::sync::Arc;
+        let pool = Arc::new(HashingPool::new(1, 1));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        // One hash holds the only slot until released.
+        let running = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(move || held.recv().is_ok()).await })
+        };
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        // The next waits in the queue; the one after is refused.
+        let queued = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 2).await })
+        };
+        while pool.queued.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(pool.run(|| 3).await, Err(PasswordError::Busy)));
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().unwrap());
+        assert_eq!(queued.await.unwrap().unwrap(), 2);
+        // Slots and queue are free again.
+        assert_eq!(pool.run(|| 4).await.unwrap(), 4);
+    }
     use crate::model::connection::Strategy;
     use serde_json::{Value, json};
 

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
-use crate::connectors::database::verify_password;
+use crate::connectors::database::{PasswordError, verify_password};
 use crate::model::client::Client;
 use crate::model::ids;
 use crate::model::organization::Organization;
@@ -44,6 +44,10 @@ pub enum LoginError {
     Retry(String),
     /// Send an OAuth error back to the client.
     ToClient(ClientResponse),
+    /// Every password-hashing slot is busy: retry after this many seconds.
+    Busy {
+        retry_after_secs: u64,
+    },
     /// Too many logins started from the client's address
     /// ([`throttle::LOGIN_STARTS`]); retry after this many seconds.
     TooManyLoginStarts {
@@ -64,6 +68,17 @@ impl From<throttle::ThrottleError> for LoginError {
                 LoginError::TooManyAttempts { retry_after_secs }
             }
             throttle::ThrottleError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PasswordError> for LoginError {
+    fn from(err: PasswordError) -> Self {
+        match err {
+            PasswordError::Busy => LoginError::Busy {
+                retry_after_secs: PasswordError::RETRY_AFTER_SECS,
+            },
+            other => LoginError::Internal(other.to_string()),
         }
     }
 }
@@ -332,9 +347,7 @@ pub async fn submit_password(
         Some((user, Some(hash))) => (hash.clone(), Some(user)),
         _ => (DUMMY_HASH.to_owned(), None),
     };
-    let verified = verify_password(password.to_owned(), stored_hash)
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let verified = verify_password(password.to_owned(), stored_hash).await?;
     let user = match (verified, user) {
         (true, Some(user)) if !user.user.blocked => user,
         _ => return Err(LoginError::Retry("Wrong email or password.".into())),

@@ -92,10 +92,8 @@ pub async fn submit_signup(
             describe_password_policy(&connection.options)
         )));
     }
-    let attempt = throttle::begin_signup_attempt(state, client_ip).await?;
-    let password_hash = hash_password(password.to_owned())
-        .await
-        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    throttle::count_signup(state, client_ip).await?;
+    let password_hash = hash_password(password.to_owned()).await?;
     let user = User {
         user_id: ids::new_id(ids::USER),
         connection_id: connection_id.clone(),
@@ -119,6 +117,5 @@ pub async fn submit_signup(
         }
         Err(e) => return Err(e.into()),
     }
-    attempt.succeeded(state).await?;
     login::finish(state, txn, &user, &connection_id).await
 }

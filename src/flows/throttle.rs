@@ -139,7 +139,7 @@ fn address_bucket(ip: IpAddr) -> String {
 /// otherwise, it stays counted.
 #[must_use]
 pub struct Attempt {
-    account_key: Option<String>,
+    account_key: String,
     ip_key: String,
 }
 
@@ -175,20 +175,17 @@ pub async fn begin_password_attempt(
     let account_key = account_key(connection_id, email);
     count(state, &account_key, ACCOUNT).await?;
     Ok(Attempt {
-        account_key: Some(account_key),
+        account_key,
         ip_key,
     })
 }
 
-/// Counts a sign-up attempt from `ip` (a sign-up that hits an existing
-/// account is a failure: it bounds how fast one address can probe emails).
-pub async fn begin_signup_attempt(state: &AppState, ip: IpAddr) -> Result<Attempt, ThrottleError> {
-    let ip_key = ip_key(ip);
-    count(state, &ip_key, IP).await?;
-    Ok(Attempt {
-        account_key: None,
-        ip_key,
-    })
+/// Counts a sign-up from `ip` against the address's limit, whatever its
+/// outcome: each costs a password hash and may create an account, so a
+/// successful one is no reason to give the address its attempt back (90
+/// parallel sign-ups from one address must not all get through).
+pub async fn count_signup(state: &AppState, ip: IpAddr) -> Result<(), ThrottleError> {
+    count(state, &ip_key(ip), IP).await
 }
 
 /// Counts a login transaction started from `ip`; refuses it over
@@ -202,9 +199,7 @@ impl Attempt {
     /// and the address gets its attempt back (but not its earlier failures:
     /// one good password must not launder a hundred guesses).
     pub async fn succeeded(self, state: &AppState) -> Result<(), ThrottleError> {
-        if let Some(account_key) = &self.account_key {
-            state.store.reset_login_attempts(account_key).await?;
-        }
+        state.store.reset_login_attempts(&self.account_key).await?;
         state.store.uncount_login_attempt(&self.ip_key).await?;
         Ok(())
     }

@@ -132,6 +132,19 @@ impl ApiError {
         tracing::error!(%detail, "management request failed");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", None)
     }
+
+    /// A password could not be hashed: 503 while every hashing slot is
+    /// busy (the caller retries), else an internal error.
+    pub fn from_password_error(err: crate::connectors::database::PasswordError) -> Self {
+        match err {
+            crate::connectors::database::PasswordError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many password operations in progress; retry shortly",
+                Some("too_many_requests"),
+            ),
+            other => Self::internal(other),
+        }
+    }
 }
 
 impl From<ValidationError> for ApiError {

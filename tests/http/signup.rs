@@ -19,6 +19,7 @@ on_both_backends!(
     signup_form_resists_forgery_and_other_browsers,
     accounts_lock_after_ten_failures,
     addresses_are_limited_to_a_hundred_failures,
+    sign_ups_count_against_the_address_whatever_their_outcome,
 );
 
 /// A page's status, body, and its form's transaction id and CSRF token.
@@ -569,4 +570,30 @@ async fn addresses_are_limited_to_a_hundred_failures(backend: Backend) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let (status, to) = post_password(&app, &b, &form, "bob-password-1", Some("203.0.113.2")).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{to}");
+}
+
+async fn sign_ups_count_against_the_address_whatever_their_outcome(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = signup_tenant(&app).await;
+    hammer(&app, &t.client_id, 99, None).await;
+    // The 100th attempt is a successful sign-up: it counts all the same
+    // (a password login's success gives its attempt back, a sign-up's not).
+    let b = browser();
+    let page = signup_page(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    let (status, to, body) =
+        sign_up(&app, &b, &page, "carol@hoekstra.example", "a-long-password").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{to} {body}");
+    assert_eq!(
+        users_by_email(&app, "carol@hoekstra.example").await.len(),
+        1
+    );
+    // So the address is at its limit: even bob's right password is refused.
+    let form = password_form(&app, &b, &t.client_id, "bob@hoekstra.example").await;
+    let (status, _) = post_password(&app, &b, &form, "bob-password-1", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -223,6 +223,18 @@ pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Re
         LoginError::Retry(message) => {
             error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
         }
+        LoginError::Busy { retry_after_secs } => {
+            let mut response = error_page(
+                headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                "Many people are signing in right now. Try again in a moment.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
         LoginError::Internal(detail) => {
             tracing::error!(%detail, "login failed");
             error_page(

@@ -203,7 +203,7 @@ async fn users_post(
     check_password_policy(&connection.options, &body.password)?;
     let hash = hash_password(body.password)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from_password_error)?;
     state.store.insert_user(&user, Some(&hash)).await?;
     let stored = state.store.get_user(&user.user_id).await?;
     Ok((StatusCode::CREATED, Json(user_body(stored, &connection))))
@@ -422,7 +422,9 @@ async fn new_password_hash(connection: &Connection, password: String) -> Result<
         return Err(ValidationError::new("password", "only database users have a password").into());
     }
     check_password_policy(&connection.options, &password)?;
-    hash_password(password).await.map_err(ApiError::internal)
+    hash_password(password)
+        .await
+        .map_err(ApiError::from_password_error)
 }
 
 #[utoipa::path(delete, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
