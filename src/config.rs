@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::model::secret::Secret;
 use crate::transport::ConnectionLimits;
 
 /// Options shared by every subcommand that opens the store.
@@ -132,7 +133,7 @@ pub enum TlsMode {
 #[derive(Debug, Clone)]
 pub struct BootstrapClient {
     pub client_id: String,
-    pub client_secret: String,
+    pub client_secret: Secret,
 }
 
 /// The resolved configuration.
@@ -224,7 +225,7 @@ impl Config {
                 }
                 Some(BootstrapClient {
                     client_id: id.clone(),
-                    client_secret: secret.clone(),
+                    client_secret: secret.clone().into(),
                 })
             }
             (Some(_), None) => bail!(

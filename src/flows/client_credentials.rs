@@ -83,7 +83,7 @@ pub async fn issue_machine_token(
         .keys
         .sign(client.signing_alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(TokenResponse {
-        access_token,
+        access_token: access_token.into(),
         id_token: None,
         refresh_token: None,
         token_type: "Bearer",

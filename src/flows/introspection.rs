@@ -17,16 +17,17 @@ use super::issue::{
     AccessTokenRefused, Audience, verify_access_token, verify_access_token_offline,
 };
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
+use crate::model::secret::Secret;
 use crate::state::AppState;
 use crate::store::StoreError;
 
 /// Parameters of the revocation and introspection endpoints.
 #[derive(Debug, Default, Deserialize)]
 pub struct TokenStateParams {
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
 }
 
 impl TokenStateParams {

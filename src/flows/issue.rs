@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256, Sha512};
 use super::OAuthError;
 use crate::model::client::{Client, SigningAlg};
 use crate::model::resource_server::TokenDialect;
+use crate::model::secret::Secret;
 use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -101,11 +102,11 @@ pub fn profile_claims(
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,9 +273,9 @@ pub struct UserTokens {
 impl UserTokens {
     pub fn into_response(self, refresh_token: Option<String>) -> TokenResponse {
         TokenResponse {
-            access_token: self.access_token,
-            id_token: self.id_token,
-            refresh_token,
+            access_token: self.access_token.into(),
+            id_token: self.id_token.map(Secret::from),
+            refresh_token: refresh_token.map(Secret::from),
             token_type: "Bearer",
             expires_in: self.expires_in,
             scope: Some(self.scope),

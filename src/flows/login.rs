@@ -23,6 +23,7 @@ use crate::connectors::database::{PasswordError, verify_password};
 use crate::model::client::Client;
 use crate::model::ids;
 use crate::model::organization::Organization;
+use crate::model::secret::Secret;
 use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, Snapshot};
 use crate::state::AppState;
@@ -109,7 +110,7 @@ pub struct Transaction {
 /// What the browser must keep: the cookie binding it to the transaction.
 pub struct Started {
     pub transaction_id: String,
-    pub browser_secret: String,
+    pub browser_secret: Secret,
 }
 
 /// Starts a login transaction for a checked authorization request from
@@ -151,7 +152,7 @@ pub async fn begin(
         .await?;
     Ok(Started {
         transaction_id,
-        browser_secret,
+        browser_secret: browser_secret.into(),
     })
 }
 

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::OAuthError;
+use crate::model::secret::Secret;
 
 /// An authorization request that passed every check; stored in the login
 /// transaction until the user has logged in.
@@ -121,14 +122,21 @@ pub enum OrganizationPrompt {
 pub struct TokenParams {
     pub grant_type: Option<String>,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     pub audience: Option<String>,
     pub scope: Option<String>,
     pub organization: Option<String>,
-    pub code: Option<String>,
+    pub code: Option<Secret>,
     pub redirect_uri: Option<String>,
-    pub code_verifier: Option<String>,
-    pub refresh_token: Option<String>,
+    pub code_verifier: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+}
+
+impl TokenParams {
+    /// The `client_secret` sent in the body, if any.
+    pub fn client_secret(&self) -> Option<&str> {
+        self.client_secret.as_ref().map(Secret::expose)
+    }
 }
 
 /// The data an authorization code stands for.

@@ -6,6 +6,7 @@
 use super::request::{AuthorizationRequest, OrganizationPrompt};
 use super::sha256_hex;
 use crate::model::ids;
+use crate::model::secret::Secret;
 use crate::state::AppState;
 use crate::store::{StoreError, StoredSession};
 
@@ -40,7 +41,7 @@ pub async fn current(
 /// A new session's cookie value, and how long the browser should keep it.
 #[derive(Debug, Clone)]
 pub struct SessionCookie {
-    pub secret: String,
+    pub secret: Secret,
     pub max_age_secs: i64,
 }
 
@@ -68,7 +69,7 @@ pub async fn start(
     Ok((
         session,
         SessionCookie {
-            secret,
+            secret: secret.into(),
             max_age_secs: SESSION_ABSOLUTE_LIFETIME_MS / 1000,
         },
     ))

@@ -159,7 +159,7 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
     let state = KeyState::parse(&stored.state)
         .ok_or_else(|| KeyError::BadKey(format!("state {}", stored.state)))?;
     let der = STANDARD
-        .decode(&stored.private_key_der)
+        .decode(stored.private_key_der.expose())
         .map_err(|e| KeyError::BadKey(e.to_string()))?;
     let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::BadKey(e.to_string());
     let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
@@ -488,7 +488,7 @@ fn new_stored_key(
         kid: ids::new_id(ids::SIGNING_KEY),
         alg: alg.as_str().to_owned(),
         state: state.as_str().to_owned(),
-        private_key_der: STANDARD.encode(generate_pkcs8(alg)?),
+        private_key_der: STANDARD.encode(generate_pkcs8(alg)?).into(),
         created_at,
     })
 }

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreResult};
+use crate::model::secret::Secret;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -12,7 +13,7 @@ pub struct StoredKey {
     pub alg: String,
     pub state: String,
     /// PKCS#8 DER, base64. Private: never logged, never served.
-    pub private_key_der: String,
+    pub private_key_der: Secret,
     pub created_at: i64,
 }
 
@@ -31,7 +32,7 @@ impl Store {
                     kid: row.try_get("kid")?,
                     alg: row.try_get("alg")?,
                     state: row.try_get("state")?,
-                    private_key_der: row.try_get("private_key_der")?,
+                    private_key_der: Secret::new(row.try_get::<String, _>("private_key_der")?),
                     created_at: row.try_get("created_at")?,
                 })
             })
@@ -46,7 +47,7 @@ impl Store {
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(&key.state)
-        .bind(&key.private_key_der)
+        .bind(key.private_key_der.expose())
         .bind(key.created_at)
         .execute(&self.pool)
         .await?;
@@ -85,7 +86,7 @@ impl Store {
         )
         .bind(&new_next.kid)
         .bind(alg)
-        .bind(&new_next.private_key_der)
+        .bind(new_next.private_key_der.expose())
         .bind(now)
         .execute(&mut *tx)
         .await?;
