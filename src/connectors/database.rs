@@ -24,7 +24,7 @@ pub enum PasswordError {
 
 impl PasswordError {
     /// What a client refused with [`PasswordError::Busy`] is told to wait.
-    pub const RETRY_AFTER_SECS: u64 = 1;
+    pub const RETRY_AFTER_SECS: i64 = 1;
 }
 
 /// Bounds the password hashes computed at once: each argon2id hash takes
@@ -56,7 +56,9 @@ impl HashingPool {
                 .name(format!("password-hash-{n}"))
                 .spawn(move || {
                     loop {
-                        // The lock is held only to take the next job.
+                        // The lock is held while waiting for a job and
+                        // released before running it, so the threads take
+                        // turns waiting and hash side by side.
                         let job = match receiver.lock() {
                             Ok(receiver) => receiver.recv(),
                             Err(_) => return,

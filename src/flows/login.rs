@@ -47,7 +47,7 @@ pub enum LoginError {
     ToClient(ClientResponse),
     /// Every password-hashing slot is busy: retry after this many seconds.
     Busy {
-        retry_after_secs: u64,
+        retry_after_secs: i64,
     },
     /// Too many logins started from the client's address
     /// ([`throttle::LOGIN_STARTS`]); retry after this many seconds.

@@ -180,6 +180,21 @@ pub(super) fn to_client(response: &ClientResponse) -> Response {
     }
 }
 
+/// An error page that tells the browser when to try again (`Retry-After`).
+fn retry_later(
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    retry_after_secs: i64,
+) -> Response {
+    let mut response = error_page(headers, status, title, detail);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 /// The page (or the response to the client) for a login that cannot go on.
 pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Response {
     match error {
@@ -196,45 +211,30 @@ pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Re
             "The form could not be verified. Go back to the application and try again.",
         ),
         LoginError::ToClient(response) => to_client(&response),
-        LoginError::TooManyAttempts { retry_after_secs } => {
-            let mut response = error_page(
-                headers,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                "Too many failed attempts. Try again later.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            response
-        }
-        LoginError::TooManyLoginStarts { retry_after_secs } => {
-            let mut response = error_page(
-                headers,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-ins",
-                "Too many sign-ins were started from your network. Try again later.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            response
-        }
+        LoginError::TooManyAttempts { retry_after_secs } => retry_later(
+            headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many failed attempts. Try again later.",
+            retry_after_secs,
+        ),
+        LoginError::TooManyLoginStarts { retry_after_secs } => retry_later(
+            headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins",
+            "Too many sign-ins were started from your network. Try again later.",
+            retry_after_secs,
+        ),
         LoginError::Retry(message) => {
             error_page(headers, StatusCode::BAD_REQUEST, "Cannot log in", &message)
         }
-        LoginError::Busy { retry_after_secs } => {
-            let mut response = error_page(
-                headers,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Busy",
-                "Many people are signing in right now. Try again in a moment.",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            response
-        }
+        LoginError::Busy { retry_after_secs } => retry_later(
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Many people are signing in right now. Try again in a moment.",
+            retry_after_secs,
+        ),
         LoginError::Internal(detail) => {
             tracing::error!(%detail, "login failed");
             error_page(
