@@ -11,12 +11,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
@@ -46,9 +47,16 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(close_after_unread_body))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            strict_transport_security,
+        // HSTS (RFC 6797) on every response of a server whose issuer is
+        // https, except with the dev certificate: pinning `localhost` to
+        // https in a developer's browser would outlive the dev server.
+        .layer(tower::util::option_layer(
+            state.strict_transport_security.then(|| {
+                SetResponseHeaderLayer::overriding(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                )
+            }),
         ))
         .layer(
             TraceLayer::new_for_http()
@@ -94,24 +102,6 @@ async fn close_after_unread_body(request: Request<Body>, next: Next) -> Response
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
-/// HSTS (RFC 6797) on every response of a server whose issuer is https,
-/// except with the dev certificate: pinning `localhost` to https in a
-/// developer's browser would outlive the dev server.
-async fn strict_transport_security(
-    State(state): State<AppState>,
-    request: Request<Body>,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if state.strict_transport_security {
-        response.headers_mut().insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
     }
     response
 }
