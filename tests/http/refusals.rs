@@ -66,6 +66,14 @@ async fn refusals_before_the_body_is_read_close_the_connection() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+async fn jwks(app: &TestApp) -> reqwest::Response {
+    app.http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn spawn_behind(issuer: Option<&str>, tls: TlsMode) -> TestApp {
     support::spawn_configured(Backend::Sqlite, |config| {
         config.issuer = issuer.map(str::to_owned);
@@ -84,30 +92,15 @@ async fn an_https_issuer_sends_hsts_except_with_the_dev_certificate() {
     };
     // Behind a TLS-terminating proxy, the public issuer is https.
     let app = spawn_behind(Some("https://id.example.com/"), TlsMode::InsecureHttp).await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = jwks(&app).await;
     assert_eq!(hsts(&response).as_deref(), Some("max-age=31536000"));
     // Development: the dev certificate on localhost, no pinning.
     let app = spawn_behind(None, TlsMode::Dev).await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = jwks(&app).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(hsts(&response), None);
     // Plain http on localhost (tests): none either.
     let app = support::spawn(Backend::Sqlite).await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = jwks(&app).await;
     assert_eq!(hsts(&response), None);
 }
