@@ -171,6 +171,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             max_connections: 10_000,
             ..Default::default()
         },
+        key_encryption_key: Default::default(),
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));
@@ -1023,9 +1024,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     if wants(Scenario::Sign) {
         // The same keys as the server's, loaded from its store into a ring of
         // our own (the server idles meanwhile).
-        let store = switchyard::store::Store::connect(&switchyard::store::sqlite_url_for(
-            &dir.path().join("switchyard.db"),
-        ))
+        let store = switchyard::open_store(
+            dir.path(),
+            &switchyard::store::sqlite_url_for(&dir.path().join("switchyard.db")),
+            &Default::default(),
+            switchyard::clock::Clock::system(),
+        )
         .await?;
         let ring = KeyRing::load_or_init(&store).await?;
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {

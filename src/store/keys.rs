@@ -6,13 +6,15 @@ use sqlx::Row;
 
 use super::{Store, StoreResult};
 use crate::model::secret::Secret;
+use crate::secrets::SealedField;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
     pub state: String,
-    /// PKCS#8 DER, base64. Private: never logged, never served.
+    /// PKCS#8 DER, base64. Private: never logged, never served, stored
+    /// sealed (the store seals and opens it).
     pub private_key_der: Secret,
     pub created_at: i64,
 }
@@ -28,11 +30,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let kid: String = row.try_get("kid")?;
                 Ok(StoredKey {
-                    kid: row.try_get("kid")?,
+                    private_key_der: self.open(
+                        &SealedField::signing_key(&kid),
+                        &row.try_get::<String, _>("private_key_der")?,
+                    )?,
+                    kid,
                     alg: row.try_get("alg")?,
                     state: row.try_get("state")?,
-                    private_key_der: Secret::new(row.try_get::<String, _>("private_key_der")?),
                     created_at: row.try_get("created_at")?,
                 })
             })
@@ -47,7 +53,10 @@ impl Store {
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(&key.state)
-        .bind(key.private_key_der.expose())
+        .bind(self.seal(
+            &SealedField::signing_key(&key.kid),
+            key.private_key_der.expose(),
+        )?)
         .bind(key.created_at)
         .execute(&self.pool)
         .await?;
@@ -86,7 +95,10 @@ impl Store {
         )
         .bind(&new_next.kid)
         .bind(alg)
-        .bind(new_next.private_key_der.expose())
+        .bind(self.seal(
+            &SealedField::signing_key(&new_next.kid),
+            new_next.private_key_der.expose(),
+        )?)
         .bind(now)
         .execute(&mut *tx)
         .await?;
