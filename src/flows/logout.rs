@@ -19,7 +19,7 @@ use super::request::{ClientResponse, ResponseMode};
 use super::sha256_hex;
 use crate::model::client::Client;
 use crate::state::AppState;
-use crate::store::StoredSession;
+use crate::store::{StoreError, StoredSession};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LogoutParams {
@@ -31,15 +31,17 @@ pub struct LogoutParams {
     pub ui_locales: Option<String>,
 }
 
-/// A logout request that cannot be trusted: shown on a page, not redirected.
+/// A logout that cannot go on: shown on a page, never redirected.
 #[derive(Debug)]
-pub struct LogoutRefused {
-    pub title: &'static str,
-    pub detail: String,
+pub enum LogoutRefused {
+    /// The request cannot be trusted.
+    Invalid { title: &'static str, detail: String },
+    /// The store failed: logged, not shown.
+    Store(StoreError),
 }
 
 fn refused(title: &'static str, detail: impl Into<String>) -> LogoutRefused {
-    LogoutRefused {
+    LogoutRefused::Invalid {
         title,
         detail: detail.into(),
     }
@@ -144,7 +146,7 @@ pub async fn check(
 pub async fn end(state: &AppState, session: &StoredSession) -> Result<(), LogoutRefused> {
     super::backchannel::end_session(state, &session.id)
         .await
-        .map_err(store_failure)?;
+        .map_err(LogoutRefused::Store)?;
     tracing::info!(sid = %session.id, "session ended by logout");
     Ok(())
 }
@@ -183,18 +185,13 @@ async fn load_client(state: &AppState, client_id: &str) -> Result<Arc<Client>, L
         .clients
         .get(&state.store, client_id)
         .await
-        .map_err(store_failure)?
+        .map_err(LogoutRefused::Store)?
         .ok_or_else(|| {
             refused(
                 "Unknown client",
                 "No application is registered with this client_id.",
             )
         })
-}
-
-fn store_failure(error: crate::store::StoreError) -> LogoutRefused {
-    tracing::error!(%error, "logout failed");
-    refused("Something went wrong", "Please try again later.")
 }
 
 #[cfg(test)]

@@ -215,13 +215,14 @@ async fn end_and_leave(
     (CookieJar::new().add(cleared), response).into_response()
 }
 
+/// A refused logout's page; a store failure is the login pages' generic one.
 fn refused_page(headers: &HeaderMap, refused: LogoutRefused) -> Response {
-    error_page(
-        headers,
-        StatusCode::BAD_REQUEST,
-        refused.title,
-        &refused.detail,
-    )
+    match refused {
+        LogoutRefused::Invalid { title, detail } => {
+            error_page(headers, StatusCode::BAD_REQUEST, title, &detail)
+        }
+        LogoutRefused::Store(e) => login_error(headers, e.into()),
+    }
 }
 
 fn invalid_request(headers: &HeaderMap, detail: &str) -> Response {
