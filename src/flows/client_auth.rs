@@ -115,7 +115,7 @@ pub fn verify_client_secret(client: &Client, presented: Option<&str>) -> Result<
 /// Authenticates the client of a token request and checks that it may use
 /// `grant`. A public client authenticates by its client_id alone where the
 /// grant allows public clients, and never with a secret; a confidential
-/// client always with its secret.
+/// client always with its secret, the way it registered.
 pub async fn authenticate_client(
     state: &AppState,
     authorization: Option<&str>,
