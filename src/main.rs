@@ -225,7 +225,9 @@ fn print_banner(issuer: &str, addr: std::net::SocketAddr, banner: &StartupBanner
             "  web app client      client_id={}  client_secret={}",
             demo.web_client_id, demo.web_client_secret
         );
-        println!("                      callback http://localhost:3000/callback");
+        println!(
+            "                      callback http://localhost:3000/callback, authenticates with client_secret_basic"
+        );
         println!(
             "  machine client      client_id={}  client_secret={}",
             demo.m2m_client_id, demo.m2m_client_secret

@@ -57,6 +57,10 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// How a client authenticates at the token, revocation and introspection
+    /// endpoints (OIDC Core §9): only this way (`flows::client_auth`).
+    /// Public clients have `none`; a confidential client created without one
+    /// gets `client_secret_post`, as in Auth0.
     TokenEndpointAuthMethod {
         None = "none",
         ClientSecretPost = "client_secret_post",

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    ALICE, CHALLENGE, Tenant, authorize, browser, claims, code_params, location, log_in,
-    log_in_alice, query_param, redeem_code, tenant,
+    ALICE, CHALLENGE, Tenant, authorize, browser, claims, code_params, confirm_logout, location,
+    log_in, log_in_alice, query_param, redeem_code, tenant,
 };
 use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
@@ -128,15 +128,32 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
         json!({"backchannel_logout_urls": [url], "backchannel_logout_initiators": {"mode": "all"}})
     );
 
-    // The user logs out (RP-initiated): the client gets a logout token for
-    // that session.
+    // Another site sends the browser to logout, or forges the confirmation:
+    // the session goes on, and nothing is announced.
     let (b, id_token) = logged_in(&app, &t).await;
-    let response = b
+    let page = b
         .get(app.url("/oidc/logout"))
         .query(&[("client_id", t.client_id.as_str())])
         .send()
         .await
         .unwrap();
+    let forged = b
+        .post(app.url("/oidc/logout/confirm"))
+        .form(&[("client_id", t.client_id.as_str()), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_quiet(
+        &app,
+        &mut received,
+        "a logout the user did not confirm was announced",
+    )
+    .await;
+
+    // The user confirms (RP-initiated logout): the client gets a logout
+    // token for that session.
+    let response = confirm_logout(&app, &b, page).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (header, claims) = decoded(&next_logout_token(&mut received).await);
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));

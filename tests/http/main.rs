@@ -9,6 +9,7 @@ mod api_tokens;
 mod authorize_abuse;
 mod backchannel;
 mod bad_input;
+mod client_auth;
 mod clients;
 mod connections;
 mod keys;

@@ -25,7 +25,7 @@ mod steps;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub(super) use cookies::{Cookies, browser_session, load_transaction};
+pub(super) use cookies::{Cookies, browser_session, load_transaction, session_secret};
 pub(super) use pages::{
     Brand, brand_for, error_page, login_error, render, render_with_form_target,
 };
