@@ -11,6 +11,7 @@ mod backchannel;
 mod bad_input;
 mod clients;
 mod connections;
+mod consent;
 mod keys;
 mod login;
 mod logout;
