@@ -2,9 +2,11 @@
 //! and audience whose scopes only grow; deleting one revokes the refresh
 //! tokens issued under it; a deleted user or client takes its grants along.
 
+use switchyard::model::client::Client;
 use switchyard::model::connection::Strategy;
 use switchyard::model::ids::{self, new_id};
-use switchyard::store::{Page, Store, UserGrantFilter};
+use switchyard::model::user::User;
+use switchyard::store::{Page, Store, UserGrant, UserGrantFilter};
 
 use crate::{
     alice_and_web_client, client, connection, family_of, on_both_backends, start_family, user,
@@ -25,42 +27,42 @@ fn scopes(values: &[&str]) -> Vec<String> {
     values.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// `user` consents to `scope` for `client` and `audience`; the grant after.
+async fn consent(
+    store: &Store,
+    user: &User,
+    client: &Client,
+    audience: &str,
+    scope: &[&str],
+) -> UserGrant {
+    store
+        .grant_user_consent(
+            &new_id(ids::USER_GRANT),
+            &user.user_id,
+            &client.client_id,
+            audience,
+            &scopes(scope),
+        )
+        .await
+        .unwrap()
+}
+
 async fn a_consent_widens_the_one_grant_of_its_user_client_and_audience(store: Store) {
     let (alice, web) = alice_and_web_client(&store).await;
-    let first = store
-        .grant_user_consent(
-            &new_id(ids::USER_GRANT),
-            &alice.user_id,
-            &web.client_id,
-            USERINFO,
-            &scopes(&["openid", "email", "email"]),
-        )
-        .await
-        .unwrap();
+    let first = consent(
+        &store,
+        &alice,
+        &web,
+        USERINFO,
+        &["openid", "email", "email"],
+    )
+    .await;
     assert_eq!(first.scope, scopes(&["email", "openid"]));
-    let widened = store
-        .grant_user_consent(
-            &new_id(ids::USER_GRANT),
-            &alice.user_id,
-            &web.client_id,
-            USERINFO,
-            &scopes(&["openid", "profile"]),
-        )
-        .await
-        .unwrap();
+    let widened = consent(&store, &alice, &web, USERINFO, &["openid", "profile"]).await;
     assert_eq!(widened.id, first.id, "the same grant, widened");
     assert_eq!(widened.scope, scopes(&["email", "openid", "profile"]));
     // Another audience is another grant.
-    let api = store
-        .grant_user_consent(
-            &new_id(ids::USER_GRANT),
-            &alice.user_id,
-            &web.client_id,
-            API,
-            &scopes(&["read:things"]),
-        )
-        .await
-        .unwrap();
+    let api = consent(&store, &alice, &web, API, &["read:things"]).await;
     assert_ne!(api.id, first.id);
     let found = store
         .find_user_grant(&alice.user_id, &web.client_id, USERINFO)
@@ -111,16 +113,7 @@ async fn grants_are_listed_by_filter_and_page(store: Store) {
         (&alice, &other, USERINFO),
         (&bob, &web, USERINFO),
     ] {
-        store
-            .grant_user_consent(
-                &new_id(ids::USER_GRANT),
-                &who.user_id,
-                &app.client_id,
-                audience,
-                &scopes(&["openid"]),
-            )
-            .await
-            .unwrap();
+        consent(&store, who, app, audience, &["openid"]).await;
     }
     let count = |filter: UserGrantFilter| {
         let store = store.clone();
@@ -180,16 +173,14 @@ async fn deleting_a_grant_revokes_the_refresh_tokens_issued_under_it(store: Stor
     ] {
         start_family(&store, &family, token, later, &format!("at-{token}")).await;
     }
-    let grant = store
-        .grant_user_consent(
-            &new_id(ids::USER_GRANT),
-            &alice.user_id,
-            &web.client_id,
-            USERINFO,
-            &scopes(&["openid", "offline_access"]),
-        )
-        .await
-        .unwrap();
+    let grant = consent(
+        &store,
+        &alice,
+        &web,
+        USERINFO,
+        &["openid", "offline_access"],
+    )
+    .await;
     store.delete_user_grant(&grant.id, USERINFO).await.unwrap();
     let active = |token: &'static str| {
         let store = store.clone();
@@ -213,22 +204,8 @@ async fn deleting_a_grant_revokes_the_refresh_tokens_issued_under_it(store: Stor
             .is_none()
     );
     // All of a user's grants at once.
-    for app in [&web, &other] {
-        store
-            .grant_user_consent(
-                &new_id(ids::USER_GRANT),
-                &alice.user_id,
-                &app.client_id,
-                if app.client_id == web.client_id {
-                    API
-                } else {
-                    USERINFO
-                },
-                &scopes(&["openid"]),
-            )
-            .await
-            .unwrap();
-    }
+    consent(&store, &alice, &web, API, &["openid"]).await;
+    consent(&store, &alice, &other, USERINFO, &["openid"]).await;
     assert_eq!(
         store
             .delete_user_grants_of_user(&alice.user_id, USERINFO)
@@ -261,16 +238,7 @@ async fn grants_go_with_their_user_or_client(store: Store) {
         store.insert_client(c).await.unwrap();
     }
     for (u, c) in [(&alice, &web), (&bob, &web), (&bob, &other)] {
-        store
-            .grant_user_consent(
-                &new_id(ids::USER_GRANT),
-                &u.user_id,
-                &c.client_id,
-                USERINFO,
-                &scopes(&["openid", "email"]),
-            )
-            .await
-            .unwrap();
+        consent(&store, u, c, USERINFO, &["openid", "email"]).await;
     }
     store.delete_user(&alice.user_id).await.unwrap();
     store.delete_client(&other.client_id).await.unwrap();
