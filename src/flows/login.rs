@@ -689,6 +689,14 @@ pub async fn submit_consent(
         return Err(LoginError::Expired);
     }
     let response = if accepted {
+        // Admitted before the page was shown; checked again, as every code is.
+        admit(
+            state,
+            &txn.request,
+            &session.user_id,
+            &session.connection_id,
+        )
+        .await?;
         consent::remember(state, &txn.request, &session.user_id).await?;
         issue_code(state, &txn.request, &session).await?
     } else {
