@@ -31,15 +31,15 @@ struct ConsentPage<'a> {
 }
 
 async fn consent_page(state: &AppState, headers: &HeaderMap, txn: &Transaction) -> Response {
-    // Before the login (or the organization pick) is done, the page waits.
+    // The page comes after the login, and after the organization pick.
+    if txn.authenticated_session_id.is_none() {
+        return Redirect::to(&format!("/u/login?state={}", txn.id)).into_response();
+    }
+    if txn.pending_organization_prompt().is_some() {
+        return Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response();
+    }
     let session = match login::consenting_session(state, txn).await {
         Ok(session) => session,
-        Err(LoginError::Retry(_)) if txn.authenticated_session_id.is_some() => {
-            return Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response();
-        }
-        Err(LoginError::Retry(_)) => {
-            return Redirect::to(&format!("/u/login?state={}", txn.id)).into_response();
-        }
         Err(e) => return login_error(headers, e),
     };
     let question = match consent::question(state, &txn.request).await {
