@@ -12,6 +12,7 @@ mod bad_input;
 mod client_auth;
 mod clients;
 mod connections;
+mod consent;
 mod keys;
 mod login;
 mod logout;
