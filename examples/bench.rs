@@ -155,6 +155,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             max_connections: 10_000,
             ..Default::default()
         },
+        outbound: Default::default(),
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));
