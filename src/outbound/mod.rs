@@ -7,7 +7,8 @@
 //! server reach this machine, the private network or the cloud's metadata
 //! service (SSRF). [`Outbound::request`] checks the URL first
 //! ([`Destinations::check_url`]: https only, address literals decided by
-//! the special-purpose registries, `localhost` names); names are resolved
+//! the special-purpose registries, since reqwest connects to a literal
+//! without asking the resolver; `localhost` names); names are resolved
 //! by [`CheckedResolver`], which refuses a name when any of its addresses
 //! is refused, and reqwest connects to the addresses it checked (no second
 //! lookup, so a name cannot change its answer in between). Redirects are
