@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, seal what an earlier version
     /// stored in the clear, then exit.
     Migrate(CommonArgs),
@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
             open_store(&common).await?.close().await;
