@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::model::secret::Secret;
-use crate::secrets::files::{KEY_ENV, KeySource};
 use crate::outbound::OutboundConfig;
+use crate::secrets::files::{KEY_ENV, KeySource};
 use crate::transport::ConnectionLimits;
 
 /// Options shared by every subcommand that opens the store.
