@@ -33,7 +33,7 @@ pub struct CommonArgs {
     /// File holding the key-encryption key that seals private keys and
     /// upstream secrets in the database [default: `<data dir>/key-encryption-key`,
     /// made on first start]. Or the key itself, base64, in `SWITCHYARD_KEY_ENCRYPTION_KEY`.
-    #[arg(long, env = "SWITCHYARD_KEY_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    #[arg(long, env = crate::secrets::files::KEY_FILE_ENV, value_name = "FILE")]
     pub key_encryption_key_file: Option<PathBuf>,
 }
 

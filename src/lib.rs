@@ -265,9 +265,16 @@ impl Application {
 }
 
 /// Opens the store as every command does: the data directory private
-/// (0700), the key-encryption key loaded (made on first start), the schema
-/// migrated, and secrets that an older version stored in the clear sealed;
-/// a key that does not open what is sealed fails here, naming both keys.
+/// (0700), the key-encryption key loaded, the schema migrated, and secrets
+/// that an older version stored in the clear sealed; a key that does not
+/// open what is sealed fails here, naming both keys.
+///
+/// A missing key file is made only where that cannot lose a secret: for a
+/// database holding none yet, or to seal an older version's secrets in a
+/// SQLite database (one node: the key lands on the database's machine).
+/// Secrets already sealed need the key they were sealed under, and a
+/// PostgreSQL database's old secrets a key configured for every node: a key
+/// made by whichever node (or `migrate` run) came first would strand them.
 pub async fn open_store(
     data_dir: &std::path::Path,
     database_url: &str,
@@ -275,15 +282,57 @@ pub async fn open_store(
     clock: clock::Clock,
 ) -> anyhow::Result<store::Store> {
     secrets::files::prepare_private_dir(data_dir)?;
-    let key = key_source.load(data_dir)?;
-    let store = store::Store::connect(database_url)
-        .await
-        .with_context(|| format!("opening the store at {}", store::redact_url(database_url)))?
+    let connect = || async {
+        store::Store::connect(database_url)
+            .await
+            .with_context(|| format!("opening the store at {}", store::redact_url(database_url)))
+    };
+    let key = match key_source.load_existing(data_dir)? {
+        Some(key) => key,
+        None => {
+            let unkeyed = connect().await?;
+            let held = unkeyed.stored_secrets().await;
+            let backend = unkeyed.backend();
+            unkeyed.close().await;
+            let held = held.context("reading the stored secrets")?;
+            let missing = key_source
+                .file(data_dir)
+                .map(|file| file.display().to_string())
+                .unwrap_or_default();
+            if let Some(kek_id) = &held.sealed_under {
+                anyhow::bail!(
+                    "the stored secrets are sealed under key-encryption key {kek_id}, and there is \
+                     no key-encryption key at {missing}: configure the key they were sealed under \
+                     (key_encryption_key_file, {} or {})",
+                    secrets::files::KEY_FILE_ENV,
+                    secrets::files::KEY_ENV
+                );
+            }
+            if held.in_the_clear > 0 && backend == store::Backend::Postgres {
+                anyhow::bail!(
+                    "the database holds {} secrets stored in the clear by an earlier version, to be \
+                     sealed under a key-encryption key every node shares: make one \
+                     (`openssl rand -base64 32 > FILE`, mode 0600), configure it on every node \
+                     (key_encryption_key_file, {} or {}), then start again",
+                    held.in_the_clear,
+                    secrets::files::KEY_FILE_ENV,
+                    secrets::files::KEY_ENV
+                );
+            }
+            key_source.create(data_dir)?
+        }
+    };
+    let store = connect()
+        .await?
         .with_clock(clock)
         .with_key_encryption_key(key.clone());
     match store.seal_secrets_in_the_clear().await {
         Ok(sealed) if sealed.total() > 0 => {
-            tracing::info!(
+            store
+                .purge_rewritten_secrets()
+                .await
+                .context("purging the secrets' earlier form")?;
+            tracing::warn!(
                 signing_keys = sealed.signing_keys,
                 connection_secrets = sealed.connection_secrets,
                 kek_id = key.id(),
@@ -322,6 +371,8 @@ pub struct KeyRotation {
     pub new_key_file: std::path::PathBuf,
     /// Whether the configured file now holds the new key (nothing to change).
     pub replaced_configured_file: bool,
+    /// Where the replaced key was kept (for backups taken before).
+    pub previous_key_file: Option<std::path::PathBuf>,
 }
 
 /// Re-seals every secret under a new key-encryption key, in one
@@ -358,16 +409,29 @@ pub async fn rotate_key_encryption_key(
         );
     }
     let resealed = store.reseal_secrets(&new).await;
+    let purged = match &resealed {
+        Ok(_) => store.purge_rewritten_secrets().await,
+        Err(_) => Ok(()),
+    };
     store.close().await;
     let resealed = resealed.context("re-sealing the stored secrets")?;
+    purged.context("purging the secrets' earlier form")?;
+    let mut previous_key_file = None;
     let new_key_file = match configured {
         Some(configured) => {
+            // Backups taken before the rotation still need the old key.
+            let kept = files::retired_path(&configured, &old_key_id);
+            let old = std::fs::read(&configured)
+                .with_context(|| format!("reading {}", configured.display()))?;
+            files::write_new_private_file(&kept, &old)?;
+            previous_key_file = Some(kept);
             files::replace_with_pending(&configured)?;
             configured
         }
         None => new_key_file,
     };
     Ok(KeyRotation {
+        previous_key_file,
         old_key_id,
         new_key_id: new.id().to_owned(),
         resealed,

@@ -194,6 +194,12 @@ async fn rotate_kek(
         rotation.new_key_id,
         rotation.old_key_id
     )?;
+    if let Some(previous) = &rotation.previous_key_file {
+        say!(
+            "the replaced key is kept in {}: backups taken before the rotation need it",
+            previous.display()
+        )?;
+    }
     if rotation.replaced_configured_file {
         say!(
             "{} now holds the new key: start the server as before",

@@ -15,6 +15,9 @@ use crate::model::secret::Secret;
 /// The KEK file's name in the data directory (the default).
 pub const KEY_FILE_NAME: &str = "key-encryption-key";
 
+/// The environment variable naming the key's file.
+pub const KEY_FILE_ENV: &str = "SWITCHYARD_KEY_ENCRYPTION_KEY_FILE";
+
 /// The environment variable that may hold the KEK itself, in base64.
 pub const KEY_ENV: &str = "SWITCHYARD_KEY_ENCRYPTION_KEY";
 
@@ -40,15 +43,29 @@ impl KeySource {
         }
     }
 
-    /// Loads the key, making its file on first start.
-    pub fn load(&self, data_dir: &Path) -> anyhow::Result<KeyEncryptionKey> {
+    /// The configured key, or `None` when its file does not exist yet.
+    pub fn load_existing(&self, data_dir: &Path) -> anyhow::Result<Option<KeyEncryptionKey>> {
         match self {
             KeySource::Env(base64) => KeyEncryptionKey::from_base64(base64)
+                .map(Some)
                 .with_context(|| format!("reading the key-encryption key from {KEY_ENV}")),
             KeySource::DataDir | KeySource::File(_) => {
                 let path = self.file(data_dir).unwrap_or_default();
-                load_or_create_key_file(&path)
+                match std::fs::symlink_metadata(&path) {
+                    Ok(_) => read_key_file(&path).map(Some),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+                }
             }
+        }
+    }
+
+    /// Makes the key's file (mode 0600); another process making it at the
+    /// same moment wins and its key is returned.
+    pub fn create(&self, data_dir: &Path) -> anyhow::Result<KeyEncryptionKey> {
+        match self.file(data_dir) {
+            Some(path) => load_or_create_key_file(&path),
+            None => anyhow::bail!("{KEY_ENV} holds no key"),
         }
     }
 }
@@ -59,6 +76,13 @@ pub fn pending_path(path: &Path) -> PathBuf {
     let mut pending = path.as_os_str().to_owned();
     pending.push(".new");
     PathBuf::from(pending)
+}
+
+/// Where a rotation keeps the key it replaced: `<file>.old-<kek id>`.
+pub fn retired_path(path: &Path, kek_id: &str) -> PathBuf {
+    let mut retired = path.as_os_str().to_owned();
+    retired.push(format!(".old-{kek_id}"));
+    PathBuf::from(retired)
 }
 
 /// What to tell an operator whose data is sealed under `sealed_under` when
@@ -187,9 +211,13 @@ pub fn prepare_database_file(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates `dir` (and its missing parents) with mode 0700, or tightens an
-/// existing one that others can enter.
+/// Creates `dir` (and its missing parents) with mode 0700. An existing
+/// directory is tightened only when it is evidently a data directory (it
+/// holds the key file or the database: an earlier version made it 0755);
+/// any other (`--data-dir .`, a shared directory) is left as it is, with a
+/// warning if others can enter it.
 pub fn prepare_private_dir(dir: &Path) -> anyhow::Result<()> {
+    let existed = dir.is_dir();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -200,25 +228,43 @@ pub fn prepare_private_dir(dir: &Path) -> anyhow::Result<()> {
     builder
         .create(dir)
         .with_context(|| format!("creating {}", dir.display()))?;
-    tighten(dir, 0o700)
+    let ours = [KEY_FILE_NAME, "switchyard.db"]
+        .iter()
+        .any(|name| dir.join(name).exists());
+    if !existed || ours {
+        tighten(dir)
+    } else {
+        warn_if_open(dir);
+        Ok(())
+    }
 }
 
-/// Tightens `path` to 0600 if group or others may access it.
+/// Takes group's and others' access away from a file holding secrets.
 fn tighten_file(path: &Path) -> anyhow::Result<()> {
-    tighten(path, 0o600)
+    tighten(path)
 }
 
+/// The permission bits of `path` (not following a symlink), if readable.
 #[cfg(unix)]
-fn tighten(path: &Path, mode: u32) -> anyhow::Result<()> {
+fn mode_of(path: &Path) -> anyhow::Result<u32> {
     use std::os::unix::fs::PermissionsExt;
     let metadata =
-        std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let current = metadata.permissions().mode() & 0o777;
+        std::fs::symlink_metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(metadata.permissions().mode() & 0o7777)
+}
+
+/// Clears group's and others' bits; the owner's and the special bits
+/// (setgid, sticky) stay as they are.
+#[cfg(unix)]
+fn tighten(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = mode_of(path)?;
     if current & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(
+        let tightened = current & !0o077;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(tightened)).with_context(
             || {
                 format!(
-                    "{} is open to others (mode {current:o}) and could not be made {mode:o}",
+                    "{} is open to others (mode {current:o}) and could not be made {tightened:o}",
                     path.display()
                 )
             },
@@ -226,15 +272,31 @@ fn tighten(path: &Path, mode: u32) -> anyhow::Result<()> {
         tracing::warn!(
             path = %path.display(),
             was = format!("{current:o}"),
-            now = format!("{mode:o}"),
+            now = format!("{tightened:o}"),
             "tightened the permissions of a file holding secrets"
         );
     }
     Ok(())
 }
 
+#[cfg(unix)]
+fn warn_if_open(dir: &Path) {
+    if let Ok(mode) = mode_of(dir) {
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %dir.display(),
+                mode = format!("{mode:o}"),
+                "the data directory is open to others and was not made by Switchyard: make it 0700"
+            );
+        }
+    }
+}
+
 #[cfg(not(unix))]
-fn tighten(_path: &Path, _mode: u32) -> anyhow::Result<()> {
+fn warn_if_open(_dir: &Path) {}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
@@ -270,8 +332,9 @@ mod tests {
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A directory that is not evidently ours (`--data-dir .`) is left alone.
         prepare_private_dir(&data).unwrap();
-        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data), 0o755);
 
         let key = data.join(KEY_FILE_NAME);
         let (_, contents) = KeyEncryptionKey::generate().unwrap();
@@ -279,6 +342,18 @@ mod tests {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         read_key_file(&key).unwrap();
         assert_eq!(mode(&key), 0o600);
+        // One holding the key (an earlier version made it 0755) is tightened.
+        prepare_private_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+        // A new one is made 0700.
+        let fresh = dir.path().join("fresh/data");
+        prepare_private_dir(&fresh).unwrap();
+        assert_eq!(mode(&fresh), 0o700);
+        // Only group's and others' bits go: setgid stays.
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o2775)).unwrap();
+        prepare_private_dir(&data).unwrap();
+        let full = std::fs::metadata(&data).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(full, 0o2700);
 
         let db = data.join("switchyard.db");
         for file in ["switchyard.db", "switchyard.db-wal", "switchyard.db-shm"] {

@@ -100,6 +100,11 @@ pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(SEALED_PREFIX)
 }
 
+/// The id of the key-encryption key a sealed value was sealed under.
+pub fn sealed_under(stored: &str) -> Option<&str> {
+    stored.strip_prefix(SEALED_PREFIX)?.split('.').next()
+}
+
 /// The key-encryption key, ready to seal and open. `Debug` shows its id only.
 #[derive(Clone)]
 pub struct KeyEncryptionKey {

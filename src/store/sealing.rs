@@ -12,7 +12,7 @@ use super::{Backend, Store, StoreError, StoreResult, from_json};
 use crate::model::connection::ConnectionOptions;
 use crate::model::secret::Secret;
 use crate::secrets::{
-    KeyEncryptionKey, SEALED_CONNECTION_OPTIONS, SealError, SealedField, is_sealed,
+    KeyEncryptionKey, SEALED_CONNECTION_OPTIONS, SealError, SealedField, is_sealed, sealed_under,
 };
 
 /// How many secrets a walk over the database sealed (or re-sealed).
@@ -28,7 +28,57 @@ impl SealedRows {
     }
 }
 
+/// What the secret columns hold, as read without a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredSecrets {
+    /// Secrets an earlier version stored in the clear.
+    pub in_the_clear: usize,
+    /// The key-encryption key the first sealed secret was sealed under.
+    pub sealed_under: Option<String>,
+}
+
+impl StoredSecrets {
+    pub fn is_empty(&self) -> bool {
+        self.in_the_clear == 0 && self.sealed_under.is_none()
+    }
+}
+
 impl Store {
+    /// Counts what the secret columns hold, opening nothing: whether a new
+    /// key-encryption key could be made without losing anything.
+    pub async fn stored_secrets(&self) -> StoreResult<StoredSecrets> {
+        let mut values: Vec<String> = sqlx::query("select private_key_der from signing_keys")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get("private_key_der"))
+            .collect::<Result<_, _>>()?;
+        for row in sqlx::query("select options from connections")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let options: Value =
+                from_json("connections.options", &row.try_get::<String, _>("options")?)?;
+            for pointer in SEALED_CONNECTION_OPTIONS {
+                if let Some(Value::String(stored)) = options.pointer(pointer) {
+                    values.push(stored.clone());
+                }
+            }
+        }
+        let mut secrets = StoredSecrets::default();
+        for stored in &values {
+            match sealed_under(stored) {
+                Some(kek_id) => {
+                    secrets
+                        .sealed_under
+                        .get_or_insert_with(|| kek_id.to_owned());
+                }
+                None => secrets.in_the_clear += 1,
+            }
+        }
+        Ok(secrets)
+    }
+
     fn kek(&self, field: &SealedField) -> StoreResult<&KeyEncryptionKey> {
         self.key_encryption_key.as_ref().ok_or_else(|| {
             StoreError::Sealed(SealError::NoKey {
@@ -100,6 +150,30 @@ impl Store {
             }
         })
         .await
+    }
+
+    /// After secrets were rewritten: pages that held their earlier form are
+    /// rebuilt, so that no copy is left in the file's free pages or in the
+    /// write-ahead log (SQLite: `vacuum`, then the log truncated;
+    /// PostgreSQL: `vacuum full` of the two tables, when this role may).
+    pub async fn purge_rewritten_secrets(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("vacuum").execute(&self.pool).await?;
+                sqlx::query("pragma wal_checkpoint(truncate)")
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Backend::Postgres => {
+                if let Err(e) = sqlx::query("vacuum full signing_keys, connections")
+                    .execute(&self.pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections` as the tables' owner");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Re-seals every secret under `new` in one transaction. The store keeps

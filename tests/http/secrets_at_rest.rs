@@ -292,13 +292,55 @@ async fn secrets_stored_in_the_clear_are_sealed_at_start_up(backend: Backend) {
     );
     assert!(raw.connections[0].1.to_string().contains(UPSTREAM_SECRET));
 
-    // The upgrade needs nothing from the operator: a new key is made and
-    // everything is sealed under it.
-    let app = installation.start().await;
+    let app = match backend {
+        // One node: the upgrade needs nothing from the operator, a new key
+        // is made beside the data and everything is sealed under it.
+        Backend::Sqlite => installation.start().await,
+        // Several nodes may share the database: a key made by whichever
+        // started first would strand the others, so the operator configures
+        // one first, and nothing is made or sealed until then.
+        Backend::Postgres => {
+            let error =
+                match Application::build_with_clock(installation.config(), Clock::advanceable())
+                    .await
+                {
+                    Ok(_) => panic!("sealed PostgreSQL's secrets under a key made on the spot"),
+                    Err(e) => format!("{e:#}"),
+                };
+            assert!(error.contains("stored in the clear"), "{error}");
+            assert!(error.contains("every node"), "{error}");
+            assert!(!installation.data_dir().join(KEY_FILE_NAME).exists());
+            assert!(
+                raw_secrets(installation.url())
+                    .await
+                    .keys
+                    .iter()
+                    .all(|(_, stored)| !stored.starts_with("sealed."))
+            );
+            let (_, configured) = KeyEncryptionKey::generate().unwrap();
+            std::fs::write(
+                installation.data_dir().join(KEY_FILE_NAME),
+                configured.expose(),
+            )
+            .unwrap();
+            installation.start().await
+        }
+    };
     let key = installation.key();
     assert_all_sealed_under(&raw_secrets(installation.url()).await, &key);
     assert_still_works(&app, &token, &id).await;
     drop(app);
+    if backend == Backend::Sqlite {
+        // Nor is the earlier form left in the file's free pages or its log.
+        let bytes = sqlite_bytes(installation.url());
+        for (_, clear) in &raw.keys {
+            assert!(
+                !contains(&bytes, clear.as_bytes()),
+                "a private key is still in the file"
+            );
+        }
+        assert!(!contains(&bytes, UPSTREAM_SECRET.as_bytes()));
+    }
 
     // Sealing happens once: a second start rewrites nothing.
     let before = raw_secrets(installation.url()).await;
@@ -307,6 +349,24 @@ async fn secrets_stored_in_the_clear_are_sealed_at_start_up(backend: Backend) {
     assert_eq!(before.keys, after.keys);
     assert_eq!(before.connections, after.connections);
     drop(app);
+}
+
+/// The SQLite database file and its write-ahead log, as a copy would hold them.
+fn sqlite_bytes(url: &str) -> Vec<u8> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 async fn a_wrong_key_encryption_key_stops_start_up_and_is_named(backend: Backend) {
@@ -325,6 +385,17 @@ async fn a_wrong_key_encryption_key_stops_start_up_and_is_named(backend: Backend
     assert!(error.contains(right.id()), "{error}");
     assert!(error.contains(wrong.id()), "{error}");
     assert!(error.contains("key-encryption key"), "{error}");
+
+    // Without its key, nothing is made in its place (it would open nothing).
+    let file = installation.data_dir().join(KEY_FILE_NAME);
+    std::fs::remove_file(&file).unwrap();
+    let error =
+        match Application::build_with_clock(installation.config(), Clock::advanceable()).await {
+            Ok(_) => panic!("started without the key the secrets are sealed under"),
+            Err(e) => format!("{e:#}"),
+        };
+    assert!(error.contains(right.id()), "{error}");
+    assert!(!file.exists(), "a key was made that opens nothing");
 
     let mut config = installation.config();
     config.key_encryption_key = KeySource::Env(Secret::new("not a key"));
@@ -377,14 +448,24 @@ async fn rotating_the_key_encryption_key_reseals_every_row(backend: Backend) {
             Err(SealError::WrongKey { .. })
         ));
     }
-    // No `.new` file is left beside the key.
+    // No `.new` file is left beside the key; the replaced key is kept
+    // (backups taken before the rotation need it), private to its owner.
+    let kept = format!("{KEY_FILE_NAME}.old-{}", old.id());
     let mut names: Vec<_> = std::fs::read_dir(installation.data_dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with(KEY_FILE_NAME))
         .collect();
     names.sort();
-    assert_eq!(names, [KEY_FILE_NAME]);
+    assert_eq!(names, [KEY_FILE_NAME.to_owned(), kept.clone()]);
+    assert_eq!(
+        rotation.previous_key_file,
+        Some(installation.data_dir().join(&kept))
+    );
+    assert_eq!(
+        read_key_file(&installation.data_dir().join(&kept)).unwrap(),
+        old
+    );
 
     let app = installation.start().await;
     assert_still_works(&app, &token, &id).await;
