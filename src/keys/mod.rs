@@ -337,6 +337,19 @@ pub fn certificate_der(pem: &str) -> Result<Vec<u8>, KeyError> {
     Ok(parsed.contents)
 }
 
+/// A certificate (DER) as a certs-only PKCS#7 (CMS `SignedData`), PEM: what
+/// Auth0 gives as a signing key's `pkcs7`.
+pub fn pkcs7_pem(certificate_der: &[u8]) -> Result<String, KeyError> {
+    use cms::cert::x509::der::{Decode, Encode};
+    let bad = |e: cms::cert::x509::der::Error| KeyError::BadKey(format!("pkcs7: {e}"));
+    let certificate = cms::cert::x509::Certificate::from_der(certificate_der).map_err(bad)?;
+    let bundle = cms::content_info::ContentInfo::try_from(certificate).map_err(bad)?;
+    Ok(pem::encode(&pem::Pem::new(
+        "PKCS7",
+        bundle.to_der().map_err(bad)?,
+    )))
+}
+
 /// A self-signed certificate of the key `pkcs8` (of `alg`), named after its
 /// `kid` and valid from its creation for 20 years. It only carries the public
 /// key, as Auth0's do: nothing checks its dates or chains it to a CA.
@@ -736,6 +749,25 @@ mod tests {
                 loaded.jwk.common.x509_sha1_fingerprint,
                 Some(URL_SAFE_NO_PAD.encode(sha1(&der)))
             );
+            // The PKCS#7 carries that certificate and nothing else.
+            use cms::cert::x509::der::{Decode, Encode};
+            let pkcs7 = pem::parse(pkcs7_pem(&der).unwrap()).unwrap();
+            assert_eq!(pkcs7.tag(), "PKCS7");
+            let bundle = cms::content_info::ContentInfo::from_der(pkcs7.contents()).unwrap();
+            assert_eq!(
+                bundle.content_type,
+                cms::cert::x509::der::oid::db::rfc5911::ID_SIGNED_DATA
+            );
+            let signed: cms::signed_data::SignedData = bundle.content.decode_as().unwrap();
+            let certificates: Vec<_> = signed.certificates.unwrap().0.into_vec();
+            assert_eq!(certificates.len(), 1);
+            match &certificates[0] {
+                cms::cert::CertificateChoices::Certificate(c) => {
+                    assert_eq!(c.to_der().unwrap(), der);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(signed.signer_infos.0.is_empty());
         }
     }
 

@@ -192,26 +192,6 @@ async fn a_revoked_keys_tokens_are_refused_at_once(backend: Backend) {
     );
 }
 
-/// A Management API token with only `scope`.
-async fn token_with(app: &TestApp, scope: &[&str]) -> String {
-    let admin = app.admin_token().await;
-    let (client_id, secret) = app.machine_client(&admin, "Keys").await;
-    let (status, grant) = app
-        .api(
-            Method::POST,
-            "/api/v2/client-grants",
-            &admin,
-            Some(json!({"client_id": client_id, "audience": app.management_audience(), "scope": scope})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{grant}");
-    let (status, body) = app
-        .request_token(&client_id, &secret, &app.management_audience())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn signing_keys_api_shapes_and_scopes(backend: Backend) {
     let app = spawn(backend).await;
     let admin = app.admin_token().await;
@@ -233,6 +213,13 @@ async fn signing_keys_api_shapes_and_scopes(backend: Backend) {
         // as Auth0 writes it: `AB:CD:…` and `ABCD…`.
         let cert = key["cert"].as_str().unwrap();
         let der_b64: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(
+            key["pkcs7"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN PKCS7-----"),
+            "{key}"
+        );
         let jwk = published.iter().find(|k| k["kid"] == kid).unwrap();
         assert_eq!(jwk["x5c"][0], der_b64.as_str());
         let thumbprint = key["thumbprint"].as_str().unwrap();
@@ -290,7 +277,7 @@ async fn signing_keys_api_shapes_and_scopes(backend: Backend) {
     );
 
     // Each operation needs its scope.
-    let reader = token_with(&app, &["read:signing_keys"]).await;
+    let reader = app.token_with_scopes(&admin, &["read:signing_keys"]).await;
     let kid = next["kid"].as_str().unwrap();
     let calls = [
         (
@@ -314,7 +301,7 @@ async fn signing_keys_api_shapes_and_scopes(backend: Backend) {
             "update:signing_keys",
         ),
     ];
-    let unrelated = token_with(&app, &["read:clients"]).await;
+    let unrelated = app.token_with_scopes(&admin, &["read:clients"]).await;
     for (method, path, scope) in calls {
         let (status, body) = app.api(method.clone(), &path, &unrelated, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");

@@ -332,6 +332,7 @@ test('auth0 SDK v7 ManagementClient: signing keys listed, rotated and revoked', 
   assert.ok(current && next, `no current and next RS256 key: ${JSON.stringify(keys)}`);
   for (const key of keys) {
     assert.match(key.cert, /^-----BEGIN CERTIFICATE-----/);
+    assert.match(key.pkcs7, /^-----BEGIN PKCS7-----/);
     assert.match(key.fingerprint, /^([0-9A-F]{2}:){19}[0-9A-F]{2}$/);
     assert.equal(key.thumbprint, key.fingerprint.replaceAll(':', ''));
     assert.equal(key.revoked, false);

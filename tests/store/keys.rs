@@ -440,14 +440,11 @@ fn on_test_clock(store: Store) -> (Store, Clock) {
     (store.with_clock(clock.clone()), clock)
 }
 
-fn claims_at(subject: &str, now: i64, lifetime_secs: i64) -> Value {
-    json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": subject,
-        "iat": now,
-        "exp": now + lifetime_secs,
-    })
+/// An access token of `alg`'s current key, issued now for an hour.
+fn hour_token(ring: &KeyRing, alg: SigningAlg, clock: &Clock) -> String {
+    let now = clock.now_unix_seconds();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": now, "exp": now + 3600});
+    ring.sign(alg, "at+jwt", &claims).unwrap()
 }
 
 fn millis(d: Duration) -> i64 {
@@ -459,13 +456,7 @@ async fn retired_keys_verify_until_their_tokens_expire(store: Store) {
     let ring = KeyRing::load_or_init(&store).await.unwrap();
     let alg = SigningAlg::RS256;
     let first = ring.current_kid(alg).unwrap();
-    let token = ring
-        .sign(
-            alg,
-            "at+jwt",
-            &claims_at("u", clock.now_unix_seconds(), 3600),
-        )
-        .unwrap();
+    let token = hour_token(&ring, alg, &clock);
     let record = store.get_signing_key(&first).await.unwrap();
     assert_eq!(record.current_since, Some(record.created_at));
     assert_eq!((record.current_until, record.verifies_until), (None, None));
@@ -557,13 +548,7 @@ async fn revoked_keys_stop_verifying_at_once(store: Store) {
     let other_node = KeyRing::load_or_init(&store).await.unwrap();
     let alg = SigningAlg::ES256;
     let first = ring.current_kid(alg).unwrap();
-    let token = ring
-        .sign(
-            alg,
-            "at+jwt",
-            &claims_at("u", clock.now_unix_seconds(), 3600),
-        )
-        .unwrap();
+    let token = hour_token(&ring, alg, &clock);
     let second = rotate(&ring, &store, alg).await.unwrap();
     let next = kid_in_state(&ring, alg, "next");
 

@@ -224,6 +224,30 @@ impl TestApp {
         (field("client_id"), field("client_secret"))
     }
 
+    /// A Management API token with only `scope`, of a new machine client
+    /// that `admin` registers and grants.
+    pub async fn token_with_scopes(&self, admin: &str, scope: &[&str]) -> String {
+        let (client_id, secret) = self.machine_client(admin, "Narrow").await;
+        let (status, grant) = self
+            .api(
+                Method::POST,
+                "/api/v2/client-grants",
+                admin,
+                Some(serde_json::json!({
+                    "client_id": client_id, "audience": self.management_audience(), "scope": scope})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{grant}");
+        let (status, body) = self
+            .request_token(&client_id, &secret, &self.management_audience())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     /// Opens the app's store directly (for tests that need the key ring).
     pub async fn store(&self) -> switchyard::store::Store {
         switchyard::store::Store::connect(&self.database_url)

@@ -16,7 +16,7 @@ use crate::cache::Change;
 use crate::clock::rfc3339_from_millis;
 use crate::flows::LONGEST_FIXED_TOKEN_LIFETIME;
 use crate::http::error::{ApiError, ApiErrorBody};
-use crate::keys::{certificate_der, sha1};
+use crate::keys::{certificate_der, pkcs7_pem, sha1};
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 use crate::store::{SigningKeyRecord, StoreError};
@@ -35,6 +35,9 @@ pub struct SigningKeyBody {
     pub kid: String,
     /// A self-signed X.509 certificate of the public key, PEM.
     pub cert: String,
+    /// The same certificate as a certs-only PKCS#7, PEM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pkcs7: Option<String>,
     /// Signs the tokens of its algorithm now.
     pub current: bool,
     /// Signs after the next rotation; already published.
@@ -71,11 +74,20 @@ pub struct SigningKeyCertBody {
 
 fn key_body(record: SigningKeyRecord) -> Result<SigningKeyBody, ApiError> {
     let cert = record.certificate.unwrap_or_default();
-    let thumbprint = if cert.is_empty() {
-        String::new()
+    let der = if cert.is_empty() {
+        None
     } else {
-        hex::encode_upper(sha1(&certificate_der(&cert).map_err(ApiError::internal)?))
+        Some(certificate_der(&cert).map_err(ApiError::internal)?)
     };
+    let thumbprint = der
+        .as_deref()
+        .map(|der| hex::encode_upper(sha1(der)))
+        .unwrap_or_default();
+    let pkcs7 = der
+        .as_deref()
+        .map(pkcs7_pem)
+        .transpose()
+        .map_err(ApiError::internal)?;
     let fingerprint = thumbprint
         .as_bytes()
         .chunks(2)
@@ -89,6 +101,7 @@ fn key_body(record: SigningKeyRecord) -> Result<SigningKeyBody, ApiError> {
         previous: record.state == "previous" && !revoked,
         kid: record.kid,
         cert,
+        pkcs7,
         current_since: record.current_since.map(rfc3339_from_millis),
         current_until: record.current_until.map(rfc3339_from_millis),
         fingerprint,
