@@ -99,6 +99,8 @@ struct LoadedKey {
     created_at: i64,
     /// When a `previous` key leaves the ring (Unix milliseconds).
     verifies_until: Option<i64>,
+    /// The certificate made on loading a key stored without one, to store.
+    made_certificate: Option<String>,
     /// The PKCS#8 DER; the provider maps it to the parsed pair.
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -192,11 +194,13 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
         .map_err(|e| KeyError::BadKey(e.to_string()))?;
     let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::BadKey(e.to_string());
     let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
-    let certificate_der = stored
-        .certificate
-        .as_deref()
-        .map(certificate_der)
-        .transpose()?;
+    // Keys stored before keys had certificates get one here; reload stores it.
+    let certificate = match &stored.certificate {
+        Some(pem) => pem.clone(),
+        None => self_signed_certificate(alg, &der, &stored.kid, stored.created_at)?,
+    };
+    let certificate_der = certificate_der(&certificate)?;
+    let made_certificate = stored.certificate.is_none().then_some(certificate);
     let (pair, encoding, decoding, params) = match alg {
         SigningAlg::RS256 => {
             let pair = RsaKeyPair::from_pkcs8(&der).map_err(rejected)?;
@@ -267,10 +271,8 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
                 SigningAlg::EdDSA => KeyAlgorithm::EdDSA,
             }),
             key_id: Some(stored.kid.clone()),
-            x509_chain: certificate_der
-                .as_ref()
-                .map(|der| vec![STANDARD.encode(der)]),
-            x509_sha1_fingerprint: certificate_der.as_deref().map(|der| b64(&sha1(der))),
+            x509_chain: Some(vec![STANDARD.encode(&certificate_der)]),
+            x509_sha1_fingerprint: Some(b64(&sha1(&certificate_der))),
             ..CommonParameters::default()
         },
         algorithm: params,
@@ -281,6 +283,7 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
         state,
         created_at: stored.created_at,
         verifies_until: stored.verifies_until,
+        made_certificate,
         encoding,
         decoding,
         jwk,
@@ -415,26 +418,29 @@ impl KeyRing {
     /// Re-reads the live keys from the store (after a rotation or a
     /// revocation anywhere). Keys made before keys had certificates get one.
     pub async fn reload(&self, store: &Store) -> Result<(), KeyError> {
-        let mut stored = store.list_live_signing_keys().await?;
-        if stored.iter().any(|k| k.certificate.is_none()) {
-            for key in stored.iter().filter(|k| k.certificate.is_none()) {
-                let alg = SigningAlg::parse(&key.alg)
-                    .ok_or_else(|| KeyError::BadKey(format!("alg {}", key.alg)))?;
-                let der = STANDARD
-                    .decode(key.private_key_der.expose())
-                    .map_err(|e| KeyError::BadKey(e.to_string()))?;
-                let pem = self_signed_certificate(alg, &der, &key.kid, key.created_at)?;
-                store.set_signing_key_certificate(&key.kid, &pem).await?;
+        let mut keys = self.load_live(store).await?;
+        let mut made = false;
+        for key in &keys {
+            if let Some(pem) = &key.made_certificate {
+                store.set_signing_key_certificate(&key.kid, pem).await?;
+                made = true;
             }
-            // Another node may have stored its own first: every node uses that one.
-            stored = store.list_live_signing_keys().await?;
         }
-        let keys = stored
-            .iter()
-            .map(|k| load_key(k).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        if made {
+            // Another node may have stored its own first: every node uses that one.
+            keys = self.load_live(store).await?;
+        }
         self.replace_set(KeySet::build(keys), None);
         Ok(())
+    }
+
+    async fn load_live(&self, store: &Store) -> Result<Vec<Arc<LoadedKey>>, KeyError> {
+        store
+            .list_live_signing_keys()
+            .await?
+            .iter()
+            .map(|k| load_key(k).map(Arc::new))
+            .collect()
     }
 
     /// Puts `new_set` in place of the ring's set, or only in place of
