@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::model::secret::Secret;
+use crate::secrets::files::{KEY_ENV, KeySource};
 use crate::transport::ConnectionLimits;
 
 /// Options shared by every subcommand that opens the store.
@@ -28,6 +29,11 @@ pub struct CommonArgs {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+    /// File holding the key-encryption key that seals private keys and
+    /// upstream secrets in the database [default: `<data dir>/key-encryption-key`,
+    /// made on first start]. Or the key itself, base64, in `SWITCHYARD_KEY_ENCRYPTION_KEY`.
+    #[arg(long, env = "SWITCHYARD_KEY_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -100,6 +106,13 @@ struct FileConfig {
     trust_forwarded_for: Option<bool>,
     tls: Option<FileTls>,
     limits: Option<FileLimits>,
+    secrets: Option<FileSecrets>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSecrets {
+    key_encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +163,8 @@ pub struct Config {
     /// Client addresses come from `X-Forwarded-For` (a trusted proxy in front).
     pub trust_forwarded_for: bool,
     pub connection_limits: ConnectionLimits,
+    /// Where the key-encryption key comes from.
+    pub key_encryption_key: KeySource,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -187,6 +202,39 @@ pub fn resolve_store(common: &CommonArgs) -> anyhow::Result<(PathBuf, String)> {
     Ok((data_dir, url))
 }
 
+/// Where the key-encryption key comes from (for every command that opens
+/// the store).
+pub fn resolve_key_source(common: &CommonArgs) -> anyhow::Result<KeySource> {
+    let file = read_file(common.config.as_deref())?;
+    key_source(common, &file, std::env::var(KEY_ENV).ok())
+}
+
+/// The file of the flag (or its variable), else the key in [`KEY_ENV`],
+/// else the configuration file's, else the data directory's. A file and
+/// the key itself both given by the environment is a mistake, not a choice.
+fn key_source(
+    common: &CommonArgs,
+    file: &FileConfig,
+    env_key: Option<String>,
+) -> anyhow::Result<KeySource> {
+    let env_key = env_key.filter(|key| !key.trim().is_empty());
+    Ok(match (&common.key_encryption_key_file, env_key) {
+        (Some(_), Some(_)) => {
+            bail!("both a key-encryption key file and {KEY_ENV} are given: keep one")
+        }
+        (Some(path), None) => KeySource::File(path.clone()),
+        (None, Some(key)) => KeySource::Env(Secret::new(key)),
+        (None, None) => match file
+            .secrets
+            .as_ref()
+            .and_then(|secrets| secrets.key_encryption_key_file.clone())
+        {
+            Some(path) => KeySource::File(path),
+            None => KeySource::DataDir,
+        },
+    })
+}
+
 impl Config {
     pub fn from_serve_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let file = read_file(args.common.config.as_deref())?;
@@ -196,6 +244,7 @@ impl Config {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse()?,
         };
+        let key_encryption_key = key_source(&args.common, &file, std::env::var(KEY_ENV).ok())?;
         let issuer = args.issuer.clone().or(file.issuer);
         if let Some(issuer) = &issuer {
             check_issuer(issuer)?;
@@ -235,6 +284,7 @@ impl Config {
         };
         let connection_limits = resolve_limits(args, file.limits.unwrap_or_default())?;
         Ok(Config {
+            key_encryption_key,
             connection_limits,
             data_dir,
             database_url,
@@ -360,6 +410,39 @@ mod tests {
             config.connection_limits.header_read_timeout,
             Duration::from_secs(7)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_key_encryption_key_comes_from_flag_env_file_or_data_dir() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(
+            &path,
+            "[secrets]\nkey_encryption_key_file = \"/etc/switchyard/kek\"\n",
+        )?;
+        let file = read_file(Some(&path))?;
+        let common = |flag: Option<&str>| CommonArgs {
+            key_encryption_key_file: flag.map(PathBuf::from),
+            ..CommonArgs::default()
+        };
+        assert_eq!(
+            key_source(&common(None), &FileConfig::default(), None)?,
+            KeySource::DataDir
+        );
+        assert_eq!(
+            key_source(&common(None), &file, None)?,
+            KeySource::File("/etc/switchyard/kek".into())
+        );
+        assert_eq!(
+            key_source(&common(None), &file, Some("a2V5".into()))?,
+            KeySource::Env(Secret::new("a2V5"))
+        );
+        assert_eq!(
+            key_source(&common(Some("/run/kek")), &file, None)?,
+            KeySource::File("/run/kek".into())
+        );
+        assert!(key_source(&common(Some("/run/kek")), &file, Some("a2V5".into())).is_err());
         Ok(())
     }
 

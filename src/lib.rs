@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 pub mod model;
 pub mod routing;
+pub mod secrets;
 pub mod seed;
 pub mod state;
 pub mod store;
@@ -66,6 +67,8 @@ impl Application {
     /// (tests move it instead of sleeping).
     pub async fn build_with_clock(config: Config, clock: clock::Clock) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // Private before anything is written into it (the dev certificate's key, the KEK).
+        secrets::files::prepare_private_dir(&config.data_dir)?;
         let listener = std::net::TcpListener::bind(config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
         listener.set_nonblocking(true)?;
@@ -99,15 +102,13 @@ impl Application {
             }
         };
         let issuer = Issuer::new(&issuer_id);
-        let store = store::Store::connect(&config.database_url)
-            .await
-            .with_context(|| {
-                format!(
-                    "opening the store at {}",
-                    store::redact_url(&config.database_url)
-                )
-            })?
-            .with_clock(clock.clone());
+        let store = open_store(
+            &config.data_dir,
+            &config.database_url,
+            &config.key_encryption_key,
+            clock.clone(),
+        )
+        .await?;
         let keys = keys::KeyRing::load_or_init(&store).await?;
         let changes = store
             .listen_changes()
@@ -246,6 +247,118 @@ impl Application {
         self.state.store.close().await;
         result.context("serving HTTP")
     }
+}
+
+/// Opens the store as every command does: the data directory private
+/// (0700), the key-encryption key loaded (made on first start), the schema
+/// migrated, and secrets that an older version stored in the clear sealed;
+/// a key that does not open what is sealed fails here, naming both keys.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    key_source: &secrets::files::KeySource,
+    clock: clock::Clock,
+) -> anyhow::Result<store::Store> {
+    secrets::files::prepare_private_dir(data_dir)?;
+    let key = key_source.load(data_dir)?;
+    let store = store::Store::connect(database_url)
+        .await
+        .with_context(|| format!("opening the store at {}", store::redact_url(database_url)))?
+        .with_clock(clock)
+        .with_key_encryption_key(key.clone());
+    match store.seal_secrets_in_the_clear().await {
+        Ok(sealed) if sealed.total() > 0 => {
+            tracing::info!(
+                signing_keys = sealed.signing_keys,
+                connection_secrets = sealed.connection_secrets,
+                kek_id = key.id(),
+                "sealed secrets stored in the clear by an earlier version"
+            );
+        }
+        Ok(_) => {}
+        Err(store::StoreError::Sealed(secrets::SealError::WrongKey {
+            field,
+            sealed_under,
+            configured,
+        })) => {
+            let hint = key_source
+                .file(data_dir)
+                .map(|file| secrets::files::interrupted_rotation_hint(&file, &sealed_under))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "the stored secrets (first: {field}) are sealed under key-encryption key {sealed_under}, \
+                 but the configured key-encryption key is {configured}: start with the key they were \
+                 sealed under (every node sharing the database needs the same key){hint}"
+            );
+        }
+        Err(e) => return Err(e).context("checking the sealed secrets"),
+    }
+    Ok(store)
+}
+
+/// What [`rotate_key_encryption_key`] did.
+#[derive(Debug)]
+pub struct KeyRotation {
+    pub old_key_id: String,
+    pub new_key_id: String,
+    pub resealed: store::SealedRows,
+    /// Where the new key is: the configured file (replaced), or the file
+    /// given, which the configuration must now name.
+    pub new_key_file: std::path::PathBuf,
+    /// Whether the configured file now holds the new key (nothing to change).
+    pub replaced_configured_file: bool,
+}
+
+/// Re-seals every secret under a new key-encryption key, in one
+/// transaction. The new key is read from `new_key_file` (made there if
+/// missing); without it, a new key is made beside the configured file
+/// (`<file>.new`) and replaces it once everything is re-sealed. Running
+/// servers keep the old key until restarted.
+pub async fn rotate_key_encryption_key(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    key_source: &secrets::files::KeySource,
+    new_key_file: Option<&std::path::Path>,
+) -> anyhow::Result<KeyRotation> {
+    use secrets::files;
+    let store = open_store(data_dir, database_url, key_source, clock::Clock::system()).await?;
+    let old_key_id = store
+        .key_encryption_key()
+        .map(|key| key.id().to_owned())
+        .unwrap_or_default();
+    let (new_key_file, configured) = match (new_key_file, key_source.file(data_dir)) {
+        (Some(file), _) => (file.to_path_buf(), None),
+        (None, Some(configured)) => (files::pending_path(&configured), Some(configured)),
+        (None, None) => anyhow::bail!(
+            "the key-encryption key comes from {}: give --new-key-file FILE, then set {0} to \
+             that file's content",
+            files::KEY_ENV
+        ),
+    };
+    let new = files::load_or_create_key_file(&new_key_file)?;
+    if new.id() == old_key_id {
+        anyhow::bail!(
+            "{} holds the configured key-encryption key ({old_key_id})",
+            new_key_file.display()
+        );
+    }
+    let resealed = store.reseal_secrets(&new).await;
+    store.close().await;
+    let resealed = resealed.context("re-sealing the stored secrets")?;
+    let new_key_file = match configured {
+        Some(configured) => {
+            files::replace_with_pending(&configured)?;
+            configured
+        }
+        None => new_key_file,
+    };
+    Ok(KeyRotation {
+        old_key_id,
+        new_key_id: new.id().to_owned(),
+        resealed,
+        replaced_configured_file: key_source.file(data_dir).as_ref() == Some(&new_key_file),
+        new_key_file,
+    })
 }
 
 /// hyper's side of the connection limits: the header-read timeout (HTTP/1)

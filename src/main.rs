@@ -1,9 +1,10 @@
-//! The `switchyard` command: `serve`, `migrate`, `keys rotate`, `openapi`.
+//! The `switchyard` command: `serve`, `migrate`, `keys rotate`, `secrets
+//! rotate-kek`, `openapi`.
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use switchyard::config::{CommonArgs, Config, ServeArgs, resolve_store};
+use switchyard::config::{CommonArgs, Config, ServeArgs, resolve_key_source, resolve_store};
 use switchyard::model::client::SigningAlg;
 use switchyard::{Application, StartupBanner};
 
@@ -22,15 +23,43 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
-    /// Create or upgrade the database schema, then exit.
+    /// Create or upgrade the database schema, seal what an earlier version
+    /// stored in the clear, then exit.
     Migrate(CommonArgs),
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key-encryption key that seals secrets at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Print the Management API's OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every stored secret (signing keys, upstream client secrets)
+    /// under a new key-encryption key, in one transaction. Stop the servers
+    /// first: they keep the old key until restarted.
+    ///
+    /// Without --new-key-file a new key is made as `<key file>.new` and
+    /// replaces the configured key file once everything is re-sealed: start
+    /// the server again as before. With --new-key-file FILE the key in FILE
+    /// (made there if missing) is used: point `key_encryption_key_file`
+    /// (or SWITCHYARD_KEY_ENCRYPTION_KEY_FILE, --key-encryption-key-file) at
+    /// it, or put its content in SWITCHYARD_KEY_ENCRYPTION_KEY, on every node.
+    /// The old key no longer opens anything; backups taken before still need it.
+    RotateKek {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The new key-encryption key: 32 bytes or their base64; made if missing.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
-            switchyard::store::Store::connect(&url).await?;
+            open_store(&common).await?.close().await;
             println!(
                 "schema is up to date ({})",
                 switchyard::store::redact_url(&url)
@@ -68,6 +97,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
+        Command::Secrets {
+            command:
+                SecretsCommand::RotateKek {
+                    common,
+                    new_key_file,
+                },
+        } => rotate_kek(&common, new_key_file.as_deref()).await,
         Command::Openapi => {
             println!("{}", switchyard::http::openapi().to_pretty_json()?);
             Ok(())
@@ -79,8 +115,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     let common = match &command {
         KeysCommand::Rotate { common, .. } | KeysCommand::List(common) => common,
     };
-    let (_, url) = resolve_store(common)?;
-    let store = switchyard::store::Store::connect(&url).await?;
+    let store = open_store(common).await?;
     let ring = switchyard::keys::KeyRing::load_or_init(&store).await?;
     if let KeysCommand::Rotate { alg, .. } = &command {
         let algs: Vec<SigningAlg> = match alg {
@@ -113,6 +148,53 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         println!(
             "{:<8} {:<9} {}  created {}{until}",
             key.alg, key.state, key.kid, key.created_at
+        );
+    }
+    Ok(())
+}
+
+/// The store as the configuration names it, its secrets opened with the
+/// configured key-encryption key.
+async fn open_store(common: &CommonArgs) -> anyhow::Result<switchyard::store::Store> {
+    let (data_dir, url) = resolve_store(common)?;
+    switchyard::open_store(
+        &data_dir,
+        &url,
+        &resolve_key_source(common)?,
+        switchyard::clock::Clock::system(),
+    )
+    .await
+}
+
+async fn rotate_kek(
+    common: &CommonArgs,
+    new_key_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let (data_dir, url) = resolve_store(common)?;
+    let rotation = switchyard::rotate_key_encryption_key(
+        &data_dir,
+        &url,
+        &resolve_key_source(common)?,
+        new_key_file,
+    )
+    .await?;
+    println!(
+        "re-sealed {} signing keys and {} connection secrets: key-encryption key {} replaces {}",
+        rotation.resealed.signing_keys,
+        rotation.resealed.connection_secrets,
+        rotation.new_key_id,
+        rotation.old_key_id
+    );
+    if rotation.replaced_configured_file {
+        println!(
+            "{} now holds the new key: start the server as before",
+            rotation.new_key_file.display()
+        );
+    } else {
+        println!(
+            "the new key is in {}: configure it on every node (key_encryption_key_file, \
+             SWITCHYARD_KEY_ENCRYPTION_KEY_FILE or --key-encryption-key-file) before starting them",
+            rotation.new_key_file.display()
         );
     }
     Ok(())

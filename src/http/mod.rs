@@ -15,7 +15,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -45,6 +45,8 @@ pub fn router(state: AppState) -> Router {
                 ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_json)
             }),
         )
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(close_after_unread_body))
         // HSTS (RFC 6797) on every response of a server whose issuer is
@@ -75,6 +77,31 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Under `/api/v2` a tool written for Auth0 reads the error body: unknown
+/// routes and methods answer in the Management API's shape, as Auth0's do.
+fn is_management_path(uri: &axum::http::Uri) -> bool {
+    let path = uri.path();
+    path == "/api/v2" || path.starts_with("/api/v2/")
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    let status = StatusCode::NOT_FOUND;
+    if is_management_path(&uri) {
+        error::ApiError::new(status, "Not Found", None).into_response()
+    } else {
+        status.into_response()
+    }
+}
+
+async fn unknown_method(uri: axum::http::Uri) -> Response {
+    let status = StatusCode::METHOD_NOT_ALLOWED;
+    if is_management_path(&uri) {
+        error::ApiError::new(status, "Method Not Allowed", None).into_response()
+    } else {
+        status.into_response()
+    }
 }
 
 /// Refusals answered before the request body was read to its end (413,

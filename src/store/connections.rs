@@ -13,7 +13,8 @@ use crate::model::connection::{Connection, ConnectionOptions, Strategy};
 
 const COLUMNS: &str = "id, name, strategy, display_name, options, metadata, is_domain_connection, show_as_button, realms";
 
-fn connection_from_row(row: &AnyRow) -> StoreResult<Connection> {
+fn connection_from_row(store: &Store, row: &AnyRow) -> StoreResult<Connection> {
+    let id: String = row.try_get("id")?;
     let strategy = parse_from_str(
         "connections.strategy",
         &row.try_get::<String, _>("strategy")?,
@@ -21,11 +22,11 @@ fn connection_from_row(row: &AnyRow) -> StoreResult<Connection> {
     // Checked when written: decoding only gives them their types back.
     let options = ConnectionOptions::decode(
         strategy,
-        from_json("connections.options", &row.try_get::<String, _>("options")?)?,
+        store.open_connection_options(&id, &row.try_get::<String, _>("options")?)?,
     )
     .map_err(|e| StoreError::Corrupt(format!("connections.options: {e}")))?;
     Ok(Connection {
-        id: row.try_get("id")?,
+        id,
         name: row.try_get("name")?,
         strategy,
         display_name: row.try_get("display_name")?,
@@ -62,7 +63,7 @@ impl Store {
         .bind(&connection.name)
         .bind(connection.strategy.as_str())
         .bind(&connection.display_name)
-        .bind(to_json(&connection.options))
+        .bind(self.seal_connection_options(&connection.id, &connection.options)?)
         .bind(to_json(&connection.metadata))
         .bind(connection.is_domain_connection)
         .bind(connection.show_as_button)
@@ -84,7 +85,7 @@ impl Store {
     }
 
     pub async fn get_connection(&self, id: &str) -> StoreResult<Connection> {
-        select_connection(&self.pool, id).await
+        select_connection(self, &self.pool, id).await
     }
 
     pub async fn list_connections(
@@ -103,7 +104,9 @@ impl Store {
         .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(connection_from_row).collect()
+        rows.iter()
+            .map(|row| connection_from_row(self, row))
+            .collect()
     }
 
     pub async fn count_connections(&self, filter: &ConnectionFilter) -> StoreResult<i64> {
@@ -124,7 +127,7 @@ impl Store {
         enabled_clients: Option<&[String]>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        write_connection(&mut tx, connection, enabled_clients, self.now_millis()).await?;
+        write_connection(self, &mut tx, connection, enabled_clients).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -144,7 +147,7 @@ impl Store {
                 &[id],
             )
             .await?;
-        let current = select_connection(&mut *tx, id).await?;
+        let current = select_connection(self, &mut *tx, id).await?;
         let (name, strategy) = (current.name.clone(), current.strategy);
         let next = match change(current) {
             Ok(next) => Connection {
@@ -155,7 +158,7 @@ impl Store {
             },
             Err(refused) => return Ok(Err(refused)),
         };
-        write_connection(&mut tx, &next, enabled_clients, self.now_millis()).await?;
+        write_connection(self, &mut tx, &next, enabled_clients).await?;
         tx.commit().await?;
         Ok(Ok(next))
     }
@@ -178,7 +181,9 @@ impl Store {
         .bind(client_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(connection_from_row).collect()
+        rows.iter()
+            .map(|row| connection_from_row(self, row))
+            .collect()
     }
 
     /// The enabled clients of several connections, in one query (a page of
@@ -226,6 +231,7 @@ impl Store {
 }
 
 async fn select_connection<'e>(
+    store: &Store,
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     id: &str,
 ) -> StoreResult<Connection> {
@@ -233,16 +239,16 @@ async fn select_connection<'e>(
         .bind(id)
         .fetch_one(executor)
         .await?;
-    connection_from_row(&row)
+    connection_from_row(store, &row)
 }
 
 /// Stores what of a connection can change and, when given, its enabled
 /// clients (inside the caller's transaction).
 async fn write_connection(
+    store: &Store,
     conn: &mut sqlx::AnyConnection,
     connection: &Connection,
     enabled_clients: Option<&[String]>,
-    updated_at: i64,
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
@@ -250,12 +256,12 @@ async fn write_connection(
     )
     .bind(&connection.id)
     .bind(&connection.display_name)
-    .bind(to_json(&connection.options))
+    .bind(store.seal_connection_options(&connection.id, &connection.options)?)
     .bind(to_json(&connection.metadata))
     .bind(connection.is_domain_connection)
     .bind(connection.show_as_button)
     .bind(to_json(&connection.realms))
-    .bind(updated_at)
+    .bind(store.now_millis())
     .execute(&mut *conn)
     .await?;
     expect_one(result)?;

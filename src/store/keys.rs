@@ -9,13 +9,15 @@ use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult};
 use crate::model::secret::Secret;
+use crate::secrets::SealedField;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
     pub state: String,
-    /// PKCS#8 DER, base64. Private: never logged, never served.
+    /// PKCS#8 DER, base64. Private: never logged, never served, stored
+    /// sealed (the store seals and opens it).
     pub private_key_der: Secret,
     pub created_at: i64,
     /// When a `previous` key stops verifying (null while it signs or waits).
@@ -85,11 +87,15 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
+                let kid: String = row.try_get("kid")?;
                 Ok(StoredKey {
-                    kid: row.try_get("kid")?,
+                    private_key_der: self.open(
+                        &SealedField::signing_key(&kid),
+                        &row.try_get::<String, _>("private_key_der")?,
+                    )?,
+                    kid,
                     alg: row.try_get("alg")?,
                     state: row.try_get("state")?,
-                    private_key_der: Secret::new(row.try_get::<String, _>("private_key_der")?),
                     created_at: row.try_get("created_at")?,
                     verifies_until: row.try_get("verifies_until")?,
                     certificate: row.try_get("certificate")?,
@@ -164,7 +170,10 @@ impl Store {
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(&key.state)
-        .bind(key.private_key_der.expose())
+        .bind(self.seal(
+            &SealedField::signing_key(&key.kid),
+            key.private_key_der.expose(),
+        )?)
         .bind(key.created_at)
         .bind(key.certificate.as_deref())
         .execute(&self.pool)
@@ -225,7 +234,10 @@ impl Store {
         )
         .bind(&new_next.kid)
         .bind(alg)
-        .bind(new_next.private_key_der.expose())
+        .bind(self.seal(
+            &SealedField::signing_key(&new_next.kid),
+            new_next.private_key_der.expose(),
+        )?)
         .bind(now)
         .bind(new_next.certificate.as_deref())
         .execute(&mut *tx)

@@ -18,6 +18,7 @@ mod refresh_grants;
 pub mod resource_servers;
 mod revocation;
 mod roles;
+mod sealing;
 mod sessions;
 mod settings;
 mod throttle;
@@ -30,6 +31,7 @@ pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
 pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
+pub use sealing::SealedRows;
 pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;
 
@@ -41,6 +43,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 use crate::clock::Clock;
+use crate::secrets::{KeyEncryptionKey, SealError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -59,6 +62,10 @@ pub enum StoreError {
     MissingReference,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A sealed secret did not open (another key-encryption key, another
+    /// row's value), or there is no key to seal or open it with.
+    #[error(transparent)]
+    Sealed(#[from] SealError),
     #[error("database error: {0}")]
     Backend(#[source] sqlx::Error),
 }
@@ -122,6 +129,9 @@ pub struct Store {
     database_url: String,
     /// The time rows are stamped with (`created_at`, `updated_at`, …).
     clock: Clock,
+    /// Seals and opens the secret columns (private keys, connection
+    /// secrets); without it those columns can be neither read nor written.
+    key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,7 +177,7 @@ impl Store {
                 })
             });
         if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(database_url)?;
+            prepare_sqlite_file(database_url)?;
         }
         let pool = options.connect(database_url).await?;
         let migrator = match backend {
@@ -183,7 +193,20 @@ impl Store {
             backend,
             database_url: database_url.to_owned(),
             clock: Clock::system(),
+            key_encryption_key: None,
         })
+    }
+
+    /// This store with its secret columns sealed under `key`.
+    #[must_use]
+    pub fn with_key_encryption_key(mut self, key: KeyEncryptionKey) -> Self {
+        self.key_encryption_key = Some(key);
+        self
+    }
+
+    /// The key the secret columns are sealed under, if one is configured.
+    pub fn key_encryption_key(&self) -> Option<&KeyEncryptionKey> {
+        self.key_encryption_key.as_ref()
     }
 
     /// This store with its rows stamped by `clock` (the application's).
@@ -239,8 +262,11 @@ impl Store {
     }
 }
 
-/// SQLite creates the database file (`mode=rwc`) but not its directory.
-fn create_sqlite_parent_dir(database_url: &str) -> StoreResult<()> {
+/// SQLite creates the database file (`mode=rwc`) but not its directory, and
+/// would create it with the umask's mode (0644 usually), its WAL and
+/// shared-memory files after it: the directory is made 0700 and the file
+/// 0600 before SQLite opens it, and looser modes on existing ones tightened.
+fn prepare_sqlite_file(database_url: &str) -> StoreResult<()> {
     let path = database_url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -248,12 +274,14 @@ fn create_sqlite_parent_dir(database_url: &str) -> StoreResult<()> {
     if path.is_empty() || path.starts_with(":memory:") {
         return Ok(());
     }
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(sqlx::Error::Io(e)))
+    let path = std::path::Path::new(path);
+    let failed = |e: anyhow::Error| StoreError::Backend(sqlx::Error::Configuration(e.into()));
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        if !dir.exists() {
+            crate::secrets::files::prepare_private_dir(dir).map_err(failed)?;
         }
-        _ => Ok(()),
     }
+    crate::secrets::files::prepare_database_file(path).map_err(failed)
 }
 
 /// The SQLite URL of the embedded default: one file in the data directory.

@@ -162,3 +162,53 @@ async fn bad_bodies_are_refused_and_write_nothing(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+on_both_backends!(unknown_management_routes_answer_in_auth0s_error_shape);
+
+/// A route or method the Management API does not have answers with Auth0's
+/// error body (a tool reads `message`), not an empty one; elsewhere a 404
+/// stays a plain 404.
+async fn unknown_management_routes_answer_in_auth0s_error_shape(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+
+    for path in [
+        "/api/v2/no-such-resource",
+        "/api/v2",
+        "/api/v2/organizations/org_x/nothing",
+    ] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"}),
+            "{path}"
+        );
+    }
+
+    let response = app
+        .http
+        .request(Method::PUT, app.url("/api/v2/organizations"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let allow = response.headers().get("allow").cloned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["statusCode"], 405, "{body}");
+    assert_eq!(body["message"], "Method Not Allowed");
+    let allow = allow.expect("405 names the methods the route has");
+    assert!(allow.to_str().unwrap().contains("POST"), "{allow:?}");
+
+    let response = app.http.get(app.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}

@@ -23,6 +23,7 @@ mod provider;
 mod refresh;
 mod refusals;
 mod resource_servers;
+mod secrets_at_rest;
 mod sessions;
 mod signup;
 mod slow_clients;

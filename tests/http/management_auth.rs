@@ -45,7 +45,8 @@ async fn missing_garbage_foreign_and_expired_tokens_get_401(backend: Backend) {
         &app.dir.path().join("foreign.db"),
     ))
     .await
-    .unwrap();
+    .unwrap()
+    .with_key_encryption_key(switchyard::secrets::KeyEncryptionKey::generate().unwrap().0);
     let foreign = switchyard::keys::KeyRing::load_or_init(&foreign_store)
         .await
         .unwrap();

@@ -7,17 +7,22 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use switchyard::secrets::files::KeySource;
+
 use crate::support::{PostgresDatabase, TestApp, spawn_with, test_config};
 
-/// A fresh database and two nodes on it behind one issuer (in that order,
-/// so that the nodes stop before the database is dropped).
+/// A fresh database and two nodes on it behind one issuer, with one
+/// key-encryption key (in that order, so that the nodes stop before the
+/// database is dropped).
 async fn two_nodes() -> (PostgresDatabase, TestApp, TestApp) {
     let database = PostgresDatabase::create().await;
+    let (_, shared_key) = switchyard::secrets::KeyEncryptionKey::generate().unwrap();
     let mut nodes = Vec::new();
     for _ in 0..2 {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path(), database.url.clone());
         config.issuer = Some("http://switchyard.test/".into());
+        config.key_encryption_key = KeySource::Env(shared_key.clone());
         nodes.push(spawn_with(config, dir).await);
     }
     let b = nodes.pop().unwrap();

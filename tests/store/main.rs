@@ -39,6 +39,7 @@ mod resource_servers;
 mod revocation;
 mod roles;
 mod schema;
+mod sealing;
 mod sessions;
 mod settings;
 mod throttle;

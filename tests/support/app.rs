@@ -26,6 +26,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub database_url: String,
     pub dir: tempfile::TempDir,
+    /// The app's data directory (`dir` unless the config named another).
+    pub data_dir: std::path::PathBuf,
+    /// Where the app's key-encryption key is (the data dir's file by default).
+    pub key_source: switchyard::secrets::files::KeySource,
     /// The tasks the app's requests leave running (back-channel logout
     /// deliveries): `background.settled()` waits until they are done.
     pub background: BackgroundTasks,
@@ -69,6 +73,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
         }),
         trust_forwarded_for: false,
         connection_limits: Default::default(),
+        key_encryption_key: Default::default(),
     }
 }
 
@@ -93,6 +98,8 @@ pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Conf
 /// may share one).
 pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
     let database_url = config.database_url.clone();
+    let key_source = config.key_encryption_key.clone();
+    let data_dir = config.data_dir.clone();
     let tls = config.tls != TlsMode::InsecureHttp;
     let clock = Clock::advanceable();
     let app = Application::build_with_clock(config, clock.clone())
@@ -120,6 +127,8 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
         issuer,
         http: http.build().expect("http client"),
         database_url,
+        key_source,
+        data_dir,
         dir,
         background,
         clock,
@@ -248,10 +257,16 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Opens the app's store directly (for tests that need the key ring).
+    /// Opens the app's store directly, with its key-encryption key (for
+    /// tests that need the key ring).
     pub async fn store(&self) -> switchyard::store::Store {
-        switchyard::store::Store::connect(&self.database_url)
-            .await
-            .expect("store")
+        switchyard::open_store(
+            &self.data_dir,
+            &self.database_url,
+            &self.key_source,
+            self.clock.clone(),
+        )
+        .await
+        .expect("store")
     }
 }

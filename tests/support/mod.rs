@@ -16,6 +16,8 @@ pub use app::{
 };
 #[allow(unused_imports)]
 pub use database::{POSTGRES_ENV, PostgresDatabase, TestDatabase};
+#[allow(unused_imports)]
+pub use store::test_key;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

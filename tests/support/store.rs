@@ -3,9 +3,17 @@
 
 use std::future::Future;
 
+use switchyard::secrets::KeyEncryptionKey;
 use switchyard::store::{self, Store};
 
 use super::{Backend, OnBackend, PostgresDatabase};
+
+/// A new key-encryption key for a test's store.
+pub fn test_key() -> KeyEncryptionKey {
+    KeyEncryptionKey::generate()
+        .expect("generating a key-encryption key")
+        .0
+}
 
 /// A store on a fresh, private database, and what it takes to clean it up.
 struct TestDb {
@@ -22,7 +30,8 @@ impl TestDb {
         let url = store::sqlite_url_for(&dir.path().join("switchyard.db"));
         let store = Store::connect(&url)
             .await
-            .unwrap_or_else(|e| panic!("opening SQLite store at {url}: {e}"));
+            .unwrap_or_else(|e| panic!("opening SQLite store at {url}: {e}"))
+            .with_key_encryption_key(test_key());
         assert_eq!(store.backend(), store::Backend::Sqlite);
         TestDb {
             store,
@@ -35,7 +44,8 @@ impl TestDb {
         let database = PostgresDatabase::create().await;
         let store = Store::connect(&database.url)
             .await
-            .unwrap_or_else(|e| panic!("opening PostgreSQL store at {}: {e}", database.url));
+            .unwrap_or_else(|e| panic!("opening PostgreSQL store at {}: {e}", database.url))
+            .with_key_encryption_key(test_key());
         assert_eq!(store.backend(), store::Backend::Postgres);
         TestDb {
             store,

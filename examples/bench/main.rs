@@ -21,6 +21,10 @@
 //!   (`client_secret_basic`, PKCE S256), which signs an ID token and a JWT
 //!   access token. Every worker logs in once before (its own browser session).
 //!
+//! - Switchyard's memory under password hashing (`memory.rs`): peak RSS
+//!   while 90 sign-ups from one address are posted at once, and during a
+//!   sustained storm of password logins from many addresses.
+//!
 //! Both servers speak plain HTTP on 127.0.0.1, so TLS costs nothing to either.
 //! Switchyard runs as a child process (this binary again, `serve-switchyard`:
 //! `Application` as `switchyard serve --insecure-http` builds it, log level
@@ -47,6 +51,8 @@ use switchyard::config::{BootstrapClient, Config, TlsMode};
 use switchyard::flows::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, IdTokenClaims};
 use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
+
+mod memory;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
 const BOOTSTRAP_ID: &str = "benchBootstrap0123456789abcdefgh";
@@ -89,6 +95,12 @@ struct Cli {
     /// Leave oidc-provider out (Switchyard's figures and the signing limit only).
     #[arg(long)]
     no_peer: bool,
+    /// Sign-ups posted at once in the `signups` scenario (from one address).
+    #[arg(long, default_value_t = 90)]
+    signups: usize,
+    /// Seconds of the `storm` scenario (its workers: `--concurrency`).
+    #[arg(long, default_value_t = 20.0)]
+    storm_seconds: f64,
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: PathBuf,
@@ -110,6 +122,10 @@ enum Scenario {
     Discovery,
     Jwks,
     Code,
+    /// Peak RSS under a burst of parallel sign-ups from one address.
+    Signups,
+    /// Peak RSS under a sustained storm of password logins.
+    Storm,
 }
 
 #[tokio::main]
@@ -155,6 +171,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             max_connections: 10_000,
             ..Default::default()
         },
+        key_encryption_key: Default::default(),
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));
@@ -859,6 +876,9 @@ fn cell(measurement: &mut Option<Measurement>) -> String {
 }
 
 fn print_report(rows: &mut [Row]) {
+    if rows.is_empty() {
+        return;
+    }
     println!();
     println!(
         "{:<24} {:>25}   {:>25}   {:>7}   {:>8}",
@@ -1004,9 +1024,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     if wants(Scenario::Sign) {
         // The same keys as the server's, loaded from its store into a ring of
         // our own (the server idles meanwhile).
-        let store = switchyard::store::Store::connect(&switchyard::store::sqlite_url_for(
-            &dir.path().join("switchyard.db"),
-        ))
+        let store = switchyard::open_store(
+            dir.path(),
+            &switchyard::store::sqlite_url_for(&dir.path().join("switchyard.db")),
+            &Default::default(),
+            switchyard::clock::Clock::system(),
+        )
         .await?;
         let ring = KeyRing::load_or_init(&store).await?;
         for alg in [SigningAlg::RS256, SigningAlg::ES256] {
@@ -1122,8 +1145,31 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
 
+    let mut memory_rows = Vec::new();
+    if let Some(pid) = switchyard.pid {
+        if wants(Scenario::Signups) {
+            eprintln!("measuring memory under {} parallel sign-ups", cli.signups);
+            memory_rows.push(memory::signup_burst(pid, &sy, &client.id, cli.signups).await?);
+        }
+        if wants(Scenario::Storm) {
+            eprintln!("measuring memory under a login storm");
+            let seconds = Duration::from_secs_f64(cli.storm_seconds);
+            memory_rows.push(
+                memory::login_storm(
+                    pid,
+                    (&switchyard.issuer, &sy),
+                    (&client.id, &admin_token),
+                    timing.concurrency,
+                    seconds,
+                )
+                .await?,
+            );
+        }
+    }
+
     print_report(&mut rows);
     print_cpu_per_exchange(&rows);
+    memory::print_report(&memory_rows);
     println!();
     println!(
         "load average (1 min) before: {load_before}, after: {}",
