@@ -184,8 +184,13 @@ impl TestApp {
 
     /// A Management API token with every scope (the bootstrap client's).
     pub async fn admin_token(&self) -> String {
+        self.management_token(BOOTSTRAP_ID, BOOTSTRAP_SECRET).await
+    }
+
+    /// A Management API token of a client, asserting it is issued.
+    async fn management_token(&self, client_id: &str, secret: &str) -> String {
         let (status, body) = self
-            .request_token(BOOTSTRAP_ID, BOOTSTRAP_SECRET, &self.management_audience())
+            .request_token(client_id, secret, &self.management_audience())
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"]
@@ -247,14 +252,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{grant}");
-        let (status, body) = self
-            .request_token(&client_id, &secret, &self.management_audience())
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
+        self.management_token(&client_id, &secret).await
     }
 
     /// Opens the app's store directly, with its key-encryption key (for
