@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::model::secret::Secret;
+use crate::outbound::OutboundConfig;
 use crate::secrets::files::{KEY_ENV, KeySource};
 use crate::transport::ConnectionLimits;
 
@@ -92,6 +93,16 @@ pub struct ServeArgs {
     /// Client connections open at once; more are closed [default: 1000].
     #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Networks the server's own requests (back-channel logout, upstream
+    /// IdPs) may reach although they are not public, comma-separated
+    /// (`10.0.0.0/8,fd00::/8`): an intranet's IdPs [default: none].
+    #[arg(
+        long,
+        env = "SWITCHYARD_OUTBOUND_ALLOWED_NETWORKS",
+        value_name = "CIDR,…",
+        value_delimiter = ','
+    )]
+    pub outbound_allowed_networks: Option<Vec<ipnet::IpNet>>,
 }
 
 /// The file format; every key optional.
@@ -107,12 +118,19 @@ struct FileConfig {
     tls: Option<FileTls>,
     limits: Option<FileLimits>,
     secrets: Option<FileSecrets>,
+    outbound: Option<FileOutbound>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSecrets {
     key_encryption_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOutbound {
+    allowed_networks: Option<Vec<ipnet::IpNet>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +183,8 @@ pub struct Config {
     pub connection_limits: ConnectionLimits,
     /// Where the key-encryption key comes from.
     pub key_encryption_key: KeySource,
+    /// Where the server's own requests may go, besides public hosts.
+    pub outbound: OutboundConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -283,9 +303,17 @@ impl Config {
             _ => None,
         };
         let connection_limits = resolve_limits(args, file.limits.unwrap_or_default())?;
+        let outbound = OutboundConfig {
+            allowed_networks: args
+                .outbound_allowed_networks
+                .clone()
+                .or(file.outbound.and_then(|outbound| outbound.allowed_networks))
+                .unwrap_or_default(),
+        };
         Ok(Config {
             key_encryption_key,
             connection_limits,
+            outbound,
             data_dir,
             database_url,
             listen,
@@ -366,6 +394,7 @@ mod tests {
         assert!(config.demo);
         assert!(!config.trust_forwarded_for);
         assert_eq!(config.connection_limits, ConnectionLimits::default());
+        assert!(config.outbound.allowed_networks.is_empty());
         assert_eq!(
             config.database_url,
             "sqlite:///tmp/sy/switchyard.db?mode=rwc"
@@ -379,11 +408,15 @@ mod tests {
         let path = dir.path().join("switchyard.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n[limits]\nheader_read_timeout_secs = 5\nmax_connections = 64\n",
+            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n[limits]\nheader_read_timeout_secs = 5\nmax_connections = 64\n[outbound]\nallowed_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n",
         )?;
         let path = path.to_string_lossy().to_string();
         let config = parse(&["--config", &path])?;
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(
+            config.outbound.allowed_networks,
+            ["10.0.0.0/8".parse()?, "fd00::/8".parse()?]
+        );
         assert_eq!(config.issuer.as_deref(), Some("https://id.example.com/"));
         assert!(!config.demo);
         assert_eq!(config.tls, TlsMode::InsecureHttp);
@@ -404,8 +437,14 @@ mod tests {
             "127.0.0.1:9001",
             "--header-read-timeout",
             "7",
+            "--outbound-allowed-networks",
+            "192.168.10.0/24,172.16.0.0/12",
         ])?;
         assert_eq!(config.listen.port(), 9001);
+        assert_eq!(
+            config.outbound.allowed_networks,
+            ["192.168.10.0/24".parse()?, "172.16.0.0/12".parse()?]
+        );
         assert_eq!(
             config.connection_limits.header_read_timeout,
             Duration::from_secs(7)
@@ -462,5 +501,6 @@ mod tests {
         assert!(parse(&["--bootstrap-client-id", "ops"]).is_err());
         assert!(parse(&["--idle-timeout", "0"]).is_err());
         assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--outbound-allowed-networks", "10.0.0.1"]).is_err());
     }
 }

@@ -12,6 +12,7 @@ pub mod flows;
 pub mod http;
 pub mod keys;
 pub mod model;
+pub mod outbound;
 pub mod routing;
 pub mod secrets;
 pub mod seed;
@@ -66,6 +67,16 @@ impl Application {
     /// [`Application::build`] with the server's time read from `clock`
     /// (tests move it instead of sleeping).
     pub async fn build_with_clock(config: Config, clock: clock::Clock) -> anyhow::Result<Self> {
+        Self::build_with_clock_and_names(config, clock, Arc::new(outbound::SystemNames)).await
+    }
+
+    /// [`Application::build_with_clock`] with the host names of outbound
+    /// requests resolved by `names` (tests map their names to loopback).
+    pub async fn build_with_clock_and_names(
+        config: Config,
+        clock: clock::Clock,
+        names: Arc<dyn reqwest::dns::Resolve>,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         // Private before anything is written into it (the dev certificate's key, the KEK).
         secrets::files::prepare_private_dir(&config.data_dir)?;
@@ -129,6 +140,14 @@ impl Application {
         if config.demo {
             banner.demo = seed::seed_demo_tenant(&store, &issuer).await?;
         }
+        let outbound = outbound::Outbound::with_names(
+            outbound::Destinations::new(
+                issuer.is_local(),
+                config.outbound.allowed_networks.clone(),
+            ),
+            names,
+        )
+        .context("building the outbound HTTP client")?;
         let state = AppState(Arc::new(AppInner {
             issuer,
             clock,
@@ -137,11 +156,7 @@ impl Application {
             clients: cache::ClientCache::new(),
             organizations: cache::OrganizationCache::new(),
             settings: cache::SettingsCache::new(),
-            http: reqwest::Client::builder()
-                .timeout(flows::backchannel::DELIVERY_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .context("building the outbound HTTP client")?,
+            outbound,
             background: state::BackgroundTasks::default(),
             trust_forwarded_for: config.trust_forwarded_for,
             strict_transport_security: issuer_id.starts_with("https://")

@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, seal what an earlier version
     /// stored in the clear, then exit.
     Migrate(CommonArgs),
@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
             open_store(&common).await?.close().await;
@@ -232,7 +232,9 @@ fn print_banner(issuer: &str, addr: std::net::SocketAddr, banner: &StartupBanner
             "  web app client      client_id={}  client_secret={}",
             demo.web_client_id, demo.web_client_secret
         );
-        println!("                      callback http://localhost:3000/callback");
+        println!(
+            "                      callback http://localhost:3000/callback, authenticates with client_secret_basic"
+        );
         println!(
             "  machine client      client_id={}  client_secret={}",
             demo.m2m_client_id, demo.m2m_client_secret

@@ -36,6 +36,7 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         allowed_logout_urls: vec![],
         web_origins: vec![],
         grant_types: vec![GrantType::ClientCredentials],
+        // As Auth0's SDKs and the README's curl send it.
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         organization_usage: OrganizationUsage::Deny,
         organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
@@ -133,7 +134,8 @@ pub async fn seed_demo_tenant(
         allowed_logout_urls: vec!["http://localhost:3000".into()],
         web_origins: vec![],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        // What express-openid-connect (whose default callback this is) sends.
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Allow,
         organization_require_behavior: OrganizationRequireBehavior::PreLoginPrompt,
         signing_alg: SigningAlg::RS256,

@@ -58,8 +58,9 @@ pub struct AppInner {
     pub clients: ClientCache,
     pub organizations: OrganizationCache,
     pub settings: SettingsCache,
-    /// Outbound HTTP (back-channel logout tokens), without redirects.
-    pub http: reqwest::Client,
+    /// Every request the server makes (back-channel logout tokens), to
+    /// allowed destinations only.
+    pub outbound: crate::outbound::Outbound,
     /// What requests leave running after their response (back-channel
     /// logout deliveries).
     pub background: BackgroundTasks,

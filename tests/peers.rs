@@ -144,7 +144,8 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
         .unwrap()
         .port();
     let mut env = seed_login_tenant(&app).await;
-    // Register the Express app's callback on the seeded client.
+    // Register the Express app's callback on the seeded client, and the
+    // method the middleware authenticates with (its default, HTTP Basic).
     let token = app.admin_token().await;
     let client_id = env
         .iter()
@@ -159,6 +160,7 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
             &token,
             Some(serde_json::json!({
                 "callbacks": [format!("http://localhost:{port}/callback")],
+                "token_endpoint_auth_method": "client_secret_basic",
                 "allowed_logout_urls": [format!("http://localhost:{port}")],
                 "oidc_logout": {
                     "backchannel_logout_urls": [format!("http://127.0.0.1:{port}/backchannel-logout")]

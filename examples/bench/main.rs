@@ -172,6 +172,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             ..Default::default()
         },
         key_encryption_key: Default::default(),
+        outbound: Default::default(),
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));

@@ -8,7 +8,10 @@
 //! Tokens are sent from a background task, at most once and without retries:
 //! a logout never waits for, or fails because of, a client that is down.
 //! The tasks are the state's `background` ones, so that a test can wait for
-//! every delivery to be done.
+//! every delivery to be done. Tokens go through the state's `outbound`
+//! client: a URL, or a name it resolves to, that is not an allowed
+//! destination gets nothing (the URL was checked when registered, but the
+//! rules may have tightened since, and a name can change its answer).
 
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ use serde::Serialize;
 
 use crate::model::client::Client;
 use crate::model::ids;
+use crate::outbound::{self, Outbound, OutboundError};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -132,7 +136,7 @@ pub async fn announce(state: &AppState, session_id: &str, user_id: &str) {
             }
         };
         state.background.spawn(deliver(
-            state.http.clone(),
+            state.outbound.clone(),
             client.client_id.clone(),
             url,
             token,
@@ -141,18 +145,24 @@ pub async fn announce(state: &AppState, session_id: &str, user_id: &str) {
 }
 
 /// POSTs a logout token (§2.5: form-encoded `logout_token`).
-async fn deliver(http: reqwest::Client, client_id: String, url: String, token: String) {
-    match http
-        .post(&url)
-        .form(&[("logout_token", token.as_str())])
-        .send()
-        .await
-    {
+async fn deliver(outbound: Outbound, client_id: String, url: String, token: String) {
+    let sent = async {
+        let request = outbound
+            .post(&url)?
+            .timeout(DELIVERY_TIMEOUT)
+            .form(&[("logout_token", token.as_str())]);
+        outbound::send(request).await
+    }
+    .await;
+    match sent {
         Ok(response) if response.status().is_success() => {
             tracing::info!(%client_id, "back-channel logout delivered");
         }
         Ok(response) => {
             tracing::warn!(%client_id, status = response.status().as_u16(), "back-channel logout refused by the client");
+        }
+        Err(OutboundError::Refused(refused)) => {
+            tracing::warn!(%client_id, reason = %refused, "back-channel logout URL not allowed: not sent");
         }
         Err(e) => {
             tracing::warn!(%client_id, error = %e, "back-channel logout not delivered");

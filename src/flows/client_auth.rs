@@ -1,5 +1,7 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3):
-//! `client_secret_basic` or `client_secret_post`, never both at once.
+//! Client authentication at the token, revocation and introspection
+//! endpoints (RFC 6749 §2.3): `client_secret_basic`, `client_secret_post`,
+//! or a public client's id alone (`none`), never two at once, and only the
+//! method the client registered (`token_endpoint_auth_method`, OIDC Core §9).
 
 use std::sync::Arc;
 
@@ -7,14 +9,17 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use super::{OAuthError, OAuthErrorCode, sha256_hex};
-use crate::model::client::{Client, GrantType};
+use crate::model::client::{Client, GrantType, TokenEndpointAuthMethod};
 use crate::state::AppState;
 
 /// Credentials as presented, before they are checked.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PresentedCredentials {
     pub client_id: String,
     pub client_secret: Option<String>,
+    /// How they came: an `Authorization: Basic` header, a secret in the
+    /// body, or the client_id alone.
+    pub method: TokenEndpointAuthMethod,
 }
 
 impl std::fmt::Debug for PresentedCredentials {
@@ -25,6 +30,7 @@ impl std::fmt::Debug for PresentedCredentials {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "[redacted]"),
             )
+            .field("method", &self.method)
             .finish()
     }
 }
@@ -65,10 +71,16 @@ pub fn presented_credentials(
         (Some((id, secret)), _, None) => Ok(PresentedCredentials {
             client_id: id,
             client_secret: Some(secret),
+            method: TokenEndpointAuthMethod::ClientSecretBasic,
         }),
         (None, Some(id), secret) => Ok(PresentedCredentials {
             client_id: id.to_owned(),
             client_secret: secret.map(str::to_owned),
+            method: if secret.is_some() {
+                TokenEndpointAuthMethod::ClientSecretPost
+            } else {
+                TokenEndpointAuthMethod::None
+            },
         }),
         (None, None, _) => Err(OAuthError::invalid_client()),
     }
@@ -103,7 +115,7 @@ pub fn verify_client_secret(client: &Client, presented: Option<&str>) -> Result<
 /// Authenticates the client of a token request and checks that it may use
 /// `grant`. A public client authenticates by its client_id alone where the
 /// grant allows public clients, and never with a secret; a confidential
-/// client always with its secret.
+/// client always with its secret, the way it registered.
 pub async fn authenticate_client(
     state: &AppState,
     authorization: Option<&str>,
@@ -129,9 +141,10 @@ pub async fn authenticate_client(
 }
 
 /// Authenticates the client of a request to the token, revocation or
-/// introspection endpoint. With `public_allowed`, a public client is
-/// identified by its client_id (and must not send a secret); otherwise only
-/// a confidential client with its secret passes.
+/// introspection endpoint, by the method it registered. With
+/// `public_allowed`, a public client (`none`) is identified by its client_id
+/// and must not send a secret; otherwise only a confidential client passes,
+/// with its secret presented as its `token_endpoint_auth_method` says.
 pub async fn identify_client(
     state: &AppState,
     authorization: Option<&str>,
@@ -146,14 +159,48 @@ pub async fn identify_client(
         .get(&state.store, &credentials.client_id)
         .await?
         .ok_or_else(OAuthError::invalid_client)?;
-    if client.app_type.is_public() && public_allowed {
-        if credentials.client_secret.is_some() {
-            return Err(OAuthError::invalid_client());
-        }
-    } else {
-        verify_client_secret(&client, credentials.client_secret.as_deref())?;
-    }
+    check_method(&client, &credentials, public_allowed)?;
     Ok(client)
+}
+
+/// Checks the presented credentials against the client's registration.
+/// The secret is checked first: only a caller who knows it learns which
+/// method the client registered.
+fn check_method(
+    client: &Client,
+    credentials: &PresentedCredentials,
+    public_allowed: bool,
+) -> Result<(), OAuthError> {
+    let registered = client.token_endpoint_auth_method;
+    if registered == TokenEndpointAuthMethod::None {
+        if public_allowed && credentials.method == TokenEndpointAuthMethod::None {
+            return Ok(());
+        }
+        return Err(OAuthError {
+            detail: Some(format!(
+                "public client presented {} where public clients are {}",
+                credentials.method.as_str(),
+                if public_allowed {
+                    "allowed"
+                } else {
+                    "not allowed"
+                }
+            )),
+            ..OAuthError::invalid_client()
+        });
+    }
+    verify_client_secret(client, credentials.client_secret.as_deref())?;
+    if credentials.method != registered {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            format!(
+                "The client authenticates with {} (its token_endpoint_auth_method), not {}",
+                registered.as_str(),
+                credentials.method.as_str()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -172,8 +219,15 @@ mod tests {
         let from_basic = presented_credentials(Some(&basic("app", "s%3Acret")), None, None)?;
         assert_eq!(from_basic.client_id, "app");
         assert_eq!(from_basic.client_secret.as_deref(), Some("s:cret"));
+        assert_eq!(
+            from_basic.method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
         let from_post = presented_credentials(None, Some("app"), Some("secret"))?;
         assert_eq!(from_post.client_secret.as_deref(), Some("secret"));
+        assert_eq!(from_post.method, TokenEndpointAuthMethod::ClientSecretPost);
+        let public = presented_credentials(None, Some("app"), None)?;
+        assert_eq!(public.method, TokenEndpointAuthMethod::None);
         Ok(())
     }
 

@@ -46,6 +46,9 @@ pub struct IdTokenClaims {
 pub struct IdTokenHint {
     pub aud: String,
     pub sub: String,
+    /// The SSO session it was issued in (logout checks it is the browser's).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// Verifies an ID token this server issued, given back as a hint. Expired

@@ -5,8 +5,13 @@
 //!      │
 //!      ▼
 //! identifier page ──email──► routing::decide ──► password page ──► code ──► redirect_uri
+//!                                       │                    └──► consent page ──┘
 //!                                       └──► error page (no usable connection)
 //! ```
+//!
+//! A third-party client gets its code only after the user consented
+//! ([`consent`]): the login then goes on in its new session to the consent
+//! page, as it does to the organization picker.
 //!
 //! Every form carries the transaction id and its CSRF token; the transaction
 //! is only usable from the browser holding its cookie, and ends with the code.
@@ -18,7 +23,7 @@ use subtle::ConstantTimeEq;
 
 use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
-use super::{OAuthError, OAuthErrorCode, sha256_hex, throttle};
+use super::{OAuthError, OAuthErrorCode, consent, sha256_hex, throttle};
 use crate::connectors::database::{PasswordError, verify_password};
 use crate::model::client::Client;
 use crate::model::ids;
@@ -156,9 +161,10 @@ pub async fn begin(
     })
 }
 
-/// Starts a transaction that goes straight to the organization picker
-/// (`post_login_prompt`) for the user of the browser's live session.
-pub async fn begin_organization_pick(
+/// Starts a transaction for the user of the browser's live session, who
+/// goes straight to the organization picker (`post_login_prompt`) or the
+/// consent page without logging in again.
+pub async fn begin_in_session(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
@@ -388,18 +394,15 @@ pub async fn finish(
     // for before the login, or picked right after it (below).
     txn.require_organization_asked()?;
     if txn.pending_organization_prompt() == Some(OrganizationPrompt::AfterLogin) {
-        // Logged in, but the organization is chosen next: the session starts
-        // now and the transaction goes on to the organization picker.
-        let (session, cookie) = replace_session(state, txn, user, connection_id).await?;
-        state
-            .store
-            .set_login_transaction_session(&txn.id, &session.id)
-            .await?;
-        return Ok(Finished {
-            next: Next::Page(format!("/u/organization?state={}", txn.id)),
-            session_cookie: Some(cookie),
-            transaction_ended: false,
-        });
+        // Logged in, but the organization is chosen next.
+        let page = format!("/u/organization?state={}", txn.id);
+        return continue_in_new_session(state, txn, user, connection_id, page).await;
+    }
+    if consent::needed(state, &txn.client, &txn.request, &user.user_id).await? {
+        // Logged in (and admitted), but the code waits for the user's consent.
+        admit(state, &txn.request, &user.user_id, connection_id).await?;
+        let page = consent_page(&txn.id);
+        return continue_in_new_session(state, txn, user, connection_id, page).await;
     }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
@@ -412,6 +415,31 @@ pub async fn finish(
         session_cookie: Some(cookie),
         transaction_ended: true,
     })
+}
+
+/// The login goes on to `page` after the user has authenticated: the
+/// session starts now, and the transaction remembers it.
+async fn continue_in_new_session(
+    state: &AppState,
+    txn: &Transaction,
+    user: &User,
+    connection_id: &str,
+    page: String,
+) -> Result<Finished, LoginError> {
+    let (session, cookie) = replace_session(state, txn, user, connection_id).await?;
+    state
+        .store
+        .set_login_transaction_session(&txn.id, &session.id)
+        .await?;
+    Ok(Finished {
+        next: Next::Page(page),
+        session_cookie: Some(cookie),
+        transaction_ended: false,
+    })
+}
+
+fn consent_page(transaction_id: &str) -> String {
+    format!("/u/consent?state={transaction_id}")
 }
 
 /// Starts the session of a login, ending the one the browser had.
@@ -511,10 +539,17 @@ pub async fn submit_organization_pick(
         ));
     }
     let request = set_organization(state, txn, organization_id.to_owned()).await?;
+    admit(state, &request, &session.user_id, &session.connection_id).await?;
+    if consent::needed(state, &txn.client, &request, &session.user_id).await? {
+        return Ok(Finished {
+            next: Next::Page(consent_page(&txn.id)),
+            session_cookie: None,
+            transaction_ended: false,
+        });
+    }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
     }
-    admit(state, &request, &session.user_id, &session.connection_id).await?;
     Ok(Finished {
         next: Next::Client(issue_code(state, &request, &session).await?),
         session_cookie: None,
@@ -522,16 +557,47 @@ pub async fn submit_organization_pick(
     })
 }
 
+/// What the browser's SSO session does for an authorization request.
+pub enum SessionAnswer {
+    /// The response to the client, with its code.
+    Client(ClientResponse),
+    /// The session's user must consent first: the consent page.
+    AskConsent,
+    /// The session's connection does not serve this client or
+    /// organization: the user must log in.
+    NotServed,
+}
+
 /// Answers an authorization request from the browser's SSO session without
-/// asking anything: `None` when the session's connection does not serve this
-/// client or organization (the user must log in).
+/// asking for a password: a code, or the consent the client still needs.
 pub async fn authorize_with_session(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &StoredSession,
-) -> Result<Option<ClientResponse>, LoginError> {
+) -> Result<SessionAnswer, LoginError> {
+    Ok(match session_fit(state, request, session).await? {
+        SessionFit::Issue => SessionAnswer::Client(issue_code(state, request, session).await?),
+        SessionFit::AskConsent => SessionAnswer::AskConsent,
+        SessionFit::NotServed => SessionAnswer::NotServed,
+    })
+}
+
+enum SessionFit {
+    Issue,
+    AskConsent,
+    NotServed,
+}
+
+/// Whether the session may answer the request: its connection serves the
+/// client or organization, its user is admitted, and has consented (with
+/// `prompt=none`, a consent still to give is `consent_required`).
+async fn session_fit(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<SessionFit, LoginError> {
     if request.pending_organization_prompt().is_some() {
-        return Ok(None);
+        return Ok(SessionFit::NotServed);
     }
     let serves = match routing_snapshot(state, request).await {
         Ok(snapshot) => snapshot
@@ -543,10 +609,26 @@ pub async fn authorize_with_session(
         Err(e) => return Err(e),
     };
     if !serves {
-        return Ok(None);
+        return Ok(SessionFit::NotServed);
     }
     admit(state, request, &session.user_id, &session.connection_id).await?;
-    issue_code(state, request, session).await.map(Some)
+    let client = state
+        .clients
+        .get(&state.store, &request.client_id)
+        .await?
+        .ok_or(LoginError::Expired)?;
+    if !consent::needed(state, &client, request, &session.user_id).await? {
+        return Ok(SessionFit::Issue);
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        return Err(error_redirect(
+            state,
+            request,
+            OAuthErrorCode::ConsentRequired,
+            "The user must consent to this application's access",
+        ));
+    }
+    Ok(SessionFit::AskConsent)
 }
 
 /// `prompt=select_account`: the user chose to continue as the session's
@@ -564,22 +646,89 @@ pub async fn continue_with_session(
             ));
         }
     };
+    let fit = session_fit(state, &txn.request, session).await?;
+    if let SessionFit::AskConsent = fit {
+        state
+            .store
+            .set_login_transaction_session(&txn.id, &session.id)
+            .await?;
+        return Ok(Finished {
+            next: Next::Page(consent_page(&txn.id)),
+            session_cookie: None,
+            transaction_ended: false,
+        });
+    }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
     }
-    match authorize_with_session(state, &txn.request, session).await? {
-        Some(response) => Ok(Finished {
-            next: Next::Client(response),
+    match fit {
+        SessionFit::Issue => Ok(Finished {
+            next: Next::Client(issue_code(state, &txn.request, session).await?),
             session_cookie: None,
             transaction_ended: true,
         }),
-        None => Err(error_redirect(
+        SessionFit::AskConsent | SessionFit::NotServed => Err(error_redirect(
             state,
             &txn.request,
             OAuthErrorCode::LoginRequired,
             "The session's connection is not enabled for this application or organization",
         )),
     }
+}
+
+/// The consent page's answer, for the user the login authenticated: Accept
+/// widens their grant to the client and issues the code; Deny sends
+/// `access_denied` back. Either ends the transaction.
+pub async fn submit_consent(
+    state: &AppState,
+    txn: &Transaction,
+    accepted: bool,
+) -> Result<Finished, LoginError> {
+    let session = consenting_session(state, txn).await?;
+    if !state.store.delete_login_transaction(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    let response = if accepted {
+        // Admitted before the page was shown; checked again, as every code is.
+        admit(
+            state,
+            &txn.request,
+            &session.user_id,
+            &session.connection_id,
+        )
+        .await?;
+        consent::remember(state, &txn.request, &session.user_id).await?;
+        issue_code(state, &txn.request, &session).await?
+    } else {
+        txn.request.error_response(
+            state.issuer.identifier(),
+            &OAuthError::new(
+                OAuthErrorCode::AccessDenied,
+                "The user did not authorize the request",
+            ),
+        )
+    };
+    Ok(Finished {
+        next: Next::Client(response),
+        session_cookie: None,
+        transaction_ended: true,
+    })
+}
+
+/// The session of a login that waits for consent: its user has logged in
+/// (and picked the organization, when the client asks for one).
+pub async fn consenting_session(
+    state: &AppState,
+    txn: &Transaction,
+) -> Result<StoredSession, LoginError> {
+    let session_id = txn
+        .authenticated_session_id
+        .as_deref()
+        .ok_or_else(|| LoginError::Retry("Log in first.".into()))?;
+    if txn.pending_organization_prompt().is_some() {
+        return Err(LoginError::Retry("Choose an organization first.".into()));
+    }
+    Ok(state.store.get_session(session_id).await?)
 }
 
 /// The organization's membership rules for a user who authenticated through

@@ -1,14 +1,25 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ends the
 //! browser's SSO session, then returns to the client only at a URL the
 //! client registered in `allowed_logout_urls` (never an open redirect).
+//!
+//! Any site can send a browser to the logout endpoint, so a request ends the
+//! session at once only when its `id_token_hint` is an ID token we issued in
+//! that very session (§2: such a request comes from one of its relying
+//! parties). Any other asks the user first (§3), on a page whose form
+//! carries a token that only the browser holding the session cookie can have
+//! ([`confirmation_token`]).
+
+use std::sync::Arc;
 
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 
-use super::issue::verify_id_token_hint;
+use super::issue::{IdTokenHint, verify_id_token_hint};
 use super::request::{ClientResponse, ResponseMode};
+use super::sha256_hex;
 use crate::model::client::Client;
 use crate::state::AppState;
-use crate::store::StoredSession;
+use crate::store::{StoreError, StoredSession};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LogoutParams {
@@ -20,46 +31,84 @@ pub struct LogoutParams {
     pub ui_locales: Option<String>,
 }
 
-/// A logout request that cannot be trusted: shown on a page, not redirected.
+/// A logout that cannot go on: shown on a page, never redirected.
 #[derive(Debug)]
-pub struct LogoutRefused {
-    pub title: &'static str,
-    pub detail: String,
+pub enum LogoutRefused {
+    /// The request cannot be trusted.
+    Invalid { title: &'static str, detail: String },
+    /// The store failed: logged, not shown.
+    Store(StoreError),
 }
 
 fn refused(title: &'static str, detail: impl Into<String>) -> LogoutRefused {
-    LogoutRefused {
+    LogoutRefused::Invalid {
         title,
         detail: detail.into(),
     }
 }
 
-/// Ends `browser_session` and answers where to send the browser: the
-/// client's registered post-logout URL (with `state`), or `None` for the
-/// "you are logged out" page.
-pub async fn logout(
+/// A logout request whose client and post-logout URL have been checked.
+#[derive(Debug)]
+pub struct CheckedLogout {
+    /// The client it names (by `id_token_hint` or `client_id`).
+    pub client: Option<Arc<Client>>,
+    /// One of the client's `allowed_logout_urls`, when the request asked for one.
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    hint: Option<IdTokenHint>,
+}
+
+impl CheckedLogout {
+    /// Where the browser goes once logged out: the client's post-logout URL
+    /// with its `state`, or `None` for the "you are logged out" page.
+    pub fn redirect(&self) -> Option<String> {
+        let uri = self.post_logout_redirect_uri.as_ref()?;
+        let response = ClientResponse {
+            redirect_uri: uri.clone(),
+            mode: ResponseMode::Query,
+            params: self
+                .state
+                .iter()
+                .map(|s| ("state".to_owned(), s.clone()))
+                .collect(),
+        };
+        Some(response.query_url())
+    }
+
+    /// Whether the request may end `session` without asking the user: its
+    /// `id_token_hint` was issued in that session, to its user.
+    pub fn hints_at(&self, session: &StoredSession) -> bool {
+        self.hint.as_ref().is_some_and(|hint| {
+            hint.sub == session.user_id && hint.sid.as_deref() == Some(session.id.as_str())
+        })
+    }
+}
+
+/// Checks a logout request: the hint is ours, `client_id` agrees with it,
+/// the client exists and the post-logout URL is one it registered. Ends
+/// nothing.
+pub async fn check(
     state: &AppState,
     params: &LogoutParams,
-    browser_session: Option<&StoredSession>,
-) -> Result<Option<String>, LogoutRefused> {
-    let hinted_client = match params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        Some(hint) => Some(hinted_client(state, hint)?),
+) -> Result<CheckedLogout, LogoutRefused> {
+    let hint = match params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        Some(hint) => Some(verified_hint(state, hint)?),
         None => None,
     };
     let requested_client = params.client_id.as_deref().filter(|c| !c.is_empty());
-    if let (Some(hinted), Some(requested)) = (&hinted_client, requested_client) {
-        if hinted != requested {
+    if let (Some(hint), Some(requested)) = (&hint, requested_client) {
+        if hint.aud != requested {
             return Err(refused(
                 "Invalid logout request",
                 "client_id does not match the audience of id_token_hint.",
             ));
         }
     }
-    let client = match hinted_client.as_deref().or(requested_client) {
+    let client = match hint.as_ref().map(|h| h.aud.as_str()).or(requested_client) {
         Some(client_id) => Some(load_client(state, client_id).await?),
         None => None,
     };
-    let redirect = match params
+    let post_logout_redirect_uri = match params
         .post_logout_redirect_uri
         .as_deref()
         .filter(|u| !u.is_empty())
@@ -81,51 +130,62 @@ pub async fn logout(
                     "post_logout_redirect_uri is not one of the application's allowed logout URLs (they are compared exactly).",
                 ));
             }
-            // Back to the client, with its `state` when it sent one.
-            let response = ClientResponse {
-                redirect_uri: uri.to_owned(),
-                mode: ResponseMode::Query,
-                params: params
-                    .state
-                    .iter()
-                    .map(|s| ("state".to_owned(), s.clone()))
-                    .collect(),
-            };
-            Some(response.query_url())
+            Some(uri.to_owned())
         }
         None => None,
     };
-    if let Some(session) = browser_session {
-        super::backchannel::end_session(state, &session.id)
-            .await
-            .map_err(store_failure)?;
-        tracing::info!(sid = %session.id, "session ended by logout");
-    }
-    Ok(redirect)
+    Ok(CheckedLogout {
+        client,
+        post_logout_redirect_uri,
+        state: params.state.clone(),
+        hint,
+    })
 }
 
-/// The client an ID token we issued was for.
-fn hinted_client(state: &AppState, hint: &str) -> Result<String, LogoutRefused> {
-    verify_id_token_hint(state, hint)
-        .map(|claims| claims.aud)
-        .map_err(|e| {
-            tracing::info!(reason = %e, "id_token_hint rejected");
-            refused(
-                "Invalid logout request",
-                "id_token_hint is not an ID token issued by this server.",
-            )
-        })
+/// Ends the browser's session (and announces it on the back channel).
+pub async fn end(state: &AppState, session: &StoredSession) -> Result<(), LogoutRefused> {
+    super::backchannel::end_session(state, &session.id)
+        .await
+        .map_err(LogoutRefused::Store)?;
+    tracing::info!(sid = %session.id, "session ended by logout");
+    Ok(())
 }
 
-async fn load_client(
-    state: &AppState,
-    client_id: &str,
-) -> Result<std::sync::Arc<Client>, LogoutRefused> {
+/// The CSRF token of the logout confirmation form, bound to the browser by
+/// its session cookie: derived from the cookie's secret (which the store
+/// does not keep), it is known only to the browser holding the cookie, and
+/// is worthless once that session ends.
+pub fn confirmation_token(session_secret: &str) -> String {
+    sha256_hex(&format!("logout-confirmation:{session_secret}"))
+}
+
+/// Whether a posted confirmation carries the token of this browser's session
+/// (compared in constant time).
+pub fn is_confirmed(session_secret: &str, presented: &str) -> bool {
+    bool::from(
+        confirmation_token(session_secret)
+            .as_bytes()
+            .ct_eq(presented.as_bytes()),
+    )
+}
+
+/// The claims of a hint we issued.
+fn verified_hint(state: &AppState, hint: &str) -> Result<IdTokenHint, LogoutRefused> {
+    verify_id_token_hint(state, hint).map_err(|e| {
+        tracing::info!(reason = %e, "id_token_hint rejected");
+        refused(
+            "Invalid logout request",
+            "id_token_hint is not an ID token issued by this server.",
+        )
+    })
+}
+
+async fn load_client(state: &AppState, client_id: &str) -> Result<Arc<Client>, LogoutRefused> {
     state
         .clients
         .get(&state.store, client_id)
         .await
-        .map_err(store_failure)?
+        .map_err(LogoutRefused::Store)?
         .ok_or_else(|| {
             refused(
                 "Unknown client",
@@ -134,7 +194,58 @@ async fn load_client(
         })
 }
 
-fn store_failure(error: crate::store::StoreError) -> LogoutRefused {
-    tracing::error!(%error, "logout failed");
-    refused("Something went wrong", "Please try again later.")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirmation_token_is_the_sessions_own() {
+        let token = confirmation_token("secret-of-this-browser");
+        assert!(is_confirmed("secret-of-this-browser", &token));
+        assert!(!is_confirmed("secret-of-another-browser", &token));
+        assert!(!is_confirmed("secret-of-this-browser", ""));
+        // Not the digest the store keeps of the session secret.
+        assert_ne!(token, sha256_hex("secret-of-this-browser"));
+    }
+
+    #[test]
+    fn only_a_hint_from_the_session_itself_skips_the_question() {
+        let session = StoredSession {
+            id: "sid-1".into(),
+            user_id: "usr_1".into(),
+            connection_id: "con_1".into(),
+            auth_time: 0,
+            created_at: 0,
+            last_used_at: 0,
+            expires_at: 1,
+        };
+        let with_hint = |sub: &str, sid: Option<&str>| CheckedLogout {
+            client: None,
+            post_logout_redirect_uri: None,
+            state: None,
+            hint: Some(IdTokenHint {
+                aud: "web".into(),
+                sub: sub.into(),
+                sid: sid.map(str::to_owned),
+            }),
+        };
+        assert!(with_hint("usr_1", Some("sid-1")).hints_at(&session));
+        assert!(
+            !with_hint("usr_1", Some("sid-2")).hints_at(&session),
+            "another session"
+        );
+        assert!(
+            !with_hint("usr_2", Some("sid-1")).hints_at(&session),
+            "another user"
+        );
+        assert!(
+            !with_hint("usr_1", None).hints_at(&session),
+            "no session named"
+        );
+        let no_hint = CheckedLogout {
+            hint: None,
+            ..with_hint("usr_1", Some("sid-1"))
+        };
+        assert!(!no_hint.hints_at(&session));
+    }
 }

@@ -6,6 +6,7 @@ pub mod backchannel;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod code;
+pub mod consent;
 pub mod introspection;
 pub mod issue;
 pub mod login;
@@ -72,6 +73,8 @@ pub enum OAuthErrorCode {
     AccessDenied,
     UnsupportedResponseType,
     LoginRequired,
+    /// `prompt=none`, and the user would have to consent (OIDC Core §3.1.2.6).
+    ConsentRequired,
     ServerError,
 }
 
@@ -87,6 +90,7 @@ impl OAuthErrorCode {
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::ServerError => "server_error",
         }
     }

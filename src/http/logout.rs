@@ -1,5 +1,8 @@
 //! Logout: RP-initiated logout (`/oidc/logout`) and Auth0's `/v2/logout`,
-//! both ending the browser's SSO session and clearing its cookie.
+//! both ending the browser's SSO session and clearing its cookie: at once
+//! with an `id_token_hint` from this session, else once the user confirms
+//! on a page whose form posts to `/oidc/logout/confirm` (CSRF-safe: a site
+//! that sends the browser here cannot end the session by itself).
 
 use askama::Template;
 use axum::Router;
@@ -7,17 +10,23 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::login::{Brand, Cookies, browser_session, error_page, login_error, render};
-use crate::flows::logout::{self, LogoutParams};
+use super::login::{
+    Brand, Cookies, browser_session, error_page, login_error, render, render_with_form_target,
+    session_secret,
+};
+use crate::flows::login::LoginError;
+use crate::flows::logout::{self, CheckedLogout, LogoutParams, LogoutRefused};
 use crate::state::AppState;
+use crate::store::StoredSession;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oidc/logout", get(logout_get).post(logout_post))
+        .route("/oidc/logout/confirm", post(confirm_post))
         .route("/v2/logout", get(auth0_logout_get))
 }
 
@@ -25,6 +34,19 @@ pub fn router() -> Router<AppState> {
 #[template(path = "logged_out.html")]
 struct LoggedOutPage {
     brand: Brand,
+}
+
+/// "Log out?": the request's checked parameters ride in the form, which
+/// `/oidc/logout/confirm` checks again.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct ConfirmPage<'a> {
+    brand: Brand,
+    client_name: Option<&'a str>,
+    csrf: &'a str,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
 }
 
 async fn logout_get(
@@ -35,12 +57,7 @@ async fn logout_get(
 ) -> Response {
     match params {
         Ok(Query(params)) => logout_response(&state, &headers, &jar, &params).await,
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
+        Err(e) => invalid_request(&headers, &e.body_text()),
     }
 }
 
@@ -68,15 +85,11 @@ async fn auth0_logout_get(
             };
             logout_response(&state, &headers, &jar, &params).await
         }
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
+        Err(e) => invalid_request(&headers, &e.body_text()),
     }
 }
 
+/// RP-initiated logout by POST (§2 allows both): the same as GET.
 async fn logout_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -85,44 +98,138 @@ async fn logout_post(
 ) -> Response {
     match params {
         Ok(Form(params)) => logout_response(&state, &headers, &jar, &params).await,
-        Err(e) => error_page(
-            &headers,
-            StatusCode::BAD_REQUEST,
-            "Invalid logout request",
-            &e.body_text(),
-        ),
+        Err(e) => invalid_request(&headers, &e.body_text()),
     }
 }
 
-/// Ends the browser's session and clears its cookie; then back to the
-/// client, or a "logged out" page.
+/// Checks the request; then ends the session when its hint is for it, asks
+/// the user when there is a session to end, or just goes on without one.
 async fn logout_response(
     state: &AppState,
     headers: &HeaderMap,
     jar: &CookieJar,
     params: &LogoutParams,
 ) -> Response {
-    let browser_session = match browser_session(state, jar).await {
+    let checked = match logout::check(state, params).await {
+        Ok(checked) => checked,
+        Err(refused) => return refused_page(headers, refused),
+    };
+    let session = match browser_session(state, jar).await {
         Ok(found) => found,
         Err(e) => return login_error(headers, e.into()),
     };
-    let response = match logout::logout(state, params, browser_session.as_ref()).await {
-        Ok(Some(url)) => Redirect::to(&url).into_response(),
-        Ok(None) => render(
+    match session {
+        Some(session) if !checked.hints_at(&session) => {
+            confirmation_page(&checked, session_secret(state, jar).unwrap_or_default())
+        }
+        session => end_and_leave(state, headers, &checked, session.as_ref()).await,
+    }
+}
+
+fn confirmation_page(checked: &CheckedLogout, session_secret: &str) -> Response {
+    let csrf = logout::confirmation_token(session_secret);
+    let page = ConfirmPage {
+        brand: Brand::default_brand(),
+        client_name: checked.client.as_ref().map(|c| c.name.as_str()),
+        csrf: &csrf,
+        client_id: checked.client.as_ref().map(|c| c.client_id.as_str()),
+        post_logout_redirect_uri: checked.post_logout_redirect_uri.as_deref(),
+        state: checked.state.as_deref(),
+    };
+    // The form's answer redirects to the post-logout URL: CSP form-action
+    // must allow its origin.
+    render_with_form_target(
+        &page,
+        StatusCode::OK,
+        checked.post_logout_redirect_uri.as_deref(),
+    )
+}
+
+#[derive(Deserialize)]
+struct ConfirmForm {
+    csrf: Option<String>,
+    client_id: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+/// The confirmation page's form: ends the session only with this browser's
+/// token; a forged or stale form ends nothing.
+async fn confirm_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<ConfirmForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return invalid_request(&headers, &e.body_text()),
+    };
+    let params = LogoutParams {
+        client_id: form.client_id,
+        post_logout_redirect_uri: form.post_logout_redirect_uri,
+        state: form.state,
+        ..LogoutParams::default()
+    };
+    let checked = match logout::check(&state, &params).await {
+        Ok(checked) => checked,
+        Err(refused) => return refused_page(&headers, refused),
+    };
+    let session = match browser_session(&state, &jar).await {
+        Ok(found) => found,
+        Err(e) => return login_error(&headers, e.into()),
+    };
+    if session.is_some() {
+        let secret = session_secret(&state, &jar).unwrap_or_default();
+        if !logout::is_confirmed(secret, form.csrf.as_deref().unwrap_or_default()) {
+            tracing::info!("logout confirmation refused: its CSRF token is not this browser's");
+            return login_error(&headers, LoginError::Forgery);
+        }
+    }
+    end_and_leave(&state, &headers, &checked, session.as_ref()).await
+}
+
+/// Ends the browser's session if it has one and clears its cookie; then
+/// back to the client, or a "logged out" page.
+async fn end_and_leave(
+    state: &AppState,
+    headers: &HeaderMap,
+    checked: &CheckedLogout,
+    session: Option<&StoredSession>,
+) -> Response {
+    if let Some(session) = session {
+        if let Err(refused) = logout::end(state, session).await {
+            return refused_page(headers, refused);
+        }
+    }
+    let response = match checked.redirect() {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => render(
             &LoggedOutPage {
                 brand: Brand::default_brand(),
             },
             StatusCode::OK,
         ),
-        Err(refused) => {
-            return error_page(
-                headers,
-                StatusCode::BAD_REQUEST,
-                refused.title,
-                &refused.detail,
-            );
-        }
     };
     let cleared = Cookies::of(state).session("", 0);
     (CookieJar::new().add(cleared), response).into_response()
+}
+
+/// A refused logout's page; a store failure is the login pages' generic one.
+fn refused_page(headers: &HeaderMap, refused: LogoutRefused) -> Response {
+    match refused {
+        LogoutRefused::Invalid { title, detail } => {
+            error_page(headers, StatusCode::BAD_REQUEST, title, &detail)
+        }
+        LogoutRefused::Store(e) => login_error(headers, e.into()),
+    }
+}
+
+fn invalid_request(headers: &HeaderMap, detail: &str) -> Response {
+    error_page(
+        headers,
+        StatusCode::BAD_REQUEST,
+        "Invalid logout request",
+        detail,
+    )
 }

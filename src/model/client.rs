@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::address::Destinations;
 use super::{ValidationError, check_display_text, check_url};
 
 macro_rules! wire_enum {
@@ -57,6 +58,10 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// How a client authenticates at the token, revocation and introspection
+    /// endpoints (OIDC Core §9): only this way (`flows::client_auth`).
+    /// Public clients have `none`; a confidential client created without one
+    /// gets `client_secret_post`, as in Auth0.
     TokenEndpointAuthMethod {
         None = "none",
         ClientSecretPost = "client_secret_post",
@@ -198,62 +203,29 @@ impl Client {
     }
 }
 
-/// Where back-channel logout tokens may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackchannelTargets {
-    /// https to public hosts only: the server POSTs to the URL, so a URL
-    /// naming this host or the private network would let whoever may edit
-    /// clients make it call internal services (SSRF).
-    Public,
-    /// Also loopback and private addresses, over http too: for a Switchyard
-    /// that itself runs on localhost (development, tests).
-    AlsoLocal,
-}
-
-/// The server POSTs to it: an absolute URL without a fragment (Back-Channel
-/// Logout §2.2). A host name that resolves to a private address is not
-/// caught here.
+/// The server POSTs to it: an absolute http(s) URL without a fragment
+/// (Back-Channel Logout §2.2) that `destinations` allows (no loopback or
+/// private address literal, no `localhost`, unless allowed). A host name
+/// is checked again each time it is resolved, when a token is sent.
 pub fn check_backchannel_logout_url(
     value: &str,
-    targets: BackchannelTargets,
+    destinations: &Destinations,
 ) -> Result<(), ValidationError> {
     const FIELD: &str = "oidc_logout.backchannel_logout_urls[0]";
     let url = url::Url::parse(value)
         .map_err(|_| ValidationError::new(FIELD, "must be an absolute URL"))?;
-    let Some(host) = url.host() else {
-        return Err(ValidationError::new(FIELD, "must name a host"));
-    };
     if url.fragment().is_some() || !matches!(url.scheme(), "https" | "http") {
         return Err(ValidationError::new(
             FIELD,
             "must be an http(s) URL without a fragment",
         ));
     }
-    // Loopback, or an address of the private network.
-    let local = super::is_loopback_host(&url)
-        || match host {
-            url::Host::Domain(_) => false,
-            url::Host::Ipv4(ip) => ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
-            url::Host::Ipv6(ip) => {
-                let first = ip.segments()[0];
-                ip.is_unspecified()
-                    || (first & 0xfe00) == 0xfc00 // unique local
-                    || (first & 0xffc0) == 0xfe80 // link-local
-                    || ip.to_ipv4_mapped().is_some()
-            }
-        };
-    let allowed = match targets {
-        BackchannelTargets::Public => !local && url.scheme() == "https",
-        BackchannelTargets::AlsoLocal => local || url.scheme() == "https",
-    };
-    if !allowed {
-        return Err(ValidationError::new(
+    destinations.check_url(&url).map_err(|refused| {
+        ValidationError::new(
             FIELD,
-            "must be an https URL of a public host (loopback and private addresses, over http \
-             too, are taken only when Switchyard itself runs on localhost)",
-        ));
-    }
-    Ok(())
+            format!("must be an https URL of a public host: {refused}"),
+        )
+    })
 }
 
 /// Redirect URIs are matched exactly, so they must be complete absolute URLs.
@@ -322,39 +294,62 @@ mod tests {
 
     #[test]
     fn backchannel_logout_urls_reach_public_hosts_only_in_production() {
-        use BackchannelTargets::{AlsoLocal, Public};
+        let public = Destinations::public_only();
+        let local = Destinations::new(true, vec![]);
+        let intranet = Destinations::new(false, vec!["10.0.0.0/8".parse().unwrap()]);
         for url in ["https://app.example.com/bcl", "https://93.184.216.34/bcl"] {
-            assert!(check_backchannel_logout_url(url, Public).is_ok(), "{url}");
-            assert!(
-                check_backchannel_logout_url(url, AlsoLocal).is_ok(),
-                "{url}"
-            );
+            for destinations in [&public, &local, &intranet] {
+                assert!(
+                    check_backchannel_logout_url(url, destinations).is_ok(),
+                    "{url}"
+                );
+            }
         }
+        // This machine: only on a local issuer.
         for url in [
             "http://127.0.0.1:3000/bcl",
             "https://localhost/bcl",
-            "https://10.1.2.3/bcl",
-            "https://192.168.0.10/bcl",
-            "https://169.254.169.254/latest",
-            "https://[fd00::1]/bcl",
+            "https://localhost./bcl",
+            "https://localhost.localdomain/bcl",
+            "https://app.localhost/bcl",
+            "https://[::1]/bcl",
             "https://[::ffff:127.0.0.1]/bcl",
         ] {
-            assert!(check_backchannel_logout_url(url, Public).is_err(), "{url}");
+            assert!(check_backchannel_logout_url(url, &public).is_err(), "{url}");
             assert!(
-                check_backchannel_logout_url(url, AlsoLocal).is_ok(),
+                check_backchannel_logout_url(url, &intranet).is_err(),
                 "{url}"
             );
+            assert!(check_backchannel_logout_url(url, &local).is_ok(), "{url}");
         }
+        // The private network: only where allowed.
+        let error = check_backchannel_logout_url("https://10.1.2.3/bcl", &public).unwrap_err();
+        assert!(error.reason.contains("private-use"), "{error}");
+        assert!(check_backchannel_logout_url("https://10.1.2.3/bcl", &intranet).is_ok());
+        // Never: the other special ranges, whatever the issuer.
         for url in [
+            "https://192.168.0.10/bcl",
+            "https://169.254.169.254/latest",
+            "https://100.100.100.200/latest",
+            "https://198.18.0.1/bcl",
+            "https://0.0.0.0/bcl",
+            "https://255.255.255.255/bcl",
+            "https://[fd00::1]/bcl",
+            "https://[fe80::1]/bcl",
+            "https://[::127.0.0.1]/bcl",
+            "https://[64:ff9b::a9fe:a9fe]/latest",
+            "https://[2002:a00:1::]/bcl",
             "http://app.example.com/bcl",
             "https://app.example.com/bcl#frag",
             "ftp://app.example.com/bcl",
             "not a url",
         ] {
-            assert!(
-                check_backchannel_logout_url(url, AlsoLocal).is_err(),
-                "{url}"
-            );
+            for destinations in [&public, &local, &intranet] {
+                assert!(
+                    check_backchannel_logout_url(url, destinations).is_err(),
+                    "{url}"
+                );
+            }
         }
     }
 

@@ -29,6 +29,8 @@ pub const CONNECTION: &str = "con_";
 pub const ROLE: &str = "rol_";
 pub const CLIENT_GRANT: &str = "cgr_";
 pub const USER: &str = "usr_";
+/// A user's consent to a client (Auth0's grants).
+pub const USER_GRANT: &str = "ugr_";
 pub const SIGNING_KEY: &str = "key_";
 /// Resource servers, which Auth0's dashboard calls APIs.
 pub const RESOURCE_SERVER: &str = "api_";

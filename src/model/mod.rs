@@ -2,6 +2,7 @@
 //! is a pure function, unit-tested beside it, and the only way to build a
 //! valid value is through the constructor that checks it.
 
+pub mod address;
 pub mod client;
 pub mod connection;
 pub mod ids;
@@ -77,13 +78,10 @@ pub fn check_url(field: &str, value: &str, allow_http: bool) -> Result<url::Url,
     Ok(url)
 }
 
+/// Whether `url` names this machine: a loopback address, or a name that
+/// means it whatever DNS says (`localhost.`, `app.localhost`, …).
 pub fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
+    url.host().is_some_and(|host| address::is_loopback(&host))
 }
 
 /// Metadata maps (organization, connection): Auth0 allows at most 25 string

@@ -176,6 +176,18 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "session_clients",
         &["session_id", "client_id"],
     ),
+    unique("user_grants_pkey", "user_grants", &["id"]),
+    // Consents of one user and client for one audience widen one row.
+    unique(
+        "user_grants_user_client_audience_key",
+        "user_grants",
+        &["user_id", "client_id", "audience"],
+    ),
+    unique(
+        "user_grant_scopes_pkey",
+        "user_grant_scopes",
+        &["grant_id", "value"],
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.

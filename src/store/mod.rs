@@ -8,6 +8,7 @@ mod clients;
 mod codes;
 mod connections;
 pub mod constraints;
+mod grants;
 mod keys;
 mod login;
 mod notify;
@@ -26,6 +27,7 @@ pub mod users;
 
 pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
+pub use grants::{UserGrant, UserGrantFilter};
 pub use keys::{KeyRetention, SigningKeyRecord, StoredKey};
 pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};

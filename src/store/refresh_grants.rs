@@ -288,6 +288,35 @@ impl Store {
     }
 }
 
+/// Revokes the user's live refresh-token families of `client_id` for
+/// `audience` (`None`: the families without an API), with their access
+/// tokens: what a deleted consent had allowed.
+pub(super) async fn revoke_consented_families(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    client_id: &str,
+    audience: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    // As in `revoke_grant`: the families are written (locked) first, then
+    // their access tokens listed.
+    let revoked = sqlx::query(
+        "update refresh_grants set revoked_at = $4 where user_id = $1 and client_id = $2 \
+         and coalesce(audience, '') = $3 and revoked_at is null returning id",
+    )
+    .bind(user_id)
+    .bind(client_id)
+    .bind(audience.unwrap_or(""))
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in &revoked {
+        let grant_id: String = row.try_get("id")?;
+        revoke_family_access_tokens(tx, &grant_id, now).await?;
+    }
+    Ok(())
+}
+
 async fn insert_refresh_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     token_hash: &str,

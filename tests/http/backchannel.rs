@@ -1,6 +1,8 @@
 //! OpenID Connect Back-Channel Logout: a client that registered a URL gets a
 //! logout token when a session it was used for ends.
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,15 +13,17 @@ use tokio::sync::mpsc;
 
 use crate::on_both_backends;
 use crate::support::oidc::{
-    ALICE, CHALLENGE, Tenant, authorize, browser, claims, code_params, location, log_in,
-    log_in_alice, query_param, redeem_code, tenant,
+    ALICE, CHALLENGE, Tenant, authorize, browser, claims, code_params, confirm_logout, location,
+    log_in, log_in_alice, query_param, redeem_code, tenant,
 };
-use crate::support::{Backend, TestApp, spawn, spawn_configured};
+use crate::support::{Backend, TestApp, spawn, spawn_configured, spawn_resolving};
+use switchyard::outbound::StaticNames;
 
 on_both_backends!(
     ended_sessions_are_announced_to_their_clients,
     sessions_ending_otherwise_are_announced_too,
-    backchannel_logout_settings_are_validated
+    backchannel_logout_settings_are_validated,
+    no_logout_token_reaches_a_name_that_resolves_to_loopback
 );
 
 /// A client's back-channel logout endpoint: every form posted to it, in order.
@@ -89,16 +93,38 @@ async fn logged_in(app: &TestApp, t: &Tenant) -> (reqwest::Client, Value) {
 
 /// Registers `url` as the tenant's confidential client's back-channel logout URL.
 async fn register(app: &TestApp, admin: &str, t: &Tenant, url: &str) -> Value {
-    let (status, client) = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v2/clients/{}", t.client_id),
-            admin,
-            Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
-        )
-        .await;
+    let (status, client) = try_to_register(app, admin, t, url).await;
     assert_eq!(status, StatusCode::OK, "{client}");
     client
+}
+
+/// PATCHes `url` in as the tenant's confidential client's back-channel
+/// logout URL; the status and the body.
+async fn try_to_register(app: &TestApp, admin: &str, t: &Tenant, url: &str) -> (StatusCode, Value) {
+    app.api(
+        Method::PATCH,
+        &format!("/api/v2/clients/{}", t.client_id),
+        admin,
+        Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
+    )
+    .await
+}
+
+/// Logs alice in, then ends her session through the Management API; the
+/// ID token of that session.
+async fn session_ended_by_an_administrator(app: &TestApp, admin: &str, t: &Tenant) -> Value {
+    let (_, id_token) = logged_in(app, t).await;
+    let sid = id_token["sid"].as_str().unwrap();
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/sessions/{sid}"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    id_token
 }
 
 /// Nothing more is posted: once every back-channel delivery the app has
@@ -128,15 +154,32 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
         json!({"backchannel_logout_urls": [url], "backchannel_logout_initiators": {"mode": "all"}})
     );
 
-    // The user logs out (RP-initiated): the client gets a logout token for
-    // that session.
+    // Another site sends the browser to logout, or forges the confirmation:
+    // the session goes on, and nothing is announced.
     let (b, id_token) = logged_in(&app, &t).await;
-    let response = b
+    let page = b
         .get(app.url("/oidc/logout"))
         .query(&[("client_id", t.client_id.as_str())])
         .send()
         .await
         .unwrap();
+    let forged = b
+        .post(app.url("/oidc/logout/confirm"))
+        .form(&[("client_id", t.client_id.as_str()), ("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_quiet(
+        &app,
+        &mut received,
+        "a logout the user did not confirm was announced",
+    )
+    .await;
+
+    // The user confirms (RP-initiated logout): the client gets a logout
+    // token for that session.
+    let response = confirm_logout(&app, &b, page).await;
     assert_eq!(response.status(), StatusCode::OK);
     let (header, claims) = decoded(&next_logout_token(&mut received).await);
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
@@ -153,19 +196,9 @@ async fn ended_sessions_are_announced_to_their_clients(backend: Backend) {
     assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
 
     // An administrator ends the next session: announced too.
-    let (_, id_token) = logged_in(&app, &t).await;
-    let sid = id_token["sid"].as_str().unwrap();
-    let (status, _) = app
-        .api(
-            Method::DELETE,
-            &format!("/api/v2/sessions/{sid}"),
-            &admin,
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    let id_token = session_ended_by_an_administrator(&app, &admin, &t).await;
     let (_, claims) = decoded(&next_logout_token(&mut received).await);
-    assert_eq!(claims["sid"], sid);
+    assert_eq!(claims["sid"], id_token["sid"]);
 
     // A session only used by a client without a URL announces nothing; the
     // next token is for the session that used ours, ended with the user's.
@@ -361,16 +394,87 @@ async fn backchannel_logout_settings_are_validated(backend: Backend) {
             "https://10.0.0.7/backchannel-logout",
             StatusCode::BAD_REQUEST,
         ),
+        (
+            "https://localhost./backchannel-logout",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "https://app.localhost/backchannel-logout",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("https://[::ffff:127.0.0.1]/bcl", StatusCode::BAD_REQUEST),
+        ("https://[::127.0.0.1]/bcl", StatusCode::BAD_REQUEST),
+        (
+            "https://[64:ff9b::a9fe:a9fe]/latest",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("https://[2002:a9fe:a9fe::]/latest", StatusCode::BAD_REQUEST),
+        ("https://100.100.100.200/latest", StatusCode::BAD_REQUEST),
+        ("https://198.18.0.1/bcl", StatusCode::BAD_REQUEST),
+        ("https://0.0.0.0/bcl", StatusCode::BAD_REQUEST),
+        ("https://255.255.255.255/bcl", StatusCode::BAD_REQUEST),
+        ("https://224.0.0.1/bcl", StatusCode::BAD_REQUEST),
         ("https://app.example.com/backchannel-logout", StatusCode::OK),
     ] {
-        let (status, body) = public
-            .api(
-                Method::PATCH,
-                &format!("/api/v2/clients/{}", t.client_id),
-                &admin,
-                Some(json!({"oidc_logout": {"backchannel_logout_urls": [url]}})),
-            )
-            .await;
+        let (status, body) = try_to_register(&public, &admin, &t, url).await;
         assert_eq!(status, expected, "{url}: {body}");
+    }
+}
+
+/// A client of a Switchyard that does not run on localhost registers a
+/// back-channel URL on a name that passes the registration check but
+/// resolves to loopback (`rebind.test`, from the app's name table): no
+/// logout token is sent, and nothing even connects to the port; unless
+/// the configuration allows loopback's network.
+async fn no_logout_token_reaches_a_name_that_resolves_to_loopback(backend: Backend) {
+    for allowed in [false, true] {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let names = StaticNames::default().with("rebind.test", &[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        let app = spawn_resolving(backend, Arc::new(names), |config| {
+            config.issuer = Some("http://switchyard.test/".into());
+            if allowed {
+                config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+            }
+        })
+        .await;
+        let t = tenant(&app).await;
+        let admin = app.admin_token().await;
+        // An address literal in the allowed network passes registration too.
+        let (status, body) = try_to_register(&app, &admin, &t, "https://127.0.0.2/bcl").await;
+        let expected = if allowed {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(status, expected, "{body}");
+        register(
+            &app,
+            &admin,
+            &t,
+            &format!("https://rebind.test:{port}/backchannel-logout"),
+        )
+        .await;
+
+        session_ended_by_an_administrator(&app, &admin, &t).await;
+        if allowed {
+            // Connected to (and closed at once: the TLS handshake fails).
+            let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+            assert!(
+                matches!(accepted, Ok(Ok(_))),
+                "the allowed network was not reached"
+            );
+        } else {
+            tokio::time::timeout(Duration::from_secs(10), app.background.settled())
+                .await
+                .expect("back-channel deliveries still running after 10 s");
+            // A connection completes in the kernel whether or not it is
+            // accepted: once the delivery is over, any it made is waiting.
+            let listener = listener.into_std().unwrap();
+            match listener.accept() {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                other => panic!("the delivery connected to loopback: {other:?}"),
+            }
+        }
     }
 }

@@ -106,7 +106,8 @@ async fn client_credentials_with_post_basic_and_json(backend: Backend) {
     assert_eq!(claims["sub"], format!("{BOOTSTRAP_ID}@clients"));
     assert_eq!(claims["client_id"], BOOTSTRAP_ID);
 
-    // client_secret_basic
+    // client_secret_basic: not this client's method (client_auth.rs has a
+    // client that registered it).
     let response = app
         .http
         .post(app.url("/oauth/token"))
@@ -118,7 +119,7 @@ async fn client_credentials_with_post_basic_and_json(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["cache-control"], "no-store");
 
     // JSON body, as Auth0 accepts, narrowing the scope

@@ -1,10 +1,11 @@
 // A full login in headless Chromium (Debian's chromium driven by playwright-core):
 // /authorize → identifier page → password page → the client's callback with a code;
-// then SSO: prompt=none answered from the session cookie.
+// then SSO: prompt=none answered from the session cookie; then logout, confirmed
+// on its page.
 // The password page is saved as a screenshot in SWITCHYARD_ARTIFACTS_DIR.
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
-// SWITCHYARD_REDIRECT_URI, SWITCHYARD_ORG_NAME, SWITCHYARD_USER_EMAIL,
+// SWITCHYARD_REDIRECT_URI, SWITCHYARD_LOGOUT_URI, SWITCHYARD_ORG_NAME, SWITCHYARD_USER_EMAIL,
 // SWITCHYARD_USER_PASSWORD, SWITCHYARD_CERT_SPKI (base64 SHA-256 of the dev
 // certificate's public key), SWITCHYARD_ARTIFACTS_DIR.
 import { test } from 'node:test';
@@ -70,6 +71,32 @@ test('Chromium: identifier-first login into an organization', async () => {
     const silent = new URL((await reached).url());
     assert.equal(silent.searchParams.get('state'), 'chromium-sso');
     assert.ok(silent.searchParams.get('code'), `no code in ${silent}`);
+
+    // Logout without an id_token_hint (Auth0's /v2/logout): the user is
+    // asked, and the click (a form post whose answer redirects to the app,
+    // which the page's CSP form-action must allow) ends the session.
+    // (A new tab: the failed navigation to the callback may still be
+    // settling in this one.)
+    const tab = await page.context().newPage();
+    const logoutUri = env('SWITCHYARD_LOGOUT_URI');
+    let loggedOut = null;
+    await tab.route(`${logoutUri}**`, async (route) => {
+      loggedOut = route.request().url();
+      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'logged out' });
+    });
+    const logout = new URL('v2/logout', env('SWITCHYARD_ISSUER'));
+    logout.search = new URLSearchParams({ client_id: env('SWITCHYARD_CLIENT_ID'), returnTo: logoutUri }).toString();
+    await tab.goto(logout.href);
+    await tab.waitForSelector('text=Log out?');
+    assert.ok(
+      (await page.context().cookies()).some((c) => c.name === '__Host-sy_session'),
+      'asking ended the session',
+    );
+    await tab.click('button[type=submit]');
+    await tab.waitForURL(`${logoutUri}**`);
+    assert.equal(loggedOut, logoutUri);
+    const after = await page.context().cookies();
+    assert.ok(!after.some((c) => c.name === '__Host-sy_session'), 'the session cookie is cleared');
   } finally {
     await browser.close();
   }

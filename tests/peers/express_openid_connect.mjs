@@ -90,8 +90,10 @@ test('express-openid-connect: login into an organization, org_id in the session'
   assert.equal(body.email, env('SWITCHYARD_USER_EMAIL'));
 
   // The middleware's /logout goes through Switchyard's end_session_endpoint
-  // (id_token_hint, post_logout_redirect_uri) and back to the app; the SSO
-  // session is over, so /profile asks for a login again.
+  // (id_token_hint, post_logout_redirect_uri) and straight back to the app:
+  // the hint is for this very session, so Switchyard asks nothing (a
+  // confirmation page would stop the browser on Switchyard's origin). The
+  // SSO session is over, so /profile asks for a login again.
   const afterLogout = await browser.follow(`${baseURL()}/logout`, {}, 'stop-never:');
   assert.equal(afterLogout.response.status, 200, `after logout at ${afterLogout.url}: ${afterLogout.html}`);
   assert.equal(new URL(afterLogout.url).origin, baseURL(), `logout should end at the app, ended at ${afterLogout.url}`);
@@ -113,12 +115,18 @@ test('express-openid-connect: back-channel logout ends the app session', async (
   assert.equal((await browser.follow(`${baseURL()}/`, {}, 'stop-never:')).html, 'logged in');
 
   // The SSO session ends at Switchyard, not through the app: the app only
-  // learns of it from the logout token Switchyard posts to it.
+  // learns of it from the logout token Switchyard posts to it. Without an
+  // id_token_hint the user confirms first.
   const issuer = env('SWITCHYARD_ISSUER');
-  const ended = await browser.follow(
+  const asked = await browser.follow(
     `${issuer}${issuer.endsWith('/') ? '' : '/'}oidc/logout?client_id=${encodeURIComponent(env('SWITCHYARD_CLIENT_ID'))}`,
     {}, 'stop-never:');
+  assert.equal(asked.response.status, 200, `confirmation page: ${asked.html}`);
+  assert.match(asked.html, /Log out\?/);
+  assert.equal((await browser.follow(`${baseURL()}/`, {}, 'stop-never:')).html, 'logged in', 'asking ended nothing');
+  const ended = await submit(browser, asked, {}, 'stop-never:');
   assert.equal(ended.response.status, 200, `logout page: ${ended.html}`);
+  assert.match(ended.html, /You are logged out/);
   let page;
   for (let i = 0; i < 50; i++) {
     page = await browser.follow(`${baseURL()}/`, {}, 'stop-never:');

@@ -30,6 +30,7 @@ mod support;
 mod clients;
 mod connections;
 mod foreign_keys;
+mod grants;
 mod keys;
 mod members;
 mod organizations;

@@ -2,14 +2,16 @@
 //! client to drive it.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
+use reqwest::dns::Resolve;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use switchyard::Application;
 use switchyard::clock::Clock;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
+use switchyard::outbound::SystemNames;
 use switchyard::state::BackgroundTasks;
 
 use super::{Backend, TestDatabase};
@@ -74,6 +76,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
         trust_forwarded_for: false,
         connection_limits: Default::default(),
         key_encryption_key: Default::default(),
+        outbound: Default::default(),
     }
 }
 
@@ -85,11 +88,21 @@ pub async fn spawn(backend: Backend) -> TestApp {
 /// An app on a database of its own on `backend`, with the test
 /// configuration changed by `configure` first.
 pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_resolving(backend, Arc::new(SystemNames), configure).await
+}
+
+/// [`spawn_configured`], with the host names of the app's outbound
+/// requests resolved by `names` (a table mapping test names to loopback).
+pub async fn spawn_resolving(
+    backend: Backend,
+    names: Arc<dyn Resolve>,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let database = TestDatabase::create(backend, dir.path()).await;
     let mut config = test_config(dir.path(), database.url().to_owned());
     configure(&mut config);
-    let mut app = spawn_with(config, dir).await;
+    let mut app = build_and_serve(config, dir, names).await;
     app.own_database = Some(database);
     app
 }
@@ -97,12 +110,20 @@ pub async fn spawn_configured(backend: Backend, configure: impl FnOnce(&mut Conf
 /// An app with `config`, on a database the caller keeps (several nodes
 /// may share one).
 pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
+    build_and_serve(config, dir, Arc::new(SystemNames)).await
+}
+
+async fn build_and_serve(
+    config: Config,
+    dir: tempfile::TempDir,
+    names: Arc<dyn Resolve>,
+) -> TestApp {
     let database_url = config.database_url.clone();
     let key_source = config.key_encryption_key.clone();
     let data_dir = config.data_dir.clone();
     let tls = config.tls != TlsMode::InsecureHttp;
     let clock = Clock::advanceable();
-    let app = Application::build_with_clock(config, clock.clone())
+    let app = Application::build_with_clock_and_names(config, clock.clone(), names)
         .await
         .expect("build application");
     let port = app.local_addr().port();

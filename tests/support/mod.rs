@@ -12,7 +12,8 @@ use std::future::Future;
 
 #[allow(unused_imports)] // Each test binary uses its own part.
 pub use app::{
-    BOOTSTRAP_ID, BOOTSTRAP_SECRET, TestApp, spawn, spawn_configured, spawn_with, test_config,
+    BOOTSTRAP_ID, BOOTSTRAP_SECRET, TestApp, spawn, spawn_configured, spawn_resolving, spawn_with,
+    test_config,
 };
 #[allow(unused_imports)]
 pub use database::{POSTGRES_ENV, PostgresDatabase, TestDatabase};

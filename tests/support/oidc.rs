@@ -125,6 +125,45 @@ pub fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// Every hidden field of a page's form, in order.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Answers "Log out?" on the confirmation page `page` as the user's click
+/// would: posts its form from `browser`; returns the response.
+pub async fn confirm_logout(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    page: reqwest::Response,
+) -> reqwest::Response {
+    assert_eq!(page.status(), StatusCode::OK, "a logout confirmation page");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Log out?"),
+        "not the confirmation page: {html}"
+    );
+    browser
+        .post(app.url("/oidc/logout/confirm"))
+        .form(&hidden_fields(&html))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .unwrap()

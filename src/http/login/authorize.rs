@@ -11,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use super::cookies::{Cookies, browser_session};
 use super::pages::{error_page, login_error, to_client};
 use crate::flows::authorize::{AuthorizeError, check_request};
-use crate::flows::login::{self, LoginError};
+use crate::flows::login::{self, LoginError, SessionAnswer};
 use crate::flows::session::{self, SessionUse};
 use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::http::ClientIp;
@@ -70,28 +70,30 @@ async fn authorize(
         browser_session.as_ref(),
         state.clock.now_unix_seconds(),
     );
+    // A page the session's user goes to without logging in again.
+    let mut page_in_session = None;
     match use_of_session {
         SessionUse::LoginRequired => return login_required(),
         SessionUse::Silent => {
             if let Some(found) = &browser_session {
                 match login::authorize_with_session(state, &request, found).await {
-                    Ok(Some(response)) => return to_client(&response),
-                    Ok(None) if request.prompt.iter().any(|p| p == "none") => {
+                    Ok(SessionAnswer::Client(response)) => return to_client(&response),
+                    Ok(SessionAnswer::AskConsent) => page_in_session = Some("/u/consent"),
+                    Ok(SessionAnswer::NotServed) if request.prompt.iter().any(|p| p == "none") => {
                         return login_required();
                     }
-                    Ok(None) => {}
+                    Ok(SessionAnswer::NotServed) => {}
                     Err(e) => return login_error(headers, e),
                 }
             }
         }
-        SessionUse::Interactive | SessionUse::PickOrganization => {}
+        SessionUse::PickOrganization => page_in_session = Some("/u/organization"),
+        SessionUse::Interactive => {}
     }
-    let started = match &browser_session {
-        Some(found) if use_of_session == SessionUse::PickOrganization => {
-            login::begin_organization_pick(state, &request, found, client_ip)
-                .await
-                .map(|started| (started, "/u/organization"))
-        }
+    let started = match (&browser_session, page_in_session) {
+        (Some(found), Some(page)) => login::begin_in_session(state, &request, found, client_ip)
+            .await
+            .map(|started| (started, page)),
         _ => {
             let page = match request.screen_hint.as_deref() {
                 Some("signup") => "/u/signup",

@@ -116,8 +116,14 @@ pub(in crate::http) async fn browser_session(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<StoredSession>, crate::store::StoreError> {
-    let name = Cookies::of(state).session_name();
-    session::current(state, jar.get(name).map(Cookie::value)).await
+    session::current(state, session_secret(state, jar)).await
+}
+
+/// The secret the browser's session cookie holds (the logout confirmation's
+/// CSRF token is bound to it).
+pub(in crate::http) fn session_secret<'a>(state: &AppState, jar: &'a CookieJar) -> Option<&'a str> {
+    jar.get(Cookies::of(state).session_name())
+        .map(Cookie::value)
 }
 
 /// The transaction a page is for, if this browser holds its cookie.

@@ -10,6 +10,8 @@
 //!   "continue as"), and the last response that ends the transaction.
 //! - [`organization_prompt`]: the organization a client requires, asked for
 //!   before or after the login; apart because only such clients see it.
+//! - [`consent`]: the consent page of third-party clients, after the login
+//!   and before the code.
 //! - [`pages`]: what every page shares — CSP and the other security headers,
 //!   branding, the error page, the response to the client — so that sign-up
 //!   and logout render exactly as login does.
@@ -17,6 +19,7 @@
 //!   built and read in one place (their attributes are security decisions).
 
 mod authorize;
+mod consent;
 mod cookies;
 mod organization_prompt;
 mod pages;
@@ -25,7 +28,7 @@ mod steps;
 use axum::Router;
 use axum::routing::{get, post};
 
-pub(super) use cookies::{Cookies, browser_session, load_transaction};
+pub(super) use cookies::{Cookies, browser_session, load_transaction, session_secret};
 pub(super) use pages::{
     Brand, brand_for, error_page, login_error, render, render_with_form_target,
 };
@@ -45,6 +48,10 @@ pub fn router() -> Router<AppState> {
             get(steps::password_get).post(steps::password_post),
         )
         .route("/u/login/continue", post(steps::continue_post))
+        .route(
+            "/u/consent",
+            get(consent::consent_get).post(consent::consent_post),
+        )
         .route(
             "/u/organization",
             get(organization_prompt::organization_get).post(organization_prompt::organization_post),

@@ -14,8 +14,8 @@ use crate::cache::Change;
 use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::client::{
-    AppType, BackchannelTargets, Client, GrantType, OrganizationRequireBehavior, OrganizationUsage,
-    SigningAlg, TokenEndpointAuthMethod, check_backchannel_logout_url,
+    AppType, Client, GrantType, OrganizationRequireBehavior, OrganizationUsage, SigningAlg,
+    TokenEndpointAuthMethod, check_backchannel_logout_url,
 };
 use crate::model::ids;
 use crate::state::AppState;
@@ -192,18 +192,13 @@ pub struct UpdateClientBody {
     pub oidc_logout: Option<OidcLogout>,
 }
 
-/// Back-channel logout URLs are POSTed to by the server: public https
-/// hosts only, unless the server itself runs on localhost.
+/// Back-channel logout URLs are POSTed to by the server: only where its
+/// outbound requests may go.
 fn check_backchannel_target(state: &AppState, client: &Client) -> Result<(), ApiError> {
     let Some(url) = &client.backchannel_logout_url else {
         return Ok(());
     };
-    let targets = if state.issuer.is_local() {
-        BackchannelTargets::AlsoLocal
-    } else {
-        BackchannelTargets::Public
-    };
-    check_backchannel_logout_url(url, targets)?;
+    check_backchannel_logout_url(url, state.outbound.destinations())?;
     Ok(())
 }
 

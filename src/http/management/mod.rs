@@ -6,6 +6,7 @@
 mod client_grants;
 mod clients;
 mod connections;
+mod grants;
 mod keys;
 mod members;
 mod organization_grants;
@@ -66,6 +67,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "create:client_grants",
     "update:client_grants",
     "delete:client_grants",
+    "read:grants",
+    "delete:grants",
     "read:users",
     "create:users",
     "update:users",
@@ -128,6 +131,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(connections::router())
         .merge(clients::router())
         .merge(client_grants::router())
+        .merge(grants::router())
         .merge(users::router())
         .merge(sessions::router())
         .merge(roles::router())

@@ -251,6 +251,7 @@ fn an_id_token_hint_must_be_ours_and_for_this_client() {
             Some(IdTokenHint {
                 aud,
                 sub: "usr_1".into(),
+                sid: None,
             })
         }
     };
