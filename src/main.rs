@@ -78,6 +78,19 @@ enum KeysCommand {
     List(CommonArgs),
 }
 
+/// `println!` that does not panic when stdout is closed early
+/// (`switchyard openapi | head`): a closed pipe ends the output quietly, as
+/// other command-line tools do; any other write error is returned.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($arg)*) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        }
+    }};
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -90,10 +103,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
             open_store(&common).await?.close().await;
-            println!(
+            say!(
                 "schema is up to date ({})",
                 switchyard::store::redact_url(&url)
-            );
+            )?;
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
@@ -105,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => rotate_kek(&common, new_key_file.as_deref()).await,
         Command::Openapi => {
-            println!("{}", switchyard::http::openapi().to_pretty_json()?);
+            say!("{}", switchyard::http::openapi().to_pretty_json()?)?;
             Ok(())
         }
     }
@@ -128,7 +141,7 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             let kid = ring
                 .rotate(&store, alg, switchyard::flows::LONGEST_FIXED_TOKEN_LIFETIME)
                 .await?;
-            println!("rotated {}: current key is now {kid}", alg.as_str());
+            say!("rotated {}: current key is now {kid}", alg.as_str())?;
             // Running nodes re-read their keys now rather than within a minute.
             if let Err(e) = store
                 .notify_change(&switchyard::cache::Change::SigningKeys.to_message())
@@ -145,10 +158,13 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             .verifies_until
             .map(|until| format!("  verifies until {until}"))
             .unwrap_or_default();
-        println!(
+        say!(
             "{:<8} {:<9} {}  created {}{until}",
-            key.alg, key.state, key.kid, key.created_at
-        );
+            key.alg,
+            key.state,
+            key.kid,
+            key.created_at
+        )?;
     }
     Ok(())
 }
@@ -178,24 +194,24 @@ async fn rotate_kek(
         new_key_file,
     )
     .await?;
-    println!(
+    say!(
         "re-sealed {} signing keys and {} connection secrets: key-encryption key {} replaces {}",
         rotation.resealed.signing_keys,
         rotation.resealed.connection_secrets,
         rotation.new_key_id,
         rotation.old_key_id
-    );
+    )?;
     if rotation.replaced_configured_file {
-        println!(
+        say!(
             "{} now holds the new key: start the server as before",
             rotation.new_key_file.display()
-        );
+        )?;
     } else {
-        println!(
+        say!(
             "the new key is in {}: configure it on every node (key_encryption_key_file, \
              SWITCHYARD_KEY_ENCRYPTION_KEY_FILE or --key-encryption-key-file) before starting them",
             rotation.new_key_file.display()
-        );
+        )?;
     }
     Ok(())
 }
@@ -203,62 +219,69 @@ async fn rotate_kek(
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_serve_args(&args)?;
     let app = Application::build(config).await?;
-    print_banner(app.issuer(), app.local_addr(), &app.banner);
+    print_banner(app.issuer(), app.local_addr(), &app.banner)?;
     app.run_until_stopped().await
 }
 
-fn print_banner(issuer: &str, addr: std::net::SocketAddr, banner: &StartupBanner) {
+fn print_banner(
+    issuer: &str,
+    addr: std::net::SocketAddr,
+    banner: &StartupBanner,
+) -> std::io::Result<()> {
     let base = issuer.trim_end_matches('/');
-    println!();
-    println!("Switchyard is listening on {addr}");
-    println!("  issuer       {issuer}");
-    println!("  discovery    {base}/.well-known/openid-configuration");
-    println!("  browser      {base}/");
-    println!("  management   {base}/api/v2/  (OpenAPI: {base}/api/v2/openapi.json)");
+    say!()?;
+    say!("Switchyard is listening on {addr}")?;
+    say!("  issuer       {issuer}")?;
+    say!("  discovery    {base}/.well-known/openid-configuration")?;
+    say!("  browser      {base}/")?;
+    say!("  management   {base}/api/v2/  (OpenAPI: {base}/api/v2/openapi.json)")?;
     if let Some(cert) = &banner.dev_certificate {
-        println!(
+        say!(
             "  dev TLS cert {}  (trust it: NODE_EXTRA_CA_CERTS={0}, curl --cacert {0})",
             cert.display()
-        );
+        )?;
     }
     if let Some(id) = &banner.bootstrap_client_created {
-        println!("  bootstrap machine client {id} created with every Management API scope");
+        say!("  bootstrap machine client {id} created with every Management API scope")?;
     }
     if let Some(demo) = &banner.demo {
-        println!();
-        println!("Demo tenant created (shown once; secrets are stored hashed):");
-        println!("  organizations       hoekstra, metahexa");
-        println!(
+        say!()?;
+        say!("Demo tenant created (shown once; secrets are stored hashed):")?;
+        say!("  organizations       hoekstra, metahexa")?;
+        say!(
             "  web app client      client_id={}  client_secret={}",
-            demo.web_client_id, demo.web_client_secret
-        );
-        println!(
+            demo.web_client_id,
+            demo.web_client_secret
+        )?;
+        say!(
             "                      callback http://localhost:3000/callback, authenticates with client_secret_basic"
-        );
-        println!(
+        )?;
+        say!(
             "  machine client      client_id={}  client_secret={}",
-            demo.m2m_client_id, demo.m2m_client_secret
-        );
-        println!("                      audience {base}/api/v2/ (every Management API scope)");
-        println!(
+            demo.m2m_client_id,
+            demo.m2m_client_secret
+        )?;
+        say!("                      audience {base}/api/v2/ (every Management API scope)")?;
+        say!(
             "  demo user           {} / {}  (member of hoekstra)",
-            demo.user_email, demo.user_password
-        );
-        println!();
-        println!(
+            demo.user_email,
+            demo.user_password
+        )?;
+        say!()?;
+        say!(
             "  log in:  {base}/authorize?client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization=hoekstra&state=try-it",
             demo.web_client_id
-        );
-        println!(
+        )?;
+        say!(
             "           (open it in a browser, log in as the demo user; the browser ends at the callback with ?code=…)"
-        );
-        println!(
+        )?;
+        say!(
             "  token:  curl --cacert <dev cert> -d grant_type=client_credentials -d client_id={} \\",
             demo.m2m_client_id
-        );
-        println!(
+        )?;
+        say!(
             "            -d client_secret=<secret> -d audience={base}/api/v2/ {base}/oauth/token"
-        );
+        )?;
     }
-    println!();
+    say!()
 }
