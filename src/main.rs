@@ -64,8 +64,9 @@ enum SecretsCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Rotate: next becomes current, current previous; the previous key leaves
-    /// the JWKS. Running servers pick the change up within a minute.
+    /// Rotate: next becomes current, current previous. A previous key stays
+    /// in the JWKS until every token it signed can have expired. Running
+    /// servers pick the change up at once (PostgreSQL) or within a minute.
     Rotate {
         #[command(flatten)]
         common: CommonArgs,
@@ -137,7 +138,9 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
             None => SigningAlg::ALL.to_vec(),
         };
         for alg in algs {
-            let kid = ring.rotate(&store, alg).await?;
+            let kid = ring
+                .rotate(&store, alg, switchyard::flows::LONGEST_FIXED_TOKEN_LIFETIME)
+                .await?;
             say!("rotated {}: current key is now {kid}", alg.as_str())?;
             // Running nodes re-read their keys now rather than within a minute.
             if let Err(e) = store
@@ -151,8 +154,12 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     for key in ring.summaries() {
+        let until = key
+            .verifies_until
+            .map(|until| format!("  verifies until {until}"))
+            .unwrap_or_default();
         say!(
-            "{:<8} {:<9} {}  created {}",
+            "{:<8} {:<9} {}  created {}{until}",
             key.alg,
             key.state,
             key.kid,

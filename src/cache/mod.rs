@@ -44,8 +44,8 @@ pub enum Change {
     /// are cached by id and by name, so all of them go (writes are rare).
     Organizations,
     TenantSettings,
-    /// The signing keys were rotated: the key ring is read again (it is
-    /// also re-read every minute).
+    /// The signing keys were rotated or one was revoked: the key ring is
+    /// read again (it is also re-read every minute).
     SigningKeys,
 }
 

@@ -28,7 +28,7 @@ use crate::store::StoreError;
 pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
 const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// A logout token is used at once; two minutes cover clock skew.
-const LOGOUT_TOKEN_LIFETIME_SECS: i64 = 120;
+pub const LOGOUT_TOKEN_LIFETIME_SECS: i64 = 120;
 /// How long a client may take to answer (§2.5 leaves it to the OP).
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 

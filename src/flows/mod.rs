@@ -19,8 +19,33 @@ pub mod throttle;
 pub mod token;
 
 use std::fmt;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+/// The longest lifetime of a token signed here other than a user's access
+/// token for an API (that one follows the API's `token_lifetime`, which the
+/// key rotation reads itself): ID tokens, access tokens for `/userinfo`,
+/// machine tokens, Management API tokens, logout tokens. A key that stops
+/// signing stays published at least this long.
+pub const LONGEST_FIXED_TOKEN_LIFETIME: Duration = {
+    let lifetimes = [
+        issue::ID_TOKEN_LIFETIME_SECS,
+        issue::USER_ACCESS_TOKEN_LIFETIME_SECS,
+        client_credentials::ACCESS_TOKEN_LIFETIME_SECS,
+        client_credentials::MANAGEMENT_TOKEN_LIFETIME_SECS,
+        backchannel::LOGOUT_TOKEN_LIFETIME_SECS,
+    ];
+    let mut longest = 0;
+    let mut i = 0;
+    while i < lifetimes.len() {
+        if lifetimes[i] > longest {
+            longest = lifetimes[i];
+        }
+        i += 1;
+    }
+    Duration::from_secs(longest.unsigned_abs())
+};
 
 /// Hex SHA-256 of a high-entropy secret (client secrets, authorization codes,
 /// browser bindings): what the store keeps instead of the secret itself.

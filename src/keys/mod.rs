@@ -1,14 +1,18 @@
 //! Signing keys: generated and kept in the store, parsed once into a ring.
 //!
 //! Per algorithm the ring holds a `current` key (signs), a `next` key
-//! (published ahead so relying parties cache it before it signs) and a
-//! `previous` key (still verifies what it signed until the next rotation).
-//! The JWKS publishes all three; a token whose `kid` is not in the JWKS is
-//! rejected.
+//! (published ahead so relying parties cache it before it signs) and any
+//! number of `previous` keys: each still verifies what it signed until every
+//! token it signed can have expired (its `verifies_until`, set when it stops
+//! signing), or until an administrator revokes it. The JWKS publishes them
+//! all; a token whose `kid` is not in the JWKS is rejected. Each key carries
+//! a self-signed X.509 certificate of its public key, as Auth0's do (`x5c`
+//! in the JWKS, `cert` in the Management API).
 
 mod provider;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::KeySize;
@@ -26,9 +30,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::clock::Clock;
 use crate::model::client::SigningAlg;
 use crate::model::ids;
-use crate::store::{Store, StoreError, StoredKey};
+use crate::store::{KeyRetention, Store, StoreError, StoredKey};
 use provider::ParsedKeyPair;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +44,8 @@ pub enum KeyError {
     BadKey(String),
     #[error("signing failed: {0}")]
     Sign(jsonwebtoken::errors::Error),
+    #[error("certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,20 +97,33 @@ struct LoadedKey {
     alg: SigningAlg,
     state: KeyState,
     created_at: i64,
+    /// When a `previous` key leaves the ring (Unix milliseconds).
+    verifies_until: Option<i64>,
+    /// The certificate made on loading a key stored without one, to store.
+    made_certificate: Option<String>,
     /// The PKCS#8 DER; the provider maps it to the parsed pair.
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: Jwk,
 }
 
-/// One immutable snapshot of the live keys; replaced whole on reload.
-struct KeySet {
-    keys: Vec<LoadedKey>,
-    jwks_json: Arc<str>,
+impl LoadedKey {
+    fn verifies_at(&self, now_millis: i64) -> bool {
+        self.verifies_until.is_none_or(|end| end > now_millis)
+    }
 }
 
-/// What the Management API shows of a key (never the private part).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// One immutable snapshot of the live keys; replaced whole on reload, and
+/// when the first of its `previous` keys reaches its end.
+struct KeySet {
+    keys: Vec<Arc<LoadedKey>>,
+    jwks_json: Arc<str>,
+    /// The earliest `verifies_until` among the keys.
+    first_end: Option<i64>,
+}
+
+/// The live keys as the `keys` command lists them (never the private part).
+#[derive(Debug, Clone, Serialize)]
 pub struct KeySummary {
     pub kid: String,
     pub alg: String,
@@ -113,11 +133,22 @@ pub struct KeySummary {
     pub next: bool,
     pub previous: bool,
     pub created_at: String,
+    /// When a `previous` key leaves the JWKS.
+    pub verifies_until: Option<String>,
 }
 
 pub struct KeyRing {
     set: RwLock<Arc<KeySet>>,
+    /// The store's clock: keys leave the ring when it passes their end.
+    clock: Clock,
 }
+
+/// How long after a key stops signing it stays published, beyond the
+/// lifetime of the tokens it signed: the 30 s leeway verification allows
+/// past `exp`, the minute a node may go on signing with it before it learns
+/// of the rotation (it re-reads keys every minute when it misses the
+/// notification), and clock skew between nodes.
+pub const RETENTION_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +194,13 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
         .map_err(|e| KeyError::BadKey(e.to_string()))?;
     let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::BadKey(e.to_string());
     let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    // Keys stored before keys had certificates get one here; reload stores it.
+    let certificate = match &stored.certificate {
+        Some(pem) => pem.clone(),
+        None => self_signed_certificate(alg, &der, &stored.kid, stored.created_at)?,
+    };
+    let certificate_der = certificate_der(&certificate)?;
+    let made_certificate = stored.certificate.is_none().then_some(certificate);
     let (pair, encoding, decoding, params) = match alg {
         SigningAlg::RS256 => {
             let pair = RsaKeyPair::from_pkcs8(&der).map_err(rejected)?;
@@ -233,6 +271,8 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
                 SigningAlg::EdDSA => KeyAlgorithm::EdDSA,
             }),
             key_id: Some(stored.kid.clone()),
+            x509_chain: Some(vec![STANDARD.encode(&certificate_der)]),
+            x509_sha1_fingerprint: Some(b64(&sha1(&certificate_der))),
             ..CommonParameters::default()
         },
         algorithm: params,
@@ -242,6 +282,8 @@ fn load_key(stored: &StoredKey) -> Result<LoadedKey, KeyError> {
         alg,
         state,
         created_at: stored.created_at,
+        verifies_until: stored.verifies_until,
+        made_certificate,
         encoding,
         decoding,
         jwk,
@@ -253,19 +295,90 @@ impl KeySet {
     fn current(&self, alg: SigningAlg) -> Option<&LoadedKey> {
         self.keys
             .iter()
+            .map(AsRef::as_ref)
             .find(|k| k.alg == alg && k.state == KeyState::Current)
     }
 
-    fn build(keys: Vec<LoadedKey>) -> Self {
+    fn build(keys: Vec<Arc<LoadedKey>>) -> Self {
         let jwks = JwkSet {
             keys: keys.iter().map(|k| k.jwk.clone()).collect(),
         };
         let jwks_json = serde_json::to_string(&jwks).unwrap_or_else(|_| "{\"keys\":[]}".into());
         KeySet {
+            first_end: keys.iter().filter_map(|k| k.verifies_until).min(),
             keys,
             jwks_json: jwks_json.into(),
         }
     }
+
+    /// This set without the keys past their end, or `None` if none is.
+    fn without_ended(&self, now_millis: i64) -> Option<Self> {
+        if self.first_end.is_none_or(|end| end > now_millis) {
+            return None;
+        }
+        let keys = self
+            .keys
+            .iter()
+            .filter(|k| k.verifies_at(now_millis))
+            .cloned()
+            .collect();
+        Some(KeySet::build(keys))
+    }
+}
+
+/// SHA-1 of a certificate: its thumbprint (`x5t`), as Auth0 gives it.
+pub fn sha1(der: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der)
+        .as_ref()
+        .to_vec()
+}
+
+/// The DER of a PEM certificate.
+pub fn certificate_der(pem: &str) -> Result<Vec<u8>, KeyError> {
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| KeyError::BadKey(format!("certificate: {e}")))?;
+    Ok(parsed.contents)
+}
+
+/// A certificate (DER) as a certs-only PKCS#7 (CMS `SignedData`), PEM: what
+/// Auth0 gives as a signing key's `pkcs7`.
+pub fn pkcs7_pem(certificate_der: &[u8]) -> Result<String, KeyError> {
+    use cms::cert::x509::der::{Decode, Encode};
+    let bad = |e: cms::cert::x509::der::Error| KeyError::BadKey(format!("pkcs7: {e}"));
+    let certificate = cms::cert::x509::Certificate::from_der(certificate_der).map_err(bad)?;
+    let bundle = cms::content_info::ContentInfo::try_from(certificate).map_err(bad)?;
+    Ok(pem::encode(&pem::Pem::new(
+        "PKCS7",
+        bundle.to_der().map_err(bad)?,
+    )))
+}
+
+/// A self-signed certificate of the key `pkcs8` (of `alg`), named after its
+/// `kid` and valid from its creation for 20 years. It only carries the public
+/// key, as Auth0's do: nothing checks its dates or chains it to a CA.
+fn self_signed_certificate(
+    alg: SigningAlg,
+    pkcs8: &[u8],
+    kid: &str,
+    created_at_millis: i64,
+) -> Result<String, KeyError> {
+    let sign_alg = match alg {
+        SigningAlg::RS256 => &rcgen::PKCS_RSA_SHA256,
+        SigningAlg::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        SigningAlg::EdDSA => &rcgen::PKCS_ED25519,
+    };
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(pkcs8);
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, sign_alg)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, kid);
+    params.not_before =
+        time::OffsetDateTime::from_unix_timestamp(created_at_millis.div_euclid(1000))
+            .map_err(|e| KeyError::BadKey(e.to_string()))?;
+    params.not_after = params.not_before + time::Duration::days(20 * 365);
+    Ok(params.self_signed(&key_pair)?.pem())
 }
 
 impl KeyRing {
@@ -276,6 +389,7 @@ impl KeyRing {
         provider::install();
         let ring = KeyRing {
             set: RwLock::new(Arc::new(KeySet::build(Vec::new()))),
+            clock: store.clock().clone(),
         };
         ring.reload(store).await?;
         let mut created = false;
@@ -301,39 +415,100 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// Re-reads the live keys from the store (after a rotation anywhere).
+    /// Re-reads the live keys from the store (after a rotation or a
+    /// revocation anywhere). Keys made before keys had certificates get one.
     pub async fn reload(&self, store: &Store) -> Result<(), KeyError> {
-        let stored = store.list_live_signing_keys().await?;
-        let keys = stored.iter().map(load_key).collect::<Result<Vec<_>, _>>()?;
-        let new_set = Arc::new(KeySet::build(keys));
-        let old = match self.set.write() {
-            Ok(mut guard) => std::mem::replace(&mut *guard, new_set),
-            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), new_set),
-        };
-        // Keys that left the ring no longer need their parsed pairs.
-        let live = self.snapshot();
-        for key in &old.keys {
-            if !live.keys.iter().any(|k| k.kid == key.kid) {
-                provider::unregister(key.encoding.inner());
+        let mut keys = self.load_live(store).await?;
+        let mut made = false;
+        for key in &keys {
+            if let Some(pem) = &key.made_certificate {
+                store.set_signing_key_certificate(&key.kid, pem).await?;
+                made = true;
             }
         }
+        if made {
+            // Another node may have stored its own first: every node uses that one.
+            keys = self.load_live(store).await?;
+        }
+        self.replace_set(KeySet::build(keys), None);
         Ok(())
     }
 
-    /// Rotates the keys of `alg`: next becomes current, current previous, the
-    /// previous key leaves the JWKS, and a new next key is made.
-    pub async fn rotate(&self, store: &Store, alg: SigningAlg) -> Result<String, KeyError> {
+    async fn load_live(&self, store: &Store) -> Result<Vec<Arc<LoadedKey>>, KeyError> {
+        store
+            .list_live_signing_keys()
+            .await?
+            .iter()
+            .map(|k| load_key(k).map(Arc::new))
+            .collect()
+    }
+
+    /// Puts `new_set` in place of the ring's set, or only in place of
+    /// `expected` if given (a set pruned from it must not undo a reload
+    /// that came in between). Keys that left the ring no longer need their
+    /// parsed pairs. Returns the set now in place.
+    fn replace_set(&self, new_set: KeySet, expected: Option<&Arc<KeySet>>) -> Arc<KeySet> {
+        let new_set = Arc::new(new_set);
+        let mut guard = match self.set.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if expected.is_some_and(|expected| !Arc::ptr_eq(expected, &guard)) {
+            return Arc::clone(&guard);
+        }
+        let old = std::mem::replace(&mut *guard, Arc::clone(&new_set));
+        drop(guard);
+        for key in &old.keys {
+            if !new_set.keys.iter().any(|k| k.kid == key.kid) {
+                provider::unregister(key.encoding.inner());
+            }
+        }
+        new_set
+    }
+
+    /// Rotates the keys of `alg`: next becomes current, current previous, and
+    /// a new next key is made. The key that stops signing stays published
+    /// for the longest lifetime a token signed now can have:
+    /// `longest_fixed_lifetime` (the token kinds whose lifetime is fixed) or
+    /// an API's `token_lifetime` if longer, plus [`RETENTION_MARGIN`].
+    pub async fn rotate(
+        &self,
+        store: &Store,
+        alg: SigningAlg,
+        longest_fixed_lifetime: Duration,
+    ) -> Result<String, KeyError> {
         let key = new_stored_key(alg, KeyState::Next, store.clock().now_unix_millis())?;
-        store.rotate_signing_keys(alg.as_str(), &key).await?;
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let retention = KeyRetention {
+            fixed_lifetime_ms: millis(longest_fixed_lifetime),
+            margin_ms: millis(RETENTION_MARGIN),
+        };
+        store
+            .rotate_signing_keys(alg.as_str(), &key, retention)
+            .await?;
         self.reload(store).await?;
         self.current_kid(alg)
             .ok_or(KeyError::NoCurrentKey(alg.as_str()))
     }
 
+    /// Revokes the `previous` key `kid`: it leaves the JWKS and stops
+    /// verifying at once (on other nodes, once they hear of the change).
+    /// False when `kid` is not a previous key.
+    pub async fn revoke(&self, store: &Store, kid: &str) -> Result<bool, KeyError> {
+        let revoked = store.revoke_signing_key(kid).await?;
+        self.reload(store).await?;
+        Ok(revoked)
+    }
+
+    /// The live keys, without those whose end has passed by the ring's clock.
     fn snapshot(&self) -> Arc<KeySet> {
-        match self.set.read() {
+        let set = match self.set.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        };
+        match set.without_ended(self.clock.now_unix_millis()) {
+            None => set,
+            Some(pruned) => self.replace_set(pruned, Some(&set)),
         }
     }
 
@@ -354,6 +529,7 @@ impl KeyRing {
                 next: k.state == KeyState::Next,
                 previous: k.state == KeyState::Previous,
                 created_at: crate::clock::rfc3339_from_millis(k.created_at),
+                verifies_until: k.verifies_until.map(crate::clock::rfc3339_from_millis),
             })
             .collect()
     }
@@ -403,6 +579,9 @@ impl KeyRing {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(TokenRejected::UnknownKey)?;
+        if !key.verifies_at(now_unix_secs.saturating_mul(1000)) {
+            return Err(TokenRejected::UnknownKey);
+        }
         // `next` keys verify too: another node may already have rotated and
         // signed with it before this node reloads.
         if header.alg != to_jwt_alg(key.alg) {
@@ -484,12 +663,17 @@ fn new_stored_key(
     state: KeyState,
     created_at: i64,
 ) -> Result<StoredKey, KeyError> {
+    let kid = ids::new_id(ids::SIGNING_KEY);
+    let pkcs8 = generate_pkcs8(alg)?;
+    let certificate = self_signed_certificate(alg, &pkcs8, &kid, created_at)?;
     Ok(StoredKey {
-        kid: ids::new_id(ids::SIGNING_KEY),
+        kid,
         alg: alg.as_str().to_owned(),
         state: state.as_str().to_owned(),
-        private_key_der: STANDARD.encode(generate_pkcs8(alg)?).into(),
+        private_key_der: STANDARD.encode(pkcs8).into(),
         created_at,
+        verifies_until: None,
+        certificate: Some(certificate),
     })
 }
 
@@ -532,6 +716,65 @@ mod tests {
             Some(ErrorKind::ImmatureSignature)
         );
         assert!(checks(30).check(&claims, 470).is_ok());
+    }
+
+    #[test]
+    fn every_algorithm_gets_a_self_signed_certificate_of_its_key() {
+        for alg in SigningAlg::ALL.iter().copied() {
+            let stored = new_stored_key(alg, KeyState::Next, 1_700_000_000_000).unwrap();
+            let pem = stored.certificate.clone().unwrap();
+            let der = certificate_der(&pem).unwrap();
+            let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+            assert_eq!(cert.subject(), cert.issuer(), "{alg:?}: self-signed");
+            assert!(
+                cert.subject().to_string().contains(&stored.kid),
+                "{alg:?}: {}",
+                cert.subject()
+            );
+            assert_eq!(cert.validity().not_before.timestamp(), 1_700_000_000);
+            // The certificate carries the key the JWKS publishes.
+            let loaded = load_key(&stored).unwrap();
+            let public = cert.public_key().subject_public_key.data.to_vec();
+            let published = match &loaded.jwk.algorithm {
+                AlgorithmParameters::RSA(rsa) => URL_SAFE_NO_PAD.decode(&rsa.n).unwrap(),
+                AlgorithmParameters::EllipticCurve(ec) => URL_SAFE_NO_PAD.decode(&ec.x).unwrap(),
+                AlgorithmParameters::OctetKeyPair(okp) => URL_SAFE_NO_PAD.decode(&okp.x).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert!(
+                public
+                    .windows(published.len())
+                    .any(|w| w == published.as_slice()),
+                "{alg:?}: the certificate's key is not the published one"
+            );
+            assert_eq!(
+                loaded.jwk.common.x509_chain,
+                Some(vec![STANDARD.encode(&der)])
+            );
+            assert_eq!(
+                loaded.jwk.common.x509_sha1_fingerprint,
+                Some(URL_SAFE_NO_PAD.encode(sha1(&der)))
+            );
+            // The PKCS#7 carries that certificate and nothing else.
+            use cms::cert::x509::der::{Decode, Encode};
+            let pkcs7 = pem::parse(pkcs7_pem(&der).unwrap()).unwrap();
+            assert_eq!(pkcs7.tag(), "PKCS7");
+            let bundle = cms::content_info::ContentInfo::from_der(pkcs7.contents()).unwrap();
+            assert_eq!(
+                bundle.content_type,
+                cms::cert::x509::der::oid::db::rfc5911::ID_SIGNED_DATA
+            );
+            let signed: cms::signed_data::SignedData = bundle.content.decode_as().unwrap();
+            let certificates: Vec<_> = signed.certificates.unwrap().0.into_vec();
+            assert_eq!(certificates.len(), 1);
+            match &certificates[0] {
+                cms::cert::CertificateChoices::Certificate(c) => {
+                    assert_eq!(c.to_der().unwrap(), der);
+                }
+                other => panic!("{other:?}"),
+            }
+            assert!(signed.signer_infos.0.is_empty());
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod users;
 pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
 pub use grants::{UserGrant, UserGrantFilter};
-pub use keys::StoredKey;
+pub use keys::{KeyRetention, SigningKeyRecord, StoredKey};
 pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
 pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState};

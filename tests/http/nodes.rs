@@ -162,4 +162,29 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
         eventually(|| async { jwks(&b).await == published }).await,
         "node B still publishes the old key set"
     );
+
+    // The key that signed `admin` revoked through A: B refuses its tokens
+    // and unpublishes it at once too.
+    let revoked_kid = jsonwebtoken::decode_header(&admin).unwrap().kid.unwrap();
+    let fresh_admin = a.admin_token().await;
+    let (status, body) = a
+        .api(
+            Method::PUT,
+            &format!("/api/v2/keys/signing/{revoked_kid}/revoke"),
+            &fresh_admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        eventually(|| async {
+            b.api(Method::GET, "/api/v2/keys/signing", &admin, None)
+                .await
+                .0
+                == StatusCode::UNAUTHORIZED
+                && !jwks(&b).await.to_string().contains(&revoked_kid)
+        })
+        .await,
+        "node B still accepts the revoked key"
+    );
 }

@@ -377,30 +377,14 @@ async fn resource_server_identifiers_are_unique(backend: Backend) {
 }
 
 /// A Management API token carrying only `scope`.
-async fn token_with(app: &TestApp, admin: &str, scope: &[&str]) -> String {
-    let (client_id, secret) = app.machine_client(admin, "Narrow").await;
-    let (status, grant) = app
-        .api(
-            Method::POST,
-            "/api/v2/client-grants",
-            admin,
-            Some(json!({"client_id": client_id, "audience": app.management_audience(), "scope": scope})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{grant}");
-    let (status, body) = app
-        .request_token(&client_id, &secret, &app.management_audience())
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
 async fn routes_require_their_scopes(backend: Backend) {
     let app = spawn(backend).await;
     let admin = app.admin_token().await;
     let api = create_invoices_api(&app, &admin).await;
     let role_id = create_role(&app, &admin, "clerk").await;
-    let narrow = token_with(&app, &admin, &["read:roles", "read:clients"]).await;
+    let narrow = app
+        .token_with_scopes(&admin, &["read:roles", "read:clients"])
+        .await;
     let api_path = format!("/api/v2/resource-servers/{}", api["id"].as_str().unwrap());
     let permissions_path = format!("/api/v2/roles/{role_id}/permissions");
     let permissions_body = json!({"permissions": [

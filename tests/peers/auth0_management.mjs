@@ -1,6 +1,6 @@
 // Interop test: the official auth0 Node SDK v7 ManagementClient against Switchyard's /api/v2.
-// Three tests: organizations and connections; resource servers, role permissions, tenant
-// settings; users listed and searched.
+// Four tests: organizations and connections; resource servers, role permissions, tenant
+// settings; users listed and searched; signing keys listed, rotated and revoked.
 //
 // Env: SWITCHYARD_DOMAIN (host:port; the SDK always calls https://{domain}/api/v2 and
 // https://{domain}/oauth/token), SWITCHYARD_CLIENT_ID, SWITCHYARD_CLIENT_SECRET.
@@ -317,4 +317,54 @@ test('auth0 SDK v7 ManagementClient: users, listed and searched', async () => {
     for (const id of created.userIds) await mgmt.users.delete(id).catch(() => {});
     if (created.connId) await mgmt.connections.delete(created.connId).catch(() => {});
   }
+});
+
+test('auth0 SDK v7 ManagementClient: signing keys listed, rotated and revoked', async () => {
+  const domain = requireEnv('SWITCHYARD_DOMAIN');
+  const clientId = requireEnv('SWITCHYARD_CLIENT_ID');
+  const clientSecret = requireEnv('SWITCHYARD_CLIENT_SECRET');
+
+  const mgmt = new ManagementClient({ domain, clientId, clientSecret });
+  const keys = await step('keys.signing.list', () => mgmt.keys.signing.list());
+  const rs256 = (list, flag) => list.find((k) => k.alg === 'RS256' && k[flag]);
+  const current = rs256(keys, 'current');
+  const next = rs256(keys, 'next');
+  assert.ok(current && next, `no current and next RS256 key: ${JSON.stringify(keys)}`);
+  for (const key of keys) {
+    assert.match(key.cert, /^-----BEGIN CERTIFICATE-----/);
+    assert.match(key.pkcs7, /^-----BEGIN PKCS7-----/);
+    assert.match(key.fingerprint, /^([0-9A-F]{2}:){19}[0-9A-F]{2}$/);
+    assert.equal(key.thumbprint, key.fingerprint.replaceAll(':', ''));
+    assert.equal(key.revoked, false);
+  }
+  assert.equal(typeof current.current_since, 'string');
+
+  const got = await step('keys.signing.get', () => mgmt.keys.signing.get(current.kid));
+  assert.deepEqual(got, current);
+  await step('keys.signing.get (unknown) -> 404', () =>
+    assertRejectsWithStatus(mgmt.keys.signing.get('key_unknown'), 404));
+
+  // Rotating makes the next key current; the SDK's token, signed by the key
+  // that is now previous, still works.
+  const rotated = await step('keys.signing.rotate', () => mgmt.keys.signing.rotate());
+  assert.deepEqual(rotated, { kid: next.kid, cert: next.cert });
+  const after = await step('keys.signing.list (after rotate)', () => mgmt.keys.signing.list());
+  assert.equal(rs256(after, 'current').kid, next.kid);
+  assert.equal(after.find((k) => k.kid === current.kid).previous, true);
+  await step('keys.signing.revoke (current) -> 400', () =>
+    assertRejectsWithStatus(mgmt.keys.signing.revoke(next.kid), 400));
+
+  // Revoking the previous key refuses the tokens it signed at once: the
+  // SDK's own among them.
+  const revoked = await step('keys.signing.revoke', () => mgmt.keys.signing.revoke(current.kid));
+  assert.deepEqual(revoked, { kid: current.kid, cert: current.cert });
+  await step('keys.signing.list (revoked token) -> 401', () =>
+    assertRejectsWithStatus(mgmt.keys.signing.list(), 401));
+  const fresh = new ManagementClient({ domain, clientId, clientSecret });
+  const gone = await step('keys.signing.get (revoked)', () => fresh.keys.signing.get(current.kid));
+  assert.equal(gone.revoked, true);
+  assert.equal(gone.previous, false);
+  assert.equal(typeof gone.revoked_at, 'string');
+
+  console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: signing key ${current.kid} rotated out and revoked`);
 });

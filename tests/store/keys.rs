@@ -2,14 +2,18 @@
 
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Value, json};
-use switchyard::keys::{KeyError, KeyRing, TokenRejected};
+use switchyard::clock::Clock;
+use switchyard::flows::LONGEST_FIXED_TOKEN_LIFETIME;
+use switchyard::keys::{KeyError, KeyRing, RETENTION_MARGIN, TokenRejected};
 use switchyard::model::client::SigningAlg;
 use switchyard::model::ids::{self, new_id};
 use switchyard::store::{Store, StoreError};
 
-use crate::{assert_conflict, on_both_backends};
+use crate::{assert_conflict, assert_not_found, on_both_backends, resource_server};
 
 on_both_backends!(
     signing_keys_are_created_once,
@@ -18,7 +22,15 @@ on_both_backends!(
     signing_key_conflicts,
     tokens_sign_verify_and_rotate,
     concurrent_rotations,
+    retired_keys_verify_until_their_tokens_expire,
+    revoked_keys_stop_verifying_at_once,
+    keys_made_before_certificates_get_one,
 );
+
+/// Rotates `alg` with the lifetimes the server uses.
+async fn rotate(ring: &KeyRing, store: &Store, alg: SigningAlg) -> Result<String, KeyError> {
+    ring.rotate(store, alg, LONGEST_FIXED_TOKEN_LIFETIME).await
+}
 
 fn kids_of(ring: &KeyRing) -> BTreeSet<String> {
     ring.summaries().into_iter().map(|k| k.kid).collect()
@@ -138,7 +150,7 @@ async fn signing_key_rotation(store: Store) {
         .map(|k| (k.kid, k.state))
         .collect();
 
-    let new_current = ring.rotate(&store, SigningAlg::RS256).await.unwrap();
+    let new_current = rotate(&ring, &store, SigningAlg::RS256).await.unwrap();
     assert_eq!(new_current, next0, "the old next key becomes current");
     assert_eq!(kid_in_state(&ring, SigningAlg::RS256, "current"), next0);
     assert_eq!(kid_in_state(&ring, SigningAlg::RS256, "previous"), current0);
@@ -165,16 +177,21 @@ async fn signing_key_rotation(store: Store) {
         current0
     );
 
-    // The second rotation retires the first previous key.
-    let newer_current = ring.rotate(&store, SigningAlg::RS256).await.unwrap();
+    // The second rotation keeps the first previous key: tokens it signed
+    // have not expired.
+    let newer_current = rotate(&ring, &store, SigningAlg::RS256).await.unwrap();
     assert_eq!(newer_current, next1);
-    assert_eq!(kid_in_state(&ring, SigningAlg::RS256, "previous"), next0);
+    let previous: BTreeSet<_> = ring
+        .summaries()
+        .into_iter()
+        .filter(|k| k.alg == "RS256" && k.previous)
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(previous, BTreeSet::from([current0.clone(), next0.clone()]));
     let next2 = kid_in_state(&ring, SigningAlg::RS256, "next");
     assert!(![&current0, &next0, &next1].contains(&&next2));
-    assert_eq!(ring.summaries().len(), 7);
-    assert!(!kids_of(&ring).contains(&current0));
-    assert!(!jwks_kids(&ring).contains(&current0));
-    assert!(!ring.jwks_json().contains(current0.as_str()));
+    assert_eq!(ring.summaries().len(), 8);
+    assert!(jwks_kids(&ring).contains(&current0));
     let live: BTreeSet<_> = store
         .list_live_signing_keys()
         .await
@@ -191,10 +208,10 @@ async fn signing_key_rotation(store: Store) {
     // Each algorithm rotates on its own.
     for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
         let next = kid_in_state(&ring, alg, "next");
-        assert_eq!(ring.rotate(&store, alg).await.unwrap(), next);
+        assert_eq!(rotate(&ring, &store, alg).await.unwrap(), next);
     }
-    assert_eq!(ring.summaries().len(), 9);
-    assert_eq!(store.list_live_signing_keys().await.unwrap().len(), 9);
+    assert_eq!(ring.summaries().len(), 10);
+    assert_eq!(store.list_live_signing_keys().await.unwrap().len(), 10);
 }
 
 async fn signing_key_conflicts(store: Store) {
@@ -324,7 +341,7 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
         // current key signs. A node that has not reloaded yet still accepts
         // the new key's tokens, because it already knew it as `next`.
         let old_kid = header_kid(&token);
-        ring.rotate(&store, alg).await.unwrap();
+        rotate(&ring, &store, alg).await.unwrap();
         let verified: Value = ring
             .verify(&token, "at+jwt", validation(), now_secs())
             .unwrap();
@@ -338,20 +355,22 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
             .verify(&newer, "at+jwt", validation(), now_secs())
             .unwrap();
 
-        // Two rotations: the first key is retired and its tokens are rejected.
-        ring.rotate(&store, alg).await.unwrap();
-        match ring.verify::<Value>(&token, "at+jwt", validation(), now_secs()) {
-            Err(TokenRejected::UnknownKey) => {}
-            other => panic!("{alg:?}: expected UnknownKey after two rotations, got {other:?}"),
+        // Two and three rotations: the first key still verifies what it
+        // signed (those tokens have not expired), on every node.
+        for _ in 0..2 {
+            rotate(&ring, &store, alg).await.unwrap();
+            other_node.reload(&store).await.unwrap();
+            for node in [&ring, &other_node] {
+                let verified: Value = node
+                    .verify(&token, "at+jwt", validation(), now_secs())
+                    .unwrap();
+                assert_eq!(verified["sub"], subject.as_str());
+                assert!(jwks_kids(node).contains(&old_kid));
+            }
         }
         let _: Value = ring
             .verify(&newer, "at+jwt", validation(), now_secs())
             .unwrap();
-        other_node.reload(&store).await.unwrap();
-        assert!(matches!(
-            other_node.verify::<Value>(&token, "at+jwt", validation(), now_secs()),
-            Err(TokenRejected::UnknownKey)
-        ));
         let _: Value = other_node
             .verify(&newer, "at+jwt", validation(), now_secs())
             .unwrap();
@@ -375,21 +394,23 @@ async fn tokens_sign_verify_and_rotate(store: Store) {
 }
 
 /// Two nodes (or two admin calls) rotating the same algorithm at once must
-/// both succeed or one lose with a conflict, and always leave one current, one next
-/// and one previous key.
+/// both succeed or one lose with a conflict, and always leave one current,
+/// one next, and a previous key for each rotation that succeeded.
 async fn concurrent_rotations(store: Store) {
     let first = KeyRing::load_or_init(&store).await.unwrap();
     let second = KeyRing::load_or_init(&store).await.unwrap();
     let mut failures = Vec::new();
+    let mut rotations = 0;
     for round in 0..10 {
         let (a, b) = tokio::join!(
-            first.rotate(&store, SigningAlg::EdDSA),
-            second.rotate(&store, SigningAlg::EdDSA)
+            rotate(&first, &store, SigningAlg::EdDSA),
+            rotate(&second, &store, SigningAlg::EdDSA)
         );
         for result in [a, b] {
             match result {
+                Ok(_) => rotations += 1,
                 // Losing the race cleanly is acceptable.
-                Ok(_) | Err(KeyError::Store(StoreError::Conflict(_))) => {}
+                Err(KeyError::Store(StoreError::Conflict(_))) => {}
                 Err(e) => failures.push(format!("round {round}: rotate failed: {e}")),
             }
         }
@@ -402,9 +423,219 @@ async fn concurrent_rotations(store: Store) {
             .map(|k| k.state)
             .collect();
         states.sort();
-        if states != ["current", "next", "previous"] {
-            failures.push(format!("round {round}: live EdDSA keys {states:?}"));
+        let mut expected = vec!["current".to_owned(), "next".to_owned()];
+        expected.extend(std::iter::repeat_n("previous".to_owned(), rotations));
+        if states != expected {
+            failures.push(format!(
+                "round {round}: live EdDSA keys {states:?} after {rotations} rotations"
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A store on a clock the test moves.
+fn on_test_clock(store: Store) -> (Store, Clock) {
+    let clock = Clock::advanceable();
+    (store.with_clock(clock.clone()), clock)
+}
+
+/// An access token of `alg`'s current key, issued now for an hour.
+fn hour_token(ring: &KeyRing, alg: SigningAlg, clock: &Clock) -> String {
+    let now = clock.now_unix_seconds();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": now, "exp": now + 3600});
+    ring.sign(alg, "at+jwt", &claims).unwrap()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap()
+}
+
+async fn retired_keys_verify_until_their_tokens_expire(store: Store) {
+    let (store, clock) = on_test_clock(store);
+    let ring = KeyRing::load_or_init(&store).await.unwrap();
+    let alg = SigningAlg::RS256;
+    let first = ring.current_kid(alg).unwrap();
+    let token = hour_token(&ring, alg, &clock);
+    let record = store.get_signing_key(&first).await.unwrap();
+    assert_eq!(record.current_since, Some(record.created_at));
+    assert_eq!((record.current_until, record.verifies_until), (None, None));
+
+    // Three rotations in a row: the first key stays published and verifying.
+    let second = rotate(&ring, &store, alg).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let third = rotate(&ring, &store, alg).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    rotate(&ring, &store, alg).await.unwrap();
+    let _: Value = ring
+        .verify(&token, "at+jwt", validation(), clock.now_unix_seconds())
+        .unwrap();
+    assert!(jwks_kids(&ring).contains(&first));
+
+    // It verifies for the longest token lifetime from when it stopped signing
+    // (no API has a longer one yet), plus the margin.
+    let record = store.get_signing_key(&first).await.unwrap();
+    let stopped = record.current_until.unwrap();
+    assert_eq!(record.state, "previous");
+    assert_eq!(
+        record.verifies_until,
+        Some(stopped + millis(LONGEST_FIXED_TOKEN_LIFETIME) + millis(RETENTION_MARGIN))
+    );
+    let second_record = store.get_signing_key(&second).await.unwrap();
+    assert_eq!(second_record.current_since, Some(stopped));
+
+    // An API whose tokens live longer keeps the keys that stop signing from
+    // now on longer.
+    let mut api = resource_server("https://long.example.com/", &["read:x"]);
+    api.token_lifetime = 5 * 86_400;
+    store.insert_resource_server(&api).await.unwrap();
+    let signing = ring.current_kid(alg).unwrap();
+    assert!(![&first, &second, &third].contains(&&signing));
+    rotate(&ring, &store, alg).await.unwrap();
+    let fourth = store.get_signing_key(&signing).await.unwrap();
+    let fourth_stopped = fourth.current_until.unwrap();
+    assert_eq!(
+        fourth.verifies_until,
+        Some(fourth_stopped + 5 * 86_400_000 + millis(RETENTION_MARGIN))
+    );
+
+    // Once the first key's end has passed, it is gone from the JWKS and its
+    // tokens are refused, without a reload; the later keys remain.
+    let end = record.verifies_until.unwrap();
+    clock.advance(Duration::from_millis(
+        u64::try_from(end - 60_000 - clock.now_unix_millis()).unwrap(),
+    ));
+    assert!(jwks_kids(&ring).contains(&first), "published until its end");
+    clock.advance(Duration::from_secs(60));
+    assert!(!jwks_kids(&ring).contains(&first));
+    assert!(jwks_kids(&ring).contains(&second));
+    let mut no_exp_check = validation();
+    no_exp_check.validate_exp = false;
+    assert!(matches!(
+        ring.verify::<Value>(&token, "at+jwt", no_exp_check, clock.now_unix_seconds()),
+        Err(TokenRejected::UnknownKey)
+    ));
+    assert!(!kids_of(&ring).contains(&first));
+    let other_node = KeyRing::load_or_init(&store).await.unwrap();
+    assert!(!jwks_kids(&other_node).contains(&first));
+    assert_not_found(store.get_signing_key(&first).await);
+    assert!(
+        !store
+            .list_signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.kid == first)
+    );
+
+    // The next rotation deletes its row, private key and all: its kid can be
+    // inserted again (the primary key refused it before).
+    let mut same_kid = store.list_live_signing_keys().await.unwrap()[0].clone();
+    same_kid.kid = first.clone();
+    same_kid.state = "previous".to_owned();
+    assert_conflict(
+        store.insert_signing_key(&same_kid).await,
+        "signing_keys_pkey",
+    );
+    rotate(&ring, &store, alg).await.unwrap();
+    store.insert_signing_key(&same_kid).await.unwrap();
+    let _ = store.get_signing_key(&second).await.unwrap();
+}
+
+async fn revoked_keys_stop_verifying_at_once(store: Store) {
+    let (store, clock) = on_test_clock(store);
+    let ring = KeyRing::load_or_init(&store).await.unwrap();
+    let other_node = KeyRing::load_or_init(&store).await.unwrap();
+    let alg = SigningAlg::ES256;
+    let first = ring.current_kid(alg).unwrap();
+    let token = hour_token(&ring, alg, &clock);
+    let second = rotate(&ring, &store, alg).await.unwrap();
+    let next = kid_in_state(&ring, alg, "next");
+
+    // The current and the next key cannot be revoked, nor a key that does not exist.
+    for kid in [&second, &next, &"key_unknown".to_owned()] {
+        assert!(!ring.revoke(&store, kid).await.unwrap(), "{kid}");
+    }
+    assert_eq!(ring.current_kid(alg), Some(second.clone()));
+
+    other_node.reload(&store).await.unwrap();
+    let _: Value = other_node
+        .verify(&token, "at+jwt", validation(), clock.now_unix_seconds())
+        .unwrap();
+    let before = clock.now_unix_millis();
+    assert!(ring.revoke(&store, &first).await.unwrap());
+    match ring.verify::<Value>(&token, "at+jwt", validation(), clock.now_unix_seconds()) {
+        Err(TokenRejected::UnknownKey) => {}
+        other => panic!("a revoked key's token: expected UnknownKey, got {other:?}"),
+    }
+    assert!(!jwks_kids(&ring).contains(&first));
+    // Another node, once told: the same.
+    other_node.reload(&store).await.unwrap();
+    assert!(matches!(
+        other_node.verify::<Value>(&token, "at+jwt", validation(), clock.now_unix_seconds()),
+        Err(TokenRejected::UnknownKey)
+    ));
+    assert!(!jwks_kids(&other_node).contains(&first));
+
+    // It is still listed, revoked, until its end; revoking again changes nothing.
+    let record = store.get_signing_key(&first).await.unwrap();
+    let revoked_at = record.revoked_at.unwrap();
+    assert!((before..=clock.now_unix_millis()).contains(&revoked_at));
+    clock.advance(Duration::from_secs(5));
+    assert!(ring.revoke(&store, &first).await.unwrap());
+    assert_eq!(
+        store.get_signing_key(&first).await.unwrap().revoked_at,
+        Some(revoked_at)
+    );
+    assert!(
+        store
+            .list_signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.kid == first && k.revoked_at.is_some())
+    );
+    // A restart does not bring it back.
+    let restarted = KeyRing::load_or_init(&store).await.unwrap();
+    assert!(!kids_of(&restarted).contains(&first));
+    assert!(
+        !store
+            .list_live_signing_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.kid == first)
+    );
+}
+
+async fn keys_made_before_certificates_get_one(store: Store) {
+    let ring = KeyRing::load_or_init(&store).await.unwrap();
+    let mut legacy = store.list_live_signing_keys().await.unwrap()[0].clone();
+    legacy.kid = new_id(ids::SIGNING_KEY);
+    legacy.state = "previous".to_owned();
+    legacy.certificate = None;
+    store.insert_signing_key(&legacy).await.unwrap();
+    let (a, b) = tokio::join!(ring.reload(&store), KeyRing::load_or_init(&store));
+    a.unwrap();
+    let other = b.unwrap();
+    let stored = store.get_signing_key(&legacy.kid).await.unwrap();
+    let pem = stored.certificate.expect("a certificate was stored");
+    let x5c = |ring: &KeyRing| {
+        let jwks: Value = serde_json::from_str(&ring.jwks_json()).unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == legacy.kid.as_str())
+            .unwrap()["x5c"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // Both nodes publish the one stored.
+    let der = switchyard::keys::certificate_der(&pem).unwrap();
+    let expected = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    assert_eq!(x5c(&ring), expected);
+    other.reload(&store).await.unwrap();
+    assert_eq!(x5c(&other), expected);
 }

@@ -205,8 +205,13 @@ impl TestApp {
 
     /// A Management API token with every scope (the bootstrap client's).
     pub async fn admin_token(&self) -> String {
+        self.management_token(BOOTSTRAP_ID, BOOTSTRAP_SECRET).await
+    }
+
+    /// A Management API token of a client, asserting it is issued.
+    async fn management_token(&self, client_id: &str, secret: &str) -> String {
         let (status, body) = self
-            .request_token(BOOTSTRAP_ID, BOOTSTRAP_SECRET, &self.management_audience())
+            .request_token(client_id, secret, &self.management_audience())
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"]
@@ -252,6 +257,23 @@ impl TestApp {
         assert_eq!(status, StatusCode::CREATED, "{client}");
         let field = |name: &str| client[name].as_str().expect(name).to_owned();
         (field("client_id"), field("client_secret"))
+    }
+
+    /// A Management API token with only `scope`, of a new machine client
+    /// that `admin` registers and grants.
+    pub async fn token_with_scopes(&self, admin: &str, scope: &[&str]) -> String {
+        let (client_id, secret) = self.machine_client(admin, "Narrow").await;
+        let (status, grant) = self
+            .api(
+                Method::POST,
+                "/api/v2/client-grants",
+                admin,
+                Some(serde_json::json!({
+                    "client_id": client_id, "audience": self.management_audience(), "scope": scope})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{grant}");
+        self.management_token(&client_id, &secret).await
     }
 
     /// Opens the app's store directly, with its key-encryption key (for
