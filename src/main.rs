@@ -167,7 +167,7 @@ fn init_logging(format: LogFormat) {
         .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => logs.init(),
-        // Span fields (the request's method, path and id) flattened into each line.
+        // The event's fields at the top level, the request's span (method, path, id) under `span`.
         LogFormat::Json => logs
             .json()
             .flatten_event(true)
