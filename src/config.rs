@@ -103,6 +103,22 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub outbound_allowed_networks: Option<Vec<ipnet::IpNet>>,
+    /// Serve Prometheus metrics (`/metrics`, beside `/healthz` and
+    /// `/readyz`) on this address, plain HTTP: a port for the scraper
+    /// alone, not the public one [default: not served].
+    #[arg(long, env = "SWITCHYARD_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
 }
 
 /// The file format; every key optional.
@@ -119,6 +135,20 @@ struct FileConfig {
     limits: Option<FileLimits>,
     secrets: Option<FileSecrets>,
     outbound: Option<FileOutbound>,
+    metrics: Option<FileMetrics>,
+    log: Option<FileLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    format: Option<LogFormat>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +215,8 @@ pub struct Config {
     pub key_encryption_key: KeySource,
     /// Where the server's own requests may go, besides public hosts.
     pub outbound: OutboundConfig,
+    /// Where `/metrics` is served (plain HTTP), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -220,6 +252,19 @@ pub fn resolve_store(common: &CommonArgs) -> anyhow::Result<(PathBuf, String)> {
     let data_dir = resolve_data_dir(common, &file);
     let url = resolve_database_url(common, &file, &data_dir);
     Ok((data_dir, url))
+}
+
+/// The log format: the flag (or `SWITCHYARD_LOG_FORMAT`), else the
+/// configuration file's `[log] format`, else text.
+pub fn resolve_log_format(
+    flag: Option<LogFormat>,
+    config_file: Option<&Path>,
+) -> anyhow::Result<LogFormat> {
+    if let Some(format) = flag {
+        return Ok(format);
+    }
+    let file = read_file(config_file)?;
+    Ok(file.log.and_then(|log| log.format).unwrap_or_default())
 }
 
 /// Where the key-encryption key comes from (for every command that opens
@@ -310,7 +355,11 @@ impl Config {
                 .or(file.outbound.and_then(|outbound| outbound.allowed_networks))
                 .unwrap_or_default(),
         };
+        let metrics_listen = args
+            .metrics_listen
+            .or(file.metrics.and_then(|metrics| metrics.listen));
         Ok(Config {
+            metrics_listen,
             key_encryption_key,
             connection_limits,
             outbound,
@@ -395,6 +444,7 @@ mod tests {
         assert!(!config.trust_forwarded_for);
         assert_eq!(config.connection_limits, ConnectionLimits::default());
         assert!(config.outbound.allowed_networks.is_empty());
+        assert_eq!(config.metrics_listen, None);
         assert_eq!(
             config.database_url,
             "sqlite:///tmp/sy/switchyard.db?mode=rwc"
@@ -408,11 +458,21 @@ mod tests {
         let path = dir.path().join("switchyard.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n[limits]\nheader_read_timeout_secs = 5\nmax_connections = 64\n[outbound]\nallowed_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n",
+            "listen = \"127.0.0.1:9000\"\ntrust_forwarded_for = true\nissuer = \"https://id.example.com/\"\ndemo = false\n[tls]\ninsecure_http = true\n[limits]\nheader_read_timeout_secs = 5\nmax_connections = 64\n[outbound]\nallowed_networks = [\"10.0.0.0/8\", \"fd00::/8\"]\n[metrics]\nlisten = \"127.0.0.1:9464\"\n[log]\nformat = \"json\"\n",
         )?;
         let path = path.to_string_lossy().to_string();
         let config = parse(&["--config", &path])?;
         assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9464".parse()?));
+        assert_eq!(
+            resolve_log_format(None, Some(Path::new(&path)))?,
+            LogFormat::Json
+        );
+        assert_eq!(
+            resolve_log_format(Some(LogFormat::Text), Some(Path::new(&path)))?,
+            LogFormat::Text
+        );
+        assert_eq!(resolve_log_format(None, None)?, LogFormat::Text);
         assert_eq!(
             config.outbound.allowed_networks,
             ["10.0.0.0/8".parse()?, "fd00::/8".parse()?]
@@ -439,8 +499,11 @@ mod tests {
             "7",
             "--outbound-allowed-networks",
             "192.168.10.0/24,172.16.0.0/12",
+            "--metrics-listen",
+            "127.0.0.1:9465",
         ])?;
         assert_eq!(config.listen.port(), 9001);
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9465".parse()?));
         assert_eq!(
             config.outbound.allowed_networks,
             ["192.168.10.0/24".parse()?, "172.16.0.0/12".parse()?]

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod flows;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod outbound;
 pub mod routing;
@@ -40,6 +41,8 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 pub struct Application {
     listener: std::net::TcpListener,
     local_addr: SocketAddr,
+    /// The metrics listener (`[metrics] listen`), plain HTTP.
+    metrics_listener: Option<std::net::TcpListener>,
     state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     limits: transport::ConnectionLimits,
@@ -84,6 +87,15 @@ impl Application {
             .with_context(|| format!("binding {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => {
+                let listener = std::net::TcpListener::bind(addr)
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                listener.set_nonblocking(true)?;
+                Some(listener)
+            }
+            None => None,
+        };
         let mut banner = StartupBanner::default();
         let tls = match &config.tls {
             TlsMode::InsecureHttp => None,
@@ -148,14 +160,16 @@ impl Application {
             names,
         )
         .context("building the outbound HTTP client")?;
+        let metrics = metrics::Metrics::new(&store);
         let state = AppState(Arc::new(AppInner {
             issuer,
             clock,
             store,
             keys,
-            clients: cache::ClientCache::new(),
-            organizations: cache::OrganizationCache::new(),
-            settings: cache::SettingsCache::new(),
+            clients: cache::ClientCache::new(&metrics),
+            organizations: cache::OrganizationCache::new(&metrics),
+            settings: cache::SettingsCache::new(&metrics),
+            metrics,
             outbound,
             background: state::BackgroundTasks::default(),
             trust_forwarded_for: config.trust_forwarded_for,
@@ -165,6 +179,7 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
+            metrics_listener,
             state,
             tls,
             limits: config.connection_limits,
@@ -179,6 +194,18 @@ impl Application {
 
     pub fn issuer(&self) -> &str {
         self.state.issuer.identifier()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// The store the server runs on (tests close it to see `/readyz` fail).
+    pub fn store(&self) -> store::Store {
+        self.state.store.clone()
     }
 
     /// The tasks its requests leave running (back-channel logout
@@ -236,6 +263,18 @@ impl Application {
         let follower = self
             .changes
             .map(|changes| tokio::spawn(follow_changes(self.state.clone(), changes)));
+        let metrics_server = match self.metrics_listener {
+            Some(listener) => {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let app = http::metrics_router(self.state.clone());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(error = %e, "the metrics listener failed");
+                    }
+                }))
+            }
+            None => None,
+        };
         // The peer address feeds brute-force protection (`http::ClientIp`).
         let app =
             http::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -258,6 +297,9 @@ impl Application {
         purger.abort();
         if let Some(follower) = follower {
             follower.abort();
+        }
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.abort();
         }
         self.state.store.close().await;
         result.context("serving HTTP")

@@ -1,10 +1,14 @@
 //! The `switchyard` command: `serve`, `migrate`, `keys rotate`, `secrets
 //! rotate-kek`, `openapi`.
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use switchyard::config::{CommonArgs, Config, ServeArgs, resolve_key_source, resolve_store};
+use switchyard::config::{
+    CommonArgs, Config, LogFormat, ServeArgs, resolve_key_source, resolve_log_format, resolve_store,
+};
 use switchyard::model::client::SigningAlg;
 use switchyard::{Application, StartupBanner};
 
@@ -15,8 +19,36 @@ use switchyard::{Application, StartupBanner};
     about = "An open identity federation broker (OpenID Connect provider)"
 )]
 struct Cli {
+    /// How log lines are written (to stderr): `text`, or `json` (one
+    /// object a line) for a log collector [default: `[log] format` in the
+    /// configuration file, else text].
+    #[arg(
+        long,
+        global = true,
+        env = "SWITCHYARD_LOG_FORMAT",
+        value_name = "FORMAT"
+    )]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// The configuration file the command reads, if any.
+    fn config_file(&self) -> Option<&std::path::Path> {
+        let common = match self {
+            Command::Serve(args) => &args.common,
+            Command::Migrate(common)
+            | Command::Keys {
+                command: KeysCommand::Rotate { common, .. } | KeysCommand::List(common),
+            }
+            | Command::Secrets {
+                command: SecretsCommand::RotateKek { common, .. },
+            } => common,
+            Command::Openapi => return None,
+        };
+        common.config.as_deref()
+    }
 }
 
 #[derive(Subcommand)]
@@ -93,12 +125,12 @@ macro_rules! say {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(resolve_log_format(
+        cli.log_format,
+        cli.command.config_file(),
+    )?);
+    match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Migrate(common) => {
             let (_, url) = resolve_store(&common)?;
@@ -121,6 +153,28 @@ async fn main() -> anyhow::Result<()> {
             say!("{}", switchyard::http::openapi().to_pretty_json()?)?;
             Ok(())
         }
+    }
+}
+
+/// Log lines go to stderr (stdout carries what a command prints), in
+/// colour only when stderr is a terminal: escape codes would litter a file
+/// or a journal.
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(format == LogFormat::Text && std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => logs.init(),
+        // The event's fields at the top level, the request's span (method, path, id) under `span`.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

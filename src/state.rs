@@ -58,6 +58,8 @@ pub struct AppInner {
     pub clients: ClientCache,
     pub organizations: OrganizationCache,
     pub settings: SettingsCache,
+    /// What `/metrics` reports, counted into as requests are served.
+    pub metrics: crate::metrics::Metrics,
     /// Every request the server makes (back-channel logout tokens), to
     /// allowed destinations only.
     pub outbound: crate::outbound::Outbound,

@@ -173,6 +173,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
         },
         key_encryption_key: Default::default(),
         outbound: Default::default(),
+        metrics_listen: None,
     };
     let app = Application::build(config).await?;
     println!("{}", json!({ "issuer": app.issuer() }));

@@ -17,6 +17,7 @@ use std::time::Duration;
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{CacheCounters, Metrics};
 use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
 use crate::model::organization::Organization;
@@ -67,6 +68,8 @@ impl Change {
 struct FilledCache<K, V> {
     entries: Cache<K, V>,
     generation: Arc<AtomicU64>,
+    /// Hits and misses, counted into the metrics.
+    counters: CacheCounters,
 }
 
 impl<K, V> Clone for FilledCache<K, V> {
@@ -74,6 +77,7 @@ impl<K, V> Clone for FilledCache<K, V> {
         FilledCache {
             entries: self.entries.clone(),
             generation: self.generation.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -83,13 +87,14 @@ where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn new(capacity: u64) -> Self {
+    fn new(capacity: u64, counters: CacheCounters) -> Self {
         FilledCache {
             entries: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(TTL)
                 .build(),
             generation: Arc::new(AtomicU64::new(0)),
+            counters,
         }
     }
 
@@ -102,8 +107,10 @@ where
         Fut: std::future::Future<Output = Result<V, StoreError>>,
     {
         if let Some(hit) = self.entries.get(key).await {
+            self.counters.hits.inc();
             return Ok(hit);
         }
+        self.counters.misses.inc();
         let generation = self.generation.load(Ordering::Acquire);
         let loaded = load().await?;
         self.entries.insert(key.to_owned(), loaded.clone()).await;
@@ -147,18 +154,12 @@ pub struct ClientCache {
     connections: FilledCache<String, Arc<Vec<Connection>>>,
 }
 
-impl Default for ClientCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ClientCache {
-    pub fn new() -> Self {
+    pub fn new(metrics: &Metrics) -> Self {
         ClientCache {
-            clients: FilledCache::new(10_000),
-            grants: FilledCache::new(10_000),
-            connections: FilledCache::new(10_000),
+            clients: FilledCache::new(10_000, metrics.cache("clients")),
+            grants: FilledCache::new(10_000, metrics.cache("client_grants")),
+            connections: FilledCache::new(10_000, metrics.cache("client_connections")),
         }
     }
 
@@ -239,17 +240,14 @@ pub struct OrganizationCache {
     enabled_connections: FilledCache<String, Arc<Vec<EnabledConnectionView>>>,
 }
 
-impl Default for OrganizationCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl OrganizationCache {
-    pub fn new() -> Self {
+    pub fn new(metrics: &Metrics) -> Self {
         OrganizationCache {
-            organizations: FilledCache::new(10_000),
-            enabled_connections: FilledCache::new(10_000),
+            organizations: FilledCache::new(10_000, metrics.cache("organizations")),
+            enabled_connections: FilledCache::new(
+                10_000,
+                metrics.cache("organization_connections"),
+            ),
         }
     }
 
@@ -313,16 +311,10 @@ pub struct SettingsCache {
     settings: FilledCache<(), Arc<TenantSettings>>,
 }
 
-impl Default for SettingsCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl SettingsCache {
-    pub fn new() -> Self {
+    pub fn new(metrics: &Metrics) -> Self {
         SettingsCache {
-            settings: FilledCache::new(1),
+            settings: FilledCache::new(1, metrics.cache("tenant_settings")),
         }
     }
 
@@ -345,7 +337,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_fill_that_raced_an_invalidation_is_not_kept() -> Result<(), StoreError> {
-        let cache: FilledCache<String, u32> = FilledCache::new(10);
+        let counters = CacheCounters::default();
+        let cache: FilledCache<String, u32> = FilledCache::new(10, counters.clone());
         // The write's invalidation lands while the fill is reading.
         let raced = cache
             .get_or_load("k", || async {
@@ -362,6 +355,8 @@ mod tests {
         );
         cache.invalidate_all();
         assert_eq!(cache.get_or_load("k", || async { Ok(4) }).await?, 4);
+        // Only the undisturbed fill's second read was served from memory.
+        assert_eq!((counters.hits.get(), counters.misses.get()), (1, 3));
         Ok(())
     }
 

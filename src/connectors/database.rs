@@ -40,6 +40,8 @@ pub struct HashingPool {
     slots: tokio::sync::Semaphore,
     queued: std::sync::atomic::AtomicUsize,
     max_queued: usize,
+    /// Hashes refused with [`PasswordError::Busy`] (for the metrics).
+    busy_refusals: std::sync::atomic::AtomicU64,
     jobs: std::sync::mpsc::Sender<HashJob>,
 }
 
@@ -77,6 +79,7 @@ impl HashingPool {
             slots: tokio::sync::Semaphore::new(slots),
             queued: std::sync::atomic::AtomicUsize::new(0),
             max_queued,
+            busy_refusals: std::sync::atomic::AtomicU64::new(0),
             jobs,
         }
     }
@@ -92,6 +95,7 @@ impl HashingPool {
             Err(_) => {
                 if self.queued.fetch_add(1, Ordering::SeqCst) >= self.max_queued {
                     self.queued.fetch_sub(1, Ordering::SeqCst);
+                    self.busy_refusals.fetch_add(1, Ordering::Relaxed);
                     return Err(PasswordError::Busy);
                 }
                 let acquired = self.slots.acquire().await;
@@ -109,6 +113,29 @@ impl HashingPool {
             .await
             .map_err(|_| PasswordError::Hash("a hashing thread failed".into()))
     }
+}
+
+impl HashingPool {
+    /// How many hashes wait for a slot now, and how many were refused.
+    pub fn usage(&self) -> HashingUsage {
+        use std::sync::atomic::Ordering;
+        HashingUsage {
+            queued: self.queued.load(Ordering::Relaxed),
+            busy_refusals: self.busy_refusals.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The hashing pool's queue and refusals at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingUsage {
+    pub queued: usize,
+    pub busy_refusals: u64,
+}
+
+/// The process's hashing pool's usage (for the metrics).
+pub fn hashing_pool_usage() -> HashingUsage {
+    hashing_pool().usage()
 }
 
 /// The process's hashing pool: a slot (and thread) per core, and a queue
@@ -389,11 +416,19 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(matches!(pool.run(|| 3).await, Err(PasswordError::Busy)));
+        assert_eq!(
+            pool.usage(),
+            HashingUsage {
+                queued: 1,
+                busy_refusals: 1
+            }
+        );
         release.send(()).unwrap();
         assert!(running.await.unwrap().unwrap());
         assert_eq!(queued.await.unwrap().unwrap(), 2);
         // Slots and queue are free again.
         assert_eq!(pool.run(|| 4).await.unwrap(), 4);
+        assert_eq!(pool.usage().queued, 0);
     }
     use crate::model::connection::Strategy;
     use serde_json::{Value, json};

@@ -25,6 +25,7 @@ use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, Organizati
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, consent, sha256_hex, throttle};
 use crate::connectors::database::{PasswordError, verify_password};
+use crate::metrics::LoginOutcome;
 use crate::model::client::Client;
 use crate::model::ids;
 use crate::model::organization::Organization;
@@ -343,13 +344,61 @@ pub async fn submit_password(
             "Password login is not available here.".into(),
         ));
     };
+    let result = password_login(state, txn, &connection_id, &email, password, client_ip).await;
+    let outcome = match &result {
+        Ok(_) => LoginOutcome::Success,
+        Err(PasswordLoginError::Credentials(outcome)) => *outcome,
+        Err(PasswordLoginError::Other(e)) => e.outcome(),
+    };
+    state.metrics.login(&connection_id, outcome);
+    result.map_err(|e| match e {
+        // One message whatever was wrong: no user enumeration.
+        PasswordLoginError::Credentials(_) => LoginError::Retry("Wrong email or password.".into()),
+        PasswordLoginError::Other(e) => e,
+    })
+}
+
+/// Why a password login failed: the credentials (which way, for the
+/// metrics only), or any other refusal.
+enum PasswordLoginError {
+    Credentials(LoginOutcome),
+    Other(LoginError),
+}
+
+impl<E: Into<LoginError>> From<E> for PasswordLoginError {
+    fn from(e: E) -> Self {
+        PasswordLoginError::Other(e.into())
+    }
+}
+
+impl LoginError {
+    /// How a login refused with this error ended, for the metrics.
+    fn outcome(&self) -> LoginOutcome {
+        match self {
+            LoginError::TooManyAttempts { .. } | LoginError::TooManyLoginStarts { .. } => {
+                LoginOutcome::Throttled
+            }
+            LoginError::Busy { .. } => LoginOutcome::Busy,
+            LoginError::Internal(_) => LoginOutcome::Error,
+            LoginError::Expired
+            | LoginError::Forgery
+            | LoginError::Retry(_)
+            | LoginError::ToClient(_) => LoginOutcome::Refused,
+        }
+    }
+}
+
+async fn password_login(
+    state: &AppState,
+    txn: &Transaction,
+    connection_id: &str,
+    email: &str,
+    password: &str,
+    client_ip: IpAddr,
+) -> Result<Finished, PasswordLoginError> {
     // Counted before the password is checked; refused attempts never reach argon2.
-    let attempt =
-        throttle::begin_password_attempt(state, &connection_id, &email, client_ip).await?;
-    let found = state
-        .store
-        .find_password_user(&connection_id, &email)
-        .await?;
+    let attempt = throttle::begin_password_attempt(state, connection_id, email, client_ip).await?;
+    let found = state.store.find_password_user(connection_id, email).await?;
     let (stored_hash, user) = match &found {
         Some((user, Some(hash))) => (hash.clone(), Some(user)),
         _ => (DUMMY_HASH.to_owned(), None),
@@ -357,10 +406,14 @@ pub async fn submit_password(
     let verified = verify_password(password.to_owned(), stored_hash).await?;
     let user = match (verified, user) {
         (true, Some(user)) if !user.user.blocked => user,
-        _ => return Err(LoginError::Retry("Wrong email or password.".into())),
+        (true, Some(_)) => return Err(PasswordLoginError::Credentials(LoginOutcome::Blocked)),
+        (false, Some(_)) => {
+            return Err(PasswordLoginError::Credentials(LoginOutcome::WrongPassword));
+        }
+        (_, None) => return Err(PasswordLoginError::Credentials(LoginOutcome::UnknownUser)),
     };
     attempt.succeeded(state).await?;
-    finish(state, txn, &user.user, &connection_id).await
+    Ok(finish(state, txn, &user.user, connection_id).await?)
 }
 
 /// A login that succeeded: where to send the browser next, and the session

@@ -59,13 +59,15 @@ pub async fn exchange(
         grant.grant_type(),
     )
     .await?;
-    match grant {
+    let issued = match grant {
         TokenGrant::AuthorizationCode => code::exchange_code(state, &client, &params).await,
         TokenGrant::RefreshToken => refresh::exchange_refresh_token(state, &client, &params).await,
         TokenGrant::ClientCredentials => {
             client_credentials::issue_machine_token(state, &client, &params).await
         }
-    }
+    }?;
+    state.metrics.token_issued(grant.grant_type().as_str());
+    Ok(issued)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! HTTP: thin axum handlers over the flows, one router for the whole server.
 
 pub mod error;
+mod health;
 mod login;
 mod logout;
 pub mod management;
@@ -22,6 +23,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
+pub use health::metrics_router;
+
 /// Request bodies larger than this are refused with 413: no legitimate
 /// Management API or token request comes close.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -38,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login::router())
         .merge(logout::router())
         .merge(signup::router())
+        .merge(health::router())
         .merge(management)
         .route(
             "/api/v2/openapi.json",
@@ -76,6 +80,10 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::count_request,
+        ))
         .with_state(state)
 }
 

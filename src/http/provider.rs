@@ -24,7 +24,6 @@ use crate::store::StoreError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home_get))
-        .route("/healthz", get(|| async { "ok" }))
         .route("/.well-known/openid-configuration", get(discovery_get))
         .route("/.well-known/jwks.json", get(jwks_get))
         .route("/oauth/token", post(token_post))

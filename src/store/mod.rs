@@ -266,6 +266,36 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Whether the database answers a trivial query within `timeout`
+    /// (readiness: `/readyz`).
+    pub async fn answers(&self, timeout: Duration) -> bool {
+        let query = sqlx::query("select 1").execute(&self.pool);
+        matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
+    }
+
+    /// The pool's connections, for the metrics.
+    pub fn pool_usage(&self) -> PoolUsage {
+        PoolUsage {
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+}
+
+/// The database pool's connections at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
+impl PoolUsage {
+    pub fn in_use(&self) -> usize {
+        (self.open as usize).saturating_sub(self.idle)
+    }
 }
 
 /// SQLite creates the database file (`mode=rwc`) but not its directory, and

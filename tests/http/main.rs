@@ -18,6 +18,7 @@ mod login;
 mod logout;
 mod management_auth;
 mod nodes;
+mod observability;
 mod organization_grants;
 mod organization_prompts;
 mod organizations;

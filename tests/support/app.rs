@@ -37,6 +37,11 @@ pub struct TestApp {
     pub background: BackgroundTasks,
     /// The app's clock: the system time until a test moves it forward.
     pub clock: Clock,
+    /// The metrics listener's base URL (`/metrics`), when configured.
+    pub metrics_base: Option<String>,
+    /// The store the server itself runs on (closing it makes the database
+    /// unreachable for the server).
+    pub served_store: switchyard::store::Store,
     handle: axum_server::Handle,
     /// Told when the server has stopped (and closed its store).
     stopped: mpsc::Receiver<()>,
@@ -77,6 +82,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
         connection_limits: Default::default(),
         key_encryption_key: Default::default(),
         outbound: Default::default(),
+        metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
     }
 }
 
@@ -129,6 +135,10 @@ async fn build_and_serve(
     let port = app.local_addr().port();
     let issuer = app.issuer().to_owned();
     let background = app.background_tasks();
+    let metrics_base = app
+        .metrics_addr()
+        .map(|addr| format!("http://127.0.0.1:{}", addr.port()));
+    let served_store = app.store();
     let handle = axum_server::Handle::new();
     let (stop, stopped) = mpsc::channel();
     let serving = handle.clone();
@@ -153,6 +163,8 @@ async fn build_and_serve(
         dir,
         background,
         clock,
+        metrics_base,
+        served_store,
         handle,
         stopped,
         own_database: None,
