@@ -190,7 +190,8 @@ fn reach_v6(ip: Ipv6Addr) -> Reach {
 
 /// The IPv4 address an IPv6 address leads to, with the name of the form
 /// that embeds it: IPv4-compatible (`::a.b.c.d`, RFC 4291 §2.5.5.1,
-/// deprecated), NAT64's well-known prefix (`64:ff9b::/96`, RFC 6052), 6to4
+/// deprecated), IPv4-translated (`::ffff:0:a.b.c.d`, RFC 2765 §2.1, what
+/// SIIT translators route to), NAT64's well-known prefix (`64:ff9b::/96`, RFC 6052), 6to4
 /// (`2002::/16`, RFC 3056: bits 16–47) and Teredo (`2001::/32`, RFC 4380:
 /// the client's address, the last 32 bits inverted, which the relay sends
 /// to). IPv4-mapped addresses (`::ffff:a.b.c.d`) are not here: [`reach`]
@@ -198,6 +199,11 @@ fn reach_v6(ip: Ipv6Addr) -> Reach {
 #[must_use]
 pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<(Range, Ipv4Addr)> {
     const COMPATIBLE: Range = range_v6([0; 8], 96, "IPv4-compatible, of a non-global IPv4 address");
+    const TRANSLATED: Range = range_v6(
+        [0, 0, 0, 0, 0xffff, 0, 0, 0],
+        96,
+        "IPv4-translated, of a non-global IPv4 address",
+    );
     const NAT64: Range = range_v6(
         [0x64, 0xff9b, 0, 0, 0, 0, 0, 0],
         96,
@@ -218,6 +224,7 @@ pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<(Range, Ipv4Addr)> {
     match ip.segments() {
         [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
         [0, 0, 0, 0, 0, 0, _, _] => Some((COMPATIBLE, last)),
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Some((TRANSLATED, last)),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some((NAT64, last)),
         [0x2002, ..] => {
             let [_, _, a, b, c, d, ..] = ip.octets();

@@ -69,6 +69,15 @@ async fn address_literals_are_refused_before_connecting() {
         }
     }
     assert!(!connections_attempted(&listener));
+    // The control: where loopback may be reached (a localhost issuer), the
+    // same literal is connected to, and the listener sees it.
+    let local = outbound(Destinations::new(true, Vec::new()));
+    let sent = send(local.post(&format!("http://127.0.0.1:{port}/")).unwrap());
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), sent).await;
+    assert!(
+        connections_attempted(&listener),
+        "the control did not connect"
+    );
 }
 
 #[tokio::test]

@@ -55,6 +55,10 @@ const IPV6: &[(&str, &str)] = &[
     ("::10.0.0.1", "IPv4-compatible"),
     ("::0.0.0.2", "IPv4-compatible"),
     ("::8.8.8.8", "global"),
+    // IPv4-translated (SIIT): decided on the embedded address.
+    ("::ffff:0:127.0.0.1", "IPv4-translated"),
+    ("::ffff:0:10.0.0.1", "IPv4-translated"),
+    ("::ffff:0:8.8.8.8", "global"),
     // NAT64, well-known prefix: decided on the embedded address.
     ("64:ff9b::127.0.0.1", "NAT64"),
     ("64:ff9b::a9fe:a9fe", "NAT64"),
