@@ -25,6 +25,10 @@
 //!   while 90 sign-ups from one address are posted at once, and during a
 //!   sustained storm of password logins from many addresses.
 //!
+//! - slow and idle connections (`connections.rs`): discovery's rate while
+//!   hundreds of idle and slowloris connections are held, and when the
+//!   server closes them.
+//!
 //! Both servers speak plain HTTP on 127.0.0.1, so TLS costs nothing to either.
 //! Switchyard runs as a child process (this binary again, `serve-switchyard`:
 //! `Application` as `switchyard serve --insecure-http` builds it, log level
@@ -52,6 +56,7 @@ use switchyard::flows::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, Id
 use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 
+mod connections;
 mod memory;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
@@ -101,6 +106,9 @@ struct Cli {
     /// Seconds of the `storm` scenario (its workers: `--concurrency`).
     #[arg(long, default_value_t = 20.0)]
     storm_seconds: f64,
+    /// Idle connections, and as many slowloris ones, in the `connections` scenario.
+    #[arg(long, default_value_t = 250)]
+    attack_connections: usize,
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: PathBuf,
@@ -126,6 +134,8 @@ enum Scenario {
     Signups,
     /// Peak RSS under a sustained storm of password logins.
     Storm,
+    /// Discovery while hundreds of idle and slowloris connections are held.
+    Connections,
 }
 
 #[tokio::main]
@@ -1169,9 +1179,29 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     }
 
+    let mut held = None;
+    if wants(Scenario::Connections) {
+        eprintln!(
+            "measuring discovery under {} idle and {0} slowloris connections",
+            cli.attack_connections
+        );
+        held = Some(
+            connections::measure(
+                &switchyard.issuer,
+                &sy.discovery,
+                cli.attack_connections,
+                timing,
+            )
+            .await?,
+        );
+    }
+
     print_report(&mut rows);
     print_cpu_per_exchange(&rows);
     memory::print_report(&memory_rows);
+    if let Some(report) = &mut held {
+        connections::print_report(report);
+    }
     println!();
     println!(
         "load average (1 min) before: {load_before}, after: {}",
