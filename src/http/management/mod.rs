@@ -313,6 +313,32 @@ pub enum PageMode {
 }
 
 impl Paging {
+    /// For the lists Auth0 pages only by checkpoint (a user's sessions and
+    /// refresh tokens): always `{<items>, next}`, 50 a page unless `take`
+    /// says otherwise; `page`/`per_page` are refused.
+    pub fn checkpoint_only(self) -> Result<Paging, ApiError> {
+        if self.page.is_some() || self.per_page.is_some() {
+            return Err(ApiError::invalid_query(
+                "Query validation error: this list pages with from/take only",
+            ));
+        }
+        Ok(Paging {
+            take: Some(self.take.unwrap_or(50)),
+            ..self
+        })
+    }
+
+    /// For the lists Auth0 pages only by offset (a member's roles, a role's
+    /// permissions…): `from`/`take` are refused.
+    pub fn offset_only(self) -> Result<Paging, ApiError> {
+        if self.from.is_some() || self.take.is_some() {
+            return Err(ApiError::invalid_query(
+                "Query validation error: this list pages with page/per_page only",
+            ));
+        }
+        Ok(self)
+    }
+
     pub fn mode(&self) -> Result<(PageMode, Page), ApiError> {
         let check = |name: &str, v: i64| {
             if (1..=100).contains(&v) {
