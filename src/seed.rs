@@ -167,6 +167,10 @@ pub async fn seed_demo_tenant(
         )?;
     store.insert_organization(&hoekstra, &[enabled]).await?;
     store.insert_organization(&metahexa, &[]).await?;
+    // The demo's log-in URL names its organization (organization=hoekstra).
+    let mut settings = store.tenant_settings().await?;
+    settings.allow_organization_name_in_authentication_api = true;
+    store.update_tenant_settings(&settings).await?;
 
     let password = ids::random_alphanumeric(16);
     let user = User {

@@ -132,6 +132,12 @@ async fn machine_organization(
             "The client grant does not allow organizations (organization_usage is not allow or require)",
         ));
     }
+    let names_allowed = state
+        .settings
+        .get(&state.store)
+        .await?
+        .allow_organization_name_in_authentication_api;
+    super::authorize::checks::organization_name_allowed(requested, names_allowed)?;
     let organization = match super::find_organization(state, requested).await {
         Ok(org) => org,
         Err(StoreError::NotFound) => {

@@ -120,7 +120,7 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
     let (status, body) = machine_token(&app, &client, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(org_id_claim(&body), Value::Null);
-    let (status, body) = machine_token(&app, &client, Some("hoekstra")).await;
+    let (status, body) = machine_token(&app, &client, Some(hoekstra_id)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("access_denied"))
@@ -137,6 +137,22 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
     assert_eq!(body["id"], grant_id.as_str());
     let (_, listed) = app.api(Method::GET, &grants_path, &admin, None).await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // By name only when the tenant allows names (as Auth0); by id always.
+    let (status, body) = machine_token(&app, &client, Some("hoekstra")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            "/api/v2/tenants/settings",
+            &admin,
+            Some(json!({"allow_organization_name_in_authentication_api": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     for name_or_id in ["hoekstra", hoekstra_id] {
         let (status, body) = machine_token(&app, &client, Some(name_or_id)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
