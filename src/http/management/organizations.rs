@@ -100,7 +100,7 @@ pub struct EnableConnectionBody {
     pub assign_membership_on_login: Option<bool>,
     /// Database connections only; needs `assign_membership_on_login`.
     pub is_signup_enabled: Option<bool>,
-    /// Enterprise connections only.
+    /// Default true (Auth0's); only enterprise connections' buttons follow it.
     pub show_as_button: Option<bool>,
     pub organization_connection_name: Option<String>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
@@ -200,7 +200,7 @@ async fn new_enabled_connection(
         other => other.into(),
     })?;
     Ok(
-        EnabledConnection::new_default(organization_id, &connection.id, connection.strategy)
+        EnabledConnection::new_default(organization_id, &connection.id)
             .apply(connection.strategy, &body.request())?,
     )
 }
