@@ -21,6 +21,7 @@ mod nodes;
 mod organization_grants;
 mod organization_prompts;
 mod organizations;
+mod patch_null;
 mod provider;
 mod refresh;
 mod refusals;

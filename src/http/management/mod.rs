@@ -264,6 +264,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// For PATCH bodies: tells a property left out (`None`) from one sent as
+/// `null` (`Some(None)`), which clears it, as in Auth0. Use with
+/// `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
 /// Query strings, likewise in the Management API's error shape.
 pub struct ApiQuery<T>(pub T);
 
