@@ -77,13 +77,7 @@ pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, Str
     use reqwest::Method;
     use serde_json::json;
     let token = app.admin_token().await;
-    app.api(
-        Method::PATCH,
-        "/api/v2/tenants/settings",
-        &token,
-        Some(json!({"allow_organization_name_in_authentication_api": true})),
-    )
-    .await;
+    app.allow_organization_names(&token, true).await;
     let (_, client) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
             "name": "RP", "app_type": "regular_web", "callbacks": ["http://localhost:3000/callback"],

@@ -99,15 +99,7 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     let t = tenant(&app).await;
     let admin = rbac(&app, &t).await;
     // The tenant as Auth0 makes it: organizations by id only, no org_name.
-    let (status, _) = app
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &admin,
-            Some(json!({"allow_organization_name_in_authentication_api": false})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.allow_organization_names(&admin, false).await;
     let response = authorize(
         &app,
         &browser(),
@@ -165,15 +157,7 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     assert_eq!(access["permissions"], json!(["write:invoices"]));
 
     // The tenant allows names; the API allows offline access.
-    let (status, _) = app
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &admin,
-            Some(json!({"allow_organization_name_in_authentication_api": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.allow_organization_names(&admin, true).await;
     let (status, _) = app
         .api(
             Method::PATCH,

@@ -92,15 +92,7 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
 
     // An organization renamed through A: B no longer knows the old name
     // (the tenant takes organizations by name).
-    let (status, _) = a
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &admin,
-            Some(json!({"allow_organization_name_in_authentication_api": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    a.allow_organization_names(&admin, true).await;
     let (status, org) = a
         .api(
             Method::POST,

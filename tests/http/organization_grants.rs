@@ -144,15 +144,7 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
         (StatusCode::BAD_REQUEST, Some("invalid_request")),
         "{body}"
     );
-    let (status, _) = app
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &admin,
-            Some(json!({"allow_organization_name_in_authentication_api": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.allow_organization_names(&admin, true).await;
     for name_or_id in ["hoekstra", hoekstra_id] {
         let (status, body) = machine_token(&app, &client, Some(name_or_id)).await;
         assert_eq!(status, StatusCode::OK, "{body}");

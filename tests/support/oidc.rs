@@ -47,15 +47,7 @@ pub async fn signup_tenant(app: &TestApp) -> Tenant {
 
 async fn build_tenant(app: &TestApp, signup: bool) -> Tenant {
     let token = app.admin_token().await;
-    let (status, settings) = app
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &token,
-            Some(json!({"allow_organization_name_in_authentication_api": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{settings}");
+    app.allow_organization_names(&token, true).await;
     let (_, web) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
             "name": "Web", "app_type": "regular_web", "callbacks": [CALLBACK], "organization_usage": "allow"})))
