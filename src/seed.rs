@@ -156,17 +156,20 @@ pub async fn seed_demo_tenant(
     store
         .insert_connection(&database, std::slice::from_ref(&web.client_id))
         .await?;
-    let enabled = EnabledConnection::new_default(&hoekstra.id, &database.id, Strategy::Database)
-        .apply(
-            Strategy::Database,
-            &EnabledConnectionRequest {
-                assign_membership_on_login: Some(true),
-                is_signup_enabled: Some(true),
-                ..Default::default()
-            },
-        )?;
+    let enabled = EnabledConnection::new_default(&hoekstra.id, &database.id).apply(
+        Strategy::Database,
+        &EnabledConnectionRequest {
+            assign_membership_on_login: Some(true),
+            is_signup_enabled: Some(true),
+            ..Default::default()
+        },
+    )?;
     store.insert_organization(&hoekstra, &[enabled]).await?;
     store.insert_organization(&metahexa, &[]).await?;
+    // The demo's log-in URL names its organization (organization=hoekstra).
+    let mut settings = store.tenant_settings().await?;
+    settings.allow_organization_name_in_authentication_api = true;
+    store.update_tenant_settings(&settings).await?;
 
     let password = ids::random_alphanumeric(16);
     let user = User {

@@ -71,11 +71,13 @@ async fn auth0_node_sdk_manages_organizations_and_connections() {
 }
 
 /// Creates, through the Management API, an organization with a database
-/// connection (membership assigned on login), a user and a web client.
+/// connection (membership assigned on login), a user and a web client; the
+/// peers name the organization by name, which the tenant then allows.
 pub async fn seed_login_tenant(app: &support::TestApp) -> Vec<(&'static str, String)> {
     use reqwest::Method;
     use serde_json::json;
     let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
     let (_, client) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
             "name": "RP", "app_type": "regular_web", "callbacks": ["http://localhost:3000/callback"],

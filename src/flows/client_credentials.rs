@@ -5,13 +5,11 @@
 use super::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, TokenResponse};
 use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode};
-use crate::model::client::{Client, ClientGrant, OrganizationUsage};
+use crate::model::client::{Client, ClientGrant, OrganizationUsage, SigningAlg};
 use crate::model::ids;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// Access tokens for APIs live a day, as Auth0's default for machine tokens.
-pub const ACCESS_TOKEN_LIFETIME_SECS: i64 = 86_400;
 /// Management API tokens live an hour: each can rewrite the tenant, and a
 /// provisioning tool asks for a new one in a round trip.
 pub const MANAGEMENT_TOKEN_LIFETIME_SECS: i64 = 3600;
@@ -58,11 +56,7 @@ pub async fn issue_machine_token(
         }
     };
     let scope = granted.join(" ");
-    let lifetime = if audience == state.issuer.management_audience() {
-        MANAGEMENT_TOKEN_LIFETIME_SECS
-    } else {
-        ACCESS_TOKEN_LIFETIME_SECS
-    };
+    let (lifetime, alg) = token_settings(state, client, audience).await?;
     let now = state.clock.now_unix_seconds();
     let claims = AccessTokenClaims {
         iss: state.issuer.identifier().to_owned(),
@@ -79,9 +73,7 @@ pub async fn issue_machine_token(
         roles: None,
         permissions: None,
     };
-    let access_token = state
-        .keys
-        .sign(client.signing_alg, ACCESS_TOKEN_TYP, &claims)?;
+    let access_token = state.keys.sign(alg, ACCESS_TOKEN_TYP, &claims)?;
     Ok(TokenResponse {
         access_token: access_token.into(),
         id_token: None,
@@ -90,6 +82,31 @@ pub async fn issue_machine_token(
         expires_in: lifetime,
         scope: Some(scope),
     })
+}
+
+/// The lifetime and signing algorithm of a machine token: the API's
+/// `token_lifetime` and `signing_alg`, as in every other grant (Auth0);
+/// the Management API's own tokens keep their hour and the client's algorithm.
+async fn token_settings(
+    state: &AppState,
+    client: &Client,
+    audience: &str,
+) -> Result<(i64, SigningAlg), OAuthError> {
+    if audience == state.issuer.management_audience() {
+        return Ok((MANAGEMENT_TOKEN_LIFETIME_SECS, client.signing_alg));
+    }
+    match state
+        .store
+        .get_resource_server_by_identifier(audience)
+        .await
+    {
+        Ok(api) => Ok((api.token_lifetime, api.signing_alg)),
+        Err(StoreError::NotFound) => Err(OAuthError::new(
+            OAuthErrorCode::AccessDenied,
+            format!("No API found with identifier {audience}"),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The organization of a machine token, as the client grant's
@@ -115,6 +132,12 @@ async fn machine_organization(
             "The client grant does not allow organizations (organization_usage is not allow or require)",
         ));
     }
+    let names_allowed = state
+        .settings
+        .get(&state.store)
+        .await?
+        .allow_organization_name_in_authentication_api;
+    super::authorize::checks::organization_name_allowed(requested, names_allowed)?;
     let organization = match super::find_organization(state, requested).await {
         Ok(org) => org,
         Err(StoreError::NotFound) => {

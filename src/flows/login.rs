@@ -268,7 +268,8 @@ pub async fn routing_snapshot(
                 name: view.connection_name.clone(),
                 display_name: None,
                 strategy: view.strategy,
-                show_as_button: view.enabled.show_as_button,
+                // Auth0 applies show_as_button to enterprise connections only.
+                show_as_button: view.enabled.show_as_button || !view.strategy.is_enterprise(),
                 is_signup_enabled: view.enabled.is_signup_enabled,
             });
         }

@@ -451,16 +451,46 @@ impl Store {
         organization_id: &str,
         user_id: &str,
     ) -> StoreResult<Vec<crate::model::role::Role>> {
+        self.list_member_roles_page(organization_id, user_id, &Page::all())
+            .await
+    }
+
+    /// One page of a member's roles, by name (offset paging only, as Auth0).
+    pub async fn list_member_roles_page(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<crate::model::role::Role>> {
         let rows = sqlx::query(
             "select r.id, r.name, r.description from organization_member_roles mr \
              join roles r on r.id = mr.role_id \
-             where mr.organization_id = $1 and mr.user_id = $2 order by r.name",
+             where mr.organization_id = $1 and mr.user_id = $2 order by r.name, r.id \
+             limit $3 offset $4",
         )
         .bind(organization_id)
         .bind(user_id)
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(super::roles::role_from_row).collect()
+    }
+
+    pub async fn count_member_roles(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query(
+            "select count(*) as n from organization_member_roles \
+             where organization_id = $1 and user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 }
 

@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::revocation::revoke_family_access_tokens;
-use super::{Store, StoreError, StoreResult};
+use super::{Page, Store, StoreError, StoreResult};
 
 /// One family of rotated refresh tokens, and what they were issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,19 +225,23 @@ impl Store {
         })
     }
 
-    /// The user's live refresh-token families at `now` (not revoked, not
-    /// expired), newest first.
+    /// One page of the user's live refresh-token families at `now` (not
+    /// revoked, not expired), by id (Auth0 pages them by checkpoint).
     pub async fn list_user_refresh_grants(
         &self,
         user_id: &str,
         now: i64,
+        page: &Page,
     ) -> StoreResult<Vec<RefreshGrant>> {
         let rows = sqlx::query(&format!(
             "select {GRANT_COLUMNS} from refresh_grants g where g.user_id = $1 and g.revoked_at is null \
-             and g.expires_at > $2 order by g.created_at desc, g.id limit 100"
+             and g.expires_at > $2 and g.id > $3 order by g.id limit $4 offset $5"
         ))
         .bind(user_id)
         .bind(now)
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(grant_from_row).collect()

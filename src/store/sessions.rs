@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, expect_one};
+use super::{Page, Store, StoreResult, expect_one};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,20 +136,25 @@ impl Store {
             .collect()
     }
 
-    /// The user's live sessions at `now` (idle ones excluded), newest first.
+    /// One page of the user's live sessions at `now` (idle ones excluded),
+    /// by id (Auth0 pages them by checkpoint).
     pub async fn list_user_sessions(
         &self,
         user_id: &str,
         now: i64,
         idle_cutoff: i64,
+        page: &Page,
     ) -> StoreResult<Vec<StoredSession>> {
         let rows = sqlx::query(&format!(
             "select {SESSION_COLUMNS} from sessions where user_id = $1 and ended_at is null \
-             and expires_at > $2 and last_used_at > $3 order by created_at desc, id limit 100"
+             and expires_at > $2 and last_used_at > $3 and id > $4 order by id limit $5 offset $6"
         ))
         .bind(user_id)
         .bind(now)
         .bind(idle_cutoff)
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(session_from_row).collect()

@@ -98,8 +98,21 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     let app = spawn(backend).await;
     let t = tenant(&app).await;
     let admin = rbac(&app, &t).await;
+    // The tenant as Auth0 makes it: organizations by id only, no org_name.
+    app.allow_organization_names(&admin, false).await;
+    let response = authorize(
+        &app,
+        &browser(),
+        &code_params(&t.client_id, &[("organization", "hoekstra")]),
+    )
+    .await;
+    assert_eq!(
+        redirect_error(&response).as_deref(),
+        Some("invalid_request"),
+        "an organization name needs allow_organization_name_in_authentication_api"
+    );
 
-    let tokens = api_tokens(&app, &t, "hoekstra").await;
+    let tokens = api_tokens(&app, &t, &t.org_id).await;
     let access = claims(tokens["access_token"].as_str().unwrap());
     // With openid, the API's token opens userinfo too (as in Auth0).
     let userinfo = format!("{}/userinfo", app.issuer.trim_end_matches('/'));
@@ -108,7 +121,7 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(info["org_id"], t.org_id.as_str());
     // Without openid, it is the API's alone.
-    let api_only = api_tokens_with_scope(&app, &t, "hoekstra", "read:invoices").await;
+    let api_only = api_tokens_with_scope(&app, &t, &t.org_id, "read:invoices").await;
     let api_only = api_only["access_token"].as_str().unwrap();
     assert_eq!(claims(api_only)["aud"], API);
     assert_eq!(
@@ -137,22 +150,14 @@ async fn api_tokens_carry_the_organizations_roles_and_permissions(backend: Backe
     );
 
     // In metahexa, the roles and permissions of metahexa only.
-    let tokens = api_tokens(&app, &t, "metahexa").await;
+    let tokens = api_tokens(&app, &t, &t.other_org_id).await;
     let access = claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(access["org_id"], t.other_org_id.as_str());
     assert_eq!(access["roles"], json!(["clerk"]));
     assert_eq!(access["permissions"], json!(["write:invoices"]));
 
     // The tenant allows names; the API allows offline access.
-    let (status, _) = app
-        .api(
-            Method::PATCH,
-            "/api/v2/tenants/settings",
-            &admin,
-            Some(json!({"allow_organization_name_in_authentication_api": true})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    app.allow_organization_names(&admin, true).await;
     let (status, _) = app
         .api(
             Method::PATCH,

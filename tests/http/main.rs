@@ -22,6 +22,7 @@ mod observability;
 mod organization_grants;
 mod organization_prompts;
 mod organizations;
+mod patch_null;
 mod provider;
 mod refresh;
 mod refusals;

@@ -90,7 +90,9 @@ async fn writes_through_one_node_reach_the_others_caches_at_once_postgres() {
     let (status, body) = b.request_token(&client_id, &new_secret, &audience).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    // An organization renamed through A: B no longer knows the old name.
+    // An organization renamed through A: B no longer knows the old name
+    // (the tenant takes organizations by name).
+    a.allow_organization_names(&admin, true).await;
     let (status, org) = a
         .api(
             Method::POST,

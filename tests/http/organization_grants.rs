@@ -10,6 +10,7 @@ use crate::support::oidc::claims;
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(machine_tokens_are_scoped_to_associated_organizations);
+on_both_backends!(machine_tokens_take_the_apis_signing_alg_and_lifetime);
 
 const API: &str = "https://api.hoekstra.example/";
 
@@ -119,7 +120,7 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
     let (status, body) = machine_token(&app, &client, None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(org_id_claim(&body), Value::Null);
-    let (status, body) = machine_token(&app, &client, Some("hoekstra")).await;
+    let (status, body) = machine_token(&app, &client, Some(hoekstra_id)).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("access_denied"))
@@ -136,6 +137,14 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
     assert_eq!(body["id"], grant_id.as_str());
     let (_, listed) = app.api(Method::GET, &grants_path, &admin, None).await;
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    // By name only when the tenant allows names (as Auth0); by id always.
+    let (status, body) = machine_token(&app, &client, Some("hoekstra")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    app.allow_organization_names(&admin, true).await;
     for name_or_id in ["hoekstra", hoekstra_id] {
         let (status, body) = machine_token(&app, &client, Some(name_or_id)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -204,4 +213,69 @@ async fn machine_tokens_are_scoped_to_associated_organizations(backend: Backend)
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// As in Auth0, the API decides how its tokens are signed and how long they
+/// live, in the client_credentials grant too (not the client's algorithm, not
+/// a fixed day).
+async fn machine_tokens_take_the_apis_signing_alg_and_lifetime(backend: Backend) {
+    let app = spawn(backend).await;
+    let admin = app.admin_token().await;
+    let (_, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &admin,
+            Some(json!({"name": "Sync job", "app_type": "non_interactive",
+                        "jwt_configuration": {"alg": "ES256"}})),
+        )
+        .await;
+    let (status, api) = app
+        .api(
+            Method::POST,
+            "/api/v2/resource-servers",
+            &admin,
+            Some(
+                json!({"name": "Invoices", "identifier": API, "signing_alg": "EdDSA",
+                        "token_lifetime": 900, "scopes": [{"value": "read:invoices"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    let (status, grant) = app
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &admin,
+            Some(json!({"client_id": client["client_id"], "audience": API, "scope": ["read:invoices"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+
+    for (alg, lifetime) in [
+        (jsonwebtoken::Algorithm::EdDSA, 900),
+        (jsonwebtoken::Algorithm::RS256, 120),
+    ] {
+        let (status, body) = machine_token(&app, &client, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        assert_eq!(jsonwebtoken::decode_header(token).unwrap().alg, alg);
+        let access = claims(token);
+        assert_eq!(
+            (
+                access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(),
+                body["expires_in"].as_i64().unwrap()
+            ),
+            (lifetime, lifetime)
+        );
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &format!("/api/v2/resource-servers/{}", api["id"].as_str().unwrap()),
+                &admin,
+                Some(json!({"signing_alg": "RS256", "token_lifetime": 120})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
 }

@@ -245,10 +245,6 @@ async fn enabled_connections_follow_the_rules(backend: Backend) {
             "is_signup_enabled",
         ),
         (
-            json!({"connection_id": db, "show_as_button": true}),
-            "show_as_button",
-        ),
-        (
             json!({"connection_id": db, "is_signup_enabled": true}),
             "is_signup_enabled",
         ),
@@ -294,6 +290,23 @@ async fn enabled_connections_follow_the_rules(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["show_as_button"], true,
+        "Auth0's documented default, for every connection"
+    );
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("{path}/{db}"),
+            &token,
+            Some(json!({"show_as_button": false})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["show_as_button"]),
+        (StatusCode::OK, &json!(false)),
+        "Auth0 takes show_as_button on any connection: {body}"
+    );
 
     let (status, list) = app.api(Method::GET, &path, &token, None).await;
     assert_eq!(status, StatusCode::OK);

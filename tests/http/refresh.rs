@@ -330,6 +330,33 @@ async fn administrators_list_and_revoke_refresh_tokens(backend: Backend) {
     let (_, second) = offline_tokens(&app, &t, &[]).await;
     let (_, listed) = app.api(Method::GET, &list_path, &admin, None).await;
     assert_eq!(listed["tokens"].as_array().unwrap().len(), 2);
+    // Auth0 pages them by checkpoint, as the SDK asks (include_totals=true&take=…).
+    let (status, first_page) = app
+        .api(
+            Method::GET,
+            &format!("{list_path}?include_totals=true&take=1"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first_page}");
+    assert_eq!(first_page["tokens"].as_array().unwrap().len(), 1);
+    let next = first_page["next"].as_str().unwrap();
+    let (_, last_page) = app
+        .api(
+            Method::GET,
+            &format!("{list_path}?include_totals=true&take=1&from={next}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(last_page["tokens"].as_array().unwrap().len(), 1);
+    assert_ne!(last_page["tokens"][0]["id"], first_page["tokens"][0]["id"]);
+    assert!(last_page.get("next").is_none(), "{last_page}");
+    let (status, _) = app
+        .api(Method::GET, &format!("{list_path}?page=0"), &admin, None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "checkpoint paging only");
     let (status, _) = app.api(Method::DELETE, &list_path, &admin, None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     for tokens in [first, second] {

@@ -371,6 +371,17 @@ async fn administrators_see_and_end_sessions(backend: Backend) {
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0]["id"], sid);
+    // The SDK's request: Auth0's checkpoint wrapper, no `next` on the last page.
+    let (status, paged) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users/{user_id}/sessions?include_totals=true&take=1"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{paged}");
+    assert_eq!(paged, json!({"sessions": listed["sessions"]}));
     assert_eq!(sessions[0]["organizations"], json!([t.org_id]));
     let (status, one) = app
         .api(

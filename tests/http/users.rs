@@ -203,6 +203,45 @@ async fn users_roles_and_memberships(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
     let (_, granted) = app.api(Method::GET, &roles_path, &token, None).await;
     assert_eq!(granted[0]["name"], "admin");
+    // Auth0's wrapper, which the SDK asks for (include_totals=true).
+    let (status, granted) = app
+        .api(
+            Method::GET,
+            &format!("{roles_path}?include_totals=true&page=0&per_page=1"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{granted}");
+    assert_eq!(
+        (
+            granted["roles"][0]["id"].as_str(),
+            &granted["start"],
+            &granted["limit"],
+            &granted["total"]
+        ),
+        (Some(role_id.as_str()), &json!(0), &json!(1), &json!(1))
+    );
+    let (_, beyond) = app
+        .api(
+            Method::GET,
+            &format!("{roles_path}?include_totals=true&page=1&per_page=1"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (&beyond["roles"], &beyond["total"]),
+        (&json!([]), &json!(1))
+    );
+    let (status, error) = app
+        .api(Method::GET, &format!("{roles_path}?take=1"), &token, None)
+        .await;
+    assert_eq!(
+        (status, error["errorCode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query_string")),
+        "Auth0 pages a member's roles by offset only: {error}"
+    );
     let (status, _) = app
         .api(
             Method::DELETE,

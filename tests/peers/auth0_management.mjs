@@ -1,6 +1,7 @@
 // Interop test: the official auth0 Node SDK v7 ManagementClient against Switchyard's /api/v2.
-// Four tests: organizations and connections; resource servers, role permissions, tenant
-// settings; users listed and searched; signing keys listed, rotated and revoked.
+// Five tests: organizations and connections; resource servers, role permissions, tenant
+// settings; users listed and searched; signing keys listed, rotated and revoked; every list
+// walked a page at a time in Auth0's wrappers.
 //
 // Env: SWITCHYARD_DOMAIN (host:port; the SDK always calls https://{domain}/api/v2 and
 // https://{domain}/oauth/token), SWITCHYARD_CLIENT_ID, SWITCHYARD_CLIENT_SECRET.
@@ -367,4 +368,128 @@ test('auth0 SDK v7 ManagementClient: signing keys listed, rotated and revoked', 
   assert.equal(typeof gone.revoked_at, 'string');
 
   console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: signing key ${current.kid} rotated out and revoked`);
+});
+
+// Walks the SDK's own pages (at most 20) until `wanted` holds for an item; checks on every page
+// that the raw answer is Auth0's wrapper `{<key>: [...], …}`, not a bare array (the SDK would
+// read a bare array as an empty page).
+async function findInPages(name, key, first, wanted) {
+  return step(name, async () => {
+    let page = await first();
+    for (let pages = 1; ; pages++) {
+      assert.ok(
+        page.response && !Array.isArray(page.response) && Array.isArray(page.response[key]),
+        `${name}: expected {${key}: [...]}, got ${JSON.stringify(page.response)}`,
+      );
+      const hit = page.data.find(wanted);
+      if (hit) return hit;
+      if (!page.hasNextPage() || pages >= 20) return undefined;
+      page = await page.getNextPage();
+    }
+  });
+}
+
+async function mustFind(name, key, first, wanted, message) {
+  const hit = await findInPages(name, key, first, wanted);
+  assert.ok(hit, `${name}: ${message || 'the item created is not listed'}`);
+  return hit;
+}
+
+test('auth0 SDK v7 ManagementClient: every list, paged, in Auth0 wrappers', async () => {
+  const domain = requireEnv('SWITCHYARD_DOMAIN');
+  const clientId = requireEnv('SWITCHYARD_CLIENT_ID');
+  const clientSecret = requireEnv('SWITCHYARD_CLIENT_SECRET');
+
+  const mgmt = new ManagementClient({ domain, clientId, clientSecret });
+  const suffix = randomBytes(5).toString('hex');
+  const identifier = `https://lists-${suffix}.example.com/api`;
+  const created = { orgId: null, connId: null, userIds: [], roleIds: [], apiId: null, clientId: null, grantId: null };
+
+  try {
+    const org = await step('organizations.create', () => mgmt.organizations.create({ name: `lists-${suffix}` }));
+    created.orgId = org.id;
+    const conn = await step('connections.create', () =>
+      mgmt.connections.create({ name: `lists-db-${suffix}`, strategy: 'auth0' }));
+    created.connId = conn.id;
+    await step('organizations.enabledConnections.add', () =>
+      mgmt.organizations.enabledConnections.add(org.id, { connection_id: conn.id }));
+    for (const who of ['ann', 'ben']) {
+      const user = await step(`users.create ${who}`, () =>
+        mgmt.users.create({ connection: conn.name, email: `${who}-${suffix}@lists.example`, password: `a long password for ${who}` }));
+      created.userIds.push(user.user_id);
+    }
+    const [ann, ben] = created.userIds;
+    await step('organizations.members.create', () =>
+      mgmt.organizations.members.create(org.id, { members: [ann, ben] }));
+    for (const name of ['auditor', 'editor']) {
+      const role = await step(`roles.create ${name}`, () => mgmt.roles.create({ name: `${name}-${suffix}` }));
+      created.roleIds.push(role.id);
+    }
+    await step('organizations.members.roles.assign', () =>
+      mgmt.organizations.members.roles.assign(org.id, ann, { roles: created.roleIds }));
+    const api = await step('resourceServers.create', () =>
+      mgmt.resourceServers.create({ name: `Lists ${suffix}`, identifier, scopes: [{ value: 'read:lists' }] }));
+    created.apiId = api.id;
+    await step('roles.permissions.add', () =>
+      mgmt.roles.permissions.add(created.roleIds[0], {
+        permissions: [{ resource_server_identifier: identifier, permission_name: 'read:lists' }],
+      }));
+    const client = await step('clients.create', () =>
+      mgmt.clients.create({ name: `lists-m2m-${suffix}`, app_type: 'non_interactive' }));
+    created.clientId = client.client_id;
+    const grant = await step('clientGrants.create', () =>
+      mgmt.clientGrants.create({ client_id: client.client_id, audience: identifier, scope: ['read:lists'], organization_usage: 'allow' }));
+    created.grantId = grant.id;
+    await step('organizations.clientGrants.create', () =>
+      mgmt.organizations.clientGrants.create(org.id, { grant_id: grant.id }));
+
+    // One item a page, so that every list is walked across pages with the SDK's paging (a
+    // fresh request each time: the SDK moves the page along in the object it is given).
+    const one = () => ({ include_totals: true, per_page: 1 });
+    const take = () => ({ include_totals: true, take: 1 });
+    await mustFind('organizations.list', 'organizations',
+      () => mgmt.organizations.list(take()), (o) => o.id === org.id);
+    await mustFind('organizations.members.list', 'members',
+      () => mgmt.organizations.members.list(org.id, take()), (m) => m.user_id === ben);
+    for (const roleId of created.roleIds) {
+      await mustFind('organizations.members.roles.list', 'roles',
+        () => mgmt.organizations.members.roles.list(org.id, ann, one()), (r) => r.id === roleId,
+        `role ${roleId} of the member not listed`);
+    }
+    await mustFind('organizations.enabledConnections.list', 'enabled_connections',
+      () => mgmt.organizations.enabledConnections.list(org.id, one()), (c) => c.connection_id === conn.id);
+    await mustFind('organizations.clientGrants.list', 'client_grants',
+      () => mgmt.organizations.clientGrants.list(org.id, one()), (g) => g.id === grant.id);
+    await mustFind('connections.list', 'connections',
+      () => mgmt.connections.list(take()), (c) => c.id === conn.id);
+    await mustFind('clients.list', 'clients',
+      () => mgmt.clients.list(one()), (c) => c.client_id === client.client_id);
+    await mustFind('clientGrants.list', 'client_grants',
+      () => mgmt.clientGrants.list(take()), (g) => g.id === grant.id);
+    await mustFind('users.list', 'users',
+      () => mgmt.users.list({ ...one(), q: `identities.connection:"${conn.name}"` }), (u) => u.user_id === ben);
+    await mustFind('roles.list', 'roles',
+      () => mgmt.roles.list(one()), (r) => r.id === created.roleIds[1]);
+    await mustFind('roles.permissions.list', 'permissions',
+      () => mgmt.roles.permissions.list(created.roleIds[0], one()), (p) => p.permission_name === 'read:lists');
+    await mustFind('resourceServers.list', 'resource_servers',
+      () => mgmt.resourceServers.list(one()), (rs) => rs.id === api.id);
+    // No login has happened: these lists are empty, but still Auth0's wrappers.
+    assert.equal(await findInPages('users.sessions.list', 'sessions',
+      () => mgmt.users.sessions.list(ann, take()), () => true), undefined);
+    assert.equal(await findInPages('users.refreshToken.list', 'tokens',
+      () => mgmt.users.refreshToken.list(ann, take()), () => true), undefined);
+    assert.equal(await findInPages('userGrants.list', 'grants',
+      () => mgmt.userGrants.list({ ...one(), user_id: ann }), () => true), undefined);
+
+    console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: every list paged`);
+  } finally {
+    if (created.grantId) await mgmt.clientGrants.delete(created.grantId).catch(() => {});
+    if (created.clientId) await mgmt.clients.delete(created.clientId).catch(() => {});
+    if (created.apiId) await mgmt.resourceServers.delete(created.apiId).catch(() => {});
+    for (const id of created.roleIds) await mgmt.roles.delete(id).catch(() => {});
+    for (const id of created.userIds) await mgmt.users.delete(id).catch(() => {});
+    if (created.orgId) await mgmt.organizations.delete(created.orgId).catch(() => {});
+    if (created.connId) await mgmt.connections.delete(created.connId).catch(() => {});
+  }
 });

@@ -255,6 +255,20 @@ impl TestApp {
         (status, value)
     }
 
+    /// Sets the tenant setting `allow_organization_name_in_authentication_api`
+    /// (organizations by name in `/authorize` and `client_credentials`).
+    pub async fn allow_organization_names(&self, token: &str, allowed: bool) {
+        let (status, body) = self
+            .api(
+                Method::PATCH,
+                "/api/v2/tenants/settings",
+                token,
+                Some(serde_json::json!({"allow_organization_name_in_authentication_api": allowed})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     /// Registers a machine-to-machine client (`non_interactive`) called
     /// `name` with the Management API `token`; its id and secret.
     pub async fn machine_client(&self, token: &str, name: &str) -> (String, String) {

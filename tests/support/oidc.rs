@@ -32,7 +32,9 @@ pub struct Tenant {
 
 /// Two organizations with the `users` database connection: `hoekstra`
 /// (membership assigned on login) and `metahexa` (membership not assigned);
-/// a user alice in the connection; a confidential and a public client.
+/// a user alice in the connection; a confidential and a public client. The
+/// tenant allows organization names in `/authorize` (so tests can say
+/// `organization=hoekstra`), and so puts `org_name` in tokens.
 pub async fn tenant(app: &TestApp) -> Tenant {
     build_tenant(app, false).await
 }
@@ -45,6 +47,7 @@ pub async fn signup_tenant(app: &TestApp) -> Tenant {
 
 async fn build_tenant(app: &TestApp, signup: bool) -> Tenant {
     let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
     let (_, web) = app
         .api(Method::POST, "/api/v2/clients", &token, Some(json!({
             "name": "Web", "app_type": "regular_web", "callbacks": [CALLBACK], "organization_usage": "allow"})))

@@ -10,6 +10,7 @@ use crate::flows::{OAuthError, OAuthErrorCode};
 use crate::model::client::{
     AppType, Client, GrantType, OrganizationRequireBehavior, OrganizationUsage,
 };
+use crate::model::ids;
 use crate::model::resource_server::ResourceServer;
 
 /// The OpenID Connect scopes any request may ask for; an API adds its own.
@@ -230,10 +231,13 @@ pub fn max_age(params: &Params<'_>) -> Result<Option<i64>, OAuthError> {
 }
 
 /// `organization`, when the client's `organization_usage` allows one:
-/// yields the id or name to look up.
+/// yields the id or name to look up. A name only when `names_allowed` (the
+/// tenant setting `allow_organization_name_in_authentication_api`, as in
+/// Auth0); an id always.
 pub fn organization<'a>(
     params: &Params<'a>,
     client: &Client,
+    names_allowed: bool,
 ) -> Result<Option<&'a str>, OAuthError> {
     let requested = params.get("organization");
     if requested.is_some() && client.organization_usage == OrganizationUsage::Deny {
@@ -241,7 +245,23 @@ pub fn organization<'a>(
             "The client does not use organizations (organization_usage is deny)",
         ));
     }
+    if let Some(requested) = requested {
+        organization_name_allowed(requested, names_allowed)?;
+    }
     Ok(requested)
+}
+
+/// Refuses an organization named by name (not an `org_…` id) unless the
+/// tenant allows names in the authentication API.
+pub fn organization_name_allowed(requested: &str, names_allowed: bool) -> Result<(), OAuthError> {
+    if names_allowed || ids::has_prefix(requested, ids::ORGANIZATION) {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "The organization parameter takes an organization id: names are accepted only when \
+             the tenant setting allow_organization_name_in_authentication_api is on",
+        ))
+    }
 }
 
 /// A client that requires an organization the request did not name: fail

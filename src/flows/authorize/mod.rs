@@ -122,14 +122,21 @@ pub async fn check_request(
     let code_challenge = checks::pkce(&params, &client).map_err(to_client)?;
     let prompt = checks::prompt(&params).map_err(to_client)?;
     let max_age = checks::max_age(&params).map_err(to_client)?;
-    let organization_id = match checks::organization(&params, &client).map_err(to_client)? {
-        Some(requested) => Some(
-            find_organization(state, requested)
-                .await
-                .map_err(to_client)?,
-        ),
-        None => None,
-    };
+    let names_allowed = state
+        .settings
+        .get(&state.store)
+        .await
+        .map_err(|e| to_client(OAuthError::server_error(e)))?
+        .allow_organization_name_in_authentication_api;
+    let organization_id =
+        match checks::organization(&params, &client, names_allowed).map_err(to_client)? {
+            Some(requested) => Some(
+                find_organization(state, requested)
+                    .await
+                    .map_err(to_client)?,
+            ),
+            None => None,
+        };
     let organization_prompt =
         checks::organization_prompt(&client, organization_id.is_some()).map_err(to_client)?;
     let hinted_subject = checks::id_token_hint(&params, &client, |hint| {

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ValidationError;
@@ -63,8 +63,14 @@ pub struct CreateClientGrantBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateClientGrantBody {
     pub scope: Option<Vec<String>>,
-    pub organization_usage: Option<OrganizationUsage>,
-    pub allow_any_organization: Option<bool>,
+    /// `null` unsets it (organizations refused, as `deny`), as Auth0.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<OrganizationUsage>)]
+    pub organization_usage: Option<Option<OrganizationUsage>>,
+    /// `null` resets it to false, as Auth0.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub allow_any_organization: Option<Option<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -210,11 +216,11 @@ async fn client_grant_patch(
             if let Some(scope) = body.scope {
                 grant.scope = scope;
             }
-            if body.organization_usage.is_some() {
-                grant.organization_usage = body.organization_usage;
+            if let Some(usage) = body.organization_usage {
+                grant.organization_usage = usage;
             }
             if let Some(v) = body.allow_any_organization {
-                grant.allow_any_organization = v;
+                grant.allow_any_organization = v.unwrap_or(false);
             }
             Ok::<_, ApiError>(grant)
         })

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -176,7 +176,10 @@ pub struct CreateClientBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateClientBody {
     pub name: Option<String>,
-    pub description: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
     pub app_type: Option<AppType>,
     pub is_first_party: Option<bool>,
     pub callbacks: Option<Vec<String>>,
@@ -184,8 +187,14 @@ pub struct UpdateClientBody {
     pub web_origins: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    pub organization_usage: Option<OrganizationUsage>,
-    pub organization_require_behavior: Option<OrganizationRequireBehavior>,
+    /// `null` resets it to `deny`, as Auth0.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<OrganizationUsage>)]
+    pub organization_usage: Option<Option<OrganizationUsage>>,
+    /// `null` resets it to `no_prompt`, as Auth0.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<OrganizationRequireBehavior>)]
+    pub organization_require_behavior: Option<Option<OrganizationRequireBehavior>>,
     pub jwt_configuration: Option<JwtConfiguration>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
@@ -327,12 +336,17 @@ async fn client_patch(
                 web_origins,
                 grant_types,
                 token_endpoint_auth_method,
-                organization_usage,
-                organization_require_behavior,
                 client_metadata
             );
             if let Some(description) = body.description {
-                client.description = Some(description);
+                client.description = description;
+            }
+            if let Some(usage) = body.organization_usage {
+                client.organization_usage = usage.unwrap_or(OrganizationUsage::Deny);
+            }
+            if let Some(behavior) = body.organization_require_behavior {
+                client.organization_require_behavior =
+                    behavior.unwrap_or(OrganizationRequireBehavior::NoPrompt);
             }
             if let Some(jwt) = body.jwt_configuration {
                 client.signing_alg = jwt.alg;

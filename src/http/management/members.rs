@@ -168,17 +168,31 @@ async fn require_member(
 }
 
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/members/{user_id}/roles", tag = "organizations",
-    params(("id" = String, Path), ("user_id" = String, Path)),
-    responses((status = 200, body = [RoleBody]), (status = 404, body = ApiErrorBody)))]
+    params(("id" = String, Path), ("user_id" = String, Path), Paging),
+    responses((status = 200, description = "An array, or `{roles, start, limit, total}` with include_totals", body = [RoleBody]),
+        (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn member_roles_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
     Path((id, user_id)): Path<(String, String)>,
-) -> Result<Json<Vec<RoleBody>>, ApiError> {
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:organization_member_roles")?;
+    let paging = paging.offset_only()?;
     require_member(&state, &id, &user_id).await?;
-    let roles = state.store.list_member_roles(&id, &user_id).await?;
-    Ok(Json(roles.into_iter().map(Into::into).collect()))
+    list_page(
+        "roles",
+        &paging,
+        async |page| {
+            state
+                .store
+                .list_member_roles_page(&id, &user_id, page)
+                .await
+        },
+        |r: &RoleBody| r.id.clone(),
+        state.store.count_member_roles(&id, &user_id),
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v2/organizations/{id}/members/{user_id}/roles", tag = "organizations",

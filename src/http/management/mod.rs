@@ -264,6 +264,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     }
 }
 
+/// For PATCH bodies: tells a property left out (`None`) from one sent as
+/// `null` (`Some(None)`), which clears it, as in Auth0. Use with
+/// `#[serde(default, deserialize_with = "nullable")]`.
+pub fn nullable<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(de).map(Some)
+}
+
 /// Query strings, likewise in the Management API's error shape.
 pub struct ApiQuery<T>(pub T);
 
@@ -313,6 +322,32 @@ pub enum PageMode {
 }
 
 impl Paging {
+    /// For the lists Auth0 pages only by checkpoint (a user's sessions and
+    /// refresh tokens): always `{<items>, next}`, 50 a page unless `take`
+    /// says otherwise; `page`/`per_page` are refused.
+    pub fn checkpoint_only(self) -> Result<Paging, ApiError> {
+        if self.page.is_some() || self.per_page.is_some() {
+            return Err(ApiError::invalid_query(
+                "Query validation error: this list pages with from/take only",
+            ));
+        }
+        Ok(Paging {
+            take: Some(self.take.unwrap_or(50)),
+            ..self
+        })
+    }
+
+    /// For the lists Auth0 pages only by offset (a member's roles, a role's
+    /// permissions…): `from`/`take` are refused.
+    pub fn offset_only(self) -> Result<Paging, ApiError> {
+        if self.from.is_some() || self.take.is_some() {
+            return Err(ApiError::invalid_query(
+                "Query validation error: this list pages with page/per_page only",
+            ));
+        }
+        Ok(self)
+    }
+
     pub fn mode(&self) -> Result<(PageMode, Page), ApiError> {
         let check = |name: &str, v: i64| {
             if (1..=100).contains(&v) {

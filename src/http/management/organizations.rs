@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::{
@@ -87,10 +87,16 @@ pub struct CreateOrganizationBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganizationBody {
     pub name: Option<String>,
-    pub display_name: Option<String>,
-    pub branding: Option<Branding>,
+    /// `null` clears it (so for `branding`; `metadata: null` empties it).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Branding>)]
+    pub branding: Option<Option<Branding>>,
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<Option<Metadata>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -100,7 +106,7 @@ pub struct EnableConnectionBody {
     pub assign_membership_on_login: Option<bool>,
     /// Database connections only; needs `assign_membership_on_login`.
     pub is_signup_enabled: Option<bool>,
-    /// Enterprise connections only.
+    /// Default true (Auth0's); only enterprise connections' buttons follow it.
     pub show_as_button: Option<bool>,
     pub organization_connection_name: Option<String>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
@@ -113,17 +119,10 @@ pub struct UpdateEnabledConnectionBody {
     pub is_signup_enabled: Option<bool>,
     pub show_as_button: Option<bool>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub organization_connection_name: Option<Option<String>>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
-}
-
-/// Tells "absent" (`None`) from "null" (`Some(None)`).
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    de: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(de).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -200,7 +199,7 @@ async fn new_enabled_connection(
         other => other.into(),
     })?;
     Ok(
-        EnabledConnection::new_default(organization_id, &connection.id, connection.strategy)
+        EnabledConnection::new_default(organization_id, &connection.id)
             .apply(connection.strategy, &body.request())?,
     )
 }
@@ -300,13 +299,13 @@ async fn organization_patch(
                 org.name = name;
             }
             if let Some(display_name) = body.display_name {
-                org.display_name = Some(display_name);
+                org.display_name = display_name;
             }
             if let Some(branding) = body.branding {
-                org.branding = Some(branding);
+                org.branding = branding;
             }
             if let Some(metadata) = body.metadata {
-                org.metadata = metadata;
+                org.metadata = metadata.unwrap_or_default();
             }
             check_organization(&org)?;
             Ok::<_, ApiError>(org)

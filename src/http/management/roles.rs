@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ids;
 use crate::model::role::{self, Role};
@@ -50,7 +50,10 @@ pub struct CreateRoleBody {
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoleBody {
     pub name: Option<String>,
-    pub description: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
 }
 
 fn check_role(r: &Role) -> Result<(), ApiError> {
@@ -137,7 +140,7 @@ async fn role_patch(
                 role.name = name;
             }
             if let Some(description) = body.description {
-                role.description = Some(description);
+                role.description = description;
             }
             check_role(&role)?;
             Ok::<_, ApiError>(role)

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ManagementAuth;
 use super::users::user_not_found;
+use super::{ApiQuery, ManagementAuth, Paging, list_page, paged};
 use crate::clock::rfc3339_from_millis;
 use crate::flows::session::SESSION_IDLE_LIFETIME_MS;
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -55,6 +55,9 @@ pub struct RefreshTokenResource {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RefreshTokensBody {
     pub tokens: Vec<RefreshTokenBody>,
+    /// The `from` of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl From<RefreshGrant> for RefreshTokenBody {
@@ -83,23 +86,28 @@ fn refresh_token_not_found(err: crate::store::StoreError) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/api/v2/users/{id}/refresh-tokens", tag = "users",
-    params(("id" = String, Path)),
-    responses((status = 200, body = RefreshTokensBody), (status = 404, body = ApiErrorBody)))]
+    params(("id" = String, Path), Paging),
+    responses((status = 200, description = "`{tokens, next}`: `next` is the `from` of the next page, absent on the last", body = RefreshTokensBody),
+        (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn user_refresh_tokens_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RefreshTokensBody>, ApiError> {
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:refresh_tokens")?;
+    let paging = paging.checkpoint_only()?;
     state.store.get_user(&id).await.map_err(user_not_found)?;
-    let tokens = state
-        .store
-        .list_user_refresh_grants(&id, state.clock.now_unix_millis())
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    Ok(Json(RefreshTokensBody { tokens }))
+    let now = state.clock.now_unix_millis();
+    list_page(
+        "tokens",
+        &paging,
+        async |page| state.store.list_user_refresh_grants(&id, now, page).await,
+        |t: &RefreshTokenBody| t.id.clone(),
+        // Checkpoint pages carry no total.
+        std::future::ready(Ok(0)),
+    )
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/v2/users/{id}/refresh-tokens", tag = "users",
@@ -167,6 +175,9 @@ pub struct SessionBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionsBody {
     pub sessions: Vec<SessionBody>,
+    /// The `from` of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 async fn session_body(state: &AppState, session: StoredSession) -> Result<SessionBody, ApiError> {
@@ -191,25 +202,38 @@ fn session_not_found(err: crate::store::StoreError) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/api/v2/users/{id}/sessions", tag = "users",
-    params(("id" = String, Path)),
-    responses((status = 200, body = SessionsBody), (status = 404, body = ApiErrorBody)))]
+    params(("id" = String, Path), Paging),
+    responses((status = 200, description = "`{sessions, next}`: `next` is the `from` of the next page, absent on the last", body = SessionsBody),
+        (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn user_sessions_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<SessionsBody>, ApiError> {
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     auth.require("read:sessions")?;
+    let (mode, page) = paging.checkpoint_only()?.mode()?;
     state.store.get_user(&id).await.map_err(user_not_found)?;
     let now = state.clock.now_unix_millis();
     let mut sessions = Vec::new();
     for session in state
         .store
-        .list_user_sessions(&id, now, now - SESSION_IDLE_LIFETIME_MS)
+        .list_user_sessions(&id, now, now - SESSION_IDLE_LIFETIME_MS, &page)
         .await?
     {
         sessions.push(session_body(&state, session).await?);
     }
-    Ok(Json(SessionsBody { sessions }))
+    Ok(Json(
+        // Checkpoint pages carry no total.
+        paged(
+            "sessions",
+            mode,
+            sessions,
+            |s| s.id.clone(),
+            std::future::ready(Ok(0)),
+        )
+        .await?,
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v2/users/{id}/sessions", tag = "users",

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
+use super::{ApiJson, ApiQuery, ManagementAuth, Paging, nullable, paged};
 use crate::connectors::database::{check_password_policy, hash_password};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::Connection;
@@ -125,11 +125,22 @@ pub struct UpdateUserBody {
     pub email: Option<String>,
     pub password: Option<String>,
     pub email_verified: Option<bool>,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub nickname: Option<String>,
-    pub picture: Option<String>,
+    /// `null` clears it (so for `given_name`, `family_name`, `nickname`, `picture`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub given_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub family_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub picture: Option<Option<String>>,
     pub blocked: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub app_metadata: Option<Map<String, Value>>,
@@ -374,7 +385,7 @@ async fn user_patch(
                 user.email = normalize_email(email)?;
             }
             macro_rules! set_opt {
-                ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = Some(v); })* };
+                ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = v; })* };
             }
             set_opt!(name, given_name, family_name, nickname, picture);
             if let Some(v) = body.email_verified {

@@ -223,7 +223,8 @@ impl EnabledConnection {
     /// that tie the properties to the connection's strategy:
     /// - `is_signup_enabled` only on database connections, and only together
     ///   with `assign_membership_on_login` (a sign-up must land in the organization);
-    /// - `show_as_button` only on enterprise connections;
+    /// - `show_as_button` is taken on every connection, as Auth0 does, but
+    ///   only enterprise connections' buttons follow it;
     /// - an `organization_access_level` above `none` only on enterprise connections.
     pub fn apply(
         mut self,
@@ -243,12 +244,6 @@ impl EnabledConnection {
             self.is_signup_enabled = v;
         }
         if let Some(v) = request.show_as_button {
-            if !strategy.is_enterprise() {
-                return Err(ValidationError::new(
-                    "show_as_button",
-                    "can only be set on enterprise connections (oidc, samlp)",
-                ));
-            }
             self.show_as_button = v;
         }
         if let Some(name) = &request.organization_connection_name {
@@ -276,15 +271,16 @@ impl EnabledConnection {
         Ok(self)
     }
 
-    /// The defaults of a newly enabled connection: enterprise connections show
-    /// as a button, as in Auth0; nothing else is granted by default.
-    pub fn new_default(organization_id: &str, connection_id: &str, strategy: Strategy) -> Self {
+    /// The defaults of a newly enabled connection: `show_as_button` true, as
+    /// Auth0 documents it (it matters for enterprise connections only);
+    /// nothing is granted by default.
+    pub fn new_default(organization_id: &str, connection_id: &str) -> Self {
         Self {
             organization_id: organization_id.to_owned(),
             connection_id: connection_id.to_owned(),
             assign_membership_on_login: false,
             is_signup_enabled: false,
-            show_as_button: strategy.is_enterprise(),
+            show_as_button: true,
             organization_connection_name: None,
             organization_access_level: OrganizationAccessLevel::None,
         }
@@ -315,7 +311,7 @@ mod tests {
 
     #[test]
     fn signup_only_on_database_with_membership() {
-        let base = EnabledConnection::new_default("org_a", "con_a", Strategy::Database);
+        let base = EnabledConnection::new_default("org_a", "con_a");
         let signup_alone = EnabledConnectionRequest {
             is_signup_enabled: Some(true),
             ..Default::default()
@@ -336,7 +332,7 @@ mod tests {
                 .apply(Strategy::Database, &signup_with_membership)
                 .is_ok()
         );
-        let oidc = EnabledConnection::new_default("org_a", "con_b", Strategy::Oidc);
+        let oidc = EnabledConnection::new_default("org_a", "con_b");
         assert!(oidc.apply(Strategy::Oidc, &signup_with_membership).is_err());
         // Turning membership off later must not leave sign-up dangling.
         let enabled = base
@@ -351,21 +347,24 @@ mod tests {
 
     #[test]
     fn buttons_and_admin_access_only_for_enterprise() {
-        let db = EnabledConnection::new_default("org_a", "con_a", Strategy::Database);
-        assert!(!db.show_as_button);
+        let db = EnabledConnection::new_default("org_a", "con_a");
+        assert!(db.show_as_button, "Auth0's default, whatever the strategy");
         let button = EnabledConnectionRequest {
-            show_as_button: Some(true),
+            show_as_button: Some(false),
             ..Default::default()
         };
-        assert!(db.clone().apply(Strategy::Database, &button).is_err());
+        assert!(db.clone().apply(Strategy::Database, &button).is_ok());
         let admin = EnabledConnectionRequest {
             organization_access_level: Some(OrganizationAccessLevel::Full),
             ..Default::default()
         };
         assert!(db.apply(Strategy::Database, &admin).is_err());
-        let saml = EnabledConnection::new_default("org_a", "con_s", Strategy::Saml);
+        let saml = EnabledConnection::new_default("org_a", "con_s");
         assert!(saml.show_as_button);
         assert!(saml.clone().apply(Strategy::Saml, &admin).is_ok());
-        assert!(saml.apply(Strategy::Saml, &button).is_ok());
+        assert!(
+            saml.apply(Strategy::Saml, &button)
+                .is_ok_and(|e| !e.show_as_button)
+        );
     }
 }

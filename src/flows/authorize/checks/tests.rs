@@ -211,11 +211,35 @@ fn max_age_is_a_non_negative_integer() {
 fn an_organization_needs_a_client_that_uses_organizations() {
     let q = query(&[("organization", "acme")]);
     let params = Params::new(&q);
-    assert!(description(organization(&params, &web())).contains("organization_usage is deny"));
+    assert!(
+        description(organization(&params, &web(), true)).contains("organization_usage is deny")
+    );
     let mut allows = web();
     allows.organization_usage = OrganizationUsage::Allow;
-    assert_eq!(organization(&params, &allows).ok(), Some(Some("acme")));
-    assert_eq!(organization(&Params::new(&[]), &web()).ok(), Some(None));
+    assert_eq!(
+        organization(&params, &allows, true).ok(),
+        Some(Some("acme"))
+    );
+    assert_eq!(
+        organization(&Params::new(&[]), &web(), false).ok(),
+        Some(None)
+    );
+}
+
+#[test]
+fn an_organization_name_needs_the_tenant_setting_an_id_does_not() {
+    let mut allows = web();
+    allows.organization_usage = OrganizationUsage::Allow;
+    let by_name = query(&[("organization", "acme")]);
+    assert!(
+        description(organization(&Params::new(&by_name), &allows, false))
+            .contains("allow_organization_name_in_authentication_api")
+    );
+    let by_id = query(&[("organization", "org_Abc123")]);
+    assert_eq!(
+        organization(&Params::new(&by_id), &allows, false).ok(),
+        Some(Some("org_Abc123"))
+    );
 }
 
 #[test]
