@@ -149,10 +149,6 @@ impl OriginSet {
         self.exact.contains(&url.origin().ascii_serialization())
             || self.wildcards.iter().any(|w| w.matches(&url))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.wildcards.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,16 @@ async fn post_form(
         .unwrap()
 }
 
+async fn userinfo_from(app: &TestApp, origin: &str, access_token: &str) -> reqwest::Response {
+    app.http
+        .get(app.url("/userinfo"))
+        .header(ORIGIN, origin)
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The tenant, its SPA registering [`SPA_ORIGIN`] in `allowed_origins` and
 /// its web client `https://*.web.example.com` in `web_origins`.
 async fn tenant_with_origins(app: &TestApp) -> Tenant {
@@ -304,23 +314,17 @@ async fn responses_are_readable_only_by_the_clients_origins(backend: Backend) {
         .unwrap();
     assert_eq!(allow_origin(&response).as_deref(), Some(WEB_ORIGIN));
     // A request naming no client: an error anyone registered may read.
-    let response = post_form(
-        &app,
-        "/oauth/token",
-        WEB_ORIGIN,
-        &[("grant_type", "refresh_token")],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(allow_origin(&response).as_deref(), Some(WEB_ORIGIN));
-    let response = post_form(
-        &app,
-        "/oauth/token",
-        UNREGISTERED,
-        &[("grant_type", "refresh_token")],
-    )
-    .await;
-    assert_eq!(allow_origin(&response), None);
+    for (origin, readable) in [(WEB_ORIGIN, Some(WEB_ORIGIN)), (UNREGISTERED, None)] {
+        let response = post_form(
+            &app,
+            "/oauth/token",
+            origin,
+            &[("grant_type", "refresh_token")],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(allow_origin(&response).as_deref(), readable, "{origin}");
+    }
 
     // /userinfo: the access token's client decides.
     for (origin, readable) in [
@@ -328,14 +332,7 @@ async fn responses_are_readable_only_by_the_clients_origins(backend: Backend) {
         (WEB_ORIGIN, false),
         (UNREGISTERED, false),
     ] {
-        let response = app
-            .http
-            .get(app.url("/userinfo"))
-            .header(ORIGIN, origin)
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .unwrap();
+        let response = userinfo_from(&app, origin, access_token).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(allow_origin(&response).is_some(), readable, "{origin}");
     }
@@ -350,14 +347,7 @@ async fn responses_are_readable_only_by_the_clients_origins(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(allow_origin(&response).as_deref(), Some(SPA_ORIGIN));
     // Revoked: the refusal names no client, and says nothing of anyone.
-    let response = app
-        .http
-        .get(app.url("/userinfo"))
-        .header(ORIGIN, SPA_ORIGIN)
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap();
+    let response = userinfo_from(&app, SPA_ORIGIN, access_token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(allow_origin(&response).as_deref(), Some(SPA_ORIGIN));
 }

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const env = (name) => {
   const value = process.env[name];
@@ -41,12 +41,7 @@ test('Chromium: a single-page app calls the token endpoint and userinfo from its
   });
   server.listen(port, '127.0.0.1');
   await once(server, 'listening');
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', `--ignore-certificate-errors-spki-list=${env('SWITCHYARD_CERT_SPKI')}`],
-  });
+  const browser = await launchChromium(env('SWITCHYARD_CERT_SPKI'));
   try {
     const issuer = env('SWITCHYARD_ISSUER');
     const clientId = env('SWITCHYARD_SPA_CLIENT_ID');
