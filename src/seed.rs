@@ -35,6 +35,7 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         callbacks: vec![],
         allowed_logout_urls: vec![],
         web_origins: vec![],
+        allowed_origins: vec![],
         grant_types: vec![GrantType::ClientCredentials],
         // As Auth0's SDKs and the README's curl send it.
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
@@ -133,6 +134,7 @@ pub async fn seed_demo_tenant(
         callbacks: vec!["http://localhost:3000/callback".into()],
         allowed_logout_urls: vec!["http://localhost:3000".into()],
         web_origins: vec![],
+        allowed_origins: vec![],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         // What express-openid-connect (whose default callback this is) sends.
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,

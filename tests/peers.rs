@@ -201,6 +201,65 @@ async fn chromium_logs_in_through_the_pages() {
     );
 }
 
+/// A single-page app in Chromium: its page, served from an origin its
+/// client registers (`http://127.0.0.1:{port}`, in `allowed_origins`), is
+/// the callback and calls the token endpoint and `/userinfo` with `fetch()`;
+/// the same page served from `http://localhost:{port}`, which no client
+/// registers, is refused by the browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_spa_calls_the_token_endpoint_from_its_registered_origin() {
+    use reqwest::Method;
+    use serde_json::json;
+    let app = spawn_tls().await;
+    let mut env = seed_login_tenant(&app).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let origin = format!("http://127.0.0.1:{port}");
+    let token = app.admin_token().await;
+    let (status, spa) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &token,
+            Some(json!({
+            "name": "SPA", "app_type": "spa", "callbacks": [format!("{origin}/callback")],
+            "allowed_origins": [origin]})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{spa}");
+    let (_, connections) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    let users = connections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "users")
+        .unwrap();
+    let mut enabled = users["enabled_clients"].as_array().unwrap().clone();
+    enabled.push(spa["client_id"].clone());
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{}", users["id"].as_str().unwrap()),
+            &token,
+            Some(json!({"enabled_clients": enabled})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let pem = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
+    env.push(("SWITCHYARD_CERT_SPKI", spki_sha256(&pem)));
+    env.push((
+        "SWITCHYARD_SPA_CLIENT_ID",
+        spa["client_id"].as_str().unwrap().to_owned(),
+    ));
+    env.push(("SWITCHYARD_APP_PORT", port.to_string()));
+    run_node_test("chromium_spa.mjs", &env).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_certificate_is_trusted_by_a_rust_client() {
     let app = spawn_tls().await;

@@ -21,6 +21,7 @@ use crate::metrics::{CacheCounters, Metrics};
 use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
 use crate::model::organization::Organization;
+use crate::model::origin::OriginSet;
 use crate::model::tenant::TenantSettings;
 use crate::store::organizations::EnabledConnectionView;
 use crate::store::{Page, Store, StoreError};
@@ -152,6 +153,8 @@ pub struct ClientCache {
     grants: FilledCache<(String, String), Option<Arc<ClientGrant>>>,
     /// The connections enabled for each client, by client id.
     connections: FilledCache<String, Arc<Vec<Connection>>>,
+    /// Every client's CORS origins together, for preflights (one entry).
+    registered_origins: FilledCache<(), Arc<OriginSet>>,
 }
 
 impl ClientCache {
@@ -160,6 +163,7 @@ impl ClientCache {
             clients: FilledCache::new(10_000, metrics.cache("clients")),
             grants: FilledCache::new(10_000, metrics.cache("client_grants")),
             connections: FilledCache::new(10_000, metrics.cache("client_connections")),
+            registered_origins: FilledCache::new(1, metrics.cache("registered_origins")),
         }
     }
 
@@ -179,6 +183,16 @@ impl ClientCache {
     pub async fn invalidate(&self, client_id: &str) {
         self.clients.invalidate(client_id).await;
         self.connections.invalidate(client_id).await;
+        self.registered_origins.invalidate(&()).await;
+    }
+
+    /// The origins any client registers for CORS.
+    pub async fn registered_origins(&self, store: &Store) -> Result<Arc<OriginSet>, StoreError> {
+        self.registered_origins
+            .get_or_load(&(), || async {
+                Ok(Arc::new(store.registered_origins().await?))
+            })
+            .await
     }
 
     /// The connections enabled for `client_id`.
@@ -204,6 +218,7 @@ impl ClientCache {
         self.clients.invalidate_all();
         self.grants.invalidate_all();
         self.connections.invalidate_all();
+        self.registered_origins.invalidate_all();
     }
 
     /// The grant of `client_id` for `audience`, if any (absence remembered too).

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> Router {
     let (management, openapi) = management::router().split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     Router::new()
-        .merge(provider::router())
+        .merge(provider::router(&state))
         .merge(login::router())
         .merge(logout::router())
         .merge(signup::router())

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+mod cors;
+
 use crate::flows::OAuthError;
+use crate::flows::client_auth::presented_credentials;
 use crate::flows::introspection::{self, TokenStateParams};
 use crate::flows::issue::{AccessTokenRefused, verify_access_token};
 use crate::flows::request::TokenParams;
@@ -20,16 +23,61 @@ use crate::flows::token;
 use crate::model::client::SigningAlg;
 use crate::state::AppState;
 use crate::store::StoreError;
+use cors::ReadableBy;
 
-pub fn router() -> Router<AppState> {
+/// CORS ([`cors`]): discovery and JWKS for any origin; the token,
+/// revocation and userinfo endpoints for the origins of the client
+/// concerned. Introspection is for resource servers, which authenticate
+/// with a secret a browser cannot keep: it answers no other origin.
+pub fn router(state: &AppState) -> Router<AppState> {
+    use cors::with_preflight;
+    let for_clients = |methods: &[Method]| cors::for_clients(state, methods);
+    let browser_apps = Router::new()
+        .route(
+            "/oauth/token",
+            with_preflight(post(token_post), for_clients(&[Method::POST])),
+        )
+        .route(
+            "/oauth/revoke",
+            with_preflight(post(revoke_post), for_clients(&[Method::POST])),
+        )
+        .route(
+            "/userinfo",
+            with_preflight(
+                get(userinfo_get).post(userinfo_get),
+                for_clients(&[Method::GET, Method::POST]),
+            ),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cors::keep_only_the_clients_origins,
+        ));
     Router::new()
         .route("/", get(home_get))
-        .route("/.well-known/openid-configuration", get(discovery_get))
-        .route("/.well-known/jwks.json", get(jwks_get))
-        .route("/oauth/token", post(token_post))
-        .route("/oauth/revoke", post(revoke_post))
+        .route(
+            "/.well-known/openid-configuration",
+            with_preflight(get(discovery_get), cors::public()),
+        )
+        .route(
+            "/.well-known/jwks.json",
+            with_preflight(get(jwks_get), cors::public()),
+        )
         .route("/oauth/introspect", post(introspect_post))
-        .route("/userinfo", get(userinfo_get).post(userinfo_get))
+        .merge(browser_apps)
+}
+
+/// Who may read a token or revocation response: the client the request
+/// names (in its body or its Basic credentials), whether or not it
+/// authenticates, so that its app can read the error.
+fn requested_client(
+    headers: &HeaderMap,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+) -> ReadableBy {
+    presented_credentials(authorization(headers), client_id, client_secret)
+        .map_or(ReadableBy::AnyRegisteredOrigin, |credentials| {
+            ReadableBy::Client(credentials.client_id)
+        })
 }
 
 /// Discovery metadata. It lists what this build supports, and nothing more.
@@ -135,26 +183,40 @@ fn no_store<T: Serialize>(body: T) -> Response {
 }
 
 async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = match parse_body::<TokenParams>(&headers, &body) {
-        Ok(params) => token::exchange(&state, authorization(&headers), params).await,
-        Err(e) => Err(e),
+    let (readable_by, result) = match parse_body::<TokenParams>(&headers, &body) {
+        Ok(params) => (
+            requested_client(
+                &headers,
+                params.client_id.as_deref(),
+                params.client_secret(),
+            ),
+            token::exchange(&state, authorization(&headers), params).await,
+        ),
+        Err(e) => (ReadableBy::AnyRegisteredOrigin, Err(e)),
     };
-    match result {
+    readable_by.mark(match result {
         Ok(response) => no_store(response),
         Err(error) => error.into_response(),
-    }
+    })
 }
 
 /// RFC 7009: 200 with an empty body whether or not the token existed.
 async fn revoke_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = match parse_body::<TokenStateParams>(&headers, &body) {
-        Ok(params) => introspection::revoke(&state, authorization(&headers), &params).await,
-        Err(e) => Err(e),
+    let (readable_by, result) = match parse_body::<TokenStateParams>(&headers, &body) {
+        Ok(params) => (
+            requested_client(
+                &headers,
+                params.client_id.as_deref(),
+                params.client_secret.as_deref(),
+            ),
+            introspection::revoke(&state, authorization(&headers), &params).await,
+        ),
+        Err(e) => (ReadableBy::AnyRegisteredOrigin, Err(e)),
     };
-    match result {
+    readable_by.mark(match result {
         Ok(()) => StatusCode::OK.into_response(),
         Err(error) => error.into_response(),
-    }
+    })
 }
 
 async fn introspect_post(
@@ -217,8 +279,15 @@ async fn home_get(State(state): State<AppState>) -> Response {
     }
 }
 
-/// OIDC Core §5.3: the claims of the access token's user, by its scope.
+/// OIDC Core §5.3: the claims of the access token's user, by its scope;
+/// readable by the origins of the client the token was issued to.
 async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (readable_by, response) = userinfo(&state, &headers).await;
+    readable_by.mark(response)
+}
+
+async fn userinfo(state: &AppState, headers: &HeaderMap) -> (ReadableBy, Response) {
+    let anyone = |response| (ReadableBy::AnyRegisteredOrigin, response);
     let unauthorized = |description: &str| {
         let mut response = (
             StatusCode::UNAUTHORIZED,
@@ -235,25 +304,28 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .get(header::AUTHORIZATION)
         .and_then(crate::http::bearer_token)
     else {
-        return unauthorized("Missing bearer token");
+        return anyone(unauthorized("Missing bearer token"));
     };
-    let claims =
-        match verify_access_token(&state, token, Some(&state.issuer.url("/userinfo"))).await {
-            Ok(claims) => claims,
-            Err(AccessTokenRefused::Store(e)) => return OAuthError::from(e).into_response(),
-            Err(AccessTokenRefused::Revoked) => {
-                return unauthorized("The access token has been revoked");
-            }
-            Err(AccessTokenRefused::Rejected(e)) => {
-                tracing::info!(reason = %e, "userinfo token rejected");
-                return unauthorized("The access token is invalid or expired");
-            }
-        };
+    let claims = match verify_access_token(state, token, Some(&state.issuer.url("/userinfo"))).await
+    {
+        Ok(claims) => claims,
+        Err(AccessTokenRefused::Store(e)) => return anyone(OAuthError::from(e).into_response()),
+        Err(AccessTokenRefused::Revoked) => {
+            return anyone(unauthorized("The access token has been revoked"));
+        }
+        Err(AccessTokenRefused::Rejected(e)) => {
+            tracing::info!(reason = %e, "userinfo token rejected");
+            return anyone(unauthorized("The access token is invalid or expired"));
+        }
+    };
+    let client = ReadableBy::Client(claims.client_id.clone());
     let user = match state.store.get_user(&claims.sub).await {
-        Ok(user) if user.user.blocked => return unauthorized("The user is blocked"),
+        Ok(user) if user.user.blocked => return (client, unauthorized("The user is blocked")),
         Ok(user) => user,
-        Err(StoreError::NotFound) => return unauthorized("The user no longer exists"),
-        Err(e) => return OAuthError::from(e).into_response(),
+        Err(StoreError::NotFound) => {
+            return (client, unauthorized("The user no longer exists"));
+        }
+        Err(e) => return (client, OAuthError::from(e).into_response()),
     };
     let scope: Vec<String> = claims.scope.split(' ').map(str::to_owned).collect();
     let mut body = crate::flows::issue::profile_claims(&user.user, &scope);
@@ -265,10 +337,13 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
         body.insert("org_name".into(), org_name.into());
     }
     (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(body),
+        client,
+        (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(body),
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::address::Destinations;
+use super::origin::{OriginSet, check_origin};
 use super::{ValidationError, check_display_text, check_url};
 
 macro_rules! wire_enum {
@@ -135,7 +136,11 @@ pub struct Client {
     pub client_secret_hash: Option<String>,
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
+    /// Auth0's "Allowed Web Origins" and "Allowed Origins (CORS)": with the
+    /// callbacks' origins, the pages that may call the token, revocation
+    /// and userinfo endpoints from JavaScript ([`Client::cors_origins`]).
     pub web_origins: Vec<String>,
+    pub allowed_origins: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub organization_usage: OrganizationUsage,
@@ -169,7 +174,10 @@ impl Client {
             check_redirect_uri(&format!("allowed_logout_urls[{i}]"), url)?;
         }
         for (i, origin) in self.web_origins.iter().enumerate() {
-            check_url(&format!("web_origins[{i}]"), origin, false)?;
+            check_origin(&format!("web_origins[{i}]"), origin)?;
+        }
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            check_origin(&format!("allowed_origins[{i}]"), origin)?;
         }
         if self.app_type.is_public()
             && self.token_endpoint_auth_method != TokenEndpointAuthMethod::None
@@ -200,6 +208,22 @@ impl Client {
             ));
         }
         Ok(())
+    }
+
+    /// The origins whose pages may read this client's answers (CORS): its
+    /// `allowed_origins` and `web_origins`, and, as Auth0 does, the origins
+    /// of its callback URLs.
+    pub fn cors_origins(&self) -> OriginSet {
+        let mut origins = OriginSet::default();
+        self.add_cors_origins(&mut origins);
+        origins
+    }
+
+    /// Adds [`Client::cors_origins`] to `origins`.
+    pub fn add_cors_origins(&self, origins: &mut OriginSet) {
+        origins.add_origins(&self.allowed_origins);
+        origins.add_origins(&self.web_origins);
+        origins.add_callback_origins(&self.callbacks);
     }
 }
 
@@ -363,6 +387,7 @@ mod tests {
             callbacks: vec!["http://localhost:3000/callback".into()],
             allowed_logout_urls: vec![],
             web_origins: vec![],
+            allowed_origins: vec![],
             grant_types: AppType::RegularWeb.default_grant_types(),
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
             organization_usage: OrganizationUsage::Deny,
@@ -401,6 +426,36 @@ mod tests {
         native.grant_types = AppType::Native.default_grant_types();
         native.callbacks = vec!["com.example.app:/callback".into()];
         assert_eq!(native.check(), Ok(()));
+    }
+
+    #[test]
+    fn origins_are_checked_and_drive_cors() {
+        let mut client = web_client();
+        client.allowed_origins = vec!["https://spa.example.com/".into()];
+        assert_eq!(
+            client.check().map_err(|e| e.field),
+            Err("allowed_origins[0]".into())
+        );
+        client.allowed_origins = vec!["https://*.spa.example.com".into()];
+        client.web_origins = vec![
+            "https://web.example.com".into(),
+            "http://evil.example".into(),
+        ];
+        assert_eq!(
+            client.check().map_err(|e| e.field),
+            Err("web_origins[1]".into())
+        );
+        client.web_origins.pop();
+        assert_eq!(client.check(), Ok(()));
+        let origins = client.cors_origins();
+        for allowed in [
+            "https://a.spa.example.com",
+            "https://web.example.com",
+            "http://localhost:3000",
+        ] {
+            assert!(origins.allows(allowed), "{allowed}");
+        }
+        assert!(!origins.allows("https://spa.example.com"));
     }
 
     #[test]

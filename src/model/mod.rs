@@ -7,6 +7,7 @@ pub mod client;
 pub mod connection;
 pub mod ids;
 pub mod organization;
+pub mod origin;
 pub mod resource_server;
 pub mod role;
 pub mod secret;

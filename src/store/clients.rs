@@ -10,10 +10,11 @@ use crate::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
     SigningAlg, TokenEndpointAuthMethod,
 };
+use crate::model::origin::OriginSet;
 
 const COLUMNS: &str = "client_id, name, description, app_type, client_secret_hash, callbacks, allowed_logout_urls, \
      web_origins, grant_types, token_endpoint_auth_method, organization_usage, organization_require_behavior, \
-     signing_alg, is_first_party, client_metadata, backchannel_logout_url";
+     signing_alg, is_first_party, client_metadata, backchannel_logout_url, allowed_origins";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let grant_names: Vec<String> = from_json(
@@ -70,6 +71,10 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
             &row.try_get::<String, _>("client_metadata")?,
         )?,
         backchannel_logout_url: row.try_get("backchannel_logout_url")?,
+        allowed_origins: from_json(
+            "clients.allowed_origins",
+            &row.try_get::<String, _>("allowed_origins")?,
+        )?,
     })
 }
 
@@ -113,7 +118,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         sqlx::query(&format!(
             "insert into clients ({COLUMNS}, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -131,6 +136,7 @@ impl Store {
         .bind(client.is_first_party)
         .bind(to_json(&client.client_metadata))
         .bind(&client.backchannel_logout_url)
+        .bind(to_json(&client.allowed_origins))
         .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
@@ -187,6 +193,20 @@ impl Store {
         write_client(&mut tx, &next, self.now_millis()).await?;
         tx.commit().await?;
         Ok(Ok(next))
+    }
+
+    /// The origins any client registers for CORS (see
+    /// [`Client::cors_origins`]): what a preflight, which names no client,
+    /// is checked against.
+    pub async fn registered_origins(&self) -> StoreResult<OriginSet> {
+        let rows = sqlx::query(&format!("select {COLUMNS} from clients"))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut origins = OriginSet::default();
+        for row in &rows {
+            client_from_row(row)?.add_cors_origins(&mut origins);
+        }
+        Ok(origins)
     }
 
     pub async fn delete_client(&self, client_id: &str) -> StoreResult<()> {
@@ -330,7 +350,8 @@ async fn write_client(
         "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
          allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
          organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
-         client_metadata = $15, backchannel_logout_url = $16, updated_at = $17 where client_id = $1",
+         client_metadata = $15, backchannel_logout_url = $16, allowed_origins = $17, updated_at = $18 \
+         where client_id = $1",
     )
     .bind(&client.client_id)
     .bind(&client.name)
@@ -348,6 +369,7 @@ async fn write_client(
     .bind(client.is_first_party)
     .bind(to_json(&client.client_metadata))
     .bind(&client.backchannel_logout_url)
+    .bind(to_json(&client.allowed_origins))
     .bind(updated_at)
     .execute(&mut *conn)
     .await?;

@@ -13,6 +13,7 @@ mod client_auth;
 mod clients;
 mod connections;
 mod consent;
+mod cors;
 mod keys;
 mod login;
 mod logout;

@@ -10,7 +10,7 @@
 // certificate's public key), SWITCHYARD_ARTIFACTS_DIR.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './browser.mjs';
 
 const env = (name) => {
   const value = process.env[name];
@@ -19,12 +19,7 @@ const env = (name) => {
 };
 
 test('Chromium: identifier-first login into an organization', async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', `--ignore-certificate-errors-spki-list=${env('SWITCHYARD_CERT_SPKI')}`],
-  });
+  const browser = await launchChromium(env('SWITCHYARD_CERT_SPKI'));
   try {
     const page = await (await browser.newContext()).newPage();
     const redirectUri = env('SWITCHYARD_REDIRECT_URI');

@@ -93,6 +93,7 @@ async fn client_round_trip(store: Store) {
             ];
             c.allowed_logout_urls = vec!["https://a.example.com/bye".to_owned()];
             c.web_origins = vec!["https://a.example.com".to_owned()];
+            c.allowed_origins = vec!["https://*.b.example.com".to_owned()];
             c.client_metadata = object(json!({"k": "v", "n": i, "nested": {"x": [1, "y"]}}));
         } else {
             c.callbacks = vec![];
@@ -115,6 +116,7 @@ async fn client_round_trip(store: Store) {
     updated.callbacks = vec!["https://new.example.com/cb".to_owned()];
     updated.allowed_logout_urls = vec![];
     updated.web_origins = vec!["https://new.example.com".to_owned()];
+    updated.allowed_origins = vec!["http://localhost:5173".to_owned()];
     updated.grant_types = vec![GrantType::ClientCredentials];
     updated.token_endpoint_auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
     updated.organization_usage = OrganizationUsage::Require;
@@ -128,6 +130,17 @@ async fn client_round_trip(store: Store) {
         store.get_client(&clients[1].client_id).await.unwrap(),
         clients[1]
     );
+    // What preflights are checked against: every client's origins.
+    let origins = store.registered_origins().await.unwrap();
+    for origin in [
+        "http://localhost:5173",
+        "https://new.example.com",
+        "https://x.b.example.com",
+        "https://a.example.com",
+    ] {
+        assert!(origins.allows(origin), "{origin}");
+    }
+    assert!(!origins.allows("https://evil.example"));
 
     let missing = client("Ghost");
     assert_not_found(store.get_client(&missing.client_id).await);

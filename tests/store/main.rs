@@ -83,6 +83,7 @@ fn client(name: &str) -> Client {
         callbacks: vec!["https://app.example.com/callback".to_owned()],
         allowed_logout_urls: vec![],
         web_origins: vec![],
+        allowed_origins: vec![],
         grant_types: AppType::RegularWeb.default_grant_types(),
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         organization_usage: OrganizationUsage::Deny,

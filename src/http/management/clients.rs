@@ -48,7 +48,11 @@ pub struct ClientBody {
     pub is_first_party: bool,
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
+    /// Origins (`scheme://host[:port]`, one `*` subdomain label allowed)
+    /// whose pages may call `/oauth/token`, `/oauth/revoke` and `/userinfo`.
     pub web_origins: Vec<String>,
+    /// Auth0's "Allowed Origins (CORS)": taken as `web_origins` is.
+    pub allowed_origins: Vec<String>,
     pub grant_types: Vec<GrantType>,
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub organization_usage: OrganizationUsage,
@@ -138,6 +142,7 @@ impl ClientBody {
             callbacks: client.callbacks,
             allowed_logout_urls: client.allowed_logout_urls,
             web_origins: client.web_origins,
+            allowed_origins: client.allowed_origins,
             grant_types: client.grant_types,
             token_endpoint_auth_method: client.token_endpoint_auth_method,
             organization_usage: client.organization_usage,
@@ -161,7 +166,11 @@ pub struct CreateClientBody {
     pub is_first_party: Option<bool>,
     pub callbacks: Option<Vec<String>>,
     pub allowed_logout_urls: Option<Vec<String>>,
+    /// Origins whose pages may call the token, revocation and userinfo
+    /// endpoints from JavaScript (CORS), as `scheme://host[:port]`.
     pub web_origins: Option<Vec<String>>,
+    /// As `web_origins` (Auth0's "Allowed Origins (CORS)").
+    pub allowed_origins: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     pub organization_usage: Option<OrganizationUsage>,
@@ -184,7 +193,11 @@ pub struct UpdateClientBody {
     pub is_first_party: Option<bool>,
     pub callbacks: Option<Vec<String>>,
     pub allowed_logout_urls: Option<Vec<String>>,
+    /// Origins whose pages may call the token, revocation and userinfo
+    /// endpoints from JavaScript (CORS), as `scheme://host[:port]`.
     pub web_origins: Option<Vec<String>>,
+    /// As `web_origins` (Auth0's "Allowed Origins (CORS)").
+    pub allowed_origins: Option<Vec<String>>,
     pub grant_types: Option<Vec<GrantType>>,
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     /// `null` resets it to `deny`, as Auth0.
@@ -250,6 +263,7 @@ async fn clients_post(
         callbacks: body.callbacks.unwrap_or_default(),
         allowed_logout_urls: body.allowed_logout_urls.unwrap_or_default(),
         web_origins: body.web_origins.unwrap_or_default(),
+        allowed_origins: body.allowed_origins.unwrap_or_default(),
         grant_types: body
             .grant_types
             .unwrap_or_else(|| app_type.default_grant_types()),
@@ -334,6 +348,7 @@ async fn client_patch(
                 callbacks,
                 allowed_logout_urls,
                 web_origins,
+                allowed_origins,
                 grant_types,
                 token_endpoint_auth_method,
                 client_metadata

@@ -22,6 +22,7 @@ fn client(app_type: AppType) -> Client {
         callbacks: vec!["https://app.example.com/callback".into()],
         allowed_logout_urls: Vec::new(),
         web_origins: Vec::new(),
+        allowed_origins: Vec::new(),
         grant_types: vec![GrantType::AuthorizationCode],
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Deny,
