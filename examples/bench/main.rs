@@ -518,31 +518,45 @@ fn hidden(html: &str, name: &str) -> anyhow::Result<String> {
 
 /// Logs the bench user in through Switchyard's identifier-first pages.
 async fn switchyard_log_in(browser: &reqwest::Client, authorize: &str) -> anyhow::Result<()> {
+    let answer = password_login(browser, authorize, USER_EMAIL).await?;
+    code_of(&redirect_target(&answer).context("password step")?)?;
+    Ok(())
+}
+
+/// The identifier-first login of `email` with the bench password: the
+/// answer to the password step (a redirect to the client with a code, or
+/// a refusal), or `/authorize`'s when it refuses to start (429).
+async fn password_login(
+    browser: &reqwest::Client,
+    authorize: &str,
+    email: &str,
+) -> anyhow::Result<reqwest::Response> {
     let start = browser.get(authorize).send().await?;
+    if start.status() == StatusCode::TOO_MANY_REQUESTS {
+        return Ok(start);
+    }
     let page_url = redirect_target(&start)?;
     let page = browser.get(page_url.clone()).send().await?.text().await?;
     let (state, csrf) = (hidden(&page, "state")?, hidden(&page, "csrf")?);
     let identifier = browser
         .post(page_url.join("/u/login")?)
         .form(&[
-            ("state", &state),
-            ("csrf", &csrf),
-            ("email", &USER_EMAIL.into()),
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", email),
         ])
         .send()
         .await?;
     redirect_target(&identifier).context("identifier step")?;
-    let password = browser
+    Ok(browser
         .post(page_url.join("/u/login/password")?)
         .form(&[
-            ("state", &state),
-            ("csrf", &csrf),
-            ("password", &USER_PASSWORD.into()),
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("password", USER_PASSWORD),
         ])
         .send()
-        .await?;
-    code_of(&redirect_target(&password).context("password step")?)?;
-    Ok(())
+        .await?)
 }
 
 /// Logs in at oidc-provider: its interactions complete by themselves, so the

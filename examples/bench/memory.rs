@@ -18,7 +18,7 @@ use reqwest::StatusCode;
 
 use super::{
     CONNECTION, Endpoints, USER_PASSWORD, authorize_url, code_of, hidden, management,
-    redirect_target,
+    password_login, redirect_target,
 };
 
 /// Resident memory of a process, in MiB.
@@ -228,7 +228,9 @@ pub async fn login_storm(
                 // A fresh browser each time: no SSO session to skip the password.
                 while Instant::now() < end {
                     let result = match browser_from(source) {
-                        Ok(browser) => password_login(&browser, &authorize, &email).await,
+                        Ok(browser) => password_login(&browser, &authorize, &email)
+                            .await
+                            .and_then(|answer| finished(&answer).context("password step")),
                         Err(error) => Err(error),
                     };
                     outcomes.count(result);
@@ -251,41 +253,6 @@ pub async fn login_storm(
         during: rss(pid)?,
         outcomes,
     })
-}
-
-/// The identifier-first login of `email`, ending at the client.
-async fn password_login(
-    browser: &reqwest::Client,
-    authorize: &str,
-    email: &str,
-) -> anyhow::Result<Outcome> {
-    let start = browser.get(authorize).send().await?;
-    if start.status() == StatusCode::TOO_MANY_REQUESTS {
-        return Ok(Outcome::Throttled);
-    }
-    let page_url = redirect_target(&start)?;
-    let page = browser.get(page_url.clone()).send().await?.text().await?;
-    let (state, csrf) = (hidden(&page, "state")?, hidden(&page, "csrf")?);
-    let identifier = browser
-        .post(page_url.join("/u/login")?)
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("email", email),
-        ])
-        .send()
-        .await?;
-    redirect_target(&identifier).context("identifier step")?;
-    let password = browser
-        .post(page_url.join("/u/login/password")?)
-        .form(&[
-            ("state", state.as_str()),
-            ("csrf", csrf.as_str()),
-            ("password", USER_PASSWORD),
-        ])
-        .send()
-        .await?;
-    finished(&password).context("password step")
 }
 
 pub fn print_report(rows: &[MemoryRow]) {
