@@ -183,15 +183,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let audience: String = row.try_get("audience")?;
-        revoke_consented_families(
-            &mut tx,
-            &row.try_get::<String, _>("user_id")?,
-            &row.try_get::<String, _>("client_id")?,
-            (audience != userinfo_audience).then_some(audience.as_str()),
-            self.now_millis(),
-        )
-        .await?;
+        revoke_under_deleted(&mut tx, &[row], userinfo_audience, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -204,24 +196,38 @@ impl Store {
         userinfo_audience: &str,
     ) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await?;
-        let deleted =
-            sqlx::query("delete from user_grants where user_id = $1 returning client_id, audience")
-                .bind(user_id)
-                .fetch_all(&mut *tx)
-                .await?;
-        let now = self.now_millis();
-        for row in &deleted {
-            let audience: String = row.try_get("audience")?;
-            revoke_consented_families(
-                &mut tx,
-                user_id,
-                &row.try_get::<String, _>("client_id")?,
-                (audience != userinfo_audience).then_some(audience.as_str()),
-                now,
-            )
-            .await?;
-        }
+        let deleted = sqlx::query(
+            "delete from user_grants where user_id = $1 returning user_id, client_id, audience",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        revoke_under_deleted(&mut tx, &deleted, userinfo_audience, self.now_millis()).await?;
         tx.commit().await?;
         Ok(deleted.len() as u64)
     }
+}
+
+/// Revokes the refresh-token families issued under grants just deleted
+/// (rows of `user_id, client_id, audience`); families for the OpenID scopes
+/// alone have no audience: they are the grants whose audience is
+/// `userinfo_audience`.
+async fn revoke_under_deleted(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    deleted: &[sqlx::any::AnyRow],
+    userinfo_audience: &str,
+    now: i64,
+) -> StoreResult<()> {
+    for row in deleted {
+        let audience: String = row.try_get("audience")?;
+        revoke_consented_families(
+            tx,
+            &row.try_get::<String, _>("user_id")?,
+            &row.try_get::<String, _>("client_id")?,
+            (audience != userinfo_audience).then_some(audience.as_str()),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
