@@ -95,18 +95,17 @@ fn is_management_path(uri: &axum::http::Uri) -> bool {
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Response {
-    let status = StatusCode::NOT_FOUND;
-    if is_management_path(&uri) {
-        error::ApiError::new(status, "Not Found", None).into_response()
-    } else {
-        status.into_response()
-    }
+    unknown(&uri, StatusCode::NOT_FOUND)
 }
 
 async fn unknown_method(uri: axum::http::Uri) -> Response {
-    let status = StatusCode::METHOD_NOT_ALLOWED;
-    if is_management_path(&uri) {
-        error::ApiError::new(status, "Method Not Allowed", None).into_response()
+    unknown(&uri, StatusCode::METHOD_NOT_ALLOWED)
+}
+
+fn unknown(uri: &axum::http::Uri, status: StatusCode) -> Response {
+    if is_management_path(uri) {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        error::ApiError::new(status, reason, None).into_response()
     } else {
         status.into_response()
     }
