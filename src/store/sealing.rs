@@ -47,26 +47,19 @@ impl Store {
     /// Counts what the secret columns hold, opening nothing: whether a new
     /// key-encryption key could be made without losing anything.
     pub async fn stored_secrets(&self) -> StoreResult<StoredSecrets> {
-        let mut values: Vec<String> = sqlx::query("select private_key_der from signing_keys")
-            .fetch_all(&self.pool)
-            .await?
+        let rows = SecretRows::read(&mut *self.pool.acquire().await?).await?;
+        let connection_secrets = rows.connections.iter().flat_map(|(_, options)| {
+            SEALED_CONNECTION_OPTIONS
+                .iter()
+                .filter_map(|pointer| options.pointer(pointer)?.as_str())
+        });
+        let values = rows
+            .keys
             .iter()
-            .map(|row| row.try_get("private_key_der"))
-            .collect::<Result<_, _>>()?;
-        for row in sqlx::query("select options from connections")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let options: Value =
-                from_json("connections.options", &row.try_get::<String, _>("options")?)?;
-            for pointer in SEALED_CONNECTION_OPTIONS {
-                if let Some(Value::String(stored)) = options.pointer(pointer) {
-                    values.push(stored.clone());
-                }
-            }
-        }
+            .map(|(_, stored)| stored.as_str())
+            .chain(connection_secrets);
         let mut secrets = StoredSecrets::default();
-        for stored in &values {
+        for stored in values {
             match sealed_under(stored) {
                 Some(kek_id) => {
                     secrets
@@ -210,28 +203,18 @@ impl Store {
             }
         };
         let mut sealed = SealedRows::default();
-        let keys = sqlx::query("select kid, private_key_der from signing_keys order by kid")
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &keys {
-            let kid: String = row.try_get("kid")?;
-            let stored: String = row.try_get("private_key_der")?;
-            if let Some(next) = rewrite(&SealedField::signing_key(&kid), &stored)? {
+        let rows = SecretRows::read(&mut tx).await?;
+        for (kid, stored) in &rows.keys {
+            if let Some(next) = rewrite(&SealedField::signing_key(kid), stored)? {
                 sqlx::query("update signing_keys set private_key_der = $2 where kid = $1")
-                    .bind(&kid)
+                    .bind(kid)
                     .bind(next)
                     .execute(&mut *tx)
                     .await?;
                 sealed.signing_keys += 1;
             }
         }
-        let connections = sqlx::query("select id, options from connections order by id")
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &connections {
-            let id: String = row.try_get("id")?;
-            let mut options: Value =
-                from_json("connections.options", &row.try_get::<String, _>("options")?)?;
+        for (id, mut options) in rows.connections {
             let mut changed = 0;
             for pointer in SEALED_CONNECTION_OPTIONS {
                 if let Some(Value::String(stored)) = options.pointer_mut(pointer) {
@@ -253,5 +236,37 @@ impl Store {
         }
         tx.commit().await?;
         Ok(sealed)
+    }
+}
+
+/// The secret columns as stored.
+struct SecretRows {
+    /// Every signing key's `kid` and `private_key_der`, retired ones too.
+    keys: Vec<(String, String)>,
+    /// Every connection's id and `options`.
+    connections: Vec<(String, Value)>,
+}
+
+impl SecretRows {
+    async fn read(conn: &mut sqlx::AnyConnection) -> StoreResult<Self> {
+        let keys = sqlx::query("select kid, private_key_der from signing_keys order by kid")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("kid")?, row.try_get("private_key_der")?)))
+            .collect::<StoreResult<_>>()?;
+        let connections = sqlx::query("select id, options from connections order by id")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| {
+                let options = row.try_get::<String, _>("options")?;
+                Ok((
+                    row.try_get("id")?,
+                    from_json("connections.options", &options)?,
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(SecretRows { keys, connections })
     }
 }
