@@ -324,19 +324,18 @@ pub async fn open_store(
     clock: clock::Clock,
 ) -> anyhow::Result<store::Store> {
     secrets::files::prepare_private_dir(data_dir)?;
-    let connect = || async {
-        store::Store::connect(database_url)
-            .await
-            .with_context(|| format!("opening the store at {}", store::redact_url(database_url)))
-    };
+    let unkeyed = store::Store::connect(database_url)
+        .await
+        .with_context(|| format!("opening the store at {}", store::redact_url(database_url)))?
+        .with_clock(clock);
     let key = match key_source.load_existing(data_dir)? {
         Some(key) => key,
         None => {
-            let unkeyed = connect().await?;
-            let held = unkeyed.stored_secrets().await;
+            let held = unkeyed
+                .stored_secrets()
+                .await
+                .context("reading the stored secrets")?;
             let backend = unkeyed.backend();
-            unkeyed.close().await;
-            let held = held.context("reading the stored secrets")?;
             let missing = key_source
                 .file(data_dir)
                 .map(|file| file.display().to_string())
@@ -364,10 +363,7 @@ pub async fn open_store(
             key_source.create(data_dir)?
         }
     };
-    let store = connect()
-        .await?
-        .with_clock(clock)
-        .with_key_encryption_key(key.clone());
+    let store = unkeyed.with_key_encryption_key(key.clone());
     match store.seal_secrets_in_the_clear().await {
         Ok(sealed) if sealed.total() > 0 => {
             store
