@@ -496,6 +496,15 @@ fn consent_page(transaction_id: &str) -> String {
     format!("/u/consent?state={transaction_id}")
 }
 
+/// On to the consent page, the browser's session staying as it is.
+fn consent_in_this_session(transaction_id: &str) -> Finished {
+    Finished {
+        next: Next::Page(consent_page(transaction_id)),
+        session_cookie: None,
+        transaction_ended: false,
+    }
+}
+
 /// Starts the session of a login, ending the one the browser had.
 async fn replace_session(
     state: &AppState,
@@ -595,11 +604,7 @@ pub async fn submit_organization_pick(
     let request = set_organization(state, txn, organization_id.to_owned()).await?;
     admit(state, &request, &session.user_id, &session.connection_id).await?;
     if consent::needed(state, &txn.client, &request, &session.user_id).await? {
-        return Ok(Finished {
-            next: Next::Page(consent_page(&txn.id)),
-            session_cookie: None,
-            transaction_ended: false,
-        });
+        return Ok(consent_in_this_session(&txn.id));
     }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
@@ -706,11 +711,7 @@ pub async fn continue_with_session(
             .store
             .set_login_transaction_session(&txn.id, &session.id)
             .await?;
-        return Ok(Finished {
-            next: Next::Page(consent_page(&txn.id)),
-            session_cookie: None,
-            transaction_ended: false,
-        });
+        return Ok(consent_in_this_session(&txn.id));
     }
     if !state.store.delete_login_transaction(&txn.id).await? {
         return Err(LoginError::Expired);
