@@ -21,8 +21,9 @@ esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-# libclang-dev: samael's bindgen; libxmlsec1-openssl: needed at run time too.
-build_pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libclang-dev clang xmlsec1)
+# libclang-dev: samael's bindgen; libxmlsec1-openssl: needed at run time too; curl, jq: the
+# README's Management API commands.
+build_pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libclang-dev clang xmlsec1 curl jq)
 # postgresql: server binaries for scripts/postgres.sh; chromium: browser tests (playwright-core).
 test_pkgs=(postgresql chromium)
 
@@ -51,11 +52,14 @@ if ((${#missing[@]} > 0)); then
     echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
   fi
-  echo "==> setup.sh: installing ${missing[*]}" >&2
+  # apt's own output is the progress: what it fetches, how much, each package set up.
   apt_opts=(-o DPkg::Lock::Timeout=300)
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y -qq \
-    --no-install-recommends "${missing[@]}" >/dev/null
+  echo "==> setup.sh: missing Debian packages: ${missing[*]}" >&2
+  echo "==> setup.sh: apt-get update (the package lists: seconds to a minute; waits up to 5 min for another apt to finish)" >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" update
+  echo "==> setup.sh: apt-get install (\"Need to get\" below is the download; on a fresh machine a few minutes)" >&2
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y \
+    --no-install-recommends "${missing[@]}"
   still=()
   for pkg in "${missing[@]}"; do
     installed "$pkg" || still+=("$pkg")
@@ -82,7 +86,7 @@ if [[ $group == test ]]; then
         exit 1
       fi
     done
-    echo "==> setup.sh: npm ci in tests/peers" >&2
+    echo "==> setup.sh: npm ci in tests/peers (the test peers: ≈ 240 packages, 84 MB; 25 s on the project machine)" >&2
     (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
     touch "$marker"
   fi

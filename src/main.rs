@@ -1,5 +1,5 @@
 //! The `switchyard` command: `serve`, `migrate`, `keys rotate`, `secrets
-//! rotate-kek`, `openapi`.
+//! rotate-kek`, `demo`, `openapi`.
 
 use std::io::IsTerminal;
 
@@ -39,6 +39,7 @@ impl Command {
         let common = match self {
             Command::Serve(args) => &args.common,
             Command::Migrate(common)
+            | Command::Demo(common)
             | Command::Keys {
                 command: KeysCommand::Rotate { common, .. } | KeysCommand::List(common),
             }
@@ -68,6 +69,10 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Give the demo tenant's clients new secrets and its user a new
+    /// password, and print them (the server prints them at its first start
+    /// only). The old ones stop working.
+    Demo(CommonArgs),
     /// Print the Management API's OpenAPI document.
     Openapi,
 }
@@ -142,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(command).await,
+        Command::Demo(common) => demo(&common).await,
         Command::Secrets {
             command:
                 SecretsCommand::RotateKek {
@@ -276,10 +282,33 @@ async fn rotate_kek(
     Ok(())
 }
 
+/// `switchyard demo`: the demo tenant's new credentials, printed as the
+/// first start prints them.
+async fn demo(common: &CommonArgs) -> anyhow::Result<()> {
+    let store = open_store(common).await?;
+    let demo = switchyard::seed::reset_demo_credentials(&store).await?;
+    store.close().await;
+    say!()?;
+    print_demo(
+        "Demo tenant: new secrets and password (shown once; the old ones no longer work):",
+        &demo,
+    )?;
+    say!(
+        "  (a server already running takes the new client secrets within 30 s, at once on PostgreSQL)"
+    )?;
+    say!()?;
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_serve_args(&args)?;
+    let demo_enabled = config.demo;
+    let data_dir = config.data_dir.clone();
     let app = Application::build(config).await?;
     print_banner(app.issuer(), app.local_addr(), &app.banner)?;
+    if demo_enabled && app.banner.demo.is_none() {
+        print_demo_reset_hint(&args.common, &data_dir)?;
+    }
     app.run_until_stopped().await
 }
 
@@ -306,42 +335,77 @@ fn print_banner(
     }
     if let Some(demo) = &banner.demo {
         say!()?;
-        say!("Demo tenant created (shown once; secrets are stored hashed):")?;
-        say!("  organizations       hoekstra, metahexa")?;
-        say!(
-            "  web app client      client_id={}  client_secret={}",
-            demo.web_client_id,
-            demo.web_client_secret
-        )?;
-        say!(
-            "                      callback http://localhost:3000/callback, authenticates with client_secret_basic"
-        )?;
-        say!(
-            "  machine client      client_id={}  client_secret={}",
-            demo.m2m_client_id,
-            demo.m2m_client_secret
-        )?;
-        say!("                      audience {base}/api/v2/ (every Management API scope)")?;
-        say!(
-            "  demo user           {} / {}  (member of hoekstra)",
-            demo.user_email,
-            demo.user_password
-        )?;
-        say!()?;
-        say!(
-            "  log in:  {base}/authorize?client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization=hoekstra&state=try-it",
-            demo.web_client_id
-        )?;
-        say!(
-            "           (open it in a browser, log in as the demo user; the browser ends at the callback with ?code=…)"
-        )?;
-        say!(
-            "  token:  curl --cacert <dev cert> -d grant_type=client_credentials -d client_id={} \\",
-            demo.m2m_client_id
-        )?;
-        say!(
-            "            -d client_secret=<secret> -d audience={base}/api/v2/ {base}/oauth/token"
+        print_demo(
+            "Demo tenant created (shown once; secrets are stored hashed):",
+            demo,
         )?;
     }
     say!()
+}
+
+/// The demo tenant's credentials under `heading`: at the first start, and
+/// by `switchyard demo`.
+fn print_demo(heading: &str, demo: &switchyard::seed::DemoTenant) -> std::io::Result<()> {
+    let base = demo.issuer.trim_end_matches('/');
+    say!("{heading}")?;
+    say!("  organizations       hoekstra, metahexa")?;
+    say!(
+        "  web app client      client_id={}  client_secret={}",
+        demo.web_client_id,
+        demo.web_client_secret
+    )?;
+    say!(
+        "                      callback http://localhost:3000/callback, authenticates with client_secret_basic"
+    )?;
+    say!(
+        "  machine client      client_id={}  client_secret={}",
+        demo.m2m_client_id,
+        demo.m2m_client_secret
+    )?;
+    say!("                      audience {base}/api/v2/ (every Management API scope)")?;
+    say!(
+        "  demo user           {} / {}  (member of hoekstra)",
+        demo.user_email,
+        demo.user_password
+    )?;
+    say!()?;
+    say!(
+        "  log in:  {base}/authorize?client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization=hoekstra&state=try-it",
+        demo.web_client_id
+    )?;
+    say!(
+        "           (open it in a browser, log in as the demo user; the browser ends at the callback with ?code=…)"
+    )?;
+    // Pasted into a shell, the README's curl commands take it from there.
+    say!(
+        "  shell:   ID={} SECRET={}  # the machine client, for the README's curl commands",
+        demo.m2m_client_id,
+        demo.m2m_client_secret
+    )
+}
+
+/// On a restart the demo's secrets are not shown again (only their hashes
+/// are stored): say so, and the command that makes new ones for this
+/// server's store, ready to paste.
+fn print_demo_reset_hint(common: &CommonArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let mut words = vec![exe.to_string_lossy().into_owned(), "demo".to_owned()];
+    if let Some(config) = &common.config {
+        words.push("--config".to_owned());
+        words.push(std::path::absolute(config)?.to_string_lossy().into_owned());
+    }
+    words.push("--data-dir".to_owned());
+    words.push(
+        std::path::absolute(data_dir)?
+            .to_string_lossy()
+            .into_owned(),
+    );
+    let command = shlex::try_join(words.iter().map(String::as_str))?;
+    say!("Demo tenant: its secrets and password were shown at its first start only. New ones:")?;
+    say!("  {command}")?;
+    if common.database_url.is_some() || common.key_encryption_key_file.is_some() {
+        say!("  (with the --database-url and --key-encryption-key-file given to this server)")?;
+    }
+    say!()?;
+    Ok(())
 }

@@ -15,8 +15,16 @@ use crate::model::user::User;
 use crate::state::Issuer;
 use crate::store::{Store, StoreError};
 
-/// What the demo seeding created, printed once for the newcomer.
+/// The demo user's password: random, printed once, never stored in the clear.
+fn new_demo_password() -> String {
+    ids::random_alphanumeric(16)
+}
+
+/// The demo tenant's credentials, printed for the newcomer at its first
+/// start and again, new ones, by `switchyard demo`.
 pub struct DemoTenant {
+    /// The issuer it was seeded for: its URLs, the machine client's audience.
+    pub issuer: String,
     pub web_client_id: String,
     pub web_client_secret: String,
     pub m2m_client_id: String,
@@ -90,13 +98,36 @@ pub async fn ensure_bootstrap_client(
     Ok(created)
 }
 
+/// The setting that marks the demo tenant as seeded, once, and records
+/// which clients and user are its own ([`DemoRecord`]) for `switchyard demo`.
+const DEMO_SEEDED: &str = "demo_seeded";
+
+/// What [`DEMO_SEEDED`] holds (JSON). Versions before `switchyard demo`
+/// stored `true`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DemoRecord {
+    issuer: String,
+    web_client_id: String,
+    m2m_client_id: String,
+    user_id: String,
+}
+
 /// Seeds the demo tenant on the first start of an empty store. Returns what
 /// it created, or `None` when it had been seeded before.
 pub async fn seed_demo_tenant(
     store: &Store,
     issuer: &Issuer,
 ) -> anyhow::Result<Option<DemoTenant>> {
-    if !store.claim_setting("demo_seeded", "true").await? {
+    let record = DemoRecord {
+        issuer: issuer.identifier().to_owned(),
+        web_client_id: ids::new_client_id(),
+        m2m_client_id: ids::new_client_id(),
+        user_id: ids::new_id(ids::USER),
+    };
+    if !store
+        .claim_setting(DEMO_SEEDED, &serde_json::to_string(&record)?)
+        .await?
+    {
         return Ok(None);
     }
     let hoekstra = Organization {
@@ -126,7 +157,7 @@ pub async fn seed_demo_tenant(
     };
     let web_secret = ids::new_client_secret();
     let web = Client {
-        client_id: ids::new_client_id(),
+        client_id: record.web_client_id,
         name: "Demo web app".into(),
         description: Some("Regular web application of the demo tenant".into()),
         app_type: AppType::RegularWeb,
@@ -147,7 +178,7 @@ pub async fn seed_demo_tenant(
     };
     let m2m_secret = ids::new_client_secret();
     let m2m = machine_client(
-        ids::new_client_id(),
+        record.m2m_client_id,
         "Demo provisioning client",
         &m2m_secret,
     );
@@ -173,9 +204,9 @@ pub async fn seed_demo_tenant(
     settings.allow_organization_name_in_authentication_api = true;
     store.update_tenant_settings(&settings).await?;
 
-    let password = ids::random_alphanumeric(16);
+    let password = new_demo_password();
     let user = User {
-        user_id: ids::new_id(ids::USER),
+        user_id: record.user_id,
         connection_id: database.id.clone(),
         email: "demo@hoekstra.example".into(),
         email_verified: true,
@@ -195,6 +226,7 @@ pub async fn seed_demo_tenant(
         .await?;
 
     Ok(Some(DemoTenant {
+        issuer: record.issuer,
         web_client_id: web.client_id,
         web_client_secret: web_secret,
         m2m_client_id: m2m.client_id,
@@ -202,4 +234,80 @@ pub async fn seed_demo_tenant(
         user_email: user.email,
         user_password: password,
     }))
+}
+
+/// `switchyard demo`: gives the demo tenant's clients new secrets and its
+/// user a new password (the old ones stop working) and returns them, for
+/// the operator who no longer has those printed at the first start.
+pub async fn reset_demo_credentials(store: &Store) -> anyhow::Result<DemoTenant> {
+    let record = match store.get_setting(DEMO_SEEDED).await?.as_deref() {
+        None => anyhow::bail!(
+            "this database has no demo tenant: `switchyard serve` seeds it at its first start \
+             on an empty database, unless told --no-demo"
+        ),
+        Some(recorded) => serde_json::from_str::<DemoRecord>(recorded).map_err(|_| {
+            anyhow::anyhow!(
+                "the demo tenant was seeded by an earlier Switchyard that did not record which \
+                 clients and user are the demo's: start on a new data directory for a demo tenant"
+            )
+        })?,
+    };
+    let web_client_secret = reset_client_secret(store, &record.web_client_id, "web app").await?;
+    let m2m_client_secret =
+        reset_client_secret(store, &record.m2m_client_id, "machine client").await?;
+    let user = store
+        .get_user(&record.user_id)
+        .await
+        .map_err(|e| gone(e, "user", &record.user_id))?
+        .user;
+    let user_password = new_demo_password();
+    let hash = crate::connectors::database::hash_password(user_password.clone()).await?;
+    store
+        .update_user_password(&user.user_id, &hash)
+        .await
+        .map_err(|e| gone(e, "user", &user.user_id))?;
+    Ok(DemoTenant {
+        issuer: record.issuer,
+        web_client_id: record.web_client_id,
+        web_client_secret,
+        m2m_client_id: record.m2m_client_id,
+        m2m_client_secret,
+        user_email: user.email,
+        user_password,
+    })
+}
+
+/// Stores a new secret for the demo's client `client_id` and returns it;
+/// running nodes on PostgreSQL drop the old one from their caches at once,
+/// on SQLite the server's cache keeps it for up to 30 s.
+async fn reset_client_secret(store: &Store, client_id: &str, what: &str) -> anyhow::Result<String> {
+    let secret = ids::new_client_secret();
+    let hash = crate::flows::client_auth::hash_client_secret(&secret);
+    let Ok(_) = store
+        .update_client_with(client_id, |client| {
+            Ok::<_, std::convert::Infallible>(Client {
+                client_secret_hash: Some(hash),
+                ..client
+            })
+        })
+        .await
+        .map_err(|e| gone(e, &format!("{what} client"), client_id))?;
+    let change = crate::cache::Change::Client {
+        client_id: client_id.to_owned(),
+    };
+    if let Err(e) = store.notify_change(&change.to_message()).await {
+        tracing::warn!(error = %e, "could not tell running nodes of the demo client's new secret; they drop it from their caches within 30 s");
+    }
+    Ok(secret)
+}
+
+/// A demo row that is no longer there (deleted through the Management API)
+/// said as such; any other store error as it is.
+fn gone(error: StoreError, what: &str, id: &str) -> anyhow::Error {
+    match error {
+        StoreError::NotFound => {
+            anyhow::anyhow!("the demo {what} {id} was deleted: there is nothing to reset")
+        }
+        other => other.into(),
+    }
 }
