@@ -188,6 +188,14 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "user_grant_scopes",
         &["grant_id", "value"],
     ),
+    explained(
+        unique(
+            "user_identities_pkey",
+            "user_identities",
+            &["connection_id", "subject"],
+        ),
+        "The identity is already linked to a user",
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.

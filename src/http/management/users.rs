@@ -40,7 +40,9 @@ pub struct IdentityBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserBody {
     pub user_id: String,
-    pub email: String,
+    /// Left out for a user whose upstream sent no email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub email_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -199,7 +201,7 @@ async fn users_post(
     let user = User {
         user_id: ids::new_id(ids::USER),
         connection_id: connection.id.clone(),
-        email: normalize_email(&body.email)?,
+        email: Some(normalize_email(&body.email)?),
         email_verified: body.email_verified.unwrap_or(false),
         name: body.name,
         given_name: body.given_name,
@@ -382,7 +384,7 @@ async fn user_patch(
         .update_user_with(&id, |mut user| {
             was_blocked = user.blocked;
             if let Some(email) = &body.email {
-                user.email = normalize_email(email)?;
+                user.email = Some(normalize_email(email)?);
             }
             macro_rules! set_opt {
                 ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = v; })* };
