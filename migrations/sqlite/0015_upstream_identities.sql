@@ -6,7 +6,9 @@
 -- `profileData`).
 --
 -- A user may have no email (an upstream that sends none): `users.email`
--- becomes nullable. SQLite cannot drop a `not null`, so the table is rebuilt
+-- becomes nullable. An email is unique per connection only among the users
+-- who log in with it and a password: two people of one upstream may claim
+-- one address (and one who claims another's first must not lock them out). SQLite cannot drop a `not null`, so the table is rebuilt
 -- as SQLite documents it (a new table, the rows copied, the old one dropped,
 -- the new one renamed). The store runs migrations with foreign keys off, so
 -- dropping `users` cascades nowhere, and the tables referencing `users` find
@@ -27,8 +29,7 @@ create table users_0015 (
     app_metadata text not null default '{}',
     user_metadata text not null default '{}',
     created_at bigint not null,
-    updated_at bigint not null,
-    constraint users_connection_email_key unique (connection_id, email)
+    updated_at bigint not null
 );
 insert into users_0015 (user_id, connection_id, email, email_verified, name, given_name, family_name,
         nickname, picture, password_hash, blocked, app_metadata, user_metadata, created_at, updated_at)
@@ -38,6 +39,8 @@ insert into users_0015 (user_id, connection_id, email, email_verified, name, giv
 drop table users;
 alter table users_0015 rename to users;
 create index users_email_idx on users (email);
+create unique index users_connection_email_key on users (connection_id, email)
+    where password_hash is not null;
 
 create table user_identities (
     connection_id text not null constraint user_identities_connection_fkey references connections (id) on delete cascade,

@@ -76,7 +76,7 @@ pub async fn user_for_identity(
             {
                 tracing::debug!("another login of this identity created its user first");
             }
-            Err(e) => return Err(refusal(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(LoginError::Internal(
@@ -133,8 +133,7 @@ async fn returning_user(
                 ..refreshed
             })
         })
-        .await
-        .map_err(refusal)?
+        .await?
 }
 
 /// The existing user a first login through `connection` joins, as its
@@ -233,14 +232,4 @@ fn check_subject(subject: &str) -> Result<(), LoginError> {
 
 fn blocked() -> LoginError {
     LoginError::Retry("This account is blocked.".into())
-}
-
-/// A store refusal as the person logging in sees it.
-fn refusal(err: StoreError) -> LoginError {
-    match err {
-        StoreError::Conflict(name) if name == "users_connection_email_key" => LoginError::Retry(
-            "Another account of this identity provider already uses your email address.".into(),
-        ),
-        other => other.into(),
-    }
 }

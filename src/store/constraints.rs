@@ -94,6 +94,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "A client grant for this client and audience already exists",
     ),
     unique("users_pkey", "users", &["user_id"]),
+    // A partial unique index: among password users.
     explained(
         unique(
             "users_connection_email_key",

@@ -26,7 +26,7 @@ async fn user_email_is_unique_per_connection(store: Store) {
     let alice = user(&db.id, email);
     store.insert_user(&alice, Some("hash")).await.unwrap();
     assert_conflict(
-        store.insert_user(&user(&db.id, email), None).await,
+        store.insert_user(&user(&db.id, email), Some("hash")).await,
         "users_connection_email_key",
     );
     let mut same_id = user(&google.id, "bob@example.com");
@@ -45,9 +45,18 @@ async fn user_email_is_unique_per_connection(store: Store) {
 
     // Changing an email onto a taken one in the same connection is refused.
     let mut bob = user(&db.id, "bob@example.com");
-    store.insert_user(&bob, None).await.unwrap();
+    store.insert_user(&bob, Some("hash")).await.unwrap();
     bob.email = Some(email.to_owned());
     assert_conflict(store.update_user(&bob).await, "users_connection_email_key");
+
+    // Users without a password (from an upstream) may share an email: two
+    // people of one upstream can claim one address.
+    for _ in 0..2 {
+        store
+            .insert_user(&user(&google.id, "carol@example.com"), None)
+            .await
+            .unwrap();
+    }
 }
 
 async fn deleting_a_user_cascades(store: Store) {
