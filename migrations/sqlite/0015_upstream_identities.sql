@@ -52,3 +52,15 @@ create table user_identities (
     constraint user_identities_pkey primary key (connection_id, subject)
 );
 create index user_identities_user_idx on user_identities (user_id);
+
+-- `account_linking: prove_existing`: an upstream identity waiting, within
+-- one login, for its person to log in to the existing account it will join.
+create table pending_links (
+    transaction_id text constraint pending_links_pkey primary key
+        constraint pending_links_transaction_fkey references login_transactions (id) on delete cascade,
+    connection_id text not null constraint pending_links_connection_fkey references connections (id) on delete cascade,
+    subject text not null,
+    user_id text not null constraint pending_links_user_fkey references users (user_id) on delete cascade,
+    profile_data text not null default '{}',
+    created_at bigint not null
+);

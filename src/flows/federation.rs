@@ -7,13 +7,15 @@
 //! by [`super::login::finish`], for every kind of login alike.
 
 use crate::connectors::Identity;
+use crate::connectors::database::verify_password;
 use crate::model::connection::{AccountLinking, Connection};
 use crate::model::user::{User, federated_user_id};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::identities::ProfileData;
+use crate::store::identities::{PendingLink, ProfileData};
 
-use super::login::LoginError;
+use super::login::{self, Finished, LoginError, Next, Transaction};
+use super::throttle;
 
 /// The longest upstream subject kept (SAML NameIDs can be long; OIDC's
 /// `sub` is at most 255 ASCII characters). It becomes part of the user id.
@@ -24,11 +26,31 @@ const MAX_SUBJECT_LEN: usize = 1024;
 /// connection's linking policy links it to, else a new user. The profile of
 /// a user provisioned from this identity follows the upstream at every login
 /// (Auth0's default). A blocked user is refused.
+///
+/// With `account_linking: prove_existing`, a first login whose verified
+/// email one password user has ends in [`LoginError::ProveExisting`]: the
+/// caller then sends the browser on with [`ask_to_prove`].
 #[tracing::instrument(skip_all, fields(connection_id = %connection.id))]
 pub async fn user_for_identity(
     state: &AppState,
     connection: &Connection,
     identity: &Identity,
+) -> Result<User, LoginError> {
+    resolve(
+        state,
+        connection,
+        identity,
+        connection.options.account_linking(),
+    )
+    .await
+}
+
+/// [`user_for_identity`] under the linking policy `linking`.
+async fn resolve(
+    state: &AppState,
+    connection: &Connection,
+    identity: &Identity,
+    linking: AccountLinking,
 ) -> Result<User, LoginError> {
     if identity.connection_id != connection.id {
         return Err(LoginError::Internal(format!(
@@ -48,7 +70,7 @@ pub async fn user_for_identity(
         if let Some(stored) = linked {
             return returning_user(state, connection, identity, stored.user, &profile).await;
         }
-        let created = match linking_target(state, connection, identity).await? {
+        let created = match linking_target(state, connection, identity, linking).await? {
             Some(existing) => state
                 .store
                 .insert_identity(
@@ -104,15 +126,14 @@ async fn returning_user(
     if user.user_id != federated_user_id(connection.strategy, &connection.name, &identity.subject) {
         return Ok(user);
     }
+    // The profile as a first login would make it; the rest is the user's.
     let refreshed = User {
-        email: identity.email.clone(),
-        email_verified: identity.email.is_some() && identity.email_verified,
-        name: identity.name.clone(),
-        given_name: identity.given_name.clone(),
-        family_name: identity.family_name.clone(),
-        nickname: identity.nickname.clone(),
-        picture: identity.picture.clone(),
-        ..user.clone()
+        user_id: user.user_id.clone(),
+        connection_id: user.connection_id.clone(),
+        blocked: user.blocked,
+        app_metadata: user.app_metadata.clone(),
+        user_metadata: user.user_metadata.clone(),
+        ..provisioned_user(connection, identity)
     };
     if refreshed == user {
         return Ok(user);
@@ -142,19 +163,46 @@ async fn linking_target(
     state: &AppState,
     connection: &Connection,
     identity: &Identity,
+    linking: AccountLinking,
 ) -> Result<Option<User>, LoginError> {
-    match connection.options.account_linking() {
+    if linking == AccountLinking::Never {
+        return Ok(None);
+    }
+    // An email the upstream does not vouch for takes over nothing (nOAuth:
+    // anyone can type someone else's address at many IdPs), nor does it
+    // learn whether an account has it.
+    let Some(email) = identity
+        .email
+        .as_deref()
+        .filter(|_| identity.email_verified)
+    else {
+        return Ok(None);
+    };
+    match linking {
         AccountLinking::Never => Ok(None),
+        AccountLinking::ProveExisting => {
+            let mut password_users = Vec::new();
+            for stored in state.store.list_users_by_email(email).await? {
+                let own = state
+                    .store
+                    .get_connection(&stored.user.connection_id)
+                    .await?;
+                if own.strategy.is_database() {
+                    password_users.push(stored.user);
+                }
+            }
+            match password_users.as_slice() {
+                [existing] => Err(LoginError::ProveExisting(Box::new(PendingLink {
+                    connection_id: connection.id.clone(),
+                    subject: identity.subject.clone(),
+                    user_id: existing.user_id.clone(),
+                    profile_data: profile_data(identity),
+                }))),
+                // None to prove, or several: which is theirs is not guessed.
+                _ => Ok(None),
+            }
+        }
         AccountLinking::VerifiedEmail => {
-            // An email the upstream does not vouch for takes over nothing
-            // (nOAuth: anyone can type someone else's address at many IdPs).
-            let Some(email) = identity
-                .email
-                .as_deref()
-                .filter(|_| identity.email_verified)
-            else {
-                return Ok(None);
-            };
             let mut candidates: Vec<User> = state
                 .store
                 .list_users_by_email(email)
@@ -232,4 +280,128 @@ fn check_subject(subject: &str) -> Result<(), LoginError> {
 
 fn blocked() -> LoginError {
     LoginError::Retry("This account is blocked.".into())
+}
+
+/// Sends a login that ended in [`LoginError::ProveExisting`] on to the page
+/// where the person logs in to the existing account (or goes on with a new
+/// one). The pending link is kept with the login transaction.
+pub async fn ask_to_prove(
+    state: &AppState,
+    txn: &Transaction,
+    pending: &PendingLink,
+) -> Result<Finished, LoginError> {
+    state.store.put_pending_link(&txn.id, pending).await?;
+    Ok(Finished {
+        next: Next::Page(format!("/u/link?state={}", txn.id)),
+        session_cookie: None,
+        transaction_ended: false,
+    })
+}
+
+/// What the linking page asks about.
+pub struct LinkQuestion {
+    /// The existing account's email.
+    pub email: String,
+    /// The upstream the person came from (its display name, else its name).
+    pub connection: String,
+}
+
+pub async fn link_question(
+    state: &AppState,
+    txn: &Transaction,
+) -> Result<LinkQuestion, LoginError> {
+    let pending = state.store.get_pending_link(&txn.id).await?;
+    let user = state.store.get_user(&pending.user_id).await?.user;
+    let connection = state.store.get_connection(&pending.connection_id).await?;
+    Ok(LinkQuestion {
+        email: user.email.ok_or(LoginError::Expired)?,
+        connection: connection.display_name.unwrap_or(connection.name),
+    })
+}
+
+/// The person proved the existing account with its password: the upstream
+/// identity joins it and the login ends as that user's. Brute-force
+/// protection counts the attempt as the password page does.
+pub async fn submit_link_password(
+    state: &AppState,
+    txn: &Transaction,
+    password: &str,
+    client_ip: std::net::IpAddr,
+) -> Result<Finished, LoginError> {
+    let pending = state.store.get_pending_link(&txn.id).await?;
+    let user = state.store.get_user(&pending.user_id).await?.user;
+    let email = user.email.clone().ok_or(LoginError::Expired)?;
+    let attempt =
+        throttle::begin_password_attempt(state, &user.connection_id, &email, client_ip).await?;
+    let hash = match state
+        .store
+        .find_password_user(&user.connection_id, &email)
+        .await?
+    {
+        Some((found, Some(hash))) if found.user.user_id == user.user_id => hash,
+        _ => return Err(LoginError::Expired),
+    };
+    if !verify_password(password.to_owned(), hash).await? {
+        return Err(LoginError::Retry("Wrong password.".into()));
+    }
+    if user.blocked {
+        return Err(blocked());
+    }
+    attempt.succeeded(state).await?;
+    if !state.store.delete_pending_link(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    let linked = state
+        .store
+        .insert_identity(
+            &pending.connection_id,
+            &pending.subject,
+            &user.user_id,
+            &pending.profile_data,
+        )
+        .await;
+    match linked {
+        Ok(()) => login::finish(state, txn, &user, &pending.connection_id).await,
+        // Linked meanwhile (another tab went on with a new account).
+        Err(StoreError::Conflict(_)) => Err(LoginError::Expired),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The person goes on without the existing account: a new user, as with
+/// `account_linking: never`.
+pub async fn skip_link(state: &AppState, txn: &Transaction) -> Result<Finished, LoginError> {
+    let pending = state.store.get_pending_link(&txn.id).await?;
+    if !state.store.delete_pending_link(&txn.id).await? {
+        return Err(LoginError::Expired);
+    }
+    let connection = state.store.get_connection(&pending.connection_id).await?;
+    let identity = identity_from_profile(&pending);
+    let user = resolve(state, &connection, &identity, AccountLinking::Never).await?;
+    login::finish(state, txn, &user, &connection.id).await
+}
+
+/// The identity a pending link was made from, back from its profile.
+fn identity_from_profile(pending: &PendingLink) -> Identity {
+    let text = |key: &str| {
+        pending
+            .profile_data
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    Identity {
+        connection_id: pending.connection_id.clone(),
+        subject: pending.subject.clone(),
+        email: text("email"),
+        email_verified: pending.profile_data.get("email_verified")
+            == Some(&serde_json::Value::Bool(true)),
+        name: text("name"),
+        given_name: text("given_name"),
+        family_name: text("family_name"),
+        nickname: text("nickname"),
+        picture: text("picture"),
+        groups: Vec::new(),
+        raw: serde_json::Map::new(),
+    }
 }

@@ -197,6 +197,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
         ),
         "The identity is already linked to a user",
     ),
+    unique("pending_links_pkey", "pending_links", &["transaction_id"]),
 ];
 
 /// The constraint named `name`, if it is one of the list.

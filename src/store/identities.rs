@@ -39,6 +39,17 @@ fn identity_from_row(row: &AnyRow) -> StoreResult<StoredIdentity> {
     })
 }
 
+/// An upstream identity waiting, within one login, for its person to prove
+/// the existing account it will join (`account_linking: prove_existing`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingLink {
+    pub connection_id: String,
+    pub subject: String,
+    /// The existing user to prove.
+    pub user_id: String,
+    pub profile_data: ProfileData,
+}
+
 const INSERT_IDENTITY: &str = "insert into user_identities \
      (connection_id, subject, user_id, profile_data, created_at, updated_at) \
      values ($1, $2, $3, $4, $5, $5)";
@@ -192,5 +203,60 @@ impl Store {
         expect_one(deleted)?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Remembers the link a login waits on (one per login transaction: a
+    /// later one replaces it).
+    pub async fn put_pending_link(
+        &self,
+        transaction_id: &str,
+        pending: &PendingLink,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into pending_links \
+             (transaction_id, connection_id, subject, user_id, profile_data, created_at) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (transaction_id) do update set connection_id = excluded.connection_id, \
+             subject = excluded.subject, user_id = excluded.user_id, \
+             profile_data = excluded.profile_data, created_at = excluded.created_at",
+        )
+        .bind(transaction_id)
+        .bind(&pending.connection_id)
+        .bind(&pending.subject)
+        .bind(&pending.user_id)
+        .bind(to_json(&pending.profile_data))
+        .bind(self.now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The link a login waits on; `NotFound` when it waits on none.
+    pub async fn get_pending_link(&self, transaction_id: &str) -> StoreResult<PendingLink> {
+        let row = sqlx::query(
+            "select connection_id, subject, user_id, profile_data from pending_links \
+             where transaction_id = $1",
+        )
+        .bind(transaction_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(PendingLink {
+            connection_id: row.try_get("connection_id")?,
+            subject: row.try_get("subject")?,
+            user_id: row.try_get("user_id")?,
+            profile_data: from_json(
+                "pending_links.profile_data",
+                &row.try_get::<String, _>("profile_data")?,
+            )?,
+        })
+    }
+
+    /// Ends the wait: `false` when another request ended it first.
+    pub async fn delete_pending_link(&self, transaction_id: &str) -> StoreResult<bool> {
+        let result = sqlx::query("delete from pending_links where transaction_id = $1")
+            .bind(transaction_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

@@ -7,13 +7,17 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use switchyard::connectors::Identity;
+use switchyard::flows::federation::ask_to_prove;
 use switchyard::flows::federation::user_for_identity;
-use switchyard::flows::login::LoginError;
+use switchyard::flows::login::{self, LoginError, Next, Transaction};
 use switchyard::model::connection::Connection;
 use switchyard::model::user::User;
 
 use crate::on_both_backends;
 use crate::organizations::{create_connection, oidc_connection};
+use crate::support::oidc::{
+    ALICE, CALLBACK, authorize, browser, code_params, hidden, location, query_param, tenant,
+};
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -22,6 +26,7 @@ on_both_backends!(
     blocked_users_are_refused,
     two_first_logins_of_one_identity_make_one_user,
     identities_link_and_unlink_through_the_management_api,
+    prove_existing_asks_for_the_existing_account_password,
 );
 
 fn identity(
@@ -426,4 +431,130 @@ async fn identities_link_and_unlink_through_the_management_api(backend: Backend)
     assert_eq!(again, "oidc|acme-oidc|jane");
     let (status, error) = unlink(&again, "oidc", "acme-oidc|jane").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+}
+
+/// A login transaction as a browser holds it after `/authorize` (the flow
+/// needs it to go on after the upstream).
+async fn transaction(app: &TestApp, browser: &reqwest::Client, client_id: &str) -> Transaction {
+    let start = authorize(app, browser, &code_params(client_id, &[])).await;
+    let id = query_param(&app.url(&location(&start)), "state").unwrap();
+    let secret = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| c.to_str().ok())
+        .find_map(|c| c.strip_prefix("sy_login_"))
+        .and_then(|c| c.split_once('='))
+        .map(|(_, rest)| rest.split(';').next().unwrap().to_owned())
+        .unwrap();
+    login::load(&app.served_state, &id, Some(&secret))
+        .await
+        .unwrap()
+}
+
+/// The linking page a pending link sends the browser to; posts `decision`
+/// with `password` on it and returns the response.
+async fn answer_link_page(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    txn: &Transaction,
+    identity: &Identity,
+    acme: &Connection,
+    answers: &[(&str, &str)],
+) -> reqwest::Response {
+    let pending = match user_for_identity(&app.served_state, acme, identity).await {
+        Err(LoginError::ProveExisting(pending)) => pending,
+        other => panic!("expected to be asked to prove the account, got {other:?}"),
+    };
+    let page = match ask_to_prove(&app.served_state, txn, &pending).await {
+        Ok(finished) => match finished.next {
+            Next::Page(page) => page,
+            Next::Client(_) => panic!("expected the linking page"),
+        },
+        Err(e) => panic!("{e:?}"),
+    };
+    let html = browser.get(app.url(&page)).send().await.unwrap();
+    assert_eq!(html.status(), StatusCode::OK);
+    let html = html.text().await.unwrap();
+    assert!(html.contains(ALICE.0), "{html}");
+    let csrf = hidden(&html, "csrf");
+    let mut response = None;
+    for (decision, password) in answers {
+        response = Some(
+            browser
+                .post(app.url("/u/link"))
+                .form(&[
+                    ("state", txn.id.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", decision),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        );
+        let last = response.as_ref().unwrap();
+        if last.status() != StatusCode::SEE_OTHER {
+            assert_eq!(last.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    response.unwrap()
+}
+
+async fn prove_existing_asks_for_the_existing_account_password(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let token = app.admin_token().await;
+    let mut body = linking("acme-oidc", "prove_existing");
+    body["enabled_clients"] = json!([t.client_id]);
+    let acme = connection(&app, &token, body).await;
+    let (_, alice) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users-by-email?email={}", ALICE.0),
+            &token,
+            None,
+        )
+        .await;
+    let alice = alice[0]["user_id"].as_str().unwrap().to_owned();
+
+    // An email the upstream does not vouch for asks nothing and joins nothing.
+    let unverified = log_in(
+        &app,
+        &acme,
+        &identity(&acme, "mallory", Some(ALICE.0), false),
+    )
+    .await;
+    assert_ne!(unverified.user_id, alice);
+
+    // A wrong password links nothing; Alice's links her upstream login.
+    let browser = browser();
+    let txn = transaction(&app, &browser, &t.client_id).await;
+    let upstream = identity(&acme, "alice-upstream", Some(ALICE.0), true);
+    let done = answer_link_page(
+        &app,
+        &browser,
+        &txn,
+        &upstream,
+        &acme,
+        &[("link", "not-her-password"), ("link", ALICE.1)],
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let back = location(&done);
+    assert!(back.starts_with(CALLBACK), "{back}");
+    assert!(query_param(&back, "code").is_some(), "{back}");
+    assert_eq!(log_in(&app, &acme, &upstream).await.user_id, alice);
+
+    // Or the person goes on with a separate account.
+    let browser = crate::support::oidc::browser();
+    let txn = transaction(&app, &browser, &t.client_id).await;
+    let other = identity(&acme, "alice-elsewhere", Some(ALICE.0), true);
+    let done = answer_link_page(&app, &browser, &txn, &other, &acme, &[("skip", "")]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(location(&done).starts_with(CALLBACK));
+    assert_eq!(
+        log_in(&app, &acme, &other).await.user_id,
+        "oidc|acme-oidc|alice-elsewhere"
+    );
 }

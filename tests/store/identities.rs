@@ -5,7 +5,8 @@ use switchyard::model::connection::Strategy;
 use switchyard::model::ids::{self, new_id};
 use switchyard::model::user::{User, federated_user_id};
 use switchyard::store::Store;
-use switchyard::store::identities::ProfileData;
+use switchyard::store::StoredTransaction;
+use switchyard::store::identities::{PendingLink, ProfileData};
 
 use crate::{assert_conflict, assert_not_found, connection, object, org_with_member, user};
 
@@ -15,6 +16,7 @@ crate::on_both_backends!(
     two_first_logins_of_one_identity_make_one_user,
     identities_go_with_their_user_and_connection,
     merging_moves_identities_and_deletes_the_secondary,
+    a_pending_link_lives_with_its_login,
 );
 
 /// A user provisioned from `subject` at `connection`, without an email.
@@ -271,4 +273,53 @@ async fn merging_moves_identities_and_deletes_the_secondary(store: Store) {
             .map(|u| u.user.user_id),
         Some(primary.user_id.clone())
     );
+}
+
+async fn a_pending_link_lives_with_its_login(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    let alice = user(&db.id, "alice@example.com");
+    store.insert_user(&alice, Some("hash")).await.unwrap();
+    store
+        .insert_login_transaction(&StoredTransaction {
+            id: "txn-1".into(),
+            browser_hash: "b".into(),
+            csrf_token: "c".into(),
+            request: "{}".into(),
+            email: None,
+            previous_session_id: None,
+            authenticated_session_id: None,
+            expires_at: store.clock().now_unix_millis() + 60_000,
+        })
+        .await
+        .unwrap();
+    assert_not_found(store.get_pending_link("txn-1").await);
+    let pending = |subject: &str| PendingLink {
+        connection_id: oidc.id.clone(),
+        subject: subject.to_owned(),
+        user_id: alice.user_id.clone(),
+        profile_data: profile("Alice"),
+    };
+    store
+        .put_pending_link("txn-1", &pending("a"))
+        .await
+        .unwrap();
+    // A later upstream login of the same transaction replaces it.
+    store
+        .put_pending_link("txn-1", &pending("b"))
+        .await
+        .unwrap();
+    assert_eq!(store.get_pending_link("txn-1").await.unwrap(), pending("b"));
+    assert!(store.delete_pending_link("txn-1").await.unwrap());
+    assert!(!store.delete_pending_link("txn-1").await.unwrap());
+
+    // It goes with its login transaction.
+    store
+        .put_pending_link("txn-1", &pending("c"))
+        .await
+        .unwrap();
+    assert!(store.delete_login_transaction("txn-1").await.unwrap());
+    assert_not_found(store.get_pending_link("txn-1").await);
 }

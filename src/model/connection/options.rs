@@ -269,15 +269,24 @@ pub enum AccountLinking {
     /// email when the upstream says the email is verified and the existing
     /// user's email is verified too.
     VerifiedEmail,
+    /// `prove_existing`: when one password user has the email the upstream
+    /// sent, the person is asked to log in to it (or to go on with a new
+    /// account); the identity joins it once they have.
+    ProveExisting,
 }
 
 impl AccountLinking {
-    pub const ALL: [AccountLinking; 2] = [AccountLinking::Never, AccountLinking::VerifiedEmail];
+    pub const ALL: [AccountLinking; 3] = [
+        AccountLinking::Never,
+        AccountLinking::VerifiedEmail,
+        AccountLinking::ProveExisting,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             AccountLinking::Never => "never",
             AccountLinking::VerifiedEmail => "verified_email",
+            AccountLinking::ProveExisting => "prove_existing",
         }
     }
 }
@@ -608,6 +617,38 @@ pub(super) mod tests {
 
     pub fn refused(field: &str, reason: &str) -> (String, String) {
         (field.to_owned(), reason.to_owned())
+    }
+
+    #[test]
+    fn account_linking_is_a_keyword_of_upstream_connections() {
+        let github = |policy: Value| map(json!({"account_linking": policy}));
+        for policy in AccountLinking::ALL {
+            let options =
+                ConnectionOptions::parse(Strategy::Github, github(json!(policy.as_str())));
+            assert_eq!(options.map(|o| o.account_linking()), Ok(policy));
+        }
+        assert_eq!(
+            ConnectionOptions::empty(Strategy::Oidc).account_linking(),
+            AccountLinking::Never
+        );
+        assert_eq!(
+            refusal(Strategy::Github, json!({"account_linking": "always"})),
+            refused(
+                "options.account_linking",
+                "must be one of: never, verified_email, prove_existing"
+            )
+        );
+        assert_eq!(
+            refusal(Strategy::Github, json!({"account_linking": true})).0,
+            "options.account_linking"
+        );
+        assert_eq!(
+            refusal(Strategy::Database, json!({"account_linking": "never"})),
+            refused(
+                "options.account_linking",
+                "only connections to an identity provider link accounts"
+            )
+        );
     }
 
     // The option checks as they were before the options were typed.
