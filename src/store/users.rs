@@ -21,13 +21,18 @@ pub(super) fn qualified_columns(alias: &str) -> String {
 /// Which users a list holds; `None` selects all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
+    /// Users made in the connection or with an identity of it.
     pub connection_name: Option<String>,
     /// A normalized email.
     pub email: Option<String>,
 }
 
-/// [`UserFilter`] as SQL: `$1` the connection name, `$2` the email ('' for any).
-const USER_FILTER: &str = "($1 = '' or connection_id in (select id from connections where name = $1)) \
+/// [`UserFilter`] as SQL: `$1` the connection name, `$2` the email ('' for
+/// any). A user is of a connection when it was made there or has an
+/// identity of it (Auth0's `identities.connection`).
+const USER_FILTER: &str = "($1 = '' or connection_id in (select id from connections where name = $1) \
+     or user_id in (select i.user_id from user_identities i join connections c on c.id = i.connection_id \
+     where c.name = $1)) \
      and ($2 = '' or email = $2)";
 
 /// A user with the bookkeeping the Management API shows.

@@ -395,6 +395,17 @@ async fn identities_link_and_unlink_through_the_management_api(backend: Backend)
         StatusCode::NOT_FOUND
     );
     assert_eq!(log_in(&app, &acme, &jane).await.user_id, alice);
+    // Auth0's search finds a user by any of its identities' connections.
+    let (_, found) = app
+        .api(
+            Method::GET,
+            "/api/v2/users?q=identities.connection:%22acme-oidc%22&include_totals=true",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["users"][0]["user_id"], json!(alice));
 
     let unlink = |user: &str, provider: &str, id: &str| {
         let path = format!(
