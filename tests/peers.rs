@@ -58,16 +58,55 @@ async fn auth0_node_sdk_manages_organizations_and_connections() {
     let app = spawn_tls().await;
     let port = app.base.rsplit(':').next().unwrap().to_owned();
     let cert = app.dir.path().join("tls/cert.pem");
+    let federated = federated_user(&app).await;
     run_node_test(
         "auth0_management.mjs",
         &[
             ("SWITCHYARD_DOMAIN", format!("localhost:{port}")),
             ("SWITCHYARD_CLIENT_ID", BOOTSTRAP_ID.to_owned()),
             ("SWITCHYARD_CLIENT_SECRET", BOOTSTRAP_SECRET.to_owned()),
+            ("SWITCHYARD_FEDERATED_USER_ID", federated),
             ("NODE_EXTRA_CA_CERTS", cert.display().to_string()),
         ],
     )
     .await;
+}
+
+/// A user provisioned from an upstream identity (`sdk-jane` of the OIDC
+/// connection `sdk-upstream`), as a first login through it makes one: the
+/// SDK links it to a database user. Its id.
+async fn federated_user(app: &support::TestApp) -> String {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let token = app.admin_token().await;
+    let (status, connection) = app
+        .api(Method::POST, "/api/v2/connections", &token, Some(json!({
+            "name": "sdk-upstream", "strategy": "oidc",
+            "options": {"client_id": "c", "client_secret": "s", "issuer": "https://idp.example.com"}})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let connection = app
+        .served_store
+        .get_connection(connection["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let identity = switchyard::connectors::Identity {
+        connection_id: connection.id.clone(),
+        subject: "sdk-jane".into(),
+        email: Some("jane@sdk.example".into()),
+        email_verified: true,
+        name: Some("Jane".into()),
+        given_name: None,
+        family_name: None,
+        nickname: None,
+        picture: None,
+        groups: Vec::new(),
+        raw: serde_json::Map::new(),
+    };
+    switchyard::flows::federation::user_for_identity(&app.served_state, &connection, &identity)
+        .await
+        .unwrap()
+        .user_id
 }
 
 /// Creates, through the Management API, an organization with a database

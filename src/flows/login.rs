@@ -66,6 +66,11 @@ pub enum LoginError {
         retry_after_secs: i64,
     },
     Internal(String),
+    /// `account_linking: prove_existing`: the upstream identity will join an
+    /// existing account once the person has logged in to it. The caller
+    /// holding the login transaction sends the browser on with
+    /// [`super::federation::ask_to_prove`].
+    ProveExisting(Box<crate::store::identities::PendingLink>),
 }
 
 impl From<throttle::ThrottleError> for LoginError {
@@ -384,7 +389,8 @@ impl LoginError {
             LoginError::Expired
             | LoginError::Forgery
             | LoginError::Retry(_)
-            | LoginError::ToClient(_) => LoginOutcome::Refused,
+            | LoginError::ToClient(_)
+            | LoginError::ProveExisting(_) => LoginOutcome::Refused,
         }
     }
 }

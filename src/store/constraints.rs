@@ -94,6 +94,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "A client grant for this client and audience already exists",
     ),
     unique("users_pkey", "users", &["user_id"]),
+    // A partial unique index: among password users.
     explained(
         unique(
             "users_connection_email_key",
@@ -188,6 +189,15 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "user_grant_scopes",
         &["grant_id", "value"],
     ),
+    explained(
+        unique(
+            "user_identities_pkey",
+            "user_identities",
+            &["connection_id", "subject"],
+        ),
+        "The identity is already linked to a user",
+    ),
+    unique("pending_links_pkey", "pending_links", &["transaction_id"]),
 ];
 
 /// The constraint named `name`, if it is one of the list.

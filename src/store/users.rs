@@ -9,16 +9,30 @@ use crate::model::user::User;
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
      picture, blocked, app_metadata, user_metadata, created_at, updated_at";
 
+/// [`COLUMNS`] of the table aliased `alias`, for joins.
+pub(super) fn qualified_columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which users a list holds; `None` selects all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
+    /// Users made in the connection or with an identity of it.
     pub connection_name: Option<String>,
     /// A normalized email.
     pub email: Option<String>,
 }
 
-/// [`UserFilter`] as SQL: `$1` the connection name, `$2` the email ('' for any).
-const USER_FILTER: &str = "($1 = '' or connection_id in (select id from connections where name = $1)) \
+/// [`UserFilter`] as SQL: `$1` the connection name, `$2` the email ('' for
+/// any). A user is of a connection when it was made there or has an
+/// identity of it (Auth0's `identities.connection`).
+const USER_FILTER: &str = "($1 = '' or connection_id in (select id from connections where name = $1) \
+     or user_id in (select i.user_id from user_identities i join connections c on c.id = i.connection_id \
+     where c.name = $1)) \
      and ($2 = '' or email = $2)";
 
 /// A user with the bookkeeping the Management API shows.
@@ -29,7 +43,7 @@ pub struct StoredUser {
     pub updated_at: i64,
 }
 
-fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
+pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         user: User {
             user_id: row.try_get("user_id")?,
@@ -61,27 +75,8 @@ impl Store {
     /// A second user with the same email in the same connection fails on
     /// `users_connection_email_key`.
     pub async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "insert into users ({COLUMNS}, password_hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
-        ))
-        .bind(&user.user_id)
-        .bind(&user.connection_id)
-        .bind(&user.email)
-        .bind(user.email_verified)
-        .bind(&user.name)
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(&user.nickname)
-        .bind(&user.picture)
-        .bind(user.blocked)
-        .bind(to_json(&user.app_metadata))
-        .bind(to_json(&user.user_metadata))
-        .bind(self.now_millis())
-        .bind(password_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_user_row(&mut conn, user, password_hash, self.now_millis()).await
     }
 
     pub async fn get_user(&self, user_id: &str) -> StoreResult<StoredUser> {
@@ -240,4 +235,34 @@ async fn write_user(
     .execute(&mut *conn)
     .await?;
     expect_one(result)
+}
+
+/// Inserts a user's row, created and updated `now`.
+pub(super) async fn insert_user_row(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    password_hash: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "insert into users ({COLUMNS}, password_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
+    ))
+    .bind(&user.user_id)
+    .bind(&user.connection_id)
+    .bind(&user.email)
+    .bind(user.email_verified)
+    .bind(&user.name)
+    .bind(&user.given_name)
+    .bind(&user.family_name)
+    .bind(&user.nickname)
+    .bind(&user.picture)
+    .bind(user.blocked)
+    .bind(to_json(&user.app_metadata))
+    .bind(to_json(&user.user_metadata))
+    .bind(now)
+    .bind(password_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

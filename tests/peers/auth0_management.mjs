@@ -320,6 +320,56 @@ test('auth0 SDK v7 ManagementClient: users, listed and searched', async () => {
   }
 });
 
+test('auth0 SDK v7 ManagementClient: identities linked and unlinked', async () => {
+  const domain = requireEnv('SWITCHYARD_DOMAIN');
+  const clientId = requireEnv('SWITCHYARD_CLIENT_ID');
+  const clientSecret = requireEnv('SWITCHYARD_CLIENT_SECRET');
+  // A user a first login through the OIDC connection `sdk-upstream` made.
+  const federated = requireEnv('SWITCHYARD_FEDERATED_USER_ID');
+
+  const mgmt = new ManagementClient({ domain, clientId, clientSecret });
+  const suffix = randomBytes(5).toString('hex');
+  const connName = `sdk-link-${suffix}`;
+  const created = { connId: null, userId: null };
+
+  try {
+    const secondary = await step('users.get (federated)', () => mgmt.users.get(federated));
+    assert.equal(secondary.user_id, 'oidc|sdk-upstream|sdk-jane');
+    assert.deepEqual(secondary.identities,
+      [{ connection: 'sdk-upstream', provider: 'oidc', user_id: 'sdk-jane', isSocial: false }]);
+
+    const conn = await step('connections.create (database)', () =>
+      mgmt.connections.create({ name: connName, strategy: 'auth0' }));
+    created.connId = conn.id;
+    const primary = await step('users.create', () =>
+      mgmt.users.create({ connection: connName, email: `pat-${suffix}@sdk.example`, password: 'a long password for pat' }));
+    created.userId = primary.user_id;
+
+    // Auth0's body: the secondary's provider, and its user_id after `provider|`.
+    const [provider, ...rest] = federated.split('|');
+    const linked = await step('users.identities.link', () =>
+      mgmt.users.identities.link(primary.user_id, { provider, user_id: rest.join('|') }));
+    assert.deepEqual(linked.map((i) => [i.connection, i.provider, i.user_id]),
+      [[connName, 'auth0', primary.user_id], ['sdk-upstream', 'oidc', 'sdk-jane']]);
+    assert.equal(linked[1].profileData.email, 'jane@sdk.example');
+    const reread = await step('users.get (primary)', () => mgmt.users.get(primary.user_id));
+    assert.equal(reread.identities.length, 2);
+    await step('users.get (secondary, gone) -> 404', () =>
+      assertRejectsWithStatus(mgmt.users.get(federated), 404));
+
+    const left = await step('users.identities.delete', () =>
+      mgmt.users.identities.delete(primary.user_id, 'oidc', 'sdk-jane'));
+    assert.deepEqual(left.map((i) => i.provider), ['auth0']);
+    await step('users.identities.delete (main identity) -> 400', () =>
+      assertRejectsWithStatus(mgmt.users.identities.delete(primary.user_id, 'auth0', primary.user_id), 400));
+
+    console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: identities linked and unlinked`);
+  } finally {
+    if (created.userId) await mgmt.users.delete(created.userId).catch(() => {});
+    if (created.connId) await mgmt.connections.delete(created.connId).catch(() => {});
+  }
+});
+
 test('auth0 SDK v7 ManagementClient: signing keys listed, rotated and revoked', async () => {
   const domain = requireEnv('SWITCHYARD_DOMAIN');
   const clientId = requireEnv('SWITCHYARD_CLIENT_ID');

@@ -10,6 +10,8 @@
 //!   "continue as"), and the last response that ends the transaction.
 //! - [`organization_prompt`]: the organization a client requires, asked for
 //!   before or after the login; apart because only such clients see it.
+//! - [`link`]: the linking page of `account_linking: prove_existing`, after
+//!   an upstream login and before the code.
 //! - [`consent`]: the consent page of third-party clients, after the login
 //!   and before the code.
 //! - [`pages`]: what every page shares — CSP and the other security headers,
@@ -21,6 +23,7 @@
 mod authorize;
 mod consent;
 mod cookies;
+mod link;
 mod organization_prompt;
 mod pages;
 mod steps;
@@ -48,6 +51,7 @@ pub fn router() -> Router<AppState> {
             get(steps::password_get).post(steps::password_post),
         )
         .route("/u/login/continue", post(steps::continue_post))
+        .route("/u/link", get(link::link_get).post(link::link_post))
         .route(
             "/u/consent",
             get(consent::consent_get).post(consent::consent_post),

@@ -235,6 +235,17 @@ pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Re
             "Many people are signing in right now. Try again in a moment.",
             retry_after_secs,
         ),
+        LoginError::ProveExisting(_) => {
+            // Answered by its caller with the linking page; reaching here
+            // means a caller did not.
+            tracing::error!("a login to link to an existing account was not sent on");
+            error_page(
+                headers,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again later.",
+            )
+        }
         LoginError::Internal(detail) => {
             tracing::error!(%detail, "login failed");
             error_page(

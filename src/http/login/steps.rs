@@ -107,7 +107,8 @@ async fn offered_account(state: &AppState, txn: &Transaction) -> Option<String> 
             .await
             .ok()?
             .user
-            .email,
+            .label()
+            .to_owned(),
     )
 }
 

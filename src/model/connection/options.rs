@@ -100,6 +100,7 @@ impl ConnectionOptions {
 
     /// The rules between options that a decoded value may still break.
     pub fn check(&self) -> Result<(), ValidationError> {
+        self.check_account_linking()?;
         match self {
             Self::Database(_) | Self::Google(_) | Self::Github(_) | Self::WindowsLive(_) => Ok(()),
             Self::OAuth2(options) => options.check(),
@@ -204,6 +205,43 @@ impl ConnectionOptions {
         }
     }
 
+    /// `options.account_linking`: what a first login through this upstream
+    /// does when a user with its email exists. Stored options were checked
+    /// when written; anything else reads as the default, `never`.
+    pub fn account_linking(&self) -> AccountLinking {
+        match self.extra().get(ACCOUNT_LINKING) {
+            Some(Value::String(given)) if !self.strategy().is_database() => AccountLinking::ALL
+                .into_iter()
+                .find(|policy| policy.as_str() == given)
+                .unwrap_or_default(),
+            _ => AccountLinking::default(),
+        }
+    }
+
+    fn check_account_linking(&self) -> Result<(), ValidationError> {
+        let Some(given) = self.extra().get(ACCOUNT_LINKING) else {
+            return Ok(());
+        };
+        let field = "options.account_linking";
+        if self.strategy().is_database() {
+            return Err(ValidationError::new(
+                field,
+                "only connections to an identity provider link accounts",
+            ));
+        }
+        let known = AccountLinking::ALL
+            .iter()
+            .any(|policy| given.as_str() == Some(policy.as_str()));
+        if !known {
+            let allowed: Vec<&str> = AccountLinking::ALL.iter().map(|p| p.as_str()).collect();
+            return Err(ValidationError::new(
+                field,
+                format!("must be one of: {}", allowed.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
     /// The options as the Management API shows them: secrets are write-only.
     #[must_use]
     pub fn without_secrets(&self) -> Self {
@@ -217,6 +255,41 @@ impl ConnectionOptions {
 }
 
 const CLIENT_SECRET: &str = "client_secret";
+const ACCOUNT_LINKING: &str = "account_linking";
+
+/// `options.account_linking` of a connection to an upstream (Switchyard's
+/// own option: Auth0 links accounts with Actions). When a first login brings
+/// an email that an existing user has:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountLinking {
+    /// `never` (the default): a new user, whatever users exist.
+    #[default]
+    Never,
+    /// `verified_email`: the identity joins the one existing user with that
+    /// email when the upstream says the email is verified and the existing
+    /// user's email is verified too.
+    VerifiedEmail,
+    /// `prove_existing`: when one password user has the email the upstream
+    /// sent, the person is asked to log in to it (or to go on with a new
+    /// account); the identity joins it once they have.
+    ProveExisting,
+}
+
+impl AccountLinking {
+    pub const ALL: [AccountLinking; 3] = [
+        AccountLinking::Never,
+        AccountLinking::VerifiedEmail,
+        AccountLinking::ProveExisting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountLinking::Never => "never",
+            AccountLinking::VerifiedEmail => "verified_email",
+            AccountLinking::ProveExisting => "prove_existing",
+        }
+    }
+}
 
 /// In the OpenAPI document: `anyOf` the strategies' shapes (every option is
 /// optional and unknown ones are kept, so an object may fit several shapes;
@@ -544,6 +617,38 @@ pub(super) mod tests {
 
     pub fn refused(field: &str, reason: &str) -> (String, String) {
         (field.to_owned(), reason.to_owned())
+    }
+
+    #[test]
+    fn account_linking_is_a_keyword_of_upstream_connections() {
+        let github = |policy: Value| map(json!({"account_linking": policy}));
+        for policy in AccountLinking::ALL {
+            let options =
+                ConnectionOptions::parse(Strategy::Github, github(json!(policy.as_str())));
+            assert_eq!(options.map(|o| o.account_linking()), Ok(policy));
+        }
+        assert_eq!(
+            ConnectionOptions::empty(Strategy::Oidc).account_linking(),
+            AccountLinking::Never
+        );
+        assert_eq!(
+            refusal(Strategy::Github, json!({"account_linking": "always"})),
+            refused(
+                "options.account_linking",
+                "must be one of: never, verified_email, prove_existing"
+            )
+        );
+        assert_eq!(
+            refusal(Strategy::Github, json!({"account_linking": true})).0,
+            "options.account_linking"
+        );
+        assert_eq!(
+            refusal(Strategy::Database, json!({"account_linking": "never"})),
+            refused(
+                "options.account_linking",
+                "only connections to an identity provider link accounts"
+            )
+        );
     }
 
     // The option checks as they were before the options were typed.
