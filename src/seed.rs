@@ -45,6 +45,10 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 
@@ -144,6 +148,10 @@ pub async fn seed_demo_tenant(
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     };
     let m2m_secret = ids::new_client_secret();
     let m2m = machine_client(

@@ -92,6 +92,10 @@ fn client(name: &str) -> Client {
         is_first_party: true,
         client_metadata: Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: switchyard::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 

@@ -31,6 +31,10 @@ fn client(app_type: AppType) -> Client {
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 
