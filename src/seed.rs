@@ -64,6 +64,7 @@ async fn grant_management_api(
         scope: ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         organization_usage: None,
         allow_any_organization: false,
+        inert_settings: serde_json::Map::new(),
     };
     match store.insert_client_grant(&grant).await {
         Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
@@ -109,6 +110,7 @@ pub async fn seed_demo_tenant(
         display_name: Some("Hoekstra".into()),
         branding: None,
         metadata: serde_json::Map::new(),
+        inert_settings: serde_json::Map::new(),
     };
     let metahexa = Organization {
         id: ids::new_id(ids::ORGANIZATION),
@@ -116,6 +118,7 @@ pub async fn seed_demo_tenant(
         display_name: Some("Metahexa".into()),
         branding: None,
         metadata: serde_json::Map::new(),
+        inert_settings: serde_json::Map::new(),
     };
     let database = Connection {
         id: ids::new_id(ids::CONNECTION),
@@ -127,6 +130,7 @@ pub async fn seed_demo_tenant(
         is_domain_connection: false,
         show_as_button: None,
         realms: vec!["Username-Password-Authentication".into()],
+        inert_settings: serde_json::Map::new(),
     };
     let web_secret = ids::new_client_secret();
     let web = Client {

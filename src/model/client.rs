@@ -437,6 +437,8 @@ pub struct ClientGrant {
     pub scope: Vec<String>,
     pub organization_usage: Option<OrganizationUsage>,
     pub allow_any_organization: bool,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Scope values are single tokens from RFC 6749's scope-token character set.

@@ -102,10 +102,10 @@ fn grant_names(client: &Client) -> Vec<&'static str> {
 }
 
 const GRANT_COLUMNS: &str =
-    "id, client_id, audience, scope, organization_usage, allow_any_organization";
+    "id, client_id, audience, scope, organization_usage, allow_any_organization, inert_settings";
 /// [`GRANT_COLUMNS`] of `client_grants g` in a join.
-pub(super) const GRANT_COLUMNS_QUALIFIED: &str =
-    "g.id, g.client_id, g.audience, g.scope, g.organization_usage, g.allow_any_organization";
+pub(super) const GRANT_COLUMNS_QUALIFIED: &str = "g.id, g.client_id, g.audience, g.scope, g.organization_usage, g.allow_any_organization, \
+     g.inert_settings";
 
 pub(super) fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
     let usage: Option<String> = row.try_get("organization_usage")?;
@@ -124,6 +124,10 @@ pub(super) fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
             })
             .transpose()?,
         allow_any_organization: get_bool(row, "allow_any_organization")?,
+        inert_settings: from_json(
+            "client_grants.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
 }
 
@@ -242,7 +246,7 @@ impl Store {
 
     pub async fn insert_client_grant(&self, grant: &ClientGrant) -> StoreResult<()> {
         sqlx::query(&format!(
-            "insert into client_grants ({GRANT_COLUMNS}, created_at) values ($1, $2, $3, $4, $5, $6, $7)"
+            "insert into client_grants ({GRANT_COLUMNS}, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&grant.id)
         .bind(&grant.client_id)
@@ -250,6 +254,7 @@ impl Store {
         .bind(to_json(&grant.scope))
         .bind(grant.organization_usage.map(OrganizationUsage::as_str))
         .bind(grant.allow_any_organization)
+        .bind(to_json(&grant.inert_settings))
         .bind(self.now_millis())
         .execute(&self.pool)
         .await
@@ -417,18 +422,21 @@ async fn select_client_grant<'e>(
     grant_from_row(&row)
 }
 
-/// Stores what of a grant can change: scope and organization settings.
+/// Stores what of a grant can change: scope, organization settings and the
+/// properties without effect.
 async fn write_client_grant(
     conn: &mut sqlx::AnyConnection,
     grant: &ClientGrant,
 ) -> StoreResult<()> {
     let result = sqlx::query(
-        "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4 where id = $1",
+        "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4, \
+         inert_settings = $5 where id = $1",
     )
     .bind(&grant.id)
     .bind(to_json(&grant.scope))
     .bind(grant.organization_usage.map(OrganizationUsage::as_str))
     .bind(grant.allow_any_organization)
+    .bind(to_json(&grant.inert_settings))
     .execute(&mut *conn)
     .await?;
     expect_one(result)

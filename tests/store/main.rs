@@ -56,6 +56,7 @@ fn organization(name: &str) -> Organization {
         display_name: None,
         branding: None,
         metadata: Map::new(),
+        inert_settings: Map::new(),
     }
 }
 
@@ -70,6 +71,7 @@ fn connection(name: &str, strategy: Strategy) -> Connection {
         is_domain_connection: false,
         show_as_button: None,
         realms: vec![name.to_owned()],
+        inert_settings: Map::new(),
     }
 }
 
@@ -107,6 +109,7 @@ fn grant(client_id: &str, audience: &str) -> ClientGrant {
         scope: vec!["read:things".to_owned()],
         organization_usage: None,
         allow_any_organization: false,
+        inert_settings: Map::new(),
     }
 }
 
@@ -132,6 +135,7 @@ fn role(name: &str) -> Role {
         id: new_id(ids::ROLE),
         name: name.to_owned(),
         description: None,
+        inert_settings: Map::new(),
     }
 }
 
@@ -213,6 +217,7 @@ fn resource_server(identifier: &str, scopes: &[&str]) -> ResourceServer {
         skip_consent_for_verifiable_first_party_clients: true,
         enforce_policies: false,
         token_dialect: TokenDialect::AccessToken,
+        inert_settings: Default::default(),
     }
 }
 

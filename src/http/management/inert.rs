@@ -25,12 +25,6 @@ macro_rules! inert_settings {
                 pub $field: Option<Option<$ty>>,
             )*
         }
-
-        impl $name {
-            /// The property names, for the README and the tests.
-            #[allow(dead_code)]
-            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
-        }
     };
 }
 pub(crate) use inert_settings;

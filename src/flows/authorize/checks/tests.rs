@@ -320,6 +320,7 @@ fn scope_is_openid_scopes_and_the_apis_own() {
         skip_consent_for_verifiable_first_party_clients: true,
         enforce_policies: false,
         token_dialect: TokenDialect::AccessToken,
+        inert_settings: Default::default(),
     };
     assert_eq!(
         scope(&Params::new(&[]), None).ok(),
