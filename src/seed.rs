@@ -53,6 +53,10 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 
@@ -68,6 +72,7 @@ async fn grant_management_api(
         scope: ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         organization_usage: None,
         allow_any_organization: false,
+        inert_settings: serde_json::Map::new(),
     };
     match store.insert_client_grant(&grant).await {
         Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
@@ -136,6 +141,7 @@ pub async fn seed_demo_tenant(
         display_name: Some("Hoekstra".into()),
         branding: None,
         metadata: serde_json::Map::new(),
+        inert_settings: serde_json::Map::new(),
     };
     let metahexa = Organization {
         id: ids::new_id(ids::ORGANIZATION),
@@ -143,6 +149,7 @@ pub async fn seed_demo_tenant(
         display_name: Some("Metahexa".into()),
         branding: None,
         metadata: serde_json::Map::new(),
+        inert_settings: serde_json::Map::new(),
     };
     let database = Connection {
         id: ids::new_id(ids::CONNECTION),
@@ -154,6 +161,7 @@ pub async fn seed_demo_tenant(
         is_domain_connection: false,
         show_as_button: None,
         realms: vec!["Username-Password-Authentication".into()],
+        inert_settings: serde_json::Map::new(),
     };
     let web_secret = ids::new_client_secret();
     let web = Client {
@@ -175,6 +183,10 @@ pub async fn seed_demo_tenant(
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     };
     let m2m_secret = ids::new_client_secret();
     let m2m = machine_client(

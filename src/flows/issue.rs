@@ -17,7 +17,6 @@ use crate::model::user::User;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-pub const ID_TOKEN_LIFETIME_SECS: i64 = 3600;
 pub const USER_ACCESS_TOKEN_LIFETIME_SECS: i64 = 3600;
 
 #[derive(Debug, Serialize)]
@@ -369,7 +368,7 @@ pub async fn issue_user_tokens(
             iss: state.issuer.identifier().to_owned(),
             sub: grant.user.user_id.clone(),
             aud: client.client_id.clone(),
-            exp: now + ID_TOKEN_LIFETIME_SECS,
+            exp: now + client.id_token_lifetime,
             iat: now,
             auth_time: grant.auth_time,
             nonce: grant.nonce.map(str::to_owned),

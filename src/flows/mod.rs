@@ -26,12 +26,12 @@ use sha2::{Digest, Sha256};
 
 /// The longest lifetime of a token signed here other than an access token
 /// for an API, a user's or a machine's (those follow the API's
-/// `token_lifetime`, which the key rotation reads itself): ID tokens,
-/// access tokens for `/userinfo`, Management API tokens, logout tokens. A key that stops
-/// signing stays published at least this long.
+/// `token_lifetime`), or an ID token (those follow the client's
+/// `jwt_configuration.lifetime_in_seconds`; the key rotation reads both
+/// itself): access tokens for `/userinfo`, Management API tokens, logout
+/// tokens. A key that stops signing stays published at least this long.
 pub const LONGEST_FIXED_TOKEN_LIFETIME: Duration = {
     let lifetimes = [
-        issue::ID_TOKEN_LIFETIME_SECS,
         issue::USER_ACCESS_TOKEN_LIFETIME_SECS,
         client_credentials::MANAGEMENT_TOKEN_LIFETIME_SECS,
         backchannel::LOGOUT_TOKEN_LIFETIME_SECS,

@@ -1,22 +1,31 @@
-//! Refresh tokens (RFC 6749 §6) with rotation and reuse detection (RFC 9700
-//! §4.14.2): every use returns a new token and retires the old one; using a
-//! retired token again revokes the whole family, since one of the two
-//! parties presenting it is not the client. A family stays bound to the
-//! client, user and organization it was issued for.
+//! Refresh tokens (RFC 6749 §6) as the client's Auth0 `refresh_token`
+//! settings say. Rotating (the default; RFC 9700 §4.14.2): every use
+//! returns a new token and retires the old one; using a retired token again
+//! revokes the whole family, since one of the two parties presenting it is
+//! not the client, unless it is the last one used and within the `leeway`
+//! (a retried request). Non-rotating: the token is kept and used again. A
+//! family ends `token_lifetime` after the login, a token `idle_token_lifetime`
+//! after its last use, unless those are infinite. A family stays bound to
+//! the client, user and organization it was issued for.
 
 use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
 use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode, find_organization, sha256_hex};
-use crate::model::client::{Client, GrantType};
+use crate::model::client::{Client, GrantType, RefreshTokenSettings};
 use crate::model::ids;
 use crate::state::AppState;
-use crate::store::{RefreshGrant, RefreshOutcome, StoreError};
+use crate::store::{RefreshGrant, RefreshOutcome, RefreshUse, Renewal, StoreError};
 
-/// A refresh token unused for 15 days expires…
-pub const REFRESH_TOKEN_IDLE_LIFETIME_MS: i64 = 15 * 24 * 3600 * 1000;
-/// …and a family ends 30 days after the login whatever happens (Auth0's
-/// default inactivity and absolute lifetimes).
-pub const REFRESH_GRANT_LIFETIME_MS: i64 = 30 * 24 * 3600 * 1000;
+/// The end of what never expires (9999-12-31, unix ms): a time every
+/// store column and date format holds.
+pub const NEVER_MS: i64 = 253_402_300_799_000;
+
+/// When a token unused from `now` expires under `settings`.
+fn idle_end(settings: &RefreshTokenSettings, now: i64) -> i64 {
+    settings
+        .idle_lifetime_ms()
+        .map_or(NEVER_MS, |idle| now.saturating_add(idle).min(NEVER_MS))
+}
 
 /// A refresh token is issued when the scope asks for `offline_access` and
 /// the client may use the refresh grant.
@@ -44,7 +53,12 @@ pub async fn start(
         scope: grant.scope.to_vec(),
         audience: grant.audience.map(str::to_owned),
         auth_time: grant.auth_time,
-        expires_at: now + REFRESH_GRANT_LIFETIME_MS,
+        expires_at: client
+            .refresh_token
+            .absolute_lifetime_ms()
+            .map_or(NEVER_MS, |lifetime| {
+                now.saturating_add(lifetime).min(NEVER_MS)
+            }),
     };
     let started = state
         .store
@@ -52,7 +66,7 @@ pub async fn start(
             code_hash,
             &family,
             &sha256_hex(&token),
-            now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
+            idle_end(&client.refresh_token, now),
             grant.access_token_id,
         )
         .await?;
@@ -107,17 +121,26 @@ pub async fn exchange_refresh_token(
     )
     .await?;
 
-    let next = ids::random_alphanumeric(48);
+    let settings = &client.refresh_token;
+    let next = settings.is_rotating().then(|| ids::random_alphanumeric(48));
+    let next_hash = next.as_deref().map(sha256_hex);
     let access_token_id = ids::random_alphanumeric(22);
+    let renewal = match &next_hash {
+        Some(next_hash) => Renewal::Rotate {
+            next_hash,
+            leeway_ms: settings.leeway.saturating_mul(1000),
+        },
+        None => Renewal::Keep,
+    };
     let grant = match state
         .store
-        .rotate_refresh_token(
-            &token_hash,
-            &sha256_hex(&next),
+        .use_refresh_token(&RefreshUse {
+            token_hash: &token_hash,
             now,
-            now + REFRESH_TOKEN_IDLE_LIFETIME_MS,
-            &access_token_id,
-        )
+            expires_at: idle_end(settings, now),
+            access_token_id: &access_token_id,
+            renewal,
+        })
         .await?
     {
         RefreshOutcome::Rotated(grant) => grant,
@@ -144,7 +167,7 @@ pub async fn exchange_refresh_token(
         access_token_id: &access_token_id,
     };
     let tokens = issue_user_tokens(state, client, &user_grant).await?;
-    Ok(tokens.into_response(Some(next)))
+    Ok(tokens.into_response(next))
 }
 
 /// RFC 6749 §6: a refresh may ask for less than was granted, never more.

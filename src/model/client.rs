@@ -88,6 +88,129 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Auth0's `refresh_token.rotation_type`: whether each use of a refresh
+    /// token returns a new one and retires the one used.
+    RotationType {
+        Rotating = "rotating",
+        NonRotating = "non-rotating",
+    }
+);
+
+wire_enum!(
+    /// Auth0's `refresh_token.expiration_type`: whether the lifetimes apply.
+    ExpirationType {
+        Expiring = "expiring",
+        NonExpiring = "non-expiring",
+    }
+);
+
+/// Default and bounds of an ID token's lifetime in seconds
+/// (`jwt_configuration.lifetime_in_seconds`). The default is the hour this
+/// server always gave (Auth0's is 10 hours); the bound is Auth0's, 30 days.
+pub const DEFAULT_ID_TOKEN_LIFETIME: i64 = 3600;
+pub const MAX_ID_TOKEN_LIFETIME: i64 = 2_592_000;
+
+/// Longest refresh-token lifetime Auth0 takes (5 years, in seconds).
+pub const MAX_REFRESH_TOKEN_LIFETIME: i64 = 157_788_000;
+
+/// Auth0's per-client `refresh_token` settings, which drive the refresh
+/// grant (`flows::refresh`). Lifetimes and leeway are in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RefreshTokenSettings {
+    pub rotation_type: RotationType,
+    pub expiration_type: ExpirationType,
+    /// After a rotating token is used, how long it may be presented again
+    /// (a retried request) without being taken for a stolen one.
+    pub leeway: i64,
+    /// Absolute lifetime of a family, from the login.
+    pub token_lifetime: i64,
+    pub infinite_token_lifetime: bool,
+    /// How long a token lives unused.
+    pub idle_token_lifetime: i64,
+    pub infinite_idle_token_lifetime: bool,
+}
+
+impl Default for RefreshTokenSettings {
+    /// What a client that never set them gets: Auth0's lifetimes (30 days,
+    /// 15 days idle) and leeway (0), and rotation with expiry as this
+    /// server always did, where Auth0 defaults to non-rotating,
+    /// non-expiring tokens (RFC 9700 §4.14.2 wants rotation for public
+    /// clients).
+    fn default() -> Self {
+        RefreshTokenSettings {
+            rotation_type: RotationType::Rotating,
+            expiration_type: ExpirationType::Expiring,
+            leeway: 0,
+            token_lifetime: 2_592_000,
+            infinite_token_lifetime: false,
+            idle_token_lifetime: 1_296_000,
+            infinite_idle_token_lifetime: false,
+        }
+    }
+}
+
+impl RefreshTokenSettings {
+    /// The absolute lifetime of a family, if it has one (ms).
+    pub fn absolute_lifetime_ms(&self) -> Option<i64> {
+        (self.expiration_type == ExpirationType::Expiring && !self.infinite_token_lifetime)
+            .then(|| self.token_lifetime.saturating_mul(1000))
+    }
+
+    /// How long a token may go unused, if limited (ms).
+    pub fn idle_lifetime_ms(&self) -> Option<i64> {
+        (self.expiration_type == ExpirationType::Expiring && !self.infinite_idle_token_lifetime)
+            .then(|| self.idle_token_lifetime.saturating_mul(1000))
+    }
+
+    pub fn is_rotating(&self) -> bool {
+        self.rotation_type == RotationType::Rotating
+    }
+
+    /// Auth0's bounds, and what a client of `app_type` may use.
+    fn check(&self, app_type: AppType) -> Result<(), ValidationError> {
+        for (field, value, max) in [
+            (
+                "refresh_token.token_lifetime",
+                self.token_lifetime,
+                MAX_REFRESH_TOKEN_LIFETIME,
+            ),
+            (
+                "refresh_token.idle_token_lifetime",
+                self.idle_token_lifetime,
+                MAX_REFRESH_TOKEN_LIFETIME,
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return Err(ValidationError::new(
+                    field,
+                    format!("must be from 1 to {max} seconds"),
+                ));
+            }
+        }
+        if !(0..=MAX_REFRESH_TOKEN_LIFETIME).contains(&self.leeway) {
+            return Err(ValidationError::new(
+                "refresh_token.leeway",
+                "must be a number of seconds, at least 0",
+            ));
+        }
+        if self.is_rotating() && self.expiration_type == ExpirationType::NonExpiring {
+            return Err(ValidationError::new(
+                "refresh_token.expiration_type",
+                "must be 'expiring' when rotation_type is 'rotating', as in Auth0",
+            ));
+        }
+        if !self.is_rotating() && app_type.is_public() {
+            return Err(ValidationError::new(
+                "refresh_token.rotation_type",
+                "must be 'rotating' for public clients (spa, native): a refresh token they \
+                 hold must be retired on use (RFC 9700 §4.14.2)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl GrantType {
     /// Grants a public client may use with its client_id alone: the code
     /// grant binds it by PKCE, a refresh token by its rotation.
@@ -152,6 +275,15 @@ pub struct Client {
     /// (checked by [`check_backchannel_logout_url`], which needs to know
     /// where the server runs).
     pub backchannel_logout_url: Option<String>,
+    pub refresh_token: RefreshTokenSettings,
+    /// Auth0's "Application Login URI": an https URL that starts a login
+    /// at the application (kept and returned, not used here).
+    pub initiate_login_uri: Option<String>,
+    /// Lifetime of the ID tokens issued to this client, in seconds.
+    pub id_token_lifetime: i64,
+    /// Auth0 properties taken, stored and returned as sent, with no effect
+    /// here (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Client {
@@ -201,6 +333,16 @@ impl Client {
                 "client_credentials needs a confidential client",
             ));
         }
+        if let Some(uri) = &self.initiate_login_uri {
+            check_initiate_login_uri(uri)?;
+        }
+        if !(1..=MAX_ID_TOKEN_LIFETIME).contains(&self.id_token_lifetime) {
+            return Err(ValidationError::new(
+                "jwt_configuration.lifetime_in_seconds",
+                format!("must be from 1 to {MAX_ID_TOKEN_LIFETIME} seconds"),
+            ));
+        }
+        self.refresh_token.check(self.app_type)?;
         if self.grant_types.contains(&GrantType::Implicit) {
             return Err(ValidationError::new(
                 "grant_types",
@@ -252,6 +394,17 @@ pub fn check_backchannel_logout_url(
     })
 }
 
+/// Auth0 takes an absolute https URL (no fragment, no credentials) as the
+/// application's login URI, whatever its host.
+fn check_initiate_login_uri(value: &str) -> Result<(), ValidationError> {
+    const FIELD: &str = "initiate_login_uri";
+    let url = check_url(FIELD, value, false)?;
+    if url.scheme() != "https" {
+        return Err(ValidationError::new(FIELD, "must be an https URL"));
+    }
+    Ok(())
+}
+
 /// Redirect URIs are matched exactly, so they must be complete absolute URLs.
 /// Native apps may use private-use schemes (`com.example.app:/callback`, RFC 8252).
 fn check_redirect_uri(field: &str, value: &str) -> Result<(), ValidationError> {
@@ -284,6 +437,8 @@ pub struct ClientGrant {
     pub scope: Vec<String>,
     pub organization_usage: Option<OrganizationUsage>,
     pub allow_any_organization: bool,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Scope values are single tokens from RFC 6749's scope-token character set.
@@ -396,6 +551,10 @@ mod tests {
             is_first_party: true,
             client_metadata: serde_json::Map::new(),
             backchannel_logout_url: None,
+            refresh_token: RefreshTokenSettings::default(),
+            initiate_login_uri: None,
+            id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
+            inert_settings: serde_json::Map::new(),
         }
     }
 
@@ -466,6 +625,91 @@ mod tests {
         spa.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
         spa.grant_types = vec![GrantType::ClientCredentials];
         assert_eq!(spa.check().map_err(|e| e.field), Err("grant_types".into()));
+    }
+
+    #[test]
+    fn refresh_token_settings_follow_auth0s_rules() {
+        let mut client = web_client();
+        client.refresh_token.rotation_type = RotationType::NonRotating;
+        client.refresh_token.expiration_type = ExpirationType::NonExpiring;
+        assert_eq!(client.check(), Ok(()));
+        assert_eq!(client.refresh_token.absolute_lifetime_ms(), None);
+        assert_eq!(client.refresh_token.idle_lifetime_ms(), None);
+        // Rotation needs expiring tokens.
+        client.refresh_token.rotation_type = RotationType::Rotating;
+        assert_eq!(
+            client.check().map_err(|e| e.field),
+            Err("refresh_token.expiration_type".into())
+        );
+        client.refresh_token.expiration_type = ExpirationType::Expiring;
+        client.refresh_token.infinite_idle_token_lifetime = true;
+        assert_eq!(client.check(), Ok(()));
+        assert_eq!(
+            client.refresh_token.absolute_lifetime_ms(),
+            Some(2_592_000_000)
+        );
+        assert_eq!(client.refresh_token.idle_lifetime_ms(), None);
+        for (field, bad) in [
+            ("refresh_token.token_lifetime", 0),
+            (
+                "refresh_token.token_lifetime",
+                MAX_REFRESH_TOKEN_LIFETIME + 1,
+            ),
+            ("refresh_token.idle_token_lifetime", -5),
+            ("refresh_token.leeway", -1),
+        ] {
+            let mut client = web_client();
+            match field {
+                "refresh_token.token_lifetime" => client.refresh_token.token_lifetime = bad,
+                "refresh_token.idle_token_lifetime" => {
+                    client.refresh_token.idle_token_lifetime = bad;
+                }
+                _ => client.refresh_token.leeway = bad,
+            }
+            assert_eq!(client.check().map_err(|e| e.field), Err(field.into()));
+        }
+        // A public client's tokens rotate.
+        let mut spa = web_client();
+        spa.app_type = AppType::Spa;
+        spa.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
+        spa.grant_types = AppType::Spa.default_grant_types();
+        assert_eq!(spa.check(), Ok(()));
+        spa.refresh_token.rotation_type = RotationType::NonRotating;
+        assert_eq!(
+            spa.check().map_err(|e| e.field),
+            Err("refresh_token.rotation_type".into())
+        );
+    }
+
+    #[test]
+    fn initiate_login_uri_is_an_https_url_and_id_token_lifetime_is_bounded() {
+        let mut client = web_client();
+        client.initiate_login_uri = Some("https://app.example.com/login?x=1".into());
+        assert_eq!(client.check(), Ok(()));
+        for bad in [
+            "http://app.example.com/login",
+            "http://localhost:3000/login",
+            "/login",
+            "https://app.example.com/login#x",
+            "https://user:pw@app.example.com/login",
+        ] {
+            client.initiate_login_uri = Some(bad.into());
+            assert_eq!(
+                client.check().map_err(|e| e.field),
+                Err("initiate_login_uri".into()),
+                "{bad}"
+            );
+        }
+        let mut client = web_client();
+        for (lifetime, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_ID_TOKEN_LIFETIME, true),
+            (MAX_ID_TOKEN_LIFETIME + 1, false),
+        ] {
+            client.id_token_lifetime = lifetime;
+            assert_eq!(client.check().is_ok(), ok, "{lifetime}");
+        }
     }
 
     #[test]

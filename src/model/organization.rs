@@ -15,6 +15,10 @@ pub struct Organization {
     pub branding: Option<Branding>,
     #[schema(value_type = Object)]
     pub metadata: Metadata,
+    /// Auth0 properties kept and returned without effect (see the README).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

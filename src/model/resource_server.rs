@@ -53,6 +53,8 @@ pub struct ResourceServer {
     /// RBAC: whether the permissions of the user's roles decide what tokens carry.
     pub enforce_policies: bool,
     pub token_dialect: TokenDialect,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ResourceServer {
@@ -157,6 +159,7 @@ mod tests {
             skip_consent_for_verifiable_first_party_clients: true,
             enforce_policies: false,
             token_dialect: TokenDialect::AccessToken,
+            inert_settings: Default::default(),
         }
     }
 

@@ -8,6 +8,8 @@ pub struct Role {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 pub fn check_name(name: &str) -> Result<(), ValidationError> {

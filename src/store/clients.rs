@@ -8,13 +8,14 @@ use super::{
 };
 use crate::model::client::{
     AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
-    SigningAlg, TokenEndpointAuthMethod,
+    RefreshTokenSettings, SigningAlg, TokenEndpointAuthMethod,
 };
 use crate::model::origin::OriginSet;
 
 const COLUMNS: &str = "client_id, name, description, app_type, client_secret_hash, callbacks, allowed_logout_urls, \
      web_origins, grant_types, token_endpoint_auth_method, organization_usage, organization_require_behavior, \
-     signing_alg, is_first_party, client_metadata, backchannel_logout_url, allowed_origins";
+     signing_alg, is_first_party, client_metadata, backchannel_logout_url, allowed_origins, \
+     refresh_token, initiate_login_uri, id_token_lifetime, inert_settings";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let grant_names: Vec<String> = from_json(
@@ -75,7 +76,25 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
             "clients.allowed_origins",
             &row.try_get::<String, _>("allowed_origins")?,
         )?,
+        refresh_token: row
+            .try_get::<Option<String>, _>("refresh_token")?
+            .map(|json| from_json("clients.refresh_token", &json))
+            .transpose()?
+            .unwrap_or_default(),
+        initiate_login_uri: row.try_get("initiate_login_uri")?,
+        id_token_lifetime: row.try_get("id_token_lifetime")?,
+        inert_settings: from_json(
+            "clients.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
+}
+
+/// A client's refresh-token settings as stored: null while they are the
+/// defaults, so that a client that never set them follows the defaults.
+fn stored_refresh_token(client: &Client) -> Option<String> {
+    (client.refresh_token != RefreshTokenSettings::default())
+        .then(|| to_json(&client.refresh_token))
 }
 
 fn grant_names(client: &Client) -> Vec<&'static str> {
@@ -83,10 +102,10 @@ fn grant_names(client: &Client) -> Vec<&'static str> {
 }
 
 const GRANT_COLUMNS: &str =
-    "id, client_id, audience, scope, organization_usage, allow_any_organization";
+    "id, client_id, audience, scope, organization_usage, allow_any_organization, inert_settings";
 /// [`GRANT_COLUMNS`] of `client_grants g` in a join.
-pub(super) const GRANT_COLUMNS_QUALIFIED: &str =
-    "g.id, g.client_id, g.audience, g.scope, g.organization_usage, g.allow_any_organization";
+pub(super) const GRANT_COLUMNS_QUALIFIED: &str = "g.id, g.client_id, g.audience, g.scope, g.organization_usage, g.allow_any_organization, \
+     g.inert_settings";
 
 pub(super) fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
     let usage: Option<String> = row.try_get("organization_usage")?;
@@ -105,6 +124,10 @@ pub(super) fn grant_from_row(row: &AnyRow) -> StoreResult<ClientGrant> {
             })
             .transpose()?,
         allow_any_organization: get_bool(row, "allow_any_organization")?,
+        inert_settings: from_json(
+            "client_grants.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
 }
 
@@ -118,7 +141,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         sqlx::query(&format!(
             "insert into clients ({COLUMNS}, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -137,6 +160,10 @@ impl Store {
         .bind(to_json(&client.client_metadata))
         .bind(&client.backchannel_logout_url)
         .bind(to_json(&client.allowed_origins))
+        .bind(stored_refresh_token(client))
+        .bind(&client.initiate_login_uri)
+        .bind(client.id_token_lifetime)
+        .bind(to_json(&client.inert_settings))
         .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
@@ -219,7 +246,7 @@ impl Store {
 
     pub async fn insert_client_grant(&self, grant: &ClientGrant) -> StoreResult<()> {
         sqlx::query(&format!(
-            "insert into client_grants ({GRANT_COLUMNS}, created_at) values ($1, $2, $3, $4, $5, $6, $7)"
+            "insert into client_grants ({GRANT_COLUMNS}, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
         .bind(&grant.id)
         .bind(&grant.client_id)
@@ -227,6 +254,7 @@ impl Store {
         .bind(to_json(&grant.scope))
         .bind(grant.organization_usage.map(OrganizationUsage::as_str))
         .bind(grant.allow_any_organization)
+        .bind(to_json(&grant.inert_settings))
         .bind(self.now_millis())
         .execute(&self.pool)
         .await
@@ -350,7 +378,8 @@ async fn write_client(
         "update clients set name = $2, description = $3, app_type = $4, client_secret_hash = $5, callbacks = $6, \
          allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
          organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
-         client_metadata = $15, backchannel_logout_url = $16, allowed_origins = $17, updated_at = $18 \
+         client_metadata = $15, backchannel_logout_url = $16, allowed_origins = $17, refresh_token = $18, \
+         initiate_login_uri = $19, id_token_lifetime = $20, inert_settings = $21, updated_at = $22 \
          where client_id = $1",
     )
     .bind(&client.client_id)
@@ -370,6 +399,10 @@ async fn write_client(
     .bind(to_json(&client.client_metadata))
     .bind(&client.backchannel_logout_url)
     .bind(to_json(&client.allowed_origins))
+    .bind(stored_refresh_token(client))
+    .bind(&client.initiate_login_uri)
+    .bind(client.id_token_lifetime)
+    .bind(to_json(&client.inert_settings))
     .bind(updated_at)
     .execute(&mut *conn)
     .await?;
@@ -389,18 +422,21 @@ async fn select_client_grant<'e>(
     grant_from_row(&row)
 }
 
-/// Stores what of a grant can change: scope and organization settings.
+/// Stores what of a grant can change: scope, organization settings and the
+/// properties without effect.
 async fn write_client_grant(
     conn: &mut sqlx::AnyConnection,
     grant: &ClientGrant,
 ) -> StoreResult<()> {
     let result = sqlx::query(
-        "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4 where id = $1",
+        "update client_grants set scope = $2, organization_usage = $3, allow_any_organization = $4, \
+         inert_settings = $5 where id = $1",
     )
     .bind(&grant.id)
     .bind(to_json(&grant.scope))
     .bind(grant.organization_usage.map(OrganizationUsage::as_str))
     .bind(grant.allow_any_organization)
+    .bind(to_json(&grant.inert_settings))
     .execute(&mut *conn)
     .await?;
     expect_one(result)

@@ -11,7 +11,8 @@ use super::{
 };
 use crate::model::connection::{Connection, ConnectionOptions, Strategy};
 
-const COLUMNS: &str = "id, name, strategy, display_name, options, metadata, is_domain_connection, show_as_button, realms";
+const COLUMNS: &str = "id, name, strategy, display_name, options, metadata, is_domain_connection, show_as_button, realms, \
+     inert_settings";
 
 fn connection_from_row(store: &Store, row: &AnyRow) -> StoreResult<Connection> {
     let id: String = row.try_get("id")?;
@@ -38,6 +39,10 @@ fn connection_from_row(store: &Store, row: &AnyRow) -> StoreResult<Connection> {
         is_domain_connection: get_bool(row, "is_domain_connection")?,
         show_as_button: get_optional_bool(row, "show_as_button")?,
         realms: from_json("connections.realms", &row.try_get::<String, _>("realms")?)?,
+        inert_settings: from_json(
+            "connections.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
 }
 
@@ -57,7 +62,8 @@ impl Store {
         let now = self.now_millis();
         sqlx::query(
             "insert into connections (id, name, strategy, display_name, options, metadata, is_domain_connection, \
-             show_as_button, realms, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             show_as_button, realms, inert_settings, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
         )
         .bind(&connection.id)
         .bind(&connection.name)
@@ -68,6 +74,7 @@ impl Store {
         .bind(connection.is_domain_connection)
         .bind(connection.show_as_button)
         .bind(to_json(&connection.realms))
+        .bind(to_json(&connection.inert_settings))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -252,7 +259,7 @@ async fn write_connection(
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update connections set display_name = $2, options = $3, metadata = $4, is_domain_connection = $5, \
-         show_as_button = $6, realms = $7, updated_at = $8 where id = $1",
+         show_as_button = $6, realms = $7, inert_settings = $8, updated_at = $9 where id = $1",
     )
     .bind(&connection.id)
     .bind(&connection.display_name)
@@ -261,6 +268,7 @@ async fn write_connection(
     .bind(connection.is_domain_connection)
     .bind(connection.show_as_button)
     .bind(to_json(&connection.realms))
+    .bind(to_json(&connection.inert_settings))
     .bind(store.now_millis())
     .execute(&mut *conn)
     .await?;

@@ -183,7 +183,8 @@ impl Store {
 
     /// Rotates the keys of one algorithm and inserts `new_next` as the next
     /// key. The key that stops signing verifies for `retention` (its fixed
-    /// part, or the longest `token_lifetime` of any API if longer) from now;
+    /// part, or the longest `token_lifetime` of any API or ID-token lifetime of
+    /// any client if longer) from now;
     /// keys of any algorithm past their `verifies_until` are deleted.
     pub async fn rotate_signing_keys(
         &self,
@@ -200,14 +201,18 @@ impl Store {
             .bind(alg)
             .execute(&mut *tx)
             .await?;
-        let longest_api_lifetime_secs: i64 =
-            sqlx::query("select coalesce(max(token_lifetime), 0) as longest from resource_servers")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("longest")?;
+        // An API's access tokens and a client's ID tokens live as configured.
+        let longest_configured_secs: i64 = sqlx::query(
+            "select max(longest) as longest from ( \
+             select coalesce(max(token_lifetime), 0) as longest from resource_servers \
+             union all select coalesce(max(id_token_lifetime), 0) as longest from clients) as lifetimes",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("longest")?;
         let lifetime_ms = retention
             .fixed_lifetime_ms
-            .max(longest_api_lifetime_secs.saturating_mul(1000));
+            .max(longest_configured_secs.saturating_mul(1000));
         let verifies_until = now
             .saturating_add(lifetime_ms)
             .saturating_add(retention.margin_ms);

@@ -32,7 +32,7 @@ pub use grants::{UserGrant, UserGrantFilter};
 pub use keys::{KeyRetention, SigningKeyRecord, StoredKey};
 pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
-pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState};
+pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState, RefreshUse, Renewal};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
 pub use sealing::{SealedRows, StoredSecrets};
 pub use sessions::StoredSession;

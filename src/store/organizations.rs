@@ -9,7 +9,7 @@ use super::{
 use crate::model::connection::{EnabledConnection, OrganizationAccessLevel, Strategy};
 use crate::model::organization::Organization;
 
-const ORG_COLUMNS: &str = "id, name, display_name, branding, metadata";
+const ORG_COLUMNS: &str = "id, name, display_name, branding, metadata, inert_settings";
 
 fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
     let branding: Option<String> = row.try_get("branding")?;
@@ -23,6 +23,10 @@ fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
         metadata: from_json(
             "organizations.metadata",
             &row.try_get::<String, _>("metadata")?,
+        )?,
+        inert_settings: from_json(
+            "organizations.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
         )?,
     })
 }
@@ -106,14 +110,15 @@ impl Store {
         let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "insert into organizations (id, name, display_name, branding, metadata, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $6)",
+            "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
+             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(&org.id)
         .bind(&org.name)
         .bind(&org.display_name)
         .bind(org.branding.as_ref().map(to_json))
         .bind(to_json(&org.metadata))
+        .bind(to_json(&org.inert_settings))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -379,7 +384,7 @@ impl Store {
         connection_id: &str,
     ) -> StoreResult<Vec<Organization>> {
         let rows = sqlx::query(
-            "select o.id, o.name, o.display_name, o.branding, o.metadata from organization_members m \
+            "select o.id, o.name, o.display_name, o.branding, o.metadata, o.inert_settings from organization_members m \
              join organizations o on o.id = m.organization_id \
              join organization_connections c on c.organization_id = o.id and c.connection_id = $2 \
              where m.user_id = $1 order by o.name limit 100",
@@ -463,7 +468,7 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<crate::model::role::Role>> {
         let rows = sqlx::query(
-            "select r.id, r.name, r.description from organization_member_roles mr \
+            "select r.id, r.name, r.description, r.inert_settings from organization_member_roles mr \
              join roles r on r.id = mr.role_id \
              where mr.organization_id = $1 and mr.user_id = $2 order by r.name, r.id \
              limit $3 offset $4",
@@ -514,14 +519,15 @@ async fn write_organization(
     updated_at: i64,
 ) -> StoreResult<()> {
     let result = sqlx::query(
-        "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, updated_at = $6 \
-         where id = $1",
+        "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, \
+         inert_settings = $6, updated_at = $7 where id = $1",
     )
     .bind(&org.id)
     .bind(&org.name)
     .bind(&org.display_name)
     .bind(org.branding.as_ref().map(to_json))
     .bind(to_json(&org.metadata))
+    .bind(to_json(&org.inert_settings))
     .bind(updated_at)
     .execute(&mut *conn)
     .await?;

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::revocation::revoke_family_access_tokens;
 use super::{Page, Store, StoreError, StoreResult};
+use crate::model::ids;
 
 /// One family of rotated refresh tokens, and what they were issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +55,30 @@ pub enum RefreshOutcome {
     Reused { grant_id: String },
     /// The token is expired, or its family revoked or expired.
     Inactive,
+}
+
+/// One presentation of a refresh token (see [`Store::use_refresh_token`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshUse<'a> {
+    pub token_hash: &'a str,
+    /// When it is presented (unix ms).
+    pub now: i64,
+    /// Until when the token the client holds next (the new one, or the one
+    /// presented) works unused (unix ms); capped by the family's end.
+    pub expires_at: i64,
+    /// The access token issued with this use.
+    pub access_token_id: &'a str,
+    pub renewal: Renewal<'a>,
+}
+
+/// What a use does to the token presented.
+#[derive(Debug, Clone, Copy)]
+pub enum Renewal<'a> {
+    /// Retire it and store `next_hash`; within `leeway_ms` of its use, the
+    /// family's last used token may be presented again.
+    Rotate { next_hash: &'a str, leeway_ms: i64 },
+    /// Keep it (Auth0's non-rotating refresh tokens).
+    Keep,
 }
 
 /// A refresh token as introspection and revocation see it.
@@ -121,12 +146,11 @@ impl Store {
         Ok(true)
     }
 
-    /// Presents a refresh token at `now` (unix ms): a live token is marked
-    /// used and `next_hash` stored in its family (expiring at
-    /// `next_expires_at`, capped by the family's end, issued with the access
-    /// token `access_token_id`); a token used before revokes its family. Of
-    /// two concurrent uses of one token exactly one rotates: the first
-    /// statement is the conditional write.
+    /// Presents a refresh token at `now` (unix ms) and rotates it: a live
+    /// token is marked used and `next_hash` stored in its family (expiring
+    /// at `next_expires_at`, capped by the family's end, issued with the
+    /// access token `access_token_id`); a token used before revokes its
+    /// family. [`Store::use_refresh_token`] with no reuse leeway.
     pub async fn rotate_refresh_token(
         &self,
         token_hash: &str,
@@ -135,38 +159,80 @@ impl Store {
         next_expires_at: i64,
         access_token_id: &str,
     ) -> StoreResult<RefreshOutcome> {
+        self.use_refresh_token(&RefreshUse {
+            token_hash,
+            now,
+            expires_at: next_expires_at,
+            access_token_id,
+            renewal: Renewal::Rotate {
+                next_hash,
+                leeway_ms: 0,
+            },
+        })
+        .await
+    }
+
+    /// Presents a refresh token. Rotating: a live token is marked used and
+    /// the next one stored; a token used before revokes its family, unless
+    /// it is the family's last used token and was used less than the
+    /// leeway ago (a retried request: it rotates again). Not rotating: a
+    /// live token stays live, its idle end pushed to `expires_at`. Of two
+    /// concurrent rotations of one token exactly one rotates: the first
+    /// statement is the conditional write.
+    pub async fn use_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<RefreshOutcome> {
+        let now = use_.now;
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null and expires_at > $2",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let claimed = match use_.renewal {
+            Renewal::Rotate { .. } => {
+                sqlx::query(
+                    "update refresh_tokens set used_at = $2 \
+                     where token_hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(use_.token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+            }
+            Renewal::Keep => {
+                sqlx::query(
+                    "update refresh_tokens set expires_at = $3 \
+                     where token_hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(use_.token_hash)
+                .bind(now)
+                .bind(use_.expires_at)
+                .execute(&mut *tx)
+                .await?
+            }
+        };
         let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS}, g.revoked_at from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
-             where t.token_hash = $1"
+            "select {GRANT_COLUMNS}, g.revoked_at, t.used_at, t.expires_at as token_expires_at \
+             from refresh_tokens t join refresh_grants g on g.id = t.grant_id where t.token_hash = $1"
         ))
-        .bind(token_hash)
+        .bind(use_.token_hash)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
         let grant = grant_from_row(&row)?;
         let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
         if claimed.rows_affected() == 0 {
-            let used = sqlx::query(
-                "select 1 as one from refresh_tokens where token_hash = $1 and used_at is not null",
-            )
-            .bind(token_hash)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_some();
-            if !used {
+            let Some(used_at) = row.try_get::<Option<i64>, _>("used_at")? else {
                 return Ok(RefreshOutcome::Inactive);
+            };
+            let retried = match use_.renewal {
+                Renewal::Rotate { leeway_ms, .. } => {
+                    leeway_ms > 0
+                        && now < used_at.saturating_add(leeway_ms)
+                        && row.try_get::<i64, _>("token_expires_at")? > now
+                        && !used_after(&mut tx, &grant.id, used_at).await?
+                }
+                Renewal::Keep => false,
+            };
+            if !retried {
+                revoke_grant(&mut tx, &grant.id, now).await?;
+                tx.commit().await?;
+                return Ok(RefreshOutcome::Reused { grant_id: grant.id });
             }
-            revoke_grant(&mut tx, &grant.id, now).await?;
-            tx.commit().await?;
-            return Ok(RefreshOutcome::Reused { grant_id: grant.id });
         }
         // Writing the family row takes its lock until commit: a concurrent
         // revocation (which writes it first, see `revoke_grant`) either
@@ -184,15 +250,30 @@ impl Store {
             tx.commit().await?;
             return Ok(RefreshOutcome::Inactive);
         }
+        let (next_hash, used_at) = match use_.renewal {
+            Renewal::Rotate { next_hash, .. } => (next_hash.to_owned(), None),
+            // The token stays as it is; the access token issued now is
+            // linked to the family (for revocation) by a row of its own,
+            // spent at once, under a key no token hashes to (not 64 hex
+            // digits).
+            Renewal::Keep => (format!("link-{}", ids::random_alphanumeric(32)), Some(now)),
+        };
         insert_refresh_token(
             &mut tx,
-            next_hash,
+            &next_hash,
             &grant.id,
             now,
-            next_expires_at.min(grant.expires_at),
-            access_token_id,
+            use_.expires_at.min(grant.expires_at),
+            use_.access_token_id,
         )
         .await?;
+        if let Some(used_at) = used_at {
+            sqlx::query("update refresh_tokens set used_at = $2 where token_hash = $1")
+                .bind(&next_hash)
+                .bind(used_at)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(RefreshOutcome::Rotated(grant))
     }
@@ -319,6 +400,23 @@ pub(super) async fn revoke_consented_families(
         revoke_family_access_tokens(tx, &grant_id, now).await?;
     }
     Ok(())
+}
+
+/// Whether a token of the family was used after `used_at`: then a token
+/// used at `used_at` is no longer the one a retry may present.
+async fn used_after(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant_id: &str,
+    used_at: i64,
+) -> StoreResult<bool> {
+    Ok(
+        sqlx::query("select 1 as one from refresh_tokens where grant_id = $1 and used_at > $2")
+            .bind(grant_id)
+            .bind(used_at)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some(),
+    )
 }
 
 async fn insert_refresh_token(

@@ -6,12 +6,14 @@ use std::collections::BTreeSet;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreError, StoreResult, expect_one, get_bool, parse_enum};
+use super::{
+    Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_enum, to_json,
+};
 use crate::model::client::SigningAlg;
 use crate::model::resource_server::{ResourceServer, Scope, TokenDialect};
 
 const COLUMNS: &str = "rs.id, rs.name, rs.identifier, rs.signing_alg, rs.token_lifetime, rs.allow_offline_access, \
-     rs.skip_consent_for_verifiable_first_party_clients, rs.enforce_policies, rs.token_dialect";
+     rs.skip_consent_for_verifiable_first_party_clients, rs.enforce_policies, rs.token_dialect, rs.inert_settings";
 
 /// A resource server without its scopes, from a row of `COLUMNS`.
 fn resource_server_from_row(row: &AnyRow) -> StoreResult<ResourceServer> {
@@ -36,6 +38,10 @@ fn resource_server_from_row(row: &AnyRow) -> StoreResult<ResourceServer> {
             "resource_servers.token_dialect",
             &row.try_get::<String, _>("token_dialect")?,
             TokenDialect::parse,
+        )?,
+        inert_settings: from_json(
+            "resource_servers.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
         )?,
     })
 }
@@ -84,8 +90,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into resource_servers (id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
-             skip_consent_for_verifiable_first_party_clients, enforce_policies, token_dialect, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+             skip_consent_for_verifiable_first_party_clients, enforce_policies, token_dialect, inert_settings, \
+             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
         )
         .bind(&rs.id)
         .bind(&rs.name)
@@ -96,6 +102,7 @@ impl Store {
         .bind(rs.skip_consent_for_verifiable_first_party_clients)
         .bind(rs.enforce_policies)
         .bind(rs.token_dialect.as_str())
+        .bind(to_json(&rs.inert_settings))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -379,7 +386,7 @@ async fn write_resource_server(
     let result = sqlx::query(
         "update resource_servers set name = $2, signing_alg = $3, token_lifetime = $4, allow_offline_access = $5, \
          skip_consent_for_verifiable_first_party_clients = $6, enforce_policies = $7, token_dialect = $8, \
-         updated_at = $9 where id = $1",
+         inert_settings = $9, updated_at = $10 where id = $1",
     )
     .bind(&rs.id)
     .bind(&rs.name)
@@ -389,6 +396,7 @@ async fn write_resource_server(
     .bind(rs.skip_consent_for_verifiable_first_party_clients)
     .bind(rs.enforce_policies)
     .bind(rs.token_dialect.as_str())
+    .bind(to_json(&rs.inert_settings))
     .bind(updated_at)
     .execute(&mut *conn)
     .await?;

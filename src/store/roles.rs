@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one};
+use super::{Page, Store, StoreResult, expect_one, from_json, to_json};
 use crate::model::role::Role;
 
 pub(super) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
@@ -11,17 +11,23 @@ pub(super) fn role_from_row(row: &AnyRow) -> StoreResult<Role> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        inert_settings: from_json(
+            "roles.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
 }
 
 impl Store {
     pub async fn insert_role(&self, role: &Role) -> StoreResult<()> {
         sqlx::query(
-            "insert into roles (id, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)",
+            "insert into roles (id, name, description, inert_settings, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $5)",
         )
         .bind(&role.id)
         .bind(&role.name)
         .bind(&role.description)
+        .bind(to_json(&role.inert_settings))
         .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
@@ -34,7 +40,7 @@ impl Store {
 
     pub async fn list_roles(&self, page: &Page) -> StoreResult<Vec<Role>> {
         let rows = sqlx::query(
-            "select id, name, description from roles where id > $1 order by id limit $2 offset $3",
+            "select id, name, description, inert_settings from roles where id > $1 order by id limit $2 offset $3",
         )
         .bind(page.after_id.as_deref().unwrap_or(""))
         .bind(page.limit)
@@ -91,7 +97,7 @@ async fn select_role<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     id: &str,
 ) -> StoreResult<Role> {
-    let row = sqlx::query("select id, name, description from roles where id = $1")
+    let row = sqlx::query("select id, name, description, inert_settings from roles where id = $1")
         .bind(id)
         .fetch_one(executor)
         .await?;
@@ -104,10 +110,11 @@ async fn write_role(
     updated_at: i64,
 ) -> StoreResult<()> {
     let result =
-        sqlx::query("update roles set name = $2, description = $3, updated_at = $4 where id = $1")
+        sqlx::query("update roles set name = $2, description = $3, inert_settings = $4, updated_at = $5 where id = $1")
             .bind(&role.id)
             .bind(&role.name)
             .bind(&role.description)
+            .bind(to_json(&role.inert_settings))
             .bind(updated_at)
             .execute(&mut *conn)
             .await?;

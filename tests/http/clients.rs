@@ -4,11 +4,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::on_both_backends;
+use crate::support::oidc::{alice_code, claims, code_form, code_params, redeem, tenant};
 use crate::support::{Backend, spawn};
 
 on_both_backends!(
     client_secrets_are_shown_once_and_rotate,
-    client_grants_decide_token_scopes
+    client_grants_decide_token_scopes,
+    an_auth0_client_definition_round_trips,
+    id_tokens_live_as_the_clients_jwt_configuration_says
 );
 
 async fn client_secrets_are_shown_once_and_rotate(backend: Backend) {
@@ -243,4 +246,140 @@ async fn client_grants_decide_token_scopes(backend: Backend) {
         .request_token(&client_id, &secret, &app.management_audience())
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A client as Auth0's tools write it: what has a meaning here is honoured,
+/// the rest is kept and returned as sent; only names Auth0 lacks are refused.
+async fn an_auth0_client_definition_round_trips(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let refresh_token = json!({
+        "rotation_type": "non-rotating", "expiration_type": "expiring", "leeway": 0,
+        "token_lifetime": 31_557_600, "infinite_token_lifetime": false,
+        "idle_token_lifetime": 2_592_000, "infinite_idle_token_lifetime": true
+    });
+    let inert = json!({
+        "logo_uri": "https://app.acme.test/logo.png",
+        "sso": false,
+        "oidc_conformant": true,
+        "cross_origin_authentication": false,
+        "organization_discovery_methods": ["email", "organization_name"],
+        "token_quota": {"client_credentials": {"enforce": true, "per_day": 100}},
+        "addons": {"samlp": {"audience": "urn:acme"}},
+        "native_social_login": {"apple": {"enabled": false}},
+        "client_aliases": ["acme-web"],
+        "par_request_expiry": 60,
+        "require_pushed_authorization_requests": false
+    });
+    let mut definition = json!({
+        "name": "Acme Web", "app_type": "regular_web",
+        "callbacks": ["https://app.acme.test/callback"],
+        "initiate_login_uri": "https://app.acme.test/login",
+        "allowed_origins": ["https://app.acme.test"],
+        "web_origins": ["https://app.acme.test"],
+        "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 600, "secret_encoded": false,
+                              "scopes": {}},
+        "refresh_token": refresh_token,
+    });
+    for (name, value) in inert.as_object().unwrap() {
+        definition[name] = value.clone();
+    }
+    let (status, created) = app
+        .api(Method::POST, "/api/v2/clients", &token, Some(definition))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = format!("/api/v2/clients/{}", created["client_id"].as_str().unwrap());
+    let (_, read) = app.api(Method::GET, &path, &token, None).await;
+    for answer in [&created, &read] {
+        assert_eq!(answer["refresh_token"], refresh_token, "{answer}");
+        assert_eq!(answer["initiate_login_uri"], "https://app.acme.test/login");
+        assert_eq!(
+            answer["jwt_configuration"],
+            json!({"alg": "RS256", "lifetime_in_seconds": 600, "secret_encoded": false, "scopes": {}})
+        );
+        for (name, value) in inert.as_object().unwrap() {
+            assert_eq!(&answer[name], value, "{name}");
+        }
+    }
+
+    // PATCH: a value replaces, null removes, what is left out stays.
+    let (status, patched) = app
+        .api(
+            Method::PATCH,
+            &path,
+            &token,
+            Some(
+                json!({"sso": true, "logo_uri": null, "initiate_login_uri": null,
+                        "jwt_configuration": {"lifetime_in_seconds": 1200}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["sso"], true);
+    assert!(patched.get("logo_uri").is_none(), "{patched}");
+    assert!(patched.get("initiate_login_uri").is_none(), "{patched}");
+    assert_eq!(patched["token_quota"], inert["token_quota"]);
+    assert_eq!(patched["jwt_configuration"]["lifetime_in_seconds"], 1200);
+    assert_eq!(patched["jwt_configuration"]["secret_encoded"], false);
+
+    // Refused: a name Auth0 does not have, a value of the wrong type, a
+    // login URI that is not https.
+    for (body, expected) in [
+        (
+            json!({"no_such_property": 1}),
+            "unknown field `no_such_property`",
+        ),
+        (json!({"sso": "yes"}), "invalid type"),
+        (
+            json!({"initiate_login_uri": "http://app.acme.test/login"}),
+            "initiate_login_uri",
+        ),
+        (
+            json!({"jwt_configuration": {"lifetime_in_seconds": 0}}),
+            "lifetime_in_seconds",
+        ),
+        (
+            json!({"refresh_token": {"rotation": "rotating"}}),
+            "unknown field `rotation`",
+        ),
+    ] {
+        let (status, refused) = app
+            .api(Method::PATCH, &path, &token, Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {refused}");
+        assert_eq!(refused["error"], "Bad Request");
+        assert!(
+            refused["message"].as_str().unwrap().contains(expected),
+            "{body}: {refused}"
+        );
+    }
+}
+
+async fn id_tokens_live_as_the_clients_jwt_configuration_says(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let token = app.admin_token().await;
+    let lifetime_of_a_new_id_token = async || {
+        let code = alice_code(
+            &app,
+            &code_params(&t.client_id, &[("organization", "hoekstra")]),
+        )
+        .await;
+        let (status, tokens) = redeem(&app, &code_form(&t, &code)).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let id_token = claims(tokens["id_token"].as_str().unwrap());
+        id_token["exp"].as_i64().unwrap() - id_token["iat"].as_i64().unwrap()
+    };
+    assert_eq!(lifetime_of_a_new_id_token().await, 3600, "the default");
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &token,
+            Some(json!({"jwt_configuration": {"lifetime_in_seconds": 36_000}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["jwt_configuration"]["alg"], "RS256", "kept");
+    assert_eq!(lifetime_of_a_new_id_token().await, 36_000);
 }

@@ -18,8 +18,38 @@ on_both_backends!(
     refresh_tokens_need_offline_access_and_the_grant,
     concurrent_uses_of_one_refresh_token_rotate_once,
     administrators_list_and_revoke_refresh_tokens,
-    blocking_a_user_revokes_their_tokens
+    blocking_a_user_revokes_their_tokens,
+    client_refresh_token_settings_round_trip_and_set_rotation_leeway_and_lifetimes,
+    non_rotating_refresh_tokens_are_used_again_and_revoked_with_their_access_tokens
 );
+
+/// Sets the `Web` client's Auth0 `refresh_token` settings; returns them as
+/// the API answers them.
+async fn set_refresh_settings(app: &TestApp, t: &Tenant, settings: Value) -> Value {
+    let admin = app.admin_token().await;
+    let path = format!("/api/v2/clients/{}", t.client_id);
+    let (status, client) = app
+        .api(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(serde_json::json!({ "refresh_token": settings })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{client}");
+    let (_, read) = app.api(Method::GET, &path, &admin, None).await;
+    assert_eq!(read["refresh_token"], client["refresh_token"]);
+    client["refresh_token"].clone()
+}
+
+fn assert_refused(answer: &(StatusCode, Value), why: &str) {
+    assert_eq!(
+        (answer.0, answer.1["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{why}: {}",
+        answer.1
+    );
+}
 
 /// Logs alice in with `extra` parameters and the offline_access scope;
 /// returns the code's form and the token response.
@@ -418,4 +448,209 @@ async fn blocking_a_user_revokes_their_tokens(backend: Backend) {
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
+}
+
+async fn client_refresh_token_settings_round_trip_and_set_rotation_leeway_and_lifetimes(
+    backend: Backend,
+) {
+    use std::time::Duration;
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let admin = app.admin_token().await;
+    // Before any setting: the defaults in effect are returned.
+    let (_, client) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/clients/{}", t.client_id),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        client["refresh_token"],
+        serde_json::json!({
+            "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 0,
+            "token_lifetime": 2_592_000, "infinite_token_lifetime": false,
+            "idle_token_lifetime": 1_296_000, "infinite_idle_token_lifetime": false
+        })
+    );
+    let sent = serde_json::json!({
+        "rotation_type": "rotating", "expiration_type": "expiring", "leeway": 30,
+        "token_lifetime": 7200, "infinite_token_lifetime": false,
+        "idle_token_lifetime": 3000, "infinite_idle_token_lifetime": false,
+        "policies": [{"audience": "https://api.example.com/", "scope": ["read:x"]}]
+    });
+    assert_eq!(set_refresh_settings(&app, &t, sent.clone()).await, sent);
+
+    // Leeway: the token just rotated away may be presented again for 30 s
+    // (a retried request), then it is taken for a stolen one.
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let first = refresh_token_of(&tokens);
+    let (status, body) = refresh(&app, &t, &first, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = refresh_token_of(&body);
+    app.clock.advance(Duration::from_secs(20));
+    let (status, body) = refresh(&app, &t, &first, &[]).await;
+    assert_eq!(status, StatusCode::OK, "within the leeway: {body}");
+    let retried = refresh_token_of(&body);
+    assert_ne!(retried, second);
+    app.clock.advance(Duration::from_secs(11));
+    assert_refused(&refresh(&app, &t, &first, &[]).await, "past the leeway");
+    assert_refused(
+        &refresh(&app, &t, &retried, &[]).await,
+        "its family is revoked",
+    );
+    assert_refused(
+        &refresh(&app, &t, &second, &[]).await,
+        "its family is revoked",
+    );
+
+    // Only the last token used may be retried: once its successor is used,
+    // presenting it is a reuse, leeway or not.
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let first = refresh_token_of(&tokens);
+    let (_, body) = refresh(&app, &t, &first, &[]).await;
+    let second = refresh_token_of(&body);
+    app.clock.advance(Duration::from_secs(1));
+    let (status, body) = refresh(&app, &t, &second, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let third = refresh_token_of(&body);
+    assert_refused(
+        &refresh(&app, &t, &first, &[]).await,
+        "not the last one used",
+    );
+    assert_refused(
+        &refresh(&app, &t, &third, &[]).await,
+        "its family is revoked",
+    );
+
+    // Idle lifetime: a token unused for 3000 s expires.
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let token = refresh_token_of(&tokens);
+    app.clock.advance(Duration::from_secs(2999));
+    let (status, body) = refresh(&app, &t, &token, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = refresh_token_of(&body);
+    app.clock.advance(Duration::from_secs(3001));
+    assert_refused(&refresh(&app, &t, &token, &[]).await, "idle too long");
+
+    // Absolute lifetime: used often enough, the family still ends 7200 s
+    // after the login.
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let mut token = refresh_token_of(&tokens);
+    for _ in 0..2 {
+        app.clock.advance(Duration::from_secs(2500));
+        let (status, body) = refresh(&app, &t, &token, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        token = refresh_token_of(&body);
+    }
+    app.clock.advance(Duration::from_secs(2500));
+    assert_refused(
+        &refresh(&app, &t, &token, &[]).await,
+        "past the family's end",
+    );
+
+    // Auth0's rules on the settings, in its error shape.
+    let admin = app.admin_token().await;
+    let path = format!("/api/v2/clients/{}", t.client_id);
+    for (bad, field) in [
+        (
+            serde_json::json!({"rotation_type": "rotating", "expiration_type": "non-expiring"}),
+            "refresh_token.expiration_type",
+        ),
+        (
+            serde_json::json!({"token_lifetime": 0}),
+            "refresh_token.token_lifetime",
+        ),
+        (serde_json::json!({"leeway": -1}), "refresh_token.leeway"),
+        (
+            serde_json::json!({"rotation_type": "sometimes"}),
+            "rotation_type",
+        ),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::PATCH,
+                &path,
+                &admin,
+                Some(serde_json::json!({ "refresh_token": bad })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["message"].as_str().unwrap().contains(field), "{body}");
+    }
+    // A public client's tokens rotate (RFC 9700 §4.14.2).
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", t.public_client_id),
+            &admin,
+            Some(serde_json::json!({
+                "refresh_token": {"rotation_type": "non-rotating", "expiration_type": "non-expiring"}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("refresh_token.rotation_type"),
+        "{body}"
+    );
+
+    // null goes back to the defaults.
+    let reset = set_refresh_settings(&app, &t, Value::Null).await;
+    assert_eq!(reset["rotation_type"], "rotating");
+    assert_eq!(reset["leeway"], 0);
+    assert!(reset.get("policies").is_none(), "{reset}");
+}
+
+async fn non_rotating_refresh_tokens_are_used_again_and_revoked_with_their_access_tokens(
+    backend: Backend,
+) {
+    use std::time::Duration;
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    set_refresh_settings(
+        &app,
+        &t,
+        serde_json::json!({"rotation_type": "non-rotating", "expiration_type": "non-expiring"}),
+    )
+    .await;
+    let (_, tokens) = offline_tokens(&app, &t, &[("organization", "hoekstra")]).await;
+    let token = refresh_token_of(&tokens);
+    for _ in 0..2 {
+        // Non-expiring: a year between uses changes nothing.
+        app.clock.advance(Duration::from_secs(366 * 86_400));
+        let (status, body) = refresh(&app, &t, &token, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("refresh_token").is_none(), "not rotated: {body}");
+    }
+    let mut access_tokens = vec![];
+    for _ in 0..2 {
+        let (status, body) = refresh(&app, &t, &token, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        access_tokens.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    for access in &access_tokens {
+        assert_eq!(userinfo_of(&app, access).await.0, StatusCode::OK);
+    }
+    // Revoking the token revokes the access tokens each use issued.
+    let response = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("token", token.as_str()),
+            ("client_id", t.client_id.as_str()),
+            ("client_secret", t.secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_refused(&refresh(&app, &t, &token, &[]).await, "revoked");
+    for access in &access_tokens {
+        assert_eq!(userinfo_of(&app, access).await.0, StatusCode::UNAUTHORIZED);
+    }
 }

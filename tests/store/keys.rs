@@ -13,7 +13,7 @@ use switchyard::model::client::SigningAlg;
 use switchyard::model::ids::{self, new_id};
 use switchyard::store::{Store, StoreError};
 
-use crate::{assert_conflict, assert_not_found, on_both_backends, resource_server};
+use crate::{assert_conflict, assert_not_found, client, on_both_backends, resource_server};
 
 on_both_backends!(
     signing_keys_are_created_once,
@@ -497,6 +497,18 @@ async fn retired_keys_verify_until_their_tokens_expire(store: Store) {
     assert_eq!(
         fourth.verifies_until,
         Some(fourth_stopped + 5 * 86_400_000 + millis(RETENTION_MARGIN))
+    );
+
+    // So does a client whose ID tokens live longer still.
+    let mut long_id_tokens = client("Long ID tokens");
+    long_id_tokens.id_token_lifetime = 10 * 86_400;
+    store.insert_client(&long_id_tokens).await.unwrap();
+    let signing = ring.current_kid(alg).unwrap();
+    rotate(&ring, &store, alg).await.unwrap();
+    let fifth = store.get_signing_key(&signing).await.unwrap();
+    assert_eq!(
+        fifth.verifies_until,
+        Some(fifth.current_until.unwrap() + 10 * 86_400_000 + millis(RETENTION_MARGIN))
     );
 
     // Once the first key's end has passed, it is gone from the JWKS and its

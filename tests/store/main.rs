@@ -57,6 +57,7 @@ fn organization(name: &str) -> Organization {
         display_name: None,
         branding: None,
         metadata: Map::new(),
+        inert_settings: Map::new(),
     }
 }
 
@@ -71,6 +72,7 @@ fn connection(name: &str, strategy: Strategy) -> Connection {
         is_domain_connection: false,
         show_as_button: None,
         realms: vec![name.to_owned()],
+        inert_settings: Map::new(),
     }
 }
 
@@ -93,6 +95,10 @@ fn client(name: &str) -> Client {
         is_first_party: true,
         client_metadata: Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: switchyard::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 
@@ -104,6 +110,7 @@ fn grant(client_id: &str, audience: &str) -> ClientGrant {
         scope: vec!["read:things".to_owned()],
         organization_usage: None,
         allow_any_organization: false,
+        inert_settings: Map::new(),
     }
 }
 
@@ -129,6 +136,7 @@ fn role(name: &str) -> Role {
         id: new_id(ids::ROLE),
         name: name.to_owned(),
         description: None,
+        inert_settings: Map::new(),
     }
 }
 
@@ -210,6 +218,7 @@ fn resource_server(identifier: &str, scopes: &[&str]) -> ResourceServer {
         skip_consent_for_verifiable_first_party_clients: true,
         enforce_policies: false,
         token_dialect: TokenDialect::AccessToken,
+        inert_settings: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, inert_settings};
 use super::{ALL_SCOPES, ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -33,7 +34,20 @@ pub struct ClientGrantBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_usage: Option<OrganizationUsage>,
     pub allow_any_organization: bool,
+    #[serde(flatten)]
+    pub inert: ClientGrantInertSettings,
 }
+
+inert_settings!(
+    /// Auth0 client-grant properties kept and returned without effect
+    /// (README).
+    ClientGrantInertSettings {
+        default_for: String,
+        subject_type: String,
+        authorization_details_types: Vec<String>,
+        allow_all_scopes: bool,
+    }
+);
 
 impl From<ClientGrant> for ClientGrantBody {
     fn from(g: ClientGrant) -> Self {
@@ -44,6 +58,7 @@ impl From<ClientGrant> for ClientGrantBody {
             scope: g.scope,
             organization_usage: g.organization_usage,
             allow_any_organization: g.allow_any_organization,
+            inert: inert::returned(&g.inert_settings),
         }
     }
 }
@@ -57,6 +72,8 @@ pub struct CreateClientGrantBody {
     pub scope: Vec<String>,
     pub organization_usage: Option<OrganizationUsage>,
     pub allow_any_organization: Option<bool>,
+    #[serde(flatten)]
+    pub inert: ClientGrantInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,6 +88,8 @@ pub struct UpdateClientGrantBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<bool>)]
     pub allow_any_organization: Option<Option<bool>>,
+    #[serde(flatten)]
+    pub inert: ClientGrantInertSettings,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -155,6 +174,7 @@ async fn client_grants_post(
         scope: body.scope,
         organization_usage: body.organization_usage,
         allow_any_organization: body.allow_any_organization.unwrap_or(false),
+        inert_settings: inert::stored(&body.inert),
     };
     state.store.insert_client_grant(&grant).await?;
     state
@@ -222,6 +242,7 @@ async fn client_grant_patch(
             if let Some(v) = body.allow_any_organization {
                 grant.allow_any_organization = v.unwrap_or(false);
             }
+            inert::merge(&mut grant.inert_settings, &body.inert);
             Ok::<_, ApiError>(grant)
         })
         .await

@@ -9,12 +9,14 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, Object, inert_settings};
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::client::{
-    AppType, Client, GrantType, OrganizationRequireBehavior, OrganizationUsage, SigningAlg,
+    AppType, Client, DEFAULT_ID_TOKEN_LIFETIME, ExpirationType, GrantType,
+    OrganizationRequireBehavior, OrganizationUsage, RefreshTokenSettings, RotationType, SigningAlg,
     TokenEndpointAuthMethod, check_backchannel_logout_url,
 };
 use crate::model::ids;
@@ -28,11 +30,180 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(client_rotate_secret_post))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Auth0's `jwt_configuration` as sent: each property optional.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct JwtConfigurationBody {
+    /// Signing algorithm of this client's ID tokens (and access tokens
+    /// without an API).
+    pub alg: Option<SigningAlg>,
+    /// Lifetime of this client's ID tokens, in seconds (default 3600, at most 2592000).
+    pub lifetime_in_seconds: Option<i64>,
+    #[serde(flatten)]
+    pub inert: JwtInertSettings,
+}
+
+/// Auth0's `jwt_configuration` as returned.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JwtConfiguration {
-    /// Signing algorithm of this client's ID and access tokens.
     pub alg: SigningAlg,
+    pub lifetime_in_seconds: i64,
+    #[serde(flatten)]
+    pub inert: JwtInertSettings,
+}
+
+inert_settings!(
+    /// `jwt_configuration` properties kept without effect.
+    JwtInertSettings {
+        secret_encoded: bool,
+        scopes: Object,
+    }
+);
+
+inert_settings!(
+    /// Auth0 client properties kept and returned without effect (README).
+    ClientInertSettings {
+        logo_uri: String,
+        oidc_backchannel_logout: Object,
+        session_transfer: Object,
+        client_aliases: Vec<String>,
+        allowed_clients: Vec<String>,
+        is_token_endpoint_ip_header_trusted: bool,
+        oidc_conformant: bool,
+        encryption_key: Object,
+        sso: bool,
+        cross_origin_authentication: bool,
+        cross_origin_loc: String,
+        sso_disabled: bool,
+        custom_login_page_on: bool,
+        custom_login_page: String,
+        custom_login_page_preview: String,
+        form_template: String,
+        addons: Object,
+        mobile: Object,
+        native_social_login: Object,
+        fedcm_login: Object,
+        default_organization: Object,
+        organization_discovery_methods: Vec<String>,
+        client_authentication_methods: Object,
+        require_pushed_authorization_requests: bool,
+        require_proof_of_possession: bool,
+        signed_request_object: Object,
+        token_vault_privileged_access: Object,
+        compliance_level: String,
+        skip_non_verifiable_callback_uri_confirmation_prompt: bool,
+        token_exchange: Object,
+        par_request_expiry: i64,
+        token_quota: Object,
+        resource_server_identifier: String,
+        identity_assertion_authorization_grant: Object,
+        anonymous_sessions: Object,
+        third_party_security_mode: String,
+        redirection_policy: String,
+        express_configuration: Object,
+        my_organization_configuration: Object,
+        async_approval_notification_channels: Vec<String>,
+    }
+);
+
+/// Auth0's `refresh_token` as sent: what is left out keeps its value (the
+/// default for a new client). `policies` (Auth0's multi-resource refresh
+/// tokens) is kept without effect.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshTokenBody {
+    pub rotation_type: Option<RotationType>,
+    pub expiration_type: Option<ExpirationType>,
+    pub leeway: Option<i64>,
+    pub token_lifetime: Option<i64>,
+    pub infinite_token_lifetime: Option<bool>,
+    pub idle_token_lifetime: Option<i64>,
+    pub infinite_idle_token_lifetime: Option<bool>,
+    #[serde(flatten)]
+    pub inert: RefreshTokenInertSettings,
+}
+
+inert_settings!(
+    /// `refresh_token` properties kept without effect.
+    RefreshTokenInertSettings {
+        policies: Vec<Object>,
+    }
+);
+
+/// Auth0's `refresh_token` as returned: the settings in effect.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefreshTokenConfiguration {
+    #[serde(flatten)]
+    pub settings: RefreshTokenSettings,
+    #[serde(flatten)]
+    pub inert: RefreshTokenInertSettings,
+}
+
+impl RefreshTokenBody {
+    /// Applies what was sent to `settings`.
+    fn apply(self, settings: &mut RefreshTokenSettings) {
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = self.$field { settings.$field = v; })* };
+        }
+        set!(
+            rotation_type,
+            expiration_type,
+            leeway,
+            token_lifetime,
+            infinite_token_lifetime,
+            idle_token_lifetime,
+            infinite_idle_token_lifetime
+        );
+    }
+}
+
+/// Where the honoured parts of `jwt_configuration` and `refresh_token` go,
+/// and where their other properties are kept.
+const JWT_CONFIGURATION: &str = "jwt_configuration";
+const REFRESH_TOKEN: &str = "refresh_token";
+
+/// Applies a `jwt_configuration` to `client`.
+fn apply_jwt_configuration(client: &mut Client, jwt: JwtConfigurationBody) {
+    if let Some(alg) = jwt.alg {
+        client.signing_alg = alg;
+    }
+    if let Some(lifetime) = jwt.lifetime_in_seconds {
+        client.id_token_lifetime = lifetime;
+    }
+    merge_nested(&mut client.inert_settings, JWT_CONFIGURATION, &jwt.inert);
+}
+
+/// Applies a `refresh_token` to `client`: `null` (`None`) resets it.
+fn apply_refresh_token(client: &mut Client, refresh_token: Option<RefreshTokenBody>) {
+    match refresh_token {
+        Some(body) => {
+            merge_nested(&mut client.inert_settings, REFRESH_TOKEN, &body.inert);
+            body.apply(&mut client.refresh_token);
+        }
+        None => {
+            client.refresh_token = RefreshTokenSettings::default();
+            client.inert_settings.remove(REFRESH_TOKEN);
+        }
+    }
+}
+
+/// Keeps the inert properties of a nested object under its name.
+fn merge_nested<T: Serialize>(stored: &mut Object, name: &str, sent: &T) {
+    let mut nested = match stored.remove(name) {
+        Some(Value::Object(nested)) => nested,
+        _ => Object::new(),
+    };
+    inert::merge(&mut nested, sent);
+    if !nested.is_empty() {
+        stored.insert(name.to_owned(), Value::Object(nested));
+    }
+}
+
+fn nested(stored: &Object, name: &str) -> Object {
+    match stored.get(name) {
+        Some(Value::Object(nested)) => nested.clone(),
+        _ => Object::new(),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,6 +233,12 @@ pub struct ClientBody {
     pub client_metadata: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc_logout: Option<OidcLogout>,
+    /// The refresh-token settings in effect.
+    pub refresh_token: RefreshTokenConfiguration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    #[serde(flatten)]
+    pub inert: ClientInertSettings,
 }
 
 /// Auth0's `oidc_logout`: where the client takes OpenID Connect
@@ -149,9 +326,17 @@ impl ClientBody {
             organization_require_behavior: client.organization_require_behavior,
             jwt_configuration: JwtConfiguration {
                 alg: client.signing_alg,
+                lifetime_in_seconds: client.id_token_lifetime,
+                inert: inert::returned(&nested(&client.inert_settings, JWT_CONFIGURATION)),
             },
             client_metadata: client.client_metadata,
             oidc_logout: OidcLogout::of(client.backchannel_logout_url),
+            refresh_token: RefreshTokenConfiguration {
+                settings: client.refresh_token,
+                inert: inert::returned(&nested(&client.inert_settings, REFRESH_TOKEN)),
+            },
+            initiate_login_uri: client.initiate_login_uri,
+            inert: inert::returned(&client.inert_settings),
         }
     }
 }
@@ -175,10 +360,19 @@ pub struct CreateClientBody {
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     pub organization_usage: Option<OrganizationUsage>,
     pub organization_require_behavior: Option<OrganizationRequireBehavior>,
-    pub jwt_configuration: Option<JwtConfiguration>,
+    pub jwt_configuration: Option<JwtConfigurationBody>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
     pub oidc_logout: Option<OidcLogout>,
+    /// Rotation, lifetimes and reuse leeway of this client's refresh
+    /// tokens; `null` or left out: rotating, 30 days, 15 days idle, leeway 0.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RefreshTokenBody>)]
+    pub refresh_token: Option<Option<RefreshTokenBody>>,
+    /// An absolute https URL.
+    pub initiate_login_uri: Option<String>,
+    #[serde(flatten)]
+    pub inert: ClientInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -208,10 +402,22 @@ pub struct UpdateClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<OrganizationRequireBehavior>)]
     pub organization_require_behavior: Option<Option<OrganizationRequireBehavior>>,
-    pub jwt_configuration: Option<JwtConfiguration>,
+    pub jwt_configuration: Option<JwtConfigurationBody>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
     pub oidc_logout: Option<OidcLogout>,
+    /// Sets the client's secret (a confidential client's), as Auth0 does.
+    pub client_secret: Option<String>,
+    /// `null` resets it to the defaults.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RefreshTokenBody>)]
+    pub refresh_token: Option<Option<RefreshTokenBody>>,
+    /// An absolute https URL; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub initiate_login_uri: Option<Option<String>>,
+    #[serde(flatten)]
+    pub inert: ClientInertSettings,
 }
 
 /// Back-channel logout URLs are POSTed to by the server: only where its
@@ -221,6 +427,17 @@ fn check_backchannel_target(state: &AppState, client: &Client) -> Result<(), Api
         return Ok(());
     };
     check_backchannel_logout_url(url, state.outbound.destinations())?;
+    Ok(())
+}
+
+/// A secret the caller chose (Auth0's PATCH `client_secret`): long enough
+/// not to be guessed, printable.
+fn check_chosen_secret(secret: &str) -> Result<(), ApiError> {
+    if secret.chars().count() < 32 || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "Payload validation error: client_secret must be at least 32 printable ASCII characters without spaces",
+        ));
+    }
     Ok(())
 }
 
@@ -254,7 +471,7 @@ async fn clients_post(
         None => None,
     };
     let (secret, secret_hash) = new_secret_for(app_type);
-    let client = Client {
+    let mut client = Client {
         client_id: ids::new_client_id(),
         name: body.name,
         description: body.description,
@@ -274,11 +491,21 @@ async fn clients_post(
         organization_require_behavior: body
             .organization_require_behavior
             .unwrap_or(OrganizationRequireBehavior::NoPrompt),
-        signing_alg: body.jwt_configuration.map_or(SigningAlg::RS256, |j| j.alg),
+        signing_alg: SigningAlg::RS256,
         is_first_party: body.is_first_party.unwrap_or(true),
         client_metadata: body.client_metadata.unwrap_or_default(),
         backchannel_logout_url,
+        refresh_token: RefreshTokenSettings::default(),
+        initiate_login_uri: body.initiate_login_uri,
+        id_token_lifetime: DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: inert::stored(&body.inert),
     };
+    if let Some(jwt) = body.jwt_configuration {
+        apply_jwt_configuration(&mut client, jwt);
+    }
+    if let Some(refresh_token) = body.refresh_token {
+        apply_refresh_token(&mut client, refresh_token);
+    }
     client.check()?;
     check_backchannel_target(&state, &client)?;
     state.store.insert_client(&client).await?;
@@ -364,13 +591,28 @@ async fn client_patch(
                     behavior.unwrap_or(OrganizationRequireBehavior::NoPrompt);
             }
             if let Some(jwt) = body.jwt_configuration {
-                client.signing_alg = jwt.alg;
+                apply_jwt_configuration(&mut client, jwt);
             }
+            if let Some(refresh_token) = body.refresh_token {
+                apply_refresh_token(&mut client, refresh_token);
+            }
+            if let Some(uri) = body.initiate_login_uri {
+                client.initiate_login_uri = uri;
+            }
+            inert::merge(&mut client.inert_settings, &body.inert);
             if let Some(oidc_logout) = body.oidc_logout {
                 client.backchannel_logout_url = oidc_logout.into_url()?;
             }
             if client.app_type.is_public() {
+                if body.client_secret.is_some() {
+                    return Err(ApiError::bad_request(
+                        "Public clients (spa, native) have no secret",
+                    ));
+                }
                 client.client_secret_hash = None;
+            } else if let Some(secret) = &body.client_secret {
+                check_chosen_secret(secret)?;
+                client.client_secret_hash = Some(hash_client_secret(secret));
             } else if client.client_secret_hash.is_none() {
                 // A public client turned confidential needs a secret: shown once, here.
                 let (secret, hash) = new_secret_for(client.app_type);

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, Object, inert_settings};
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, paged};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -42,7 +43,19 @@ pub struct ConnectionBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub show_as_button: Option<bool>,
     pub realms: Vec<String>,
+    #[serde(flatten)]
+    pub inert: ConnectionInertSettings,
 }
+
+inert_settings!(
+    /// Auth0 connection properties kept and returned without effect (README).
+    ConnectionInertSettings {
+        authentication: Object,
+        connected_accounts: Object,
+        cross_app_access_requesting_app: Object,
+        cross_app_access_resource_app: Object,
+    }
+);
 
 impl ConnectionBody {
     fn new(connection: Connection, enabled_clients: Vec<String>) -> Self {
@@ -58,6 +71,7 @@ impl ConnectionBody {
             is_domain_connection: connection.is_domain_connection,
             show_as_button: connection.show_as_button,
             realms: connection.realms,
+            inert: inert::returned(&connection.inert_settings),
         }
     }
 }
@@ -79,6 +93,8 @@ pub struct CreateConnectionBody {
     pub is_domain_connection: Option<bool>,
     pub show_as_button: Option<bool>,
     pub realms: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub inert: ConnectionInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -95,6 +111,8 @@ pub struct UpdateConnectionBody {
     pub is_domain_connection: Option<bool>,
     pub show_as_button: Option<bool>,
     pub realms: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub inert: ConnectionInertSettings,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -168,6 +186,7 @@ async fn connections_post(
         metadata: body.metadata.unwrap_or_default(),
         is_domain_connection: body.is_domain_connection.unwrap_or(false),
         show_as_button: body.show_as_button,
+        inert_settings: inert::stored(&body.inert),
     };
     check_connection(&connection)?;
     let enabled_clients = body.enabled_clients.unwrap_or_default();
@@ -282,6 +301,7 @@ async fn connection_patch(
             if let Some(realms) = body.realms {
                 connection.realms = realms;
             }
+            inert::merge(&mut connection.inert_settings, &body.inert);
             check_connection(&connection)?;
             enabled_clients_check?;
             Ok::<_, ApiError>(connection)

@@ -7,6 +7,7 @@ mod client_grants;
 mod clients;
 mod connections;
 mod grants;
+mod inert;
 mod keys;
 mod members;
 mod organization_grants;

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, Object, inert_settings};
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -56,7 +57,18 @@ pub struct OrganizationBody {
     pub branding: Option<Branding>,
     #[schema(value_type = Object)]
     pub metadata: Metadata,
+    #[serde(flatten)]
+    pub inert: OrganizationInertSettings,
 }
+
+inert_settings!(
+    /// Auth0 organization properties kept and returned without effect (README).
+    OrganizationInertSettings {
+        token_quota: Object,
+        third_party_client_access: String,
+        is_app_entitlement_active: bool,
+    }
+);
 
 impl From<Organization> for OrganizationBody {
     fn from(org: Organization) -> Self {
@@ -66,6 +78,7 @@ impl From<Organization> for OrganizationBody {
             display_name: org.display_name,
             branding: org.branding,
             metadata: org.metadata,
+            inert: inert::returned(&org.inert_settings),
         }
     }
 }
@@ -81,6 +94,8 @@ pub struct CreateOrganizationBody {
     pub metadata: Option<Metadata>,
     /// Connections to enable at creation.
     pub enabled_connections: Option<Vec<EnableConnectionBody>>,
+    #[serde(flatten)]
+    pub inert: OrganizationInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -97,6 +112,8 @@ pub struct UpdateOrganizationBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Metadata>>,
+    #[serde(flatten)]
+    pub inert: OrganizationInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -219,6 +236,7 @@ async fn organizations_post(
         display_name: body.display_name,
         branding: body.branding,
         metadata: body.metadata.unwrap_or_default(),
+        inert_settings: inert::stored(&body.inert),
     };
     check_organization(&org)?;
     let mut enabled = Vec::new();
@@ -307,6 +325,7 @@ async fn organization_patch(
             if let Some(metadata) = body.metadata {
                 org.metadata = metadata.unwrap_or_default();
             }
+            inert::merge(&mut org.inert_settings, &body.inert);
             check_organization(&org)?;
             Ok::<_, ApiError>(org)
         })

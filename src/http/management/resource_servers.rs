@@ -4,10 +4,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, Object, inert_settings};
 use super::roles::role_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, PageMode, Paging, list_page};
 use crate::cache::Change;
@@ -49,7 +51,25 @@ pub struct ResourceServerBody {
     pub skip_consent_for_verifiable_first_party_clients: bool,
     pub enforce_policies: bool,
     pub token_dialect: TokenDialect,
+    #[serde(flatten)]
+    pub inert: ResourceServerInertSettings,
 }
+
+inert_settings!(
+    /// Auth0 resource-server properties kept and returned without effect
+    /// (README).
+    ResourceServerInertSettings {
+        allow_online_access: bool,
+        allow_online_access_with_ephemeral_sessions: bool,
+        token_lifetime_for_anonymous_access_tokens: i64,
+        token_encryption: Object,
+        consent_policy: String,
+        authorization_details: Vec<Value>,
+        proof_of_possession: Object,
+        subject_type_authorization: Object,
+        authorization_policy: Object,
+    }
+);
 
 impl From<ResourceServer> for ResourceServerBody {
     fn from(rs: ResourceServer) -> Self {
@@ -65,6 +85,7 @@ impl From<ResourceServer> for ResourceServerBody {
                 .skip_consent_for_verifiable_first_party_clients,
             enforce_policies: rs.enforce_policies,
             token_dialect: rs.token_dialect,
+            inert: inert::returned(&rs.inert_settings),
         }
     }
 }
@@ -86,6 +107,12 @@ pub struct CreateResourceServerBody {
     pub skip_consent_for_verifiable_first_party_clients: Option<bool>,
     pub enforce_policies: Option<bool>,
     pub token_dialect: Option<TokenDialect>,
+    /// Taken and dropped: no token is signed with HS256 here, and a secret
+    /// without a use is not kept.
+    #[serde(rename = "signing_secret")]
+    pub _signing_secret: Option<String>,
+    #[serde(flatten)]
+    pub inert: ResourceServerInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -102,6 +129,11 @@ pub struct UpdateResourceServerBody {
     pub token_dialect: Option<TokenDialect>,
     /// Refused: an identifier cannot be changed.
     pub identifier: Option<String>,
+    /// Taken and dropped, as on creation.
+    #[serde(rename = "signing_secret")]
+    pub _signing_secret: Option<String>,
+    #[serde(flatten)]
+    pub inert: ResourceServerInertSettings,
 }
 
 pub(super) fn resource_server_not_found(err: StoreError) -> ApiError {
@@ -153,6 +185,7 @@ async fn resource_servers_post(
             .unwrap_or(true),
         enforce_policies: body.enforce_policies.unwrap_or(false),
         token_dialect: body.token_dialect.unwrap_or(TokenDialect::AccessToken),
+        inert_settings: inert::stored(&body.inert),
     };
     rs.check()?;
     // The Management API is a resource server of its own (not stored): its
@@ -228,6 +261,7 @@ async fn resource_server_patch(
                 enforce_policies,
                 token_dialect
             );
+            inert::merge(&mut rs.inert_settings, &body.inert);
             rs.check()?;
             Ok::<_, ApiError>(rs)
         })

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert::{self, inert_settings};
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::ids;
@@ -27,7 +28,17 @@ pub struct RoleBody {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(flatten)]
+    pub inert: RoleInertSettings,
 }
+
+inert_settings!(
+    /// Auth0 role properties kept and returned without effect (README).
+    RoleInertSettings {
+        r#type: String,
+        owner_id: String,
+    }
+);
 
 impl From<Role> for RoleBody {
     fn from(r: Role) -> Self {
@@ -35,6 +46,7 @@ impl From<Role> for RoleBody {
             id: r.id,
             name: r.name,
             description: r.description,
+            inert: inert::returned(&r.inert_settings),
         }
     }
 }
@@ -44,6 +56,8 @@ impl From<Role> for RoleBody {
 pub struct CreateRoleBody {
     pub name: String,
     pub description: Option<String>,
+    #[serde(flatten)]
+    pub inert: RoleInertSettings,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,6 +94,7 @@ async fn roles_post(
         id: ids::new_id(ids::ROLE),
         name: body.name,
         description: body.description,
+        inert_settings: inert::stored(&body.inert),
     };
     check_role(&role)?;
     state.store.insert_role(&role).await?;

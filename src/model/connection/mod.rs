@@ -129,6 +129,8 @@ pub struct Connection {
     pub is_domain_connection: bool,
     pub show_as_button: Option<bool>,
     pub realms: Vec<String>,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Connection {

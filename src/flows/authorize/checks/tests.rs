@@ -31,6 +31,10 @@ fn client(app_type: AppType) -> Client {
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
         backchannel_logout_url: None,
+        refresh_token: Default::default(),
+        initiate_login_uri: None,
+        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
+        inert_settings: Default::default(),
     }
 }
 
@@ -316,6 +320,7 @@ fn scope_is_openid_scopes_and_the_apis_own() {
         skip_consent_for_verifiable_first_party_clients: true,
         enforce_policies: false,
         token_dialect: TokenDialect::AccessToken,
+        inert_settings: Default::default(),
     };
     assert_eq!(
         scope(&Params::new(&[]), None).ok(),
