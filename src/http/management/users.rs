@@ -290,8 +290,10 @@ fn user_filter(query: &UsersQuery) -> Result<UserFilter, ApiError> {
     Ok(filter)
 }
 
+list_body!(UserList, "users", UserBody);
+
 #[utoipa::path(get, path = "/api/v2/users", tag = "users", params(UsersQuery, Paging),
-    responses((status = 200, description = "An array, or `{users, start, limit, total}` with include_totals", body = [UserBody]),
+    responses((status = 200, description = "An array, or `{users, start, limit, total}` with include_totals", body = UserList),
         (status = 400, body = ApiErrorBody)))]
 async fn users_list(
     auth: ManagementAuth,
