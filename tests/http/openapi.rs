@@ -165,3 +165,44 @@ fn every_operation_documents_its_refusals() {
     }
     assert!(operations > 60, "{operations} operations");
 }
+
+/// `wire_enum!` renames every variant: the document must publish the wire
+/// names (`regular_web`), the ones the server reads and writes, never the
+/// Rust names (`RegularWeb`).
+#[test]
+fn wire_enums_are_published_under_their_wire_names() {
+    use switchyard::model::client::{
+        AppType, GrantType, OrganizationRequireBehavior, OrganizationUsage, SigningAlg,
+        TokenEndpointAuthMethod,
+    };
+    use switchyard::model::connection::{
+        OidcMappingMode, PasswordPolicy, SamlDigestAlgorithm, SamlProtocolBinding,
+        SamlSignatureAlgorithm,
+    };
+    use switchyard::model::resource_server::TokenDialect;
+
+    macro_rules! wire_names {
+        ($($name:ident),+) => {
+            [$((stringify!($name), $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>())),+]
+        };
+    }
+    let document: Value = serde_json::to_value(switchyard::http::openapi()).unwrap();
+    let enums = wire_names!(
+        AppType,
+        GrantType,
+        OrganizationRequireBehavior,
+        OrganizationUsage,
+        SigningAlg,
+        TokenEndpointAuthMethod,
+        OidcMappingMode,
+        PasswordPolicy,
+        SamlDigestAlgorithm,
+        SamlProtocolBinding,
+        SamlSignatureAlgorithm,
+        TokenDialect
+    );
+    for (name, wire) in enums {
+        let published = &document["components"]["schemas"][name]["enum"];
+        assert_eq!(published, &serde_json::json!(wire), "{name}");
+    }
+}

@@ -104,7 +104,7 @@ status=0
   --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
   --mode all \
   --phases examples,coverage,fuzzing \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}" \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}" \
   --workers 1 \
   --seed "${SCHEMATHESIS_SEED:-1}" \
   --generation-database none \
