@@ -86,6 +86,7 @@ protected = [os.environ["ADMIN_ID"], kid, audience] + [g["id"] for g in grants] 
     + [a["id"] for a in apis if a["identifier"] == audience]
 print(token)
 print(" ".join(protected))
+print(" ".join(sorted(s for g in grants if g["audience"] == audience for s in g["scope"])))
 PY
 token=$(sed -n 1p "$work/session")
 export SCHEMATHESIS_PROTECTED
@@ -115,3 +116,24 @@ if ((status != 0)); then
   tail -n 50 "$work/server.log" >&2
   exit "$status"
 fi
+
+# A run whose token stopped working part-way would have met nothing but
+# (documented) 401s from then on: the token, its client and its grant with
+# every scope must have come through.
+export TOKEN=$token SCOPES
+SCOPES=$(sed -n 3p "$work/session")
+"$py" - <<'PY' || fail "the run locked its own client out (see above)"
+import os
+import requests
+
+base, cert, admin = os.environ["BASE"], os.environ["CERT"], os.environ["ADMIN_ID"]
+auth = {"Authorization": "Bearer " + os.environ["TOKEN"]}
+client = requests.get(f"{base}/api/v2/clients/{admin}", headers=auth, verify=cert)
+grants = requests.get(base + "/api/v2/client-grants", params={"client_id": admin}, headers=auth, verify=cert)
+if not client.ok or not grants.ok:
+    raise SystemExit(f"after the run: client {client.status_code} {client.text}; grants {grants.status_code} {grants.text}")
+scopes = sorted(s for g in grants.json() if g["audience"] == base + "/api/v2/" for s in g["scope"])
+if " ".join(scopes) != os.environ["SCOPES"]:
+    raise SystemExit(f"after the run the admin grant holds {scopes}, not {os.environ['SCOPES']}")
+print(f"schemathesis: the admin client, its grant ({len(scopes)} scopes) and its token came through")
+PY
