@@ -188,7 +188,8 @@ async fn database_connection(state: &AppState, name: &str) -> Result<Connection,
 }
 
 #[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = CreateUserBody,
-    responses((status = 201, body = UserBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+    responses((status = 201, body = UserBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 503, description = "Every password-hashing slot is busy: retry shortly", body = ApiErrorBody)))]
 async fn users_post(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -353,7 +354,8 @@ async fn users_by_email_get(
 
 #[utoipa::path(patch, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
     request_body = UpdateUserBody,
-    responses((status = 200, body = UserBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+    responses((status = 200, body = UserBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 503, description = "Every password-hashing slot is busy: retry shortly", body = ApiErrorBody)))]
 async fn user_patch(
     auth: ManagementAuth,
     State(state): State<AppState>,
