@@ -24,8 +24,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # libclang-dev: samael's bindgen; libxmlsec1-openssl: needed at run time too; curl, jq: the
 # README's Management API commands.
 build_pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libclang-dev clang xmlsec1 curl jq)
-# postgresql: server binaries for scripts/postgres.sh; chromium: browser tests (playwright-core).
-test_pkgs=(postgresql chromium)
+# postgresql: server binaries for scripts/postgres.sh; chromium: browser tests (playwright-core);
+# python3-venv: the venv Schemathesis is installed into (tests/schemathesis/run.sh).
+test_pkgs=(postgresql chromium python3-venv)
 
 wanted=("${build_pkgs[@]}")
 if [[ $group == test ]]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: setup, fmt check, clippy, then `cargo test` against a throwaway PostgreSQL.
-# Extra arguments go to `cargo test`, e.g. `scripts/test.sh store` runs tests matching "store".
+# The test command: setup, fmt check, clippy, `cargo test` against a throwaway PostgreSQL, then
+# Schemathesis against a live server (tests/schemathesis/run.sh).
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh store` runs tests matching "store"
+# (and leaves Schemathesis out).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,3 +36,11 @@ export SWITCHYARD_PEERS_DIR=$repo/tests/peers
 
 banner "cargo test --locked --all-targets $*"
 cargo test --locked --all-targets "$@"
+
+# The debug binary `cargo test` built, fuzzed live: the OpenAPI document must
+# describe every answer. Only with the whole suite (no filter given).
+if (($# == 0)); then
+  banner "schemathesis (tests/schemathesis/run.sh)"
+  cargo build --locked
+  bash tests/schemathesis/run.sh
+fi

@@ -34,7 +34,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The whole server's routes, with the Management API's OpenAPI document
 /// served at `/api/v2/openapi.json`.
 pub fn router(state: AppState) -> Router {
-    let (management, openapi) = management::router().split_for_parts();
+    let (management, openapi) = management::routes_and_document();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".into());
     Router::new()
         .merge(provider::router(&state))
@@ -195,7 +195,7 @@ fn client_ip(peer: IpAddr, forwarded_for: Option<&HeaderValue>, trusted: bool) -
 
 /// The OpenAPI document alone (for tests and `switchyard openapi`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    management::router().split_for_parts().1
+    management::routes_and_document().1
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ const MAX_SCOPE_DESCRIPTION_CHARS: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+// Named apart from the connections' `scope` (string or list) in the OpenAPI
+// document, where two `Scope`s would be one.
+#[schema(as = ResourceServerScope)]
 pub struct Scope {
     /// The scope (permission) name, e.g. `read:invoices`.
     pub value: String,

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
+use crate::support::openapi::check_response;
 use crate::support::{Backend, spawn};
 
 on_both_backends!(bad_bodies_are_refused_and_write_nothing);
@@ -25,7 +26,20 @@ async fn bad_bodies_are_refused_and_write_nothing(backend: Backend) {
             let response = request.send().await.unwrap();
             let status = response.status();
             let connection = response.headers().get("connection").cloned();
-            (status, connection, response.json::<Value>().await.unwrap())
+            let content_type = response.headers().get("content-type").cloned();
+            let text = response.text().await.unwrap();
+            check_response(
+                &Method::POST,
+                "/api/v2/organizations",
+                status,
+                content_type.as_ref().and_then(|v| v.to_str().ok()),
+                &text,
+            );
+            (
+                status,
+                connection,
+                serde_json::from_str::<Value>(&text).unwrap(),
+            )
         }
     };
 

@@ -21,6 +21,7 @@ mod logout;
 mod management_auth;
 mod nodes;
 mod observability;
+mod openapi;
 mod organization_grants;
 mod organization_prompts;
 mod organizations;

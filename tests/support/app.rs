@@ -236,7 +236,8 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Calls the Management API; returns the status and the JSON body (Null when empty).
+    /// Calls the Management API; returns the status and the JSON body (Null
+    /// when empty), having checked the answer against the OpenAPI document.
     pub async fn api(
         &self,
         method: Method,
@@ -244,19 +245,40 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        let mut request = self
+            .http
+            .request(method.clone(), self.url(path))
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("management request");
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let (status, text) = self.documented(&method, path, request).await;
         let value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, value)
+    }
+
+    /// Sends a request to `/api/v2` (`path`, `method`) and checks its
+    /// answer against the OpenAPI document (see `support::openapi`):
+    /// the status and the body as text.
+    pub async fn documented(
+        &self,
+        method: &Method,
+        path: &str,
+        request: reqwest::RequestBuilder,
+    ) -> (StatusCode, String) {
+        let response = request.send().await.expect("management request");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let text = response.text().await.unwrap_or_default();
+        super::openapi::check_response(method, path, status, content_type.as_deref(), &text);
+        (status, text)
     }
 
     /// Sets the tenant setting `allow_organization_name_in_authentication_api`

@@ -6,6 +6,7 @@
 mod app;
 mod database;
 pub mod oidc;
+pub mod openapi;
 mod store;
 
 use std::future::Future;

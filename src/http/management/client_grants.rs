@@ -151,7 +151,8 @@ async fn check_grant_scope(
 }
 
 #[utoipa::path(post, path = "/api/v2/client-grants", tag = "client-grants", request_body = CreateClientGrantBody,
-    responses((status = 201, body = ClientGrantBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+    responses((status = 201, body = ClientGrantBody), (status = 400, body = ApiErrorBody),
+        (status = 404, description = "No such audience", body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn client_grants_post(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -186,8 +187,10 @@ async fn client_grants_post(
     Ok((StatusCode::CREATED, Json(grant.into())))
 }
 
+list_body!(ClientGrantList, "client_grants", ClientGrantBody);
+
 #[utoipa::path(get, path = "/api/v2/client-grants", tag = "client-grants", params(ClientGrantQuery, Paging),
-    responses((status = 200, description = "An array, or `{client_grants, start, limit, total}` with include_totals", body = [ClientGrantBody])))]
+    responses((status = 200, description = "An array, or `{client_grants, start, limit, total}` with include_totals", body = ClientGrantList)))]
 async fn client_grants_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

@@ -517,8 +517,10 @@ async fn clients_post(
     Ok((StatusCode::CREATED, Json(ClientBody::new(client, secret))))
 }
 
+list_body!(ClientList, "clients", ClientBody);
+
 #[utoipa::path(get, path = "/api/v2/clients", tag = "clients", params(Paging),
-    responses((status = 200, description = "An array, or `{clients, start, limit, total}` with include_totals", body = [ClientBody])))]
+    responses((status = 200, description = "An array, or `{clients, start, limit, total}` with include_totals", body = ClientList)))]
 async fn clients_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

@@ -202,8 +202,10 @@ async fn connections_post(
     ))
 }
 
+list_body!(ConnectionList, "connections", ConnectionBody);
+
 #[utoipa::path(get, path = "/api/v2/connections", tag = "connections", params(ConnectionQuery, Paging),
-    responses((status = 200, description = "An array, or `{connections, start, limit, total}` with include_totals, or `{connections, next}` with from/take", body = [ConnectionBody])))]
+    responses((status = 200, description = "An array, or `{connections, start, limit, total}` with include_totals, or `{connections, next}` with from/take", body = ConnectionList)))]
 async fn connections_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

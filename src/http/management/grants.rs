@@ -62,8 +62,10 @@ pub struct GrantUserQuery {
     pub user_id: Option<String>,
 }
 
+list_body!(UserGrantList, "grants", UserGrantBody);
+
 #[utoipa::path(get, path = "/api/v2/grants", tag = "grants", params(GrantQuery, Paging),
-    responses((status = 200, description = "An array, or `{grants, start, limit, total}` with include_totals", body = [UserGrantBody])))]
+    responses((status = 200, description = "An array, or `{grants, start, limit, total}` with include_totals", body = UserGrantList)))]
 async fn grants_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

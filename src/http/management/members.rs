@@ -71,9 +71,11 @@ fn check_list(field: &str, items: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
+list_body!(MemberList, "members", MemberBody);
+
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/members", tag = "organizations",
     params(("id" = String, Path), Paging),
-    responses((status = 200, description = "An array, or `{members, start, limit, total}` with include_totals, or `{members, next}` with from/take", body = [MemberBody]), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, description = "An array, or `{members, start, limit, total}` with include_totals, or `{members, next}` with from/take", body = MemberList), (status = 404, body = ApiErrorBody)))]
 async fn members_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -168,9 +170,11 @@ async fn require_member(
     Ok(())
 }
 
+list_body!(MemberRoleList, "roles", RoleBody, offset_only);
+
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/members/{user_id}/roles", tag = "organizations",
     params(("id" = String, Path), ("user_id" = String, Path), Paging),
-    responses((status = 200, description = "An array, or `{roles, start, limit, total}` with include_totals", body = [RoleBody]),
+    responses((status = 200, description = "An array, or `{roles, start, limit, total}` with include_totals", body = MemberRoleList),
         (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn member_roles_list(
     auth: ManagementAuth,

@@ -3,6 +3,40 @@
 //! against Switchyard unchanged. Every route needs a bearer token whose
 //! `scope` holds the route's scope; every route is in the OpenAPI document.
 
+/// A list answer's OpenAPI schema, named `$name`: the bare array of
+/// `$item`, Auth0's `{$key, start, limit, total}` with `include_totals` and,
+/// unless the list pages by offset only, `{$key, next}` with `from`/`take`
+/// (see [`list_schema`]). For `body = $name` in a handler's annotation.
+macro_rules! list_body {
+    ($name:ident, $key:literal, $item:ty, offset_only) => {
+        list_body!(@ $name, $key, $item, false);
+    };
+    ($name:ident, $key:literal, $item:ty) => {
+        list_body!(@ $name, $key, $item, true);
+    };
+    (@ $name:ident, $key:literal, $item:ty, $checkpoint:literal) => {
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::list_schema($key, &<$item as utoipa::ToSchema>::name(), $checkpoint)
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(
+                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+            ) {
+                schemas.push((
+                    <$item as utoipa::ToSchema>::name().into_owned(),
+                    <$item as utoipa::PartialSchema>::schema(),
+                ));
+                <$item as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
 mod client_grants;
 mod clients;
 mod connections;
@@ -29,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiErrorBody};
 use crate::flows::issue::{AccessTokenClaims, AccessTokenRefused, verify_access_token};
 use crate::model::client::ClientGrant;
 use crate::state::AppState;
@@ -122,9 +156,146 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The error answers every operation can give, in the error body's shape
+/// (`ApiErrorBody`), added where a handler's annotation leaves them out: 401
+/// (no or a bad token) and 403 (a scope missing) everywhere; 400 where a
+/// query string or a body is parsed; 413 and 415 where a JSON body is read;
+/// 404 where a path names a resource. An error status an annotation lists
+/// without a body gets the error body too.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        use utoipa::{PartialSchema, ToSchema};
+
+        let error = |status: StatusCode| {
+            ResponseBuilder::new()
+                .description(status.canonical_reason().unwrap_or("Error"))
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(ApiErrorBody::name())))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let parameters = operation.parameters.as_deref().unwrap_or_default();
+                let has = |place: ParameterIn| {
+                    parameters.iter().any(|p| {
+                        std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)
+                    })
+                };
+                let mut statuses = vec![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN];
+                if has(ParameterIn::Query) || operation.request_body.is_some() {
+                    statuses.push(StatusCode::BAD_REQUEST);
+                }
+                if operation.request_body.is_some() {
+                    statuses.push(StatusCode::PAYLOAD_TOO_LARGE);
+                    statuses.push(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+                }
+                if has(ParameterIn::Path) {
+                    statuses.push(StatusCode::NOT_FOUND);
+                }
+                let responses = &mut operation.responses.responses;
+                for status in statuses {
+                    responses
+                        .entry(status.as_str().to_owned())
+                        .or_insert_with(|| RefOr::T(error(status)));
+                }
+                for (status, response) in responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let RefOr::T(response) = response {
+                        if is_error && response.content.is_empty() {
+                            if let Ok(code) = StatusCode::from_bytes(status.as_bytes()) {
+                                *response = error(code);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .entry(ApiErrorBody::name().into_owned())
+            .or_insert_with(ApiErrorBody::schema);
+    }
+}
+
+/// The schema of a list answer (see `list_body!`): the bare array of
+/// `item`s, or `{<key>, start, limit, total}` (`include_totals`), or, when
+/// the list pages by checkpoint, `{<key>, next}` (`next` absent on the last
+/// page). The wrappers allow no other property, so that exactly one of the
+/// shapes matches.
+fn list_schema(
+    key: &str,
+    item: &str,
+    checkpoint: bool,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type,
+    };
+
+    let items = || ArrayBuilder::new().items(Ref::from_schema_name(item));
+    let integer = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+    };
+    let wrapper = || {
+        ObjectBuilder::new()
+            .property(key, items())
+            .required(key)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let totals = wrapper()
+        .property("start", integer())
+        .property("limit", integer())
+        .property("total", integer())
+        .required("start")
+        .required("limit")
+        .required("total")
+        .description(Some("With `include_totals=true`"));
+    let mut shapes = OneOfBuilder::new()
+        .item(items().description(Some("A page (`page`/`per_page`)")))
+        .item(totals);
+    if checkpoint {
+        shapes = shapes.item(
+            wrapper()
+                .property("next", ObjectBuilder::new().schema_type(Type::String))
+                .description(Some(
+                    "With `from`/`take`: `next` is the `from` of the next page, absent on the last",
+                )),
+        );
+    }
+    shapes.into()
+}
+
+/// The Management API's routes and its OpenAPI document, built from the
+/// handlers' annotations and completed with the error answers they share
+/// (which can only be added once every route is in).
+pub fn routes_and_document() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut document) = router().split_for_parts();
+    utoipa::Modify::modify(&ErrorResponses, &mut document);
+    (routes, document)
+}
+
 /// The Management API router, with its OpenAPI document built from the
 /// handlers' annotations.
-pub fn router() -> OpenApiRouter<AppState> {
+fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ManagementDoc::openapi())
         .merge(organizations::router())
         .merge(members::router())

@@ -33,9 +33,15 @@ pub struct AssociateGrantBody {
     pub grant_id: String,
 }
 
+list_body!(
+    OrganizationClientGrantList,
+    "client_grants",
+    ClientGrantBody
+);
+
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/client-grants", tag = "organizations",
     params(("id" = String, Path), Paging),
-    responses((status = 200, description = "An array, or `{client_grants, start, limit, total}` with include_totals", body = [ClientGrantBody]), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, description = "An array, or `{client_grants, start, limit, total}` with include_totals", body = OrganizationClientGrantList), (status = 404, body = ApiErrorBody)))]
 async fn organization_client_grants_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

@@ -248,8 +248,10 @@ async fn organizations_post(
     Ok((StatusCode::CREATED, Json(org.into())))
 }
 
+list_body!(OrganizationList, "organizations", OrganizationBody);
+
 #[utoipa::path(get, path = "/api/v2/organizations", tag = "organizations", params(Paging),
-    responses((status = 200, description = "An array, or `{organizations, start, limit, total}` with include_totals, or `{organizations, next}` with from/take", body = [OrganizationBody])))]
+    responses((status = 200, description = "An array, or `{organizations, start, limit, total}` with include_totals, or `{organizations, next}` with from/take", body = OrganizationList)))]
 async fn organizations_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -378,9 +380,15 @@ async fn enabled_connections_post(
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
+list_body!(
+    EnabledConnectionList,
+    "enabled_connections",
+    EnabledConnectionBody
+);
+
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/enabled_connections", tag = "organizations",
     params(("id" = String, Path), Paging),
-    responses((status = 200, description = "An array, or `{enabled_connections, start, limit, total}` with include_totals", body = [EnabledConnectionBody]), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, description = "An array, or `{enabled_connections, start, limit, total}` with include_totals", body = EnabledConnectionList), (status = 404, body = ApiErrorBody)))]
 async fn enabled_connections_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

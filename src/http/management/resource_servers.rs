@@ -199,8 +199,10 @@ async fn resource_servers_post(
     Ok((StatusCode::CREATED, Json(rs.into())))
 }
 
+list_body!(ResourceServerList, "resource_servers", ResourceServerBody);
+
 #[utoipa::path(get, path = "/api/v2/resource-servers", tag = "resource-servers", params(Paging),
-    responses((status = 200, description = "An array, or `{resource_servers, start, limit, total}` with include_totals", body = [ResourceServerBody])))]
+    responses((status = 200, description = "An array, or `{resource_servers, start, limit, total}` with include_totals", body = ResourceServerList)))]
 async fn resource_servers_list(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -387,9 +389,11 @@ fn permission_write_error(err: StoreError) -> ApiError {
     }
 }
 
+list_body!(PermissionList, "permissions", PermissionBody, offset_only);
+
 #[utoipa::path(get, path = "/api/v2/roles/{id}/permissions", tag = "roles",
     params(("id" = String, Path), Paging),
-    responses((status = 200, description = "An array, or `{permissions, start, limit, total}` with include_totals", body = [PermissionBody]),
+    responses((status = 200, description = "An array, or `{permissions, start, limit, total}` with include_totals", body = PermissionList),
         (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
 async fn role_permissions_list(
     auth: ManagementAuth,

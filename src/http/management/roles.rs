@@ -102,8 +102,10 @@ async fn roles_post(
     Ok(Json(role.into()))
 }
 
+list_body!(RoleList, "roles", RoleBody);
+
 #[utoipa::path(get, path = "/api/v2/roles", tag = "roles", params(Paging),
-    responses((status = 200, description = "An array, or `{roles, start, limit, total}` with include_totals", body = [RoleBody])))]
+    responses((status = 200, description = "An array, or `{roles, start, limit, total}` with include_totals", body = RoleList)))]
 async fn roles_list(
     auth: ManagementAuth,
     State(state): State<AppState>,

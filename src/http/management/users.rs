@@ -265,7 +265,8 @@ async fn database_connection(state: &AppState, name: &str) -> Result<Connection,
 }
 
 #[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = CreateUserBody,
-    responses((status = 201, body = UserBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+    responses((status = 201, body = UserBody), (status = 400, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 503, description = "Every password-hashing slot is busy: retry shortly", body = ApiErrorBody)))]
 async fn users_post(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -370,8 +371,10 @@ fn user_filter(query: &UsersQuery) -> Result<UserFilter, ApiError> {
     Ok(filter)
 }
 
+list_body!(UserList, "users", UserBody);
+
 #[utoipa::path(get, path = "/api/v2/users", tag = "users", params(UsersQuery, Paging),
-    responses((status = 200, description = "An array, or `{users, start, limit, total}` with include_totals", body = [UserBody]),
+    responses((status = 200, description = "An array, or `{users, start, limit, total}` with include_totals", body = UserList),
         (status = 400, body = ApiErrorBody)))]
 async fn users_list(
     auth: ManagementAuth,
@@ -418,7 +421,8 @@ async fn users_by_email_get(
 
 #[utoipa::path(patch, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
     request_body = UpdateUserBody,
-    responses((status = 200, body = UserBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+    responses((status = 200, body = UserBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody),
+        (status = 503, description = "Every password-hashing slot is busy: retry shortly", body = ApiErrorBody)))]
 async fn user_patch(
     auth: ManagementAuth,
     State(state): State<AppState>,
