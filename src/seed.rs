@@ -272,6 +272,10 @@ pub async fn reset_demo_credentials(store: &Store) -> anyhow::Result<DemoTenant>
         .await
         .map_err(|e| gone(e, "user", &record.user_id))?
         .user;
+    let user_email = user
+        .email
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the demo user {} has no email", user.user_id))?;
     let user_password = new_demo_password();
     let hash = crate::connectors::database::hash_password(user_password.clone()).await?;
     store
@@ -284,7 +288,7 @@ pub async fn reset_demo_credentials(store: &Store) -> anyhow::Result<DemoTenant>
         web_client_secret,
         m2m_client_id: record.m2m_client_id,
         m2m_client_secret,
-        user_email: user.email,
+        user_email,
         user_password,
     })
 }

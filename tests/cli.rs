@@ -440,7 +440,7 @@ async fn switchyard_demo_resets_the_demo_credentials_a_restart_points_to() {
         .user;
     let connection = user.connection_id.clone();
     let (_, hash) = store
-        .find_password_user(&connection, &user.email)
+        .find_password_user(&connection, "demo@hoekstra.example")
         .await
         .unwrap()
         .unwrap();
@@ -453,4 +453,30 @@ async fn switchyard_demo_resets_the_demo_credentials_a_restart_points_to() {
             right
         );
     }
+}
+
+/// On a database without a demo tenant (`--no-demo`, or only migrated)
+/// `switchyard demo` fails, saying why.
+#[test]
+fn switchyard_demo_without_a_demo_tenant_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .arg(command)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    assert!(run("migrate").status.success());
+    let output = run("demo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("this database has no demo tenant"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
 }

@@ -13,7 +13,8 @@ use crate::support::{BOOTSTRAP_ID, BOOTSTRAP_SECRET, Backend, TestApp, spawn};
 on_both_backends!(
     each_endpoint_takes_only_the_registered_method,
     public_clients_present_no_secret,
-    the_demo_tenant_logs_in_as_the_readme_says
+    the_demo_tenant_logs_in_as_the_readme_says,
+    switchyard_demo_replaces_the_demo_credentials
 );
 
 /// How a request presents its client.
@@ -308,4 +309,83 @@ async fn the_demo_tenant_logs_in_as_the_readme_says(backend: Backend) {
             .any(|org| org["name"] == "hoekstra"),
         "{organizations}"
     );
+}
+
+/// `switchyard demo` (`reset_demo_credentials`): the demo clients' new
+/// secrets and the user's new password work, the old secrets no longer do.
+async fn switchyard_demo_replaces_the_demo_credentials(backend: Backend) {
+    let app = spawn(backend).await;
+    let issuer = switchyard::state::Issuer::new(&app.issuer);
+    let store = app.store().await;
+    let old = switchyard::seed::seed_demo_tenant(&store, &issuer)
+        .await
+        .unwrap()
+        .expect("a fresh store is seeded");
+    let new = switchyard::seed::reset_demo_credentials(&store)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &new.web_client_id,
+            &new.m2m_client_id,
+            &new.user_email,
+            &new.issuer
+        ),
+        (
+            &old.web_client_id,
+            &old.m2m_client_id,
+            &old.user_email,
+            &old.issuer
+        )
+    );
+
+    let audience = app.management_audience();
+    let (status, body) = app
+        .request_token(&old.m2m_client_id, &old.m2m_client_secret, &audience)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = app
+        .request_token(&new.m2m_client_id, &new.m2m_client_secret, &audience)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let callback = "http://localhost:3000/callback";
+    let b = browser();
+    let start = authorize(
+        &app,
+        &b,
+        &[
+            ("client_id", new.web_client_id.as_str()),
+            ("redirect_uri", callback),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("organization", "hoekstra"),
+            ("state", "after-reset"),
+        ],
+    )
+    .await;
+    let landed = log_in(&app, &b, start, &new.user_email, &new.user_password).await;
+    let code = query_param(&landed, "code").unwrap_or_else(|| panic!("{landed}"));
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", callback),
+    ];
+    let web = &new.web_client_id;
+    let refused = call(
+        &app,
+        "/oauth/token",
+        Presented::Basic(web, &old.web_client_secret),
+        &redeem,
+    )
+    .await;
+    assert_refused(&refused, "the demo web app with its old secret");
+    let tokens = call(
+        &app,
+        "/oauth/token",
+        Presented::Basic(web, &new.web_client_secret),
+        &redeem,
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.body);
 }
