@@ -7,19 +7,29 @@ pub struct TenantSettings {
     /// Put `org_name` beside `org_id` in ID and access tokens (Auth0's
     /// `allow_organization_name_in_authentication_api`).
     pub allow_organization_name_in_authentication_api: bool,
+    /// Auth0 tenant settings kept and returned without effect (see the
+    /// README), under one key.
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TenantSettings {
     pub const ALLOW_ORGANIZATION_NAME: &'static str =
         "allow_organization_name_in_authentication_api";
+    pub const INERT_SETTINGS: &'static str = "inert_settings";
 
     /// Each setting as the key and value stored for it.
     pub fn to_entries(&self) -> Vec<(&'static str, String)> {
-        vec![(
-            Self::ALLOW_ORGANIZATION_NAME,
-            self.allow_organization_name_in_authentication_api
-                .to_string(),
-        )]
+        vec![
+            (
+                Self::ALLOW_ORGANIZATION_NAME,
+                self.allow_organization_name_in_authentication_api
+                    .to_string(),
+            ),
+            (
+                Self::INERT_SETTINGS,
+                serde_json::Value::Object(self.inert_settings.clone()).to_string(),
+            ),
+        ]
     }
 
     /// Applies one stored entry; unknown keys (once-only flags kept in the same
@@ -28,6 +38,8 @@ impl TenantSettings {
     pub fn apply_entry(&mut self, key: &str, value: &str) -> Option<()> {
         if key == Self::ALLOW_ORGANIZATION_NAME {
             self.allow_organization_name_in_authentication_api = value.parse().ok()?;
+        } else if key == Self::INERT_SETTINGS {
+            self.inert_settings = serde_json::from_str(value).ok()?;
         }
         Some(())
     }
@@ -39,8 +51,11 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_other_keys_are_skipped() {
+        let mut inert_settings = serde_json::Map::new();
+        inert_settings.insert("friendly_name".into(), "Acme".into());
         let settings = TenantSettings {
             allow_organization_name_in_authentication_api: true,
+            inert_settings,
         };
         let mut read = TenantSettings::default();
         for (key, value) in settings.to_entries() {

@@ -41,6 +41,8 @@ pub struct StoredUser {
     pub user: User,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Auth0 properties kept and returned without effect (see the README).
+    pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
 pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
@@ -67,6 +69,10 @@ pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
         },
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        inert_settings: from_json(
+            "users.inert_settings",
+            &row.try_get::<String, _>("inert_settings")?,
+        )?,
     })
 }
 
@@ -90,7 +96,7 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<StoredUser>> {
         let rows = sqlx::query(&format!(
-            "select {COLUMNS} from users where {USER_FILTER} \
+            "select {COLUMNS}, inert_settings from users where {USER_FILTER} \
              and user_id > $3 order by user_id limit $4 offset $5"
         ))
         .bind(filter.connection_name.as_deref().unwrap_or(""))
@@ -117,7 +123,7 @@ impl Store {
     /// Users with this (normalized) email, across connections.
     pub async fn list_users_by_email(&self, email: &str) -> StoreResult<Vec<StoredUser>> {
         let rows = sqlx::query(&format!(
-            "select {COLUMNS} from users where email = $1 order by user_id"
+            "select {COLUMNS}, inert_settings from users where email = $1 order by user_id"
         ))
         .bind(email)
         .fetch_all(&self.pool)
@@ -132,7 +138,7 @@ impl Store {
         email: &str,
     ) -> StoreResult<Option<(StoredUser, Option<String>)>> {
         let row = sqlx::query(&format!(
-            "select {COLUMNS}, password_hash from users where connection_id = $1 and email = $2"
+            "select {COLUMNS}, inert_settings, password_hash from users where connection_id = $1 and email = $2"
         ))
         .bind(connection_id)
         .bind(email)
@@ -174,6 +180,31 @@ impl Store {
         Ok(Ok(next))
     }
 
+    /// Read-modify-write of a user's properties without effect, in one
+    /// transaction; what `change` leaves is stored and returned.
+    pub async fn update_user_inert_settings(
+        &self,
+        user_id: &str,
+        change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+        let mut tx = self
+            .begin_update(
+                "select 1 as one from users where user_id = $1 for no key update",
+                &[user_id],
+            )
+            .await?;
+        let mut settings = select_user(&mut *tx, user_id).await?.inert_settings;
+        change(&mut settings);
+        let result = sqlx::query("update users set inert_settings = $2 where user_id = $1")
+            .bind(user_id)
+            .bind(to_json(&settings))
+            .execute(&mut *tx)
+            .await?;
+        expect_one(result)?;
+        tx.commit().await?;
+        Ok(settings)
+    }
+
     pub async fn update_user_password(
         &self,
         user_id: &str,
@@ -202,10 +233,12 @@ async fn select_user<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     user_id: &str,
 ) -> StoreResult<StoredUser> {
-    let row = sqlx::query(&format!("select {COLUMNS} from users where user_id = $1"))
-        .bind(user_id)
-        .fetch_one(executor)
-        .await?;
+    let row = sqlx::query(&format!(
+        "select {COLUMNS}, inert_settings from users where user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_one(executor)
+    .await?;
     user_from_row(&row)
 }
 

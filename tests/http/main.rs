@@ -6,6 +6,7 @@
 mod support;
 
 mod api_tokens;
+mod auth0_request_types;
 mod authorize_abuse;
 mod backchannel;
 mod bad_input;

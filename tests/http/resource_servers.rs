@@ -679,7 +679,9 @@ async fn tenant_settings_read_and_update(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(same, patched);
     for (body, named) in [
-        (json!({"friendly_name": "Acme"}), "friendly_name"),
+        // A setting Auth0 does not have (its others are taken without effect).
+        (json!({"friendly_names": "Acme"}), "friendly_names"),
+        (json!({"friendly_name": 7}), "invalid type"),
         (
             json!({"allow_organization_name_in_authentication_api": "yes"}),
             "allow_organization_name_in_authentication_api",

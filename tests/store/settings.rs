@@ -75,6 +75,10 @@ async fn tenant_settings_round_trip(store: Store) {
     assert!(store.claim_setting("demo_seeded", "1").await.unwrap());
     let on = TenantSettings {
         allow_organization_name_in_authentication_api: true,
+        inert_settings: serde_json::json!({"friendly_name": "Acme", "flags": {"a": true}})
+            .as_object()
+            .unwrap()
+            .clone(),
     };
     store.update_tenant_settings(&on).await.unwrap();
     assert_eq!(store.tenant_settings().await.unwrap(), on);

@@ -103,6 +103,7 @@ inert_settings!(
         express_configuration: Object,
         my_organization_configuration: Object,
         async_approval_notification_channels: Vec<String>,
+        b2b_integration_configuration: Object,
     }
 );
 

@@ -50,6 +50,7 @@ mod resource_servers;
 mod roles;
 mod sessions;
 mod tenants;
+mod user_properties;
 mod users;
 
 use std::sync::Arc;

@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::inert;
+use super::user_properties::{CreateUserActions, UpdateUserActions, UserInertSettings};
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, nullable, paged};
 use crate::connectors::database::{check_password_policy, hash_password};
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -73,6 +75,8 @@ pub struct UserBody {
     pub user_metadata: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,
+    #[serde(flatten)]
+    pub inert: UserInertSettings,
 }
 
 fn user_body(stored: StoredUser, identities: Vec<IdentityBody>) -> UserBody {
@@ -92,6 +96,7 @@ fn user_body(stored: StoredUser, identities: Vec<IdentityBody>) -> UserBody {
         user_metadata: user.user_metadata,
         created_at: crate::clock::rfc3339_from_millis(stored.created_at),
         updated_at: crate::clock::rfc3339_from_millis(stored.updated_at),
+        inert: inert::returned(&stored.inert_settings),
     }
 }
 
@@ -194,6 +199,10 @@ pub struct CreateUserBody {
     pub app_metadata: Option<Map<String, Value>>,
     #[schema(value_type = Option<Object>)]
     pub user_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub inert: UserInertSettings,
+    #[serde(flatten)]
+    pub _actions: CreateUserActions,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,6 +232,10 @@ pub struct UpdateUserBody {
     pub app_metadata: Option<Map<String, Value>>,
     #[schema(value_type = Option<Object>)]
     pub user_metadata: Option<Map<String, Value>>,
+    #[serde(flatten)]
+    pub inert: UserInertSettings,
+    #[serde(flatten)]
+    pub _actions: UpdateUserActions,
 }
 
 fn check_profile(user: &User) -> Result<(), ValidationError> {
@@ -294,6 +307,10 @@ async fn users_post(
         .await
         .map_err(ApiError::from_password_error)?;
     state.store.insert_user(&user, Some(&hash)).await?;
+    state
+        .store
+        .update_user_inert_settings(&user.user_id, |stored| inert::merge(stored, &body.inert))
+        .await?;
     let stored = state.store.get_user(&user.user_id).await?;
     Ok((
         StatusCode::CREATED,
@@ -479,6 +496,11 @@ async fn user_patch(
         })
         .await
         .map_err(user_not_found)??;
+    state
+        .store
+        .update_user_inert_settings(&id, |stored| inert::merge(stored, &body.inert))
+        .await
+        .map_err(user_not_found)?;
     if let Some(hash) = new_hash {
         state
             .store
