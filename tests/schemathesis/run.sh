@@ -57,6 +57,7 @@ server=$!
 # fuzzing must not touch: the admin client, its grant, the Management API
 # resource server (by id and identifier) and the token's signing key.
 export BASE=$base ADMIN_ID=$admin_id ADMIN_SECRET=$admin_secret CERT=$work/data/tls/cert.pem SERVER_PID=$server
+export SCHEMATHESIS_KNOWN=$work/known.json KNOWN=$work/known.json
 "$py" - >"$work/session" <<'PY' || { cat "$work/server.log" >&2; fail "the server did not come up or refused the admin token"; }
 import base64, json, os, time
 import requests
@@ -84,6 +85,17 @@ apis = requests.get(base + "/api/v2/resource-servers", headers=auth, verify=cert
 kid = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"]
 protected = [os.environ["ADMIN_ID"], kid, audience] + [g["id"] for g in grants] \
     + [a["id"] for a in apis if a["identifier"] == audience]
+# The demo tenant's ids, for hooks.py to aim some requests at resources that exist.
+known = {}
+for collection, key in [("organizations", "id"), ("users", "user_id"), ("connections", "id"),
+                        ("clients", "client_id"), ("roles", "id"), ("resource-servers", "id"),
+                        ("client-grants", "id")]:
+    items = requests.get(f"{base}/api/v2/{collection}", headers=auth, verify=cert).json()
+    known[collection] = [i[key] for i in items if i[key] not in protected]
+known["organization-names"] = [
+    o["name"] for o in requests.get(base + "/api/v2/organizations", headers=auth, verify=cert).json()]
+with open(os.environ["KNOWN"], "w") as out:
+    json.dump(known, out)
 print(token)
 print(" ".join(protected))
 print(" ".join(sorted(s for g in grants if g["audience"] == audience for s in g["scope"])))
