@@ -188,6 +188,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "user_grant_scopes",
         &["grant_id", "value"],
     ),
+    unique(
+        "upstream_requests_pkey",
+        "upstream_requests",
+        &["state_hash"],
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.
