@@ -65,6 +65,15 @@ pub enum LoginError {
     TooManyAttempts {
         retry_after_secs: i64,
     },
+    /// A round trip to an upstream identity provider failed: the page names
+    /// the connection (its display name) and says what went wrong.
+    Upstream {
+        connection: String,
+        error: crate::connectors::UpstreamError,
+    },
+    /// An upstream's answer for no pending request: unknown, expired, or
+    /// already used (a replayed callback).
+    UpstreamStateUnknown,
     Internal(String),
 }
 
@@ -374,7 +383,7 @@ impl<E: Into<LoginError>> From<E> for PasswordLoginError {
 
 impl LoginError {
     /// How a login refused with this error ended, for the metrics.
-    fn outcome(&self) -> LoginOutcome {
+    pub(super) fn outcome(&self) -> LoginOutcome {
         match self {
             LoginError::TooManyAttempts { .. } | LoginError::TooManyLoginStarts { .. } => {
                 LoginOutcome::Throttled
@@ -384,7 +393,9 @@ impl LoginError {
             LoginError::Expired
             | LoginError::Forgery
             | LoginError::Retry(_)
-            | LoginError::ToClient(_) => LoginOutcome::Refused,
+            | LoginError::ToClient(_)
+            | LoginError::Upstream { .. }
+            | LoginError::UpstreamStateUnknown => LoginOutcome::Refused,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod code;
 pub mod consent;
+pub mod federation;
 pub mod introspection;
 pub mod issue;
 pub mod login;
@@ -17,6 +18,7 @@ pub mod session;
 pub mod signup;
 pub mod throttle;
 pub mod token;
+pub mod upstream;
 
 use std::fmt;
 use std::time::Duration;

@@ -14,6 +14,7 @@ mod clients;
 mod connections;
 mod consent;
 mod cors;
+mod federation;
 mod keys;
 mod login;
 mod logout;

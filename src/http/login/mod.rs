@@ -10,6 +10,8 @@
 //!   "continue as"), and the last response that ends the transaction.
 //! - [`organization_prompt`]: the organization a client requires, asked for
 //!   before or after the login; apart because only such clients see it.
+//! - [`upstream`]: the round trip to an upstream identity provider: the
+//!   buttons, Auth0's callback `/login/callback` and the same-site resume.
 //! - [`consent`]: the consent page of third-party clients, after the login
 //!   and before the code.
 //! - [`pages`]: what every page shares — CSP and the other security headers,
@@ -24,6 +26,7 @@ mod cookies;
 mod organization_prompt;
 mod pages;
 mod steps;
+mod upstream;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -48,6 +51,12 @@ pub fn router() -> Router<AppState> {
             get(steps::password_get).post(steps::password_post),
         )
         .route("/u/login/continue", post(steps::continue_post))
+        .route("/u/login/connection", get(upstream::connection_get))
+        .route(
+            "/login/callback",
+            get(upstream::callback_get).post(upstream::callback_post),
+        )
+        .route("/u/login/callback", get(upstream::resume_get))
         .route(
             "/u/consent",
             get(consent::consent_get).post(consent::consent_post),
