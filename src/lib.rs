@@ -210,6 +210,11 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The state its handlers share (tests drive flows with it directly).
+    pub fn state(&self) -> state::AppState {
+        self.state.clone()
+    }
+
     /// The tasks its requests leave running (back-channel logout
     /// deliveries): tests wait for them to settle.
     pub fn background_tasks(&self) -> state::BackgroundTasks {

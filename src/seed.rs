@@ -177,7 +177,7 @@ pub async fn seed_demo_tenant(
     let user = User {
         user_id: ids::new_id(ids::USER),
         connection_id: database.id.clone(),
-        email: "demo@hoekstra.example".into(),
+        email: Some("demo@hoekstra.example".into()),
         email_verified: true,
         name: Some("Demo User".into()),
         given_name: Some("Demo".into()),
@@ -199,7 +199,7 @@ pub async fn seed_demo_tenant(
         web_client_secret: web_secret,
         m2m_client_id: m2m.client_id,
         m2m_client_secret: m2m_secret,
-        user_email: user.email,
+        user_email: user.email.unwrap_or_default(),
         user_password: password,
     }))
 }

@@ -90,7 +90,7 @@ pub fn profile_claims(
         }
     };
     if scope.iter().any(|s| s == "email") {
-        put("email", Some(user.email.clone().into()));
+        put("email", user.email.clone().map(Into::into));
         put("email_verified", Some(user.email_verified.into()));
     }
     if scope.iter().any(|s| s == "profile") {

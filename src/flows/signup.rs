@@ -97,7 +97,7 @@ pub async fn submit_signup(
     let user = User {
         user_id: ids::new_id(ids::USER),
         connection_id: connection_id.clone(),
-        email,
+        email: Some(email),
         email_verified: false,
         name: None,
         given_name: None,

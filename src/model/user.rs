@@ -1,13 +1,16 @@
 //! Users and their email addresses.
 
 use super::ValidationError;
+use super::connection::Strategy;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub user_id: String,
     /// The connection that created the user (the first identity).
     pub connection_id: String,
-    pub email: String,
+    /// Normalized. Users of a database connection always have one; an
+    /// upstream may send none (the user is then known by its identity).
+    pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
     pub given_name: Option<String>,
@@ -17,6 +20,25 @@ pub struct User {
     pub blocked: bool,
     pub app_metadata: serde_json::Map<String, serde_json::Value>,
     pub user_metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl User {
+    /// How pages name the user to themselves ("continue as …"): the email,
+    /// else the name, else the id (an upstream may send neither).
+    pub fn label(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(&self.user_id)
+    }
+}
+
+/// The id of a user provisioned from an upstream identity, in Auth0's
+/// `provider|connection|id` form (Auth0's for enterprise connections:
+/// Switchyard may hold several connections of one strategy, so the
+/// connection is always part of it). Database users keep their `usr_…` ids.
+pub fn federated_user_id(strategy: Strategy, connection_name: &str, subject: &str) -> String {
+    format!("{}|{connection_name}|{subject}", strategy.as_str())
 }
 
 /// Normalizes an email for lookup and uniqueness: trimmed, the domain

@@ -94,6 +94,7 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "A client grant for this client and audience already exists",
     ),
     unique("users_pkey", "users", &["user_id"]),
+    // A partial unique index: among password users.
     explained(
         unique(
             "users_connection_email_key",
@@ -192,6 +193,14 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "upstream_requests_pkey",
         "upstream_requests",
         &["state_hash"],
+    ),
+    explained(
+        unique(
+            "user_identities_pkey",
+            "user_identities",
+            &["connection_id", "subject"],
+        ),
+        "The identity is already linked to a user",
     ),
 ];
 

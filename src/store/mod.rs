@@ -9,6 +9,7 @@ mod codes;
 mod connections;
 pub mod constraints;
 mod grants;
+pub mod identities;
 mod keys;
 mod login;
 mod notify;
@@ -146,6 +147,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Runs the migrations of `backend`. SQLite's run with foreign keys off, as
+/// SQLite's way of changing a table (rebuild, drop, rename) needs: with them
+/// on, dropping the old table would cascade to every row referencing it.
+/// The setting cannot change inside the migrations' transactions, so it is
+/// set on the connection they run on, and set back after.
+async fn migrate(pool: &AnyPool, backend: Backend) -> StoreResult<()> {
+    let failed = |e| StoreError::Backend(sqlx::Error::Migrate(Box::new(e)));
+    match backend {
+        Backend::Postgres => POSTGRES_MIGRATIONS.run(pool).await.map_err(failed),
+        Backend::Sqlite => {
+            let mut conn = pool.acquire().await?;
+            conn.execute("pragma foreign_keys = off").await?;
+            let migrated = SQLITE_MIGRATIONS.run(&mut *conn).await;
+            conn.execute("pragma foreign_keys = on").await?;
+            migrated.map_err(failed)
+        }
+    }
+}
+
 impl Store {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`) and runs
     /// the migrations of that backend.
@@ -188,14 +208,7 @@ impl Store {
             prepare_sqlite_file(database_url)?;
         }
         let pool = options.connect(database_url).await?;
-        let migrator = match backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(sqlx::Error::Migrate(Box::new(e))))?;
+        migrate(&pool, backend).await?;
         Ok(Store {
             pool,
             backend,

@@ -90,7 +90,7 @@ async fn insert_enabled(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     pub user_id: String,
-    pub email: String,
+    pub email: Option<String>,
     pub name: Option<String>,
     pub picture: Option<String>,
 }

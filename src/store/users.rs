@@ -9,6 +9,15 @@ use crate::model::user::User;
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
      picture, blocked, app_metadata, user_metadata, created_at, updated_at";
 
+/// [`COLUMNS`] of the table aliased `alias`, for joins.
+pub(super) fn qualified_columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Which users a list holds; `None` selects all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
@@ -29,7 +38,7 @@ pub struct StoredUser {
     pub updated_at: i64,
 }
 
-fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
+pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         user: User {
             user_id: row.try_get("user_id")?,
@@ -61,27 +70,8 @@ impl Store {
     /// A second user with the same email in the same connection fails on
     /// `users_connection_email_key`.
     pub async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        sqlx::query(&format!(
-            "insert into users ({COLUMNS}, password_hash) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
-        ))
-        .bind(&user.user_id)
-        .bind(&user.connection_id)
-        .bind(&user.email)
-        .bind(user.email_verified)
-        .bind(&user.name)
-        .bind(&user.given_name)
-        .bind(&user.family_name)
-        .bind(&user.nickname)
-        .bind(&user.picture)
-        .bind(user.blocked)
-        .bind(to_json(&user.app_metadata))
-        .bind(to_json(&user.user_metadata))
-        .bind(self.now_millis())
-        .bind(password_hash)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert_user_row(&mut conn, user, password_hash, self.now_millis()).await
     }
 
     pub async fn get_user(&self, user_id: &str) -> StoreResult<StoredUser> {
@@ -240,4 +230,34 @@ async fn write_user(
     .execute(&mut *conn)
     .await?;
     expect_one(result)
+}
+
+/// Inserts a user's row, created and updated `now`.
+pub(super) async fn insert_user_row(
+    conn: &mut sqlx::AnyConnection,
+    user: &User,
+    password_hash: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "insert into users ({COLUMNS}, password_hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
+    ))
+    .bind(&user.user_id)
+    .bind(&user.connection_id)
+    .bind(&user.email)
+    .bind(user.email_verified)
+    .bind(&user.name)
+    .bind(&user.given_name)
+    .bind(&user.family_name)
+    .bind(&user.nickname)
+    .bind(&user.picture)
+    .bind(user.blocked)
+    .bind(to_json(&user.app_metadata))
+    .bind(to_json(&user.user_metadata))
+    .bind(now)
+    .bind(password_hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

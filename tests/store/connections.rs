@@ -85,7 +85,7 @@ async fn deleting_a_connection_cascades(store: Store) {
     assert_not_found(store.get_user(&alice.user_id).await);
     assert!(
         store
-            .list_users_by_email(&alice.email)
+            .list_users_by_email(alice.email.as_deref().unwrap())
             .await
             .unwrap()
             .is_empty()

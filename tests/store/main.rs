@@ -31,6 +31,7 @@ mod clients;
 mod connections;
 mod foreign_keys;
 mod grants;
+mod identities;
 mod keys;
 mod members;
 mod organizations;
@@ -111,7 +112,7 @@ fn user(connection_id: &str, email: &str) -> User {
     User {
         user_id: new_id(ids::USER),
         connection_id: connection_id.to_owned(),
-        email: email.to_owned(),
+        email: Some(email.to_owned()),
         email_verified: false,
         name: None,
         given_name: None,

@@ -26,7 +26,7 @@ async fn user_email_is_unique_per_connection(store: Store) {
     let alice = user(&db.id, email);
     store.insert_user(&alice, Some("hash")).await.unwrap();
     assert_conflict(
-        store.insert_user(&user(&db.id, email), None).await,
+        store.insert_user(&user(&db.id, email), Some("hash")).await,
         "users_connection_email_key",
     );
     let mut same_id = user(&google.id, "bob@example.com");
@@ -45,9 +45,18 @@ async fn user_email_is_unique_per_connection(store: Store) {
 
     // Changing an email onto a taken one in the same connection is refused.
     let mut bob = user(&db.id, "bob@example.com");
-    store.insert_user(&bob, None).await.unwrap();
-    bob.email = email.to_owned();
+    store.insert_user(&bob, Some("hash")).await.unwrap();
+    bob.email = Some(email.to_owned());
     assert_conflict(store.update_user(&bob).await, "users_connection_email_key");
+
+    // Users without a password (from an upstream) may share an email: two
+    // people of one upstream can claim one address.
+    for _ in 0..2 {
+        store
+            .insert_user(&user(&google.id, "carol@example.com"), None)
+            .await
+            .unwrap();
+    }
 }
 
 async fn deleting_a_user_cascades(store: Store) {
@@ -98,7 +107,7 @@ async fn deleting_a_user_cascades(store: Store) {
     }
     // The email is free again in that connection.
     store
-        .insert_user(&user(&db.id, &alice.email), None)
+        .insert_user(&user(&db.id, alice.email.as_deref().unwrap()), None)
         .await
         .unwrap();
     assert_not_found(store.delete_user(&alice.user_id).await);
@@ -136,14 +145,14 @@ async fn user_round_trip(store: Store) {
         assert_eq!(stored.created_at, stored.updated_at);
     }
     let (found, hash) = store
-        .find_password_user(&db.id, &full.email)
+        .find_password_user(&db.id, full.email.as_deref().unwrap())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(found.user, full);
     assert_eq!(hash.as_deref(), Some("$argon2id$hash"));
     let (_, no_hash) = store
-        .find_password_user(&db.id, &bare.email)
+        .find_password_user(&db.id, bare.email.as_deref().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -158,7 +167,7 @@ async fn user_round_trip(store: Store) {
 
     let created = store.get_user(&full.user_id).await.unwrap().created_at;
     let mut updated = full.clone();
-    updated.email = "alice@new.example.com".to_owned();
+    updated.email = Some("alice@new.example.com".to_owned());
     updated.email_verified = false;
     updated.name = None;
     updated.given_name = Some("Al".to_owned());
@@ -175,7 +184,7 @@ async fn user_round_trip(store: Store) {
     assert!(stored.updated_at >= created);
     // The password hash survives a profile update and can be replaced.
     let (_, hash) = store
-        .find_password_user(&db.id, &updated.email)
+        .find_password_user(&db.id, updated.email.as_deref().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -185,7 +194,7 @@ async fn user_round_trip(store: Store) {
         .await
         .unwrap();
     let (_, hash) = store
-        .find_password_user(&db.id, &updated.email)
+        .find_password_user(&db.id, updated.email.as_deref().unwrap())
         .await
         .unwrap()
         .unwrap();

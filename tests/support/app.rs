@@ -42,6 +42,8 @@ pub struct TestApp {
     /// The store the server itself runs on (closing it makes the database
     /// unreachable for the server).
     pub served_store: switchyard::store::Store,
+    /// The served app's state, to drive a flow without its pages.
+    pub served_state: switchyard::state::AppState,
     handle: axum_server::Handle,
     /// Told when the server has stopped (and closed its store).
     stopped: mpsc::Receiver<()>,
@@ -139,6 +141,7 @@ async fn build_and_serve(
         .metrics_addr()
         .map(|addr| format!("http://127.0.0.1:{}", addr.port()));
     let served_store = app.store();
+    let served_state = app.state();
     let handle = axum_server::Handle::new();
     let (stop, stopped) = mpsc::channel();
     let serving = handle.clone();
@@ -165,6 +168,7 @@ async fn build_and_serve(
         clock,
         metrics_base,
         served_store,
+        served_state,
         handle,
         stopped,
         own_database: None,

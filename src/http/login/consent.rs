@@ -47,7 +47,7 @@ async fn consent_page(state: &AppState, headers: &HeaderMap, txn: &Transaction) 
         Err(e) => return login_error(headers, e.into()),
     };
     let email = match state.store.get_user(&session.user_id).await {
-        Ok(user) => user.user.email,
+        Ok(user) => user.user.label().to_owned(),
         Err(e) => return login_error(headers, e.into()),
     };
     render_with_form_target(

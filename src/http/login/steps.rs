@@ -130,7 +130,8 @@ async fn offered_account(state: &AppState, txn: &Transaction) -> Option<String> 
             .await
             .ok()?
             .user
-            .email,
+            .label()
+            .to_owned(),
     )
 }
 

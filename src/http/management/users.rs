@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, nullable, paged};
 use crate::connectors::database::{check_password_policy, hash_password};
 use crate::http::error::{ApiError, ApiErrorBody};
-use crate::model::connection::Connection;
-use crate::model::user::{User, normalize_email};
+use crate::model::connection::{Connection, Strategy};
+use crate::model::user::{User, federated_user_id, normalize_email};
 use crate::model::{ValidationError, check_display_text, check_url, ids};
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -26,8 +26,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users_post, users_list))
         .routes(routes!(user_get, user_patch, user_delete))
         .routes(routes!(users_by_email_get))
+        .routes(routes!(user_identities_post))
+        .routes(routes!(user_identity_delete))
 }
 
+/// One identity of a user, as Auth0 shows it: a database user's own (its
+/// `user_id` the user's), and each upstream identity (its `user_id` the
+/// upstream's id of the person).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityBody {
     pub connection: String,
@@ -35,12 +40,20 @@ pub struct IdentityBody {
     pub user_id: String,
     #[serde(rename = "isSocial")]
     pub is_social: bool,
+    /// What the upstream sent at the identity's last login, for the
+    /// identities other than the one the user was made from (Auth0's
+    /// `profileData` of linked accounts).
+    #[serde(rename = "profileData", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub profile_data: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserBody {
     pub user_id: String,
-    pub email: String,
+    /// Left out for a user whose upstream sent no email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub email_verified: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -62,15 +75,10 @@ pub struct UserBody {
     pub updated_at: String,
 }
 
-fn user_body(stored: StoredUser, connection: &Connection) -> UserBody {
+fn user_body(stored: StoredUser, identities: Vec<IdentityBody>) -> UserBody {
     let user = stored.user;
     UserBody {
-        identities: vec![IdentityBody {
-            connection: connection.name.clone(),
-            provider: connection.strategy.as_str().to_owned(),
-            user_id: user.user_id.clone(),
-            is_social: connection.strategy.is_social(),
-        }],
+        identities,
         user_id: user.user_id,
         email: user.email,
         email_verified: user.email_verified,
@@ -87,12 +95,81 @@ fn user_body(stored: StoredUser, connection: &Connection) -> UserBody {
     }
 }
 
-async fn with_connection(state: &AppState, stored: StoredUser) -> Result<UserBody, ApiError> {
-    let connection = state
-        .store
-        .get_connection(&stored.user.connection_id)
-        .await?;
-    Ok(user_body(stored, &connection))
+/// The connections a response names, each read once.
+#[derive(Default)]
+struct Connections(HashMap<String, Connection>);
+
+impl Connections {
+    async fn get(&mut self, state: &AppState, id: &str) -> Result<&Connection, ApiError> {
+        if !self.0.contains_key(id) {
+            let connection = state.store.get_connection(id).await?;
+            self.0.insert(id.to_owned(), connection);
+        }
+        self.0
+            .get(id)
+            .ok_or_else(|| ApiError::internal("connection read but not kept"))
+    }
+}
+
+/// A user's identities as Auth0 lists them, the user's main one first: a
+/// database user's own, or the upstream identity it was provisioned from;
+/// then the linked ones, oldest first.
+async fn identities_of(
+    state: &AppState,
+    connections: &mut Connections,
+    user: &User,
+) -> Result<Vec<IdentityBody>, ApiError> {
+    let mut identities = Vec::new();
+    let own = connections.get(state, &user.connection_id).await?;
+    if own.strategy.is_database() {
+        identities.push(IdentityBody {
+            connection: own.name.clone(),
+            provider: own.strategy.as_str().to_owned(),
+            user_id: user.user_id.clone(),
+            is_social: false,
+            profile_data: None,
+        });
+    }
+    for identity in state.store.list_user_identities(&user.user_id).await? {
+        let connection = connections.get(state, &identity.connection_id).await?;
+        let main = is_main_identity(user, connection, &identity.subject);
+        let body = IdentityBody {
+            connection: connection.name.clone(),
+            provider: connection.strategy.as_str().to_owned(),
+            user_id: identity.subject,
+            is_social: connection.strategy.is_social(),
+            profile_data: (!main).then_some(identity.profile_data),
+        };
+        if main {
+            identities.insert(0, body);
+        } else {
+            identities.push(body);
+        }
+    }
+    Ok(identities)
+}
+
+/// Whether `subject` at `connection` is the identity `user` was made from.
+fn is_main_identity(user: &User, connection: &Connection, subject: &str) -> bool {
+    user.user_id == federated_user_id(connection.strategy, &connection.name, subject)
+}
+
+/// Users as the Management API shows them, with their identities.
+async fn user_bodies(state: &AppState, users: Vec<StoredUser>) -> Result<Vec<UserBody>, ApiError> {
+    let mut connections = Connections::default();
+    let mut bodies = Vec::with_capacity(users.len());
+    for stored in users {
+        let identities = identities_of(state, &mut connections, &stored.user).await?;
+        bodies.push(user_body(stored, identities));
+    }
+    Ok(bodies)
+}
+
+async fn one_user_body(state: &AppState, stored: StoredUser) -> Result<UserBody, ApiError> {
+    user_bodies(state, vec![stored])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("a user shown as no user"))
 }
 
 pub(super) fn user_not_found(err: StoreError) -> ApiError {
@@ -199,7 +276,7 @@ async fn users_post(
     let user = User {
         user_id: ids::new_id(ids::USER),
         connection_id: connection.id.clone(),
-        email: normalize_email(&body.email)?,
+        email: Some(normalize_email(&body.email)?),
         email_verified: body.email_verified.unwrap_or(false),
         name: body.name,
         given_name: body.given_name,
@@ -217,7 +294,10 @@ async fn users_post(
         .map_err(ApiError::from_password_error)?;
     state.store.insert_user(&user, Some(&hash)).await?;
     let stored = state.store.get_user(&user.user_id).await?;
-    Ok((StatusCode::CREATED, Json(user_body(stored, &connection))))
+    Ok((
+        StatusCode::CREATED,
+        Json(one_user_body(&state, stored).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -229,7 +309,7 @@ async fn user_get(
 ) -> Result<Json<UserBody>, ApiError> {
     auth.require("read:users")?;
     let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
-    Ok(Json(with_connection(&state, stored).await?))
+    Ok(Json(one_user_body(&state, stored).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -303,17 +383,7 @@ async fn users_list(
     let filter = user_filter(&query)?;
     let (mode, page) = paging.mode()?;
     let stored = state.store.list_users(&filter, &page).await?;
-    // A page holds users of a few connections: each is read once.
-    let mut connections: HashMap<String, Connection> = HashMap::new();
-    let mut users = Vec::with_capacity(stored.len());
-    for user in stored {
-        let connection_id = user.user.connection_id.clone();
-        if !connections.contains_key(&connection_id) {
-            let connection = state.store.get_connection(&connection_id).await?;
-            connections.insert(connection_id.clone(), connection);
-        }
-        users.push(user_body(user, &connections[&connection_id]));
-    }
+    let users = user_bodies(&state, stored).await?;
     Ok(Json(
         paged(
             "users",
@@ -342,11 +412,8 @@ async fn users_by_email_get(
     auth.require("read:users")?;
     let email = normalize_email(&query.email)
         .map_err(|e| ApiError::invalid_query(format!("Query validation error: {}", e.reason)))?;
-    let mut users = Vec::new();
-    for stored in state.store.list_users_by_email(&email).await? {
-        users.push(with_connection(&state, stored).await?);
-    }
-    Ok(Json(users))
+    let users = state.store.list_users_by_email(&email).await?;
+    Ok(Json(user_bodies(&state, users).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v2/users/{id}", tag = "users", params(("id" = String, Path)),
@@ -382,7 +449,7 @@ async fn user_patch(
         .update_user_with(&id, |mut user| {
             was_blocked = user.blocked;
             if let Some(email) = &body.email {
-                user.email = normalize_email(email)?;
+                user.email = Some(normalize_email(email)?);
             }
             macro_rules! set_opt {
                 ($($field:ident),*) => { $(if let Some(v) = body.$field { user.$field = v; })* };
@@ -423,7 +490,7 @@ async fn user_patch(
         state.store.revoke_user_refresh_grants(&id).await?;
     }
     let stored = state.store.get_user(&id).await.map_err(user_not_found)?;
-    Ok(Json(user_body(stored, &connection)))
+    Ok(Json(one_user_body(&state, stored).await?))
 }
 
 /// The stored hash of a new password for a user of `connection`: only
@@ -450,6 +517,176 @@ async fn user_delete(
     crate::flows::backchannel::end_user_sessions(&state, &id).await?;
     state.store.delete_user(&id).await.map_err(user_not_found)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /users/{id}/identities`, as Auth0: the secondary account named by
+/// `provider` and `user_id` (and its `connection_id`, if given) joins the
+/// user `{id}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkIdentityBody {
+    /// The secondary account's provider (`oidc`, `google-oauth2`, …).
+    pub provider: Option<String>,
+    /// The secondary account's `user_id` without its `provider|` (Auth0's
+    /// form), or whole; a string or a number.
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<Value>,
+    /// The secondary account's connection, checked when given.
+    pub connection_id: Option<String>,
+    /// Auth0's alternative (the secondary account's ID token): not
+    /// supported, refused with a 400 that says so.
+    pub link_with: Option<String>,
+}
+
+/// The id of the secondary account a link names: Auth0 spells it without
+/// its `provider|`; database users keep their `usr_…` ids.
+fn secondary_user_id(provider: &str, user_id: &str) -> String {
+    if provider == Strategy::Database.as_str() || user_id.starts_with(&format!("{provider}|")) {
+        user_id.to_owned()
+    } else {
+        format!("{provider}|{user_id}")
+    }
+}
+
+#[utoipa::path(post, path = "/api/v2/users/{id}/identities", tag = "users",
+    params(("id" = String, Path, description = "The primary account")),
+    request_body = LinkIdentityBody,
+    responses((status = 201, description = "The primary account's identities", body = [IdentityBody]),
+        (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn user_identities_post(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<LinkIdentityBody>,
+) -> Result<(StatusCode, Json<Vec<IdentityBody>>), ApiError> {
+    auth.require("update:users")?;
+    let primary = state
+        .store
+        .get_user(&id)
+        .await
+        .map_err(user_not_found)?
+        .user;
+    if body.link_with.is_some() {
+        return Err(ApiError::bad_request(
+            "link_with is not supported: name the secondary account with provider and user_id",
+        ));
+    }
+    let provider = body
+        .provider
+        .ok_or_else(|| ApiError::bad_request("Payload validation error: provider is required"))?;
+    let user_id = match body.user_id {
+        Some(Value::String(id)) if !id.is_empty() => id,
+        Some(Value::Number(id)) => id.to_string(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Payload validation error: user_id is required (a string or a number)",
+            ));
+        }
+    };
+    let secondary_id = secondary_user_id(&provider, &user_id);
+    if secondary_id == primary.user_id {
+        return Err(ApiError::bad_request("A user cannot be linked to itself"));
+    }
+    let secondary = state
+        .store
+        .get_user(&secondary_id)
+        .await
+        .map_err(|e| {
+            ApiError::from_store(e, "The secondary user does not exist", "inexistent_user")
+        })?
+        .user;
+    let connection = state.store.get_connection(&secondary.connection_id).await?;
+    if connection.strategy.as_str() != provider {
+        return Err(ApiError::bad_request(format!(
+            "The secondary user's provider is {}, not {provider}",
+            connection.strategy
+        )));
+    }
+    if body
+        .connection_id
+        .is_some_and(|given| given != connection.id)
+    {
+        return Err(ApiError::bad_request(
+            "connection_id is not the secondary user's connection",
+        ));
+    }
+    if connection.strategy.is_database() {
+        // Its password is its identity, kept on the user row: it would go
+        // with the secondary user.
+        return Err(ApiError::bad_request(
+            "A database user can only be the primary account of a link",
+        ));
+    }
+    // The secondary account ends: its sessions first (its apps are told).
+    crate::flows::backchannel::end_user_sessions(&state, &secondary.user_id).await?;
+    state
+        .store
+        .merge_user_into(&secondary.user_id, &primary.user_id)
+        .await
+        .map_err(user_not_found)?;
+    let identities = identities_of(&state, &mut Connections::default(), &primary).await?;
+    Ok((StatusCode::CREATED, Json(identities)))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{id}/identities/{provider}/{user_id}", tag = "users",
+    params(("id" = String, Path, description = "The primary account"),
+        ("provider" = String, Path), ("user_id" = String, Path, description = "The upstream's id of the person, or `<connection>|<id>`")),
+    responses((status = 200, description = "The identities left", body = [IdentityBody]),
+        (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+async fn user_identity_delete(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path((id, provider, user_id)): Path<(String, String, String)>,
+) -> Result<Json<Vec<IdentityBody>>, ApiError> {
+    auth.require("update:users")?;
+    let user = state
+        .store
+        .get_user(&id)
+        .await
+        .map_err(user_not_found)?
+        .user;
+    let mut connections = Connections::default();
+    let mut found = Vec::new();
+    for identity in state.store.list_user_identities(&id).await? {
+        let connection = connections.get(&state, &identity.connection_id).await?;
+        let named = identity.subject == user_id
+            || format!("{}|{}", connection.name, identity.subject) == user_id;
+        if connection.strategy.as_str() == provider && named {
+            found.push((connection.clone(), identity.subject));
+        }
+    }
+    let (connection, subject) = match found.len() {
+        0 if provider == Strategy::Database.as_str() && user_id == id => {
+            return Err(ApiError::bad_request(
+                "The user's main identity cannot be unlinked",
+            ));
+        }
+        0 => {
+            return Err(ApiError::not_found(
+                "The user has no such identity",
+                "inexistent_identity",
+            ));
+        }
+        1 => found.remove(0),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Several connections of this provider know this id: give user_id as <connection>|<id>",
+            ));
+        }
+    };
+    if is_main_identity(&user, &connection, &subject) {
+        return Err(ApiError::bad_request(
+            "The user's main identity cannot be unlinked",
+        ));
+    }
+    state
+        .store
+        .delete_identity(&id, &connection.id, &subject)
+        .await
+        .map_err(|e| {
+            ApiError::from_store(e, "The user has no such identity", "inexistent_identity")
+        })?;
+    Ok(Json(identities_of(&state, &mut connections, &user).await?))
 }
 
 #[cfg(test)]

@@ -100,6 +100,7 @@ impl ConnectionOptions {
 
     /// The rules between options that a decoded value may still break.
     pub fn check(&self) -> Result<(), ValidationError> {
+        self.check_account_linking()?;
         match self {
             Self::Database(_) | Self::Google(_) | Self::Github(_) | Self::WindowsLive(_) => Ok(()),
             Self::OAuth2(options) => options.check(),
@@ -204,6 +205,43 @@ impl ConnectionOptions {
         }
     }
 
+    /// `options.account_linking`: what a first login through this upstream
+    /// does when a user with its email exists. Stored options were checked
+    /// when written; anything else reads as the default, `never`.
+    pub fn account_linking(&self) -> AccountLinking {
+        match self.extra().get(ACCOUNT_LINKING) {
+            Some(Value::String(given)) if !self.strategy().is_database() => AccountLinking::ALL
+                .into_iter()
+                .find(|policy| policy.as_str() == given)
+                .unwrap_or_default(),
+            _ => AccountLinking::default(),
+        }
+    }
+
+    fn check_account_linking(&self) -> Result<(), ValidationError> {
+        let Some(given) = self.extra().get(ACCOUNT_LINKING) else {
+            return Ok(());
+        };
+        let field = "options.account_linking";
+        if self.strategy().is_database() {
+            return Err(ValidationError::new(
+                field,
+                "only connections to an identity provider link accounts",
+            ));
+        }
+        let known = AccountLinking::ALL
+            .iter()
+            .any(|policy| given.as_str() == Some(policy.as_str()));
+        if !known {
+            let allowed: Vec<&str> = AccountLinking::ALL.iter().map(|p| p.as_str()).collect();
+            return Err(ValidationError::new(
+                field,
+                format!("must be one of: {}", allowed.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
     /// The options as the Management API shows them: secrets are write-only.
     #[must_use]
     pub fn without_secrets(&self) -> Self {
@@ -217,6 +255,32 @@ impl ConnectionOptions {
 }
 
 const CLIENT_SECRET: &str = "client_secret";
+const ACCOUNT_LINKING: &str = "account_linking";
+
+/// `options.account_linking` of a connection to an upstream (Switchyard's
+/// own option: Auth0 links accounts with Actions). When a first login brings
+/// an email that an existing user has:
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountLinking {
+    /// `never` (the default): a new user, whatever users exist.
+    #[default]
+    Never,
+    /// `verified_email`: the identity joins the one existing user with that
+    /// email when the upstream says the email is verified and the existing
+    /// user's email is verified too.
+    VerifiedEmail,
+}
+
+impl AccountLinking {
+    pub const ALL: [AccountLinking; 2] = [AccountLinking::Never, AccountLinking::VerifiedEmail];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountLinking::Never => "never",
+            AccountLinking::VerifiedEmail => "verified_email",
+        }
+    }
+}
 
 /// In the OpenAPI document: `anyOf` the strategies' shapes (every option is
 /// optional and unknown ones are kept, so an object may fit several shapes;

@@ -1,0 +1,429 @@
+//! Upstream identities to users: just-in-time provisioning, the profile
+//! refresh, the account-linking policies (the nOAuth takeover refused),
+//! blocked users, and the Management API's identities, linking and
+//! unlinking. The flow is driven directly with the `Identity` a connector
+//! would return: what happens next is Switchyard's own logic.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+use switchyard::connectors::Identity;
+use switchyard::flows::federation::user_for_identity;
+use switchyard::flows::login::LoginError;
+use switchyard::model::connection::Connection;
+use switchyard::model::user::User;
+
+use crate::on_both_backends;
+use crate::organizations::{create_connection, oidc_connection};
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    first_login_provisions_and_later_logins_refresh,
+    linking_policies_and_the_noauth_takeover,
+    blocked_users_are_refused,
+    two_first_logins_of_one_identity_make_one_user,
+    identities_link_and_unlink_through_the_management_api,
+);
+
+fn identity(
+    connection: &Connection,
+    subject: &str,
+    email: Option<&str>,
+    verified: bool,
+) -> Identity {
+    Identity {
+        connection_id: connection.id.clone(),
+        subject: subject.to_owned(),
+        email: email.map(str::to_owned),
+        email_verified: verified,
+        name: None,
+        given_name: None,
+        family_name: None,
+        nickname: None,
+        picture: None,
+        groups: Vec::new(),
+        raw: Map::new(),
+    }
+}
+
+async fn connection(app: &TestApp, token: &str, body: Value) -> Connection {
+    let id = create_connection(app, token, body).await;
+    app.served_store.get_connection(&id).await.unwrap()
+}
+
+fn linking(name: &str, policy: &str) -> Value {
+    let mut body = oidc_connection(name);
+    body["options"]["account_linking"] = json!(policy);
+    body
+}
+
+async fn log_in(app: &TestApp, connection: &Connection, identity: &Identity) -> User {
+    user_for_identity(&app.served_state, connection, identity)
+        .await
+        .unwrap()
+}
+
+/// A user id in a path, as the SDKs encode it.
+fn path_id(id: &str) -> String {
+    id.replace('|', "%7C")
+}
+
+async fn get_user(app: &TestApp, token: &str, id: &str) -> (StatusCode, Value) {
+    app.api(
+        Method::GET,
+        &format!("/api/v2/users/{}", path_id(id)),
+        token,
+        None,
+    )
+    .await
+}
+
+async fn password_user(app: &TestApp, token: &str, email: &str, verified: bool) -> String {
+    let (status, user) = app
+        .api(
+            Method::POST,
+            "/api/v2/users",
+            token,
+            Some(
+                json!({"connection": "users", "email": email, "password": "correct horse battery",
+                         "email_verified": verified, "name": "Set by the admin"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    user["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn first_login_provisions_and_later_logins_refresh(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let acme = connection(&app, &token, oidc_connection("acme-oidc")).await;
+
+    // No email from the upstream: the person still logs in.
+    let mut jane = identity(&acme, "248289761001", None, false);
+    jane.name = Some("Jane".into());
+    let user = log_in(&app, &acme, &jane).await;
+    assert_eq!(user.user_id, "oidc|acme-oidc|248289761001");
+    assert_eq!(user.email, None);
+    assert_eq!(user.name.as_deref(), Some("Jane"));
+
+    let (status, shown) = get_user(&app, &token, &user.user_id).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert!(shown.get("email").is_none(), "{shown}");
+    assert_eq!(shown["user_id"], "oidc|acme-oidc|248289761001");
+    assert_eq!(
+        shown["identities"],
+        json!([{"connection": "acme-oidc", "provider": "oidc", "user_id": "248289761001", "isSocial": false}])
+    );
+
+    // What the admin sets that the upstream does not send stays.
+    let (status, _) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/users/{}", path_id(&user.user_id)),
+            &token,
+            Some(json!({"app_metadata": {"plan": "gold"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A later login refreshes the profile from the upstream.
+    jane.email = Some("jane@acme.test".into());
+    jane.email_verified = true;
+    jane.name = Some("Jane Doe".into());
+    let again = log_in(&app, &acme, &jane).await;
+    assert_eq!(again.user_id, user.user_id);
+    assert_eq!(again.email.as_deref(), Some("jane@acme.test"));
+    assert!(again.email_verified);
+    assert_eq!(again.name.as_deref(), Some("Jane Doe"));
+    let (_, shown) = get_user(&app, &token, &user.user_id).await;
+    assert_eq!(shown["email"], "jane@acme.test");
+    assert_eq!(shown["name"], "Jane Doe");
+    assert_eq!(shown["app_metadata"], json!({"plan": "gold"}));
+
+    // One user for the connection, found by Auth0's search.
+    let (status, found) = app
+        .api(
+            Method::GET,
+            "/api/v2/users?q=identities.connection:%22acme-oidc%22",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["user_id"], user.user_id);
+}
+
+async fn linking_policies_and_the_noauth_takeover(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let alice = password_user(&app, &token, "alice@acme.test", true).await;
+    let bob = password_user(&app, &token, "bob@acme.test", false).await;
+
+    let verified = connection(&app, &token, linking("links-verified", "verified_email")).await;
+    // nOAuth: an upstream that lets anyone type any address vouches for
+    // nothing. Its unverified claim of Alice's email makes a user of its own.
+    let mallory = log_in(
+        &app,
+        &verified,
+        &identity(&verified, "mallory", Some("alice@acme.test"), false),
+    )
+    .await;
+    assert_ne!(mallory.user_id, alice);
+    assert!(!mallory.email_verified);
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    assert_eq!(
+        shown["identities"].as_array().map(Vec::len),
+        Some(1),
+        "{shown}"
+    );
+
+    // An existing account whose email nobody verified is not joined either.
+    let not_bob = log_in(
+        &app,
+        &verified,
+        &identity(&verified, "b1", Some("bob@acme.test"), true),
+    )
+    .await;
+    assert_ne!(not_bob.user_id, bob);
+
+    // Both verified: the identity joins Alice, whose profile stays hers.
+    let mut upstream_alice = identity(&verified, "alice-upstream", Some("alice@acme.test"), true);
+    upstream_alice.name = Some("Alice Upstream".into());
+    let joined = log_in(&app, &verified, &upstream_alice).await;
+    assert_eq!(joined.user_id, alice);
+    assert_eq!(
+        log_in(&app, &verified, &upstream_alice).await.user_id,
+        alice
+    );
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    assert_eq!(shown["name"], "Set by the admin");
+    assert_eq!(
+        shown["identities"],
+        json!([
+            {"connection": "users", "provider": "auth0", "user_id": alice, "isSocial": false},
+            {"connection": "links-verified", "provider": "oidc", "user_id": "alice-upstream", "isSocial": false,
+             "profileData": {"email": "alice@acme.test", "email_verified": true, "name": "Alice Upstream"}}
+        ])
+    );
+
+    // The default never links, even a verified email (two verified accounts
+    // with one email are then two candidates: a new user, linked to none).
+    let never = connection(&app, &token, oidc_connection("never-links")).await;
+    let other = log_in(
+        &app,
+        &never,
+        &identity(&never, "a1", Some("alice@acme.test"), true),
+    )
+    .await;
+    assert_ne!(other.user_id, alice);
+
+    // Two verified accounts now have Alice's email: which one is hers is not
+    // guessed. The new user shares the address with Mallory's, in one
+    // connection: an upstream's people may claim one address.
+    let ambiguous = log_in(
+        &app,
+        &verified,
+        &identity(&verified, "alice-2", Some("alice@acme.test"), true),
+    )
+    .await;
+    assert_ne!(ambiguous.user_id, alice);
+    assert_ne!(ambiguous.user_id, other.user_id);
+
+    // The option is checked where it is set.
+    for (body, field) in [
+        (
+            linking("bad-policy", "sometimes"),
+            "options.account_linking",
+        ),
+        (
+            json!({"name": "db2", "strategy": "auth0", "options": {"account_linking": "never"}}),
+            "options.account_linking",
+        ),
+    ] {
+        let (status, error) = app
+            .api(Method::POST, "/api/v2/connections", &token, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(field),
+            "{error}"
+        );
+    }
+}
+
+async fn blocked_users_are_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let acme = connection(&app, &token, linking("acme-oidc", "verified_email")).await;
+    let jane = identity(&acme, "jane", None, false);
+    let user = log_in(&app, &acme, &jane).await;
+    let block = |id: String| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let (status, _) = app
+                .api(
+                    Method::PATCH,
+                    &format!("/api/v2/users/{}", path_id(&id)),
+                    token,
+                    Some(json!({"blocked": true})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    };
+    block(user.user_id.clone()).await;
+    let refused = user_for_identity(&app.served_state, &acme, &jane).await;
+    assert!(
+        matches!(&refused, Err(LoginError::Retry(m)) if m.contains("blocked")),
+        "{refused:?}"
+    );
+
+    // A blocked account is not a way in through a linked identity either.
+    let carol = password_user(&app, &token, "carol@acme.test", true).await;
+    block(carol.clone()).await;
+    let refused = user_for_identity(
+        &app.served_state,
+        &acme,
+        &identity(&acme, "carol", Some("carol@acme.test"), true),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(LoginError::Retry(m)) if m.contains("blocked")),
+        "{refused:?}"
+    );
+}
+
+async fn two_first_logins_of_one_identity_make_one_user(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let acme = connection(&app, &token, oidc_connection("acme-oidc")).await;
+    for round in 0..5 {
+        let racer = identity(&acme, &format!("racer-{round}"), None, false);
+        let login = || {
+            let (state, acme, racer) = (app.served_state.clone(), acme.clone(), racer.clone());
+            tokio::spawn(async move { user_for_identity(&state, &acme, &racer).await })
+        };
+        let (a, b) = (login(), login());
+        let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+        assert_eq!(a.user_id, b.user_id);
+    }
+    let (_, users) = app
+        .api(
+            Method::GET,
+            "/api/v2/users?connection=acme-oidc&include_totals=true",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(users["total"], 5, "{users}");
+}
+
+async fn identities_link_and_unlink_through_the_management_api(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let alice = password_user(&app, &token, "alice@acme.test", true).await;
+    let bob = password_user(&app, &token, "bob@acme.test", true).await;
+    let acme = connection(&app, &token, oidc_connection("acme-oidc")).await;
+    let jane = identity(&acme, "jane", Some("jane@acme.test"), true);
+    let secondary = log_in(&app, &acme, &jane).await.user_id;
+    let link = |primary: &str, body: Value| {
+        let path = format!("/api/v2/users/{}/identities", path_id(primary));
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::POST, &path, token, Some(body)).await }
+    };
+
+    for (body, expected) in [
+        (json!({"link_with": "eyJ..."}), StatusCode::BAD_REQUEST),
+        (
+            json!({"user_id": "acme-oidc|jane"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "acme-oidc|nobody"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"provider": "auth0", "user_id": alice}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"provider": "auth0", "user_id": bob}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"provider": "auth0", "user_id": secondary}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "acme-oidc|jane", "connection_id": "con_other"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, error) = link(&alice, body.clone()).await;
+        assert_eq!(status, expected, "{body}: {error}");
+        assert!(error["message"].is_string(), "{error}");
+    }
+
+    // Auth0's form: the secondary's user_id without its provider.
+    let (status, identities) = link(
+        &alice,
+        json!({"provider": "oidc", "user_id": "acme-oidc|jane", "connection_id": acme.id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{identities}");
+    assert_eq!(
+        identities,
+        json!([
+            {"connection": "users", "provider": "auth0", "user_id": alice, "isSocial": false},
+            {"connection": "acme-oidc", "provider": "oidc", "user_id": "jane", "isSocial": false,
+             "profileData": {"email": "jane@acme.test", "email_verified": true}}
+        ])
+    );
+    assert_eq!(
+        get_user(&app, &token, &secondary).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(log_in(&app, &acme, &jane).await.user_id, alice);
+
+    let unlink = |user: &str, provider: &str, id: &str| {
+        let path = format!(
+            "/api/v2/users/{}/identities/{provider}/{}",
+            path_id(user),
+            path_id(id)
+        );
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::DELETE, &path, token, None).await }
+    };
+    assert_eq!(
+        unlink(&alice, "auth0", &alice).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        unlink(&alice, "samlp", "jane").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, left) = unlink(&alice, "oidc", "jane").await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(
+        left,
+        json!([{"connection": "users", "provider": "auth0", "user_id": alice, "isSocial": false}])
+    );
+    assert_eq!(
+        unlink(&alice, "oidc", "jane").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Unlinked, the identity logs in as a user of its own again, whose
+    // main identity stays.
+    let again = log_in(&app, &acme, &jane).await.user_id;
+    assert_eq!(again, "oidc|acme-oidc|jane");
+    let (status, error) = unlink(&again, "oidc", "acme-oidc|jane").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+}

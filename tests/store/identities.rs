@@ -1,0 +1,274 @@
+//! Upstream identities: (connection, subject) → one user.
+
+use serde_json::json;
+use switchyard::model::connection::Strategy;
+use switchyard::model::ids::{self, new_id};
+use switchyard::model::user::{User, federated_user_id};
+use switchyard::store::Store;
+use switchyard::store::identities::ProfileData;
+
+use crate::{assert_conflict, assert_not_found, connection, object, org_with_member, user};
+
+crate::on_both_backends!(
+    an_identity_belongs_to_one_user,
+    users_may_have_no_email,
+    two_first_logins_of_one_identity_make_one_user,
+    identities_go_with_their_user_and_connection,
+    merging_moves_identities_and_deletes_the_secondary,
+);
+
+/// A user provisioned from `subject` at `connection`, without an email.
+fn federated(connection: &switchyard::model::connection::Connection, subject: &str) -> User {
+    User {
+        user_id: federated_user_id(connection.strategy, &connection.name, subject),
+        email: None,
+        ..user(&connection.id, "unused@example.com")
+    }
+}
+
+fn profile(name: &str) -> ProfileData {
+    object(json!({"name": name}))
+}
+
+async fn an_identity_belongs_to_one_user(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    assert!(
+        store
+            .find_identity_user(&oidc.id, "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let alice = federated(&oidc, "sub-1");
+    assert_eq!(alice.user_id, "oidc|acme-oidc|sub-1");
+    store
+        .insert_user_with_identity(&alice, "sub-1", &profile("Alice"))
+        .await
+        .unwrap();
+    let found = store.find_identity_user(&oidc.id, "sub-1").await.unwrap();
+    assert_eq!(found.map(|u| u.user), Some(alice.clone()));
+
+    // The identity is taken: not by a second user, not linked to another.
+    let mut second = federated(&oidc, "sub-1");
+    second.user_id = new_id(ids::USER);
+    assert_conflict(
+        store
+            .insert_user_with_identity(&second, "sub-1", &profile("Mallory"))
+            .await,
+        "user_identities_pkey",
+    );
+    assert_not_found(store.get_user(&second.user_id).await);
+    let bob = user(&db.id, "bob@example.com");
+    store.insert_user(&bob, Some("hash")).await.unwrap();
+    assert_conflict(
+        store
+            .insert_identity(&oidc.id, "sub-1", &bob.user_id, &profile("Bob"))
+            .await,
+        "user_identities_pkey",
+    );
+
+    // Another identity links to Bob.
+    store
+        .insert_identity(&oidc.id, "sub-2", &bob.user_id, &profile("Bob"))
+        .await
+        .unwrap();
+    store
+        .update_identity_profile(&oidc.id, "sub-2", &profile("Bobby"))
+        .await
+        .unwrap();
+    let identities = store.list_user_identities(&bob.user_id).await.unwrap();
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0].subject, "sub-2");
+    assert_eq!(identities[0].profile_data, profile("Bobby"));
+    assert_eq!(
+        store
+            .find_identity_user(&oidc.id, "sub-2")
+            .await
+            .unwrap()
+            .map(|u| u.user.user_id),
+        Some(bob.user_id.clone())
+    );
+
+    // Unlinking: only the user's own identity, once.
+    assert_not_found(
+        store
+            .delete_identity(&alice.user_id, &oidc.id, "sub-2")
+            .await,
+    );
+    store
+        .delete_identity(&bob.user_id, &oidc.id, "sub-2")
+        .await
+        .unwrap();
+    assert_not_found(store.delete_identity(&bob.user_id, &oidc.id, "sub-2").await);
+    assert!(
+        store
+            .find_identity_user(&oidc.id, "sub-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_not_found(
+        store
+            .update_identity_profile(&oidc.id, "sub-2", &profile("x"))
+            .await,
+    );
+}
+
+async fn users_may_have_no_email(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    // Two users without an email in one connection: no conflict.
+    for subject in ["a", "b"] {
+        store
+            .insert_user_with_identity(&federated(&oidc, subject), subject, &ProfileData::new())
+            .await
+            .unwrap();
+    }
+    let stored = store.get_user("oidc|acme-oidc|a").await.unwrap();
+    assert_eq!(stored.user.email, None);
+    // An email can come and go.
+    let mut user = stored.user;
+    user.email = Some("a@example.com".into());
+    store.update_user(&user).await.unwrap();
+    assert_eq!(
+        store.list_users_by_email("a@example.com").await.unwrap()[0]
+            .user
+            .user_id,
+        "oidc|acme-oidc|a"
+    );
+    user.email = None;
+    store.update_user(&user).await.unwrap();
+    assert_eq!(
+        store.get_user(&user.user_id).await.unwrap().user.email,
+        None
+    );
+}
+
+async fn two_first_logins_of_one_identity_make_one_user(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    for round in 0..5 {
+        let subject = format!("racer-{round}");
+        // Ids that differ, so only the identity's key can stop the second.
+        let first = User {
+            user_id: new_id(ids::USER),
+            ..federated(&oidc, &subject)
+        };
+        let second = User {
+            user_id: new_id(ids::USER),
+            ..federated(&oidc, &subject)
+        };
+        // Two tasks, on the runtime's two worker threads.
+        let login = |user: User| {
+            let store = store.clone();
+            let subject = subject.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_user_with_identity(&user, &subject, &ProfileData::new())
+                    .await
+            })
+        };
+        let (a, b) = (login(first.clone()), login(second.clone()));
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        let (winner, loser, lost) = match (a, b) {
+            (Ok(()), lost) => (&first, &second, lost),
+            (lost, Ok(())) => (&second, &first, lost),
+            both => panic!("neither first login made the user: {both:?}"),
+        };
+        assert_conflict(lost, "user_identities_pkey");
+        assert_not_found(store.get_user(&loser.user_id).await);
+        assert_eq!(
+            store
+                .find_identity_user(&oidc.id, &subject)
+                .await
+                .unwrap()
+                .map(|u| u.user.user_id),
+            Some(winner.user_id.clone())
+        );
+    }
+}
+
+async fn identities_go_with_their_user_and_connection(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let google = connection("google", Strategy::Google);
+    let db = connection("db", Strategy::Database);
+    for c in [&oidc, &google, &db] {
+        store.insert_connection(c, &[]).await.unwrap();
+    }
+    let (_, alice) = org_with_member(&store, "acme", &db).await;
+    store
+        .insert_identity(&oidc.id, "alice", &alice.user_id, &ProfileData::new())
+        .await
+        .unwrap();
+    store
+        .insert_identity(&google.id, "alice-g", &alice.user_id, &ProfileData::new())
+        .await
+        .unwrap();
+    // The connection goes: its identities too, not the user.
+    store.delete_connection(&google.id).await.unwrap();
+    let left = store.list_user_identities(&alice.user_id).await.unwrap();
+    assert_eq!(
+        left.iter().map(|i| i.subject.as_str()).collect::<Vec<_>>(),
+        ["alice"]
+    );
+    // The user goes: its identities too, free for a new login.
+    store.delete_user(&alice.user_id).await.unwrap();
+    assert!(
+        store
+            .find_identity_user(&oidc.id, "alice")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .insert_user_with_identity(&federated(&oidc, "alice"), "alice", &ProfileData::new())
+        .await
+        .unwrap();
+}
+
+async fn merging_moves_identities_and_deletes_the_secondary(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    let (acme, primary) = org_with_member(&store, "acme", &db).await;
+    let secondary = federated(&oidc, "s");
+    store
+        .insert_user_with_identity(&secondary, "s", &ProfileData::new())
+        .await
+        .unwrap();
+    store
+        .insert_members(&acme.id, std::slice::from_ref(&secondary.user_id))
+        .await
+        .unwrap();
+
+    assert_not_found(
+        store
+            .merge_user_into(&secondary.user_id, "usr_nobody")
+            .await,
+    );
+    assert_not_found(
+        store
+            .merge_user_into(&secondary.user_id, &secondary.user_id)
+            .await,
+    );
+    store
+        .merge_user_into(&secondary.user_id, &primary.user_id)
+        .await
+        .unwrap();
+    assert_not_found(store.get_user(&secondary.user_id).await);
+    assert!(!store.is_member(&acme.id, &secondary.user_id).await.unwrap());
+    assert!(store.is_member(&acme.id, &primary.user_id).await.unwrap());
+    assert_eq!(
+        store
+            .find_identity_user(&oidc.id, "s")
+            .await
+            .unwrap()
+            .map(|u| u.user.user_id),
+        Some(primary.user_id.clone())
+    );
+}
