@@ -216,7 +216,8 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
             "metahexa-sso",
             json!({"type": "back_channel", "issuer": upstream, "client_id": "switchyard-back",
                    "client_secret": "upstream-secret", "scope": "openid profile email",
-                   "attribute_map": {"mapping_mode": "use_map", "userinfo_scope": "openid email"}}),
+                   "attribute_map": {"mapping_mode": "use_map", "userinfo_scope": "openid email"},
+                   "upstream_params": {"ui_locales": {"value": "nl"}, "max_age": {"alias": "max_age"}}}),
         ),
         (
             "metahexa-sso-front",

@@ -83,6 +83,7 @@ const server = http.createServer(async (req, res) => {
   if (req.method !== 'GET' || !req.url.startsWith('/interaction/')) return provider.callback()(req, res);
   // Logs the login_hint in at once (no pages), or denies an unknown one.
   const { params } = await provider.interactionDetails(req, res);
+  upstream.lastParams = params;
   const accountId = params.login_hint;
   if (!USERS[accountId]) return provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'unknown user' });
   const grant = new provider.Grant({ accountId, clientId: params.client_id });
@@ -186,11 +187,15 @@ function assertRefused(page, label, reason) {
 
 // --- The journeys ------------------------------------------------------------
 
-test('back_channel: connection=NAME, code + PKCE upstream, userinfo, org_id; keys rotated between two logins', async () => {
+test('back_channel: connection=NAME, login_hint and upstream_params, code + PKCE upstream, userinfo, org_id; keys rotated between two logins', async () => {
   const browser = new TimedBrowser();
-  const { url, check } = await authorizeUrl({ connection: env('BACK_CONNECTION') });
+  const { url, check } = await authorizeUrl({ connection: env('BACK_CONNECTION'), max_age: '3600' });
   const done = await browser.follow(url.href, {}, REDIRECT_URI);
   const claims = await tokensFor(done.redirectedTo, check);
+  // login_hint, and the connection's upstream_params: a value and an alias.
+  assert.equal(upstream.lastParams.login_hint, EMAIL);
+  assert.equal(upstream.lastParams.ui_locales, 'nl');
+  assert.equal(upstream.lastParams.max_age, '3600');
   assert.equal(claims.org_id, env('SWITCHYARD_ORG_ID'));
   assert.equal(claims.email, EMAIL);
   assert.equal(upstream.tokenRequests, 1, 'Switchyard redeemed the code at the upstream');
