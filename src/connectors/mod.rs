@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::clock::Clock;
 use crate::model::connection::{Connection, ConnectionOptions};
+use crate::model::user::User;
 use crate::outbound::Outbound;
+use crate::store::{Store, StoreError};
 
 /// A person as an upstream identity provider described them, in one shape
 /// for every protocol: what `finish` of a redirect connector returns and what
@@ -148,6 +150,42 @@ pub trait RedirectConnector: Send + Sync {
         request: &'a UpstreamRequest,
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>>;
+}
+
+/// What a password connector says of an email and a password.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Valid(Box<User>),
+    /// The password is right, but the user is blocked.
+    Blocked,
+    WrongPassword,
+    UnknownUser,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordCheckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] database::PasswordError),
+}
+
+/// A connection that checks a password itself: the password database. An
+/// unknown email costs as much as a wrong password (no enumeration by timing).
+pub trait PasswordConnector: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<PasswordCheck, PasswordCheckError>>;
+}
+
+/// The password connector of the database connection `connection_id`.
+pub fn password_connector<'a>(
+    store: &'a Store,
+    connection_id: &'a str,
+) -> impl PasswordConnector + 'a {
+    database::PasswordDatabase::new(store, connection_id)
 }
 
 /// How long a built connector (with its upstream's metadata and keys) is

@@ -24,7 +24,8 @@ use subtle::ConstantTimeEq;
 use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, consent, sha256_hex, throttle};
-use crate::connectors::database::{PasswordError, verify_password};
+use crate::connectors::database::PasswordError;
+use crate::connectors::{PasswordCheck, PasswordCheckError, PasswordConnector, password_connector};
 use crate::metrics::LoginOutcome;
 use crate::model::client::Client;
 use crate::model::ids;
@@ -95,6 +96,15 @@ impl From<PasswordError> for LoginError {
                 retry_after_secs: PasswordError::RETRY_AFTER_SECS,
             },
             other => LoginError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PasswordCheckError> for LoginError {
+    fn from(err: PasswordCheckError) -> Self {
+        match err {
+            PasswordCheckError::Store(e) => e.into(),
+            PasswordCheckError::Password(e) => e.into(),
         }
     }
 }
@@ -335,10 +345,6 @@ pub async fn submit_identifier(
     Ok(crate::routing::decide(&email, &snapshot))
 }
 
-/// A verifier hash no password matches, so that an unknown email costs as
-/// much as a wrong password (no user enumeration by timing).
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoeWFyZC1kdW1teQ$Xq0mV5hHhxx8u0VnJ3RCoX1mXlJbI8PTcXn9U3u7v4w";
-
 /// The password step: verifies the password, applies the organization's
 /// membership rules, and returns the redirect carrying a new code.
 pub async fn submit_password(
@@ -410,22 +416,18 @@ async fn password_login(
 ) -> Result<Finished, PasswordLoginError> {
     // Counted before the password is checked; refused attempts never reach argon2.
     let attempt = throttle::begin_password_attempt(state, connection_id, email, client_ip).await?;
-    let found = state.store.find_password_user(connection_id, email).await?;
-    let (stored_hash, user) = match &found {
-        Some((user, Some(hash))) => (hash.clone(), Some(user)),
-        _ => (DUMMY_HASH.to_owned(), None),
-    };
-    let verified = verify_password(password.to_owned(), stored_hash).await?;
-    let user = match (verified, user) {
-        (true, Some(user)) if !user.user.blocked => user,
-        (true, Some(_)) => return Err(PasswordLoginError::Credentials(LoginOutcome::Blocked)),
-        (false, Some(_)) => {
-            return Err(PasswordLoginError::Credentials(LoginOutcome::WrongPassword));
-        }
-        (_, None) => return Err(PasswordLoginError::Credentials(LoginOutcome::UnknownUser)),
+    let refused = |outcome| Err(PasswordLoginError::Credentials(outcome));
+    let user = match password_connector(&state.store, connection_id)
+        .check(email, password)
+        .await?
+    {
+        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Blocked => return refused(LoginOutcome::Blocked),
+        PasswordCheck::WrongPassword => return refused(LoginOutcome::WrongPassword),
+        PasswordCheck::UnknownUser => return refused(LoginOutcome::UnknownUser),
     };
     attempt.succeeded(state).await?;
-    Ok(finish(state, txn, &user.user, connection_id).await?)
+    Ok(finish(state, txn, &user, connection_id).await?)
 }
 
 /// A login that succeeded: where to send the browser next, and the session
