@@ -161,6 +161,7 @@ impl Application {
         )
         .context("building the outbound HTTP client")?;
         let metrics = metrics::Metrics::new(&store);
+        let connectors = connectors::Connectors::new(outbound.clone(), clock.clone());
         let state = AppState(Arc::new(AppInner {
             issuer,
             clock,
@@ -171,6 +172,7 @@ impl Application {
             settings: cache::SettingsCache::new(&metrics),
             metrics,
             outbound,
+            connectors,
             background: state::BackgroundTasks::default(),
             trust_forwarded_for: config.trust_forwarded_for,
             strict_transport_security: issuer_id.starts_with("https://")

@@ -63,6 +63,8 @@ pub struct AppInner {
     /// Every request the server makes (back-channel logout tokens), to
     /// allowed destinations only.
     pub outbound: crate::outbound::Outbound,
+    /// The upstream connectors, built from their connections and cached.
+    pub connectors: crate::connectors::Connectors,
     /// What requests leave running after their response (back-channel
     /// logout deliveries).
     pub background: BackgroundTasks,
@@ -149,6 +151,7 @@ impl AppState {
                 audience,
             } => self.clients.invalidate_grant(client_id, audience).await,
             Change::Connections => {
+                self.connectors.invalidate_all();
                 self.clients.invalidate_connections();
                 self.organizations.invalidate_enabled_connections();
             }
@@ -166,6 +169,7 @@ impl AppState {
     pub async fn forget_everything(&self) {
         self.clients.invalidate_all();
         self.organizations.invalidate_all();
+        self.connectors.invalidate_all();
         self.settings.invalidate().await;
         self.forget(&Change::SigningKeys).await;
     }

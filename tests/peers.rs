@@ -214,6 +214,106 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
     run_node_test("express_openid_connect.mjs", &env).await;
 }
 
+/// metahexa's enterprise IdP is oidc-provider on loopback (the outbound
+/// allowlist admits 127.0.0.0/8, as an intranet IdP's network would be):
+/// two connections to it, `back_channel` (code + PKCE + client secret,
+/// email from userinfo) and `front_channel` (an ID token by form post),
+/// enabled on metahexa with membership assigned on login. The peer script
+/// runs the IdP and the app (openid-client), and tampers with the IdP's
+/// real tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let app = spawn_configured(Backend::Sqlite, |config| {
+        config.tls = TlsMode::Dev;
+        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let upstream = format!("http://127.0.0.1:{upstream_port}");
+    let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
+    let (status, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &token,
+            Some(json!({
+            "name": "Metahexa portal", "app_type": "regular_web",
+            "callbacks": ["http://localhost:3000/callback"], "organization_usage": "require"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let mut enabled = Vec::new();
+    for (name, options) in [
+        (
+            "metahexa-sso",
+            json!({"type": "back_channel", "issuer": upstream, "client_id": "switchyard-back",
+                   "client_secret": "upstream-secret", "scope": "openid profile email",
+                   "attribute_map": {"mapping_mode": "use_map", "userinfo_scope": "openid email"},
+                   "upstream_params": {"ui_locales": {"value": "nl"}, "max_age": {"alias": "max_age"}}}),
+        ),
+        (
+            "metahexa-sso-front",
+            json!({"type": "front_channel", "issuer": upstream, "client_id": "switchyard-front",
+                   "scope": "openid profile email"}),
+        ),
+    ] {
+        let (status, connection) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": name, "strategy": "oidc", "options": options})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{connection}");
+        enabled.push(json!({"connection_id": connection["id"],
+                            "assign_membership_on_login": true, "show_as_button": true}));
+    }
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            &token,
+            Some(json!({
+            "name": "metahexa", "display_name": "Metahexa", "enabled_connections": enabled})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let env = [
+        ("SWITCHYARD_ISSUER", app.issuer.clone()),
+        (
+            "SWITCHYARD_CLIENT_ID",
+            client["client_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_REDIRECT_URI",
+            "http://localhost:3000/callback".to_owned(),
+        ),
+        ("SWITCHYARD_ORG_NAME", "metahexa".to_owned()),
+        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
+        ("BACK_CONNECTION", "metahexa-sso".to_owned()),
+        ("FRONT_CONNECTION", "metahexa-sso-front".to_owned()),
+        (
+            "NODE_EXTRA_CA_CERTS",
+            app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+    ];
+    run_node_test("oidc_provider_upstream.mjs", &env).await;
+}
+
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, for
 /// Chromium's `--ignore-certificate-errors-spki-list`.
 fn spki_sha256(pem: &[u8]) -> String {

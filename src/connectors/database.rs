@@ -2,6 +2,7 @@
 //! p=1), computed on a pool of their own so a burst of logins never stalls
 //! discovery or token requests on the async workers.
 
+use super::{BoxFuture, PasswordCheck, PasswordCheckError, PasswordConnector};
 use crate::model::ValidationError;
 use crate::model::connection::{ConnectionOptions, PasswordPolicy};
 use argon2::password_hash::rand_core::OsRng;
@@ -146,6 +147,51 @@ fn hashing_pool() -> &'static HashingPool {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
         HashingPool::new(cores, cores * 64)
     })
+}
+
+/// A verifier hash no password matches, so that an unknown email costs as
+/// much as a wrong password (no user enumeration by timing).
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoeWFyZC1kdW1teQ$Xq0mV5hHhxx8u0VnJ3RCoX1mXlJbI8PTcXn9U3u7v4w";
+
+/// The users of one database connection, with their password hashes.
+pub struct PasswordDatabase<'a> {
+    store: &'a crate::store::Store,
+    connection_id: &'a str,
+}
+
+impl<'a> PasswordDatabase<'a> {
+    pub fn new(store: &'a crate::store::Store, connection_id: &'a str) -> Self {
+        PasswordDatabase {
+            store,
+            connection_id,
+        }
+    }
+}
+
+impl PasswordConnector for PasswordDatabase<'_> {
+    fn check<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<PasswordCheck, PasswordCheckError>> {
+        Box::pin(async move {
+            let found = self
+                .store
+                .find_password_user(self.connection_id, email)
+                .await?;
+            let (stored_hash, user) = match found {
+                Some((user, Some(hash))) => (hash, Some(user.user)),
+                _ => (DUMMY_HASH.to_owned(), None),
+            };
+            let verified = verify_password(password.to_owned(), stored_hash).await?;
+            Ok(match (verified, user) {
+                (true, Some(user)) if !user.blocked => PasswordCheck::Valid(Box::new(user)),
+                (true, Some(_)) => PasswordCheck::Blocked,
+                (false, Some(_)) => PasswordCheck::WrongPassword,
+                (_, None) => PasswordCheck::UnknownUser,
+            })
+        })
+    }
 }
 
 /// Hashes `password` off the async runtime, within the hashing pool.

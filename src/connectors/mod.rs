@@ -4,9 +4,22 @@
 //! the login flow never sees a protocol's own claim names.
 
 pub mod database;
+pub mod oidc;
 pub mod presets;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::{Map, Value};
+
+use crate::clock::Clock;
+use crate::model::connection::{Connection, ConnectionOptions};
+use crate::model::user::User;
+use crate::outbound::Outbound;
+use crate::store::{Store, StoreError};
 
 /// A person as an upstream identity provider described them, in one shape
 /// for every protocol: what `finish` of a redirect connector returns and what
@@ -34,4 +47,278 @@ pub struct Identity {
     /// merged with userinfo, a SAML assertion's attributes, a social
     /// profile), kept for mappings and for the Management API's view.
     pub raw: Map<String, Value>,
+}
+
+/// A boxed future, so that connectors of every protocol share one trait
+/// object type.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The parameters the upstream's callback brought back (query or form post).
+pub type CallbackParams = BTreeMap<String, String>;
+
+/// One round trip to an upstream, as its server-side record holds it.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    /// Where the upstream sends the browser back (`/login/callback`).
+    pub callback_url: String,
+    /// The `state` sent upstream: the record's single-use key.
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: Option<String>,
+    /// The email the user typed, or the client's `login_hint`.
+    pub login_hint: Option<String>,
+    /// More authorization parameters (Auth0's `upstream_params`, resolved).
+    pub extra_params: Vec<(String, String)>,
+}
+
+/// How the browser is sent upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    Redirect(String),
+    /// A form the page posts by itself (SAML's POST binding).
+    AutoPost {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// Why a round trip to an upstream failed. What the person is shown is
+/// [`UpstreamError::public_message`]; the `Display` text (logged with the
+/// request id) has the details, never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The identity provider answered with an OAuth error (`access_denied`, …).
+    #[error("the identity provider answered {error}: {description}")]
+    Denied { error: String, description: String },
+    /// Its metadata, keys or token endpoint could not be reached or read.
+    #[error("the identity provider could not be reached: {0}")]
+    Unreachable(String),
+    /// What it sent back failed validation (signature, issuer, audience,
+    /// expiry, nonce, …).
+    #[error("the identity provider's answer is invalid: {0}")]
+    Invalid(String),
+    /// A claim Switchyard needs is missing.
+    #[error("the identity provider sent no {0}")]
+    MissingClaim(&'static str),
+    /// The connection's options cannot work (no connector for its strategy yet).
+    #[error("the connection is not usable: {0}")]
+    Misconfigured(String),
+}
+
+impl UpstreamError {
+    /// What the person is told, after the connection's name.
+    pub fn public_message(&self) -> String {
+        match self {
+            UpstreamError::Denied { error, .. } if error == "access_denied" => {
+                "The identity provider did not allow the sign-in.".into()
+            }
+            UpstreamError::Denied { error, .. } => {
+                format!("The identity provider refused the sign-in ({error}).")
+            }
+            UpstreamError::Unreachable(_) => {
+                "The identity provider could not be reached. Try again later.".into()
+            }
+            UpstreamError::Invalid(_) => {
+                "The identity provider's answer could not be verified.".into()
+            }
+            UpstreamError::MissingClaim(claim) => {
+                format!("The identity provider did not send the user's {claim}.")
+            }
+            UpstreamError::Misconfigured(_) => {
+                "This connection is not set up for sign-in yet.".into()
+            }
+        }
+    }
+}
+
+/// An upstream that the browser is sent to and comes back from: OIDC,
+/// OAuth2 and social providers, SAML. The login flow and the callback know
+/// only this trait.
+pub trait RedirectConnector: Send + Sync {
+    /// Whether its requests carry a PKCE challenge.
+    fn uses_pkce(&self) -> bool;
+
+    /// Where to send the browser for `request`.
+    fn begin<'a>(
+        &'a self,
+        request: &'a UpstreamRequest,
+    ) -> BoxFuture<'a, Result<Begin, UpstreamError>>;
+
+    /// The identity the upstream's `response` to `request` vouches for,
+    /// once everything in it is verified.
+    fn finish<'a>(
+        &'a self,
+        request: &'a UpstreamRequest,
+        response: &'a CallbackParams,
+    ) -> BoxFuture<'a, Result<Identity, UpstreamError>>;
+}
+
+/// What a password connector says of an email and a password.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Valid(Box<User>),
+    /// The password is right, but the user is blocked.
+    Blocked,
+    WrongPassword,
+    UnknownUser,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordCheckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] database::PasswordError),
+}
+
+/// A connection that checks a password itself: the password database. An
+/// unknown email costs as much as a wrong password (no enumeration by timing).
+pub trait PasswordConnector: Send + Sync {
+    fn check<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<PasswordCheck, PasswordCheckError>>;
+}
+
+/// The password connector of the database connection `connection_id`.
+pub fn password_connector<'a>(
+    store: &'a Store,
+    connection_id: &'a str,
+) -> impl PasswordConnector + 'a {
+    database::PasswordDatabase::new(store, connection_id)
+}
+
+/// How long a built connector (with its upstream's metadata and keys) is
+/// kept; a change of the connection drops it at once.
+const CONNECTOR_TTL: Duration = Duration::from_secs(3600);
+
+/// The redirect connectors, built from their connections' typed options
+/// and cached by connection id. An entry built from other options than the
+/// connection's current ones is rebuilt; a change of any connection drops
+/// them all on every node (`Change::Connections`).
+#[derive(Clone)]
+pub struct Connectors {
+    cache: moka::future::Cache<String, (ConnectionOptions, Arc<dyn RedirectConnector>)>,
+    outbound: Outbound,
+    clock: Clock,
+}
+
+impl Connectors {
+    pub fn new(outbound: Outbound, clock: Clock) -> Self {
+        Connectors {
+            cache: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CONNECTOR_TTL)
+                .build(),
+            outbound,
+            clock,
+        }
+    }
+
+    /// The connector of `connection`, built on first use.
+    pub async fn redirect(
+        &self,
+        connection: &Connection,
+    ) -> Result<Arc<dyn RedirectConnector>, UpstreamError> {
+        if let Some((options, connector)) = self.cache.get(&connection.id).await {
+            if options == connection.options {
+                return Ok(connector);
+            }
+        }
+        let connector: Arc<dyn RedirectConnector> = match &connection.options {
+            ConnectionOptions::Oidc(options) => Arc::new(oidc::OidcConnector::new(
+                &connection.id,
+                options.clone(),
+                self.outbound.clone(),
+                self.clock.clone(),
+            )),
+            _ => {
+                return Err(UpstreamError::Misconfigured(format!(
+                    "no connector for strategy {}",
+                    connection.strategy
+                )));
+            }
+        };
+        self.cache
+            .insert(
+                connection.id.clone(),
+                (connection.options.clone(), Arc::clone(&connector)),
+            )
+            .await;
+        Ok(connector)
+    }
+
+    /// A connection changed: every connector is built again.
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::connection::Strategy;
+
+    fn connection(options: serde_json::Value) -> Connection {
+        let options = ConnectionOptions::parse(
+            Strategy::Oidc,
+            options.as_object().cloned().unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        Connection {
+            id: "con_1".into(),
+            name: "acme".into(),
+            strategy: Strategy::Oidc,
+            display_name: None,
+            options,
+            metadata: Map::new(),
+            is_domain_connection: false,
+            show_as_button: None,
+            realms: vec![],
+            inert_settings: Map::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connector_is_kept_until_its_connection_changes() {
+        let outbound = Outbound::new(crate::outbound::Destinations::public_only())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let connectors = Connectors::new(outbound, Clock::fixed(0));
+        let options = serde_json::json!({"issuer": "https://idp.example.com",
+            "client_id": "c", "client_secret": "s"});
+        let first = connection(options.clone());
+        let built = connectors
+            .redirect(&first)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let again = connectors
+            .redirect(&first)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(Arc::ptr_eq(&built, &again), "cached");
+        // Other options (read from the store after a change): built anew.
+        let mut changed = options;
+        changed["client_id"] = "c2".into();
+        let rebuilt = connectors
+            .redirect(&connection(changed))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!Arc::ptr_eq(&built, &rebuilt));
+        // A change heard from another node drops them all.
+        connectors.invalidate_all();
+        let after = connectors
+            .redirect(&first)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!Arc::ptr_eq(&built, &after));
+        // No connector for a password database.
+        let mut database = first;
+        database.strategy = Strategy::Database;
+        database.options = ConnectionOptions::empty(Strategy::Database);
+        assert!(matches!(
+            connectors.redirect(&database).await,
+            Err(UpstreamError::Misconfigured(_))
+        ));
+    }
 }

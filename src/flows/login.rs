@@ -24,7 +24,8 @@ use subtle::ConstantTimeEq;
 use super::request::{AuthorizationRequest, ClientResponse, CodeGrant, OrganizationPrompt};
 use super::session::{self, SessionCookie};
 use super::{OAuthError, OAuthErrorCode, consent, sha256_hex, throttle};
-use crate::connectors::database::{PasswordError, verify_password};
+use crate::connectors::database::PasswordError;
+use crate::connectors::{PasswordCheck, PasswordCheckError, PasswordConnector, password_connector};
 use crate::metrics::LoginOutcome;
 use crate::model::client::Client;
 use crate::model::ids;
@@ -65,6 +66,15 @@ pub enum LoginError {
     TooManyAttempts {
         retry_after_secs: i64,
     },
+    /// A round trip to an upstream identity provider failed: the page names
+    /// the connection (its display name) and says what went wrong.
+    Upstream {
+        connection: String,
+        error: crate::connectors::UpstreamError,
+    },
+    /// An upstream's answer for no pending request: unknown, expired, or
+    /// already used (a replayed callback).
+    UpstreamStateUnknown,
     Internal(String),
     /// `account_linking: prove_existing`: the upstream identity will join an
     /// existing account once the person has logged in to it. The caller
@@ -91,6 +101,15 @@ impl From<PasswordError> for LoginError {
                 retry_after_secs: PasswordError::RETRY_AFTER_SECS,
             },
             other => LoginError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PasswordCheckError> for LoginError {
+    fn from(err: PasswordCheckError) -> Self {
+        match err {
+            PasswordCheckError::Store(e) => e.into(),
+            PasswordCheckError::Password(e) => e.into(),
         }
     }
 }
@@ -331,10 +350,6 @@ pub async fn submit_identifier(
     Ok(crate::routing::decide(&email, &snapshot))
 }
 
-/// A verifier hash no password matches, so that an unknown email costs as
-/// much as a wrong password (no user enumeration by timing).
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3dpdGNoeWFyZC1kdW1teQ$Xq0mV5hHhxx8u0VnJ3RCoX1mXlJbI8PTcXn9U3u7v4w";
-
 /// The password step: verifies the password, applies the organization's
 /// membership rules, and returns the redirect carrying a new code.
 pub async fn submit_password(
@@ -379,7 +394,7 @@ impl<E: Into<LoginError>> From<E> for PasswordLoginError {
 
 impl LoginError {
     /// How a login refused with this error ended, for the metrics.
-    fn outcome(&self) -> LoginOutcome {
+    pub(super) fn outcome(&self) -> LoginOutcome {
         match self {
             LoginError::TooManyAttempts { .. } | LoginError::TooManyLoginStarts { .. } => {
                 LoginOutcome::Throttled
@@ -390,7 +405,9 @@ impl LoginError {
             | LoginError::Forgery
             | LoginError::Retry(_)
             | LoginError::ToClient(_)
-            | LoginError::ProveExisting(_) => LoginOutcome::Refused,
+            | LoginError::ProveExisting(_)
+            | LoginError::Upstream { .. }
+            | LoginError::UpstreamStateUnknown => LoginOutcome::Refused,
         }
     }
 }
@@ -405,22 +422,18 @@ async fn password_login(
 ) -> Result<Finished, PasswordLoginError> {
     // Counted before the password is checked; refused attempts never reach argon2.
     let attempt = throttle::begin_password_attempt(state, connection_id, email, client_ip).await?;
-    let found = state.store.find_password_user(connection_id, email).await?;
-    let (stored_hash, user) = match &found {
-        Some((user, Some(hash))) => (hash.clone(), Some(user)),
-        _ => (DUMMY_HASH.to_owned(), None),
-    };
-    let verified = verify_password(password.to_owned(), stored_hash).await?;
-    let user = match (verified, user) {
-        (true, Some(user)) if !user.user.blocked => user,
-        (true, Some(_)) => return Err(PasswordLoginError::Credentials(LoginOutcome::Blocked)),
-        (false, Some(_)) => {
-            return Err(PasswordLoginError::Credentials(LoginOutcome::WrongPassword));
-        }
-        (_, None) => return Err(PasswordLoginError::Credentials(LoginOutcome::UnknownUser)),
+    let refused = |outcome| Err(PasswordLoginError::Credentials(outcome));
+    let user = match password_connector(&state.store, connection_id)
+        .check(email, password)
+        .await?
+    {
+        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Blocked => return refused(LoginOutcome::Blocked),
+        PasswordCheck::WrongPassword => return refused(LoginOutcome::WrongPassword),
+        PasswordCheck::UnknownUser => return refused(LoginOutcome::UnknownUser),
     };
     attempt.succeeded(state).await?;
-    Ok(finish(state, txn, &user.user, connection_id).await?)
+    Ok(finish(state, txn, &user, connection_id).await?)
 }
 
 /// A login that succeeded: where to send the browser next, and the session

@@ -18,6 +18,7 @@ pub mod session;
 pub mod signup;
 pub mod throttle;
 pub mod token;
+pub mod upstream;
 
 use std::fmt;
 use std::time::Duration;

@@ -32,6 +32,10 @@ pub enum Decision {
         connection_id: String,
         signup_allowed: bool,
     },
+    /// Send the browser to this upstream connection's identity provider.
+    Redirect {
+        connection_id: String,
+    },
     /// Offer these upstream connections as buttons.
     Buttons(Vec<Candidate>),
     Reject(Rejection),
@@ -74,6 +78,30 @@ pub fn signup_connection(snapshot: &Snapshot) -> Option<&Candidate> {
     database_candidate(snapshot).filter(|c| c.is_signup_enabled)
 }
 
+/// The upstream connections the login page offers as buttons: enterprise
+/// connections of an organization only when `show_as_button`.
+#[must_use]
+pub fn buttons(snapshot: &Snapshot) -> Vec<Candidate> {
+    snapshot
+        .candidates
+        .iter()
+        .filter(|c| !c.strategy.is_database())
+        .filter(|c| c.show_as_button || !snapshot.in_organization)
+        .cloned()
+        .collect()
+}
+
+/// The one upstream connection of a login that has no other (an explicit
+/// `connection=NAME` narrows it to one, shown as a button or not): the
+/// browser goes straight there.
+#[must_use]
+pub fn only_upstream(snapshot: &Snapshot) -> Option<&Candidate> {
+    match snapshot.candidates.as_slice() {
+        [only] if !only.strategy.is_database() => Some(only),
+        _ => None,
+    }
+}
+
 /// Decides the next step after the identifier page. `email` is normalized.
 #[must_use]
 pub fn decide(_email: &str, snapshot: &Snapshot) -> Decision {
@@ -86,12 +114,13 @@ pub fn decide(_email: &str, snapshot: &Snapshot) -> Decision {
             signup_allowed: database.is_signup_enabled,
         };
     }
-    let buttons: Vec<Candidate> = snapshot
-        .candidates
-        .iter()
-        .filter(|c| c.show_as_button || !snapshot.in_organization)
-        .cloned()
-        .collect();
+    let buttons = buttons(snapshot);
+    // The one connection there is, offered as a button: go there at once.
+    if let (Some(only), [_]) = (only_upstream(snapshot), buttons.as_slice()) {
+        return Decision::Redirect {
+            connection_id: only.connection_id.clone(),
+        };
+    }
     if buttons.is_empty() {
         Decision::Reject(Rejection::NoVisibleConnections)
     } else {
@@ -186,5 +215,46 @@ mod tests {
             Decision::Buttons(buttons) => assert_eq!(buttons.len(), 1),
             other => panic!("unexpected {other:?}"),
         }
+        // Beside a database connection, the buttons are offered too.
+        let with_database = Snapshot {
+            candidates: vec![
+                candidate("db", Strategy::Database, true),
+                candidate("sso", Strategy::Oidc, true),
+                candidate("hidden", Strategy::Oidc, false),
+                // The snapshot shows social connections as buttons always.
+                candidate("google", Strategy::Google, true),
+            ],
+            in_organization: true,
+        };
+        let names: Vec<String> = buttons(&with_database)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names, ["sso", "google"]);
+    }
+
+    #[test]
+    fn a_lone_upstream_connection_is_followed_at_once() {
+        let snapshot = Snapshot {
+            candidates: vec![candidate("sso", Strategy::Oidc, true)],
+            in_organization: true,
+        };
+        assert_eq!(
+            decide("a@acme.test", &snapshot),
+            Decision::Redirect {
+                connection_id: "con_sso".into()
+            }
+        );
+        // Hidden, it is still the one `connection=NAME` names.
+        let hidden = Snapshot {
+            candidates: vec![candidate("sso", Strategy::Oidc, false)],
+            in_organization: true,
+        };
+        assert_eq!(only_upstream(&hidden).map(|c| c.name.as_str()), Some("sso"));
+        let database = Snapshot {
+            candidates: vec![candidate("db", Strategy::Database, false)],
+            in_organization: false,
+        };
+        assert_eq!(only_upstream(&database), None);
     }
 }

@@ -189,6 +189,11 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "user_grant_scopes",
         &["grant_id", "value"],
     ),
+    unique(
+        "upstream_requests_pkey",
+        "upstream_requests",
+        &["state_hash"],
+    ),
     explained(
         unique(
             "user_identities_pkey",

@@ -24,6 +24,7 @@ mod sealing;
 mod sessions;
 mod settings;
 mod throttle;
+mod upstream;
 pub mod users;
 
 pub use clients::ClientGrantFilter;
@@ -37,6 +38,7 @@ pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
 pub use sealing::{SealedRows, StoredSecrets};
 pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;
+pub use upstream::StoredUpstreamRequest;
 
 use std::str::FromStr;
 use std::time::Duration;

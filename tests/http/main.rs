@@ -15,6 +15,7 @@ mod clients;
 mod connections;
 mod consent;
 mod cors;
+mod federation;
 mod identities;
 mod keys;
 mod login;

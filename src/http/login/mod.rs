@@ -12,6 +12,8 @@
 //!   before or after the login; apart because only such clients see it.
 //! - [`link`]: the linking page of `account_linking: prove_existing`, after
 //!   an upstream login and before the code.
+//! - [`upstream`]: the round trip to an upstream identity provider: the
+//!   buttons, Auth0's callback `/login/callback` and the same-site resume.
 //! - [`consent`]: the consent page of third-party clients, after the login
 //!   and before the code.
 //! - [`pages`]: what every page shares — CSP and the other security headers,
@@ -27,6 +29,7 @@ mod link;
 mod organization_prompt;
 mod pages;
 mod steps;
+mod upstream;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -52,6 +55,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/u/login/continue", post(steps::continue_post))
         .route("/u/link", get(link::link_get).post(link::link_post))
+        .route("/u/login/connection", get(upstream::connection_get))
+        .route(
+            "/login/callback",
+            get(upstream::callback_get).post(upstream::callback_post),
+        )
+        .route("/u/login/callback", get(upstream::resume_get))
         .route(
             "/u/consent",
             get(consent::consent_get).post(consent::consent_post),

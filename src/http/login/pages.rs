@@ -7,6 +7,7 @@ use askama::Template;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
+use crate::connectors::UpstreamError;
 use crate::flows::login::{LoginError, Transaction};
 use crate::flows::request::{ClientResponse, ResponseMode};
 use crate::state::AppState;
@@ -246,6 +247,27 @@ pub(in crate::http) fn login_error(headers: &HeaderMap, error: LoginError) -> Re
                 "Please try again later.",
             )
         }
+        LoginError::Upstream { connection, error } => {
+            let status = match error {
+                UpstreamError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            error_page(
+                headers,
+                status,
+                &format!("Cannot sign in with {connection}"),
+                &format!(
+                    "{} Go back to the application and try again, or ask your administrator.",
+                    error.public_message()
+                ),
+            )
+        }
+        LoginError::UpstreamStateUnknown => error_page(
+            headers,
+            StatusCode::BAD_REQUEST,
+            "Sign-in response not expected",
+            "This answer from an identity provider was already used, has expired, or was not asked for. Go back to the application and try again.",
+        ),
         LoginError::Internal(detail) => {
             tracing::error!(%detail, "login failed");
             error_page(

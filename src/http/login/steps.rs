@@ -33,6 +33,28 @@ struct IdentifierPage<'a> {
     /// `prompt=select_account`: the session's account, offered first.
     continue_as: Option<&'a str>,
     signup_allowed: bool,
+    /// The upstream connections offered as buttons.
+    buttons: Vec<Button>,
+}
+
+/// An upstream connection's button on the identifier page.
+struct Button {
+    name: String,
+    label: String,
+}
+
+/// The buttons of the connections a login may go upstream with.
+async fn buttons(state: &AppState, txn: &Transaction) -> Vec<Button> {
+    match login::routing_snapshot(state, &txn.request).await {
+        Ok(snapshot) => crate::routing::buttons(&snapshot)
+            .into_iter()
+            .map(|c| Button {
+                label: c.display_name.unwrap_or_else(|| c.name.clone()),
+                name: c.name,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 #[derive(Template)]
@@ -81,6 +103,7 @@ async fn identifier_page(
             error,
             continue_as: continue_as.as_deref(),
             signup_allowed: signup_allowed(state, txn).await.unwrap_or(false),
+            buttons: buttons(state, txn).await,
         },
         status,
         continue_as
@@ -144,6 +167,20 @@ pub(super) async fn login_get(
         Ok(txn) if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) => {
             Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response()
         }
+        Ok(txn) if txn.request.connection.is_some() => {
+            // `connection=NAME` at /authorize: straight to that upstream.
+            match login::routing_snapshot(&state, &txn.request).await {
+                Ok(snapshot) => match crate::routing::only_upstream(&snapshot) {
+                    Some(only) => {
+                        let connection_id = only.connection_id.clone();
+                        super::upstream::go_upstream(&state, &headers, &txn, &connection_id, false)
+                            .await
+                    }
+                    None => identifier_page(&state, &txn, None, StatusCode::OK).await,
+                },
+                Err(e) => login_error(&headers, e),
+            }
+        }
         Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
         Err(e) => login_error(&headers, e),
     }
@@ -170,12 +207,15 @@ pub(super) async fn login_post(
         Ok(Decision::Password { .. }) => {
             Redirect::to(&format!("/u/login/password?state={}", txn.id)).into_response()
         }
+        Ok(Decision::Redirect { connection_id }) => {
+            super::upstream::go_upstream(&state, &headers, &txn, &connection_id, true).await
+        }
         Ok(Decision::Buttons(_)) => {
             identifier_page(
                 &state,
                 &txn,
-                Some("Single sign-on connections are not available yet."),
-                StatusCode::BAD_REQUEST,
+                Some("Continue with one of the sign-in options below."),
+                StatusCode::OK,
             )
             .await
         }

@@ -1,0 +1,640 @@
+//! Enterprise OpenID Connect (`strategy: oidc`) with the `openidconnect`
+//! crate: discovery (or the explicit endpoints), the authorization request
+//! (code with PKCE and the client secret for `back_channel`, an ID token by
+//! `form_post` for `front_channel`), the code exchange and the complete
+//! validation of the ID token: signature from the upstream's JWKS (fetched
+//! again, at most every [`JWKS_REFETCH_INTERVAL_MS`], when a token names an
+//! unknown key), `alg` from the upstream's metadata (never `none`), `iss`,
+//! `aud`, `azp`, `exp`, `iat` and `nonce`. Every request goes through
+//! [`Outbound`], the SSRF-safe client.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreIdToken, CoreIdTokenVerifier,
+    CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType,
+    CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EmptyAdditionalProviderMetadata, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, ResponseTypes, Scope,
+    SignatureVerificationError, TokenResponse, TokenUrl, UserInfoUrl,
+};
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::{
+    Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
+};
+use crate::clock::Clock;
+use crate::model::connection::{OidcMappingMode, OidcOptions};
+use crate::model::user::normalize_email;
+use crate::outbound::{Outbound, OutboundError, read_body};
+
+/// The largest metadata, JWKS, token or userinfo response read.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+/// A token naming an unknown key fetches the JWKS again at most this often:
+/// forged tokens must not make the server hammer the upstream.
+pub const JWKS_REFETCH_INTERVAL_MS: i64 = 60_000;
+/// The clock skew tolerated on `exp` and `iat`.
+pub const CLOCK_SKEW_MS: i64 = 60_000;
+/// Scopes asked when the connection names none (Auth0's default).
+const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+
+/// A client built from discovered metadata: its authorization endpoint is
+/// known; its token and userinfo endpoints may be.
+type UpstreamClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// The upstream's metadata and keys, as last fetched.
+#[derive(Clone)]
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    jwks: CoreJsonWebKeySet,
+}
+
+pub struct OidcConnector {
+    connection_id: String,
+    options: OidcOptions,
+    outbound: Outbound,
+    clock: Clock,
+    discovered: Mutex<Option<Arc<Discovered>>>,
+    /// When a token with an unknown key last made the JWKS be fetched again.
+    last_refetch_at: Mutex<Option<i64>>,
+}
+
+/// Sends one of the crate's requests through the SSRF-safe client.
+async fn send(outbound: Outbound, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
+    let (parts, body) = request.into_parts();
+    let builder = outbound
+        .request(parts.method, &parts.uri.to_string())?
+        .headers(parts.headers)
+        .body(body);
+    let response = crate::outbound::send(builder).await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_body(response, MAX_RESPONSE_BYTES).await?;
+    let mut answer = HttpResponse::new(body.to_vec());
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer)
+}
+
+fn unreachable(e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Unreachable(e.to_string())
+}
+
+fn misconfigured(e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Misconfigured(e.to_string())
+}
+
+fn invalid(e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Invalid(e.to_string())
+}
+
+impl OidcConnector {
+    pub fn new(
+        connection_id: &str,
+        options: OidcOptions,
+        outbound: Outbound,
+        clock: Clock,
+    ) -> Self {
+        OidcConnector {
+            connection_id: connection_id.to_owned(),
+            options,
+            outbound,
+            clock,
+            discovered: Mutex::new(None),
+            last_refetch_at: Mutex::new(None),
+        }
+    }
+
+    fn http(
+        &self,
+    ) -> impl Fn(HttpRequest) -> BoxFuture<'static, Result<HttpResponse, OutboundError>> + Send + Sync + '_
+    {
+        move |request| Box::pin(send(self.outbound.clone(), request))
+    }
+
+    fn client_id(&self) -> Result<ClientId, UpstreamError> {
+        self.options
+            .client_id
+            .clone()
+            .map(ClientId::new)
+            .ok_or_else(|| misconfigured("no client_id"))
+    }
+
+    fn client_secret(&self) -> Option<ClientSecret> {
+        self.options
+            .client_secret
+            .as_ref()
+            .map(|secret| ClientSecret::new(secret.expose().to_owned()))
+    }
+
+    /// The upstream's metadata: from `discovery_url`, else from the
+    /// explicit endpoints when they are all given, else discovered from
+    /// `issuer`. Explicit endpoints win over discovered ones.
+    async fn fetch_metadata(&self) -> Result<CoreProviderMetadata, UpstreamError> {
+        let options = &self.options;
+        let explicit = match (
+            &options.issuer,
+            &options.authorization_endpoint,
+            &options.jwks_uri,
+        ) {
+            (Some(issuer), Some(authorization), Some(jwks)) if options.discovery_url.is_none() => {
+                Some(CoreProviderMetadata::new(
+                    IssuerUrl::new(issuer.clone()).map_err(misconfigured)?,
+                    AuthUrl::new(authorization.clone()).map_err(misconfigured)?,
+                    JsonWebKeySetUrl::new(jwks.clone()).map_err(misconfigured)?,
+                    vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+                    vec![CoreSubjectIdentifierType::Public],
+                    vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+                    EmptyAdditionalProviderMetadata {},
+                ))
+            }
+            _ => None,
+        };
+        let mut metadata = match explicit {
+            Some(metadata) => metadata,
+            None => {
+                let url = match (&options.discovery_url, &options.issuer) {
+                    (Some(url), _) => url.clone(),
+                    (None, Some(issuer)) => format!(
+                        "{}/.well-known/openid-configuration",
+                        issuer.trim_end_matches('/')
+                    ),
+                    (None, None) => return Err(misconfigured("no issuer or discovery_url")),
+                };
+                let response = crate::outbound::send(self.outbound.get(&url).map_err(unreachable)?)
+                    .await
+                    .map_err(unreachable)?;
+                if !response.status().is_success() {
+                    return Err(unreachable(format!("{url} answered {}", response.status())));
+                }
+                let body = read_body(response, MAX_RESPONSE_BYTES)
+                    .await
+                    .map_err(unreachable)?;
+                let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
+                    .map_err(|e| unreachable(format!("the metadata at {url} is invalid: {e}")))?;
+                // The issuer configured is compared as an exact string (OIDC
+                // Discovery §4.3): a mix-up defence.
+                if let Some(issuer) = &options.issuer {
+                    if metadata.issuer().as_str() != issuer {
+                        return Err(misconfigured(format!(
+                            "the metadata names issuer {} instead of {issuer}",
+                            metadata.issuer().as_str()
+                        )));
+                    }
+                }
+                metadata
+            }
+        };
+        if let Some(url) = &options.authorization_endpoint {
+            metadata = metadata
+                .set_authorization_endpoint(AuthUrl::new(url.clone()).map_err(misconfigured)?);
+        }
+        if let Some(url) = &options.token_endpoint {
+            metadata = metadata
+                .set_token_endpoint(Some(TokenUrl::new(url.clone()).map_err(misconfigured)?));
+        }
+        if let Some(url) = &options.userinfo_endpoint {
+            metadata = metadata
+                .set_userinfo_endpoint(Some(UserInfoUrl::new(url.clone()).map_err(misconfigured)?));
+        }
+        if let Some(url) = &options.jwks_uri {
+            metadata =
+                metadata.set_jwks_uri(JsonWebKeySetUrl::new(url.clone()).map_err(misconfigured)?);
+        }
+        Ok(metadata)
+    }
+
+    async fn fetch_jwks(
+        &self,
+        metadata: &CoreProviderMetadata,
+    ) -> Result<CoreJsonWebKeySet, UpstreamError> {
+        CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http())
+            .await
+            .map_err(unreachable)
+    }
+
+    /// The metadata and keys, fetched on first use.
+    async fn discovered(&self) -> Result<Arc<Discovered>, UpstreamError> {
+        let mut discovered = self.discovered.lock().await;
+        if let Some(found) = discovered.as_ref() {
+            return Ok(Arc::clone(found));
+        }
+        let metadata = self.fetch_metadata().await?;
+        let jwks = self.fetch_jwks(&metadata).await?;
+        let found = Arc::new(Discovered { metadata, jwks });
+        *discovered = Some(Arc::clone(&found));
+        Ok(found)
+    }
+
+    /// The JWKS again, for a token that names a key not in it: `None` when
+    /// it was already fetched again within [`JWKS_REFETCH_INTERVAL_MS`].
+    async fn refetch_jwks(
+        &self,
+        known: &Discovered,
+    ) -> Result<Option<Arc<Discovered>>, UpstreamError> {
+        let now = self.clock.now_unix_millis();
+        {
+            let mut last = self.last_refetch_at.lock().await;
+            if last.is_some_and(|at| now - at < JWKS_REFETCH_INTERVAL_MS) {
+                return Ok(None);
+            }
+            *last = Some(now);
+        }
+        let jwks = self.fetch_jwks(&known.metadata).await?;
+        let found = Arc::new(Discovered {
+            metadata: known.metadata.clone(),
+            jwks,
+        });
+        *self.discovered.lock().await = Some(Arc::clone(&found));
+        Ok(Some(found))
+    }
+
+    fn client(
+        &self,
+        discovered: &Discovered,
+        callback_url: &str,
+    ) -> Result<UpstreamClient, UpstreamError> {
+        let mut client = CoreClient::from_provider_metadata(
+            discovered.metadata.clone(),
+            self.client_id()?,
+            self.client_secret(),
+        )
+        .set_redirect_uri(RedirectUrl::new(callback_url.to_owned()).map_err(misconfigured)?);
+        // HTTP Basic unless the upstream takes the secret in the body only.
+        let methods = discovered.metadata.token_endpoint_auth_methods_supported();
+        if methods.is_some_and(|methods| {
+            methods.contains(&CoreClientAuthMethod::ClientSecretPost)
+                && !methods.contains(&CoreClientAuthMethod::ClientSecretBasic)
+        }) {
+            client = client.set_auth_type(AuthType::RequestBody);
+        }
+        Ok(client)
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        let configured = self.options.scope.as_ref().map(|s| s.values());
+        configured
+            .unwrap_or_else(|| DEFAULT_SCOPES.to_vec())
+            .into_iter()
+            .filter(|s| *s != "openid")
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Verifies the ID token against `discovered`'s keys and the request.
+    fn verify(
+        &self,
+        discovered: &Discovered,
+        id_token: &CoreIdToken,
+        nonce: &str,
+    ) -> Result<(), ClaimsVerificationError> {
+        let client_id = self
+            .client_id()
+            .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
+        let issuer = discovered.metadata.issuer().clone();
+        let verifier = match self.client_secret() {
+            Some(secret) => CoreIdTokenVerifier::new_confidential_client(
+                client_id.clone(),
+                secret,
+                issuer,
+                discovered.jwks.clone(),
+            ),
+            None => CoreIdTokenVerifier::new_public_client(
+                client_id.clone(),
+                issuer,
+                discovered.jwks.clone(),
+            ),
+        };
+        let algs: Vec<CoreJwsSigningAlgorithm> = discovered
+            .metadata
+            .id_token_signing_alg_values_supported()
+            .iter()
+            .filter(|alg| **alg != CoreJwsSigningAlgorithm::None)
+            .cloned()
+            .collect();
+        let clock = self.clock.clone();
+        let now = clock.now_unix_millis();
+        let verifier = verifier
+            .set_allowed_algs(algs)
+            // `exp` with the skew tolerated: the crate compares `now >= exp`.
+            .set_time_fn(move || millis_to_datetime(now - CLOCK_SKEW_MS))
+            .set_issue_time_verifier_fn(move |iat| {
+                if iat.timestamp_millis() > now + CLOCK_SKEW_MS {
+                    Err(format!("issued in the future ({iat})"))
+                } else {
+                    Ok(())
+                }
+            });
+        let claims = id_token.claims(&verifier, &Nonce::new(nonce.to_owned()))?;
+        // OIDC Core §3.1.3.7 steps 4 and 5, which the crate leaves out.
+        match claims.authorized_party() {
+            Some(azp) if **azp != *client_id => Err(ClaimsVerificationError::InvalidAudience(
+                format!("azp is {}, not this client", azp.as_str()),
+            )),
+            None if claims.audiences().len() > 1 => Err(ClaimsVerificationError::InvalidAudience(
+                "several audiences and no azp".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ID token's verified claims, as it carries them.
+    async fn verified_claims(
+        &self,
+        raw_token: &str,
+        nonce: &str,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let id_token: CoreIdToken = raw_token
+            .parse()
+            .map_err(|e| invalid(format!("the ID token cannot be parsed: {e}")))?;
+        let discovered = self.discovered().await?;
+        let mut result = self.verify(&discovered, &id_token, nonce);
+        if let Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) = &result
+        {
+            // A key the upstream rotated in since the JWKS was fetched.
+            if let Some(again) = self.refetch_jwks(&discovered).await? {
+                result = self.verify(&again, &id_token, nonce);
+            }
+        }
+        result.map_err(|e| invalid(format!("the ID token was refused: {e}")))?;
+        jwt_payload(raw_token)
+    }
+
+    /// Userinfo, when the mapping asks for it (`attribute_map.userinfo_scope`).
+    async fn userinfo(
+        &self,
+        discovered: &Discovered,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Option<Map<String, Value>>, UpstreamError> {
+        let wanted = self
+            .options
+            .attribute_map
+            .as_ref()
+            .is_some_and(|map| map.userinfo_scope.is_some());
+        let Some(endpoint) = discovered.metadata.userinfo_endpoint().filter(|_| wanted) else {
+            return Ok(None);
+        };
+        let request = self
+            .outbound
+            .get(endpoint.as_str())
+            .map_err(unreachable)?
+            .bearer_auth(access_token);
+        let response = crate::outbound::send(request).await.map_err(unreachable)?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!(
+                "userinfo answered {}",
+                response.status()
+            )));
+        }
+        let body = read_body(response, MAX_RESPONSE_BYTES)
+            .await
+            .map_err(unreachable)?;
+        let claims: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|e| invalid(format!("userinfo is not a JSON object: {e}")))?;
+        // OIDC Core §5.3.2: userinfo of another subject is not used.
+        if claims.get("sub").and_then(Value::as_str) != Some(subject) {
+            return Err(invalid("userinfo is about another subject"));
+        }
+        Ok(Some(claims))
+    }
+
+    async fn finish_code(
+        &self,
+        request: &UpstreamRequest,
+        response: &CallbackParams,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let code = response
+            .get("code")
+            .ok_or_else(|| invalid("no code in the callback"))?;
+        let discovered = self.discovered().await?;
+        let client = self.client(&discovered, &request.callback_url)?;
+        let mut exchange = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .map_err(misconfigured)?;
+        if let Some(verifier) = &request.pkce_verifier {
+            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.clone()));
+        }
+        let tokens = exchange
+            .request_async(&self.http())
+            .await
+            .map_err(|e| match e {
+                openidconnect::RequestTokenError::ServerResponse(answer) => UpstreamError::Denied {
+                    error: answer.error().to_string(),
+                    description: answer.error_description().cloned().unwrap_or_default(),
+                },
+                other => unreachable(format!("the token request failed: {other}")),
+            })?;
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| invalid("the token response has no ID token"))?
+            .to_string();
+        let mut claims = self.verified_claims(&id_token, &request.nonce).await?;
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(userinfo) = self
+            .userinfo(&discovered, tokens.access_token().secret(), &subject)
+            .await?
+        {
+            for (name, value) in userinfo {
+                claims.entry(name).or_insert(value);
+            }
+        }
+        Ok(claims)
+    }
+}
+
+fn millis_to_datetime(millis: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+/// The claims of a JWT whose signature was verified.
+fn jwt_payload(token: &str) -> Result<Map<String, Value>, UpstreamError> {
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| invalid("the ID token is not a JWT"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(invalid)?;
+    serde_json::from_slice(&bytes).map_err(invalid)
+}
+
+impl RedirectConnector for OidcConnector {
+    fn uses_pkce(&self) -> bool {
+        // Auth0's `connection_settings.pkce`: `auto` (the default) and
+        // `S256` use it with the code flow, `disabled` does not.
+        let setting = self
+            .options
+            .extra
+            .get("connection_settings")
+            .and_then(|s| s.get("pkce"))
+            .and_then(Value::as_str);
+        self.options.is_back_channel() && setting != Some("disabled")
+    }
+
+    fn begin<'a>(
+        &'a self,
+        request: &'a UpstreamRequest,
+    ) -> BoxFuture<'a, Result<Begin, UpstreamError>> {
+        Box::pin(async move {
+            let discovered = self.discovered().await?;
+            let client = self.client(&discovered, &request.callback_url)?;
+            let flow = if self.options.is_back_channel() {
+                CoreAuthenticationFlow::AuthorizationCode
+            } else {
+                CoreAuthenticationFlow::Implicit(false)
+            };
+            let (state, nonce) = (request.state.clone(), request.nonce.clone());
+            let mut authorize = client.authorize_url(
+                flow,
+                move || CsrfToken::new(state),
+                move || Nonce::new(nonce),
+            );
+            for scope in self.scopes() {
+                authorize = authorize.add_scope(Scope::new(scope));
+            }
+            if let Some(verifier) = &request.pkce_verifier {
+                authorize =
+                    authorize.set_pkce_challenge(PkceCodeChallenge::from_code_verifier_sha256(
+                        &PkceCodeVerifier::new(verifier.clone()),
+                    ));
+            }
+            if !self.options.is_back_channel() {
+                authorize = authorize.add_extra_param("response_mode", "form_post");
+            }
+            if let Some(hint) = &request.login_hint {
+                authorize = authorize.add_extra_param("login_hint", hint.clone());
+            }
+            for (name, value) in &request.extra_params {
+                authorize = authorize.add_extra_param(name.clone(), value.clone());
+            }
+            let (url, _, _) = authorize.url();
+            Ok(Begin::Redirect(url.to_string()))
+        })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        request: &'a UpstreamRequest,
+        response: &'a CallbackParams,
+    ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
+        Box::pin(async move {
+            if let Some(error) = response.get("error") {
+                return Err(UpstreamError::Denied {
+                    error: error.clone(),
+                    description: response
+                        .get("error_description")
+                        .cloned()
+                        .unwrap_or_default(),
+                });
+            }
+            // RFC 9207: a response naming another issuer is a mix-up.
+            if let Some(iss) = response.get("iss") {
+                let discovered = self.discovered().await?;
+                if iss != discovered.metadata.issuer().as_str() {
+                    return Err(invalid(format!("the response names issuer {iss}")));
+                }
+            }
+            let claims = if self.options.is_back_channel() {
+                self.finish_code(request, response).await?
+            } else {
+                let id_token = response
+                    .get("id_token")
+                    .ok_or_else(|| invalid("no id_token in the form post"))?;
+                self.verified_claims(id_token, &request.nonce).await?
+            };
+            identity_from_claims(&self.connection_id, &self.options, claims)
+        })
+    }
+}
+
+/// The [`Identity`] the verified claims describe, through the connection's
+/// `attribute_map`: `use_map` (the default) and `bind_all` take the standard
+/// claims and then the mapped attributes; `basic_profile` the standard claims
+/// only. A mapping names a claim (`"preferred_username"`) or a template of
+/// one (`"${preferred_username}"`).
+pub fn identity_from_claims(
+    connection_id: &str,
+    options: &OidcOptions,
+    claims: Map<String, Value>,
+) -> Result<Identity, UpstreamError> {
+    let mut profile: Map<String, Value> = claims.clone();
+    if let Some(map) = &options.attribute_map {
+        if map.mapping_mode != Some(OidcMappingMode::BasicProfile) {
+            for (attribute, source) in map.attributes.iter().flatten() {
+                let Some(source) = source.as_str() else {
+                    continue;
+                };
+                let name = source
+                    .strip_prefix("${")
+                    .and_then(|s| s.strip_suffix('}'))
+                    .unwrap_or(source);
+                if let Some(value) = claims.get(name) {
+                    profile.insert(attribute.clone(), value.clone());
+                }
+            }
+        }
+    }
+    let text = |name: &str| {
+        profile
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(UpstreamError::MissingClaim("subject (sub)"))?
+        .to_owned();
+    let email_verified = match profile.get("email_verified") {
+        Some(Value::Bool(verified)) => *verified,
+        Some(Value::String(verified)) => verified == "true",
+        _ => false,
+    };
+    let groups = match profile.get("groups") {
+        Some(Value::Array(groups)) => groups
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(group)) => vec![group.clone()],
+        _ => Vec::new(),
+    };
+    Ok(Identity {
+        connection_id: connection_id.to_owned(),
+        subject,
+        email: text("email").and_then(|email| normalize_email(&email).ok()),
+        email_verified,
+        name: text("name"),
+        given_name: text("given_name"),
+        family_name: text("family_name"),
+        nickname: text("nickname"),
+        picture: text("picture"),
+        groups,
+        raw: claims,
+    })
+}
+
+#[cfg(test)]
+mod tests;

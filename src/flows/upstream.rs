@@ -1,0 +1,247 @@
+//! The round trip to an upstream identity provider:
+//!
+//! ```text
+//! login page ──button / connection=NAME / one SSO connection──► begin
+//!     record {state, nonce, PKCE verifier, transaction, connection}
+//!     ──► upstream ──► /login/callback (GET query or cross-site POST)
+//!     record_callback: the response is kept on the record found by `state`
+//!     ──303──► /u/login/callback?state=… (same site: the transaction's cookie)
+//!     resume: the record is taken once, the connector verifies the response,
+//!     the identity becomes a user, and the login finishes as any other.
+//! ```
+//!
+//! The callback trusts nothing the browser brings back: the nonce and the
+//! PKCE verifier never leave the server, the record is single-use and
+//! expires, and the login resumes only in the browser holding the cookie of
+//! the transaction the record was made for (login CSRF).
+
+use std::sync::Arc;
+
+use super::login::{self, Finished, LoginError, Transaction};
+use super::request::AuthorizationRequest;
+use super::sha256_hex;
+use crate::connectors::{Begin, CallbackParams, RedirectConnector, UpstreamError, UpstreamRequest};
+use crate::metrics::LoginOutcome;
+use crate::model::connection::Connection;
+use crate::model::ids;
+use crate::state::AppState;
+use crate::store::{StoreError, StoredUpstreamRequest};
+
+/// Auth0's callback URL, the same for every connection.
+pub const CALLBACK_PATH: &str = "/login/callback";
+/// Where the callback sends the browser back on this site (under `/u/`,
+/// where the transaction's cookie goes even over plain http).
+pub const RESUME_PATH: &str = "/u/login/callback";
+/// How long the upstream has to answer.
+const UPSTREAM_REQUEST_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+/// What a failed round trip tells the person: the connection's name and
+/// what went wrong. The details go to the log (with the request id).
+fn failure(connection: &Connection, error: UpstreamError) -> LoginError {
+    tracing::warn!(
+        connection = %connection.name,
+        connection_id = %connection.id,
+        error = %error,
+        "upstream login failed"
+    );
+    LoginError::Upstream {
+        connection: label(connection),
+        error,
+    }
+}
+
+async fn connector(
+    state: &AppState,
+    connection: &Connection,
+) -> Result<Arc<dyn RedirectConnector>, LoginError> {
+    state
+        .connectors
+        .redirect(connection)
+        .await
+        .map_err(|e| failure(connection, e))
+}
+
+/// Sends the login of `txn` to the upstream of `connection_id`: records the
+/// round trip, and answers where the browser goes, with the name of the
+/// connection to show meanwhile.
+pub async fn begin(
+    state: &AppState,
+    txn: &Transaction,
+    connection_id: &str,
+) -> Result<(Begin, String), LoginError> {
+    txn.require_organization_asked()?;
+    let connection = state.store.get_connection(connection_id).await?;
+    let connector = connector(state, &connection).await?;
+    let request = UpstreamRequest {
+        callback_url: state.issuer.url(CALLBACK_PATH),
+        state: ids::random_alphanumeric(43),
+        nonce: ids::random_alphanumeric(43),
+        pkce_verifier: connector.uses_pkce().then(|| ids::random_alphanumeric(64)),
+        login_hint: txn.email.clone().or_else(|| txn.request.login_hint.clone()),
+        extra_params: upstream_params(&connection, &txn.request),
+    };
+    state
+        .store
+        .insert_upstream_request(&StoredUpstreamRequest {
+            state_hash: sha256_hex(&request.state),
+            transaction_id: txn.id.clone(),
+            connection_id: connection.id.clone(),
+            nonce: request.nonce.clone(),
+            pkce_verifier: request.pkce_verifier.clone(),
+            response: None,
+            expires_at: state.clock.now_unix_millis() + UPSTREAM_REQUEST_LIFETIME_MS,
+        })
+        .await?;
+    let begin = connector
+        .begin(&request)
+        .await
+        .map_err(|e| failure(&connection, e))?;
+    Ok((begin, label(&connection)))
+}
+
+fn label(connection: &Connection) -> String {
+    connection
+        .display_name
+        .clone()
+        .unwrap_or_else(|| connection.name.clone())
+}
+
+/// Auth0's `options.upstream_params`: `{"name": {"value": "v"}}` sends a
+/// fixed value, `{"name": {"alias": "login_hint"}}` the value the client
+/// sent in that authorization parameter (when it sent one).
+fn upstream_params(
+    connection: &Connection,
+    request: &AuthorizationRequest,
+) -> Vec<(String, String)> {
+    let Some(params) = connection
+        .options
+        .oidc()
+        .and_then(|o| o.extra.get("upstream_params"))
+        .and_then(serde_json::Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let prompt = (!request.prompt.is_empty()).then(|| request.prompt.join(" "));
+    params
+        .iter()
+        .filter_map(|(name, spec)| {
+            let value = match (
+                spec.get("value").and_then(serde_json::Value::as_str),
+                spec.get("alias").and_then(serde_json::Value::as_str),
+            ) {
+                (Some(value), _) => Some(value.to_owned()),
+                (None, Some("login_hint")) => request.login_hint.clone(),
+                (None, Some("prompt")) => prompt.clone(),
+                (None, Some("max_age")) => request.max_age.map(|age| age.to_string()),
+                (None, Some("audience")) => request.audience.clone(),
+                (None, Some("client_id")) => Some(request.client_id.clone()),
+                (None, Some("screen_hint")) => request.screen_hint.clone(),
+                _ => None,
+            };
+            value.map(|value| (name.clone(), value))
+        })
+        .collect()
+}
+
+/// The upstream's answer at `/login/callback`: kept on the record its
+/// `state` names, once. Returns where the browser resumes the login. An
+/// unknown, expired or already answered `state` is refused.
+pub async fn record_callback(
+    state: &AppState,
+    params: &CallbackParams,
+) -> Result<String, LoginError> {
+    let upstream_state = params
+        .get("state")
+        .ok_or(LoginError::UpstreamStateUnknown)?;
+    let response =
+        serde_json::to_string(params).map_err(|e| LoginError::Internal(e.to_string()))?;
+    match state
+        .store
+        .record_upstream_response(
+            &sha256_hex(upstream_state),
+            &response,
+            state.clock.now_unix_millis(),
+        )
+        .await
+    {
+        Ok(_) => Ok(format!(
+            "{RESUME_PATH}?state={}",
+            url::form_urlencoded::byte_serialize(upstream_state.as_bytes()).collect::<String>()
+        )),
+        Err(StoreError::NotFound) => {
+            tracing::warn!("upstream callback with an unknown, expired or already used state");
+            Err(LoginError::UpstreamStateUnknown)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The transaction a resumed round trip belongs to (the caller loads it
+/// with the browser's cookie: another browser cannot resume it).
+pub async fn transaction_of(state: &AppState, upstream_state: &str) -> Result<String, LoginError> {
+    match state
+        .store
+        .get_upstream_request(&sha256_hex(upstream_state), state.clock.now_unix_millis())
+        .await
+    {
+        Ok(record) => Ok(record.transaction_id),
+        Err(StoreError::NotFound) => Err(LoginError::UpstreamStateUnknown),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Back on this site in the browser of `txn`: takes the record, has the
+/// connector verify the response, turns the identity into a user and
+/// finishes the login.
+pub async fn resume(
+    state: &AppState,
+    txn: &Transaction,
+    upstream_state: &str,
+) -> Result<Finished, LoginError> {
+    let record = match state
+        .store
+        .take_upstream_request(&sha256_hex(upstream_state), state.clock.now_unix_millis())
+        .await
+    {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => return Err(LoginError::UpstreamStateUnknown),
+        Err(e) => return Err(e.into()),
+    };
+    if record.transaction_id != txn.id {
+        return Err(LoginError::Expired);
+    }
+    let connection = state.store.get_connection(&record.connection_id).await?;
+    let connector = connector(state, &connection).await?;
+    let response: CallbackParams = serde_json::from_str(record.response.as_deref().unwrap_or("{}"))
+        .map_err(|e| LoginError::Internal(e.to_string()))?;
+    let request = UpstreamRequest {
+        callback_url: state.issuer.url(CALLBACK_PATH),
+        state: upstream_state.to_owned(),
+        nonce: record.nonce,
+        pkce_verifier: record.pkce_verifier,
+        login_hint: None,
+        extra_params: Vec::new(),
+    };
+    let result = async {
+        let identity = connector
+            .finish(&request, &response)
+            .await
+            .map_err(|e| failure(&connection, e))?;
+        match super::federation::user_for_identity(state, &connection, &identity).await {
+            Ok(user) => login::finish(state, txn, &user, &connection.id).await,
+            // `account_linking: prove_existing`: the person logs in to the
+            // existing account before the identity joins it.
+            Err(LoginError::ProveExisting(pending)) => {
+                super::federation::ask_to_prove(state, txn, &pending).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+    .await;
+    let outcome = match &result {
+        Ok(_) => LoginOutcome::Success,
+        Err(e) => e.outcome(),
+    };
+    state.metrics.login(&connection.id, outcome);
+    result
+}

@@ -1,0 +1,190 @@
+//! The login's way out to upstream identity providers, and back: what is
+//! refused before any IdP answers (the journeys against a real IdP are in
+//! tests/peers.rs, oidc-provider).
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::on_both_backends;
+use crate::support::oidc::{authorize, browser, code_params, location, tenant};
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(
+    the_login_page_offers_an_upstream_connection_as_a_button,
+    an_unreachable_idp_ends_on_a_page_naming_the_connection,
+    an_idp_on_a_private_network_is_not_called_unless_allowed,
+    callbacks_for_no_pending_request_are_refused,
+    only_connections_of_the_login_are_followed,
+);
+
+/// An OIDC connection enabled for the tenant's web client.
+async fn oidc_connection(app: &TestApp, client_id: &str, name: &str, issuer: &str) {
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({"name": name, "strategy": "oidc", "display_name": "Acme SSO",
+                "enabled_clients": [client_id],
+                "options": {"issuer": issuer, "client_id": "switchyard", "client_secret": "s3cret"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// `/authorize` with `params`, following its redirect to the login page.
+async fn login_page(
+    app: &TestApp,
+    b: &reqwest::Client,
+    params: &[(&str, &str)],
+) -> reqwest::Response {
+    let start = authorize(app, b, params).await;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    b.get(app.url(&location(&start))).send().await.unwrap()
+}
+
+async fn the_login_page_offers_an_upstream_connection_as_a_button(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    oidc_connection(&app, &t.client_id, "acme-sso", "https://idp.acme.example").await;
+    let b = browser();
+    let page = login_page(&app, &b, &code_params(&t.client_id, &[])).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Continue with Acme SSO"), "{html}");
+    assert!(html.contains("/u/login/connection?state="), "{html}");
+    assert!(html.contains("connection=acme-sso"), "{html}");
+}
+
+async fn an_unreachable_idp_ends_on_a_page_naming_the_connection(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    // A loopback port nothing listens on (loopback is allowed: the test
+    // server's issuer is on localhost).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    oidc_connection(
+        &app,
+        &t.client_id,
+        "acme-sso",
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .await;
+    let b = browser();
+    let page = login_page(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("connection", "acme-sso")]),
+    )
+    .await;
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Cannot sign in with Acme SSO"), "{html}");
+    assert!(html.contains("could not be reached"), "{html}");
+    assert!(
+        !html.contains("s3cret") && !html.contains(&port.to_string()),
+        "no details on the page: {html}"
+    );
+}
+
+async fn an_idp_on_a_private_network_is_not_called_unless_allowed(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    oidc_connection(&app, &t.client_id, "intranet-sso", "https://10.255.255.1").await;
+    let b = browser();
+    let page = login_page(
+        &app,
+        &b,
+        &code_params(&t.client_id, &[("connection", "intranet-sso")]),
+    )
+    .await;
+    // Refused before any packet leaves (no connect timeout waited for).
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Cannot sign in with Acme SSO")
+    );
+}
+
+async fn callbacks_for_no_pending_request_are_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let b = browser();
+    let get = b
+        .get(app.url("/login/callback?code=c&state=never-issued"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        get.text()
+            .await
+            .unwrap()
+            .contains("Sign-in response not expected")
+    );
+    let post = b
+        .post(app.url("/login/callback"))
+        .form(&[("id_token", "x.y.z"), ("state", "never-issued")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::BAD_REQUEST);
+    let no_state = b
+        .get(app.url("/login/callback?code=c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_state.status(), StatusCode::BAD_REQUEST);
+    let resume = b
+        .get(app.url("/u/login/callback?state=never-issued"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resume.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn only_connections_of_the_login_are_followed(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let b = browser();
+    let page = login_page(&app, &b, &code_params(&t.client_id, &[])).await;
+    let transaction = page
+        .url()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    // The password database is no upstream; an unknown name is no connection.
+    for name in ["users", "nope"] {
+        let refused = b
+            .get(app.url(&format!(
+                "/u/login/connection?state={transaction}&connection={name}"
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{name}");
+    }
+    // Another browser cannot send this login anywhere.
+    let other = browser()
+        .get(app.url(&format!(
+            "/u/login/connection?state={transaction}&connection=users"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        other
+            .text()
+            .await
+            .unwrap()
+            .contains("Login session expired")
+    );
+}
