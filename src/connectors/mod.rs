@@ -4,6 +4,7 @@
 //! the login flow never sees a protocol's own claim names.
 
 pub mod database;
+pub mod presets;
 
 use serde_json::{Map, Value};
 

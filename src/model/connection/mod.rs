@@ -21,6 +21,7 @@ use super::{ValidationError, check_display_text, check_metadata};
 
 pub use database::{DatabaseOptions, PasswordComplexityOptions, PasswordPolicy};
 pub use oidc::{OidcAttributeMap, OidcChannel, OidcMappingMode, OidcOptions};
+pub(crate) use options::decode as decode_options;
 pub use options::{AccountLinking, ConnectionOptions, Scope};
 pub use saml::{
     SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,

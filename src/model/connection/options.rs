@@ -346,7 +346,7 @@ impl utoipa::ToSchema for ConnectionOptions {
 
 /// Deserializes options, turning serde's refusal into `options.<path>` and a
 /// reason in the words of the field helpers below.
-fn decode<T: DeserializeOwned>(options: Value) -> Result<T, ValidationError> {
+pub(crate) fn decode<T: DeserializeOwned>(options: Value) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(options).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." {
