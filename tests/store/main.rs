@@ -46,6 +46,7 @@ mod sessions;
 mod settings;
 mod throttle;
 mod updates;
+mod upgrade;
 mod users;
 
 // Shared fixtures: builders and assertions that several files use.
