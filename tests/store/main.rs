@@ -46,6 +46,7 @@ mod sessions;
 mod settings;
 mod throttle;
 mod updates;
+mod upgrade;
 mod upstream;
 mod users;
 
