@@ -29,12 +29,15 @@ create table users_0015 (
     app_metadata text not null default '{}',
     user_metadata text not null default '{}',
     created_at bigint not null,
-    updated_at bigint not null
+    updated_at bigint not null,
+    inert_settings text not null default '{}'
 );
 insert into users_0015 (user_id, connection_id, email, email_verified, name, given_name, family_name,
-        nickname, picture, password_hash, blocked, app_metadata, user_metadata, created_at, updated_at)
+        nickname, picture, password_hash, blocked, app_metadata, user_metadata, created_at, updated_at,
+        inert_settings)
     select user_id, connection_id, email, email_verified, name, given_name, family_name,
-        nickname, picture, password_hash, blocked, app_metadata, user_metadata, created_at, updated_at
+        nickname, picture, password_hash, blocked, app_metadata, user_metadata, created_at, updated_at,
+        inert_settings
     from users;
 drop table users;
 alter table users_0015 rename to users;

@@ -1,6 +1,7 @@
 //! Upgrading a database that holds data. Migration 0015 rebuilds SQLite's
 //! `users` table (its `email` becomes nullable): the rows that reference a
-//! user must survive it and keep referencing `users`.
+//! user must survive it and keep referencing `users`, and every column of
+//! the earlier migrations (0013's `inert_settings`) must keep its values.
 
 use std::borrow::Cow;
 
@@ -12,13 +13,13 @@ async fn the_users_rebuild_keeps_what_references_users() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url_for(&dir.path().join("upgraded.db"));
     sqlx::any::install_default_drivers();
-    // The database as release 0012 left it, with a member.
+    // The database as the migrations before 0015 left it, with a member.
     let mut before = sqlx::migrate!("migrations/sqlite");
     before.migrations = Cow::Owned(
         before
             .migrations
             .iter()
-            .filter(|m| m.version <= 12)
+            .filter(|m| m.version < 15)
             .cloned()
             .collect(),
     );
@@ -27,8 +28,8 @@ async fn the_users_rebuild_keeps_what_references_users() {
     pool.execute(
         "pragma foreign_keys = on; \
          insert into connections (id, name, strategy, created_at, updated_at) values ('con_db', 'db', 'auth0', 1, 1); \
-         insert into users (user_id, connection_id, email, password_hash, created_at, updated_at) \
-             values ('usr_alice', 'con_db', 'alice@example.com', 'hash', 1, 1); \
+         insert into users (user_id, connection_id, email, password_hash, created_at, updated_at, inert_settings) \
+             values ('usr_alice', 'con_db', 'alice@example.com', 'hash', 1, 1, '{\"family_name_kana\":\"x\"}'); \
          insert into organizations (id, name, created_at, updated_at) values ('org_acme', 'acme', 1, 1); \
          insert into organization_members (organization_id, user_id, created_at) values ('org_acme', 'usr_alice', 1);",
     )
@@ -37,8 +38,12 @@ async fn the_users_rebuild_keeps_what_references_users() {
     pool.close().await;
 
     let store = Store::connect(&url).await.unwrap();
-    let alice = store.get_user("usr_alice").await.unwrap().user;
-    assert_eq!(alice.email.as_deref(), Some("alice@example.com"));
+    let stored = store.get_user("usr_alice").await.unwrap();
+    assert_eq!(stored.user.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(
+        stored.inert_settings.get("family_name_kana"),
+        Some(&serde_json::json!("x"))
+    );
     assert!(store.is_member("org_acme", "usr_alice").await.unwrap());
     assert_eq!(
         store
