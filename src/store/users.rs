@@ -9,10 +9,12 @@ use crate::model::user::User;
 const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
      picture, blocked, app_metadata, user_metadata, created_at, updated_at";
 
-/// [`COLUMNS`] of the table aliased `alias`, for joins.
+/// What [`user_from_row`] reads ([`COLUMNS`] and `inert_settings`) of the
+/// table aliased `alias`, for joins.
 pub(super) fn qualified_columns(alias: &str) -> String {
     COLUMNS
         .split(", ")
+        .chain(["inert_settings"])
         .map(|column| format!("{alias}.{column}"))
         .collect::<Vec<_>>()
         .join(", ")

@@ -13,7 +13,11 @@ use crate::support::openapi::check_response;
 const CLIENT: &str = r#"{"client_id":"abc","name":"A","app_type":"spa","is_first_party":true,
   "callbacks":[],"allowed_logout_urls":[],"web_origins":[],"allowed_origins":[],"grant_types":[],
   "token_endpoint_auth_method":"none","organization_usage":"deny",
-  "organization_require_behavior":"no_prompt","jwt_configuration":{"alg":"RS256"},"client_metadata":{}}"#;
+  "organization_require_behavior":"no_prompt","client_metadata":{},
+  "jwt_configuration":{"alg":"RS256","lifetime_in_seconds":3600},
+  "refresh_token":{"rotation_type":"rotating","expiration_type":"expiring","leeway":0,
+    "token_lifetime":2592000,"idle_token_lifetime":1296000,"infinite_token_lifetime":false,
+    "infinite_idle_token_lifetime":false}}"#;
 
 fn refused(method: Method, path: &str, status: StatusCode, content_type: &str, body: &str) -> bool {
     let path = path.to_owned();
