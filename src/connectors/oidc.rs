@@ -578,6 +578,10 @@ pub fn identity_from_claims(
     claims: Map<String, Value>,
 ) -> Result<Identity, UpstreamError> {
     let mut profile: Map<String, Value> = claims.clone();
+    // Whether `email` was taken from another claim without `email_verified`
+    // being mapped alongside: the upstream's own `email_verified` vouches for
+    // its `email` only, not for a `preferred_username` a person may choose.
+    let mut email_mapped_without_verification = false;
     if let Some(map) = &options.attribute_map {
         if map.mapping_mode != Some(OidcMappingMode::BasicProfile) {
             for (attribute, source) in map.attributes.iter().flatten() {
@@ -592,6 +596,20 @@ pub fn identity_from_claims(
                     profile.insert(attribute.clone(), value.clone());
                 }
             }
+            let mapped = |attribute: &str| {
+                map.attributes
+                    .iter()
+                    .flatten()
+                    .any(|(name, _)| name == attribute)
+            };
+            let email_from_itself = map
+                .attributes
+                .iter()
+                .flatten()
+                .find(|(name, _)| *name == "email")
+                .and_then(|(_, source)| source.as_str())
+                .is_none_or(|source| source == "email" || source == "${email}");
+            email_mapped_without_verification = !email_from_itself && !mapped("email_verified");
         }
     }
     let text = |name: &str| {
@@ -608,6 +626,7 @@ pub fn identity_from_claims(
         .ok_or(UpstreamError::MissingClaim("subject (sub)"))?
         .to_owned();
     let email_verified = match profile.get("email_verified") {
+        _ if email_mapped_without_verification => false,
         Some(Value::Bool(verified)) => *verified,
         Some(Value::String(verified)) => verified == "true",
         _ => false,

@@ -173,6 +173,34 @@ fn claims_map_to_an_identity() {
     assert_eq!(identity.email.as_deref(), Some("a.m@metahexa.example"));
     assert!(!identity.email_verified, "only what the upstream asserted");
 
+    // nOAuth through a mapping: `email` taken from a claim the person picks,
+    // while the upstream's `email_verified: true` vouches for its own `email`.
+    let mut remapped = options();
+    remapped.attribute_map = Some(crate::model::connection::OidcAttributeMap {
+        attributes: json!({"email": "preferred_username"}).as_object().cloned(),
+        ..Default::default()
+    });
+    let mut chosen = raw.clone();
+    chosen.insert("preferred_username".into(), json!("ceo@victim.example"));
+    let identity = identity_from_claims("con_test", &remapped, chosen.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(identity.email.as_deref(), Some("ceo@victim.example"));
+    assert!(
+        !identity.email_verified,
+        "verified only when mapped alongside"
+    );
+    // Mapped alongside, the mapping decides.
+    remapped.attribute_map = Some(crate::model::connection::OidcAttributeMap {
+        attributes: json!({"email": "preferred_username", "email_verified": "upn_verified"})
+            .as_object()
+            .cloned(),
+        ..Default::default()
+    });
+    chosen.insert("upn_verified".into(), json!(true));
+    let identity =
+        identity_from_claims("con_test", &remapped, chosen).unwrap_or_else(|e| panic!("{e}"));
+    assert!(identity.email_verified);
+
     let mut no_subject = raw;
     no_subject.remove("sub");
     assert!(matches!(
