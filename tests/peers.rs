@@ -256,7 +256,10 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
             json!({"type": "back_channel", "issuer": upstream, "client_id": "switchyard-back",
                    "client_secret": "upstream-secret", "scope": "openid profile email",
                    "attribute_map": {"mapping_mode": "use_map", "userinfo_scope": "openid email"},
-                   "upstream_params": {"ui_locales": {"value": "nl"}, "max_age": {"alias": "max_age"}}}),
+                   "upstream_params": {"ui_locales": {"value": "nl"}, "max_age": {"alias": "max_age"},
+                                       // Reserved: never sent (the IdP refuses a repeated
+                                       // parameter, and the login would fail).
+                                       "redirect_uri": {"value": "https://attacker.example/cb"}}}),
         ),
         (
             "metahexa-sso-front",

@@ -109,6 +109,23 @@ fn label(connection: &Connection) -> String {
 /// Auth0's `options.upstream_params`: `{"name": {"value": "v"}}` sends a
 /// fixed value, `{"name": {"alias": "login_hint"}}` the value the client
 /// sent in that authorization parameter (when it sent one).
+/// The authorization parameters Switchyard sets for the round trip itself:
+/// an `upstream_params` entry never replaces or duplicates them (a second
+/// `redirect_uri` or `state` could send the code elsewhere or unbind it).
+const RESERVED_UPSTREAM_PARAMS: [&str; 11] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "request",
+    "request_uri",
+];
+
 fn upstream_params(
     connection: &Connection,
     request: &AuthorizationRequest,
@@ -124,6 +141,7 @@ fn upstream_params(
     let prompt = (!request.prompt.is_empty()).then(|| request.prompt.join(" "));
     params
         .iter()
+        .filter(|(name, _)| !RESERVED_UPSTREAM_PARAMS.contains(&name.to_ascii_lowercase().as_str()))
         .filter_map(|(name, spec)| {
             let value = match (
                 spec.get("value").and_then(serde_json::Value::as_str),
