@@ -49,6 +49,43 @@ pub struct Identity {
     pub raw: Map<String, Value>,
 }
 
+/// The longest name an upstream may give a person (as the Management API allows).
+const MAX_PROFILE_TEXT: usize = 300;
+
+impl Identity {
+    /// The identity with each profile field that Switchyard would refuse
+    /// from its own Management API left out (blank, over 300 characters,
+    /// control characters — PostgreSQL refuses a NUL —, a picture that is
+    /// not an https URL): an upstream's odd profile never stops a login and
+    /// never reaches Switchyard's tokens.
+    #[must_use]
+    pub fn with_usable_profile(mut self) -> Self {
+        for (field, value) in [
+            ("name", &mut self.name),
+            ("given_name", &mut self.given_name),
+            ("family_name", &mut self.family_name),
+            ("nickname", &mut self.nickname),
+        ] {
+            if value.as_deref().is_some_and(|text| {
+                crate::model::check_display_text(field, text, MAX_PROFILE_TEXT).is_err()
+            }) {
+                *value = None;
+            }
+        }
+        if self
+            .picture
+            .as_deref()
+            .is_some_and(|url| crate::model::check_url("picture", url, false).is_err())
+        {
+            self.picture = None;
+        }
+        self.groups.retain(|group| {
+            crate::model::check_display_text("groups", group, MAX_PROFILE_TEXT).is_ok()
+        });
+        self
+    }
+}
+
 /// A boxed future, so that connectors of every protocol share one trait
 /// object type.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -259,6 +296,30 @@ impl Connectors {
 mod tests {
     use super::*;
     use crate::model::connection::Strategy;
+
+    #[test]
+    fn an_unusable_profile_field_is_left_out() {
+        let identity = Identity {
+            connection_id: "con_1".into(),
+            subject: "u-1".into(),
+            email: None,
+            email_verified: false,
+            name: Some("Ana\u{0}Admin".into()),
+            given_name: Some("Ana".into()),
+            family_name: Some("x".repeat(301)),
+            nickname: Some("  ".into()),
+            picture: Some("javascript:alert(1)".into()),
+            groups: vec!["staff".into(), "bad\ngroup".into()],
+            raw: Map::new(),
+        }
+        .with_usable_profile();
+        assert_eq!(identity.name, None, "a NUL, refused by PostgreSQL");
+        assert_eq!(identity.given_name.as_deref(), Some("Ana"));
+        assert_eq!(identity.family_name, None);
+        assert_eq!(identity.nickname, None);
+        assert_eq!(identity.picture, None);
+        assert_eq!(identity.groups, vec!["staff".to_owned()]);
+    }
 
     fn connection(options: serde_json::Value) -> Connection {
         let options = ConnectionOptions::parse(

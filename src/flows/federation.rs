@@ -36,10 +36,11 @@ pub async fn user_for_identity(
     connection: &Connection,
     identity: &Identity,
 ) -> Result<User, LoginError> {
+    let identity = identity.clone().with_usable_profile();
     resolve(
         state,
         connection,
-        identity,
+        &identity,
         connection.options.account_linking(),
     )
     .await
