@@ -290,7 +290,7 @@ pub async fn routing_snapshot(
             candidates.push(Candidate {
                 connection_id: view.enabled.connection_id.clone(),
                 name: view.connection_name.clone(),
-                display_name: None,
+                display_name: view.connection_display_name.clone(),
                 strategy: view.strategy,
                 // Auth0 applies show_as_button to enterprise connections only.
                 show_as_button: view.enabled.show_as_button || !view.strategy.is_enterprise(),

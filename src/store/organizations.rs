@@ -37,6 +37,8 @@ fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
 pub struct EnabledConnectionView {
     pub enabled: EnabledConnection,
     pub connection_name: String,
+    /// The connection's `display_name`, for the login page's buttons.
+    pub connection_display_name: Option<String>,
     pub strategy: Strategy,
 }
 
@@ -55,6 +57,7 @@ fn enabled_from_row(row: &AnyRow) -> StoreResult<EnabledConnectionView> {
             })?,
         },
         connection_name: row.try_get("connection_name")?,
+        connection_display_name: row.try_get("connection_display_name")?,
         strategy: parse_from_str(
             "connections.strategy",
             &row.try_get::<String, _>("strategy")?,
@@ -64,7 +67,7 @@ fn enabled_from_row(row: &AnyRow) -> StoreResult<EnabledConnectionView> {
 
 const ENABLED_SELECT: &str = "select oc.organization_id, oc.connection_id, oc.assign_membership_on_login, \
      oc.is_signup_enabled, oc.show_as_button, oc.organization_connection_name, oc.organization_access_level, \
-     c.name as connection_name, c.strategy \
+     c.name as connection_name, c.display_name as connection_display_name, c.strategy \
      from organization_connections oc join connections c on c.id = oc.connection_id";
 
 async fn insert_enabled(

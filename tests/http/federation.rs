@@ -11,14 +11,15 @@ use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
     the_login_page_offers_an_upstream_connection_as_a_button,
+    an_organizations_button_shows_the_connections_display_name,
     an_unreachable_idp_ends_on_a_page_naming_the_connection,
     an_idp_on_a_private_network_is_not_called_unless_allowed,
     callbacks_for_no_pending_request_are_refused,
     only_connections_of_the_login_are_followed,
 );
 
-/// An OIDC connection enabled for the tenant's web client.
-async fn oidc_connection(app: &TestApp, client_id: &str, name: &str, issuer: &str) {
+/// An OIDC connection enabled for the tenant's web client; its id.
+async fn oidc_connection(app: &TestApp, client_id: &str, name: &str, issuer: &str) -> String {
     let token = app.admin_token().await;
     let (status, body) = app
         .api(
@@ -31,6 +32,7 @@ async fn oidc_connection(app: &TestApp, client_id: &str, name: &str, issuer: &st
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
 }
 
 /// `/authorize` with `params`, following its redirect to the login page.
@@ -54,6 +56,28 @@ async fn the_login_page_offers_an_upstream_connection_as_a_button(backend: Backe
     let html = page.text().await.unwrap();
     assert!(html.contains("Continue with Acme SSO"), "{html}");
     assert!(html.contains("/u/login/connection?state="), "{html}");
+    assert!(html.contains("connection=acme-sso"), "{html}");
+}
+
+async fn an_organizations_button_shows_the_connections_display_name(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let connection =
+        oidc_connection(&app, &t.client_id, "acme-sso", "https://idp.acme.example").await;
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v2/organizations/{}/enabled_connections", t.org_id),
+            &token,
+            Some(json!({"connection_id": connection, "show_as_button": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let b = browser();
+    let params = code_params(&t.client_id, &[("organization", &t.org_id)]);
+    let html = login_page(&app, &b, &params).await.text().await.unwrap();
+    assert!(html.contains("Continue with Acme SSO"), "{html}");
     assert!(html.contains("connection=acme-sso"), "{html}");
 }
 
