@@ -80,7 +80,7 @@ pub async fn begin(
         login_hint: txn.email.clone().or_else(|| txn.request.login_hint.clone()),
         extra_params: upstream_params(&connection, &txn.request),
     };
-    state
+    let stored = state
         .store
         .insert_upstream_request(&StoredUpstreamRequest {
             state_hash: sha256_hex(&request.state),
@@ -92,6 +92,13 @@ pub async fn begin(
             expires_at: state.clock.now_unix_millis() + UPSTREAM_REQUEST_LIFETIME_MS,
         })
         .await?;
+    if !stored {
+        return Err(LoginError::Retry(
+            "This sign-in was sent to identity providers too many times. \
+             Go back to the application and start again."
+                .into(),
+        ));
+    }
     let begin = connector
         .begin(&request)
         .await

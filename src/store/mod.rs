@@ -38,7 +38,7 @@ pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
 pub use sealing::{SealedRows, StoredSecrets};
 pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;
-pub use upstream::StoredUpstreamRequest;
+pub use upstream::{MAX_UPSTREAM_REQUESTS_PER_LOGIN, StoredUpstreamRequest};
 
 use std::str::FromStr;
 use std::time::Duration;

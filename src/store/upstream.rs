@@ -37,14 +37,25 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredUpstreamRequest> {
     })
 }
 
+/// The unexpired upstream requests one login transaction may hold.
+pub const MAX_UPSTREAM_REQUESTS_PER_LOGIN: i64 = 10;
+
 impl Store {
+    /// Stores a request, unless its login transaction already holds
+    /// [`MAX_UPSTREAM_REQUESTS_PER_LOGIN`] unexpired ones (each button press
+    /// makes one; a script pressing without end would fill the table):
+    /// `Ok(false)` then.
     pub async fn insert_upstream_request(
         &self,
         request: &StoredUpstreamRequest,
-    ) -> StoreResult<()> {
-        sqlx::query(
+    ) -> StoreResult<bool> {
+        let now = self.now_millis();
+        let inserted = sqlx::query(
             "insert into upstream_requests (state_hash, transaction_id, connection_id, nonce, \
-             pkce_verifier, response, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+             pkce_verifier, response, created_at, expires_at) \
+             select $1, $2, $3, $4, $5, $6, $7, $8 \
+             where (select count(*) from upstream_requests \
+                    where transaction_id = $2 and expires_at > $7) < $9",
         )
         .bind(&request.state_hash)
         .bind(&request.transaction_id)
@@ -52,11 +63,13 @@ impl Store {
         .bind(&request.nonce)
         .bind(&request.pkce_verifier)
         .bind(&request.response)
-        .bind(self.now_millis())
+        .bind(now)
         .bind(request.expires_at)
+        .bind(MAX_UPSTREAM_REQUESTS_PER_LOGIN)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     /// Records the upstream's response on the request it answers, once:

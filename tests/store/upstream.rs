@@ -1,7 +1,9 @@
 //! Upstream requests: single-use, expiring, gone with their login transaction.
 
 use switchyard::model::connection::Strategy;
-use switchyard::store::{Store, StoredTransaction, StoredUpstreamRequest};
+use switchyard::store::{
+    MAX_UPSTREAM_REQUESTS_PER_LOGIN, Store, StoredTransaction, StoredUpstreamRequest,
+};
 
 use crate::{assert_not_found, connection, on_both_backends};
 
@@ -9,6 +11,7 @@ on_both_backends!(
     a_response_is_recorded_once_and_the_request_taken_once,
     an_expired_request_is_neither_answered_nor_taken,
     a_request_goes_with_its_login_transaction,
+    a_login_holds_a_bounded_number_of_requests,
 );
 
 async fn transaction_and_request(store: &Store, id: &str) -> StoredUpstreamRequest {
@@ -37,7 +40,7 @@ async fn transaction_and_request(store: &Store, id: &str) -> StoredUpstreamReque
         response: None,
         expires_at: now + 600_000,
     };
-    store.insert_upstream_request(&request).await.unwrap();
+    assert!(store.insert_upstream_request(&request).await.unwrap());
     request
 }
 
@@ -106,4 +109,27 @@ async fn a_request_goes_with_its_login_transaction(store: Store) {
     let now = store.clock().now_unix_millis();
     assert!(store.delete_login_transaction("t3").await.unwrap());
     assert_not_found(store.get_upstream_request(&request.state_hash, now).await);
+}
+
+async fn a_login_holds_a_bounded_number_of_requests(store: Store) {
+    let first = transaction_and_request(&store, "t-many").await;
+    for n in 1..MAX_UPSTREAM_REQUESTS_PER_LOGIN {
+        let another = StoredUpstreamRequest {
+            state_hash: format!("state-many-{n}"),
+            ..first.clone()
+        };
+        assert!(
+            store.insert_upstream_request(&another).await.unwrap(),
+            "{n}"
+        );
+    }
+    let one_too_many = StoredUpstreamRequest {
+        state_hash: "state-many-over".into(),
+        ..first.clone()
+    };
+    assert!(!store.insert_upstream_request(&one_too_many).await.unwrap());
+    let now = store.clock().now_unix_millis();
+    assert_not_found(store.get_upstream_request("state-many-over", now).await);
+    // Another login is not affected.
+    transaction_and_request(&store, "t-other").await;
 }
