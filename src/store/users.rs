@@ -6,15 +6,22 @@ use sqlx::any::AnyRow;
 use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, to_json};
 use crate::model::user::User;
 
-const COLUMNS: &str = "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
-     picture, blocked, app_metadata, user_metadata, created_at, updated_at";
+/// The columns a new user's row is written with (`inert_settings` starts
+/// empty, by its default).
+macro_rules! written_columns {
+    () => {
+        "user_id, connection_id, email, email_verified, name, given_name, family_name, nickname, \
+         picture, blocked, app_metadata, user_metadata, created_at, updated_at"
+    };
+}
+const WRITTEN_COLUMNS: &str = written_columns!();
+/// What [`user_from_row`] reads.
+const READ_COLUMNS: &str = concat!(written_columns!(), ", inert_settings");
 
-/// What [`user_from_row`] reads ([`COLUMNS`] and `inert_settings`) of the
-/// table aliased `alias`, for joins.
+/// [`READ_COLUMNS`] of the table aliased `alias`, for joins.
 pub(super) fn qualified_columns(alias: &str) -> String {
-    COLUMNS
+    READ_COLUMNS
         .split(", ")
-        .chain(["inert_settings"])
         .map(|column| format!("{alias}.{column}"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -98,7 +105,7 @@ impl Store {
         page: &Page,
     ) -> StoreResult<Vec<StoredUser>> {
         let rows = sqlx::query(&format!(
-            "select {COLUMNS}, inert_settings from users where {USER_FILTER} \
+            "select {READ_COLUMNS} from users where {USER_FILTER} \
              and user_id > $3 order by user_id limit $4 offset $5"
         ))
         .bind(filter.connection_name.as_deref().unwrap_or(""))
@@ -125,7 +132,7 @@ impl Store {
     /// Users with this (normalized) email, across connections.
     pub async fn list_users_by_email(&self, email: &str) -> StoreResult<Vec<StoredUser>> {
         let rows = sqlx::query(&format!(
-            "select {COLUMNS}, inert_settings from users where email = $1 order by user_id"
+            "select {READ_COLUMNS} from users where email = $1 order by user_id"
         ))
         .bind(email)
         .fetch_all(&self.pool)
@@ -140,7 +147,7 @@ impl Store {
         email: &str,
     ) -> StoreResult<Option<(StoredUser, Option<String>)>> {
         let row = sqlx::query(&format!(
-            "select {COLUMNS}, inert_settings, password_hash from users where connection_id = $1 and email = $2"
+            "select {READ_COLUMNS}, password_hash from users where connection_id = $1 and email = $2"
         ))
         .bind(connection_id)
         .bind(email)
@@ -236,7 +243,7 @@ async fn select_user<'e>(
     user_id: &str,
 ) -> StoreResult<StoredUser> {
     let row = sqlx::query(&format!(
-        "select {COLUMNS}, inert_settings from users where user_id = $1"
+        "select {READ_COLUMNS} from users where user_id = $1"
     ))
     .bind(user_id)
     .fetch_one(executor)
@@ -280,7 +287,7 @@ pub(super) async fn insert_user_row(
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(&format!(
-        "insert into users ({COLUMNS}, password_hash) \
+        "insert into users ({WRITTEN_COLUMNS}, password_hash) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
     ))
     .bind(&user.user_id)
