@@ -316,7 +316,7 @@ pub async fn link_question(
     let connection = state.store.get_connection(&pending.connection_id).await?;
     Ok(LinkQuestion {
         email: user.email.ok_or(LoginError::Expired)?,
-        connection: connection.display_name.unwrap_or(connection.name),
+        connection: connection.label().to_owned(),
     })
 }
 

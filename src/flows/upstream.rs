@@ -45,7 +45,7 @@ fn failure(connection: &Connection, error: UpstreamError) -> LoginError {
         "upstream login failed"
     );
     LoginError::Upstream {
-        connection: label(connection),
+        connection: connection.label().to_owned(),
         error,
     }
 }
@@ -103,14 +103,7 @@ pub async fn begin(
         .begin(&request)
         .await
         .map_err(|e| failure(&connection, e))?;
-    Ok((begin, label(&connection)))
-}
-
-fn label(connection: &Connection) -> String {
-    connection
-        .display_name
-        .clone()
-        .unwrap_or_else(|| connection.name.clone())
+    Ok((begin, connection.label().to_owned()))
 }
 
 /// Auth0's `options.upstream_params`: `{"name": {"value": "v"}}` sends a
@@ -201,18 +194,24 @@ pub async fn record_callback(
     }
 }
 
+/// A `state` the store does not hold (unknown, expired or already used)
+/// answers no pending request.
+fn unknown_state(e: StoreError) -> LoginError {
+    match e {
+        StoreError::NotFound => LoginError::UpstreamStateUnknown,
+        e => e.into(),
+    }
+}
+
 /// The transaction a resumed round trip belongs to (the caller loads it
 /// with the browser's cookie: another browser cannot resume it).
 pub async fn transaction_of(state: &AppState, upstream_state: &str) -> Result<String, LoginError> {
-    match state
+    let record = state
         .store
         .get_upstream_request(&sha256_hex(upstream_state), state.clock.now_unix_millis())
         .await
-    {
-        Ok(record) => Ok(record.transaction_id),
-        Err(StoreError::NotFound) => Err(LoginError::UpstreamStateUnknown),
-        Err(e) => Err(e.into()),
-    }
+        .map_err(unknown_state)?;
+    Ok(record.transaction_id)
 }
 
 /// Back on this site in the browser of `txn`: takes the record, has the
@@ -223,15 +222,11 @@ pub async fn resume(
     txn: &Transaction,
     upstream_state: &str,
 ) -> Result<Finished, LoginError> {
-    let record = match state
+    let record = state
         .store
         .take_upstream_request(&sha256_hex(upstream_state), state.clock.now_unix_millis())
         .await
-    {
-        Ok(record) => record,
-        Err(StoreError::NotFound) => return Err(LoginError::UpstreamStateUnknown),
-        Err(e) => return Err(e.into()),
-    };
+        .map_err(unknown_state)?;
     if record.transaction_id != txn.id {
         return Err(LoginError::Expired);
     }

@@ -134,6 +134,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// What a person is shown: the display name, else the name.
+    pub fn label(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.name)
+    }
+
     /// Whether people may create their own accounts here outside an
     /// organization: a database connection without `options.disable_signup: true`.
     pub fn allows_signup(&self) -> bool {
