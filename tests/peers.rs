@@ -343,6 +343,156 @@ async fn chromium_logs_in_through_the_pages() {
     );
 }
 
+/// Headless Chromium through metahexa's enterprise IdP (oidc-provider on
+/// loopback, with its own login and consent pages): Switchyard's login page
+/// offers the OIDC connection (`back_channel`, PKCE) as a button named by
+/// its display_name, the upstream's pages log the person in, and the app
+/// (openid-client; a third-party client, so through Switchyard's consent
+/// page too) gets an ID token with metahexa's `org_id` and the upstream's
+/// email. The connection links by proof (`prove_existing`): a person whose
+/// email a password account of metahexa has proves it on `/u/link`, and the
+/// Management API shows that user with both identities. A sign-in cancelled
+/// at the upstream ends on a page naming the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_logs_in_through_an_upstream_idp() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let app = spawn_configured(Backend::Sqlite, |config| {
+        config.tls = TlsMode::Dev;
+        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let mut env = seed_login_tenant(&app).await;
+    let seeded = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
+    let client_id = seeded("SWITCHYARD_CLIENT_ID");
+    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let token = app.admin_token().await;
+    // A third-party app: Switchyard asks the person's consent too.
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{client_id}"),
+            &token,
+            Some(json!({"is_first_party": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, sso) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({
+                "name": "metahexa-workforce", "display_name": "Metahexa Workforce ID",
+                "strategy": "oidc", "enabled_clients": [client_id],
+                "options": {"type": "back_channel", "issuer": format!("http://127.0.0.1:{upstream_port}"),
+                            "client_id": "switchyard", "client_secret": "upstream-secret",
+                            "scope": "openid profile email", "connection_settings": {"pkce": "S256"},
+                            "account_linking": "prove_existing"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sso}");
+    // metahexa signs in with its IdP, or with a password account of the
+    // seeded database connection (whose users the linking proves).
+    let (_, connections) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    let users = connections
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "users")
+        .unwrap();
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            &token,
+            Some(json!({
+                "name": "metahexa", "display_name": "Metahexa", "enabled_connections": [
+                    {"connection_id": users["id"], "assign_membership_on_login": true},
+                    {"connection_id": sso["id"], "assign_membership_on_login": true, "show_as_button": true}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let (status, bo) = app
+        .api(Method::POST, "/api/v2/users", &token, Some(json!({
+            "connection": "users", "email": "bo@metahexa.example", "password": "bo-password-at-switchyard"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{bo}");
+    let bo_id = bo["user_id"].as_str().unwrap().to_owned();
+
+    env.retain(|(k, _)| !k.starts_with("SWITCHYARD_ORG_") && !k.starts_with("SWITCHYARD_USER_"));
+    let pem = std::fs::read(app.dir.path().join("tls/cert.pem")).unwrap();
+    let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    env.extend([
+        (
+            "SWITCHYARD_CLIENT_NAME",
+            body["name"].as_str().unwrap().to_owned(),
+        ),
+        ("SWITCHYARD_ORG_NAME", "metahexa".to_owned()),
+        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ("SWITCHYARD_CERT_SPKI", spki_sha256(&pem)),
+        ("SWITCHYARD_ARTIFACTS_DIR", artifacts.display().to_string()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
+        ("CONNECTION_LABEL", "Metahexa Workforce ID".to_owned()),
+        ("EXISTING_USER_ID", bo_id.clone()),
+        (
+            "EXISTING_USER_PASSWORD",
+            "bo-password-at-switchyard".to_owned(),
+        ),
+    ]);
+    run_node_test("chromium_federated.mjs", &env).await;
+
+    // The proof linked the upstream identity to the password account.
+    let (status, found) = app
+        .api(
+            Method::GET,
+            "/api/v2/users-by-email?email=bo%40metahexa.example",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let [user] = found.as_array().unwrap().as_slice() else {
+        panic!("one user has bo's email: {found}");
+    };
+    assert_eq!(user["user_id"], bo_id.as_str());
+    let identities: Vec<(&str, &str, bool)> = user["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["connection"].as_str().unwrap(),
+                i["provider"].as_str().unwrap(),
+                i["isSocial"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            ("users", "auth0", false),
+            ("metahexa-workforce", "oidc", false)
+        ],
+        "{user}"
+    );
+    assert_eq!(user["identities"][1]["user_id"], "bo@metahexa.example");
+    for screenshot in ["federated-login-page.png", "federated-upstream-login.png"] {
+        assert!(
+            artifacts.join(screenshot).is_file(),
+            "no {screenshot} saved"
+        );
+    }
+}
+
 /// A single-page app in Chromium: its page, served from an origin its
 /// client registers (`http://127.0.0.1:{port}`, in `allowed_origins`), is
 /// the callback and calls the token endpoint and `/userinfo` with `fetch()`;
