@@ -352,7 +352,8 @@ async fn chromium_logs_in_through_the_pages() {
 /// email. The connection links by proof (`prove_existing`): a person whose
 /// email a password account of metahexa has proves it on `/u/link`, and the
 /// Management API shows that user with both identities. A sign-in cancelled
-/// at the upstream ends on a page naming the connection.
+/// at the upstream ends on a page naming the connection. A `front_channel`
+/// connection's answer, posted cross-site by the browser, resumes the login.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_logs_in_through_an_upstream_idp() {
     use reqwest::{Method, StatusCode};
@@ -396,6 +397,18 @@ async fn chromium_logs_in_through_an_upstream_idp() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{sso}");
+    let (status, front) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({
+                "name": "metahexa-kiosk", "display_name": "Metahexa Kiosk ID", "strategy": "oidc",
+                "options": {"type": "front_channel", "issuer": format!("http://127.0.0.1:{upstream_port}"),
+                            "client_id": "switchyard-front", "scope": "openid profile email"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{front}");
     // metahexa signs in with its IdP, or with a password account of the
     // seeded database connection (whose users the linking proves).
     let (_, connections) = app
@@ -415,7 +428,8 @@ async fn chromium_logs_in_through_an_upstream_idp() {
             Some(json!({
                 "name": "metahexa", "display_name": "Metahexa", "enabled_connections": [
                     {"connection_id": users["id"], "assign_membership_on_login": true},
-                    {"connection_id": sso["id"], "assign_membership_on_login": true, "show_as_button": true}]})),
+                    {"connection_id": sso["id"], "assign_membership_on_login": true, "show_as_button": true},
+                    {"connection_id": front["id"], "assign_membership_on_login": true, "show_as_button": true}]})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
@@ -442,6 +456,7 @@ async fn chromium_logs_in_through_an_upstream_idp() {
         ("UPSTREAM_PORT", upstream_port.to_string()),
         ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
         ("CONNECTION_LABEL", "Metahexa Workforce ID".to_owned()),
+        ("FRONT_CONNECTION_LABEL", "Metahexa Kiosk ID".to_owned()),
         ("EXISTING_USER_ID", bo_id.clone()),
         (
             "EXISTING_USER_PASSWORD",

@@ -7,13 +7,16 @@
 // exchanges the code. Then a person whose email a password account has
 // proves that account on /u/link (`account_linking: prove_existing`); then a
 // person cancels at the IdP, sees Switchyard's page naming the connection,
-// and tries again. Screenshots go to SWITCHYARD_ARTIFACTS_DIR.
+// and tries again; last, a front_channel connection's form_post, which a real
+// browser posts cross-site without Switchyard's SameSite=Lax cookie.
+// Screenshots go to SWITCHYARD_ARTIFACTS_DIR.
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
 // SWITCHYARD_CLIENT_SECRET, SWITCHYARD_CLIENT_NAME, SWITCHYARD_REDIRECT_URI,
 // SWITCHYARD_ORG_NAME, SWITCHYARD_ORG_ID, SWITCHYARD_CERT_SPKI,
 // SWITCHYARD_ARTIFACTS_DIR, UPSTREAM_PORT, UPSTREAM_CLIENT_SECRET,
-// CONNECTION_LABEL (the connection's display_name), EXISTING_USER_ID and
+// CONNECTION_LABEL and FRONT_CONNECTION_LABEL (the back_channel and
+// front_channel connections' display_names), EXISTING_USER_ID and
 // EXISTING_USER_PASSWORD (the password account of bo@metahexa.example); TLS
 // trust through NODE_EXTRA_CA_CERTS.
 import { test } from 'node:test';
@@ -32,12 +35,14 @@ const env = (name) => {
 const ISSUER = new URL(env('SWITCHYARD_ISSUER'));
 const REDIRECT_URI = env('SWITCHYARD_REDIRECT_URI');
 const UPSTREAM = `http://127.0.0.1:${env('UPSTREAM_PORT')}`;
+const CALLBACK = new URL('/login/callback', ISSUER).href;
 const LABEL = env('CONNECTION_LABEL');
 const ARTIFACTS = env('SWITCHYARD_ARTIFACTS_DIR');
 // The IdP's own accounts and passwords (not Switchyard's).
 const USERS = {
   'ana@metahexa.example': { password: 'ana-at-the-idp', name: 'Ana Metahexa' },
   'bo@metahexa.example': { password: 'bo-at-the-idp', name: 'Bo Metahexa' },
+  'cy@metahexa.example': { password: 'cy-at-the-idp', name: 'Cy Metahexa' },
 };
 
 // --- The upstream IdP and its pages --------------------------------------------
@@ -45,8 +50,11 @@ const USERS = {
 const provider = new Provider(UPSTREAM, {
   clients: [{
     client_id: 'switchyard', client_secret: env('UPSTREAM_CLIENT_SECRET'),
-    redirect_uris: [new URL('/login/callback', ISSUER).href], grant_types: ['authorization_code'],
+    redirect_uris: [CALLBACK], grant_types: ['authorization_code'],
     response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic',
+  }, {
+    client_id: 'switchyard-front', redirect_uris: [CALLBACK], grant_types: ['implicit'],
+    response_types: ['id_token'], token_endpoint_auth_method: 'none',
   }],
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
   conformIdTokenClaims: false, // the email in the ID token, not only at userinfo
@@ -62,6 +70,12 @@ const provider = new Provider(UPSTREAM, {
     };
   },
 });
+// oidc-provider's recipe for implicit web clients on localhost (Switchyard's
+// callback is https://localhost:PORT), as in oidc_provider_upstream.mjs.
+const { invalidate } = provider.Client.Schema.prototype;
+provider.Client.Schema.prototype.invalidate = function allowLocalhost(message, code) {
+  if (code !== 'implicit-forbid-localhost') invalidate.call(this, message, code);
+};
 const providerCallback = provider.callback();
 const seen = { logins: 0, consents: 0, refused: 0 };
 
@@ -180,9 +194,9 @@ async function startLogin() {
 }
 
 // The connection's button on Switchyard's page, then the IdP's login page.
-async function toUpstreamLogin({ tab }, screenshots) {
+async function toUpstreamLogin({ tab }, screenshots, label = LABEL) {
   if (screenshots) await tab.screenshot({ path: `${ARTIFACTS}/federated-login-page.png`, fullPage: true });
-  await tab.getByRole('link', { name: `Continue with ${LABEL}` }).click();
+  await tab.getByRole('link', { name: `Continue with ${label}`, exact: true }).click();
   await tab.waitForURL(`${UPSTREAM}/interaction/**`);
   assert.equal(await tab.title(), 'Sign in to Metahexa IdP');
   if (screenshots) await tab.screenshot({ path: `${ARTIFACTS}/federated-upstream-login.png`, fullPage: true });
@@ -194,7 +208,7 @@ async function signInUpstream({ tab }, email, password) {
   await tab.getByRole('button', { name: 'Sign in' }).click();
   // The IdP's consent page, for Switchyard as its client.
   await tab.waitForURL(`${UPSTREAM}/interaction/**`);
-  await tab.getByText('switchyard asks for').waitFor();
+  await tab.getByText(/^switchyard(-front)? asks for/).waitFor();
   await tab.getByRole('button', { name: 'Allow' }).click();
 }
 
@@ -274,4 +288,20 @@ test("cancelled at the IdP: Switchyard's page names the connection", async () =>
   const claims = await appTokens(journey);
   assert.equal(claims.email, 'ana@metahexa.example');
   assert.equal(claims.org_id, env('SWITCHYARD_ORG_ID'));
+});
+
+test("front_channel: the IdP's form_post crosses sites, and the login resumes in this browser", async () => {
+  const journey = await startLogin();
+  await toUpstreamLogin(journey, false, env('FRONT_CONNECTION_LABEL'));
+  // The IdP answers with an auto-posting form: a cross-site POST to
+  // /login/callback, which carries no SameSite=Lax cookie; the 303 back
+  // on Switchyard's site does.
+  const posted = journey.tab.waitForRequest((r) => r.url() === CALLBACK && r.method() === 'POST');
+  await signInUpstream(journey, 'cy@metahexa.example', USERS['cy@metahexa.example'].password);
+  assert.ok((await posted).postData().includes('id_token='));
+  await consentAtSwitchyard(journey);
+  const claims = await appTokens(journey);
+  assert.equal(claims.email, 'cy@metahexa.example');
+  assert.equal(claims.org_id, env('SWITCHYARD_ORG_ID'));
+  assert.match(claims.sub, /^oidc\|metahexa-kiosk\|/);
 });
