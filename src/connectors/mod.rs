@@ -4,6 +4,8 @@
 //! the login flow never sees a protocol's own claim names.
 
 pub mod database;
+mod http;
+pub mod oauth2;
 pub mod oidc;
 pub mod presets;
 
@@ -270,6 +272,13 @@ impl Connectors {
                 self.outbound.clone(),
                 self.clock.clone(),
             )),
+            ConnectionOptions::OAuth2(_)
+            | ConnectionOptions::Google(_)
+            | ConnectionOptions::Github(_)
+            | ConnectionOptions::WindowsLive(_) => Arc::new(oauth2::OAuth2Connector::new(
+                connection,
+                self.outbound.clone(),
+            )?),
             _ => {
                 return Err(UpstreamError::Misconfigured(format!(
                     "no connector for strategy {}",
