@@ -4,6 +4,7 @@
 
 use openidconnect::{HttpRequest, HttpResponse};
 
+use super::BoxFuture;
 use crate::outbound::{Outbound, OutboundError, read_body};
 
 /// The largest metadata, JWKS, token or userinfo response read.
@@ -24,4 +25,12 @@ pub async fn send(outbound: Outbound, request: HttpRequest) -> Result<HttpRespon
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// The HTTP client the crates' `request_async` take: [`send`] over `outbound`.
+pub fn client(
+    outbound: &Outbound,
+) -> impl Fn(HttpRequest) -> BoxFuture<'static, Result<HttpResponse, OutboundError>> + Send + Sync + '_
+{
+    move |request| Box::pin(send(outbound.clone(), request))
 }

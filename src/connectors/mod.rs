@@ -145,6 +145,18 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// The OAuth error an upstream's callback carries (`error`, RFC 6749
+    /// §4.1.2.1), if it carries one.
+    pub fn in_callback(response: &CallbackParams) -> Option<Self> {
+        Some(UpstreamError::Denied {
+            error: response.get("error")?.clone(),
+            description: response
+                .get("error_description")
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
     /// What the person is told, after the connection's name.
     pub fn public_message(&self) -> String {
         match self {

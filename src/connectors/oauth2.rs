@@ -21,13 +21,13 @@ use std::borrow::Cow;
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use serde_json::Value;
 use url::Url;
 
-use super::http::{MAX_RESPONSE_BYTES, send};
+use super::http::MAX_RESPONSE_BYTES;
 use super::presets::{Preset, PresetError, apply_emails, identity_from_profile};
 use super::{
     Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
@@ -97,13 +97,6 @@ impl OAuth2Connector {
             .set_auth_type(AuthType::RequestBody))
     }
 
-    fn http(
-        &self,
-    ) -> impl Fn(HttpRequest) -> BoxFuture<'static, Result<HttpResponse, OutboundError>> + Send + Sync + '_
-    {
-        move |request| Box::pin(send(self.outbound.clone(), request))
-    }
-
     /// The access token for the callback's code.
     async fn redeem(
         &self,
@@ -116,7 +109,7 @@ impl OAuth2Connector {
             exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.clone()));
         }
         let tokens = exchange
-            .request_async(&self.http())
+            .request_async(&super::http::client(&self.outbound))
             .await
             .map_err(token_error)?;
         Ok(tokens.access_token().clone())
@@ -231,14 +224,8 @@ impl RedirectConnector for OAuth2Connector {
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
         Box::pin(async move {
-            if let Some(error) = response.get("error") {
-                return Err(UpstreamError::Denied {
-                    error: error.clone(),
-                    description: response
-                        .get("error_description")
-                        .cloned()
-                        .unwrap_or_default(),
-                });
+            if let Some(denied) = UpstreamError::in_callback(response) {
+                return Err(denied);
             }
             let code = response
                 .get("code")
