@@ -317,6 +317,142 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
     run_node_test("oidc_provider_upstream.mjs", &env).await;
 }
 
+/// The same IdP as a plain OAuth 2.0 provider: one `oauth2` connection names
+/// its authorization, token and userinfo endpoints (the ID token it also
+/// sends is ignored), enabled on metahexa with membership assigned on login.
+/// The peer script runs the IdP and the app; afterwards the Management API
+/// shows the user's identity as Auth0 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_through_switchyard() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let app = spawn_configured(Backend::Sqlite, |config| {
+        config.tls = TlsMode::Dev;
+        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let upstream = format!("http://127.0.0.1:{upstream_port}");
+    let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
+    let (status, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &token,
+            Some(json!({
+            "name": "Metahexa portal", "app_type": "regular_web",
+            "callbacks": ["http://localhost:3000/callback"], "organization_usage": "require"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let (status, connection) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({"name": "metahexa-oauth2", "strategy": "oauth2",
+                "display_name": "Metahexa Partners",
+                "options": {"authorizationURL": format!("{upstream}/auth"),
+                    "tokenURL": format!("{upstream}/token"), "userInfoURL": format!("{upstream}/me"),
+                    "client_id": "switchyard-oauth2", "client_secret": "upstream-secret",
+                    "scope": "openid email profile"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            &token,
+            Some(json!({"name": "metahexa", "display_name": "Metahexa",
+                "enabled_connections": [{"connection_id": connection["id"],
+                    "assign_membership_on_login": true}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let email = "ana@metahexa.example";
+    let env = [
+        ("SWITCHYARD_ISSUER", app.issuer.clone()),
+        (
+            "SWITCHYARD_CLIENT_ID",
+            client["client_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_REDIRECT_URI",
+            "http://localhost:3000/callback".to_owned(),
+        ),
+        ("SWITCHYARD_ORG_NAME", "metahexa".to_owned()),
+        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("UPSTREAM_CLIENT_ID", "switchyard-oauth2".to_owned()),
+        ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
+        ("OAUTH2_CONNECTION", "metahexa-oauth2".to_owned()),
+        ("OAUTH2_LABEL", "Metahexa Partners".to_owned()),
+        ("USER_EMAIL", email.to_owned()),
+        (
+            "NODE_EXTRA_CA_CERTS",
+            app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+    ];
+    run_node_test("oidc_provider_oauth2_upstream.mjs", &env).await;
+
+    // One user, made from the upstream identity, a member of metahexa.
+    let (status, users) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users-by-email?email={email}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    let users = users.as_array().unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+    let user = &users[0];
+    // oidc-provider's subject is the account id the script logs in: the email.
+    assert_eq!(
+        user["user_id"],
+        format!("oauth2|metahexa-oauth2|{email}"),
+        "{user}"
+    );
+    assert_eq!(user["email_verified"], true, "{user}");
+    assert_eq!(
+        user["identities"],
+        json!([{"connection": "metahexa-oauth2", "provider": "oauth2",
+                "user_id": email, "isSocial": true}]),
+        "{user}"
+    );
+    let (status, members) = app
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v2/organizations/{}/members",
+                org["id"].as_str().unwrap()
+            ),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{members}");
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_id"] == user["user_id"]),
+        "{members}"
+    );
+}
+
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, for
 /// Chromium's `--ignore-certificate-errors-spki-list`.
 fn spki_sha256(pem: &[u8]) -> String {

@@ -4,6 +4,8 @@
 //! the login flow never sees a protocol's own claim names.
 
 pub mod database;
+mod http;
+pub mod oauth2;
 pub mod oidc;
 pub mod presets;
 
@@ -143,6 +145,18 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// The OAuth error an upstream's callback carries (`error`, RFC 6749
+    /// §4.1.2.1), if it carries one.
+    pub fn in_callback(response: &CallbackParams) -> Option<Self> {
+        Some(UpstreamError::Denied {
+            error: response.get("error")?.clone(),
+            description: response
+                .get("error_description")
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
     /// What the person is told, after the connection's name.
     pub fn public_message(&self) -> String {
         match self {
@@ -270,6 +284,13 @@ impl Connectors {
                 self.outbound.clone(),
                 self.clock.clone(),
             )),
+            ConnectionOptions::OAuth2(_)
+            | ConnectionOptions::Google(_)
+            | ConnectionOptions::Github(_)
+            | ConnectionOptions::WindowsLive(_) => Arc::new(oauth2::OAuth2Connector::new(
+                connection,
+                self.outbound.clone(),
+            )?),
             _ => {
                 return Err(UpstreamError::Misconfigured(format!(
                     "no connector for strategy {}",

@@ -26,6 +26,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use super::http::{MAX_RESPONSE_BYTES, send};
 use super::{
     Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
 };
@@ -34,8 +35,6 @@ use crate::model::connection::{OidcMappingMode, OidcOptions};
 use crate::model::user::normalize_email;
 use crate::outbound::{Outbound, OutboundError, read_body};
 
-/// The largest metadata, JWKS, token or userinfo response read.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// A token naming an unknown key fetches the JWKS again at most this often:
 /// forged tokens must not make the server hammer the upstream.
 pub const JWKS_REFETCH_INTERVAL_MS: i64 = 60_000;
@@ -70,23 +69,6 @@ pub struct OidcConnector {
     discovered: Mutex<Option<Arc<Discovered>>>,
     /// When a token with an unknown key last made the JWKS be fetched again.
     last_refetch_at: Mutex<Option<i64>>,
-}
-
-/// Sends one of the crate's requests through the SSRF-safe client.
-async fn send(outbound: Outbound, request: HttpRequest) -> Result<HttpResponse, OutboundError> {
-    let (parts, body) = request.into_parts();
-    let builder = outbound
-        .request(parts.method, &parts.uri.to_string())?
-        .headers(parts.headers)
-        .body(body);
-    let response = crate::outbound::send(builder).await?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = read_body(response, MAX_RESPONSE_BYTES).await?;
-    let mut answer = HttpResponse::new(body.to_vec());
-    *answer.status_mut() = status;
-    *answer.headers_mut() = headers;
-    Ok(answer)
 }
 
 fn unreachable(e: impl std::fmt::Display) -> UpstreamError {

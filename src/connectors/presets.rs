@@ -18,7 +18,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::LazyLock;
 
 use reqwest::header::{HeaderName, HeaderValue};
@@ -27,7 +26,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::Identity;
-use crate::model::connection::{ConnectionOptions, OAuth2Options, Scope, decode_options};
+use crate::model::connection::{ConnectionOptions, OAuth2Options, Scope};
+pub use crate::model::connection::{Field, OAUTH2_PROFILE_MAP, OAUTH2_USERINFO_URL, ProfileMap};
 use crate::model::user::normalize_email;
 use crate::model::{ValidationError, check_url};
 
@@ -42,13 +42,6 @@ static PRESETS: LazyLock<Vec<(&'static str, Result<Preset, String>)>> = LazyLock
         .map(|(name, text)| (*name, Preset::parse(name, text)))
         .collect()
 });
-
-/// The `oauth2` option naming the userinfo endpoint (Switchyard's: Auth0
-/// runs `scripts.fetchUserProfile` instead, which Switchyard does not run).
-pub const OAUTH2_USERINFO_URL: &str = "userInfoURL";
-/// The `oauth2` option holding the profile mapping (a `[profile]` table as
-/// JSON); without it, the OpenID Connect standard claims.
-pub const OAUTH2_PROFILE_MAP: &str = "profile_map";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PresetError {
@@ -94,45 +87,6 @@ pub struct Preset {
     pub profile: ProfileMap,
 }
 
-/// Which profile field fills which [`Identity`] field. `subject` is
-/// required; a field left out stays empty (`email_verified`: false).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object")]
-pub struct ProfileMap {
-    pub subject: Field,
-    #[serde(default)]
-    pub email: Option<Field>,
-    /// A boolean, or the string "true"; anything else is false.
-    #[serde(default)]
-    pub email_verified: Option<Field>,
-    #[serde(default)]
-    pub name: Option<Field>,
-    #[serde(default)]
-    pub given_name: Option<Field>,
-    #[serde(default)]
-    pub family_name: Option<Field>,
-    #[serde(default)]
-    pub nickname: Option<Field>,
-    #[serde(default)]
-    pub picture: Option<Field>,
-    /// An array of strings, or one string.
-    #[serde(default)]
-    pub groups: Option<Field>,
-}
-
-/// Where a value is in a profile: a top-level field's name (`avatar_url`),
-/// or a JSON pointer into nested objects (`/data/id`); or a list of them,
-/// the first that is present and not null winning.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "must be a field name, a JSON pointer, or an array of them"
-)]
-pub enum Field {
-    One(String),
-    FirstOf(Vec<String>),
-}
-
 /// The embedded preset for a strategy (`github`), by its file's name.
 pub fn preset(name: &str) -> Result<&'static Preset, PresetError> {
     match PRESETS.iter().find(|(known, _)| *known == name) {
@@ -164,35 +118,23 @@ impl Preset {
     /// `tokenURL` and `scope`, and Switchyard's [`OAUTH2_USERINFO_URL`] and
     /// [`OAUTH2_PROFILE_MAP`]; a refusal names the option as `options.<path>`.
     pub fn from_oauth2_options(options: &OAuth2Options) -> Result<Preset, ValidationError> {
-        #[derive(Deserialize)]
-        struct Extra {
-            #[serde(rename = "userInfoURL")]
-            userinfo_url: Option<String>,
-            profile_map: Option<ProfileMap>,
-        }
-        let extra: Extra = decode_options(Value::Object(
-            [OAUTH2_USERINFO_URL, OAUTH2_PROFILE_MAP]
-                .into_iter()
-                .filter_map(|key| Some((key.to_owned(), options.extra.get(key)?.clone())))
-                .collect(),
-        ))?;
         let url = |key: &str, value: Option<&str>| {
             let field = format!("options.{key}");
             let value = value.ok_or_else(|| ValidationError::new(&field, "is required"))?;
             check_url(&field, value, false)
         };
-        let profile = extra
-            .profile_map
-            .unwrap_or_else(ProfileMap::standard_claims);
-        profile.check().map_err(|(key, reason)| {
-            ValidationError::new(format!("options.profile_map.{key}"), reason)
+        let userinfo_endpoint = options.userinfo_url()?.ok_or_else(|| {
+            ValidationError::new(format!("options.{OAUTH2_USERINFO_URL}"), "is required")
         })?;
+        let profile = options
+            .profile_map()?
+            .unwrap_or_else(ProfileMap::standard_claims);
         Ok(Preset {
             name: "oauth2".to_owned(),
             display_name: None,
             authorization_endpoint: url("authorizationURL", options.authorization_url.as_deref())?,
             token_endpoint: url("tokenURL", options.token_url.as_deref())?,
-            userinfo_endpoint: url(OAUTH2_USERINFO_URL, extra.userinfo_url.as_deref())?,
+            userinfo_endpoint,
             discovery_url: None,
             emails_endpoint: None,
             scopes: Vec::new(),
@@ -281,82 +223,6 @@ impl Preset {
             headers: file.headers,
             profile: file.profile,
         })
-    }
-}
-
-impl ProfileMap {
-    /// OpenID Connect's standard claims (`sub`, `email`, …): an `oauth2`
-    /// connection's mapping when its options give none.
-    pub fn standard_claims() -> Self {
-        let claim = |name: &str| Some(Field::One(name.to_owned()));
-        ProfileMap {
-            subject: Field::One("sub".to_owned()),
-            email: claim("email"),
-            email_verified: claim("email_verified"),
-            name: claim("name"),
-            given_name: claim("given_name"),
-            family_name: claim("family_name"),
-            nickname: claim("nickname"),
-            picture: claim("picture"),
-            groups: None,
-        }
-    }
-
-    /// Every field names at least one place, none of them empty.
-    fn check(&self) -> Result<(), (&'static str, &'static str)> {
-        let fields = [
-            ("email", &self.email),
-            ("email_verified", &self.email_verified),
-            ("name", &self.name),
-            ("given_name", &self.given_name),
-            ("family_name", &self.family_name),
-            ("nickname", &self.nickname),
-            ("picture", &self.picture),
-            ("groups", &self.groups),
-        ];
-        let subject = ("subject", Some(&self.subject));
-        for (key, field) in fields
-            .into_iter()
-            .map(|(key, field)| (key, field.as_ref()))
-            .chain([subject])
-        {
-            if let Some(field) = field {
-                let paths = field.paths();
-                if paths.is_empty() || paths.iter().any(String::is_empty) {
-                    return Err((key, "must name a profile field"));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Field {
-    fn paths(&self) -> &[String] {
-        match self {
-            Field::One(path) => std::slice::from_ref(path),
-            Field::FirstOf(paths) => paths,
-        }
-    }
-
-    /// The first value the profile has (not null) at one of the paths.
-    pub fn find<'a>(&self, profile: &'a Value) -> Option<&'a Value> {
-        self.paths()
-            .iter()
-            .filter_map(|path| {
-                if path.starts_with('/') {
-                    profile.pointer(path)
-                } else {
-                    profile.get(path)
-                }
-            })
-            .find(|value| !value.is_null())
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.paths().join(" or "))
     }
 }
 

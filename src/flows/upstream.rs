@@ -132,8 +132,8 @@ fn upstream_params(
 ) -> Vec<(String, String)> {
     let Some(params) = connection
         .options
-        .oidc()
-        .and_then(|o| o.extra.get("upstream_params"))
+        .extra()
+        .get("upstream_params")
         .and_then(serde_json::Value::as_object)
     else {
         return Vec::new();

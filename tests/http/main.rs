@@ -36,4 +36,5 @@ mod secrets_at_rest;
 mod sessions;
 mod signup;
 mod slow_clients;
+mod social_connections;
 mod users;

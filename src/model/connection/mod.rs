@@ -8,6 +8,7 @@
 mod database;
 mod oidc;
 mod options;
+mod profile;
 mod saml;
 mod social;
 
@@ -21,13 +22,16 @@ use super::{ValidationError, check_display_text, check_metadata};
 
 pub use database::{DatabaseOptions, PasswordComplexityOptions, PasswordPolicy};
 pub use oidc::{OidcAttributeMap, OidcChannel, OidcMappingMode, OidcOptions};
-pub(crate) use options::decode as decode_options;
 pub use options::{AccountLinking, ConnectionOptions, Scope};
+pub use profile::{Field, ProfileMap};
 pub use saml::{
     SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,
     SamlSignatureAlgorithm,
 };
-pub use social::{GithubOptions, GoogleOptions, OAuth2Options, WindowsLiveOptions};
+pub use social::{
+    GithubOptions, GoogleOptions, OAUTH2_PROFILE_MAP, OAUTH2_USERINFO_URL, OAuth2Options,
+    WindowsLiveOptions,
+};
 
 /// The upstream kinds Switchyard speaks, spelled as Auth0 spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

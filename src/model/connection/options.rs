@@ -179,6 +179,18 @@ impl ConnectionOptions {
         }
     }
 
+    /// The `client_id` an upstream knows Switchyard by, for the strategies that have one.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Database(_) | Self::Saml(_) => None,
+            Self::Google(options) => options.client_id.as_deref(),
+            Self::Github(options) => options.client_id.as_deref(),
+            Self::WindowsLive(options) => options.client_id.as_deref(),
+            Self::OAuth2(options) => options.client_id.as_deref(),
+            Self::Oidc(options) => options.client_id.as_deref(),
+        }
+    }
+
     pub fn client_secret(&self) -> Option<&Secret> {
         match self {
             Self::Database(_) | Self::Saml(_) => None,

@@ -3,10 +3,14 @@
 //! ones may leave the client out (a preset's development keys, as Auth0);
 //! the flags ask the provider for more (Auth0's names, one scope each).
 
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::options::{Scope, check_optional_url, field, require};
+use super::options::{Scope, check_optional_url, decode, field, require};
+use super::profile::ProfileMap;
 use crate::model::ValidationError;
 use crate::model::secret::Secret;
 
@@ -184,7 +188,19 @@ pub struct OAuth2Options {
     pub extra: Map<String, Value>,
 }
 
+/// The `oauth2` option naming the userinfo endpoint (Switchyard's: Auth0
+/// runs `scripts.fetchUserProfile` instead, which Switchyard does not run).
+pub const OAUTH2_USERINFO_URL: &str = "userInfoURL";
+/// The `oauth2` option holding the profile mapping (a [`ProfileMap`] as
+/// JSON); without it, the OpenID Connect standard claims.
+pub const OAUTH2_PROFILE_MAP: &str = "profile_map";
+
 impl OAuth2Options {
+    /// A present [`OAUTH2_USERINFO_URL`] or [`OAUTH2_PROFILE_MAP`] must be
+    /// usable; a missing `userInfoURL` is accepted here (an Auth0 export
+    /// carries `scripts.fetchUserProfile` instead, and provisioning tools
+    /// sync it as it is): such a connection cannot log anyone in until it
+    /// has one.
     pub(super) fn check(&self) -> Result<(), ValidationError> {
         for (key, url) in [
             ("authorizationURL", &self.authorization_url),
@@ -197,7 +213,38 @@ impl OAuth2Options {
             "client_secret",
             self.client_secret.as_ref().map(Secret::expose),
         )?;
+        self.userinfo_url()?;
+        self.profile_map()?;
         Ok(())
+    }
+
+    /// [`OAUTH2_USERINFO_URL`], when given: https (http only on loopback).
+    pub fn userinfo_url(&self) -> Result<Option<url::Url>, ValidationError> {
+        let url: Option<String> = self.decode_extra(OAUTH2_USERINFO_URL)?;
+        check_optional_url(OAUTH2_USERINFO_URL, url.as_deref())
+    }
+
+    /// [`OAUTH2_PROFILE_MAP`], when given.
+    pub fn profile_map(&self) -> Result<Option<ProfileMap>, ValidationError> {
+        let map: Option<ProfileMap> = self.decode_extra(OAUTH2_PROFILE_MAP)?;
+        if let Some(map) = &map {
+            map.check().map_err(|(key, reason)| {
+                ValidationError::new(format!("options.{OAUTH2_PROFILE_MAP}.{key}"), reason)
+            })?;
+        }
+        Ok(map)
+    }
+
+    /// The option `key` of the untyped ones, decoded (a refusal names it as
+    /// `options.<key>…`); `None` when absent.
+    fn decode_extra<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ValidationError> {
+        let Some(value) = self.extra.get(key) else {
+            return Ok(None);
+        };
+        // Decoded as `{key: value}`, so that a refusal's path starts at `key`.
+        let one: Map<String, Value> = [(key.to_owned(), value.clone())].into_iter().collect();
+        let decoded: BTreeMap<String, Option<T>> = decode(Value::Object(one))?;
+        Ok(decoded.into_values().flatten().next())
     }
 }
 
@@ -356,6 +403,77 @@ mod tests {
         assert_eq!(
             with("scope", json!(false)),
             refused("options.scope", "must be a string or an array of strings")
+        );
+    }
+
+    #[test]
+    fn oauth2_profile_options_are_checked_when_given() {
+        let with = |key: &str, value: Value| {
+            let mut options = oauth2();
+            options[key] = value;
+            options
+        };
+        let accepted = |options: Value| {
+            ConnectionOptions::parse(Strategy::OAuth2, map(options.clone()))
+                .unwrap_or_else(|e| panic!("{options} refused: {e:?}"))
+        };
+        // Left out, as in an Auth0 export (scripts.fetchUserProfile): accepted.
+        let ConnectionOptions::OAuth2(synced) = accepted(oauth2()) else {
+            panic!("not oauth2")
+        };
+        assert_eq!(synced.userinfo_url(), Ok(None));
+        assert_eq!(synced.profile_map(), Ok(None));
+        let ConnectionOptions::OAuth2(local) =
+            accepted(with(OAUTH2_USERINFO_URL, json!("http://127.0.0.1:4000/me")))
+        else {
+            panic!("not oauth2")
+        };
+        assert_eq!(
+            local.userinfo_url().map(|url| url.map(String::from)),
+            Ok(Some("http://127.0.0.1:4000/me".to_owned())),
+            "loopback over http, as check_url allows"
+        );
+        let ConnectionOptions::OAuth2(mapped) = accepted(with(
+            OAUTH2_PROFILE_MAP,
+            json!({"subject": "user_id", "email": ["mail", "/contact/email"]}),
+        )) else {
+            panic!("not oauth2")
+        };
+        assert!(mapped.profile_map().is_ok_and(|map| map.is_some()));
+
+        let refusal = |key: &str, value: Value| refusal(Strategy::OAuth2, with(key, value));
+        assert_eq!(
+            refusal(OAUTH2_USERINFO_URL, json!("http://idp.example.com/me")),
+            refused("options.userInfoURL", "must be an https URL")
+        );
+        assert_eq!(
+            refusal(OAUTH2_USERINFO_URL, json!(7)),
+            refused("options.userInfoURL", "must be a string")
+        );
+        assert_eq!(
+            refusal(OAUTH2_USERINFO_URL, json!("/me")).0,
+            "options.userInfoURL"
+        );
+        assert_eq!(
+            refusal(OAUTH2_PROFILE_MAP, json!("sub")),
+            refused("options.profile_map", "must be an object")
+        );
+        let (field, reason) = refusal(OAUTH2_PROFILE_MAP, json!({"email": "mail"}));
+        assert_eq!(field, "options.profile_map");
+        assert!(reason.contains("subject"), "{reason}");
+        let (field, reason) = refusal(OAUTH2_PROFILE_MAP, json!({"subject": "id", "mail": "x"}));
+        assert_eq!(field, "options.profile_map.mail");
+        assert!(reason.contains("unknown field"), "{reason}");
+        assert_eq!(
+            refusal(OAUTH2_PROFILE_MAP, json!({"subject": "id", "email": 3})),
+            refused(
+                "options.profile_map.email",
+                "must be a field name, a JSON pointer, or an array of them"
+            )
+        );
+        assert_eq!(
+            refusal(OAUTH2_PROFILE_MAP, json!({"subject": ["id", ""]})),
+            refused("options.profile_map.subject", "must name a profile field")
         );
     }
 }
