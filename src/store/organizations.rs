@@ -399,6 +399,37 @@ impl Store {
         rows.iter().map(organization_from_row).collect()
     }
 
+    /// The ids of the organizations `user_id` is a member of.
+    pub async fn list_user_organization_ids(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select organization_id from organization_members where user_id = $1 \
+             order by organization_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("organization_id")?))
+            .collect()
+    }
+
+    /// The ids of the organizations that enable `connection_id`.
+    pub async fn list_connection_organization_ids(
+        &self,
+        connection_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "select organization_id from organization_connections where connection_id = $1 \
+             order by organization_id",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("organization_id")?))
+            .collect()
+    }
+
     pub async fn is_member(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
         Ok(sqlx::query(
             "select 1 as one from organization_members where organization_id = $1 and user_id = $2",

@@ -23,6 +23,7 @@ use crate::support::{Backend, TestApp, spawn};
 on_both_backends!(
     first_login_provisions_and_later_logins_refresh,
     linking_policies_and_the_noauth_takeover,
+    an_organizations_idp_links_only_that_organizations_people,
     blocked_users_are_refused,
     two_first_logins_of_one_identity_make_one_user,
     identities_link_and_unlink_through_the_management_api,
@@ -256,6 +257,100 @@ async fn linking_policies_and_the_noauth_takeover(backend: Backend) {
             "{error}"
         );
     }
+}
+
+/// An organization named `name` with `members`; its id.
+async fn organization(app: &TestApp, token: &str, name: &str, members: &[&str]) -> String {
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            token,
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let id = org["id"].as_str().unwrap().to_owned();
+    if !members.is_empty() {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                &format!("/api/v2/organizations/{id}/members"),
+                token,
+                Some(json!({ "members": members })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    id
+}
+
+async fn enable_on(app: &TestApp, token: &str, org_id: &str, connection: &Connection) {
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v2/organizations/{org_id}/enabled_connections"),
+            token,
+            Some(json!({"connection_id": connection.id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The review's takeover: an organization's admin points its connection at
+/// an IdP that asserts a verified email of another organization's person.
+async fn an_organizations_idp_links_only_that_organizations_people(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let ceo = password_user(&app, &token, "ceo@othercorp.example", true).await;
+    let consultant = password_user(&app, &token, "pat@consult.example", true).await;
+    let loner = password_user(&app, &token, "lee@tenant.example", true).await;
+    let jane = password_user(&app, &token, "jane@acme.example", true).await;
+    let acme = organization(&app, &token, "acme", &[&jane, &consultant]).await;
+    organization(&app, &token, "othercorp", &[&ceo, &consultant]).await;
+    let acme_idp = connection(&app, &token, linking("acme-idp", "verified_email")).await;
+    enable_on(&app, &token, &acme, &acme_idp).await;
+
+    // Another organization's person, a person of acme and another
+    // organization, a person of no organization: each a new user, and the
+    // account whose email was claimed keeps its one identity.
+    for (victim, email) in [
+        (&ceo, "ceo@othercorp.example"),
+        (&consultant, "pat@consult.example"),
+        (&loner, "lee@tenant.example"),
+    ] {
+        let claimed = identity(&acme_idp, &format!("claims-{email}"), Some(email), true);
+        let user = log_in(&app, &acme_idp, &claimed).await;
+        assert_ne!(&user.user_id, victim, "{email}");
+        assert_eq!(user.user_id, format!("oidc|acme-idp|claims-{email}"));
+        let (_, shown) = get_user(&app, &token, victim).await;
+        assert_eq!(
+            shown["identities"],
+            json!([{"connection": "users", "provider": "auth0", "user_id": victim, "isSocial": false}]),
+            "{email}"
+        );
+    }
+    // acme's own person is linked, as before.
+    let upstream_jane = identity(&acme_idp, "jane-at-idp", Some("jane@acme.example"), true);
+    assert_eq!(log_in(&app, &acme_idp, &upstream_jane).await.user_id, jane);
+
+    // The same scope for the account prove_existing asks to prove.
+    let acme_prove = connection(&app, &token, linking("acme-prove", "prove_existing")).await;
+    enable_on(&app, &token, &acme, &acme_prove).await;
+    let takeover = identity(&acme_prove, "p-ceo", Some("ceo@othercorp.example"), true);
+    let user = log_in(&app, &acme_prove, &takeover).await;
+    assert_eq!(user.user_id, "oidc|acme-prove|p-ceo");
+    let asked = user_for_identity(
+        &app.served_state,
+        &acme_prove,
+        &identity(&acme_prove, "p-jane", Some("jane@acme.example"), true),
+    )
+    .await;
+    assert!(
+        matches!(&asked, Err(LoginError::ProveExisting(pending)) if pending.user_id == jane),
+        "{asked:?}"
+    );
 }
 
 async fn blocked_users_are_refused(backend: Backend) {

@@ -17,6 +17,7 @@ crate::on_both_backends!(
     identities_go_with_their_user_and_connection,
     merging_moves_identities_and_deletes_the_secondary,
     a_pending_link_lives_with_its_login,
+    the_organizations_of_a_user_and_of_a_connection,
 );
 
 /// A user provisioned from `subject` at `connection`, without an email.
@@ -322,4 +323,51 @@ async fn a_pending_link_lives_with_its_login(store: Store) {
         .unwrap();
     assert!(store.delete_login_transaction("txn-1").await.unwrap());
     assert_not_found(store.get_pending_link("txn-1").await);
+}
+
+async fn the_organizations_of_a_user_and_of_a_connection(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    let (acme, jane) = org_with_member(&store, "acme", &db).await;
+    let (other, _) = org_with_member(&store, "othercorp", &db).await;
+    assert!(
+        store
+            .list_connection_organization_ids(&oidc.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_user_organization_ids(&jane.user_id)
+            .await
+            .unwrap(),
+        vec![acme.id.clone()]
+    );
+    store
+        .insert_members(&other.id, std::slice::from_ref(&jane.user_id))
+        .await
+        .unwrap();
+    let mut both = vec![acme.id.clone(), other.id.clone()];
+    both.sort();
+    assert_eq!(
+        store
+            .list_user_organization_ids(&jane.user_id)
+            .await
+            .unwrap(),
+        both
+    );
+    store
+        .insert_enabled_connection(&crate::enabled(&acme.id, &oidc.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_connection_organization_ids(&oidc.id)
+            .await
+            .unwrap(),
+        vec![acme.id.clone()]
+    );
 }
