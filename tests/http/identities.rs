@@ -27,6 +27,7 @@ on_both_backends!(
     blocked_users_are_refused,
     two_first_logins_of_one_identity_make_one_user,
     identities_link_and_unlink_through_the_management_api,
+    ids_whose_subject_holds_a_bar_are_never_misread,
     prove_existing_asks_for_the_existing_account_password,
 );
 
@@ -537,6 +538,127 @@ async fn identities_link_and_unlink_through_the_management_api(backend: Backend)
     assert_eq!(again, "oidc|acme-oidc|jane");
     let (status, error) = unlink(&again, "oidc", "acme-oidc|jane").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+}
+
+/// Federated ids are `<strategy>|<connection>|<subject>` and the subject is
+/// the upstream's: it may hold `|`. A connection named `oidc` makes one
+/// `user_id` read two ways; the link and the unlink refuse to guess.
+async fn ids_whose_subject_holds_a_bar_are_never_misread(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let alice = password_user(&app, &token, "alice@acme.test", true).await;
+    let named_oidc = connection(&app, &token, oidc_connection("oidc")).await;
+    let acme = connection(&app, &token, oidc_connection("acme")).await;
+    let x = log_in(
+        &app,
+        &named_oidc,
+        &identity(&named_oidc, "acme|x", None, false),
+    )
+    .await;
+    let y = log_in(&app, &acme, &identity(&acme, "x", None, false)).await;
+    let z = log_in(&app, &acme, &identity(&acme, "p|q", None, false)).await;
+    assert_eq!(
+        (x.user_id.as_str(), y.user_id.as_str(), z.user_id.as_str()),
+        ("oidc|oidc|acme|x", "oidc|acme|x", "oidc|acme|p|q")
+    );
+    let link = |body: Value| {
+        let path = format!("/api/v2/users/{}/identities", path_id(&alice));
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::POST, &path, token, Some(body)).await }
+    };
+
+    // `oidc|acme|x` is X's id without its provider (Auth0's form) and Y's
+    // whole id: refused, both accounts left as they are.
+    let (status, error) = link(json!({"provider": "oidc", "user_id": "oidc|acme|x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("connection_id"),
+        "{error}"
+    );
+    for user in [&x, &y] {
+        assert_eq!(
+            get_user(&app, &token, &user.user_id).await.0,
+            StatusCode::OK
+        );
+    }
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    assert_eq!(shown["identities"].as_array().map(Vec::len), Some(1));
+    // Neither a subject alone without its connection.
+    let (status, error) = link(json!({"provider": "oidc", "user_id": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    // connection_id says which: X; then Y; then Z by its upstream subject.
+    for (body, linked) in [
+        (
+            json!({"provider": "oidc", "user_id": "oidc|acme|x", "connection_id": named_oidc.id}),
+            &x,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "oidc|acme|x", "connection_id": acme.id}),
+            &y,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "p|q", "connection_id": acme.id}),
+            &z,
+        ),
+    ] {
+        let (status, identities) = link(body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {identities}");
+        assert_eq!(
+            get_user(&app, &token, &linked.user_id).await.0,
+            StatusCode::NOT_FOUND,
+            "{body}"
+        );
+    }
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    let pairs: Vec<(String, String)> = shown["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["connection"].as_str().unwrap().to_owned(),
+                i["user_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let pair = |c: &str, u: &str| (c.to_owned(), u.to_owned());
+    assert_eq!(
+        pairs,
+        [
+            pair("users", &alice),
+            pair("oidc", "acme|x"),
+            pair("acme", "x"),
+            pair("acme", "p|q")
+        ]
+    );
+
+    // Unlinking `acme|x`: the subject at `oidc`, or `x` at `acme`? Refused;
+    // `<connection>|<subject>` says which.
+    let unlink = |id: &str| {
+        let path = format!(
+            "/api/v2/users/{}/identities/oidc/{}",
+            path_id(&alice),
+            path_id(id)
+        );
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::DELETE, &path, token, None).await }
+    };
+    let (status, error) = unlink("acme|x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, left) = unlink("oidc|acme|x").await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(left.as_array().map(Vec::len), Some(3), "{left}");
+    assert!(
+        !left.to_string().contains(r#""connection":"oidc""#),
+        "{left}"
+    );
+    let (status, left) = unlink("acme|x").await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(left[1]["user_id"], "p|q", "{left}");
 }
 
 /// A login transaction as a browser holds it after `/authorize` (the flow
