@@ -21,6 +21,7 @@ use crate::model::user::{User, federated_user_id, normalize_email, parse_federat
 use crate::model::{ValidationError, check_display_text, check_url, ids};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::identities::StoredIdentity;
 use crate::store::users::{StoredUser, UserFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -124,6 +125,17 @@ async fn identities_of(
     connections: &mut Connections,
     user: &User,
 ) -> Result<Vec<IdentityBody>, ApiError> {
+    let stored = state.store.list_user_identities(&user.user_id).await?;
+    identity_bodies(state, connections, user, stored).await
+}
+
+/// [`identities_of`], from the user's stored upstream identities.
+async fn identity_bodies(
+    state: &AppState,
+    connections: &mut Connections,
+    user: &User,
+    stored: Vec<StoredIdentity>,
+) -> Result<Vec<IdentityBody>, ApiError> {
     let mut identities = Vec::new();
     let own = connections.get(state, &user.connection_id).await?;
     if own.strategy.is_database() {
@@ -135,7 +147,7 @@ async fn identities_of(
             profile_data: None,
         });
     }
-    for identity in state.store.list_user_identities(&user.user_id).await? {
+    for identity in stored {
         let connection = connections.get(state, &identity.connection_id).await?;
         let main = is_main_identity(user, connection, &identity.subject);
         let body = IdentityBody {
@@ -159,12 +171,18 @@ fn is_main_identity(user: &User, connection: &Connection, subject: &str) -> bool
     user.user_id == federated_user_id(connection.strategy, &connection.name, subject)
 }
 
-/// Users as the Management API shows them, with their identities.
+/// Users as the Management API shows them, with their identities: read in
+/// one query for the page, each connection once.
 async fn user_bodies(state: &AppState, users: Vec<StoredUser>) -> Result<Vec<UserBody>, ApiError> {
     let mut connections = Connections::default();
+    let ids: Vec<String> = users.iter().map(|u| u.user.user_id.clone()).collect();
+    let mut stored_identities = state.store.list_identities_of_users(&ids).await?;
     let mut bodies = Vec::with_capacity(users.len());
     for stored in users {
-        let identities = identities_of(state, &mut connections, &stored.user).await?;
+        let own = stored_identities
+            .remove(&stored.user.user_id)
+            .unwrap_or_default();
+        let identities = identity_bodies(state, &mut connections, &stored.user, own).await?;
         bodies.push(user_body(stored, identities));
     }
     Ok(bodies)
