@@ -401,16 +401,8 @@ impl Store {
 
     /// The ids of the organizations `user_id` is a member of.
     pub async fn list_user_organization_ids(&self, user_id: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "select organization_id from organization_members where user_id = $1 \
-             order by organization_id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok(row.try_get("organization_id")?))
-            .collect()
+        self.organization_ids("organization_members", "user_id", user_id)
+            .await
     }
 
     /// The ids of the organizations that enable `connection_id`.
@@ -418,11 +410,21 @@ impl Store {
         &self,
         connection_id: &str,
     ) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "select organization_id from organization_connections where connection_id = $1 \
-             order by organization_id",
-        )
-        .bind(connection_id)
+        self.organization_ids("organization_connections", "connection_id", connection_id)
+            .await
+    }
+
+    /// The `organization_id`s of the rows of `table` whose `column` is `value`.
+    async fn organization_ids(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "select organization_id from {table} where {column} = $1 order by organization_id"
+        ))
+        .bind(value)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
