@@ -550,13 +550,16 @@ async fn ids_whose_subject_holds_a_bar_are_never_misread(backend: Backend) {
     let alice = password_user(&app, &token, "alice@acme.test", true).await;
     let named_oidc = connection(&app, &token, oidc_connection("oidc")).await;
     let acme = connection(&app, &token, oidc_connection("acme")).await;
+    // A millisecond apart: their identities are listed oldest first.
     let x = log_in(
         &app,
         &named_oidc,
         &identity(&named_oidc, "acme|x", None, false),
     )
     .await;
+    app.clock.advance(std::time::Duration::from_millis(1));
     let y = log_in(&app, &acme, &identity(&acme, "x", None, false)).await;
+    app.clock.advance(std::time::Duration::from_millis(1));
     let z = log_in(&app, &acme, &identity(&acme, "p|q", None, false)).await;
     assert_eq!(
         (x.user_id.as_str(), y.user_id.as_str(), z.user_id.as_str()),
