@@ -272,7 +272,9 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
                 Method::POST,
                 "/api/v2/connections",
                 &token,
-                Some(json!({"name": name, "strategy": "oidc", "options": options})),
+                // Enabled for the application as well as on the organization (as Auth0 requires).
+                Some(json!({"name": name, "strategy": "oidc", "options": options,
+                            "enabled_clients": [client["client_id"]]})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{connection}");

@@ -179,6 +179,7 @@ async fn linking_target(
     else {
         return Ok(None);
     };
+    let scope = LinkingScope::of(state, connection).await?;
     match linking {
         AccountLinking::Never => Ok(None),
         AccountLinking::ProveExisting => {
@@ -188,7 +189,7 @@ async fn linking_target(
                     .store
                     .get_connection(&stored.user.connection_id)
                     .await?;
-                if own.strategy.is_database() {
+                if own.strategy.is_database() && scope.admits(state, &stored.user).await? {
                     password_users.push(stored.user);
                 }
             }
@@ -204,14 +205,16 @@ async fn linking_target(
             }
         }
         AccountLinking::VerifiedEmail => {
-            let mut candidates: Vec<User> = state
-                .store
-                .list_users_by_email(email)
-                .await?
-                .into_iter()
-                .map(|stored| stored.user)
-                .filter(|user| user.email_verified && user.connection_id != connection.id)
-                .collect();
+            let mut candidates: Vec<User> = Vec::new();
+            for stored in state.store.list_users_by_email(email).await? {
+                let user = stored.user;
+                if user.email_verified
+                    && user.connection_id != connection.id
+                    && scope.admits(state, &user).await?
+                {
+                    candidates.push(user);
+                }
+            }
             if candidates.len() > 1 {
                 // Which account is theirs is not for us to guess.
                 tracing::info!(
@@ -222,6 +225,52 @@ async fn linking_target(
             }
             Ok(candidates.pop())
         }
+    }
+}
+
+/// The existing users a connection's identities may join by email. A
+/// connection enabled on no organization (a tenant admin's social or
+/// enterprise connection) vouches tenant-wide. A connection enabled on
+/// organizations is their IdP, configured by them: it vouches only for
+/// people who belong to those organizations alone. A member of another
+/// organization too is not joined (that organization never trusted this
+/// IdP, and the account is also the way into it), nor is a user of no
+/// organization (the tenant's, not the organization's).
+enum LinkingScope {
+    Tenant,
+    Organizations(Vec<String>),
+}
+
+impl LinkingScope {
+    async fn of(state: &AppState, connection: &Connection) -> Result<Self, StoreError> {
+        let organizations = state
+            .store
+            .list_connection_organization_ids(&connection.id)
+            .await?;
+        Ok(if organizations.is_empty() {
+            LinkingScope::Tenant
+        } else {
+            LinkingScope::Organizations(organizations)
+        })
+    }
+
+    async fn admits(&self, state: &AppState, user: &User) -> Result<bool, StoreError> {
+        let LinkingScope::Organizations(enabling) = self else {
+            return Ok(true);
+        };
+        let memberships = state
+            .store
+            .list_user_organization_ids(&user.user_id)
+            .await?;
+        let admitted =
+            !memberships.is_empty() && memberships.iter().all(|org| enabling.contains(org));
+        if !admitted {
+            tracing::info!(
+                user_id = %user.user_id,
+                "an account outside the organizations of the connection is not linked"
+            );
+        }
+        Ok(admitted)
     }
 }
 

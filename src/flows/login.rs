@@ -273,19 +273,30 @@ fn error_redirect(
     ))
 }
 
-/// The connections a request may log in with: the organization's enabled
-/// connections, or without one the client's.
+/// The connections a request may log in with: the client's enabled
+/// connections, and in an organization's login only those the organization
+/// enables too (as Auth0: a connection must be enabled both for the
+/// application and on the organization), with the organization's settings.
 pub async fn routing_snapshot(
     state: &AppState,
     request: &AuthorizationRequest,
 ) -> Result<Snapshot, LoginError> {
     let mut candidates = Vec::new();
+    let client_connections = state
+        .clients
+        .client_connections(&state.store, &request.client_id)
+        .await?;
     if let Some(org_id) = &request.organization_id {
         for view in state
             .organizations
             .enabled_connections(&state.store, org_id)
             .await?
             .iter()
+            .filter(|view| {
+                client_connections
+                    .iter()
+                    .any(|c| c.id == view.enabled.connection_id)
+            })
         {
             candidates.push(Candidate {
                 connection_id: view.enabled.connection_id.clone(),
@@ -298,13 +309,7 @@ pub async fn routing_snapshot(
             });
         }
     } else {
-        for connection in state
-            .clients
-            .client_connections(&state.store, &request.client_id)
-            .await?
-            .iter()
-            .cloned()
-        {
+        for connection in client_connections.iter().cloned() {
             candidates.push(Candidate {
                 is_signup_enabled: connection.allows_signup(),
                 connection_id: connection.id,
@@ -331,6 +336,40 @@ pub async fn routing_snapshot(
         candidates,
         in_organization: request.organization_id.is_some(),
     })
+}
+
+/// Refuses a login through `connection_id` that the login may not use (any
+/// more): the client and, in an organization's login, the organization
+/// must enable it when the login begins its round trip and when it ends.
+/// A connection disabled meanwhile ends the login with an OAuth error to
+/// the client.
+pub async fn require_enabled(
+    state: &AppState,
+    txn: &Transaction,
+    connection_id: &str,
+) -> Result<(), LoginError> {
+    let enabled = match routing_snapshot(state, &txn.request).await {
+        Ok(snapshot) => snapshot
+            .candidates
+            .iter()
+            .any(|c| c.connection_id == connection_id),
+        Err(LoginError::ToClient(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if enabled {
+        return Ok(());
+    }
+    tracing::warn!(
+        connection_id,
+        "login through a connection this login may not use"
+    );
+    state.store.delete_login_transaction(&txn.id).await?;
+    Err(error_redirect(
+        state,
+        &txn.request,
+        OAuthErrorCode::AccessDenied,
+        "The connection is not enabled for this application or organization",
+    ))
 }
 
 /// The identifier step: remembers the email and decides what comes next.
@@ -466,6 +505,7 @@ pub async fn finish(
     // The organization a client requires is known before any code: asked
     // for before the login, or picked right after it (below).
     txn.require_organization_asked()?;
+    require_enabled(state, txn, connection_id).await?;
     if txn.pending_organization_prompt() == Some(OrganizationPrompt::AfterLogin) {
         // Logged in, but the organization is chosen next.
         let page = format!("/u/organization?state={}", txn.id);

@@ -70,6 +70,7 @@ pub async fn begin(
     connection_id: &str,
 ) -> Result<(Begin, String), LoginError> {
     txn.require_organization_asked()?;
+    login::require_enabled(state, txn, connection_id).await?;
     let connection = state.store.get_connection(connection_id).await?;
     let connector = connector(state, &connection).await?;
     let request = UpstreamRequest {
@@ -230,6 +231,8 @@ pub async fn resume(
     if record.transaction_id != txn.id {
         return Err(LoginError::Expired);
     }
+    // Disabled since the round trip began: no user is made or logged in.
+    login::require_enabled(state, txn, &record.connection_id).await?;
     let connection = state.store.get_connection(&record.connection_id).await?;
     let connector = connector(state, &connection).await?;
     let response: CallbackParams = serde_json::from_str(record.response.as_deref().unwrap_or("{}"))

@@ -41,6 +41,19 @@ pub fn federated_user_id(strategy: Strategy, connection_name: &str, subject: &st
     format!("{}|{connection_name}|{subject}", strategy.as_str())
 }
 
+/// A [`federated_user_id`] read back as (strategy, connection name,
+/// subject). Only the first two `|` are Switchyard's: strategies and
+/// connection names hold none, the upstream's subject may hold more.
+pub fn parse_federated_user_id(user_id: &str) -> Option<(Strategy, &str, &str)> {
+    let (strategy, rest) = user_id.split_once('|')?;
+    let (connection_name, subject) = rest.split_once('|')?;
+    let strategy: Strategy = strategy.parse().ok()?;
+    let well_formed = !strategy.is_database()
+        && super::connection::check_name(connection_name).is_ok()
+        && !subject.is_empty();
+    well_formed.then_some((strategy, connection_name, subject))
+}
+
 /// Normalizes an email for lookup and uniqueness: trimmed, the domain
 /// IDNA-encoded and lowercased. The local part is lowercased too: no mail
 /// provider in use today treats it as case-sensitive, and two accounts that
@@ -73,6 +86,31 @@ pub fn email_domain(normalized: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn federated_ids_split_at_switchyards_separators_only() {
+        let id = federated_user_id(Strategy::Oidc, "acme", "abc|def");
+        assert_eq!(id, "oidc|acme|abc|def");
+        assert_eq!(
+            parse_federated_user_id(&id),
+            Some((Strategy::Oidc, "acme", "abc|def"))
+        );
+        for not_federated in [
+            "usr_123",
+            "oidc|acme",
+            "oidc|acme|",
+            "auth0|users|x",
+            "saml|acme|x",
+            "oidc|not a name|x",
+            "oidc||x",
+        ] {
+            assert_eq!(
+                parse_federated_user_id(not_federated),
+                None,
+                "{not_federated}"
+            );
+        }
+    }
 
     #[test]
     fn emails_are_normalized() {

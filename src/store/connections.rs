@@ -203,10 +203,7 @@ impl Store {
         if connection_ids.is_empty() {
             return Ok(by_connection);
         }
-        let placeholders = (1..=connection_ids.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = super::placeholders(connection_ids.len());
         let sql = format!(
             "select connection_id, client_id from connection_clients \
              where connection_id in ({placeholders}) order by connection_id, client_id"

@@ -3,6 +3,8 @@
 //! provisioned from an upstream has the identity it came with, and linking
 //! adds others.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -141,14 +143,42 @@ impl Store {
     /// The upstream identities of a user, oldest first (the one it was
     /// provisioned with leads).
     pub async fn list_user_identities(&self, user_id: &str) -> StoreResult<Vec<StoredIdentity>> {
-        let rows = sqlx::query(
+        Ok(self
+            .list_identities_of_users(&[user_id.to_owned()])
+            .await?
+            .remove(user_id)
+            .unwrap_or_default())
+    }
+
+    /// The upstream identities of several users (a page of the user list)
+    /// in one query, by user, each user's oldest first. A user with none
+    /// is left out.
+    pub async fn list_identities_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<StoredIdentity>>> {
+        let mut by_user: HashMap<String, Vec<StoredIdentity>> = HashMap::new();
+        if user_ids.is_empty() {
+            return Ok(by_user);
+        }
+        let sql = format!(
             "select connection_id, subject, user_id, profile_data, created_at, updated_at \
-             from user_identities where user_id = $1 order by created_at, connection_id, subject",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(identity_from_row).collect()
+             from user_identities where user_id in ({}) \
+             order by user_id, created_at, connection_id, subject",
+            super::placeholders(user_ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in user_ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let identity = identity_from_row(&row)?;
+            by_user
+                .entry(identity.user_id.clone())
+                .or_default()
+                .push(identity);
+        }
+        Ok(by_user)
     }
 
     /// Unlinks an identity from its user: a later login through it finds no

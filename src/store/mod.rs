@@ -351,6 +351,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `$1, $2, …, $count`: the placeholders of an `in (…)` list.
+pub(crate) fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }

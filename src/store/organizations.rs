@@ -399,6 +399,39 @@ impl Store {
         rows.iter().map(organization_from_row).collect()
     }
 
+    /// The ids of the organizations `user_id` is a member of.
+    pub async fn list_user_organization_ids(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        self.organization_ids("organization_members", "user_id", user_id)
+            .await
+    }
+
+    /// The ids of the organizations that enable `connection_id`.
+    pub async fn list_connection_organization_ids(
+        &self,
+        connection_id: &str,
+    ) -> StoreResult<Vec<String>> {
+        self.organization_ids("organization_connections", "connection_id", connection_id)
+            .await
+    }
+
+    /// The `organization_id`s of the rows of `table` whose `column` is `value`.
+    async fn organization_ids(
+        &self,
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+    ) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(&format!(
+            "select organization_id from {table} where {column} = $1 order by organization_id"
+        ))
+        .bind(value)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("organization_id")?))
+            .collect()
+    }
+
     pub async fn is_member(&self, organization_id: &str, user_id: &str) -> StoreResult<bool> {
         Ok(sqlx::query(
             "select 1 as one from organization_members where organization_id = $1 and user_id = $2",

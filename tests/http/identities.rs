@@ -23,9 +23,11 @@ use crate::support::{Backend, TestApp, spawn};
 on_both_backends!(
     first_login_provisions_and_later_logins_refresh,
     linking_policies_and_the_noauth_takeover,
+    an_organizations_idp_links_only_that_organizations_people,
     blocked_users_are_refused,
     two_first_logins_of_one_identity_make_one_user,
     identities_link_and_unlink_through_the_management_api,
+    ids_whose_subject_holds_a_bar_are_never_misread,
     prove_existing_asks_for_the_existing_account_password,
 );
 
@@ -258,6 +260,100 @@ async fn linking_policies_and_the_noauth_takeover(backend: Backend) {
     }
 }
 
+/// An organization named `name` with `members`; its id.
+async fn organization(app: &TestApp, token: &str, name: &str, members: &[&str]) -> String {
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            token,
+            Some(json!({"name": name})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let id = org["id"].as_str().unwrap().to_owned();
+    if !members.is_empty() {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                &format!("/api/v2/organizations/{id}/members"),
+                token,
+                Some(json!({ "members": members })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    id
+}
+
+async fn enable_on(app: &TestApp, token: &str, org_id: &str, connection: &Connection) {
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v2/organizations/{org_id}/enabled_connections"),
+            token,
+            Some(json!({"connection_id": connection.id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// The review's takeover: an organization's admin points its connection at
+/// an IdP that asserts a verified email of another organization's person.
+async fn an_organizations_idp_links_only_that_organizations_people(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let ceo = password_user(&app, &token, "ceo@othercorp.example", true).await;
+    let consultant = password_user(&app, &token, "pat@consult.example", true).await;
+    let loner = password_user(&app, &token, "lee@tenant.example", true).await;
+    let jane = password_user(&app, &token, "jane@acme.example", true).await;
+    let acme = organization(&app, &token, "acme", &[&jane, &consultant]).await;
+    organization(&app, &token, "othercorp", &[&ceo, &consultant]).await;
+    let acme_idp = connection(&app, &token, linking("acme-idp", "verified_email")).await;
+    enable_on(&app, &token, &acme, &acme_idp).await;
+
+    // Another organization's person, a person of acme and another
+    // organization, a person of no organization: each a new user, and the
+    // account whose email was claimed keeps its one identity.
+    for (victim, email) in [
+        (&ceo, "ceo@othercorp.example"),
+        (&consultant, "pat@consult.example"),
+        (&loner, "lee@tenant.example"),
+    ] {
+        let claimed = identity(&acme_idp, &format!("claims-{email}"), Some(email), true);
+        let user = log_in(&app, &acme_idp, &claimed).await;
+        assert_ne!(&user.user_id, victim, "{email}");
+        assert_eq!(user.user_id, format!("oidc|acme-idp|claims-{email}"));
+        let (_, shown) = get_user(&app, &token, victim).await;
+        assert_eq!(
+            shown["identities"],
+            json!([{"connection": "users", "provider": "auth0", "user_id": victim, "isSocial": false}]),
+            "{email}"
+        );
+    }
+    // acme's own person is linked, as before.
+    let upstream_jane = identity(&acme_idp, "jane-at-idp", Some("jane@acme.example"), true);
+    assert_eq!(log_in(&app, &acme_idp, &upstream_jane).await.user_id, jane);
+
+    // The same scope for the account prove_existing asks to prove.
+    let acme_prove = connection(&app, &token, linking("acme-prove", "prove_existing")).await;
+    enable_on(&app, &token, &acme, &acme_prove).await;
+    let takeover = identity(&acme_prove, "p-ceo", Some("ceo@othercorp.example"), true);
+    let user = log_in(&app, &acme_prove, &takeover).await;
+    assert_eq!(user.user_id, "oidc|acme-prove|p-ceo");
+    let asked = user_for_identity(
+        &app.served_state,
+        &acme_prove,
+        &identity(&acme_prove, "p-jane", Some("jane@acme.example"), true),
+    )
+    .await;
+    assert!(
+        matches!(&asked, Err(LoginError::ProveExisting(pending)) if pending.user_id == jane),
+        "{asked:?}"
+    );
+}
+
 async fn blocked_users_are_refused(backend: Backend) {
     let app = spawn(backend).await;
     let token = app.admin_token().await;
@@ -442,6 +538,130 @@ async fn identities_link_and_unlink_through_the_management_api(backend: Backend)
     assert_eq!(again, "oidc|acme-oidc|jane");
     let (status, error) = unlink(&again, "oidc", "acme-oidc|jane").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+}
+
+/// Federated ids are `<strategy>|<connection>|<subject>` and the subject is
+/// the upstream's: it may hold `|`. A connection named `oidc` makes one
+/// `user_id` read two ways; the link and the unlink refuse to guess.
+async fn ids_whose_subject_holds_a_bar_are_never_misread(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let alice = password_user(&app, &token, "alice@acme.test", true).await;
+    let named_oidc = connection(&app, &token, oidc_connection("oidc")).await;
+    let acme = connection(&app, &token, oidc_connection("acme")).await;
+    // A millisecond apart: their identities are listed oldest first.
+    let x = log_in(
+        &app,
+        &named_oidc,
+        &identity(&named_oidc, "acme|x", None, false),
+    )
+    .await;
+    app.clock.advance(std::time::Duration::from_millis(1));
+    let y = log_in(&app, &acme, &identity(&acme, "x", None, false)).await;
+    app.clock.advance(std::time::Duration::from_millis(1));
+    let z = log_in(&app, &acme, &identity(&acme, "p|q", None, false)).await;
+    assert_eq!(
+        (x.user_id.as_str(), y.user_id.as_str(), z.user_id.as_str()),
+        ("oidc|oidc|acme|x", "oidc|acme|x", "oidc|acme|p|q")
+    );
+    let link = |body: Value| {
+        let path = format!("/api/v2/users/{}/identities", path_id(&alice));
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::POST, &path, token, Some(body)).await }
+    };
+
+    // `oidc|acme|x` is X's id without its provider (Auth0's form) and Y's
+    // whole id: refused, both accounts left as they are.
+    let (status, error) = link(json!({"provider": "oidc", "user_id": "oidc|acme|x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("connection_id"),
+        "{error}"
+    );
+    for user in [&x, &y] {
+        assert_eq!(
+            get_user(&app, &token, &user.user_id).await.0,
+            StatusCode::OK
+        );
+    }
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    assert_eq!(shown["identities"].as_array().map(Vec::len), Some(1));
+    // Neither a subject alone without its connection.
+    let (status, error) = link(json!({"provider": "oidc", "user_id": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    // connection_id says which: X; then Y; then Z by its upstream subject.
+    for (body, linked) in [
+        (
+            json!({"provider": "oidc", "user_id": "oidc|acme|x", "connection_id": named_oidc.id}),
+            &x,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "oidc|acme|x", "connection_id": acme.id}),
+            &y,
+        ),
+        (
+            json!({"provider": "oidc", "user_id": "p|q", "connection_id": acme.id}),
+            &z,
+        ),
+    ] {
+        let (status, identities) = link(body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {identities}");
+        assert_eq!(
+            get_user(&app, &token, &linked.user_id).await.0,
+            StatusCode::NOT_FOUND,
+            "{body}"
+        );
+    }
+    let (_, shown) = get_user(&app, &token, &alice).await;
+    let pairs: Vec<(String, String)> = shown["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["connection"].as_str().unwrap().to_owned(),
+                i["user_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let pair = |c: &str, u: &str| (c.to_owned(), u.to_owned());
+    assert_eq!(
+        pairs,
+        [
+            pair("users", &alice),
+            pair("oidc", "acme|x"),
+            pair("acme", "x"),
+            pair("acme", "p|q")
+        ]
+    );
+
+    // Unlinking `acme|x`: the subject at `oidc`, or `x` at `acme`? Refused;
+    // `<connection>|<subject>` says which.
+    let unlink = |id: &str| {
+        let path = format!(
+            "/api/v2/users/{}/identities/oidc/{}",
+            path_id(&alice),
+            path_id(id)
+        );
+        let app = &app;
+        let token = &token;
+        async move { app.api(Method::DELETE, &path, token, None).await }
+    };
+    let (status, error) = unlink("acme|x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, left) = unlink("oidc|acme|x").await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(left.as_array().map(Vec::len), Some(3), "{left}");
+    assert!(
+        !left.to_string().contains(r#""connection":"oidc""#),
+        "{left}"
+    );
+    let (status, left) = unlink("acme|x").await;
+    assert_eq!(status, StatusCode::OK, "{left}");
+    assert_eq!(left[1]["user_id"], "p|q", "{left}");
 }
 
 /// A login transaction as a browser holds it after `/authorize` (the flow

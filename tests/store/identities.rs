@@ -17,6 +17,8 @@ crate::on_both_backends!(
     identities_go_with_their_user_and_connection,
     merging_moves_identities_and_deletes_the_secondary,
     a_pending_link_lives_with_its_login,
+    a_page_of_users_has_its_identities_read_at_once,
+    the_organizations_of_a_user_and_of_a_connection,
 );
 
 /// A user provisioned from `subject` at `connection`, without an email.
@@ -322,4 +324,97 @@ async fn a_pending_link_lives_with_its_login(store: Store) {
         .unwrap();
     assert!(store.delete_login_transaction("txn-1").await.unwrap());
     assert_not_found(store.get_pending_link("txn-1").await);
+}
+
+async fn a_page_of_users_has_its_identities_read_at_once(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    let ann = federated(&oidc, "a|1");
+    let cid = federated(&oidc, "c");
+    for (user, subject) in [(&ann, "a|1"), (&cid, "c")] {
+        store
+            .insert_user_with_identity(user, subject, &profile(subject))
+            .await
+            .unwrap();
+    }
+    store
+        .insert_identity(&oidc.id, "a|2", &ann.user_id, &profile("linked"))
+        .await
+        .unwrap();
+    let bob = user(&db.id, "bob@example.com");
+    store.insert_user(&bob, Some("hash")).await.unwrap();
+
+    let page = [
+        ann.user_id.clone(),
+        bob.user_id.clone(),
+        cid.user_id.clone(),
+        "usr_nobody".to_owned(),
+    ];
+    let by_user = store.list_identities_of_users(&page).await.unwrap();
+    let subjects =
+        |id: &str| -> Vec<String> { by_user[id].iter().map(|i| i.subject.clone()).collect() };
+    assert_eq!(subjects(&ann.user_id), ["a|1", "a|2"]);
+    assert_eq!(subjects(&cid.user_id), ["c"]);
+    // No identity (a database user, an unknown id): left out.
+    assert_eq!(by_user.len(), 2);
+    // The same as each user's own list.
+    for id in [&ann.user_id, &cid.user_id] {
+        assert_eq!(store.list_user_identities(id).await.unwrap(), by_user[id]);
+    }
+    assert!(
+        store
+            .list_identities_of_users(&[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_organizations_of_a_user_and_of_a_connection(store: Store) {
+    let oidc = connection("acme-oidc", Strategy::Oidc);
+    let db = connection("db", Strategy::Database);
+    store.insert_connection(&oidc, &[]).await.unwrap();
+    store.insert_connection(&db, &[]).await.unwrap();
+    let (acme, jane) = org_with_member(&store, "acme", &db).await;
+    let (other, _) = org_with_member(&store, "othercorp", &db).await;
+    assert!(
+        store
+            .list_connection_organization_ids(&oidc.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_user_organization_ids(&jane.user_id)
+            .await
+            .unwrap(),
+        vec![acme.id.clone()]
+    );
+    store
+        .insert_members(&other.id, std::slice::from_ref(&jane.user_id))
+        .await
+        .unwrap();
+    let mut both = vec![acme.id.clone(), other.id.clone()];
+    both.sort();
+    assert_eq!(
+        store
+            .list_user_organization_ids(&jane.user_id)
+            .await
+            .unwrap(),
+        both
+    );
+    store
+        .insert_enabled_connection(&crate::enabled(&acme.id, &oidc.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_connection_organization_ids(&oidc.id)
+            .await
+            .unwrap(),
+        vec![acme.id.clone()]
+    );
 }

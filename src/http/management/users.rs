@@ -17,10 +17,11 @@ use super::{ApiJson, ApiQuery, ManagementAuth, Paging, nullable, paged};
 use crate::connectors::database::{check_password_policy, hash_password};
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::connection::{Connection, Strategy};
-use crate::model::user::{User, federated_user_id, normalize_email};
+use crate::model::user::{User, federated_user_id, normalize_email, parse_federated_user_id};
 use crate::model::{ValidationError, check_display_text, check_url, ids};
 use crate::state::AppState;
 use crate::store::StoreError;
+use crate::store::identities::StoredIdentity;
 use crate::store::users::{StoredUser, UserFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -124,6 +125,17 @@ async fn identities_of(
     connections: &mut Connections,
     user: &User,
 ) -> Result<Vec<IdentityBody>, ApiError> {
+    let stored = state.store.list_user_identities(&user.user_id).await?;
+    identity_bodies(state, connections, user, stored).await
+}
+
+/// [`identities_of`], from the user's stored upstream identities.
+async fn identity_bodies(
+    state: &AppState,
+    connections: &mut Connections,
+    user: &User,
+    stored: Vec<StoredIdentity>,
+) -> Result<Vec<IdentityBody>, ApiError> {
     let mut identities = Vec::new();
     let own = connections.get(state, &user.connection_id).await?;
     if own.strategy.is_database() {
@@ -135,7 +147,7 @@ async fn identities_of(
             profile_data: None,
         });
     }
-    for identity in state.store.list_user_identities(&user.user_id).await? {
+    for identity in stored {
         let connection = connections.get(state, &identity.connection_id).await?;
         let main = is_main_identity(user, connection, &identity.subject);
         let body = IdentityBody {
@@ -159,12 +171,18 @@ fn is_main_identity(user: &User, connection: &Connection, subject: &str) -> bool
     user.user_id == federated_user_id(connection.strategy, &connection.name, subject)
 }
 
-/// Users as the Management API shows them, with their identities.
+/// Users as the Management API shows them, with their identities: read in
+/// one query for the page, each connection once.
 async fn user_bodies(state: &AppState, users: Vec<StoredUser>) -> Result<Vec<UserBody>, ApiError> {
     let mut connections = Connections::default();
+    let ids: Vec<String> = users.iter().map(|u| u.user.user_id.clone()).collect();
+    let mut stored_identities = state.store.list_identities_of_users(&ids).await?;
     let mut bodies = Vec::with_capacity(users.len());
     for stored in users {
-        let identities = identities_of(state, &mut connections, &stored.user).await?;
+        let own = stored_identities
+            .remove(&stored.user.user_id)
+            .unwrap_or_default();
+        let identities = identity_bodies(state, &mut connections, &stored.user, own).await?;
         bodies.push(user_body(stored, identities));
     }
     Ok(bodies)
@@ -564,13 +582,90 @@ pub struct LinkIdentityBody {
     pub link_with: Option<String>,
 }
 
-/// The id of the secondary account a link names: Auth0 spells it without
-/// its `provider|`; database users keep their `usr_…` ids.
-fn secondary_user_id(provider: &str, user_id: &str) -> String {
-    if provider == Strategy::Database.as_str() || user_id.starts_with(&format!("{provider}|")) {
-        user_id.to_owned()
-    } else {
-        format!("{provider}|{user_id}")
+/// The ids the secondary account of a link may have. Auth0 names it by
+/// `provider` and its `user_id` without `provider|` (here
+/// `<connection>|<subject>`); a tool may send the whole id; with
+/// `connection_id`, `user_id` may be the upstream's subject alone. The
+/// subject may itself hold `|`, so one `user_id` can read several ways: each
+/// reading is a well-formed id of `provider`. Database users keep their
+/// `usr_…` ids.
+fn secondary_user_ids(
+    provider: &str,
+    user_id: &str,
+    connection: Option<&Connection>,
+) -> Vec<String> {
+    if provider == Strategy::Database.as_str() {
+        return vec![user_id.to_owned()];
+    }
+    let mut readings = vec![format!("{provider}|{user_id}"), user_id.to_owned()];
+    if let Some(connection) = connection {
+        readings.push(federated_user_id(
+            connection.strategy,
+            &connection.name,
+            user_id,
+        ));
+    }
+    readings.retain(|id| {
+        parse_federated_user_id(id).is_some_and(|(strategy, _, _)| strategy.as_str() == provider)
+    });
+    readings
+}
+
+/// The secondary account a link names: exactly one of the readings of its
+/// `user_id` (in `connection_id`'s connection, when given) must be a user.
+/// Two are refused rather than one guessed: linking the wrong account would
+/// give its logins to the primary user.
+async fn secondary_user(
+    state: &AppState,
+    provider: &str,
+    user_id: &str,
+    connection_id: Option<&str>,
+) -> Result<User, ApiError> {
+    let connection = match connection_id {
+        Some(id) => match state.store.get_connection(id).await {
+            Ok(connection) => Some(connection),
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::bad_request(
+                    "connection_id is not the secondary user's connection",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    let readings = secondary_user_ids(provider, user_id, connection.as_ref());
+    if readings.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "user_id must be the secondary account's id without '{provider}|' \
+             (<connection>|<id>), or the upstream's id with connection_id"
+        )));
+    }
+    let mut found = Vec::new();
+    for id in readings {
+        match state.store.get_user(&id).await {
+            Ok(stored) => found.push(stored.user),
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if found.is_empty() {
+        return Err(ApiError::not_found(
+            "The secondary user does not exist",
+            "inexistent_user",
+        ));
+    }
+    if let Some(connection) = &connection {
+        found.retain(|user| user.connection_id == connection.id);
+    }
+    match found.len() {
+        0 => Err(ApiError::bad_request(
+            "connection_id is not the secondary user's connection",
+        )),
+        1 => Ok(found.remove(0)),
+        _ => Err(ApiError::bad_request(
+            "user_id names several accounts (its subject holds '|'): \
+             give the secondary account's connection_id",
+        )),
     }
 }
 
@@ -609,32 +704,17 @@ async fn user_identities_post(
             ));
         }
     };
-    let secondary_id = secondary_user_id(&provider, &user_id);
-    if secondary_id == primary.user_id {
+    let secondary =
+        secondary_user(&state, &provider, &user_id, body.connection_id.as_deref()).await?;
+    if secondary.user_id == primary.user_id {
         return Err(ApiError::bad_request("A user cannot be linked to itself"));
     }
-    let secondary = state
-        .store
-        .get_user(&secondary_id)
-        .await
-        .map_err(|e| {
-            ApiError::from_store(e, "The secondary user does not exist", "inexistent_user")
-        })?
-        .user;
     let connection = state.store.get_connection(&secondary.connection_id).await?;
     if connection.strategy.as_str() != provider {
         return Err(ApiError::bad_request(format!(
             "The secondary user's provider is {}, not {provider}",
             connection.strategy
         )));
-    }
-    if body
-        .connection_id
-        .is_some_and(|given| given != connection.id)
-    {
-        return Err(ApiError::bad_request(
-            "connection_id is not the secondary user's connection",
-        ));
     }
     if connection.strategy.is_database() {
         // Its password is its identity, kept on the user row: it would go
