@@ -358,7 +358,7 @@ async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_throug
             "/api/v2/connections",
             &token,
             Some(json!({"name": "metahexa-oauth2", "strategy": "oauth2",
-                "display_name": "Metahexa Partners",
+                "display_name": "Metahexa Partners", "enabled_clients": [client["client_id"]],
                 "options": {"authorizationURL": format!("{upstream}/auth"),
                     "tokenURL": format!("{upstream}/token"), "userInfoURL": format!("{upstream}/me"),
                     "client_id": "switchyard-oauth2", "client_secret": "upstream-secret",
@@ -542,6 +542,7 @@ async fn chromium_logs_in_through_an_upstream_idp() {
             &token,
             Some(json!({
                 "name": "metahexa-kiosk", "display_name": "Metahexa Kiosk ID", "strategy": "oidc",
+                "enabled_clients": [client_id],
                 "options": {"type": "front_channel", "issuer": format!("http://127.0.0.1:{upstream_port}"),
                             "client_id": "switchyard-front", "scope": "openid profile email"}})),
         )
