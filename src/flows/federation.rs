@@ -179,9 +179,12 @@ async fn linking_target(
     else {
         return Ok(None);
     };
-    let scope = LinkingScope::of(state, connection).await?;
     match linking {
         AccountLinking::Never => Ok(None),
+        // Tenant-wide, unlike `verified_email`: nothing is joined until the
+        // person proves the account's password, so an IdP claiming someone
+        // else's email gains nothing, and a person of no organization yet
+        // (the usual first SSO login) can still bring their account along.
         AccountLinking::ProveExisting => {
             let mut password_users = Vec::new();
             for stored in state.store.list_users_by_email(email).await? {
@@ -189,7 +192,7 @@ async fn linking_target(
                     .store
                     .get_connection(&stored.user.connection_id)
                     .await?;
-                if own.strategy.is_database() && scope.admits(state, &stored.user).await? {
+                if own.strategy.is_database() {
                     password_users.push(stored.user);
                 }
             }
@@ -205,6 +208,7 @@ async fn linking_target(
             }
         }
         AccountLinking::VerifiedEmail => {
+            let scope = LinkingScope::of(state, connection).await?;
             let mut candidates: Vec<User> = Vec::new();
             for stored in state.store.list_users_by_email(email).await? {
                 let user = stored.user;
@@ -228,7 +232,8 @@ async fn linking_target(
     }
 }
 
-/// The existing users a connection's identities may join by email. A
+/// The existing users a connection's identities may join by a verified
+/// email alone (`verified_email`). A
 /// connection enabled on no organization (a tenant admin's social or
 /// enterprise connection) vouches tenant-wide. A connection enabled on
 /// organizations is their IdP, configured by them: it vouches only for

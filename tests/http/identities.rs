@@ -336,12 +336,19 @@ async fn an_organizations_idp_links_only_that_organizations_people(backend: Back
     let upstream_jane = identity(&acme_idp, "jane-at-idp", Some("jane@acme.example"), true);
     assert_eq!(log_in(&app, &acme_idp, &upstream_jane).await.user_id, jane);
 
-    // The same scope for the account prove_existing asks to prove.
+    // prove_existing joins nothing before the account's password is
+    // proved: it may ask anyone of the tenant, and the claimed account keeps
+    // its one identity until then.
     let acme_prove = connection(&app, &token, linking("acme-prove", "prove_existing")).await;
     enable_on(&app, &token, &acme, &acme_prove).await;
     let takeover = identity(&acme_prove, "p-ceo", Some("ceo@othercorp.example"), true);
-    let user = log_in(&app, &acme_prove, &takeover).await;
-    assert_eq!(user.user_id, "oidc|acme-prove|p-ceo");
+    let asked = user_for_identity(&app.served_state, &acme_prove, &takeover).await;
+    assert!(
+        matches!(&asked, Err(LoginError::ProveExisting(pending)) if pending.user_id == ceo),
+        "{asked:?}"
+    );
+    let (_, shown) = get_user(&app, &token, &ceo).await;
+    assert_eq!(shown["identities"].as_array().unwrap().len(), 1, "{shown}");
     let asked = user_for_identity(
         &app.served_state,
         &acme_prove,
