@@ -354,6 +354,7 @@ impl Config {
                 .clone()
                 .or(file.outbound.and_then(|outbound| outbound.allowed_networks))
                 .unwrap_or_default(),
+            admitted_origins: Vec::new(),
         };
         let metrics_listen = args
             .metrics_listen

@@ -156,7 +156,8 @@ impl Application {
             outbound::Destinations::new(
                 issuer.is_local(),
                 config.outbound.allowed_networks.clone(),
-            ),
+            )
+            .with_origins(config.outbound.admitted_origins.clone()),
             names,
         )
         .context("building the outbound HTTP client")?;
