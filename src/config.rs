@@ -73,6 +73,16 @@ pub struct ServeArgs {
     /// Do not seed the demo tenant on first start.
     #[arg(long, env = "SWITCHYARD_NO_DEMO")]
     pub no_demo: bool,
+    /// Do not run the demo IdP ("Metahexa's corporate IdP", a second
+    /// Switchyard in this process that the demo's `metahexa` logs in
+    /// through) [default: it runs with the demo tenant when the issuer is
+    /// on localhost].
+    #[arg(long, env = "SWITCHYARD_NO_DEMO_IDP")]
+    pub no_demo_idp: bool,
+    /// Where the demo IdP listens, plain HTTP on loopback only
+    /// [default: 127.0.0.1, the port after the server's].
+    #[arg(long, env = "SWITCHYARD_DEMO_IDP_LISTEN", value_name = "ADDR:PORT")]
+    pub demo_idp_listen: Option<SocketAddr>,
     /// Machine-to-machine client granted every Management API scope, created once.
     #[arg(long, env = "SWITCHYARD_BOOTSTRAP_CLIENT_ID", value_name = "ID")]
     pub bootstrap_client_id: Option<String>,
@@ -130,6 +140,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     issuer: Option<String>,
     demo: Option<bool>,
+    demo_idp: Option<FileDemoIdp>,
     trust_forwarded_for: Option<bool>,
     tls: Option<FileTls>,
     limits: Option<FileLimits>,
@@ -137,6 +148,13 @@ struct FileConfig {
     outbound: Option<FileOutbound>,
     metrics: Option<FileMetrics>,
     log: Option<FileLog>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDemoIdp {
+    enabled: Option<bool>,
+    listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,6 +372,7 @@ impl Config {
                 .clone()
                 .or(file.outbound.and_then(|outbound| outbound.allowed_networks))
                 .unwrap_or_default(),
+            admitted_origins: Vec::new(),
         };
         let metrics_listen = args
             .metrics_listen
@@ -373,6 +392,50 @@ impl Config {
             trust_forwarded_for: args.trust_forwarded_for
                 || file.trust_forwarded_for.unwrap_or(false),
         })
+    }
+}
+
+/// The demo IdP: a second Switchyard in the serving process, standing in
+/// for the demo organization `metahexa`'s corporate IdP (see `demo_idp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoIdpConfig {
+    /// Loopback only: nothing but this machine's browser and server need it.
+    pub listen: SocketAddr,
+}
+
+impl DemoIdpConfig {
+    /// Whether and where the demo IdP runs for `config`, resolved from the
+    /// same flags, variables and file. It runs only with the demo tenant
+    /// (whose `metahexa` logs in through it), and by default only when the
+    /// issuer is on localhost: a server others reach has a public issuer,
+    /// so a production configuration never starts it unless it says
+    /// `[demo_idp] enabled = true`.
+    pub fn from_serve_args(args: &ServeArgs, config: &Config) -> anyhow::Result<Option<Self>> {
+        let file = read_file(args.common.config.as_deref())?
+            .demo_idp
+            .unwrap_or_default();
+        let local_issuer = config.issuer.as_deref().is_none_or(|issuer| {
+            url::Url::parse(issuer).is_ok_and(|url| crate::model::is_loopback_host(&url))
+        });
+        if !config.demo || args.no_demo_idp || !file.enabled.unwrap_or(local_issuer) {
+            return Ok(None);
+        }
+        let listen = match args.demo_idp_listen.or(file.listen) {
+            Some(listen) => listen,
+            // The port after the server's (8444 beside 8443); any free one
+            // beside a server on a port of the system's choosing.
+            None => SocketAddr::new(
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                match config.listen.port() {
+                    0 => 0,
+                    port => port.checked_add(1).unwrap_or(0),
+                },
+            ),
+        };
+        if !listen.ip().is_loopback() {
+            bail!("the demo IdP listens on loopback only: {listen} is not a loopback address");
+        }
+        Ok(Some(DemoIdpConfig { listen }))
     }
 }
 
@@ -545,6 +608,57 @@ mod tests {
             KeySource::File("/run/kek".into())
         );
         assert!(key_source(&common(Some("/run/kek")), &file, Some("a2V5".into())).is_err());
+        Ok(())
+    }
+
+    /// Where the demo IdP runs, if it does, for `args`.
+    fn demo_idp(args: &[&str]) -> anyhow::Result<Option<SocketAddr>> {
+        let cli = Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()))?;
+        let config = Config::from_serve_args(&cli.serve)?;
+        Ok(DemoIdpConfig::from_serve_args(&cli.serve, &config)?.map(|idp| idp.listen))
+    }
+
+    #[test]
+    fn the_demo_idp_runs_with_the_demo_tenant_of_a_localhost_issuer_only() -> anyhow::Result<()> {
+        assert_eq!(demo_idp(&[])?, Some("127.0.0.1:8444".parse()?));
+        assert_eq!(
+            demo_idp(&["--listen", "127.0.0.1:0"])?,
+            Some("127.0.0.1:0".parse()?)
+        );
+        assert_eq!(
+            demo_idp(&[
+                "--issuer",
+                "https://localhost:9443/",
+                "--listen",
+                "[::1]:9443"
+            ])?,
+            Some("127.0.0.1:9444".parse()?)
+        );
+        assert_eq!(
+            demo_idp(&["--demo-idp-listen", "[::1]:7000"])?,
+            Some("[::1]:7000".parse()?)
+        );
+        // Off: asked so, no demo tenant, or a public issuer (production).
+        assert_eq!(demo_idp(&["--no-demo-idp"])?, None);
+        assert_eq!(demo_idp(&["--no-demo"])?, None);
+        assert_eq!(demo_idp(&["--issuer", "https://id.example.com/"])?, None);
+        // A file may turn it on for a public issuer, or off.
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(
+            &path,
+            "issuer = \"https://id.example.com/\"\n[demo_idp]\nenabled = true\nlisten = \"127.0.0.1:9000\"\n",
+        )?;
+        let file = path.to_string_lossy().to_string();
+        assert_eq!(
+            demo_idp(&["--config", &file])?,
+            Some("127.0.0.1:9000".parse()?)
+        );
+        assert_eq!(demo_idp(&["--config", &file, "--no-demo-idp"])?, None);
+        std::fs::write(&path, "[demo_idp]\nenabled = false\n")?;
+        assert_eq!(demo_idp(&["--config", &file])?, None);
+        // Loopback only: nothing outside this machine has a use for it.
+        assert!(demo_idp(&["--demo-idp-listen", "0.0.0.0:8444"]).is_err());
         Ok(())
     }
 

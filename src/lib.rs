@@ -8,6 +8,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod connectors;
+pub mod demo_idp;
 pub mod flows;
 pub mod http;
 pub mod keys;
@@ -80,11 +81,36 @@ impl Application {
         clock: clock::Clock,
         names: Arc<dyn reqwest::dns::Resolve>,
     ) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
+        Self::build_on(config, listener, clock, names).await
+    }
+
+    /// [`Application::build`] serving on `listener`, bound already (the
+    /// demo IdP's, whose address the main server has to know first);
+    /// `config.listen` is not bound.
+    pub async fn build_on_listener(
+        config: Config,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        Self::build_on(
+            config,
+            listener,
+            clock::Clock::system(),
+            Arc::new(outbound::SystemNames),
+        )
+        .await
+    }
+
+    async fn build_on(
+        config: Config,
+        listener: std::net::TcpListener,
+        clock: clock::Clock,
+        names: Arc<dyn reqwest::dns::Resolve>,
+    ) -> anyhow::Result<Self> {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         // Private before anything is written into it (the dev certificate's key, the KEK).
         secrets::files::prepare_private_dir(&config.data_dir)?;
-        let listener = std::net::TcpListener::bind(config.listen)
-            .with_context(|| format!("binding {}", config.listen))?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let metrics_listener = match config.metrics_listen {
@@ -156,7 +182,8 @@ impl Application {
             outbound::Destinations::new(
                 issuer.is_local(),
                 config.outbound.allowed_networks.clone(),
-            ),
+            )
+            .with_origins(config.outbound.admitted_origins.clone()),
             names,
         )
         .context("building the outbound HTTP client")?;

@@ -7,8 +7,10 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use switchyard::config::{
-    CommonArgs, Config, LogFormat, ServeArgs, resolve_key_source, resolve_log_format, resolve_store,
+    CommonArgs, Config, DemoIdpConfig, LogFormat, ServeArgs, resolve_key_source,
+    resolve_log_format, resolve_store,
 };
+use switchyard::demo_idp::{DemoIdp, DemoIdpLogin, StartedDemoIdp};
 use switchyard::model::client::SigningAlg;
 use switchyard::{Application, StartupBanner};
 
@@ -287,12 +289,18 @@ async fn rotate_kek(
 async fn demo(common: &CommonArgs) -> anyhow::Result<()> {
     let store = open_store(common).await?;
     let demo = switchyard::seed::reset_demo_credentials(&store).await?;
+    let (data_dir, _) = resolve_store(common)?;
+    let idp = switchyard::demo_idp::reset(&data_dir, &resolve_key_source(common)?, &store).await;
     store.close().await;
+    let idp = idp?;
     say!()?;
-    print_demo(
-        "Demo tenant: new secrets and password (shown once; the old ones no longer work):",
-        &demo,
-    )?;
+    let heading = match idp {
+        Some(_) => {
+            "Demo tenant and demo IdP: new secrets and passwords (shown once; the old ones no longer work):"
+        }
+        None => "Demo tenant: new secrets and password (shown once; the old ones no longer work):",
+    };
+    print_demo(heading, &demo, idp.as_ref())?;
     say!(
         "  (a server already running takes the new client secrets within 30 s, at once on PostgreSQL)"
     )?;
@@ -301,21 +309,41 @@ async fn demo(common: &CommonArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::from_serve_args(&args)?;
-    let demo_enabled = config.demo;
-    let data_dir = config.data_dir.clone();
-    let app = Application::build(config).await?;
-    print_banner(app.issuer(), app.local_addr(), &app.banner)?;
-    if demo_enabled && app.banner.demo.is_none() {
-        print_demo_reset_hint(&args.common, &data_dir)?;
+    let mut config = Config::from_serve_args(&args)?;
+    // Bound first: the server's outbound client admits exactly its origin.
+    let demo_idp = DemoIdpConfig::from_serve_args(&args, &config)?
+        .map(|idp| DemoIdp::bind(&idp, config.issuer.as_deref()))
+        .transpose()?;
+    if let Some(idp) = &demo_idp {
+        config.outbound.admitted_origins.push(idp.origin());
     }
-    app.run_until_stopped().await
+    let app = Application::build(config.clone()).await?;
+    let idp = match demo_idp {
+        Some(idp) => idp.start(&config, &app).await?,
+        None => None,
+    };
+    print_banner(app.issuer(), app.local_addr(), &app.banner, idp.as_ref())?;
+    if config.demo && app.banner.demo.is_none() {
+        if let Some(login) = idp.as_ref().and_then(|idp| idp.login.as_ref()) {
+            print_demo_idp_login(app.issuer(), login)?;
+            say!()?;
+        }
+        print_demo_reset_hint(&args.common, &config.data_dir)?;
+    }
+    match idp {
+        Some(idp) => {
+            tokio::try_join!(app.run_until_stopped(), idp.app.run_until_stopped())?;
+            Ok(())
+        }
+        None => app.run_until_stopped().await,
+    }
 }
 
 fn print_banner(
     issuer: &str,
     addr: std::net::SocketAddr,
     banner: &StartupBanner,
+    idp: Option<&StartedDemoIdp>,
 ) -> std::io::Result<()> {
     let base = issuer.trim_end_matches('/');
     say!()?;
@@ -330,6 +358,15 @@ fn print_banner(
             cert.display()
         )?;
     }
+    if let Some(idp) = idp {
+        say!(
+            "  demo IdP     {}  (metahexa's corporate IdP for the demo, run by this process; off: --no-demo-idp)",
+            idp.issuer
+        )?;
+        say!(
+            "               the server's own requests may reach this origin (other loopback ports only as its issuer is on localhost)"
+        )?;
+    }
     if let Some(id) = &banner.bootstrap_client_created {
         say!("  bootstrap machine client {id} created with every Management API scope")?;
     }
@@ -338,14 +375,19 @@ fn print_banner(
         print_demo(
             "Demo tenant created (shown once; secrets are stored hashed):",
             demo,
+            idp.and_then(|idp| idp.login.as_ref()),
         )?;
     }
     say!()
 }
 
 /// The demo tenant's credentials under `heading`: at the first start, and
-/// by `switchyard demo`.
-fn print_demo(heading: &str, demo: &switchyard::seed::DemoTenant) -> std::io::Result<()> {
+/// by `switchyard demo`; with the demo IdP's user when it has one.
+fn print_demo(
+    heading: &str,
+    demo: &switchyard::seed::DemoTenant,
+    idp: Option<&DemoIdpLogin>,
+) -> std::io::Result<()> {
     let base = demo.issuer.trim_end_matches('/');
     say!("{heading}")?;
     say!("  organizations       hoekstra, metahexa")?;
@@ -368,19 +410,64 @@ fn print_demo(heading: &str, demo: &switchyard::seed::DemoTenant) -> std::io::Re
         demo.user_email,
         demo.user_password
     )?;
+    if let Some(idp) = idp {
+        print_idp_user(idp)?;
+    }
     say!()?;
     say!(
-        "  log in:  {base}/authorize?client_id={}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization=hoekstra&state=try-it",
-        demo.web_client_id
+        "  log in:  {}",
+        authorize_url(base, &demo.web_client_id, "hoekstra", "try-it")
     )?;
     say!(
         "           (open it in a browser, log in as the demo user; the browser ends at the callback with ?code=…)"
     )?;
+    if idp.is_some() {
+        print_federated_login(base, &demo.web_client_id)?;
+    }
     // Pasted into a shell, the README's curl commands take it from there.
     say!(
         "  shell:   ID={} SECRET={}  # the machine client, for the README's curl commands",
         demo.m2m_client_id,
         demo.m2m_client_secret
+    )
+}
+
+/// The demo web app's login at `organization`, as the banner prints it.
+fn authorize_url(base: &str, client_id: &str, organization: &str, state: &str) -> String {
+    format!(
+        "{base}/authorize?client_id={client_id}&redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fcallback&response_type=code&scope=openid%20email%20profile&organization={organization}&state={state}"
+    )
+}
+
+fn print_idp_user(idp: &DemoIdpLogin) -> std::io::Result<()> {
+    say!(
+        "  demo IdP user       {} / {}  (at the demo IdP {}; metahexa logs in there)",
+        idp.user_email,
+        idp.user_password,
+        idp.issuer
+    )
+}
+
+fn print_federated_login(base: &str, web_client_id: &str) -> std::io::Result<()> {
+    say!(
+        "  via IdP: {}",
+        authorize_url(base, web_client_id, "metahexa", "try-sso")
+    )?;
+    say!(
+        "           (open it, press \"Continue with {}\", log in at the demo IdP as the demo IdP user; back to the callback with ?code=…)",
+        switchyard::demo_idp::CONNECTION_DISPLAY_NAME
+    )
+}
+
+/// The demo IdP's user when the IdP is new but the demo tenant is not (a
+/// data directory of a Switchyard without it).
+fn print_demo_idp_login(issuer: &str, idp: &DemoIdpLogin) -> std::io::Result<()> {
+    say!("Demo IdP created (shown once; the password is stored hashed):")?;
+    print_idp_user(idp)?;
+    say!(
+        "  (log in to metahexa with the demo web app, press \"Continue with {}\": {}authorize?…&organization=metahexa)",
+        switchyard::demo_idp::CONNECTION_DISPLAY_NAME,
+        issuer
     )
 }
 

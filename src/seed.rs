@@ -16,7 +16,7 @@ use crate::state::Issuer;
 use crate::store::{Store, StoreError};
 
 /// The demo user's password: random, printed once, never stored in the clear.
-fn new_demo_password() -> String {
+pub(crate) fn new_demo_password() -> String {
     ids::random_alphanumeric(16)
 }
 
@@ -33,20 +33,20 @@ pub struct DemoTenant {
     pub user_password: String,
 }
 
-fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
+/// A first-party client of `app_type` with a secret, and nothing more.
+fn first_party_client(client_id: String, name: &str, secret: &str, app_type: AppType) -> Client {
     Client {
         client_id,
         name: name.to_owned(),
         description: None,
-        app_type: AppType::NonInteractive,
+        app_type,
         client_secret_hash: Some(crate::flows::client_auth::hash_client_secret(secret)),
         callbacks: vec![],
         allowed_logout_urls: vec![],
         web_origins: vec![],
         allowed_origins: vec![],
-        grant_types: vec![GrantType::ClientCredentials],
-        // As Auth0's SDKs and the README's curl send it.
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        grant_types: vec![],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Deny,
         organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
         signing_alg: SigningAlg::RS256,
@@ -57,6 +57,65 @@ fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
         initiate_login_uri: None,
         id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
         inert_settings: Default::default(),
+    }
+}
+
+fn machine_client(client_id: String, name: &str, secret: &str) -> Client {
+    Client {
+        grant_types: vec![GrantType::ClientCredentials],
+        // As Auth0's SDKs and the README's curl send it.
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
+        ..first_party_client(client_id, name, secret, AppType::NonInteractive)
+    }
+}
+
+/// A first-party regular web application with one callback, logging in
+/// by authorization code outside organizations, authenticating with
+/// `client_secret_basic`: what express-openid-connect (whose default
+/// callback the demo app's is) and Switchyard's own OIDC connector send.
+pub(crate) fn regular_web_client(
+    client_id: String,
+    name: &str,
+    secret: &str,
+    callback: &str,
+) -> Client {
+    Client {
+        callbacks: vec![callback.to_owned()],
+        grant_types: vec![GrantType::AuthorizationCode],
+        ..first_party_client(client_id, name, secret, AppType::RegularWeb)
+    }
+}
+
+/// A demo person of the password database `connection_id`, email verified.
+pub(crate) struct DemoPerson<'a> {
+    pub(crate) user_id: String,
+    pub(crate) connection_id: String,
+    pub(crate) email: &'a str,
+    pub(crate) given_name: &'a str,
+    pub(crate) family_name: &'a str,
+}
+
+impl DemoPerson<'_> {
+    /// Stores the person with a new random password, and returns both.
+    pub(crate) async fn insert(self, store: &Store) -> anyhow::Result<(User, String)> {
+        let user = User {
+            user_id: self.user_id,
+            connection_id: self.connection_id,
+            email: Some(self.email.to_owned()),
+            email_verified: true,
+            name: Some(format!("{} {}", self.given_name, self.family_name)),
+            given_name: Some(self.given_name.to_owned()),
+            family_name: Some(self.family_name.to_owned()),
+            nickname: Some(self.given_name.to_lowercase()),
+            picture: None,
+            blocked: false,
+            app_metadata: serde_json::Map::new(),
+            user_metadata: serde_json::Map::new(),
+        };
+        let password = new_demo_password();
+        let hash = crate::connectors::database::hash_password(password.clone()).await?;
+        store.insert_user(&user, Some(&hash)).await?;
+        Ok((user, password))
     }
 }
 
@@ -110,11 +169,21 @@ const DEMO_SEEDED: &str = "demo_seeded";
 /// What [`DEMO_SEEDED`] holds (JSON). Versions before `switchyard demo`
 /// stored `true`.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct DemoRecord {
-    issuer: String,
-    web_client_id: String,
+pub(crate) struct DemoRecord {
+    /// The issuer the demo tenant was seeded for.
+    pub(crate) issuer: String,
+    pub(crate) web_client_id: String,
     m2m_client_id: String,
     user_id: String,
+}
+
+/// What the demo tenant recorded of itself, if the store has one (a store
+/// seeded before `switchyard demo` recorded nothing).
+pub(crate) async fn demo_record(store: &Store) -> anyhow::Result<Option<DemoRecord>> {
+    Ok(store
+        .get_setting(DEMO_SEEDED)
+        .await?
+        .and_then(|recorded| serde_json::from_str(&recorded).ok()))
 }
 
 /// Seeds the demo tenant on the first start of an empty store. Returns what
@@ -165,28 +234,17 @@ pub async fn seed_demo_tenant(
     };
     let web_secret = ids::new_client_secret();
     let web = Client {
-        client_id: record.web_client_id,
-        name: "Demo web app".into(),
         description: Some("Regular web application of the demo tenant".into()),
-        app_type: AppType::RegularWeb,
-        client_secret_hash: Some(crate::flows::client_auth::hash_client_secret(&web_secret)),
-        callbacks: vec!["http://localhost:3000/callback".into()],
         allowed_logout_urls: vec!["http://localhost:3000".into()],
-        web_origins: vec![],
-        allowed_origins: vec![],
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
-        // What express-openid-connect (whose default callback this is) sends.
-        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Allow,
         organization_require_behavior: OrganizationRequireBehavior::PreLoginPrompt,
-        signing_alg: SigningAlg::RS256,
-        is_first_party: true,
-        client_metadata: serde_json::Map::new(),
-        backchannel_logout_url: None,
-        refresh_token: Default::default(),
-        initiate_login_uri: None,
-        id_token_lifetime: crate::model::client::DEFAULT_ID_TOKEN_LIFETIME,
-        inert_settings: Default::default(),
+        ..regular_web_client(
+            record.web_client_id,
+            "Demo web app",
+            &web_secret,
+            "http://localhost:3000/callback",
+        )
     };
     let m2m_secret = ids::new_client_secret();
     let m2m = machine_client(
@@ -216,23 +274,15 @@ pub async fn seed_demo_tenant(
     settings.allow_organization_name_in_authentication_api = true;
     store.update_tenant_settings(&settings).await?;
 
-    let password = new_demo_password();
-    let user = User {
+    let (user, password) = DemoPerson {
         user_id: record.user_id,
         connection_id: database.id.clone(),
-        email: Some("demo@hoekstra.example".into()),
-        email_verified: true,
-        name: Some("Demo User".into()),
-        given_name: Some("Demo".into()),
-        family_name: Some("User".into()),
-        nickname: Some("demo".into()),
-        picture: None,
-        blocked: false,
-        app_metadata: serde_json::Map::new(),
-        user_metadata: serde_json::Map::new(),
-    };
-    let hash = crate::connectors::database::hash_password(password.clone()).await?;
-    store.insert_user(&user, Some(&hash)).await?;
+        email: "demo@hoekstra.example",
+        given_name: "Demo",
+        family_name: "User",
+    }
+    .insert(store)
+    .await?;
     store
         .insert_members(&hoekstra.id, std::slice::from_ref(&user.user_id))
         .await?;
@@ -296,7 +346,11 @@ pub async fn reset_demo_credentials(store: &Store) -> anyhow::Result<DemoTenant>
 /// Stores a new secret for the demo's client `client_id` and returns it;
 /// running nodes on PostgreSQL drop the old one from their caches at once,
 /// on SQLite the server's cache keeps it for up to 30 s.
-async fn reset_client_secret(store: &Store, client_id: &str, what: &str) -> anyhow::Result<String> {
+pub(crate) async fn reset_client_secret(
+    store: &Store,
+    client_id: &str,
+    what: &str,
+) -> anyhow::Result<String> {
     let secret = ids::new_client_secret();
     let hash = crate::flows::client_auth::hash_client_secret(&secret);
     let Ok(_) = store
@@ -319,7 +373,7 @@ async fn reset_client_secret(store: &Store, client_id: &str, what: &str) -> anyh
 
 /// A demo row that is no longer there (deleted through the Management API)
 /// said as such; any other store error as it is.
-fn gone(error: StoreError, what: &str, id: &str) -> anyhow::Error {
+pub(crate) fn gone(error: StoreError, what: &str, id: &str) -> anyhow::Error {
     match error {
         StoreError::NotFound => {
             anyhow::anyhow!("the demo {what} {id} was deleted: there is nothing to reset")

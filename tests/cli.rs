@@ -104,8 +104,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, listen: &str) -> Server {
+        Self::start_with(dir, &["--listen", listen])
+    }
+
+    /// `switchyard serve` with `args`.
+    fn start_with(dir: &std::path::Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .args(["serve", "--listen", listen])
+            .arg("serve")
+            .args(args)
             .current_dir(dir)
             // Nothing of the test's own environment (SWITCHYARD_*) applies.
             .env_clear()
@@ -181,6 +187,8 @@ struct DemoCredentials {
     user_password: String,
     /// The `ID=… SECRET=…` line, as a newcomer pastes it into a shell.
     shell: String,
+    /// The demo IdP's issuer and its user's password, when it runs.
+    idp: Option<(String, String)>,
 }
 
 impl DemoCredentials {
@@ -202,7 +210,17 @@ impl DemoCredentials {
         let m2m = line("machine client");
         let user: Vec<&str> = line("demo user").split_whitespace().collect();
         let shell = line("shell:").trim_start().strip_prefix("shell:").unwrap();
+        let idp = block
+            .iter()
+            .find(|line| line.trim_start().starts_with("demo IdP user"))
+            .map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let password = words[words.iter().position(|w| *w == "/").unwrap() + 1];
+                let issuer = words.iter().find(|w| w.starts_with("http://")).unwrap();
+                (issuer.trim_end_matches(';').to_owned(), password.to_owned())
+            });
         DemoCredentials {
+            idp,
             web_client_id: value(web, "client_id="),
             web_client_secret: value(web, "client_secret="),
             m2m_client_id: value(m2m, "client_id="),
@@ -213,12 +231,19 @@ impl DemoCredentials {
     }
 
     /// `block` with the random values as the README writes them (`…`) and
-    /// the port as 8443.
+    /// the port as 8443 (the demo IdP's as 8444).
     fn as_in_readme(&self, block: &[String], port: u16) -> Vec<String> {
         block
             .iter()
             .map(|line| {
-                let mut line = line.replace(&format!(":{port}"), ":8443");
+                let mut line = line.clone();
+                if let Some((issuer, password)) = &self.idp {
+                    // The IdP's first: its issuer ends with the port and a slash.
+                    line = line
+                        .replace(issuer.as_str(), "http://127.0.0.1:8444/")
+                        .replace(password.as_str(), "…");
+                }
+                line = line.replace(&format!(":{port}"), ":8443");
                 for random in [
                     &self.web_client_id,
                     &self.web_client_secret,
@@ -479,4 +504,367 @@ fn switchyard_demo_without_a_demo_tenant_says_so() {
         "{stderr}"
     );
     assert!(output.stdout.is_empty());
+}
+
+/// A browser for the servers `dir`'s data directory holds: it trusts their
+/// dev certificate, keeps cookies (by host, as browsers do: not by port),
+/// and follows no redirect by itself.
+fn browser(dir: &std::path::Path) -> reqwest::Client {
+    let pem = std::fs::read(dir.join("data/tls/cert.pem")).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+const DEMO_CALLBACK: &str = "http://localhost:3000/callback";
+
+/// Follows `response`'s redirects as a browser would, up to the demo app's
+/// callback (where nothing listens): that URL, or the page it stopped at.
+async fn follow(
+    browser: &reqwest::Client,
+    mut response: reqwest::Response,
+) -> Result<url::Url, String> {
+    for _ in 0..10 {
+        if !response.status().is_redirection() {
+            let status = response.status();
+            let url = response.url().clone();
+            return Err(format!(
+                "{status} at {url}: {}",
+                response.text().await.unwrap()
+            ));
+        }
+        let next = redirect_target(&response);
+        let host = next.host_str().unwrap();
+        assert!(
+            ["localhost", "127.0.0.1"].contains(&host),
+            "loopback only: {next}"
+        );
+        if next.as_str().starts_with(DEMO_CALLBACK) {
+            return Ok(next);
+        }
+        response = browser.get(next).send().await.unwrap();
+    }
+    Err("too many redirects".into())
+}
+
+fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Where `response`, a redirect, sends the browser.
+fn redirect_target(response: &reqwest::Response) -> url::Url {
+    assert!(
+        response.status().is_redirection(),
+        "{} at {}",
+        response.status(),
+        response.url()
+    );
+    let location = response.headers()["location"].to_str().unwrap();
+    response.url().join(location).unwrap()
+}
+
+/// The value of the hidden field `name` of a page's form.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Logs `email` in with `password` on Switchyard's login pages (of the
+/// main server or the demo IdP) that `response` redirects to; returns the
+/// password step's response.
+async fn log_in_at(
+    browser: &reqwest::Client,
+    response: reqwest::Response,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page_url = redirect_target(&response);
+    let page = browser.get(page_url.clone()).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let (state, csrf) = (hidden(&html, "state"), hidden(&html, "csrf"));
+    let fields = [("state", state.as_str()), ("csrf", csrf.as_str())];
+    let identified = browser
+        .post(page_url.join("/u/login").unwrap())
+        .form(&[fields[0], fields[1], ("email", email)])
+        .send()
+        .await
+        .unwrap();
+    assert!(identified.status().is_redirection(), "identifier step");
+    browser
+        .post(page_url.join("/u/login/password").unwrap())
+        .form(&[fields[0], fields[1], ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The demo web app's `/authorize` at `organization`, with `prompt` if any.
+fn demo_authorize(
+    base: &str,
+    client_id: &str,
+    organization: &str,
+    prompt: Option<&str>,
+) -> url::Url {
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", DEMO_CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile")
+        .append_pair("organization", organization)
+        .append_pair("state", "try-sso")
+        .append_pair("nonce", "n-1");
+    if let Some(prompt) = prompt {
+        url.query_pairs_mut().append_pair("prompt", prompt);
+    }
+    url
+}
+
+/// What a newcomer does with the banner: opens the app's login for
+/// metahexa, presses the demo IdP's button, logs in there as ana with
+/// `password`. Returns where the browser ends (the app's callback) and
+/// the IdP's authorize URL it went through.
+async fn federated_login(
+    browser: &reqwest::Client,
+    base: &str,
+    demo: &DemoCredentials,
+    password: &str,
+) -> Result<(url::Url, url::Url), String> {
+    let start = browser
+        .get(demo_authorize(base, &demo.web_client_id, "metahexa", None))
+        .send()
+        .await
+        .unwrap();
+    let login_page = redirect_target(&start);
+    let html = browser
+        .get(login_page.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Continue with Metahexa SSO (demo IdP)"),
+        "{html}"
+    );
+    let href = html
+        .split("href=\"")
+        .map(|rest| rest.split('"').next().unwrap())
+        .find(|href| href.contains("connection=metahexa-demo-idp"))
+        .unwrap_or_else(|| panic!("no button in {html}"))
+        .replace("&amp;", "&");
+    let pressed = browser
+        .get(login_page.join(&href).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let idp_authorize = redirect_target(&pressed);
+    let at_idp = browser.get(idp_authorize.clone()).send().await.unwrap();
+    let logged_in = log_in_at(browser, at_idp, "ana@metahexa.example", password).await;
+    Ok((follow(browser, logged_in).await?, idp_authorize))
+}
+
+/// The claims of the demo web app's ID token for `code`
+/// (client_secret_basic, as it registered).
+async fn id_token_claims(
+    http: &reqwest::Client,
+    base: &str,
+    demo: &DemoCredentials,
+    code: &str,
+) -> serde_json::Value {
+    let response = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&demo.web_client_id, Some(&demo.web_client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", DEMO_CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    let id_token = tokens["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"));
+    jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(id_token)
+        .unwrap()
+        .claims
+}
+
+/// metahexa's id, read with the machine client.
+async fn metahexa_id(http: &reqwest::Client, port: u16, demo: &DemoCredentials) -> String {
+    let (_, tokens) = token_status(
+        http,
+        port,
+        &demo.m2m_client_id,
+        &demo.m2m_client_secret,
+        false,
+    )
+    .await;
+    let organization: serde_json::Value = http
+        .get(format!(
+            "https://localhost:{port}/api/v2/organizations/name/metahexa"
+        ))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    organization["id"].as_str().unwrap().to_owned()
+}
+
+/// A free loopback port (for a server that must keep its ports across
+/// restarts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The serve command's demo IdP, as a newcomer uses it: the banner's
+/// metahexa login, the button, ana at the demo IdP with the printed
+/// password; the app's code exchange gives an ID token of metahexa with
+/// ana's email. The two servers' sessions live side by side in one
+/// browser; a restart keeps the login working; `switchyard demo` gives
+/// ana a new password (the old one is refused) and both sides a new
+/// shared secret.
+#[tokio::test]
+async fn a_federated_login_through_the_demo_idp_needs_no_outside_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, idp_port) = (free_port(), free_port());
+    let (listen, idp_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{idp_port}"));
+    let args = ["--listen", &listen, "--demo-idp-listen", &idp_listen];
+    let base = format!("https://localhost:{port}");
+    let server = Server::start_with(dir.path(), &args);
+    let block = server.first_start_block();
+    let demo = DemoCredentials::parse(&block);
+    let (idp_issuer, password) = demo.idp.clone().unwrap_or_else(|| panic!("{block:#?}"));
+    assert_eq!(idp_issuer, format!("http://127.0.0.1:{idp_port}/"));
+    let via_idp = block
+        .iter()
+        .find_map(|line| line.trim_start().strip_prefix("via IdP: "))
+        .unwrap_or_else(|| panic!("{block:#?}"));
+    assert!(via_idp.contains("organization=metahexa"), "{via_idp}");
+
+    let b = browser(dir.path());
+    let (callback, idp_authorize) = federated_login(&b, &base, &demo, &password).await.unwrap();
+    assert!(
+        idp_authorize
+            .as_str()
+            .starts_with(&format!("{idp_issuer}authorize?"))
+    );
+    assert_eq!(query(&callback, "state").as_deref(), Some("try-sso"));
+    let code = query(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
+    let claims = id_token_claims(&b, &base, &demo, &code).await;
+    let metahexa = metahexa_id(&b, port, &demo).await;
+    assert_eq!(claims["org_id"], metahexa.as_str(), "{claims}");
+    assert_eq!(claims["email"], "ana@metahexa.example", "{claims}");
+    assert_eq!(claims["iss"], format!("{base}/"), "{claims}");
+
+    // Logging in again at either server leaves the other's session alone:
+    // their cookies are on two hosts (localhost, 127.0.0.1).
+    let idp_client = query(&idp_authorize, "client_id").unwrap();
+    let mut idp_again = url::Url::parse(&format!("{idp_issuer}authorize")).unwrap();
+    idp_again
+        .query_pairs_mut()
+        .append_pair("client_id", &idp_client)
+        .append_pair("redirect_uri", &format!("{base}/login/callback"))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "s");
+    let silent = |url: &url::Url| {
+        let mut url = url.clone();
+        url.query_pairs_mut().append_pair("prompt", "none");
+        url
+    };
+    let main_silently = demo_authorize(&base, &demo.web_client_id, "metahexa", Some("none"));
+    let idp_prompt_login = {
+        let mut url = idp_again.clone();
+        url.query_pairs_mut().append_pair("prompt", "login");
+        url
+    };
+    let start = b.get(idp_prompt_login).send().await.unwrap();
+    let back = log_in_at(&b, start, "ana@metahexa.example", &password).await;
+    assert!(back.status().is_redirection());
+    let answer = b.get(main_silently.clone()).send().await.unwrap();
+    let answer = follow(&b, answer).await.unwrap();
+    assert!(
+        query(&answer, "code").is_some(),
+        "main session kept: {answer}"
+    );
+    let start = b
+        .get(demo_authorize(
+            &base,
+            &demo.web_client_id,
+            "hoekstra",
+            Some("login"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let back = log_in_at(&b, start, "demo@hoekstra.example", &demo.user_password).await;
+    assert!(query(&follow(&b, back).await.unwrap(), "code").is_some());
+    let answer = b.get(silent(&idp_again)).send().await.unwrap();
+    let location = redirect_target(&answer);
+    assert!(
+        location
+            .as_str()
+            .starts_with(&format!("{base}/login/callback?code=")),
+        "IdP session kept: {location}"
+    );
+    drop(server);
+
+    // A restart: the same password, the same shared secret.
+    let server = Server::start_with(dir.path(), &args);
+    let restart = server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    assert!(
+        restart.iter().any(|line| line.contains(&idp_issuer)),
+        "{restart:#?}"
+    );
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &demo, &password)
+        .await
+        .unwrap();
+    assert!(query(&callback, "code").is_some(), "{callback}");
+    let command = server.read_until(|_| true).remove(0);
+    drop(server);
+
+    // `switchyard demo`, the command the restart printed: a new password
+    // for ana, a new secret shared by both sides.
+    let words = shlex::split(command.trim()).unwrap();
+    let output = Command::new(&words[0])
+        .args(&words[1..])
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    let printed: Vec<String> = stdout.lines().map(str::to_owned).collect();
+    let new = DemoCredentials::parse(&printed);
+    let (_, new_password) = new.idp.clone().unwrap_or_else(|| panic!("{printed:#?}"));
+    assert_ne!(new_password, password);
+    let server = Server::start_with(dir.path(), &args);
+    server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    let refused = federated_login(&browser(dir.path()), &base, &new, &password).await;
+    assert!(refused.is_err(), "the old password: {refused:?}");
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &new, &new_password)
+        .await
+        .unwrap();
+    let code = query(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
+    let claims = id_token_claims(&browser(dir.path()), &base, &new, &code).await;
+    assert_eq!(claims["email"], "ana@metahexa.example", "{claims}");
 }

@@ -38,6 +38,9 @@ pub struct OutboundConfig {
     /// Networks requests may go to although they are not public: an
     /// intranet's IdPs (`10.0.0.0/8`, `fd00::/8`, …).
     pub allowed_networks: Vec<IpNet>,
+    /// Exact origins requests may go to whatever their address: set by the
+    /// serving process for the demo IdP it runs, never by the file.
+    pub admitted_origins: Vec<url::Origin>,
 }
 
 /// Why a server-side request was not made, or failed.

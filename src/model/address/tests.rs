@@ -288,3 +288,33 @@ fn urls_are_checked_before_resolving() {
         assert!(local.check_url(&url(u)).is_err(), "{u}");
     }
 }
+
+/// The demo IdP's origin is admitted exactly: not its host's other ports,
+/// not another scheme, not the same port by another name.
+#[test]
+fn an_admitted_origin_is_admitted_exactly() {
+    let url = |u: &str| url::Url::parse(u).unwrap();
+    let demo = url("http://127.0.0.1:8444/");
+    let destinations = Destinations::new(false, vec![]).with_origins(vec![demo.origin()]);
+    for admitted in [
+        "http://127.0.0.1:8444/.well-known/openid-configuration",
+        "http://127.0.0.1:8444/oauth/token",
+    ] {
+        assert_eq!(destinations.check_url(&url(admitted)), Ok(()), "{admitted}");
+    }
+    for refused in [
+        "http://127.0.0.1:8445/",
+        "http://127.0.0.1/",
+        "https://127.0.0.1:8444/",
+        "http://localhost:8444/",
+        "http://127.0.0.2:8444/",
+    ] {
+        assert!(destinations.check_url(&url(refused)).is_err(), "{refused}");
+    }
+    assert!(
+        destinations
+            .check_address("127.0.0.1".parse().unwrap())
+            .is_err(),
+        "an address alone is not an origin"
+    );
+}

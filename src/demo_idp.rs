@@ -1,0 +1,366 @@
+//! The demo IdP: a second Switchyard in the serving process, standing in
+//! for the corporate identity provider of the demo organization `metahexa`,
+//! so that a newcomer can try a federated login with no outside account.
+//! It has a store of its own (`<data dir>/demo-idp.db`), an issuer of its
+//! own on a loopback port of its own (plain HTTP), one user (ana) and one
+//! client: the main server, whose connection `metahexa-demo-idp` finds it
+//! by its discovery URL, exactly as a real IdP is pointed at.
+//!
+//! Both sides are seeded together: at the IdP's first start, or the main
+//! tenant's, the IdP's client gets a secret and the main tenant's connection
+//! that same secret (sealed, as every upstream secret); `switchyard demo`
+//! gives both a new one. Nothing else ties them: restarts keep what was
+//! stored.
+
+use std::net::{IpAddr, TcpListener};
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::Application;
+use crate::config::{Config, DemoIdpConfig, TlsMode};
+use crate::model::connection::{
+    Connection, ConnectionOptions, EnabledConnection, EnabledConnectionRequest, Strategy,
+};
+use crate::model::ids;
+use crate::secrets::files::KeySource;
+use crate::seed;
+use crate::store::{ConnectionFilter, Page, Store, StoreError};
+
+/// The main tenant's connection to the demo IdP.
+pub const CONNECTION_NAME: &str = "metahexa-demo-idp";
+/// Its button: "Continue with Metahexa SSO (demo IdP)".
+pub const CONNECTION_DISPLAY_NAME: &str = "Metahexa SSO (demo IdP)";
+/// The demo IdP's one user.
+pub const USER_EMAIL: &str = "ana@metahexa.example";
+/// The organization of the main tenant that logs in through it.
+const ORGANIZATION: &str = "metahexa";
+/// Its store, in the data directory.
+const STORE_FILE: &str = "demo-idp.db";
+/// The setting that marks the demo IdP's store as seeded, holding an
+/// [`IdpRecord`].
+const SEEDED: &str = "demo_idp_seeded";
+
+/// What the demo IdP's store records of its seed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdpRecord {
+    issuer: String,
+    /// The main server, as the IdP's client.
+    client_id: String,
+    user_id: String,
+}
+
+/// How a newcomer logs in at the demo IdP (printed at its first start and
+/// by `switchyard demo`).
+#[derive(Debug, Clone)]
+pub struct DemoIdpLogin {
+    pub issuer: String,
+    pub user_email: String,
+    pub user_password: String,
+}
+
+/// The demo IdP's listener, bound before the main server is built: the
+/// main server's outbound client admits exactly its origin.
+pub struct DemoIdp {
+    listener: TcpListener,
+    issuer: url::Url,
+}
+
+impl DemoIdp {
+    /// Binds `config.listen`. The issuer names the bound address, unless
+    /// the main server's issuer names that same host: browsers tell cookies
+    /// apart by host, not by port, and a login at one would then replace
+    /// the other's session cookie. It is `localhost` then.
+    pub fn bind(config: &DemoIdpConfig, main_issuer: Option<&str>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen).with_context(|| {
+            format!(
+                "binding the demo IdP's address {} (choose another with --demo-idp-listen, \
+                 or run without it: --no-demo-idp)",
+                config.listen
+            )
+        })?;
+        let address = listener.local_addr()?;
+        let main_host = main_issuer
+            .and_then(|issuer| url::Url::parse(issuer).ok())
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "localhost".to_owned());
+        let host = match address.ip() {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        let host = if host == main_host {
+            "localhost".to_owned()
+        } else {
+            host
+        };
+        let issuer = url::Url::parse(&format!("http://{host}:{}/", address.port()))?;
+        Ok(DemoIdp { listener, issuer })
+    }
+
+    /// What the main server's outbound client must admit, and nothing more.
+    pub fn origin(&self) -> url::Origin {
+        self.issuer.origin()
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.issuer.as_str()
+    }
+
+    /// Builds the IdP's server on its listener; seeds it at its first start
+    /// and, when it or the main tenant is new, points the main tenant's
+    /// connection at it. `None` when the main store has no demo tenant to
+    /// point (one seeded by an older Switchyard: said in the log).
+    pub async fn start(
+        self,
+        main_config: &Config,
+        main: &Application,
+    ) -> anyhow::Result<Option<StartedDemoIdp>> {
+        let main_store = main.store();
+        let Some(demo) = seed::demo_record(&main_store).await? else {
+            tracing::warn!(
+                "the demo tenant was seeded by an earlier Switchyard that did not record its web \
+                 app: the demo IdP does not run (start on a new data directory for it)"
+            );
+            return Ok(None);
+        };
+        let issuer = self.issuer.as_str().to_owned();
+        let config = Config {
+            database_url: idp_database_url(&main_config.data_dir),
+            listen: self.listener.local_addr()?,
+            issuer: Some(issuer.clone()),
+            tls: TlsMode::InsecureHttp,
+            demo: false,
+            bootstrap_client: None,
+            trust_forwarded_for: false,
+            outbound: Default::default(),
+            metrics_listen: None,
+            ..main_config.clone()
+        };
+        let app = Application::build_on_listener(config, self.listener)
+            .await
+            .context("starting the demo IdP")?;
+        let store = app.store();
+        let callback = format!("{}login/callback", demo.issuer);
+        let login = match seed_idp(&store, &issuer, &callback).await? {
+            Some((record, secret, login)) => {
+                point_connection(&main_store, &demo.web_client_id, &record, &secret).await?;
+                Some(login)
+            }
+            // The main tenant is new, its IdP is not: a new secret for both.
+            None if main.banner.demo.is_some() => {
+                Some(reset_credentials(&store, &main_store, &demo.web_client_id).await?)
+            }
+            None => None,
+        };
+        Ok(Some(StartedDemoIdp { app, issuer, login }))
+    }
+}
+
+/// The demo IdP's server, built and seeded, not yet serving.
+pub struct StartedDemoIdp {
+    pub app: Application,
+    pub issuer: String,
+    /// Ana's password and where to use it, when new at this start.
+    pub login: Option<DemoIdpLogin>,
+}
+
+fn idp_database_url(data_dir: &std::path::Path) -> String {
+    crate::store::sqlite_url_for(&data_dir.join(STORE_FILE))
+}
+
+/// Seeds the IdP's store on its first start: a password database without
+/// sign-up holding ana, and the main server as a client whose redirect URI
+/// is `callback`. Returns what it made (with the client's secret), or
+/// `None` when it had been seeded before.
+async fn seed_idp(
+    store: &Store,
+    issuer: &str,
+    callback: &str,
+) -> anyhow::Result<Option<(IdpRecord, String, DemoIdpLogin)>> {
+    let record = IdpRecord {
+        issuer: issuer.to_owned(),
+        client_id: ids::new_client_id(),
+        user_id: ids::new_id(ids::USER),
+    };
+    if !store
+        .claim_setting(SEEDED, &serde_json::to_string(&record)?)
+        .await?
+    {
+        return Ok(None);
+    }
+    let options = serde_json::Map::from_iter([("disable_signup".to_owned(), json!(true))]);
+    let database = Connection {
+        id: ids::new_id(ids::CONNECTION),
+        name: "Username-Password-Authentication".into(),
+        strategy: Strategy::Database,
+        display_name: Some("Metahexa corporate account".into()),
+        options: ConnectionOptions::parse(Strategy::Database, options)?,
+        metadata: serde_json::Map::new(),
+        is_domain_connection: false,
+        show_as_button: None,
+        realms: vec!["Username-Password-Authentication".into()],
+        inert_settings: serde_json::Map::new(),
+    };
+    let secret = ids::new_client_secret();
+    let client = seed::regular_web_client(
+        record.client_id.clone(),
+        "Switchyard (the demo tenant's broker)",
+        &secret,
+        callback,
+    );
+    store.insert_client(&client).await?;
+    store
+        .insert_connection(&database, std::slice::from_ref(&client.client_id))
+        .await?;
+    let (_, password) = seed::DemoPerson {
+        user_id: record.user_id.clone(),
+        connection_id: database.id.clone(),
+        email: USER_EMAIL,
+        given_name: "Ana",
+        family_name: "Ferreira",
+    }
+    .insert(store)
+    .await?;
+    let login = DemoIdpLogin {
+        issuer: record.issuer.clone(),
+        user_email: USER_EMAIL.to_owned(),
+        user_password: password,
+    };
+    Ok(Some((record, secret, login)))
+}
+
+/// Points the main tenant's connection [`CONNECTION_NAME`] at the IdP of
+/// `record`, with the client's `secret`: made (enabled for the demo's web
+/// app and on `metahexa`, which assigns membership on login) or, when it
+/// is there already, given the IdP's discovery URL and the new secret.
+async fn point_connection(
+    main: &Store,
+    web_client_id: &str,
+    record: &IdpRecord,
+    secret: &str,
+) -> anyhow::Result<()> {
+    let options = json!({
+        "type": "back_channel",
+        "discovery_url": format!("{}.well-known/openid-configuration", record.issuer),
+        "client_id": record.client_id,
+        "client_secret": secret,
+        "scope": "openid profile email",
+    });
+    let serde_json::Value::Object(options) = options else {
+        anyhow::bail!("the demo connection's options are not an object");
+    };
+    let options = ConnectionOptions::parse(Strategy::Oidc, options)?;
+    let filter = ConnectionFilter {
+        strategy: None,
+        name: Some(CONNECTION_NAME.to_owned()),
+    };
+    let existing = main.list_connections(&filter, &Page::all()).await?;
+    if let Some(existing) = existing.first() {
+        let Ok(_) = main
+            .update_connection_with(&existing.id, None, |connection| {
+                Ok::<_, std::convert::Infallible>(Connection {
+                    options,
+                    ..connection
+                })
+            })
+            .await?;
+        tell_running_nodes(main, &crate::cache::Change::Connections).await;
+        return Ok(());
+    }
+    let connection = Connection {
+        id: ids::new_id(ids::CONNECTION),
+        name: CONNECTION_NAME.into(),
+        strategy: Strategy::Oidc,
+        display_name: Some(CONNECTION_DISPLAY_NAME.into()),
+        options,
+        metadata: serde_json::Map::new(),
+        is_domain_connection: false,
+        show_as_button: None,
+        realms: vec![CONNECTION_NAME.into()],
+        inert_settings: serde_json::Map::new(),
+    };
+    main.insert_connection(&connection, &[web_client_id.to_owned()])
+        .await?;
+    tell_running_nodes(main, &crate::cache::Change::Connections).await;
+    let organization = match main.get_organization_by_name(ORGANIZATION).await {
+        Ok(organization) => organization,
+        Err(StoreError::NotFound) => {
+            tracing::warn!(
+                "the demo organization {ORGANIZATION} was deleted: the demo IdP's connection is \
+                 enabled for no organization"
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let enabled = EnabledConnection::new_default(&organization.id, &connection.id).apply(
+        Strategy::Oidc,
+        &EnabledConnectionRequest {
+            assign_membership_on_login: Some(true),
+            show_as_button: Some(true),
+            ..Default::default()
+        },
+    )?;
+    main.insert_enabled_connection(&enabled).await?;
+    tell_running_nodes(main, &crate::cache::Change::Organizations).await;
+    Ok(())
+}
+
+async fn tell_running_nodes(store: &Store, change: &crate::cache::Change) {
+    if let Err(e) = store.notify_change(&change.to_message()).await {
+        tracing::warn!(error = %e, "could not tell running nodes of the demo IdP's connection; they read it again within 30 s");
+    }
+}
+
+/// Gives the IdP's client (the main server) a new secret, the main
+/// tenant's connection the same one, and ana a new password; returns the
+/// password.
+async fn reset_credentials(
+    idp: &Store,
+    main: &Store,
+    web_client_id: &str,
+) -> anyhow::Result<DemoIdpLogin> {
+    let record = idp
+        .get_setting(SEEDED)
+        .await?
+        .and_then(|recorded| serde_json::from_str::<IdpRecord>(&recorded).ok())
+        .context("the demo IdP's store records no seed")?;
+    let secret = seed::reset_client_secret(idp, &record.client_id, "demo IdP's").await?;
+    point_connection(main, web_client_id, &record, &secret).await?;
+    let user_password = seed::new_demo_password();
+    let hash = crate::connectors::database::hash_password(user_password.clone()).await?;
+    idp.update_user_password(&record.user_id, &hash)
+        .await
+        .map_err(|e| seed::gone(e, "IdP user", &record.user_id))?;
+    Ok(DemoIdpLogin {
+        issuer: record.issuer,
+        user_email: USER_EMAIL.to_owned(),
+        user_password,
+    })
+}
+
+/// `switchyard demo`: when the data directory holds a demo IdP, its client
+/// and the main tenant's connection get a new secret and ana a new
+/// password. `None` when there is no demo IdP (it never ran).
+pub async fn reset(
+    data_dir: &std::path::Path,
+    key_source: &KeySource,
+    main: &Store,
+) -> anyhow::Result<Option<DemoIdpLogin>> {
+    if !data_dir.join(STORE_FILE).exists() {
+        return Ok(None);
+    }
+    let Some(demo) = seed::demo_record(main).await? else {
+        return Ok(None);
+    };
+    let idp = crate::open_store(
+        data_dir,
+        &idp_database_url(data_dir),
+        key_source,
+        main.clock().clone(),
+    )
+    .await?;
+    let login = reset_credentials(&idp, main, &demo.web_client_id).await;
+    idp.close().await;
+    login.map(Some)
+}
