@@ -13,12 +13,13 @@ const NOW_MS: i64 = 1_800_000_000_000;
 const NONCE: &str = "the-nonce";
 
 fn options() -> OidcOptions {
+    options_of(json!({"issuer": ISSUER, "client_id": CLIENT_ID, "client_secret": SECRET}))
+}
+
+fn options_of(options: Value) -> OidcOptions {
     let parsed = crate::model::connection::ConnectionOptions::parse(
         crate::model::connection::Strategy::Oidc,
-        json!({"issuer": ISSUER, "client_id": CLIENT_ID, "client_secret": SECRET})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+        options.as_object().cloned().unwrap_or_default(),
     );
     match parsed {
         Ok(crate::model::connection::ConnectionOptions::Oidc(options)) => options,
@@ -240,20 +241,14 @@ fn rfc_9207_support_is_read_from_the_metadata() {
 
 /// A connector whose metadata (announcing RFC 9207 or not) is already known.
 fn connector_knowing(announces_iss: bool, back_channel: bool) -> OidcConnector {
-    let mut options = options();
-    if !back_channel {
-        options = match crate::model::connection::ConnectionOptions::parse(
-            crate::model::connection::Strategy::Oidc,
+    let options = if back_channel {
+        options()
+    } else {
+        options_of(
             json!({"issuer": ISSUER, "client_id": CLIENT_ID, "client_secret": SECRET,
-                   "type": "front_channel"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        ) {
-            Ok(crate::model::connection::ConnectionOptions::Oidc(options)) => options,
-            other => panic!("{other:?}"),
-        };
-    }
+                          "type": "front_channel"}),
+        )
+    };
     let outbound = Outbound::new(crate::outbound::Destinations::public_only())
         .unwrap_or_else(|e| panic!("{e}"));
     let connector = OidcConnector::new("con_test", options, outbound, Clock::fixed(NOW_MS));
@@ -408,16 +403,9 @@ impl Upstream {
     }
 
     fn connector(&self, clock: Clock) -> OidcConnector {
-        let options = match crate::model::connection::ConnectionOptions::parse(
-            crate::model::connection::Strategy::Oidc,
-            json!({"issuer": self.issuer, "client_id": CLIENT_ID, "client_secret": SECRET})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        ) {
-            Ok(crate::model::connection::ConnectionOptions::Oidc(options)) => options,
-            other => panic!("{other:?}"),
-        };
+        let options = options_of(
+            json!({"issuer": self.issuer, "client_id": CLIENT_ID, "client_secret": SECRET}),
+        );
         // Plain http to loopback, as for a Switchyard running on localhost.
         let outbound = Outbound::new(crate::outbound::Destinations::new(true, Vec::new()))
             .unwrap_or_else(|e| panic!("{e}"));
