@@ -29,6 +29,10 @@
 //!   hundreds of idle and slowloris connections are held, and when the
 //!   server closes them.
 //!
+//! - a login through an upstream IdP (`federated.rs`): an enterprise OIDC
+//!   connection whose IdP is another oidc-provider, against the same login
+//!   with a password; p50/p99 of each and the difference.
+//!
 //! Both servers speak plain HTTP on 127.0.0.1, so TLS costs nothing to either.
 //! Switchyard runs as a child process (this binary again, `serve-switchyard`:
 //! `Application` as `switchyard serve --insecure-http` builds it, log level
@@ -57,6 +61,7 @@ use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 
 mod connections;
+mod federated;
 mod memory;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
@@ -106,6 +111,9 @@ struct Cli {
     /// Seconds of the `storm` scenario (its workers: `--concurrency`).
     #[arg(long, default_value_t = 20.0)]
     storm_seconds: f64,
+    /// Logins of each kind measured in the `federated` scenario.
+    #[arg(long, default_value_t = 100)]
+    logins: usize,
     /// Idle connections, and as many slowloris ones, in the `connections` scenario.
     #[arg(long, default_value_t = 250)]
     attack_connections: usize,
@@ -136,6 +144,8 @@ enum Scenario {
     Storm,
     /// Discovery while hundreds of idle and slowloris connections are held.
     Connections,
+    /// A login through an upstream IdP against one with a password.
+    Federated,
 }
 
 #[tokio::main]
@@ -279,6 +289,7 @@ async fn start_oidc_provider(
     node: &Path,
     alg: SigningAlg,
     client: &ClientCredentials,
+    redirect_uri: &str,
 ) -> anyhow::Result<Server> {
     let script = peers_dir().join("bench_oidc_provider.mjs");
     if !peers_dir().join("node_modules/oidc-provider").is_dir() {
@@ -287,7 +298,7 @@ async fn start_oidc_provider(
     let mut command = Command::new(node);
     command
         .arg(script)
-        .args([alg.as_str(), &client.id, &client.secret, REDIRECT_URI]);
+        .args([alg.as_str(), &client.id, &client.secret, redirect_uri]);
     start_server(command, "oidc-provider").await
 }
 
@@ -1083,7 +1094,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     let mut peer_rs256 = None;
     if !cli.no_peer {
-        peer_rs256 = Some(start_oidc_provider(&cli.node, SigningAlg::RS256, &client).await?);
+        peer_rs256 =
+            Some(start_oidc_provider(&cli.node, SigningAlg::RS256, &client, REDIRECT_URI).await?);
     }
     let op = match &peer_rs256 {
         Some(server) => Some(discover(&http, &server.issuer).await?),
@@ -1129,7 +1141,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             } else {
                 let server = match peer_server.take() {
                     Some(server) if matches!(alg, SigningAlg::RS256) => server,
-                    _ => start_oidc_provider(&cli.node, alg, &client).await?,
+                    _ => start_oidc_provider(&cli.node, alg, &client, REDIRECT_URI).await?,
                 };
                 let endpoints = discover(&http, &server.issuer).await?;
                 Some((server, endpoints))
@@ -1169,6 +1181,23 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             }
             rows.push(row);
         }
+    }
+
+    let mut federated = None;
+    if wants(Scenario::Federated) && !cli.no_peer {
+        eprintln!(
+            "measuring {} logins through an upstream IdP and as many with a password",
+            cli.logins
+        );
+        federated = Some(
+            federated::measure(
+                &cli.node,
+                (&switchyard.issuer, &sy),
+                (&client, &admin_token),
+                cli.logins.max(1),
+            )
+            .await?,
+        );
     }
 
     let mut memory_rows = Vec::new();
@@ -1212,6 +1241,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     print_report(&mut rows);
     print_cpu_per_exchange(&rows);
+    if let Some(report) = &mut federated {
+        federated::print_report(report);
+    }
     memory::print_report(&memory_rows);
     if let Some(report) = &mut held {
         connections::print_report(report);

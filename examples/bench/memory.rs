@@ -110,7 +110,7 @@ fn finished(response: &reqwest::Response) -> anyhow::Result<Outcome> {
 
 /// A browser (its own cookies, no redirects followed) whose connections
 /// leave from `source`.
-fn browser_from(source: IpAddr) -> anyhow::Result<reqwest::Client> {
+pub(super) fn browser_from(source: IpAddr) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())

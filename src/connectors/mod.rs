@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -124,7 +123,7 @@ pub enum Begin {
 /// Why a round trip to an upstream failed. What the person is shown is
 /// [`UpstreamError::public_message`]; the `Display` text (logged with the
 /// request id) has the details, never a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// The identity provider answered with an OAuth error (`access_denied`, …).
     #[error("the identity provider answered {error}: {description}")]
@@ -240,10 +239,6 @@ pub fn password_connector<'a>(
     database::PasswordDatabase::new(store, connection_id)
 }
 
-/// How long a built connector (with its upstream's metadata and keys) is
-/// kept; a change of the connection drops it at once.
-const CONNECTOR_TTL: Duration = Duration::from_secs(3600);
-
 /// The redirect connectors, built from their connections' typed options
 /// and cached by connection id. An entry built from other options than the
 /// connection's current ones is rebuilt; a change of any connection drops
@@ -260,7 +255,9 @@ impl Connectors {
         Connectors {
             cache: moka::future::Cache::builder()
                 .max_capacity(10_000)
-                .time_to_live(CONNECTOR_TTL)
+                // No time to live: a connector refreshes what it fetched
+                // itself, keeping the last good copy while its upstream is
+                // down (oidc::DISCOVERY_MAX_AGE_MS).
                 .build(),
             outbound,
             clock,

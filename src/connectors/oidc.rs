@@ -3,43 +3,58 @@
 //! (code with PKCE and the client secret for `back_channel`, an ID token by
 //! `form_post` for `front_channel`), the code exchange and the complete
 //! validation of the ID token: signature from the upstream's JWKS (fetched
-//! again, at most every [`JWKS_REFETCH_INTERVAL_MS`], when a token names an
-//! unknown key), `alg` from the upstream's metadata (never `none`), `iss`,
-//! `aud`, `azp`, `exp`, `iat` and `nonce`. Every request goes through
-//! [`Outbound`], the SSRF-safe client.
+//! again, at most every [`JWKS_REFETCH_INTERVAL_MS`], when no key or more than
+//! one matches a token), `alg` from the upstream's metadata (never `none`),
+//! `iss`, `aud`, `azp`, `exp`, `iat` and `nonce`; the callback's `iss`
+//! (RFC 9207), required when the upstream announces it sends one. Every
+//! request goes through [`Outbound`], the SSRF-safe client.
+//!
+//! Metadata and keys are fetched once for all the logins waiting for them
+//! (one fetch in flight, bounded by [`REQUEST_TIMEOUT`], its failure not
+//! kept), and again once older than [`DISCOVERY_MAX_AGE_MS`]: meanwhile, and
+//! while the upstream cannot be reached, the last good ones are used.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use base64::Engine;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreIdToken, CoreIdTokenVerifier,
-    CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey,
+    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EmptyAdditionalProviderMetadata, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    HttpRequest, HttpResponse, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, ResponseTypes, Scope,
+    AdditionalProviderMetadata, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError,
+    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, ProviderMetadata, RedirectUrl, ResponseTypes, Scope,
     SignatureVerificationError, TokenResponse, TokenUrl, UserInfoUrl,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::Mutex;
+use tokio::sync::watch;
 
-use super::http::{MAX_RESPONSE_BYTES, send};
+use super::http::{MAX_RESPONSE_BYTES, client};
 use super::{
     Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
 };
 use crate::clock::Clock;
 use crate::model::connection::{OidcMappingMode, OidcOptions};
 use crate::model::user::normalize_email;
-use crate::outbound::{Outbound, OutboundError, read_body};
+use crate::outbound::{Outbound, OutboundError, REQUEST_TIMEOUT, read_body};
 
 /// A token naming an unknown key fetches the JWKS again at most this often:
 /// forged tokens must not make the server hammer the upstream.
 pub const JWKS_REFETCH_INTERVAL_MS: i64 = 60_000;
 /// The clock skew tolerated on `exp` and `iat`.
 pub const CLOCK_SKEW_MS: i64 = 60_000;
+/// Metadata and keys older than this are fetched again on next use; the
+/// login that notices goes on with the last good ones meanwhile.
+pub const DISCOVERY_MAX_AGE_MS: i64 = 3_600_000;
+/// After a refresh failed (the last good metadata and keys still in use),
+/// the next is not tried sooner than this.
+pub const DISCOVERY_RETRY_MS: i64 = 60_000;
 /// Scopes asked when the connection names none (Auth0's default).
 const DEFAULT_SCOPES: [&str; 3] = ["openid", "profile", "email"];
 
@@ -54,11 +69,52 @@ type UpstreamClient = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// The metadata the crate does not know and Switchyard reads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct MoreMetadata {
+    /// RFC 9207: the upstream names itself (`iss`) in its authorization
+    /// responses, so one without it is not from this upstream (mix-up).
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for MoreMetadata {}
+
+type UpstreamMetadata = ProviderMetadata<
+    MoreMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 /// The upstream's metadata and keys, as last fetched.
 #[derive(Clone)]
 struct Discovered {
-    metadata: CoreProviderMetadata,
+    metadata: UpstreamMetadata,
     jwks: CoreJsonWebKeySet,
+    /// When the metadata was fetched (ms since the epoch).
+    fetched_at: i64,
+}
+
+/// What a fetch of the metadata and keys ends with (`None` until it ends).
+type Flight = watch::Receiver<Option<Result<Arc<Discovered>, UpstreamError>>>;
+
+#[derive(Default)]
+struct Discovery {
+    /// The last good metadata and keys.
+    current: Option<Arc<Discovered>>,
+    /// The fetch under way, which every login needing it waits for.
+    flight: Option<Flight>,
+    /// When a refresh of `current` last failed.
+    failed_at: Option<i64>,
 }
 
 pub struct OidcConnector {
@@ -66,9 +122,18 @@ pub struct OidcConnector {
     options: OidcOptions,
     outbound: Outbound,
     clock: Clock,
-    discovered: Mutex<Option<Arc<Discovered>>>,
-    /// When a token with an unknown key last made the JWKS be fetched again.
+    /// Shared with the task of a fetch under way, which stores what it got.
+    discovery: Arc<Mutex<Discovery>>,
+    /// How long a fetch of the metadata and keys may take in all.
+    fetch_timeout: Duration,
+    /// When a token with no matching key last made the JWKS be fetched again.
     last_refetch_at: Mutex<Option<i64>>,
+}
+
+/// The lock is never held across an await, and what it guards stays
+/// consistent if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn unreachable(e: impl std::fmt::Display) -> UpstreamError {
@@ -95,7 +160,8 @@ impl OidcConnector {
             options,
             outbound,
             clock,
-            discovered: Mutex::new(None),
+            discovery: Arc::default(),
+            fetch_timeout: REQUEST_TIMEOUT,
             last_refetch_at: Mutex::new(None),
         }
     }
@@ -104,7 +170,7 @@ impl OidcConnector {
         &self,
     ) -> impl Fn(HttpRequest) -> BoxFuture<'static, Result<HttpResponse, OutboundError>> + Send + Sync + '_
     {
-        move |request| Box::pin(send(self.outbound.clone(), request))
+        client(&self.outbound)
     }
 
     fn client_id(&self) -> Result<ClientId, UpstreamError> {
@@ -122,125 +188,116 @@ impl OidcConnector {
             .map(|secret| ClientSecret::new(secret.expose().to_owned()))
     }
 
-    /// The upstream's metadata: from `discovery_url`, else from the
-    /// explicit endpoints when they are all given, else discovered from
-    /// `issuer`. Explicit endpoints win over discovered ones.
-    async fn fetch_metadata(&self) -> Result<CoreProviderMetadata, UpstreamError> {
-        let options = &self.options;
-        let explicit = match (
-            &options.issuer,
-            &options.authorization_endpoint,
-            &options.jwks_uri,
-        ) {
-            (Some(issuer), Some(authorization), Some(jwks)) if options.discovery_url.is_none() => {
-                Some(CoreProviderMetadata::new(
-                    IssuerUrl::new(issuer.clone()).map_err(misconfigured)?,
-                    AuthUrl::new(authorization.clone()).map_err(misconfigured)?,
-                    JsonWebKeySetUrl::new(jwks.clone()).map_err(misconfigured)?,
-                    vec![ResponseTypes::new(vec![CoreResponseType::Code])],
-                    vec![CoreSubjectIdentifierType::Public],
-                    vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
-                    EmptyAdditionalProviderMetadata {},
-                ))
-            }
-            _ => None,
-        };
-        let mut metadata = match explicit {
-            Some(metadata) => metadata,
-            None => {
-                let url = match (&options.discovery_url, &options.issuer) {
-                    (Some(url), _) => url.clone(),
-                    (None, Some(issuer)) => format!(
-                        "{}/.well-known/openid-configuration",
-                        issuer.trim_end_matches('/')
-                    ),
-                    (None, None) => return Err(misconfigured("no issuer or discovery_url")),
-                };
-                let response = crate::outbound::send(self.outbound.get(&url).map_err(unreachable)?)
-                    .await
-                    .map_err(unreachable)?;
-                if !response.status().is_success() {
-                    return Err(unreachable(format!("{url} answered {}", response.status())));
+    /// The metadata and keys: the last good ones, fetched on first use and
+    /// when older than [`DISCOVERY_MAX_AGE_MS`] (in the background: the
+    /// login that notices uses the last good ones). Logins that have none
+    /// wait for the one fetch under way; its failure is theirs only.
+    async fn discovered(&self) -> Result<Arc<Discovered>, UpstreamError> {
+        let now = self.clock.now_unix_millis();
+        let mut flight = {
+            let mut discovery = lock(&self.discovery);
+            match discovery.current.clone() {
+                Some(current) if now - current.fetched_at < DISCOVERY_MAX_AGE_MS => {
+                    return Ok(current);
                 }
-                let body = read_body(response, MAX_RESPONSE_BYTES)
-                    .await
-                    .map_err(unreachable)?;
-                let metadata: CoreProviderMetadata = serde_json::from_slice(&body)
-                    .map_err(|e| unreachable(format!("the metadata at {url} is invalid: {e}")))?;
-                // The issuer configured is compared as an exact string (OIDC
-                // Discovery §4.3): a mix-up defence.
-                if let Some(issuer) = &options.issuer {
-                    if metadata.issuer().as_str() != issuer {
-                        return Err(misconfigured(format!(
-                            "the metadata names issuer {} instead of {issuer}",
-                            metadata.issuer().as_str()
-                        )));
+                Some(stale) => {
+                    let retry = discovery
+                        .failed_at
+                        .is_none_or(|at| now - at >= DISCOVERY_RETRY_MS);
+                    if discovery.flight.is_none() && retry {
+                        discovery.flight = Some(self.start_fetch());
+                    }
+                    return Ok(stale);
+                }
+                None => match &discovery.flight {
+                    Some(flight) => flight.clone(),
+                    None => {
+                        let flight = self.start_fetch();
+                        discovery.flight = Some(flight.clone());
+                        flight
+                    }
+                },
+            }
+        };
+        let ended = flight
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| unreachable("the fetch of the metadata and keys was abandoned"))?;
+        ended
+            .clone()
+            .unwrap_or_else(|| Err(unreachable("the fetch of the metadata and keys ended")))
+    }
+
+    /// Fetches the metadata and keys in a task of its own (a login that
+    /// gives up does not cancel it for the others), within `fetch_timeout`,
+    /// and stores them as the last good ones, or when it failed.
+    fn start_fetch(&self) -> Flight {
+        let (done, flight) = watch::channel(None);
+        let (options, outbound, clock) = (
+            self.options.clone(),
+            self.outbound.clone(),
+            self.clock.clone(),
+        );
+        let (discovery, timeout) = (Arc::clone(&self.discovery), self.fetch_timeout);
+        let connection_id = self.connection_id.clone();
+        tokio::spawn(async move {
+            let fetched = tokio::time::timeout(timeout, fetch_discovered(&options, &outbound))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(unreachable(format!(
+                        "no metadata and keys within {} s",
+                        timeout.as_secs_f64()
+                    )))
+                })
+                .map(|(metadata, jwks)| {
+                    Arc::new(Discovered {
+                        metadata,
+                        jwks,
+                        fetched_at: clock.now_unix_millis(),
+                    })
+                });
+            {
+                let mut discovery = lock(&discovery);
+                discovery.flight = None;
+                match &fetched {
+                    Ok(found) => {
+                        discovery.current = Some(Arc::clone(found));
+                        discovery.failed_at = None;
+                    }
+                    Err(e) => {
+                        if discovery.current.is_some() {
+                            tracing::warn!(connection = %connection_id, error = %e,
+                                "refreshing the upstream's metadata and keys failed; the last good ones stay in use");
+                        }
+                        discovery.failed_at = Some(clock.now_unix_millis());
                     }
                 }
-                metadata
             }
-        };
-        if let Some(url) = &options.authorization_endpoint {
-            metadata = metadata
-                .set_authorization_endpoint(AuthUrl::new(url.clone()).map_err(misconfigured)?);
-        }
-        if let Some(url) = &options.token_endpoint {
-            metadata = metadata
-                .set_token_endpoint(Some(TokenUrl::new(url.clone()).map_err(misconfigured)?));
-        }
-        if let Some(url) = &options.userinfo_endpoint {
-            metadata = metadata
-                .set_userinfo_endpoint(Some(UserInfoUrl::new(url.clone()).map_err(misconfigured)?));
-        }
-        if let Some(url) = &options.jwks_uri {
-            metadata =
-                metadata.set_jwks_uri(JsonWebKeySetUrl::new(url.clone()).map_err(misconfigured)?);
-        }
-        Ok(metadata)
+            done.send_replace(Some(fetched));
+        });
+        flight
     }
 
-    async fn fetch_jwks(
-        &self,
-        metadata: &CoreProviderMetadata,
-    ) -> Result<CoreJsonWebKeySet, UpstreamError> {
-        CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http())
-            .await
-            .map_err(unreachable)
-    }
-
-    /// The metadata and keys, fetched on first use.
-    async fn discovered(&self) -> Result<Arc<Discovered>, UpstreamError> {
-        let mut discovered = self.discovered.lock().await;
-        if let Some(found) = discovered.as_ref() {
-            return Ok(Arc::clone(found));
-        }
-        let metadata = self.fetch_metadata().await?;
-        let jwks = self.fetch_jwks(&metadata).await?;
-        let found = Arc::new(Discovered { metadata, jwks });
-        *discovered = Some(Arc::clone(&found));
-        Ok(found)
-    }
-
-    /// The JWKS again, for a token that names a key not in it: `None` when
-    /// it was already fetched again within [`JWKS_REFETCH_INTERVAL_MS`].
+    /// The JWKS again, for a token that no key or several keys match: `None`
+    /// when it was already fetched again within [`JWKS_REFETCH_INTERVAL_MS`].
     async fn refetch_jwks(
         &self,
         known: &Discovered,
     ) -> Result<Option<Arc<Discovered>>, UpstreamError> {
         let now = self.clock.now_unix_millis();
         {
-            let mut last = self.last_refetch_at.lock().await;
+            let mut last = lock(&self.last_refetch_at);
             if last.is_some_and(|at| now - at < JWKS_REFETCH_INTERVAL_MS) {
                 return Ok(None);
             }
             *last = Some(now);
         }
-        let jwks = self.fetch_jwks(&known.metadata).await?;
+        let jwks = fetch_jwks(&self.outbound, &known.metadata).await?;
         let found = Arc::new(Discovered {
-            metadata: known.metadata.clone(),
             jwks,
+            ..known.clone()
         });
-        *self.discovered.lock().await = Some(Arc::clone(&found));
+        lock(&self.discovery).current = Some(Arc::clone(&found));
         Ok(Some(found))
     }
 
@@ -345,10 +402,12 @@ impl OidcConnector {
         let discovered = self.discovered().await?;
         let mut result = self.verify(&discovered, &id_token, nonce);
         if let Err(ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::NoMatchingKey,
+            SignatureVerificationError::NoMatchingKey
+            | SignatureVerificationError::AmbiguousKeyId(_),
         )) = &result
         {
-            // A key the upstream rotated in since the JWKS was fetched.
+            // A key the upstream rotated in since the JWKS was fetched (an
+            // unknown `kid`), or one left alone of several (no `kid`).
             if let Some(again) = self.refetch_jwks(&discovered).await? {
                 result = self.verify(&again, &id_token, nonce);
             }
@@ -444,6 +503,104 @@ impl OidcConnector {
     }
 }
 
+/// The upstream's metadata: from `discovery_url`, else from the
+/// explicit endpoints when they are all given, else discovered from
+/// `issuer`. Explicit endpoints win over discovered ones.
+async fn fetch_metadata(
+    options: &OidcOptions,
+    outbound: &Outbound,
+) -> Result<UpstreamMetadata, UpstreamError> {
+    let explicit = match (
+        &options.issuer,
+        &options.authorization_endpoint,
+        &options.jwks_uri,
+    ) {
+        (Some(issuer), Some(authorization), Some(jwks)) if options.discovery_url.is_none() => {
+            Some(UpstreamMetadata::new(
+                IssuerUrl::new(issuer.clone()).map_err(misconfigured)?,
+                AuthUrl::new(authorization.clone()).map_err(misconfigured)?,
+                JsonWebKeySetUrl::new(jwks.clone()).map_err(misconfigured)?,
+                vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+                vec![CoreSubjectIdentifierType::Public],
+                vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+                MoreMetadata::default(),
+            ))
+        }
+        _ => None,
+    };
+    let mut metadata = match explicit {
+        Some(metadata) => metadata,
+        None => {
+            let url = match (&options.discovery_url, &options.issuer) {
+                (Some(url), _) => url.clone(),
+                (None, Some(issuer)) => format!(
+                    "{}/.well-known/openid-configuration",
+                    issuer.trim_end_matches('/')
+                ),
+                (None, None) => return Err(misconfigured("no issuer or discovery_url")),
+            };
+            let response = crate::outbound::send(outbound.get(&url).map_err(unreachable)?)
+                .await
+                .map_err(unreachable)?;
+            if !response.status().is_success() {
+                return Err(unreachable(format!("{url} answered {}", response.status())));
+            }
+            let body = read_body(response, MAX_RESPONSE_BYTES)
+                .await
+                .map_err(unreachable)?;
+            let metadata: UpstreamMetadata = serde_json::from_slice(&body)
+                .map_err(|e| unreachable(format!("the metadata at {url} is invalid: {e}")))?;
+            // The issuer configured is compared as an exact string (OIDC
+            // Discovery §4.3): a mix-up defence.
+            if let Some(issuer) = &options.issuer {
+                if metadata.issuer().as_str() != issuer {
+                    return Err(misconfigured(format!(
+                        "the metadata names issuer {} instead of {issuer}",
+                        metadata.issuer().as_str()
+                    )));
+                }
+            }
+            metadata
+        }
+    };
+    if let Some(url) = &options.authorization_endpoint {
+        metadata =
+            metadata.set_authorization_endpoint(AuthUrl::new(url.clone()).map_err(misconfigured)?);
+    }
+    if let Some(url) = &options.token_endpoint {
+        metadata =
+            metadata.set_token_endpoint(Some(TokenUrl::new(url.clone()).map_err(misconfigured)?));
+    }
+    if let Some(url) = &options.userinfo_endpoint {
+        metadata = metadata
+            .set_userinfo_endpoint(Some(UserInfoUrl::new(url.clone()).map_err(misconfigured)?));
+    }
+    if let Some(url) = &options.jwks_uri {
+        metadata =
+            metadata.set_jwks_uri(JsonWebKeySetUrl::new(url.clone()).map_err(misconfigured)?);
+    }
+    Ok(metadata)
+}
+
+async fn fetch_jwks(
+    outbound: &Outbound,
+    metadata: &UpstreamMetadata,
+) -> Result<CoreJsonWebKeySet, UpstreamError> {
+    CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &client(outbound))
+        .await
+        .map_err(unreachable)
+}
+
+/// The metadata, then the keys it points to.
+async fn fetch_discovered(
+    options: &OidcOptions,
+    outbound: &Outbound,
+) -> Result<(UpstreamMetadata, CoreJsonWebKeySet), UpstreamError> {
+    let metadata = fetch_metadata(options, outbound).await?;
+    let jwks = fetch_jwks(outbound, &metadata).await?;
+    Ok((metadata, jwks))
+}
+
 fn millis_to_datetime(millis: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_millis(millis).unwrap_or_default()
 }
@@ -520,21 +677,28 @@ impl RedirectConnector for OidcConnector {
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
         Box::pin(async move {
-            if let Some(error) = response.get("error") {
-                return Err(UpstreamError::Denied {
-                    error: error.clone(),
-                    description: response
-                        .get("error_description")
-                        .cloned()
-                        .unwrap_or_default(),
-                });
+            if let Some(denied) = UpstreamError::in_callback(response) {
+                return Err(denied);
             }
-            // RFC 9207: a response naming another issuer is a mix-up.
-            if let Some(iss) = response.get("iss") {
-                let discovered = self.discovered().await?;
-                if iss != discovered.metadata.issuer().as_str() {
+            // RFC 9207: a response naming another issuer is a mix-up, and
+            // so is one without `iss` from an upstream that announces it
+            // (an ID token in the response names its issuer instead: §2.4).
+            let discovered = self.discovered().await?;
+            match response.get("iss") {
+                Some(iss) if iss != discovered.metadata.issuer().as_str() => {
                     return Err(invalid(format!("the response names issuer {iss}")));
                 }
+                None if discovered
+                    .metadata
+                    .additional_metadata()
+                    .authorization_response_iss_parameter_supported
+                    && !response.contains_key("id_token") =>
+                {
+                    return Err(invalid(
+                        "the response names no issuer (iss), which this upstream announces it does (RFC 9207)",
+                    ));
+                }
+                _ => {}
             }
             let claims = if self.options.is_back_channel() {
                 self.finish_code(request, response).await?

@@ -6,7 +6,8 @@
 // upstream's email. back_channel (code + PKCE + client secret, email from
 // userinfo) and front_channel (an ID token by form_post); the IdP rotates its
 // keys between two logins and the second still works. Then the same IdP's real
-// tokens, tampered, each refused with a page naming the connection.
+// tokens, tampered, each refused with a page naming the connection, and a code
+// sent back without the IdP's `iss` (RFC 9207).
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
 // SWITCHYARD_CLIENT_SECRET, SWITCHYARD_REDIRECT_URI, SWITCHYARD_ORG_NAME,
@@ -310,6 +311,21 @@ test('tampered ID tokens of the real IdP are refused, each with a page naming th
   assert.equal(decode(otherToken.split('.')[1]).aud, 'other-app');
   const page = await postBack(browser, { id_token: otherToken, state: upstreamRequest.searchParams.get('state') });
   assertRefused(page, label, "another client's ID token");
+});
+
+test("a code sent back without the IdP's iss is refused before it is redeemed (RFC 9207, mix-up)", async () => {
+  const discovery = await (await fetch(`${UPSTREAM}/.well-known/openid-configuration`)).json();
+  assert.equal(discovery.authorization_response_iss_parameter_supported, true);
+  const browser = new Browser();
+  const { url } = await authorizeUrl({ connection: env('BACK_CONNECTION') });
+  const back = await browser.follow(url.href, {}, CALLBACK);
+  const callback = new URL(back.redirectedTo);
+  assert.equal(callback.searchParams.get('iss'), UPSTREAM, 'the IdP names itself');
+  callback.searchParams.delete('iss');
+  const tokenRequests = upstream.tokenRequests;
+  const page = await browser.follow(callback.href, {}, REDIRECT_URI);
+  assertRefused(page, env('BACK_CONNECTION'), 'no iss');
+  assert.equal(upstream.tokenRequests, tokenRequests, 'the code was not redeemed');
 });
 
 test('the IdP denying the sign-in ends on a page naming the connection', async () => {

@@ -48,7 +48,7 @@ base=https://localhost:$port
 admin_id=schemathesis-admin
 admin_secret=$("$py" -c 'import secrets; print(secrets.token_urlsafe(32))')
 
-"$binary" serve --data-dir "$work/data" --listen "127.0.0.1:$port" \
+"$binary" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --no-demo-idp \
   --bootstrap-client-id "$admin_id" --bootstrap-client-secret "$admin_secret" \
   >"$work/server.log" 2>&1 &
 server=$!
