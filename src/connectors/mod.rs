@@ -109,6 +109,24 @@ pub struct UpstreamRequest {
     pub extra_params: Vec<(String, String)>,
 }
 
+impl UpstreamRequest {
+    /// The authorization request's parameters beyond the protocol's own:
+    /// `login_hint`, then `extra_params`. A `login_hint` that the
+    /// connection's `upstream_params` set wins over the typed one (sent once).
+    pub fn authorization_params(&self) -> Vec<(String, String)> {
+        let hint_set = self
+            .extra_params
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("login_hint"));
+        self.login_hint
+            .iter()
+            .filter(|_| !hint_set)
+            .map(|hint| ("login_hint".to_owned(), hint.clone()))
+            .chain(self.extra_params.iter().cloned())
+            .collect()
+    }
+}
+
 /// How the browser is sent upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
@@ -146,13 +164,21 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// The OAuth error an upstream's callback carries (`error`, RFC 6749
     /// §4.1.2.1), if it carries one.
+    /// Its text is the upstream's, so it is cut short and kept to printable
+    /// characters: a log line cannot be forged through it.
     pub fn in_callback(response: &CallbackParams) -> Option<Self> {
+        let printable = |text: &str, max: usize| -> String {
+            text.chars().filter(|c| !c.is_control()).take(max).collect()
+        };
         Some(UpstreamError::Denied {
-            error: response.get("error")?.clone(),
-            description: response
-                .get("error_description")
-                .cloned()
-                .unwrap_or_default(),
+            error: printable(response.get("error")?, 64),
+            description: printable(
+                response
+                    .get("error_description")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+                300,
+            ),
         })
     }
 
@@ -314,6 +340,63 @@ impl Connectors {
 mod tests {
     use super::*;
     use crate::model::connection::Strategy;
+
+    #[test]
+    fn a_login_hint_is_sent_once_and_upstream_params_win() {
+        let mut request = UpstreamRequest {
+            callback_url: "https://sy.example/login/callback".into(),
+            state: "s".into(),
+            nonce: "n".into(),
+            pkce_verifier: None,
+            login_hint: Some("ana@acme.example".into()),
+            extra_params: vec![("prompt".into(), "login".into())],
+        };
+        let pairs = |request: &UpstreamRequest| request.authorization_params();
+        assert_eq!(
+            pairs(&request),
+            [("login_hint", "ana@acme.example"), ("prompt", "login")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        request
+            .extra_params
+            .push(("Login_Hint".into(), "fixed@acme.example".into()));
+        let sent = pairs(&request);
+        assert_eq!(
+            sent.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("login_hint"))
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>(),
+            ["fixed@acme.example"]
+        );
+    }
+
+    #[test]
+    fn an_upstream_error_is_kept_short_and_printable() {
+        let response: CallbackParams = [
+            (
+                "error".to_owned(),
+                format!("access_denied\n{}", "x".repeat(100)),
+            ),
+            (
+                "error_description".to_owned(),
+                format!("no\r\nforged=log line{}", "y".repeat(400)),
+            ),
+        ]
+        .into();
+        let Some(UpstreamError::Denied { error, description }) =
+            UpstreamError::in_callback(&response)
+        else {
+            panic!("an error callback is a denial")
+        };
+        assert_eq!(error.chars().count(), 64);
+        assert!(error.starts_with("access_deniedxxx"), "{error}");
+        assert_eq!(description.chars().count(), 300);
+        assert!(
+            description.starts_with("noforged=log line"),
+            "{description}"
+        );
+        assert!(UpstreamError::in_callback(&CallbackParams::new()).is_none());
+    }
 
     #[test]
     fn an_unusable_profile_field_is_left_out() {

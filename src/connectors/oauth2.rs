@@ -207,11 +207,8 @@ impl RedirectConnector for OAuth2Connector {
                         &PkceCodeVerifier::new(verifier.clone()),
                     ));
             }
-            if let Some(hint) = &request.login_hint {
-                authorize = authorize.add_extra_param("login_hint", hint.clone());
-            }
-            for (name, value) in &request.extra_params {
-                authorize = authorize.add_extra_param(name.clone(), value.clone());
+            for (name, value) in request.authorization_params() {
+                authorize = authorize.add_extra_param(name, value);
             }
             let (url, _) = authorize.url();
             Ok(Begin::Redirect(url.to_string()))

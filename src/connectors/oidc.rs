@@ -293,11 +293,18 @@ impl OidcConnector {
             *last = Some(now);
         }
         let jwks = fetch_jwks(&self.outbound, &known.metadata).await?;
+        let mut discovery = lock(&self.discovery);
+        // A refresh that ended meanwhile brought newer metadata: keep it,
+        // with the keys just fetched.
+        let base = match &discovery.current {
+            Some(current) if current.fetched_at > known.fetched_at => current,
+            _ => known,
+        };
         let found = Arc::new(Discovered {
             jwks,
-            ..known.clone()
+            ..base.clone()
         });
-        lock(&self.discovery).current = Some(Arc::clone(&found));
+        discovery.current = Some(Arc::clone(&found));
         Ok(Some(found))
     }
 
@@ -660,11 +667,8 @@ impl RedirectConnector for OidcConnector {
             if !self.options.is_back_channel() {
                 authorize = authorize.add_extra_param("response_mode", "form_post");
             }
-            if let Some(hint) = &request.login_hint {
-                authorize = authorize.add_extra_param("login_hint", hint.clone());
-            }
-            for (name, value) in &request.extra_params {
-                authorize = authorize.add_extra_param(name.clone(), value.clone());
+            for (name, value) in request.authorization_params() {
+                authorize = authorize.add_extra_param(name, value);
             }
             let (url, _, _) = authorize.url();
             Ok(Begin::Redirect(url.to_string()))
@@ -677,13 +681,16 @@ impl RedirectConnector for OidcConnector {
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
         Box::pin(async move {
-            if let Some(denied) = UpstreamError::in_callback(response) {
-                return Err(denied);
-            }
-            // RFC 9207: a response naming another issuer is a mix-up, and
-            // so is one without `iss` from an upstream that announces it
-            // (an ID token in the response names its issuer instead: §2.4).
+            // RFC 9207, before anything else in the response is believed
+            // (its error too): a response naming another issuer is a
+            // mix-up, and so is one without `iss` from an upstream that
+            // announces it — unless it carries the ID token this
+            // front_channel connection reads, which names its issuer
+            // itself (§2.4). A back_channel connection never reads such a
+            // token, so one added to its callback excuses nothing.
             let discovered = self.discovered().await?;
+            let carries_read_id_token =
+                !self.options.is_back_channel() && response.contains_key("id_token");
             match response.get("iss") {
                 Some(iss) if iss != discovered.metadata.issuer().as_str() => {
                     return Err(invalid(format!("the response names issuer {iss}")));
@@ -692,13 +699,16 @@ impl RedirectConnector for OidcConnector {
                     .metadata
                     .additional_metadata()
                     .authorization_response_iss_parameter_supported
-                    && !response.contains_key("id_token") =>
+                    && !carries_read_id_token =>
                 {
                     return Err(invalid(
                         "the response names no issuer (iss), which this upstream announces it does (RFC 9207)",
                     ));
                 }
                 _ => {}
+            }
+            if let Some(denied) = UpstreamError::in_callback(response) {
+                return Err(denied);
             }
             let claims = if self.options.is_back_channel() {
                 self.finish_code(request, response).await?

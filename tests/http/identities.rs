@@ -29,6 +29,7 @@ on_both_backends!(
     identities_link_and_unlink_through_the_management_api,
     ids_whose_subject_holds_a_bar_are_never_misread,
     prove_existing_asks_for_the_existing_account_password,
+    auth0s_social_link_body_names_the_upstream_id,
 );
 
 fn identity(
@@ -794,5 +795,55 @@ async fn prove_existing_asks_for_the_existing_account_password(backend: Backend)
     assert_eq!(
         log_in(&app, &acme, &other).await.user_id,
         "oidc|acme-oidc|alice-elsewhere"
+    );
+}
+
+/// Auth0's social ids are `google-oauth2|<id>`, so its callers link with
+/// `{"provider": "google-oauth2", "user_id": "<id>"}`: with the tenant's one
+/// connection of that strategy, that names its upstream subject.
+async fn auth0s_social_link_body_names_the_upstream_id(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let alice = password_user(&app, &token, "alice@acme.test", true).await;
+    let google = connection(
+        &app,
+        &token,
+        json!({"name": "google", "strategy": "google-oauth2"}),
+    )
+    .await;
+    let secondary = log_in(&app, &google, &identity(&google, "1234567890", None, false)).await;
+    assert_eq!(secondary.user_id, "google-oauth2|google|1234567890");
+    let path = format!("/api/v2/users/{}/identities", path_id(&alice));
+    let body = json!({"provider": "google-oauth2", "user_id": "1234567890"});
+
+    // A second Google connection: which one is meant is not guessed.
+    let other = create_connection(
+        &app,
+        &token,
+        json!({"name": "google-workspace", "strategy": "google-oauth2"}),
+    )
+    .await;
+    let (status, error) = app
+        .api(Method::POST, &path, &token, Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    let (status, _) = app
+        .api(
+            Method::DELETE,
+            &format!("/api/v2/connections/{other}"),
+            &token,
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+
+    let (status, identities) = app.api(Method::POST, &path, &token, Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{identities}");
+    assert_eq!(identities[1]["connection"], "google", "{identities}");
+    assert_eq!(identities[1]["user_id"], "1234567890", "{identities}");
+    assert_eq!(
+        get_user(&app, &token, &secondary.user_id).await.0,
+        StatusCode::NOT_FOUND
     );
 }

@@ -304,16 +304,44 @@ async fn a_callback_without_iss_is_refused_when_the_upstream_announces_it() {
     }
     // Not announced: a response without `iss` goes on to the code exchange
     // (which fails here: there is no token endpoint).
+    let reached_the_exchange = |refused: &str| refused.contains("No token endpoint");
     let refused = finish(&connector_knowing(false, true), &[("code", "c")]).await;
-    assert!(!refused.contains("iss"), "{refused}");
+    assert!(reached_the_exchange(&refused), "{refused}");
     // The right issuer: on to the code exchange too.
     let refused = finish(&announcing, &[("code", "c"), ("iss", ISSUER)]).await;
-    assert!(!refused.contains("iss"), "{refused}");
+    assert!(reached_the_exchange(&refused), "{refused}");
     // An ID token in the response names its issuer itself (RFC 9207 §2.4):
     // the form post of front_channel is verified as the token it carries.
     let front = connector_knowing(true, false);
     let refused = finish(&front, &[("id_token", "not.a.jwt"), ("state", "s")]).await;
     assert!(refused.contains("ID token"), "{refused}");
+    // A back_channel connection never reads an ID token from its callback:
+    // one added there excuses no missing `iss`.
+    let refused = finish(&announcing, &[("code", "c"), ("id_token", "x.y.z")]).await;
+    assert!(refused.contains("no issuer (iss)"), "{refused}");
+}
+
+#[tokio::test]
+async fn an_error_callback_is_believed_only_from_the_right_issuer() {
+    let announcing = connector_knowing(true, true);
+    let denied = [("error", "access_denied"), ("error_description", "no")];
+    // From the right issuer: the IdP's refusal, as it sent it.
+    let mut fields = denied.to_vec();
+    fields.push(("iss", ISSUER));
+    assert!(
+        finish(&announcing, &fields)
+            .await
+            .contains("answered access_denied"),
+        "the IdP's own error"
+    );
+    // Without `iss` from an upstream announcing it, or naming another
+    // issuer: a mix-up, not the IdP's refusal.
+    let refused = finish(&announcing, &denied).await;
+    assert!(refused.contains("no issuer (iss)"), "{refused}");
+    fields.pop();
+    fields.push(("iss", "https://evil.example.com/"));
+    let refused = finish(&announcing, &fields).await;
+    assert!(refused.contains("names issuer"), "{refused}");
 }
 
 // --- Fetching the metadata and keys, from a loopback upstream ---------------

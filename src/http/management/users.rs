@@ -20,9 +20,9 @@ use crate::model::connection::{Connection, Strategy};
 use crate::model::user::{User, federated_user_id, normalize_email, parse_federated_user_id};
 use crate::model::{ValidationError, check_display_text, check_url, ids};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::identities::StoredIdentity;
 use crate::store::users::{StoredUser, UserFilter};
+use crate::store::{ConnectionFilter, Page, StoreError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -275,7 +275,7 @@ fn check_profile(user: &User) -> Result<(), ValidationError> {
 
 /// Finds a database connection by name, for creating password users.
 async fn database_connection(state: &AppState, name: &str) -> Result<Connection, ApiError> {
-    let filter = crate::store::ConnectionFilter {
+    let filter = ConnectionFilter {
         strategy: None,
         name: Some(name.to_owned()),
     };
@@ -633,7 +633,14 @@ async fn secondary_user(
         },
         None => None,
     };
-    let readings = secondary_user_ids(provider, user_id, connection.as_ref());
+    // Auth0's social ids are `google-oauth2|123`, so its callers send
+    // `{"provider": "google-oauth2", "user_id": "123"}`: with the tenant's
+    // one connection of that strategy, that is its upstream subject too.
+    let implied = match &connection {
+        Some(_) => None,
+        None => only_connection_of(state, provider).await?,
+    };
+    let readings = secondary_user_ids(provider, user_id, connection.as_ref().or(implied.as_ref()));
     if readings.is_empty() {
         return Err(ApiError::bad_request(format!(
             "user_id must be the secondary account's id without '{provider}|' \
@@ -667,6 +674,30 @@ async fn secondary_user(
              give the secondary account's connection_id",
         )),
     }
+}
+
+/// The tenant's connection of strategy `provider` when it has exactly one.
+async fn only_connection_of(
+    state: &AppState,
+    provider: &str,
+) -> Result<Option<Connection>, ApiError> {
+    let Ok(strategy) = provider.parse::<Strategy>() else {
+        return Ok(None);
+    };
+    if strategy.is_database() {
+        return Ok(None);
+    }
+    let filter = ConnectionFilter {
+        strategy: Some(strategy),
+        name: None,
+    };
+    let page = Page {
+        offset: 0,
+        limit: 2,
+        after_id: None,
+    };
+    let mut found = state.store.list_connections(&filter, &page).await?;
+    Ok(if found.len() == 1 { found.pop() } else { None })
 }
 
 #[utoipa::path(post, path = "/api/v2/users/{id}/identities", tag = "users",
