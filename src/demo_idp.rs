@@ -154,9 +154,14 @@ impl DemoIdp {
                 Some(login)
             }
             // The main tenant is new, its IdP is not: a new secret for both.
+            // (Its connection made first, then pointed where the IdP is now.)
             None if main.banner.demo.is_some() => {
+                let login = reset_credentials(&store, &main_store, &demo.web_client_id).await?;
                 repoint(&store, &main_store, &demo.web_client_id, &issuer, &callback).await?;
-                Some(reset_credentials(&store, &main_store, &demo.web_client_id).await?)
+                Some(DemoIdpLogin {
+                    issuer: issuer.clone(),
+                    ..login
+                })
             }
             None => {
                 repoint(&store, &main_store, &demo.web_client_id, &issuer, &callback).await?;

@@ -968,7 +968,8 @@ async fn the_demo_idp_survives_a_key_encryption_key_rotation() {
 
 /// A start on other ports (`--listen`, `--demo-idp-listen`) moves the demo
 /// IdP: the main tenant's connection and the IdP's client are pointed at
-/// each other again, and the federated login works with the same password.
+/// each other again, and the federated login works with the same password;
+/// as it does when the main store alone is new.
 #[tokio::test]
 async fn the_demo_idp_follows_a_start_on_other_ports() {
     let dir = tempfile::tempdir().unwrap();
@@ -991,5 +992,22 @@ async fn the_demo_idp_follows_a_start_on_other_ports() {
             .starts_with(&format!("http://127.0.0.1:{idp_port}/authorize?")),
         "{idp_authorize}"
     );
+    assert!(query(&callback, "code").is_some(), "{callback}");
+    drop(server);
+
+    // A new main store beside the IdP's, on other ports again: a new demo
+    // tenant, its connection made and pointed where the IdP is now.
+    for file in ["switchyard.db", "switchyard.db-wal", "switchyard.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join("data").join(file));
+    }
+    let (port, idp_port, args) = on_free_ports();
+    let base = format!("https://localhost:{port}");
+    let server = Server::start_with(dir.path(), &args);
+    let demo = DemoCredentials::parse(&server.first_start_block());
+    let (issuer, password) = demo.idp.clone().unwrap();
+    assert_eq!(issuer, format!("http://127.0.0.1:{idp_port}/"));
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &demo, &password)
+        .await
+        .unwrap();
     assert!(query(&callback, "code").is_some(), "{callback}");
 }
