@@ -9,8 +9,10 @@
 //! Both sides are seeded together: at the IdP's first start, or the main
 //! tenant's, the IdP's client gets a secret and the main tenant's connection
 //! that same secret (sealed, as every upstream secret); `switchyard demo`
-//! gives both a new one. Nothing else ties them: restarts keep what was
-//! stored.
+//! gives both a new one. A start at another address (another `--listen`
+//! port, `--demo-idp-listen`) points them at each other again: the main
+//! tenant's connection at the IdP's new discovery URL (its secret kept), the
+//! IdP's client at the main server's new callback.
 
 use std::net::{IpAddr, TcpListener};
 
@@ -48,6 +50,10 @@ struct IdpRecord {
     /// The main server, as the IdP's client.
     client_id: String,
     user_id: String,
+    /// The main server's callback the client was given (absent in records
+    /// of a Switchyard that did not re-point them).
+    #[serde(default)]
+    callback: Option<String>,
 }
 
 /// How a newcomer logs in at the demo IdP (printed at its first start and
@@ -140,17 +146,27 @@ impl DemoIdp {
             .await
             .context("starting the demo IdP")?;
         let store = app.store();
-        let callback = format!("{}login/callback", demo.issuer);
+        // The main server's issuer now (the demo record keeps its first one).
+        let callback = format!("{}login/callback", main.issuer());
         let login = match seed_idp(&store, &issuer, &callback).await? {
             Some((record, secret, login)) => {
-                point_connection(&main_store, &demo.web_client_id, &record, &secret).await?;
+                point_connection(&main_store, &demo.web_client_id, &record, Some(&secret)).await?;
                 Some(login)
             }
             // The main tenant is new, its IdP is not: a new secret for both.
+            // (Its connection made first, then pointed where the IdP is now.)
             None if main.banner.demo.is_some() => {
-                Some(reset_credentials(&store, &main_store, &demo.web_client_id).await?)
+                let login = reset_credentials(&store, &main_store, &demo.web_client_id).await?;
+                repoint(&store, &main_store, &demo.web_client_id, &issuer, &callback).await?;
+                Some(DemoIdpLogin {
+                    issuer: issuer.clone(),
+                    ..login
+                })
             }
-            None => None,
+            None => {
+                repoint(&store, &main_store, &demo.web_client_id, &issuer, &callback).await?;
+                None
+            }
         };
         Ok(Some(StartedDemoIdp { app, issuer, login }))
     }
@@ -164,8 +180,60 @@ pub struct StartedDemoIdp {
     pub login: Option<DemoIdpLogin>,
 }
 
-fn idp_database_url(data_dir: &std::path::Path) -> String {
-    crate::store::sqlite_url_for(&data_dir.join(STORE_FILE))
+/// The demo IdP's store in `data_dir`.
+pub fn store_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join(STORE_FILE)
+}
+
+pub(crate) fn idp_database_url(data_dir: &std::path::Path) -> String {
+    crate::store::sqlite_url_for(&store_file(data_dir))
+}
+
+/// Reads what the IdP's store records of its seed.
+async fn idp_record(idp: &Store) -> anyhow::Result<IdpRecord> {
+    idp.get_setting(SEEDED)
+        .await?
+        .and_then(|recorded| serde_json::from_str::<IdpRecord>(&recorded).ok())
+        .context("the demo IdP's store records no seed")
+}
+
+/// When the IdP's issuer or the main server's callback is not the one
+/// recorded (a start on other ports), points them at each other again: the
+/// main tenant's connection at the IdP's discovery URL, keeping its secret,
+/// and the IdP's client at `callback`.
+async fn repoint(
+    idp: &Store,
+    main: &Store,
+    web_client_id: &str,
+    issuer: &str,
+    callback: &str,
+) -> anyhow::Result<()> {
+    let mut record = idp_record(idp).await?;
+    if record.issuer == issuer && record.callback.as_deref() == Some(callback) {
+        return Ok(());
+    }
+    tracing::info!(
+        was = %record.issuer,
+        issuer,
+        callback,
+        "the demo IdP or the server moved: pointing the connection {CONNECTION_NAME} at the demo \
+         IdP's issuer and the IdP's client at the server's callback"
+    );
+    let Ok(_) = idp
+        .update_client_with(&record.client_id, |client| {
+            Ok::<_, std::convert::Infallible>(crate::model::client::Client {
+                callbacks: vec![callback.to_owned()],
+                ..client
+            })
+        })
+        .await
+        .map_err(|e| seed::gone(e, "IdP client", &record.client_id))?;
+    record.issuer = issuer.to_owned();
+    record.callback = Some(callback.to_owned());
+    point_connection(main, web_client_id, &record, None).await?;
+    idp.put_setting(SEEDED, &serde_json::to_string(&record)?)
+        .await?;
+    Ok(())
 }
 
 /// Seeds the IdP's store on its first start: a password database without
@@ -181,6 +249,7 @@ async fn seed_idp(
         issuer: issuer.to_owned(),
         client_id: ids::new_client_id(),
         user_id: ids::new_id(ids::USER),
+        callback: Some(callback.to_owned()),
     };
     if !store
         .claim_setting(SEEDED, &serde_json::to_string(&record)?)
@@ -232,41 +301,50 @@ async fn seed_idp(
 /// Points the main tenant's connection [`CONNECTION_NAME`] at the IdP of
 /// `record`, with the client's `secret`: made (enabled for the demo's web
 /// app and on `metahexa`, which assigns membership on login) or, when it
-/// is there already, given the IdP's discovery URL and the new secret.
+/// is there already, given the IdP's discovery URL and the new secret (or,
+/// without one, keeping its sealed secret).
 async fn point_connection(
     main: &Store,
     web_client_id: &str,
     record: &IdpRecord,
-    secret: &str,
+    secret: Option<&str>,
 ) -> anyhow::Result<()> {
-    let options = json!({
+    let mut options = json!({
         "type": "back_channel",
         "discovery_url": format!("{}.well-known/openid-configuration", record.issuer),
         "client_id": record.client_id,
-        "client_secret": secret,
         "scope": "openid profile email",
     });
+    if let Some(secret) = secret {
+        options["client_secret"] = json!(secret);
+    }
     let serde_json::Value::Object(options) = options else {
         anyhow::bail!("the demo connection's options are not an object");
     };
-    let options = ConnectionOptions::parse(Strategy::Oidc, options)?;
     let filter = ConnectionFilter {
         strategy: None,
         name: Some(CONNECTION_NAME.to_owned()),
     };
     let existing = main.list_connections(&filter, &Page::all()).await?;
     if let Some(existing) = existing.first() {
-        let Ok(_) = main
-            .update_connection_with(&existing.id, None, |connection| {
-                Ok::<_, std::convert::Infallible>(Connection {
-                    options,
-                    ..connection
-                })
+        main.update_connection_with(&existing.id, None, |connection| {
+            let options = ConnectionOptions::decode_update(&connection.options, options)?;
+            options.check()?;
+            Ok::<_, crate::model::ValidationError>(Connection {
+                options,
+                ..connection
             })
-            .await?;
+        })
+        .await??;
         tell_running_nodes(main, &crate::cache::Change::Connections).await;
         return Ok(());
     }
+    let Some(_) = secret else {
+        anyhow::bail!(
+            "the demo IdP's connection {CONNECTION_NAME} was deleted: run `switchyard demo`"
+        );
+    };
+    let options = ConnectionOptions::parse(Strategy::Oidc, options)?;
     let connection = Connection {
         id: ids::new_id(ids::CONNECTION),
         name: CONNECTION_NAME.into(),
@@ -320,13 +398,9 @@ async fn reset_credentials(
     main: &Store,
     web_client_id: &str,
 ) -> anyhow::Result<DemoIdpLogin> {
-    let record = idp
-        .get_setting(SEEDED)
-        .await?
-        .and_then(|recorded| serde_json::from_str::<IdpRecord>(&recorded).ok())
-        .context("the demo IdP's store records no seed")?;
+    let record = idp_record(idp).await?;
     let secret = seed::reset_client_secret(idp, &record.client_id, "demo IdP's").await?;
-    point_connection(main, web_client_id, &record, &secret).await?;
+    point_connection(main, web_client_id, &record, Some(&secret)).await?;
     let user_password = seed::new_demo_password();
     let hash = crate::connectors::database::hash_password(user_password.clone()).await?;
     idp.update_user_password(&record.user_id, &hash)
@@ -339,27 +413,60 @@ async fn reset_credentials(
     })
 }
 
+/// Deletes the IdP's SQLite database and its journal files.
+fn remove_store(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let file = store_file(data_dir);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = file.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing {}", file.display()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `switchyard demo`: when the data directory holds a demo IdP, its client
 /// and the main tenant's connection get a new secret and ana a new
-/// password. `None` when there is no demo IdP (it never ran).
+/// password. `None` when there is no demo IdP (it never ran), or when its
+/// store did not open: it is removed then, for the next start to make anew.
 pub async fn reset(
     data_dir: &std::path::Path,
     key_source: &KeySource,
     main: &Store,
 ) -> anyhow::Result<Option<DemoIdpLogin>> {
-    if !data_dir.join(STORE_FILE).exists() {
+    if !store_file(data_dir).exists() {
         return Ok(None);
     }
     let Some(demo) = seed::demo_record(main).await? else {
         return Ok(None);
     };
-    let idp = crate::open_store(
+    let idp = match crate::open_store(
         data_dir,
         &idp_database_url(data_dir),
         key_source,
         main.clock().clone(),
     )
-    .await?;
+    .await
+    {
+        Ok(idp) => idp,
+        // Its secrets sealed under another key-encryption key, say (a
+        // rotation by a Switchyard that left it out). It holds nothing but
+        // the demo's seed: the next start makes a new one.
+        Err(e) => {
+            remove_store(data_dir)?;
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the demo IdP's store did not open: removed; the next `switchyard serve` makes a \
+                 new demo IdP and prints its user's password"
+            );
+            return Ok(None);
+        }
+    };
     let login = reset_credentials(&idp, main, &demo.web_client_id).await;
     idp.close().await;
     login.map(Some)

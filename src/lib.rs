@@ -232,6 +232,13 @@ impl Application {
             .and_then(|listener| listener.local_addr().ok())
     }
 
+    /// Its outbound requests no longer reach the origins the configuration
+    /// admitted (`[outbound] admitted_origins`): the demo IdP's, when it did
+    /// not start after all.
+    pub fn withdraw_admitted_origins(&self) {
+        self.state.outbound.destinations().withdraw_origins();
+    }
+
     /// The store the server runs on (tests close it to see `/readyz` fail).
     pub fn store(&self) -> store::Store {
         self.state.store.clone()
@@ -438,6 +445,9 @@ pub struct KeyRotation {
     pub old_key_id: String,
     pub new_key_id: String,
     pub resealed: store::SealedRows,
+    /// What the demo IdP's store (`demo-idp.db`, sealed with the same key)
+    /// held, when the data directory has one.
+    pub demo_idp_resealed: Option<store::SealedRows>,
     /// Where the new key is: the configured file (replaced), or the file
     /// given, which the configuration must now name.
     pub new_key_file: std::path::PathBuf,
@@ -480,14 +490,52 @@ pub async fn rotate_key_encryption_key(
             new_key_file.display()
         );
     }
-    let resealed = store.reseal_secrets(&new).await;
-    let purged = match &resealed {
-        Ok(_) => store.purge_rewritten_secrets().await,
-        Err(_) => Ok(()),
+    // The demo IdP's store is sealed with the same key: opened before
+    // anything is re-sealed, so that one that does not open stops the
+    // rotation with nothing changed.
+    let demo_idp_store = demo_idp::store_file(data_dir);
+    let demo_idp = if demo_idp_store.exists() {
+        match open_store(
+            data_dir,
+            &demo_idp::idp_database_url(data_dir),
+            key_source,
+            clock::Clock::system(),
+        )
+        .await
+        {
+            Ok(idp) => Some(idp),
+            Err(e) => {
+                store.close().await;
+                return Err(e.context(format!(
+                    "opening the demo IdP's store {}: delete it (the next `switchyard serve` makes \
+                     a new demo IdP) and rotate again",
+                    demo_idp_store.display()
+                )));
+            }
+        }
+    } else {
+        None
     };
-    store.close().await;
-    let resealed = resealed.context("re-sealing the stored secrets")?;
-    purged.context("purging the secrets' earlier form")?;
+    let resealed = reseal_and_close(store, &new)
+        .await
+        .context("re-sealing the stored secrets")?;
+    // The main store is re-sealed: the rotation is finished whatever
+    // becomes of the demo IdP's, which a server runs without.
+    let demo_idp_resealed = match demo_idp {
+        Some(idp) => match reseal_and_close(idp, &new).await {
+            Ok(resealed) => Some(resealed),
+            Err(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the demo IdP's store {} was not re-sealed: delete it (the next start makes \
+                     a new demo IdP)",
+                    demo_idp_store.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let mut previous_key_file = None;
     let new_key_file = match configured {
         Some(configured) => {
@@ -507,9 +555,27 @@ pub async fn rotate_key_encryption_key(
         old_key_id,
         new_key_id: new.id().to_owned(),
         resealed,
+        demo_idp_resealed,
         replaced_configured_file: key_source.file(data_dir).as_ref() == Some(&new_key_file),
         new_key_file,
     })
+}
+
+/// Re-seals every secret of `store` under `new` in one transaction, purges
+/// their earlier form, and closes it.
+async fn reseal_and_close(
+    store: store::Store,
+    new: &secrets::KeyEncryptionKey,
+) -> anyhow::Result<store::SealedRows> {
+    let resealed = store.reseal_secrets(new).await;
+    let purged = match &resealed {
+        Ok(_) => store.purge_rewritten_secrets().await,
+        Err(_) => Ok(()),
+    };
+    store.close().await;
+    let resealed = resealed?;
+    purged.context("purging the secrets' earlier form")?;
+    Ok(resealed)
 }
 
 /// hyper's side of the connection limits: the header-read timeout (HTTP/1)

@@ -263,6 +263,13 @@ async fn rotate_kek(
         rotation.new_key_id,
         rotation.old_key_id
     )?;
+    if let Some(idp) = &rotation.demo_idp_resealed {
+        say!(
+            "re-sealed the demo IdP's {} signing keys and {} connection secrets too",
+            idp.signing_keys,
+            idp.connection_secrets
+        )?;
+    }
     if let Some(previous) = &rotation.previous_key_file {
         say!(
             "the replaced key is kept in {}: backups taken before the rotation need it",
@@ -318,10 +325,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.outbound.admitted_origins.push(idp.origin());
     }
     let app = Application::build(config.clone()).await?;
+    // The demo IdP is a convenience: one that cannot start (its store sealed
+    // under another key, say) leaves the server running without it.
     let idp = match demo_idp {
-        Some(idp) => idp.start(&config, &app).await?,
+        Some(idp) => idp.start(&config, &app).await.unwrap_or_else(|e| {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "the demo IdP does not run: run `switchyard demo` (it removes a store that does \
+                 not open) or delete {}, and the next start makes a new one",
+                switchyard::demo_idp::store_file(&config.data_dir).display()
+            );
+            None
+        }),
         None => None,
     };
+    if idp.is_none() {
+        // Its origin was admitted for it alone.
+        app.withdraw_admitted_origins();
+    }
     print_banner(app.issuer(), app.local_addr(), &app.banner, idp.as_ref())?;
     if config.demo && app.banner.demo.is_none() {
         if let Some(login) = idp.as_ref().and_then(|idp| idp.login.as_ref()) {

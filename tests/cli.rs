@@ -108,7 +108,7 @@ impl Server {
     }
 
     /// `switchyard serve` with `args`.
-    fn start_with(dir: &std::path::Path, args: &[&str]) -> Server {
+    fn start_with(dir: &std::path::Path, args: &[impl AsRef<std::ffi::OsStr>]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .arg("serve")
             .args(args)
@@ -366,17 +366,7 @@ async fn switchyard_demo_resets_the_demo_credentials_a_restart_points_to() {
     let command = server.read_until(|_| true).remove(0);
     let words = shlex::split(command.trim()).unwrap();
     assert_eq!(words[0], env!("CARGO_BIN_EXE_switchyard"), "{command}");
-    let output = Command::new(&words[0])
-        .args(&words[1..])
-        .env_clear()
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(Command::new(&words[0]).args(&words[1..]).env_clear());
     let printed: Vec<String> = stdout.lines().map(str::to_owned).collect();
     let new = DemoCredentials::parse(&printed);
     assert_ne!(new.web_client_secret, old.web_client_secret);
@@ -736,6 +726,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `serve`'s arguments for a server on a free loopback port and its demo
+/// IdP on another: both ports and the arguments.
+fn on_free_ports() -> (u16, u16, [String; 4]) {
+    let (port, idp_port) = (free_port(), free_port());
+    let args = [
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+        "--demo-idp-listen".to_owned(),
+        format!("127.0.0.1:{idp_port}"),
+    ];
+    (port, idp_port, args)
+}
+
 /// The serve command's demo IdP, as a newcomer uses it: the banner's
 /// metahexa login, the button, ana at the demo IdP with the printed
 /// password; the app's code exchange gives an ID token of metahexa with
@@ -746,9 +749,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn a_federated_login_through_the_demo_idp_needs_no_outside_account() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, idp_port) = (free_port(), free_port());
-    let (listen, idp_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{idp_port}"));
-    let args = ["--listen", &listen, "--demo-idp-listen", &idp_listen];
+    let (port, idp_port, args) = on_free_ports();
     let base = format!("https://localhost:{port}");
     let server = Server::start_with(dir.path(), &args);
     let block = server.first_start_block();
@@ -867,4 +868,146 @@ async fn a_federated_login_through_the_demo_idp_needs_no_outside_account() {
     let code = query(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
     let claims = id_token_claims(&browser(dir.path()), &base, &new, &code).await;
     assert_eq!(claims["email"], "ana@metahexa.example", "{claims}");
+}
+
+/// `switchyard ARGS` run where the servers run: its output, once it succeeded.
+fn switchyard(dir: &std::path::Path, args: &[&str]) -> String {
+    succeeded(
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .current_dir(dir)
+            .env_clear(),
+    )
+}
+
+/// The output of `command`, once it succeeded.
+fn succeeded(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The demo IdP's store is sealed with the main key-encryption key:
+/// `rotate-kek` re-seals it too, and the next start's federated login
+/// works. A demo IdP store that does not open (left under the old key)
+/// does not stop the server; `switchyard demo` clears the way for a new
+/// demo IdP, whose login works at the next start.
+#[tokio::test]
+async fn the_demo_idp_survives_a_key_encryption_key_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, _, args) = on_free_ports();
+    let base = format!("https://localhost:{port}");
+    let server = Server::start_with(dir.path(), &args);
+    let demo = DemoCredentials::parse(&server.first_start_block());
+    let (_, password) = demo.idp.clone().unwrap();
+    drop(server);
+    let data = dir.path().join("data");
+    let before = tempfile::tempdir().unwrap();
+    let journal = ["demo-idp.db", "demo-idp.db-wal", "demo-idp.db-shm"];
+    for file in journal {
+        if data.join(file).exists() {
+            std::fs::copy(data.join(file), before.path().join(file)).unwrap();
+        }
+    }
+
+    let rotated = switchyard(dir.path(), &["secrets", "rotate-kek"]);
+    assert!(rotated.contains("re-sealed the demo IdP's"), "{rotated}");
+    let server = Server::start_with(dir.path(), &args);
+    server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &demo, &password)
+        .await
+        .unwrap();
+    assert!(query(&callback, "code").is_some(), "{callback}");
+    drop(server);
+
+    // The IdP's store as it was before the rotation: sealed under the old key.
+    for file in journal {
+        let _ = std::fs::remove_file(data.join(file));
+        if before.path().join(file).exists() {
+            std::fs::copy(before.path().join(file), data.join(file)).unwrap();
+        }
+    }
+    let server = Server::start_with(dir.path(), &args);
+    let restart = server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    assert!(
+        !restart.iter().any(|line| line.contains("demo IdP")),
+        "{restart:#?}"
+    );
+    let (status, _) = token_status(
+        &browser(dir.path()),
+        port,
+        &demo.m2m_client_id,
+        &demo.m2m_client_secret,
+        false,
+    )
+    .await;
+    assert_eq!(status, 200, "the server runs without its demo IdP");
+    drop(server);
+
+    let printed = switchyard(dir.path(), &["demo"]);
+    let printed: Vec<String> = printed.lines().map(str::to_owned).collect();
+    let new = DemoCredentials::parse(&printed);
+    let server = Server::start_with(dir.path(), &args);
+    let restart = server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    let idp_user = restart
+        .iter()
+        .find(|line| line.trim_start().starts_with("demo IdP user"))
+        .unwrap_or_else(|| panic!("{restart:#?}"));
+    let words: Vec<&str> = idp_user.split_whitespace().collect();
+    let new_password = words[words.iter().position(|w| *w == "/").unwrap() + 1];
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &new, new_password)
+        .await
+        .unwrap();
+    assert!(query(&callback, "code").is_some(), "{callback}");
+}
+
+/// A start on other ports (`--listen`, `--demo-idp-listen`) moves the demo
+/// IdP: the main tenant's connection and the IdP's client are pointed at
+/// each other again, and the federated login works with the same password;
+/// as it does when the main store alone is new.
+#[tokio::test]
+async fn the_demo_idp_follows_a_start_on_other_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, args) = on_free_ports();
+    let server = Server::start_with(dir.path(), &args);
+    let demo = DemoCredentials::parse(&server.first_start_block());
+    let (_, password) = demo.idp.clone().unwrap();
+    drop(server);
+
+    let (port, idp_port, args) = on_free_ports();
+    let base = format!("https://localhost:{port}");
+    let server = Server::start_with(dir.path(), &args);
+    server.read_until(|line| line.starts_with("Demo tenant: its secrets"));
+    let (callback, idp_authorize) = federated_login(&browser(dir.path()), &base, &demo, &password)
+        .await
+        .unwrap();
+    assert!(
+        idp_authorize
+            .as_str()
+            .starts_with(&format!("http://127.0.0.1:{idp_port}/authorize?")),
+        "{idp_authorize}"
+    );
+    assert!(query(&callback, "code").is_some(), "{callback}");
+    drop(server);
+
+    // A new main store beside the IdP's, on other ports again: a new demo
+    // tenant, its connection made and pointed where the IdP is now.
+    for file in ["switchyard.db", "switchyard.db-wal", "switchyard.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join("data").join(file));
+    }
+    let (port, idp_port, args) = on_free_ports();
+    let base = format!("https://localhost:{port}");
+    let server = Server::start_with(dir.path(), &args);
+    let demo = DemoCredentials::parse(&server.first_start_block());
+    let (issuer, password) = demo.idp.clone().unwrap();
+    assert_eq!(issuer, format!("http://127.0.0.1:{idp_port}/"));
+    let (callback, _) = federated_login(&browser(dir.path()), &base, &demo, &password)
+        .await
+        .unwrap();
+    assert!(query(&callback, "code").is_some(), "{callback}");
 }

@@ -288,7 +288,7 @@ pub enum Refused {
 /// Which destinations, besides public https ones, the server may send
 /// requests to. Built once at start-up from the issuer and the
 /// configuration's `[outbound] allowed_networks`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Destinations {
     /// This machine, over plain http too.
     loopback: bool,
@@ -296,8 +296,10 @@ pub struct Destinations {
     /// the registries say of them.
     allowed_networks: Vec<IpNet>,
     /// Exact origins (scheme, address, port) allowed whatever else is
-    /// refused: the demo IdP the serving process runs on loopback.
-    origins: Vec<url::Origin>,
+    /// refused: the demo IdP the serving process runs on loopback. Shared
+    /// by the clones of one server's client, so that they can be withdrawn
+    /// together when that IdP does not start after all.
+    origins: std::sync::Arc<std::sync::RwLock<Vec<url::Origin>>>,
 }
 
 impl Destinations {
@@ -309,7 +311,7 @@ impl Destinations {
         Destinations {
             loopback: issuer_is_local,
             allowed_networks,
-            origins: Vec::new(),
+            origins: Default::default(),
         }
     }
 
@@ -317,8 +319,24 @@ impl Destinations {
     /// port (an address literal, which is connected to without resolving).
     #[must_use]
     pub fn with_origins(mut self, origins: Vec<url::Origin>) -> Self {
-        self.origins = origins;
+        self.origins = std::sync::Arc::new(std::sync::RwLock::new(origins));
         self
+    }
+
+    /// No longer admits the origins of [`with_origins`](Self::with_origins),
+    /// in every clone.
+    pub fn withdraw_origins(&self) {
+        match self.origins.write() {
+            Ok(mut origins) => origins.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
+        }
+    }
+
+    fn admits_origin(&self, origin: &url::Origin) -> bool {
+        match self.origins.read() {
+            Ok(origins) => origins.contains(origin),
+            Err(poisoned) => poisoned.into_inner().contains(origin),
+        }
     }
 
     /// Public https destinations only.
@@ -392,7 +410,7 @@ impl Destinations {
     /// or plain http to this machine when loopback is allowed, and
     /// [`check_host`](Self::check_host).
     pub fn check_url(&self, url: &url::Url) -> Result<(), Refused> {
-        if self.origins.contains(&url.origin()) {
+        if self.admits_origin(&url.origin()) {
             return Ok(());
         }
         let host = url.host().ok_or(Refused::NoHost)?;

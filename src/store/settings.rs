@@ -34,6 +34,19 @@ impl Store {
         }
     }
 
+    /// Sets a setting, replacing what it held.
+    pub async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        sqlx::query(
+            "insert into tenant_settings (key, value) values ($1, $2) \
+             on conflict (key) do update set value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// The tenant's settings, defaults filled in for those never set.
     pub async fn tenant_settings(&self) -> StoreResult<TenantSettings> {
         select_tenant_settings(&self.pool).await

@@ -318,3 +318,16 @@ fn an_admitted_origin_is_admitted_exactly() {
         "an address alone is not an origin"
     );
 }
+
+/// A demo IdP that does not start after all is no longer reached: its
+/// withdrawn origin is refused by every clone of the server's destinations.
+#[test]
+fn a_withdrawn_origin_is_refused_in_every_clone() {
+    let url = url::Url::parse("http://127.0.0.1:8444/.well-known/openid-configuration").unwrap();
+    let destinations = Destinations::new(false, vec![]).with_origins(vec![url.origin()]);
+    let clone = destinations.clone();
+    assert_eq!(clone.check_url(&url), Ok(()));
+    destinations.withdraw_origins();
+    assert!(destinations.check_url(&url).is_err());
+    assert!(clone.check_url(&url).is_err());
+}
