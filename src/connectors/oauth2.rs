@@ -221,6 +221,16 @@ impl RedirectConnector for OAuth2Connector {
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
         Box::pin(async move {
+            // RFC 9207, before anything else the response says: all
+            // connections share one callback, so a response naming another
+            // issuer than this provider is a mix-up. A provider whose
+            // issuer is not known (GitHub, a generic `oauth2`) is not
+            // checked: nothing to compare with.
+            if let (Some(iss), Some(issuer)) = (response.get("iss"), &self.preset.issuer) {
+                if iss != issuer {
+                    return Err(invalid(format!("the response names issuer {iss}")));
+                }
+            }
             if let Some(denied) = UpstreamError::in_callback(response) {
                 return Err(denied);
             }

@@ -76,6 +76,9 @@ pub struct Preset {
     pub userinfo_endpoint: Url,
     /// Set when the provider speaks OpenID Connect: where its metadata is.
     pub discovery_url: Option<Url>,
+    /// What the provider names itself in an authorization response's `iss`
+    /// (RFC 9207): a response naming another issuer is a mix-up, refused.
+    pub issuer: Option<String>,
     /// A list of the person's addresses, GitHub's shape (see [`apply_emails`]).
     pub emails_endpoint: Option<Url>,
     /// Asked for on every login.
@@ -136,6 +139,7 @@ impl Preset {
             token_endpoint: url("tokenURL", options.token_url.as_deref())?,
             userinfo_endpoint,
             discovery_url: None,
+            issuer: None,
             emails_endpoint: None,
             scopes: Vec::new(),
             option_scopes: BTreeMap::new(),
@@ -187,6 +191,7 @@ impl Preset {
             token_endpoint: String,
             userinfo_endpoint: String,
             discovery_url: Option<String>,
+            issuer: Option<String>,
             emails_endpoint: Option<String>,
             #[serde(default)]
             scopes: Vec<String>,
@@ -217,6 +222,10 @@ impl Preset {
             token_endpoint: url("token_endpoint", &file.token_endpoint)?,
             userinfo_endpoint: url("userinfo_endpoint", &file.userinfo_endpoint)?,
             discovery_url: optional_url("discovery_url", file.discovery_url.as_deref())?,
+            issuer: match file.issuer {
+                Some(issuer) => Some(url("issuer", &issuer).map(|_| issuer)?),
+                None => None,
+            },
             emails_endpoint: optional_url("emails_endpoint", file.emails_endpoint.as_deref())?,
             scopes: file.scopes,
             option_scopes: file.option_scopes,

@@ -192,6 +192,61 @@ async fn an_error_at_the_idp_is_a_refusal_and_no_code_is_invalid() {
     ));
 }
 
+#[tokio::test]
+async fn a_response_naming_another_issuer_is_a_mix_up() {
+    let google = connector(
+        Strategy::Google,
+        json!({"client_id": "c", "client_secret": "s"}),
+    )
+    .unwrap();
+    let response = |iss: &str, error: bool| -> CallbackParams {
+        let mut fields = vec![("state", "the-state"), ("iss", iss)];
+        fields.push(if error {
+            ("error", "access_denied")
+        } else {
+            ("code", "stolen-at-another-idp")
+        });
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    };
+    // Another issuer: refused before the code is redeemed or the error believed.
+    for error in [false, true] {
+        match google
+            .finish(&request(), &response("https://evil.example.com", error))
+            .await
+        {
+            Err(UpstreamError::Invalid(reason)) => {
+                assert!(
+                    reason.contains("names issuer https://evil.example.com"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Google's own name: its answer is believed.
+    assert!(matches!(
+        google
+            .finish(&request(), &response("https://accounts.google.com", true))
+            .await,
+        Err(UpstreamError::Denied { .. })
+    ));
+    // A provider whose issuer is not known: `iss` is not compared.
+    let github = connector(
+        Strategy::Github,
+        json!({"client_id": "c", "client_secret": "s"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        github
+            .finish(&request(), &response("https://evil.example.com", true))
+            .await,
+        Err(UpstreamError::Denied { .. })
+    ));
+}
+
 /// One canned answer: status, content type, body.
 #[derive(Clone)]
 struct Answer(StatusCode, &'static str, String);
