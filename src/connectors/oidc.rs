@@ -12,7 +12,8 @@
 //! Metadata and keys are fetched once for all the logins waiting for them
 //! (one fetch in flight, bounded by [`REQUEST_TIMEOUT`], its failure not
 //! kept), and again once older than [`DISCOVERY_MAX_AGE_MS`]: meanwhile, and
-//! while the upstream cannot be reached, the last good ones are used.
+//! while the upstream cannot be reached, the last good ones are used — for
+//! [`DISCOVERY_MAX_STALE_MS`] at most.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub const CLOCK_SKEW_MS: i64 = 60_000;
 /// Metadata and keys older than this are fetched again on next use; the
 /// login that notices goes on with the last good ones meanwhile.
 pub const DISCOVERY_MAX_AGE_MS: i64 = 3_600_000;
+/// Metadata and keys older than this are no longer used at all: an upstream
+/// unreachable for a day may have withdrawn a key for a reason (a leak), so
+/// its logins wait for a fetch that works rather than trust a day-old JWKS.
+pub const DISCOVERY_MAX_STALE_MS: i64 = 24 * 3_600_000;
 /// After a refresh failed (the last good metadata and keys still in use),
 /// the next is not tried sooner than this.
 pub const DISCOVERY_RETRY_MS: i64 = 60_000;
@@ -200,7 +205,7 @@ impl OidcConnector {
                 Some(current) if now - current.fetched_at < DISCOVERY_MAX_AGE_MS => {
                     return Ok(current);
                 }
-                Some(stale) => {
+                Some(stale) if now - stale.fetched_at < DISCOVERY_MAX_STALE_MS => {
                     let retry = discovery
                         .failed_at
                         .is_none_or(|at| now - at >= DISCOVERY_RETRY_MS);
@@ -209,7 +214,8 @@ impl OidcConnector {
                     }
                     return Ok(stale);
                 }
-                None => match &discovery.flight {
+                // None yet, or too old to trust: the login waits for a fetch.
+                _ => match &discovery.flight {
                     Some(flight) => flight.clone(),
                     None => {
                         let flight = self.start_fetch();

@@ -606,6 +606,30 @@ async fn old_metadata_and_keys_are_fetched_again_and_kept_while_the_upstream_is_
 }
 
 #[tokio::test]
+async fn metadata_and_keys_a_day_old_are_not_trusted_while_the_upstream_is_down() {
+    let first = SigningKey::generate(Some("k1"));
+    let upstream = Upstream::start(vec![first.public.clone()]).await;
+    let clock = Clock::fixed(NOW_MS);
+    let connector = upstream.connector(clock.clone());
+    assert!(connector.discovered().await.is_ok());
+    // A day on, the upstream still down: no login on day-old keys.
+    upstream.answer(Answers::WithAnError);
+    clock.advance(Duration::from_millis(DISCOVERY_MAX_STALE_MS as u64));
+    assert!(matches!(
+        connector.discovered().await,
+        Err(UpstreamError::Unreachable(_))
+    ));
+    let token = first.sign(&upstream, &clock, Some("k1"));
+    assert!(matches!(
+        connector.verified_claims(&token, NONCE).await,
+        Err(UpstreamError::Unreachable(_))
+    ));
+    // Back: the next login fetches at once and goes on.
+    upstream.answer(Answers::Normally);
+    assert!(connector.verified_claims(&token, NONCE).await.is_ok());
+}
+
+#[tokio::test]
 async fn a_token_that_no_key_or_several_keys_match_fetches_the_keys_again() {
     // Two keys without `kid`: a token without one matches both.
     let (one, two) = (SigningKey::generate(None), SigningKey::generate(None));
