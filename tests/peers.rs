@@ -21,6 +21,79 @@ async fn spawn_tls() -> support::TestApp {
     spawn_configured(Backend::Sqlite, |config| config.tls = TlsMode::Dev).await
 }
 
+/// [`spawn_tls`] whose outbound client may reach loopback, where the
+/// upstream IdPs of these tests listen.
+async fn spawn_tls_reaching_loopback() -> support::TestApp {
+    spawn_configured(Backend::Sqlite, |config| {
+        config.tls = TlsMode::Dev;
+        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
+/// A port on 127.0.0.1 free for a peer to listen on.
+fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Where the upstream-IdP tests' app (tests/peers/metahexa_app.mjs) is sent back.
+const METAHEXA_PORTAL_CALLBACK: &str = "http://localhost:3000/callback";
+
+/// The app of the upstream-IdP tests, registered for logins into organizations.
+async fn metahexa_portal(app: &support::TestApp, token: &str) -> serde_json::Value {
+    let (status, client) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v2/clients",
+            token,
+            Some(serde_json::json!({
+            "name": "Metahexa portal", "app_type": "regular_web",
+            "callbacks": [METAHEXA_PORTAL_CALLBACK], "organization_usage": "require"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{client}");
+    client
+}
+
+/// What tests/peers/metahexa_app.mjs reads (the portal logging people into
+/// `org`), the upstream's port and Switchyard's TLS trust.
+fn metahexa_app_env(
+    app: &support::TestApp,
+    client: &serde_json::Value,
+    org: &serde_json::Value,
+    upstream_port: u16,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("SWITCHYARD_ISSUER", app.issuer.clone()),
+        (
+            "SWITCHYARD_CLIENT_ID",
+            client["client_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_REDIRECT_URI",
+            METAHEXA_PORTAL_CALLBACK.to_owned(),
+        ),
+        (
+            "SWITCHYARD_ORG_NAME",
+            org["name"].as_str().unwrap().to_owned(),
+        ),
+        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        (
+            "NODE_EXTRA_CA_CERTS",
+            app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+    ]
+}
+
 /// Runs `node --test <script>` in tests/peers with `env`; fails with the
 /// peer's output unless it exits 0.
 async fn run_node_test(script: &str, env: &[(&str, String)]) {
@@ -179,11 +252,7 @@ async fn openid_client_logs_in_to_an_organization_with_pkce() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn express_openid_connect_app_reads_org_id_from_its_session() {
     let app = spawn_tls().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_loopback_port();
     let mut env = seed_login_tenant(&app).await;
     // Register the Express app's callback on the seeded client, and the
     // method the middleware authenticates with (its default, HTTP Basic).
@@ -225,30 +294,12 @@ async fn express_openid_connect_app_reads_org_id_from_its_session() {
 async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
-    let app = spawn_configured(Backend::Sqlite, |config| {
-        config.tls = TlsMode::Dev;
-        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
-    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let app = spawn_tls_reaching_loopback().await;
+    let upstream_port = free_loopback_port();
     let upstream = format!("http://127.0.0.1:{upstream_port}");
     let token = app.admin_token().await;
     app.allow_organization_names(&token, true).await;
-    let (status, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &token,
-            Some(json!({
-            "name": "Metahexa portal", "app_type": "regular_web",
-            "callbacks": ["http://localhost:3000/callback"], "organization_usage": "require"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let client = metahexa_portal(&app, &token).await;
     let mut enabled = Vec::new();
     for (name, options) in [
         (
@@ -291,31 +342,12 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
-    let env = [
-        ("SWITCHYARD_ISSUER", app.issuer.clone()),
-        (
-            "SWITCHYARD_CLIENT_ID",
-            client["client_id"].as_str().unwrap().to_owned(),
-        ),
-        (
-            "SWITCHYARD_CLIENT_SECRET",
-            client["client_secret"].as_str().unwrap().to_owned(),
-        ),
-        (
-            "SWITCHYARD_REDIRECT_URI",
-            "http://localhost:3000/callback".to_owned(),
-        ),
-        ("SWITCHYARD_ORG_NAME", "metahexa".to_owned()),
-        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
-        ("UPSTREAM_PORT", upstream_port.to_string()),
+    let mut env = metahexa_app_env(&app, &client, &org, upstream_port);
+    env.extend([
         ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
         ("BACK_CONNECTION", "metahexa-sso".to_owned()),
         ("FRONT_CONNECTION", "metahexa-sso-front".to_owned()),
-        (
-            "NODE_EXTRA_CA_CERTS",
-            app.dir.path().join("tls/cert.pem").display().to_string(),
-        ),
-    ];
+    ]);
     run_node_test("oidc_provider_upstream.mjs", &env).await;
 }
 
@@ -328,30 +360,12 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
 async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_through_switchyard() {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
-    let app = spawn_configured(Backend::Sqlite, |config| {
-        config.tls = TlsMode::Dev;
-        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
-    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let app = spawn_tls_reaching_loopback().await;
+    let upstream_port = free_loopback_port();
     let upstream = format!("http://127.0.0.1:{upstream_port}");
     let token = app.admin_token().await;
     app.allow_organization_names(&token, true).await;
-    let (status, client) = app
-        .api(
-            Method::POST,
-            "/api/v2/clients",
-            &token,
-            Some(json!({
-            "name": "Metahexa portal", "app_type": "regular_web",
-            "callbacks": ["http://localhost:3000/callback"], "organization_usage": "require"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let client = metahexa_portal(&app, &token).await;
     let (status, connection) = app
         .api(
             Method::POST,
@@ -378,33 +392,14 @@ async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_throug
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
     let email = "ana@metahexa.example";
-    let env = [
-        ("SWITCHYARD_ISSUER", app.issuer.clone()),
-        (
-            "SWITCHYARD_CLIENT_ID",
-            client["client_id"].as_str().unwrap().to_owned(),
-        ),
-        (
-            "SWITCHYARD_CLIENT_SECRET",
-            client["client_secret"].as_str().unwrap().to_owned(),
-        ),
-        (
-            "SWITCHYARD_REDIRECT_URI",
-            "http://localhost:3000/callback".to_owned(),
-        ),
-        ("SWITCHYARD_ORG_NAME", "metahexa".to_owned()),
-        ("SWITCHYARD_ORG_ID", org["id"].as_str().unwrap().to_owned()),
-        ("UPSTREAM_PORT", upstream_port.to_string()),
+    let mut env = metahexa_app_env(&app, &client, &org, upstream_port);
+    env.extend([
         ("UPSTREAM_CLIENT_ID", "switchyard-oauth2".to_owned()),
         ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
         ("OAUTH2_CONNECTION", "metahexa-oauth2".to_owned()),
         ("OAUTH2_LABEL", "Metahexa Partners".to_owned()),
         ("USER_EMAIL", email.to_owned()),
-        (
-            "NODE_EXTRA_CA_CERTS",
-            app.dir.path().join("tls/cert.pem").display().to_string(),
-        ),
-    ];
+    ]);
     run_node_test("oidc_provider_oauth2_upstream.mjs", &env).await;
 
     // One user, made from the upstream identity, a member of metahexa.
@@ -496,19 +491,11 @@ async fn chromium_logs_in_through_the_pages() {
 async fn chromium_logs_in_through_an_upstream_idp() {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
-    let app = spawn_configured(Backend::Sqlite, |config| {
-        config.tls = TlsMode::Dev;
-        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
-    })
-    .await;
+    let app = spawn_tls_reaching_loopback().await;
     let mut env = seed_login_tenant(&app).await;
     let seeded = |name: &str| env.iter().find(|(k, _)| *k == name).unwrap().1.clone();
     let client_id = seeded("SWITCHYARD_CLIENT_ID");
-    let upstream_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let upstream_port = free_loopback_port();
     let token = app.admin_token().await;
     // A third-party app: Switchyard asks the person's consent too.
     let (status, body) = app
@@ -658,11 +645,7 @@ async fn chromium_spa_calls_the_token_endpoint_from_its_registered_origin() {
     use serde_json::json;
     let app = spawn_tls().await;
     let mut env = seed_login_tenant(&app).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_loopback_port();
     let origin = format!("http://127.0.0.1:{port}");
     let token = app.admin_token().await;
     let (status, spa) = app

@@ -16,14 +16,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import Provider from 'oidc-provider';
-import * as client from 'openid-client';
 import { Browser } from './browser.mjs';
+import { env, metahexaApp } from './metahexa_app.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-};
 
 const ISSUER = new URL(env('SWITCHYARD_ISSUER'));
 const CALLBACK = new URL('/login/callback', ISSUER).href;
@@ -74,25 +69,7 @@ await new Promise((resolve) => server.listen(Number(env('UPSTREAM_PORT')), '127.
 
 // --- The app ---------------------------------------------------------------------
 
-const config = await client.discovery(ISSUER, env('SWITCHYARD_CLIENT_ID'), env('SWITCHYARD_CLIENT_SECRET'));
-
-async function authorizeUrl(extra) {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT_URI, scope: 'openid email profile', state, nonce,
-    code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    organization: env('SWITCHYARD_ORG_NAME'), login_hint: EMAIL, ...extra,
-  });
-  return { url, check: { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce } };
-}
-
-async function tokensFor(redirectedTo, check) {
-  assert.ok(redirectedTo, 'the login should end back at the app');
-  const tokens = await client.authorizationCodeGrant(config, new URL(redirectedTo), check);
-  return tokens.claims();
-}
+const { authorizeUrl, tokensFor } = await metahexaApp(EMAIL);
 
 // --- The journeys ------------------------------------------------------------------
 
