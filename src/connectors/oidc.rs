@@ -27,10 +27,10 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError,
-    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, IssuerUrl, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, ProviderMetadata, RedirectUrl, ResponseTypes, Scope,
-    SignatureVerificationError, TokenResponse, TokenUrl, UserInfoUrl,
+    ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    ProviderMetadata, RedirectUrl, ResponseTypes, Scope, SignatureVerificationError, TokenResponse,
+    TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -43,7 +43,7 @@ use super::{
 use crate::clock::Clock;
 use crate::model::connection::{OidcMappingMode, OidcOptions};
 use crate::model::user::normalize_email;
-use crate::outbound::{Outbound, OutboundError, REQUEST_TIMEOUT, read_body};
+use crate::outbound::{Outbound, REQUEST_TIMEOUT, read_body};
 
 /// A token naming an unknown key fetches the JWKS again at most this often:
 /// forged tokens must not make the server hammer the upstream.
@@ -169,13 +169,6 @@ impl OidcConnector {
             fetch_timeout: REQUEST_TIMEOUT,
             last_refetch_at: Mutex::new(None),
         }
-    }
-
-    fn http(
-        &self,
-    ) -> impl Fn(HttpRequest) -> BoxFuture<'static, Result<HttpResponse, OutboundError>> + Send + Sync + '_
-    {
-        client(&self.outbound)
     }
 
     fn client_id(&self) -> Result<ClientId, UpstreamError> {
@@ -485,7 +478,7 @@ impl OidcConnector {
             exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(verifier.clone()));
         }
         let tokens = exchange
-            .request_async(&self.http())
+            .request_async(&super::http::client(&self.outbound))
             .await
             .map_err(|e| match e {
                 openidconnect::RequestTokenError::ServerResponse(answer) => UpstreamError::Denied {
