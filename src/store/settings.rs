@@ -36,15 +36,7 @@ impl Store {
 
     /// Sets a setting, replacing what it held.
     pub async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        sqlx::query(
-            "insert into tenant_settings (key, value) values ($1, $2) \
-             on conflict (key) do update set value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        write_setting(&self.pool, key, value).await
     }
 
     /// The tenant's settings, defaults filled in for those never set.
@@ -102,14 +94,24 @@ async fn write_tenant_settings(
     settings: &TenantSettings,
 ) -> StoreResult<()> {
     for (key, value) in settings.to_entries() {
-        sqlx::query(
-            "insert into tenant_settings (key, value) values ($1, $2) \
-             on conflict (key) do update set value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&mut *conn)
-        .await?;
+        write_setting(&mut *conn, key, &value).await?;
     }
+    Ok(())
+}
+
+/// Writes one setting, replacing its value.
+async fn write_setting<'c>(
+    executor: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    key: &str,
+    value: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into tenant_settings (key, value) values ($1, $2) \
+         on conflict (key) do update set value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(executor)
+    .await?;
     Ok(())
 }
