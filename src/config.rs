@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Public issuer URL (default: https://localhost:<port>/).
     #[arg(long, env = "SWITCHYARD_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
+    /// The tenant's name, in SAML entity IDs (`urn:auth0:<tenant>:<connection>`)
+    /// [default: the issuer host's first label, `switchyard` on localhost].
+    #[arg(long, env = "SWITCHYARD_TENANT_NAME", value_name = "NAME")]
+    pub tenant_name: Option<String>,
     /// TLS certificate chain (PEM). Without it, a dev certificate is generated.
     #[arg(
         long,
@@ -139,6 +143,7 @@ struct FileConfig {
     database_url: Option<String>,
     listen: Option<SocketAddr>,
     issuer: Option<String>,
+    tenant_name: Option<String>,
     demo: Option<bool>,
     demo_idp: Option<FileDemoIdp>,
     trust_forwarded_for: Option<bool>,
@@ -223,6 +228,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `None`: derived from the bound port once listening.
     pub issuer: Option<String>,
+    /// `None`: derived from the issuer (`Issuer::default_tenant_name`).
+    pub tenant_name: Option<String>,
     pub tls: TlsMode,
     pub demo: bool,
     pub bootstrap_client: Option<BootstrapClient>,
@@ -332,6 +339,10 @@ impl Config {
         if let Some(issuer) = &issuer {
             check_issuer(issuer)?;
         }
+        let tenant_name = args.tenant_name.clone().or(file.tenant_name);
+        if let Some(name) = &tenant_name {
+            check_tenant_name(name)?;
+        }
         let file_tls = file.tls.unwrap_or_default();
         let cert = args.tls_cert.clone().or(file_tls.cert);
         let key = args.tls_key.clone().or(file_tls.key);
@@ -386,6 +397,7 @@ impl Config {
             database_url,
             listen,
             issuer,
+            tenant_name,
             tls,
             demo: !args.no_demo && file.demo.unwrap_or(true),
             bootstrap_client,
@@ -471,6 +483,19 @@ fn resolve_limits(args: &ServeArgs, file: FileLimits) -> anyhow::Result<Connecti
     Ok(limits)
 }
 
+/// A tenant name goes into URNs: lowercase letters, digits and dashes.
+fn check_tenant_name(name: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        bail!("invalid tenant name {name:?}: lowercase letters, digits and dashes only");
+    }
+    Ok(())
+}
+
 /// The issuer is compared byte for byte by relying parties: an absolute
 /// https URL (http only for loopback) without query or fragment.
 pub fn check_issuer(issuer: &str) -> anyhow::Result<()> {
@@ -496,6 +521,21 @@ mod tests {
     fn parse(args: &[&str]) -> anyhow::Result<Config> {
         let cli = Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()))?;
         Config::from_serve_args(&cli.serve)
+    }
+
+    #[test]
+    fn a_tenant_name_fits_in_a_urn() -> anyhow::Result<()> {
+        assert_eq!(
+            parse(&["--tenant-name", "dev-acme-1"])?
+                .tenant_name
+                .as_deref(),
+            Some("dev-acme-1")
+        );
+        assert_eq!(parse(&[])?.tenant_name, None);
+        for refused in ["Acme", "a:b", "", "a b"] {
+            assert!(parse(&["--tenant-name", refused]).is_err(), "{refused:?}");
+        }
+        Ok(())
     }
 
     #[test]

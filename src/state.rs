@@ -42,6 +42,23 @@ impl Issuer {
         url::Url::parse(&self.identifier).is_ok_and(|url| crate::model::is_loopback_host(&url))
     }
 
+    /// The tenant's name when none is configured: the issuer host's first
+    /// label (`acme` for `https://acme.example.com/`), `switchyard` for an
+    /// IP address or localhost.
+    pub fn default_tenant_name(&self) -> String {
+        url::Url::parse(&self.identifier)
+            .ok()
+            .and_then(|url| match url.host() {
+                Some(url::Host::Domain(host)) if host != "localhost" => host
+                    .split('.')
+                    .next()
+                    .filter(|label| !label.is_empty())
+                    .map(str::to_ascii_lowercase),
+                _ => None,
+            })
+            .unwrap_or_else(|| "switchyard".to_owned())
+    }
+
     /// The audience of Management API tokens, as Auth0 spells it
     /// (`https://tenant/api/v2/`, trailing slash included).
     pub fn management_audience(&self) -> String {
@@ -51,6 +68,8 @@ impl Issuer {
 
 pub struct AppInner {
     pub issuer: Issuer,
+    /// In SAML entity IDs (`urn:auth0:<tenant>:<connection>`).
+    pub tenant_name: String,
     /// What time it is (the system clock; a test's own in tests).
     pub clock: Clock,
     pub store: Store,
@@ -178,6 +197,15 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_tenant_name_is_the_issuer_hosts_first_label() {
+        let tenant = |issuer: &str| Issuer::new(issuer).default_tenant_name();
+        assert_eq!(tenant("https://Acme.example.com/"), "acme");
+        assert_eq!(tenant("https://localhost:8443/"), "switchyard");
+        assert_eq!(tenant("http://127.0.0.1:8443/"), "switchyard");
+        assert_eq!(tenant("https://[::1]/"), "switchyard");
+    }
 
     /// Whether `future` is still pending when polled once.
     async fn pending(future: &mut (impl Future<Output = ()> + Unpin)) -> bool {

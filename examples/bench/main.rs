@@ -179,6 +179,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
         data_dir,
         listen: ([127, 0, 0, 1], port).into(),
         issuer: Some(format!("http://127.0.0.1:{port}/")),
+        tenant_name: None,
         tls: TlsMode::InsecureHttp,
         demo: false,
         trust_forwarded_for: false,

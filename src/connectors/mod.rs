@@ -8,6 +8,7 @@ mod http;
 pub mod oauth2;
 pub mod oidc;
 pub mod presets;
+pub mod saml;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -159,6 +160,10 @@ pub enum UpstreamError {
     /// The connection's options cannot work (no connector for its strategy yet).
     #[error("the connection is not usable: {0}")]
     Misconfigured(String),
+    /// A SAML response was refused: its own text says why (a wrong
+    /// certificate, a clock off by minutes, …), so an admin can act on it.
+    #[error("the SAML response was refused: {0}")]
+    Saml(#[from] saml::validate::SamlError),
 }
 
 impl UpstreamError {
@@ -203,6 +208,7 @@ impl UpstreamError {
             UpstreamError::Misconfigured(_) => {
                 "This connection is not set up for sign-in yet.".into()
             }
+            UpstreamError::Saml(error) => error.public_message(),
         }
     }
 }

@@ -74,6 +74,7 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
         database_url,
         listen: "127.0.0.1:0".parse().expect("addr"),
         issuer: None,
+        tenant_name: None,
         tls: TlsMode::InsecureHttp,
         demo: false,
         bootstrap_client: Some(BootstrapClient {

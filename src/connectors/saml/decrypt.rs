@@ -1,0 +1,1 @@
+//! XML Encryption of assertions: an `EncryptedAssertion` to its `Assertion`.
