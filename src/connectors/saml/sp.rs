@@ -2,11 +2,16 @@
 //! keys (signing AuthnRequests, decrypting assertions; rotated with an
 //! overlap) and the metadata document an IdP's admin imports.
 
-use crate::model::connection::Connection;
+use crate::model::connection::{Connection, ConnectionOptions};
 
 /// The SP entity ID of `connection`: `options.entityId` when set, else
 /// Auth0's `urn:auth0:<tenant>:<connection name>`.
 pub fn entity_id(tenant: &str, connection: &Connection) -> String {
+    if let ConnectionOptions::Saml(options) = &connection.options {
+        if let Some(entity_id) = options.sp_entity_id() {
+            return entity_id.to_owned();
+        }
+    }
     format!("urn:auth0:{tenant}:{}", connection.name)
 }
 

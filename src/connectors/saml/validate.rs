@@ -51,6 +51,10 @@ pub enum SamlError {
     /// an unexpected structure).
     #[error("malformed SAML response: {0}")]
     Malformed(String),
+    /// The assertion was used before (checked by the connector, against
+    /// the store, after validation).
+    #[error("assertion {0} was already used")]
+    Replayed(String),
 }
 
 impl SamlError {
@@ -59,6 +63,9 @@ impl SamlError {
         match self {
             SamlError::Malformed(_) => {
                 "The identity provider's answer is not a SAML response Switchyard accepts.".into()
+            }
+            SamlError::Replayed(_) => {
+                "This answer of the identity provider was already used. Sign in again.".into()
             }
         }
     }

@@ -25,7 +25,7 @@ pub use oidc::{OidcAttributeMap, OidcChannel, OidcMappingMode, OidcOptions};
 pub use options::{AccountLinking, ConnectionOptions, Scope};
 pub use profile::{Field, ProfileMap};
 pub use saml::{
-    SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,
+    IdpInitiated, SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,
     SamlSignatureAlgorithm,
 };
 pub use social::{

@@ -164,7 +164,37 @@ impl<'de> Deserialize<'de> for SamlAttributeNames {
     }
 }
 
+/// Auth0's `idpinitiated`, when enabled: unsolicited responses are
+/// accepted and the user goes on to this client's `initiate_login_uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpInitiated {
+    pub client_id: String,
+    /// Auth0's `client_authorizequery`, kept as given.
+    pub client_authorizequery: Option<String>,
+}
+
 impl SamlOptions {
+    /// Whether the IdP may sign with SHA-1 (refused unless the connection
+    /// says so explicitly).
+    pub fn allows_sha1(&self) -> bool {
+        false
+    }
+
+    /// The clock skew allowed on a response's time conditions.
+    pub fn clock_skew_ms(&self) -> i64 {
+        60_000
+    }
+
+    /// IdP-initiated SSO, if the connection enables it.
+    pub fn idp_initiated(&self) -> Option<IdpInitiated> {
+        None
+    }
+
+    /// Auth0's `entityId`: the SP entity ID, instead of `urn:auth0:<tenant>:<connection>`.
+    pub fn sp_entity_id(&self) -> Option<&str> {
+        None
+    }
+
     pub(super) fn check(&self) -> Result<(), ValidationError> {
         // metadataUrl is checked only when there is no metadataXml, as before
         // the options were typed (the XML wins).
