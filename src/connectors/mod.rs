@@ -8,6 +8,7 @@ mod http;
 pub mod oauth2;
 pub mod oidc;
 pub mod presets;
+mod refresh;
 pub mod saml;
 
 use std::collections::BTreeMap;

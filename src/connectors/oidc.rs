@@ -16,8 +16,16 @@
 //! [`DISCOVERY_MAX_STALE_MS`] at most.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
+use super::http::{MAX_RESPONSE_BYTES, client};
+use super::refresh::{Freshness, KeptFresh};
+use super::{
+    Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
+};
+use crate::clock::Clock;
+use crate::model::connection::{OidcMappingMode, OidcOptions};
+use crate::model::user::normalize_email;
+use crate::outbound::{Outbound, read_body};
 use base64::Engine;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -34,16 +42,6 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::watch;
-
-use super::http::{MAX_RESPONSE_BYTES, client};
-use super::{
-    Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
-};
-use crate::clock::Clock;
-use crate::model::connection::{OidcMappingMode, OidcOptions};
-use crate::model::user::normalize_email;
-use crate::outbound::{Outbound, REQUEST_TIMEOUT, read_body};
 
 /// A token naming an unknown key fetches the JWKS again at most this often:
 /// forged tokens must not make the server hammer the upstream.
@@ -109,17 +107,10 @@ struct Discovered {
     fetched_at: i64,
 }
 
-/// What a fetch of the metadata and keys ends with (`None` until it ends).
-type Flight = watch::Receiver<Option<Result<Arc<Discovered>, UpstreamError>>>;
-
-#[derive(Default)]
-struct Discovery {
-    /// The last good metadata and keys.
-    current: Option<Arc<Discovered>>,
-    /// The fetch under way, which every login needing it waits for.
-    flight: Option<Flight>,
-    /// When a refresh of `current` last failed.
-    failed_at: Option<i64>,
+impl super::refresh::Fetched for Discovered {
+    fn fetched_at(&self) -> i64 {
+        self.fetched_at
+    }
 }
 
 pub struct OidcConnector {
@@ -127,10 +118,8 @@ pub struct OidcConnector {
     options: OidcOptions,
     outbound: Outbound,
     clock: Clock,
-    /// Shared with the task of a fetch under way, which stores what it got.
-    discovery: Arc<Mutex<Discovery>>,
-    /// How long a fetch of the metadata and keys may take in all.
-    fetch_timeout: Duration,
+    /// The metadata and keys, kept fresh.
+    discovery: KeptFresh<Discovered>,
     /// When a token with no matching key last made the JWKS be fetched again.
     last_refetch_at: Mutex<Option<i64>>,
 }
@@ -140,6 +129,13 @@ pub struct OidcConnector {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How long the metadata and keys are used.
+const DISCOVERY_FRESHNESS: Freshness = Freshness {
+    max_age_ms: DISCOVERY_MAX_AGE_MS,
+    max_stale_ms: Some(DISCOVERY_MAX_STALE_MS),
+    retry_ms: DISCOVERY_RETRY_MS,
+};
 
 fn unreachable(e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Unreachable(e.to_string())
@@ -164,9 +160,13 @@ impl OidcConnector {
             connection_id: connection_id.to_owned(),
             options,
             outbound,
+            discovery: KeptFresh::new(
+                connection_id,
+                "the upstream's metadata and keys",
+                DISCOVERY_FRESHNESS,
+                clock.clone(),
+            ),
             clock,
-            discovery: Arc::default(),
-            fetch_timeout: REQUEST_TIMEOUT,
             last_refetch_at: Mutex::new(None),
         }
     }
@@ -191,90 +191,23 @@ impl OidcConnector {
     /// login that notices uses the last good ones). Logins that have none
     /// wait for the one fetch under way; its failure is theirs only.
     async fn discovered(&self) -> Result<Arc<Discovered>, UpstreamError> {
-        let now = self.clock.now_unix_millis();
-        let mut flight = {
-            let mut discovery = lock(&self.discovery);
-            match discovery.current.clone() {
-                Some(current) if now - current.fetched_at < DISCOVERY_MAX_AGE_MS => {
-                    return Ok(current);
-                }
-                Some(stale) if now - stale.fetched_at < DISCOVERY_MAX_STALE_MS => {
-                    let retry = discovery
-                        .failed_at
-                        .is_none_or(|at| now - at >= DISCOVERY_RETRY_MS);
-                    if discovery.flight.is_none() && retry {
-                        discovery.flight = Some(self.start_fetch());
-                    }
-                    return Ok(stale);
-                }
-                // None yet, or too old to trust: the login waits for a fetch.
-                _ => match &discovery.flight {
-                    Some(flight) => flight.clone(),
-                    None => {
-                        let flight = self.start_fetch();
-                        discovery.flight = Some(flight.clone());
-                        flight
-                    }
-                },
-            }
-        };
-        let ended = flight
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| unreachable("the fetch of the metadata and keys was abandoned"))?;
-        ended
-            .clone()
-            .unwrap_or_else(|| Err(unreachable("the fetch of the metadata and keys ended")))
-    }
-
-    /// Fetches the metadata and keys in a task of its own (a login that
-    /// gives up does not cancel it for the others), within `fetch_timeout`,
-    /// and stores them as the last good ones, or when it failed.
-    fn start_fetch(&self) -> Flight {
-        let (done, flight) = watch::channel(None);
         let (options, outbound, clock) = (
             self.options.clone(),
             self.outbound.clone(),
             self.clock.clone(),
         );
-        let (discovery, timeout) = (Arc::clone(&self.discovery), self.fetch_timeout);
-        let connection_id = self.connection_id.clone();
-        tokio::spawn(async move {
-            let fetched = tokio::time::timeout(timeout, fetch_discovered(&options, &outbound))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(unreachable(format!(
-                        "no metadata and keys within {} s",
-                        timeout.as_secs_f64()
-                    )))
-                })
-                .map(|(metadata, jwks)| {
-                    Arc::new(Discovered {
+        self.discovery
+            .get(move || {
+                Box::pin(async move {
+                    let (metadata, jwks) = fetch_discovered(&options, &outbound).await?;
+                    Ok(Discovered {
                         metadata,
                         jwks,
                         fetched_at: clock.now_unix_millis(),
                     })
-                });
-            {
-                let mut discovery = lock(&discovery);
-                discovery.flight = None;
-                match &fetched {
-                    Ok(found) => {
-                        discovery.current = Some(Arc::clone(found));
-                        discovery.failed_at = None;
-                    }
-                    Err(e) => {
-                        if discovery.current.is_some() {
-                            tracing::warn!(connection = %connection_id, error = %e,
-                                "refreshing the upstream's metadata and keys failed; the last good ones stay in use");
-                        }
-                        discovery.failed_at = Some(clock.now_unix_millis());
-                    }
-                }
-            }
-            done.send_replace(Some(fetched));
-        });
-        flight
+                })
+            })
+            .await
     }
 
     /// The JWKS again, for a token that no key or several keys match: `None`
@@ -292,18 +225,18 @@ impl OidcConnector {
             *last = Some(now);
         }
         let jwks = fetch_jwks(&self.outbound, &known.metadata).await?;
-        let mut discovery = lock(&self.discovery);
         // A refresh that ended meanwhile brought newer metadata: keep it,
         // with the keys just fetched.
-        let base = match &discovery.current {
-            Some(current) if current.fetched_at > known.fetched_at => current,
-            _ => known,
-        };
-        let found = Arc::new(Discovered {
-            jwks,
-            ..base.clone()
+        let found = self.discovery.replace(|current| {
+            let base = match current {
+                Some(current) if current.fetched_at > known.fetched_at => current,
+                _ => known,
+            };
+            Arc::new(Discovered {
+                jwks,
+                ..base.clone()
+            })
         });
-        discovery.current = Some(Arc::clone(&found));
         Ok(Some(found))
     }
 

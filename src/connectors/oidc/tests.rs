@@ -2,6 +2,8 @@
 //! with the client secret, which the confidential verifier checks without
 //! any JWKS): each check refuses what it must.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use super::*;
@@ -258,7 +260,7 @@ fn connector_knowing(announces_iss: bool, back_channel: bool) -> OidcConnector {
             authorization_response_iss_parameter_supported: announces_iss,
         },
     );
-    lock(&connector.discovery).current = Some(Arc::new(known));
+    connector.discovery.replace(|_| Arc::new(known));
     connector
 }
 
@@ -532,7 +534,7 @@ async fn a_hung_upstream_holds_logins_no_longer_than_the_fetch_timeout() {
     let upstream = Upstream::start(vec![SigningKey::generate(Some("k1")).public]).await;
     let mut connector = upstream.connector(Clock::fixed(NOW_MS));
     // REQUEST_TIMEOUT in production; short here, for the test's sake.
-    connector.fetch_timeout = Duration::from_millis(200);
+    connector.discovery.fetch_timeout = Duration::from_millis(200);
     upstream.answer(Answers::Never);
     let (a, b) = tokio::join!(connector.discovered(), connector.discovered());
     for failed in [a, b] {
@@ -550,10 +552,7 @@ async fn a_hung_upstream_holds_logins_no_longer_than_the_fetch_timeout() {
 
 /// Waits for the refresh under way, if any.
 async fn refreshed(connector: &OidcConnector) {
-    let flight = lock(&connector.discovery).flight.clone();
-    if let Some(mut flight) = flight {
-        let _ = flight.wait_for(Option::is_some).await;
-    }
+    connector.discovery.settled().await;
 }
 
 #[tokio::test]

@@ -1,32 +1,42 @@
 //! The identity provider of a SAML connection, from its metadata
 //! (`metadataXml`, `metadataUrl`) or from the options typed by hand
 //! (`signInEndpoint`, `signingCert`, `idpEntityId`).
+//!
+//! Reading a metadata document is the model's ([`SamlOptions::describe_idp`]):
+//! the options' write check refuses metadata that describes no usable IdP,
+//! and the model does not depend on the connectors. This module keeps the
+//! IdP of a `metadataUrl` fresh (the OIDC connector's single-flight
+//! refresh, [`KeptFresh`]) and warns in the log before a certificate expires.
 
-use crate::model::connection::SamlOptions;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// One of the IdP's signing certificates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpCertificate {
-    pub der: Vec<u8>,
-    /// Its `notAfter`, for the Management API and the expiry warnings.
-    pub not_after_ms: i64,
-}
+use crate::clock::Clock;
+use crate::connectors::UpstreamError;
+use crate::connectors::refresh::{Fetched, Freshness, KeptFresh};
+pub use crate::model::connection::{IdentityProvider, IdpCertificate};
+use crate::model::connection::{MAX_METADATA_BYTES, SamlOptions, certificate_facts};
+use crate::outbound::{Outbound, read_body};
 
-/// What the service provider needs to know of the IdP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityProvider {
-    /// `None` when configured by hand without `idpEntityId`.
-    pub entity_id: Option<String>,
-    /// SingleSignOnService for the HTTP-Redirect binding.
-    pub sso_redirect: Option<String>,
-    /// SingleSignOnService for the HTTP-POST binding.
-    pub sso_post: Option<String>,
-    pub slo: Option<String>,
-    /// Several during a rollover; never empty.
-    pub certificates: Vec<IdpCertificate>,
-    /// The IdP's metadata asks for signed AuthnRequests.
-    pub wants_signed_requests: bool,
-}
+/// Metadata fetched from `metadataUrl` is fetched again once this old (the
+/// login that notices goes on with it meanwhile).
+pub const METADATA_MAX_AGE_MS: i64 = 3_600_000;
+/// After a refresh failed, the next is not tried sooner than this.
+pub const METADATA_RETRY_MS: i64 = 60_000;
+/// The log warns when an IdP certificate has this many days left, once each.
+pub const EXPIRY_WARNING_DAYS: [i64; 3] = [30, 7, 1];
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// The last good metadata is kept while refreshes fail, with no limit of
+/// age (unlike OIDC keys, a day): a metadata URL is often served apart from
+/// the IdP's login (a portal, a CDN) and is down while logins work, and
+/// IdPs publish a new certificate well before they sign with it. Each failed
+/// refresh is logged.
+const METADATA_FRESHNESS: Freshness = Freshness {
+    max_age_ms: METADATA_MAX_AGE_MS,
+    max_stale_ms: None,
+    retry_ms: METADATA_RETRY_MS,
+};
 
 /// The IdP described by `options`, with `fetched_metadata` the document
 /// read from `metadataUrl` (if the options name one).
@@ -34,8 +44,21 @@ pub fn describe(
     options: &SamlOptions,
     fetched_metadata: Option<&str>,
 ) -> Result<IdentityProvider, String> {
-    let _ = (options, fetched_metadata);
-    Err("not built yet".into())
+    options
+        .describe_idp(fetched_metadata)
+        .map_err(|(field, why)| format!("{field} {why}"))
+}
+
+/// The IdP of fetched metadata, and when it was fetched.
+struct Described {
+    idp: Arc<IdentityProvider>,
+    fetched_at: i64,
+}
+
+impl Fetched for Described {
+    fn fetched_at(&self) -> i64 {
+        self.fetched_at
+    }
 }
 
 /// The IdP of one connection as it stands now: described once from inline
@@ -43,24 +66,132 @@ pub fn describe(
 /// refreshed periodically, the last good metadata kept while a refresh fails.
 pub struct IdpSource {
     options: SamlOptions,
+    outbound: Outbound,
+    clock: Clock,
+    /// Inline metadata or options typed by hand, described once.
+    inline: Option<Result<Arc<IdentityProvider>, String>>,
+    fetched: KeptFresh<Described>,
+    /// The expiry warnings logged: a certificate's SHA-256 → how many of
+    /// [`EXPIRY_WARNING_DAYS`] (then "expired") it has crossed.
+    warned: Mutex<HashMap<String, usize>>,
 }
 
 impl IdpSource {
-    pub fn new(
-        options: SamlOptions,
-        outbound: crate::outbound::Outbound,
-        clock: crate::clock::Clock,
-    ) -> Self {
-        let _ = (outbound, clock);
-        IdpSource { options }
+    pub fn new(options: SamlOptions, outbound: Outbound, clock: Clock) -> Self {
+        let url = options.metadata_url.clone().unwrap_or_default();
+        let inline = (options.metadata_xml.is_some() || options.metadata_url.is_none())
+            .then(|| describe(&options, None).map(Arc::new));
+        let fetched = KeptFresh::new(
+            &url,
+            "the IdP's SAML metadata",
+            METADATA_FRESHNESS,
+            clock.clone(),
+        );
+        IdpSource {
+            options,
+            outbound,
+            clock,
+            inline,
+            fetched,
+            warned: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The IdP to send the next request to and check its response against.
-    pub async fn current(
-        &self,
-    ) -> Result<std::sync::Arc<IdentityProvider>, crate::connectors::UpstreamError> {
-        describe(&self.options, None)
-            .map(std::sync::Arc::new)
-            .map_err(crate::connectors::UpstreamError::Misconfigured)
+    pub async fn current(&self) -> Result<Arc<IdentityProvider>, UpstreamError> {
+        let idp = match &self.inline {
+            Some(described) => described.clone().map_err(UpstreamError::Misconfigured)?,
+            None => {
+                let (options, outbound, clock) = (
+                    self.options.clone(),
+                    self.outbound.clone(),
+                    self.clock.clone(),
+                );
+                let described = self
+                    .fetched
+                    .get(move || Box::pin(fetch(options, outbound, clock)))
+                    .await?;
+                Arc::clone(&described.idp)
+            }
+        };
+        self.warn_of_expiry(&idp);
+        Ok(idp)
+    }
+
+    /// Logs a warning when a certificate of `idp` has crossed one more of
+    /// [`EXPIRY_WARNING_DAYS`] (or expired) since the last; returns the
+    /// warnings logged, as (SHA-256 thumbprint, days left).
+    fn warn_of_expiry(&self, idp: &IdentityProvider) -> Vec<(String, i64)> {
+        let now = self.clock.now_unix_millis();
+        let mut logged = Vec::new();
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        for certificate in &idp.certificates {
+            let left_ms = certificate.not_after_ms - now;
+            let crossed = EXPIRY_WARNING_DAYS
+                .iter()
+                .filter(|days| left_ms <= **days * DAY_MS)
+                .count()
+                + usize::from(left_ms <= 0);
+            if crossed == 0 {
+                continue;
+            }
+            let Ok(facts) = certificate_facts(&certificate.der) else {
+                continue;
+            };
+            let before = warned.entry(facts.thumbprint_sha256.clone()).or_default();
+            if crossed <= *before {
+                continue;
+            }
+            *before = crossed;
+            let days_left = left_ms.div_euclid(DAY_MS);
+            if left_ms <= 0 {
+                tracing::warn!(subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
+                    "an IdP signing certificate has expired: responses it signs still verify, \
+                     but ask the IdP's admin for its new certificate");
+            } else {
+                tracing::warn!(subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
+                    days_left, "an IdP signing certificate expires soon: add its successor to the connection");
+            }
+            logged.push((facts.thumbprint_sha256, days_left));
+        }
+        logged
     }
 }
+
+/// The metadata at `metadataUrl`, read into the IdP it describes: a
+/// document that describes none usable (no certificate left, …) fails as
+/// a fetch does, so the last good one stays.
+async fn fetch(
+    options: SamlOptions,
+    outbound: Outbound,
+    clock: Clock,
+) -> Result<Described, UpstreamError> {
+    let unreachable = |e: &dyn std::fmt::Display| UpstreamError::Unreachable(e.to_string());
+    let url = options
+        .metadata_url
+        .as_deref()
+        .ok_or_else(|| UpstreamError::Misconfigured("no metadataUrl".into()))?;
+    let request = outbound.get(url).map_err(|e| unreachable(&e))?;
+    let response = crate::outbound::send(request)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    if !response.status().is_success() {
+        return Err(unreachable(&format!(
+            "{url} answered {}",
+            response.status()
+        )));
+    }
+    let body = read_body(response, MAX_METADATA_BYTES)
+        .await
+        .map_err(|e| unreachable(&e))?;
+    let xml = std::str::from_utf8(&body)
+        .map_err(|_| UpstreamError::Misconfigured(format!("the metadata at {url} is not UTF-8")))?;
+    let idp = describe(&options, Some(xml)).map_err(UpstreamError::Misconfigured)?;
+    Ok(Described {
+        idp: Arc::new(idp),
+        fetched_at: clock.now_unix_millis(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

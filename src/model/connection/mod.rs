@@ -10,6 +10,7 @@ mod oidc;
 mod options;
 mod profile;
 mod saml;
+mod saml_metadata;
 mod social;
 
 use std::fmt;
@@ -25,9 +26,16 @@ pub use oidc::{OidcAttributeMap, OidcChannel, OidcMappingMode, OidcOptions};
 pub use options::{AccountLinking, ConnectionOptions, Scope};
 pub use profile::{Field, ProfileMap};
 pub use saml::{
-    IdpInitiated, SamlAttributeNames, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding,
+    DEFAULT_CLOCK_SKEW_SECONDS, IdpInitiated, MAX_CLOCK_SKEW_SECONDS, SamlAttributeNames,
+    SamlDigestAlgorithm, SamlIdpInitiatedOptions, SamlOptions, SamlProtocolBinding,
     SamlSignatureAlgorithm,
 };
+pub use saml_metadata::{
+    CertificateFacts, IdentityProvider, IdpCertificate, MAX_METADATA_BYTES, certificate_facts,
+    parse_metadata,
+};
+#[cfg(test)]
+pub use saml_metadata::{test_certificate, test_metadata};
 pub use social::{
     GithubOptions, GoogleOptions, OAUTH2_PROFILE_MAP, OAUTH2_USERINFO_URL, OAuth2Options,
     WindowsLiveOptions,

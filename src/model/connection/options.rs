@@ -712,7 +712,12 @@ pub(super) mod tests {
             json!({"signInEndpoint": "https://idp.example.com/sso", "signingCert": "bm90IGEgY2VydA=="}),
         );
         assert!(check_options(Strategy::Saml, &bad_cert).is_err());
-        let with_metadata = map(json!({"metadataXml": "<EntityDescriptor/>"}));
+        let cert = super::super::test_certificate(
+            "idp.example.com",
+            time::macros::datetime!(2031-01-01 0:00 UTC),
+        );
+        let metadata = super::super::test_metadata("urn:example:idp", &[cert.der()]);
+        let with_metadata = map(json!({ "metadataXml": metadata }));
         assert!(check_options(Strategy::Saml, &with_metadata).is_ok());
     }
 
