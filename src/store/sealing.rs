@@ -1,5 +1,6 @@
 //! The store's secret columns, sealed under the key-encryption key
-//! (`crate::secrets`): signing keys' `private_key_der` and the
+//! (`crate::secrets`): signing keys' `private_key_der`, SAML SP keys'
+//! `private_key` and the
 //! [`SEALED_CONNECTION_OPTIONS`] inside a connection's `options`. The
 //! aggregates seal as they write and open as they read; this file also walks
 //! every secret of the database, to seal what older versions stored in the
@@ -20,11 +21,12 @@ use crate::secrets::{
 pub struct SealedRows {
     pub signing_keys: usize,
     pub connection_secrets: usize,
+    pub saml_sp_keys: usize,
 }
 
 impl SealedRows {
     pub fn total(&self) -> usize {
-        self.signing_keys + self.connection_secrets
+        self.signing_keys + self.connection_secrets + self.saml_sp_keys
     }
 }
 
@@ -57,6 +59,7 @@ impl Store {
             .keys
             .iter()
             .map(|(_, stored)| stored.as_str())
+            .chain(rows.saml_sp_keys.iter().map(|(_, stored)| stored.as_str()))
             .chain(connection_secrets);
         let mut secrets = StoredSecrets::default();
         for stored in values {
@@ -158,11 +161,11 @@ impl Store {
                     .await?;
             }
             Backend::Postgres => {
-                if let Err(e) = sqlx::query("vacuum full signing_keys, connections")
+                if let Err(e) = sqlx::query("vacuum full signing_keys, connections, saml_sp_keys")
                     .execute(&self.pool)
                     .await
                 {
-                    tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections` as the tables' owner");
+                    tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections, saml_sp_keys` as the tables' owner");
                 }
             }
         }
@@ -196,7 +199,9 @@ impl Store {
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 // Nodes starting together walk one after the other.
-                sqlx::query("lock table signing_keys, connections in share row exclusive mode")
+                sqlx::query(
+                    "lock table signing_keys, connections, saml_sp_keys in share row exclusive mode",
+                )
                     .execute(&mut *tx)
                     .await?;
                 tx
@@ -212,6 +217,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 sealed.signing_keys += 1;
+            }
+        }
+        for (id, stored) in &rows.saml_sp_keys {
+            if let Some(next) = rewrite(&SealedField::saml_sp_key(id), stored)? {
+                sqlx::query("update saml_sp_keys set private_key = $2 where id = $1")
+                    .bind(id)
+                    .bind(next)
+                    .execute(&mut *tx)
+                    .await?;
+                sealed.saml_sp_keys += 1;
             }
         }
         for (id, mut options) in rows.connections {
@@ -245,6 +260,8 @@ struct SecretRows {
     keys: Vec<(String, String)>,
     /// Every connection's id and `options`.
     connections: Vec<(String, Value)>,
+    /// Every SAML SP key's `id` and `private_key`.
+    saml_sp_keys: Vec<(String, String)>,
 }
 
 impl SecretRows {
@@ -267,6 +284,16 @@ impl SecretRows {
                 ))
             })
             .collect::<StoreResult<_>>()?;
-        Ok(SecretRows { keys, connections })
+        let saml_sp_keys = sqlx::query("select id, private_key from saml_sp_keys order by id")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("private_key")?)))
+            .collect::<StoreResult<_>>()?;
+        Ok(SecretRows {
+            keys,
+            connections,
+            saml_sp_keys,
+        })
     }
 }
