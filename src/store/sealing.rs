@@ -209,26 +209,22 @@ impl Store {
         };
         let mut sealed = SealedRows::default();
         let rows = SecretRows::read(&mut tx).await?;
-        for (kid, stored) in &rows.keys {
-            if let Some(next) = rewrite(&SealedField::signing_key(kid), stored)? {
-                sqlx::query("update signing_keys set private_key_der = $2 where kid = $1")
-                    .bind(kid)
-                    .bind(next)
-                    .execute(&mut *tx)
-                    .await?;
-                sealed.signing_keys += 1;
-            }
-        }
-        for (id, stored) in &rows.saml_sp_keys {
-            if let Some(next) = rewrite(&SealedField::saml_sp_key(id), stored)? {
-                sqlx::query("update saml_sp_keys set private_key = $2 where id = $1")
-                    .bind(id)
-                    .bind(next)
-                    .execute(&mut *tx)
-                    .await?;
-                sealed.saml_sp_keys += 1;
-            }
-        }
+        sealed.signing_keys = rewrite_keys(
+            &mut tx,
+            &rows.keys,
+            SealedField::signing_key,
+            "update signing_keys set private_key_der = $2 where kid = $1",
+            &rewrite,
+        )
+        .await?;
+        sealed.saml_sp_keys = rewrite_keys(
+            &mut tx,
+            &rows.saml_sp_keys,
+            SealedField::saml_sp_key,
+            "update saml_sp_keys set private_key = $2 where id = $1",
+            &rewrite,
+        )
+        .await?;
         for (id, mut options) in rows.connections {
             let mut changed = 0;
             for pointer in SEALED_CONNECTION_OPTIONS {
@@ -252,6 +248,30 @@ impl Store {
         tx.commit().await?;
         Ok(sealed)
     }
+}
+
+/// Runs `rewrite` over the private keys of one table (`rows`: each key's id
+/// and stored value), writing each `Some` with `update` (`$1` the id, `$2`
+/// the value); how many it wrote.
+async fn rewrite_keys(
+    tx: &mut sqlx::AnyConnection,
+    rows: &[(String, String)],
+    field: fn(&str) -> SealedField,
+    update: &'static str,
+    rewrite: &impl Fn(&SealedField, &str) -> Result<Option<String>, SealError>,
+) -> StoreResult<usize> {
+    let mut written = 0;
+    for (id, stored) in rows {
+        if let Some(next) = rewrite(&field(id), stored)? {
+            sqlx::query(update)
+                .bind(id)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }
 
 /// The secret columns as stored.
