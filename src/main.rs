@@ -257,9 +257,10 @@ async fn rotate_kek(
     )
     .await?;
     say!(
-        "re-sealed {} signing keys and {} connection secrets: key-encryption key {} replaces {}",
+        "re-sealed {} signing keys, {} connection secrets and {} SAML SP keys: key-encryption key {} replaces {}",
         rotation.resealed.signing_keys,
         rotation.resealed.connection_secrets,
+        rotation.resealed.saml_sp_keys,
         rotation.new_key_id,
         rotation.old_key_id
     )?;

@@ -6,6 +6,7 @@ mod login;
 mod logout;
 pub mod management;
 mod provider;
+mod saml;
 mod signup;
 
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(login::router())
         .merge(logout::router())
         .merge(signup::router())
+        .merge(saml::router())
         .merge(health::router())
         .merge(management)
         .route(

@@ -165,7 +165,7 @@ fn to_jwt_alg(alg: SigningAlg) -> Algorithm {
 }
 
 /// A new private key for `alg`, as PKCS#8 DER.
-fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     let bad = |e: aws_lc_rs::error::Unspecified| KeyError::BadKey(e.to_string());
     match alg {
         SigningAlg::RS256 => {
@@ -354,9 +354,10 @@ pub fn pkcs7_pem(certificate_der: &[u8]) -> Result<String, KeyError> {
 }
 
 /// A self-signed certificate of the key `pkcs8` (of `alg`), named after its
-/// `kid` and valid from its creation for 20 years. It only carries the public
-/// key, as Auth0's do: nothing checks its dates or chains it to a CA.
-fn self_signed_certificate(
+/// `kid` (or what else names the key) and valid from its creation for 20
+/// years. It only carries the public key, as Auth0's do: nothing checks its
+/// dates or chains it to a CA.
+pub(crate) fn self_signed_certificate(
     alg: SigningAlg,
     pkcs8: &[u8],
     kid: &str,

@@ -76,6 +76,14 @@ impl SealedField {
         }
     }
 
+    /// A SAML connection's SP private key (`saml_sp_keys.private_key`).
+    pub fn saml_sp_key(id: &str) -> Self {
+        SealedField {
+            place: "saml_sp_keys.private_key".to_owned(),
+            row: id.to_owned(),
+        }
+    }
+
     /// One of a connection's [`SEALED_CONNECTION_OPTIONS`].
     pub fn connection_option(connection_id: &str, pointer: &str) -> Self {
         SealedField {

@@ -203,6 +203,19 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "The identity is already linked to a user",
     ),
     unique("pending_links_pkey", "pending_links", &["transaction_id"]),
+    unique("saml_sp_keys_pkey", "saml_sp_keys", &["id"]),
+    check("saml_sp_keys_state_check", "saml_sp_keys"),
+    // A partial unique index: one current and one next SP key per connection.
+    unique(
+        "saml_sp_keys_connection_state_key",
+        "saml_sp_keys",
+        &["connection_id", "state"],
+    ),
+    unique(
+        "saml_assertion_ids_pkey",
+        "saml_assertion_ids",
+        &["connection_id", "assertion_id"],
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.

@@ -1,6 +1,9 @@
 //! Deleting what has expired: login transactions, authorization codes,
-//! sessions, refresh-token families and brute-force counters. Login
-//! transactions go as they expire; every other kind is kept a day past its
+//! sessions, refresh-token families, brute-force counters, the SAML replay
+//! cache and SAML SP keys past their decryption overlap. Login transactions,
+//! SAML assertion IDs and SP keys go as they expire (an expired assertion is
+//! refused for its dates already; an old key must not outlive its use);
+//! every other kind is kept a day past its
 //! end, so that a replayed code or a reused refresh token is still
 //! recognised (and revokes what it issued) for that long.
 
@@ -18,6 +21,8 @@ pub struct Purged {
     pub refresh_grants: u64,
     pub login_throttle: u64,
     pub revoked_access_tokens: u64,
+    pub saml_assertion_ids: u64,
+    pub saml_sp_keys: u64,
 }
 
 impl Purged {
@@ -28,6 +33,8 @@ impl Purged {
             + self.refresh_grants
             + self.login_throttle
             + self.revoked_access_tokens
+            + self.saml_assertion_ids
+            + self.saml_sp_keys
     }
 }
 
@@ -38,23 +45,23 @@ impl Store {
     /// Safe to run on every node at once: each statement is one delete.
     pub async fn purge_expired(&self, now: i64, session_idle_ms: i64) -> StoreResult<Purged> {
         let cutoff = now - RETENTION_MS;
-        let delete = |sql: &'static str| async move {
+        // Runs `sql`, whose `$1` is the moment before which rows go.
+        let delete_before = |before: i64, sql: &'static str| async move {
             Ok::<u64, super::StoreError>(
                 sqlx::query(sql)
-                    .bind(cutoff)
+                    .bind(before)
                     .execute(&self.pool)
                     .await?
                     .rows_affected(),
             )
         };
+        let delete = |sql| delete_before(cutoff, sql);
+        let delete_now = |sql| delete_before(now, sql);
         Ok(Purged {
             // A login transaction is useless once expired: nothing needs to
             // recognise it later, so it goes at once, not after retention.
-            login_transactions: sqlx::query("delete from login_transactions where expires_at < $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+            login_transactions: delete_now("delete from login_transactions where expires_at < $1")
+                .await?,
             authorization_codes: delete("delete from authorization_codes where expires_at < $1")
                 .await?,
             sessions: sqlx::query(
@@ -75,6 +82,9 @@ impl Store {
                 "delete from revoked_access_tokens where expires_at < $1",
             )
             .await?,
+            saml_assertion_ids: delete_now("delete from saml_assertion_ids where expires_at <= $1")
+                .await?,
+            saml_sp_keys: delete_now("delete from saml_sp_keys where decrypts_until <= $1").await?,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The store's secret columns, sealed under the key-encryption key
-//! (`crate::secrets`): signing keys' `private_key_der` and the
+//! (`crate::secrets`): signing keys' `private_key_der`, SAML SP keys'
+//! `private_key` and the
 //! [`SEALED_CONNECTION_OPTIONS`] inside a connection's `options`. The
 //! aggregates seal as they write and open as they read; this file also walks
 //! every secret of the database, to seal what older versions stored in the
@@ -20,11 +21,12 @@ use crate::secrets::{
 pub struct SealedRows {
     pub signing_keys: usize,
     pub connection_secrets: usize,
+    pub saml_sp_keys: usize,
 }
 
 impl SealedRows {
     pub fn total(&self) -> usize {
-        self.signing_keys + self.connection_secrets
+        self.signing_keys + self.connection_secrets + self.saml_sp_keys
     }
 }
 
@@ -57,6 +59,7 @@ impl Store {
             .keys
             .iter()
             .map(|(_, stored)| stored.as_str())
+            .chain(rows.saml_sp_keys.iter().map(|(_, stored)| stored.as_str()))
             .chain(connection_secrets);
         let mut secrets = StoredSecrets::default();
         for stored in values {
@@ -158,11 +161,11 @@ impl Store {
                     .await?;
             }
             Backend::Postgres => {
-                if let Err(e) = sqlx::query("vacuum full signing_keys, connections")
+                if let Err(e) = sqlx::query("vacuum full signing_keys, connections, saml_sp_keys")
                     .execute(&self.pool)
                     .await
                 {
-                    tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections` as the tables' owner");
+                    tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections, saml_sp_keys` as the tables' owner");
                 }
             }
         }
@@ -196,7 +199,9 @@ impl Store {
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 // Nodes starting together walk one after the other.
-                sqlx::query("lock table signing_keys, connections in share row exclusive mode")
+                sqlx::query(
+                    "lock table signing_keys, connections, saml_sp_keys in share row exclusive mode",
+                )
                     .execute(&mut *tx)
                     .await?;
                 tx
@@ -204,16 +209,22 @@ impl Store {
         };
         let mut sealed = SealedRows::default();
         let rows = SecretRows::read(&mut tx).await?;
-        for (kid, stored) in &rows.keys {
-            if let Some(next) = rewrite(&SealedField::signing_key(kid), stored)? {
-                sqlx::query("update signing_keys set private_key_der = $2 where kid = $1")
-                    .bind(kid)
-                    .bind(next)
-                    .execute(&mut *tx)
-                    .await?;
-                sealed.signing_keys += 1;
-            }
-        }
+        sealed.signing_keys = rewrite_keys(
+            &mut tx,
+            &rows.keys,
+            SealedField::signing_key,
+            "update signing_keys set private_key_der = $2 where kid = $1",
+            &rewrite,
+        )
+        .await?;
+        sealed.saml_sp_keys = rewrite_keys(
+            &mut tx,
+            &rows.saml_sp_keys,
+            SealedField::saml_sp_key,
+            "update saml_sp_keys set private_key = $2 where id = $1",
+            &rewrite,
+        )
+        .await?;
         for (id, mut options) in rows.connections {
             let mut changed = 0;
             for pointer in SEALED_CONNECTION_OPTIONS {
@@ -239,12 +250,38 @@ impl Store {
     }
 }
 
+/// Runs `rewrite` over the private keys of one table (`rows`: each key's id
+/// and stored value), writing each `Some` with `update` (`$1` the id, `$2`
+/// the value); how many it wrote.
+async fn rewrite_keys(
+    tx: &mut sqlx::AnyConnection,
+    rows: &[(String, String)],
+    field: fn(&str) -> SealedField,
+    update: &'static str,
+    rewrite: &impl Fn(&SealedField, &str) -> Result<Option<String>, SealError>,
+) -> StoreResult<usize> {
+    let mut written = 0;
+    for (id, stored) in rows {
+        if let Some(next) = rewrite(&field(id), stored)? {
+            sqlx::query(update)
+                .bind(id)
+                .bind(next)
+                .execute(&mut *tx)
+                .await?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
 /// The secret columns as stored.
 struct SecretRows {
     /// Every signing key's `kid` and `private_key_der`, retired ones too.
     keys: Vec<(String, String)>,
     /// Every connection's id and `options`.
     connections: Vec<(String, Value)>,
+    /// Every SAML SP key's `id` and `private_key`.
+    saml_sp_keys: Vec<(String, String)>,
 }
 
 impl SecretRows {
@@ -267,6 +304,16 @@ impl SecretRows {
                 ))
             })
             .collect::<StoreResult<_>>()?;
-        Ok(SecretRows { keys, connections })
+        let saml_sp_keys = sqlx::query("select id, private_key from saml_sp_keys order by id")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("private_key")?)))
+            .collect::<StoreResult<_>>()?;
+        Ok(SecretRows {
+            keys,
+            connections,
+            saml_sp_keys,
+        })
     }
 }

@@ -40,6 +40,7 @@ mod refresh;
 mod resource_servers;
 mod revocation;
 mod roles;
+mod saml;
 mod schema;
 mod sealing;
 mod sessions;

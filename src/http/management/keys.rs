@@ -72,6 +72,19 @@ pub struct SigningKeyCertBody {
     pub cert: String,
 }
 
+/// A certificate's SHA-1 as Auth0 shows it: the `thumbprint` (hex) and the
+/// `fingerprint` (the same, colon-separated).
+pub(super) fn sha1_prints(certificate_der: &[u8]) -> (String, String) {
+    let thumbprint = hex::encode_upper(sha1(certificate_der));
+    let fingerprint = thumbprint
+        .as_bytes()
+        .chunks(2)
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(":");
+    (thumbprint, fingerprint)
+}
+
 fn key_body(record: SigningKeyRecord) -> Result<SigningKeyBody, ApiError> {
     let cert = record.certificate.unwrap_or_default();
     let der = if cert.is_empty() {
@@ -79,21 +92,12 @@ fn key_body(record: SigningKeyRecord) -> Result<SigningKeyBody, ApiError> {
     } else {
         Some(certificate_der(&cert).map_err(ApiError::internal)?)
     };
-    let thumbprint = der
-        .as_deref()
-        .map(|der| hex::encode_upper(sha1(der)))
-        .unwrap_or_default();
+    let (thumbprint, fingerprint) = der.as_deref().map(sha1_prints).unwrap_or_default();
     let pkcs7 = der
         .as_deref()
         .map(pkcs7_pem)
         .transpose()
         .map_err(ApiError::internal)?;
-    let fingerprint = thumbprint
-        .as_bytes()
-        .chunks(2)
-        .map(String::from_utf8_lossy)
-        .collect::<Vec<_>>()
-        .join(":");
     let revoked = record.revoked_at.is_some();
     Ok(SigningKeyBody {
         current: record.state == "current",

@@ -39,6 +39,7 @@ macro_rules! list_body {
 
 mod client_grants;
 mod clients;
+mod connection_keys;
 mod connections;
 mod grants;
 mod inert;
@@ -93,6 +94,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "create:connections",
     "update:connections",
     "delete:connections",
+    "read:connections_keys",
+    "update:connections_keys",
     "read:clients",
     "create:clients",
     "update:clients",
@@ -302,6 +305,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(members::router())
         .merge(organization_grants::router())
         .merge(connections::router())
+        .merge(connection_keys::router())
         .merge(clients::router())
         .merge(client_grants::router())
         .merge(grants::router())
