@@ -188,11 +188,16 @@ impl Application {
         )
         .context("building the outbound HTTP client")?;
         let metrics = metrics::Metrics::new(&store);
-        let connectors = connectors::Connectors::new(outbound.clone(), clock.clone());
         let tenant_name = config
             .tenant_name
             .clone()
             .unwrap_or_else(|| issuer.default_tenant_name());
+        let connectors = connectors::Connectors::new(
+            outbound.clone(),
+            clock.clone(),
+            store.clone(),
+            tenant_name.clone(),
+        );
         let state = AppState(Arc::new(AppInner {
             issuer,
             tenant_name,

@@ -234,6 +234,22 @@ pub trait RedirectConnector: Send + Sync {
         request: &'a UpstreamRequest,
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>>;
+
+    /// The identity an answer the upstream sent unasked vouches for (SAML's
+    /// IdP-initiated SSO, at `callback_url`), verified as `finish` verifies
+    /// an answer; only a connector whose connection accepts them has any.
+    fn finish_unsolicited<'a>(
+        &'a self,
+        callback_url: &'a str,
+        response: &'a CallbackParams,
+    ) -> BoxFuture<'a, Result<Identity, UpstreamError>> {
+        let _ = (callback_url, response);
+        Box::pin(async {
+            Err(UpstreamError::Invalid(
+                "an unsolicited response, which this connection does not accept".into(),
+            ))
+        })
+    }
 }
 
 /// What a password connector says of an email and a password.
@@ -281,10 +297,14 @@ pub struct Connectors {
     cache: moka::future::Cache<String, (ConnectionOptions, Arc<dyn RedirectConnector>)>,
     outbound: Outbound,
     clock: Clock,
+    /// SAML connectors keep their SP keys and the assertions used there.
+    store: Store,
+    /// In SAML SP entity IDs (`urn:auth0:<tenant>:<connection>`).
+    tenant_name: String,
 }
 
 impl Connectors {
-    pub fn new(outbound: Outbound, clock: Clock) -> Self {
+    pub fn new(outbound: Outbound, clock: Clock, store: Store, tenant_name: String) -> Self {
         Connectors {
             cache: moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -294,6 +314,8 @@ impl Connectors {
                 .build(),
             outbound,
             clock,
+            store,
+            tenant_name,
         }
     }
 
@@ -321,6 +343,14 @@ impl Connectors {
                 connection,
                 self.outbound.clone(),
             )?),
+            ConnectionOptions::Saml(options) => Arc::new(saml::connector::SamlConnector::new(
+                connection,
+                options.clone(),
+                self.store.clone(),
+                &self.tenant_name,
+                self.outbound.clone(),
+                self.clock.clone(),
+            )),
             _ => {
                 return Err(UpstreamError::Misconfigured(format!(
                     "no connector for strategy {}",
@@ -453,7 +483,11 @@ mod tests {
     async fn a_connector_is_kept_until_its_connection_changes() {
         let outbound = Outbound::new(crate::outbound::Destinations::public_only())
             .unwrap_or_else(|e| panic!("{e}"));
-        let connectors = Connectors::new(outbound, Clock::fixed(0));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::connect(&crate::store::sqlite_url_for(&dir.path().join("t.db")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let connectors = Connectors::new(outbound, Clock::fixed(0), store, "sy".into());
         let options = serde_json::json!({"issuer": "https://idp.example.com",
             "client_id": "c", "client_secret": "s"});
         let first = connection(options.clone());
@@ -481,6 +515,22 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!Arc::ptr_eq(&built, &after));
+        // A samlp connection has the SAML connector (no PKCE: SAML has none).
+        let mut saml = first.clone();
+        saml.strategy = Strategy::Saml;
+        saml.options = ConnectionOptions::parse(
+            Strategy::Saml,
+            serde_json::json!({"metadataXml": "<EntityDescriptor/>"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let saml_connector = connectors
+            .redirect(&saml)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!saml_connector.uses_pkce());
         // No connector for a password database.
         let mut database = first;
         database.strategy = Strategy::Database;

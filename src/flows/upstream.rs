@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use super::login::{self, Finished, LoginError, Transaction};
 use super::request::AuthorizationRequest;
+use super::session::{self, SessionCookie};
 use super::sha256_hex;
 use crate::connectors::{Begin, CallbackParams, RedirectConnector, UpstreamError, UpstreamRequest};
 use crate::metrics::LoginOutcome;
-use crate::model::connection::Connection;
+use crate::model::connection::{Connection, Strategy};
 use crate::model::ids;
 use crate::state::AppState;
-use crate::store::{StoreError, StoredUpstreamRequest};
+use crate::store::{ConnectionFilter, Page, StoreError, StoredUpstreamRequest};
 
 /// Auth0's callback URL, the same for every connection.
 pub const CALLBACK_PATH: &str = "/login/callback";
@@ -162,16 +163,48 @@ fn upstream_params(
         .collect()
 }
 
-/// The upstream's answer at `/login/callback`: kept on the record its
-/// `state` names, once. Returns where the browser resumes the login. An
-/// unknown, expired or already answered `state` is refused.
+/// Where the browser goes from `/login/callback`.
+pub enum Callback {
+    /// Back on this site, where the login resumes in the browser holding
+    /// the transaction's cookie (`/u/login/callback?state=…`).
+    Resume(String),
+    /// An IdP-initiated SAML login ended: the user's new SSO session, and
+    /// the client's `initiate_login_uri` (with `iss` and `login_hint`), where
+    /// the application starts an ordinary authorization request that this
+    /// session answers.
+    Initiated {
+        location: String,
+        session_cookie: SessionCookie,
+    },
+}
+
+/// The upstream's answer at `/login/callback`, with the `connection` its
+/// query names (a SAML ACS, `?connection=NAME`): kept on the record its
+/// `state` (a SAML response's `RelayState`) names, once. An unknown, expired
+/// or already answered `state` is refused, unless it is a SAML response
+/// that the connection of the ACS accepts unsolicited (IdP-initiated SSO).
 pub async fn record_callback(
     state: &AppState,
     params: &CallbackParams,
-) -> Result<String, LoginError> {
+    acs_connection: Option<&str>,
+) -> Result<Callback, LoginError> {
+    if params.contains_key("SAMLResponse") {
+        return saml_callback(state, params, acs_connection).await;
+    }
     let upstream_state = params
         .get("state")
         .ok_or(LoginError::UpstreamStateUnknown)?;
+    record_response(state, upstream_state, params)
+        .await
+        .map(Callback::Resume)
+}
+
+/// Keeps `params` on the record of `upstream_state`; where the login resumes.
+async fn record_response(
+    state: &AppState,
+    upstream_state: &str,
+    params: &CallbackParams,
+) -> Result<String, LoginError> {
     let response =
         serde_json::to_string(params).map_err(|e| LoginError::Internal(e.to_string()))?;
     match state
@@ -193,6 +226,170 @@ pub async fn record_callback(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A `SAMLResponse` at the ACS: its `RelayState` names the round trip it
+/// answers, which must be one of the connection the ACS names (a response
+/// to another connection's request is refused before anything in it is
+/// read); with no round trip, an unsolicited response.
+async fn saml_callback(
+    state: &AppState,
+    params: &CallbackParams,
+    acs_connection: Option<&str>,
+) -> Result<Callback, LoginError> {
+    if let Some(relay_state) = params.get("RelayState").filter(|s| !s.is_empty()) {
+        match state
+            .store
+            .get_upstream_request(&sha256_hex(relay_state), state.clock.now_unix_millis())
+            .await
+        {
+            Ok(record) => {
+                let connection = state.store.get_connection(&record.connection_id).await?;
+                if let Some(acs) = acs_connection.filter(|acs| *acs != connection.name) {
+                    return Err(failure(
+                        &connection,
+                        UpstreamError::Invalid(format!(
+                            "a response to a request of connection {} arrived at the ACS of \
+                             connection {acs}",
+                            connection.name
+                        )),
+                    ));
+                }
+                return record_response(state, relay_state, params)
+                    .await
+                    .map(Callback::Resume);
+            }
+            Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unsolicited(state, params, acs_connection).await
+}
+
+/// The `samlp` connection called `name`, if there is one.
+async fn saml_connection(state: &AppState, name: &str) -> Result<Option<Connection>, LoginError> {
+    let filter = ConnectionFilter {
+        strategy: Some(Strategy::Saml),
+        name: Some(name.to_owned()),
+    };
+    Ok(state
+        .store
+        .list_connections(&filter, &Page::all())
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// IdP-initiated SSO (Auth0's `idpinitiated`), off unless the connection
+/// of the ACS enables it: the response is validated in full as unsolicited
+/// (it must answer no request; its assertion is remembered, so a replay
+/// fails), the identity becomes a user and the browser gets an SSO session.
+/// No authorization code is made here: the browser goes to the configured
+/// client's `initiate_login_uri` (OpenID Connect Core §4, `iss` and
+/// `login_hint`), whose application then starts an ordinary,
+/// CSRF-protected authorization request that the session answers — and
+/// which applies the organization's rules (enabled connection, membership)
+/// as every login does.
+async fn unsolicited(
+    state: &AppState,
+    params: &CallbackParams,
+    acs_connection: Option<&str>,
+) -> Result<Callback, LoginError> {
+    let found = match acs_connection {
+        Some(name) => saml_connection(state, name).await?,
+        None => None,
+    };
+    let Some(connection) = found else {
+        tracing::warn!("a SAML response for no pending request, at an ACS of no SAML connection");
+        return Err(LoginError::UpstreamStateUnknown);
+    };
+    let label = connection.label().to_owned();
+    let Some(settings) = connection
+        .options
+        .saml()
+        .and_then(|options| options.idp_initiated())
+    else {
+        tracing::warn!(connection = %connection.name, "an unsolicited SAML response, not accepted");
+        return Err(LoginError::Retry(format!(
+            "{label} does not accept sign-ins started at the identity provider \
+             (unsolicited SAML responses). Start from the application instead."
+        )));
+    };
+    let client = state
+        .clients
+        .get(&state.store, &settings.client_id)
+        .await?
+        .ok_or_else(|| {
+            tracing::warn!(connection = %connection.name, client_id = %settings.client_id,
+                "idpinitiated names no existing client");
+            LoginError::Retry(format!(
+                "Sign-ins started at the identity provider of {label} go to an application \
+                 that does not exist. Ask your administrator."
+            ))
+        })?;
+    let enabled = state
+        .clients
+        .client_connections(&state.store, &client.client_id)
+        .await?
+        .iter()
+        .any(|c| c.id == connection.id);
+    if !enabled {
+        return Err(LoginError::Retry(format!(
+            "{label} is not enabled for {}. Ask your administrator.",
+            client.name
+        )));
+    }
+    let Some(initiate_login_uri) = client.initiate_login_uri.as_deref() else {
+        return Err(LoginError::Retry(format!(
+            "{} cannot be opened from the identity provider of {label}: it has no \
+             initiate_login_uri. Open {} and sign in there.",
+            client.name, client.name
+        )));
+    };
+    let mut location = url::Url::parse(initiate_login_uri)
+        .map_err(|e| LoginError::Internal(format!("initiate_login_uri: {e}")))?;
+    let connector = connector(state, &connection).await?;
+    let result = async {
+        let identity = connector
+            .finish_unsolicited(&state.issuer.url(CALLBACK_PATH), params)
+            .await
+            .map_err(|e| failure(&connection, e))?;
+        let user = match super::federation::user_for_identity(state, &connection, &identity).await {
+            Ok(user) => user,
+            // Linking asks for the existing account's password, in a
+            // login transaction this response has none of.
+            Err(LoginError::ProveExisting(_)) => {
+                return Err(LoginError::Retry(format!(
+                    "This account is to be linked to an existing one: open {} and sign in \
+                     with {label} there.",
+                    client.name
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let (_, session_cookie) = session::start(state, &user.user_id, &connection.id).await?;
+        Ok((identity.email.or(user.email), session_cookie))
+    }
+    .await;
+    state.metrics.login(
+        &connection.id,
+        match &result {
+            Ok(_) => LoginOutcome::Success,
+            Err(e) => e.outcome(),
+        },
+    );
+    let (email, session_cookie) = result?;
+    {
+        let mut query = location.query_pairs_mut();
+        query.append_pair("iss", state.issuer.identifier());
+        if let Some(email) = &email {
+            query.append_pair("login_hint", email);
+        }
+    }
+    Ok(Callback::Initiated {
+        location: location.into(),
+        session_cookie,
+    })
 }
 
 /// A `state` the store does not hold (unknown, expired or already used)

@@ -9,13 +9,16 @@
 //! validate   a Response to a verified assertion, or a refusal that says why
 //! decrypt    an EncryptedAssertion to the Assertion it hides
 //! connector  the RedirectConnector: AuthnRequest out, Response back
+//! mapping    a verified assertion to an Identity (fieldsMap, vendor presets)
 //! ```
 //!
 //! samael (over xmlsec) checks the XML signatures and reduces a document to
 //! what they cover; everything it leaves open (DTDs, where a signature sits,
 //! transforms, the conditions, the clock) is checked here, before and after.
 
+pub mod connector;
 pub mod decrypt;
 pub mod idp;
+mod mapping;
 pub mod sp;
 pub mod validate;

@@ -11,13 +11,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use super::cookies::load_transaction;
+use super::cookies::{Cookies, load_transaction};
 use super::pages::{Brand, brand_for, login_error, render, to_client};
 use super::steps::finished_response;
 use crate::connectors::{Begin, CallbackParams};
 use crate::flows::login::{self, LoginError, Transaction};
 use crate::flows::request::{ClientResponse, ResponseMode};
-use crate::flows::upstream;
+use crate::flows::upstream::{self, Callback};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -96,29 +96,57 @@ pub(super) async fn connection_get(
     go_upstream(&state, &headers, &txn, &connection_id, false).await
 }
 
-/// Auth0's callback, for a response in the query.
+/// Auth0's callback, for a response in the query. A SAML response never
+/// comes so (the Web Browser SSO profile sends it by HTTP-POST): it would
+/// sit in logs and browser history.
 pub(super) async fn callback_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<CallbackParams>,
 ) -> Response {
-    callback(&state, &headers, &params).await
+    if params.contains_key("SAMLResponse") {
+        return login_error(
+            &headers,
+            LoginError::Retry(
+                "A SAML response is accepted by HTTP-POST only: the identity provider's \
+                 assertion consumer service URL must use the HTTP-POST binding."
+                    .into(),
+            ),
+        );
+    }
+    callback(&state, &headers, &params, None).await
 }
 
-/// Auth0's callback, for a `form_post` response: a cross-site POST, which
-/// carries no `SameSite=Lax` cookie, so the login resumes after a 303 back
-/// on this site.
+/// Auth0's callback, for a `form_post` response, and the SAML ACS
+/// (`?connection=NAME` in its query): a cross-site POST, which carries no
+/// `SameSite=Lax` cookie, so the login resumes after a 303 back on this site.
 pub(super) async fn callback_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Query(query): Query<CallbackParams>,
     Form(params): Form<CallbackParams>,
 ) -> Response {
-    callback(&state, &headers, &params).await
+    let acs_connection = query.get("connection").map(String::as_str);
+    callback(&state, &headers, &params, acs_connection).await
 }
 
-async fn callback(state: &AppState, headers: &HeaderMap, params: &CallbackParams) -> Response {
-    match upstream::record_callback(state, params).await {
-        Ok(resume) => Redirect::to(&resume).into_response(),
+async fn callback(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &CallbackParams,
+    acs_connection: Option<&str>,
+) -> Response {
+    match upstream::record_callback(state, params, acs_connection).await {
+        Ok(Callback::Resume(resume)) => Redirect::to(&resume).into_response(),
+        Ok(Callback::Initiated {
+            location,
+            session_cookie,
+        }) => {
+            let jar = CookieJar::new().add(
+                Cookies::of(state).session(&session_cookie.secret, session_cookie.max_age_secs),
+            );
+            (jar, Redirect::to(&location)).into_response()
+        }
         Err(e) => login_error(headers, e),
     }
 }
