@@ -422,8 +422,11 @@ const FORGE = {
     return serialize(doc);
   },
   // A DTD declaring an external entity (XXE), used in the email attribute.
-  dtd: (xml) => `<!DOCTYPE samlp:Response [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>${
-    xml.replace(/(<saml:Attribute Name="name"[^>]*><saml:AttributeValue[^>]*>)[^<]*/, '$1&xxe;')}`,
+  dtd: (xml) => {
+    const [, declaration, rest] = xml.match(/^(<\?xml[^>]*\?>)?([\s\S]*)$/);
+    return `${declaration ?? ''}<!DOCTYPE samlp:Response [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>${
+      rest.replace(/(<saml:Attribute Name="name"[^>]*><saml:AttributeValue[^>]*>)[^<]*/, '$1&xxe;')}`;
+  },
   unsigned: (xml) => serialize(removeSignatures(parseXml(xml))),
 };
 
@@ -622,7 +625,7 @@ async function selfCheck() {
       assert.notEqual(forged, xml, `${label}: nothing changed`);
       const before = shape(xml);
       if (label === 'a DTD (XXE)') {
-        assert.match(forged, /^<!DOCTYPE samlp:Response \[<!ENTITY xxe SYSTEM/);
+        assert.match(forged, /^(<\?xml[^>]*\?>)?<!DOCTYPE samlp:Response \[<!ENTITY xxe SYSTEM/);
         assert.match(forged, /&xxe;/);
         continue;
       }
@@ -967,7 +970,11 @@ async function againstSwitchyard() {
   }
 
   test('responses the IdP signed with wrong conditions, another key or SHA-1 are refused', async () => {
-    for (const [label, answer] of TEMPLATE_CASES()) await refuses(CONN.metadata, label, answer);
+    const more = [
+      ['a failure Status', { tags: { StatusCode: 'urn:oasis:names:tc:SAML:2.0:status:Responder' } }],
+      ['encrypted to a key that is not ours', { encrypt: true, pin: KEYS.stranger.body }],
+    ];
+    for (const [label, answer] of [...TEMPLATE_CASES(), ...more]) await refuses(CONN.metadata, label, answer);
   });
 
   test("forgeries of the IdP's real responses are refused: changed attribute, XSW1–XSW8, comment, second assertion, DTD, unsigned", async () => {
