@@ -450,6 +450,112 @@ async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_throug
     );
 }
 
+/// metahexa's IdP speaks SAML: samlify on loopback, with keys the script
+/// makes. The script creates its `samlp` connections through the
+/// Management API (with the token passed here: their options carry the
+/// IdP's metadata or certificate, which only it knows), enables each on
+/// metahexa with membership on login, imports Switchyard's SP metadata
+/// into the IdP, logs ana in through each (Redirect and POST bindings,
+/// signed and encrypted assertions, an IdP certificate rollover, an SP key
+/// rotation, IdP-initiated SSO to the portal's `initiate_login_uri`,
+/// served by the script with the dev certificate), and has every forgery
+/// of the IdP's real responses refused. Afterwards the Management API
+/// shows ana's SAML identity and no user made from a forgery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samlify_as_metahexas_saml_idp_logs_its_users_in_through_switchyard() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    let app = spawn_tls_reaching_loopback().await;
+    let upstream_port = free_loopback_port();
+    let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
+    let client = metahexa_portal(&app, &token).await;
+    let (status, org) = app
+        .api(
+            Method::POST,
+            "/api/v2/organizations",
+            &token,
+            Some(json!({"name": "metahexa", "display_name": "Metahexa"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{org}");
+    let tls = app.dir.path().join("tls");
+    let mut env = metahexa_app_env(&app, &client, &org, upstream_port);
+    env.extend([
+        ("SWITCHYARD_TENANT", app.served_state.tenant_name.clone()),
+        ("SWITCHYARD_MGMT_TOKEN", token.clone()),
+        (
+            "SWITCHYARD_TLS_CERT",
+            tls.join("cert.pem").display().to_string(),
+        ),
+        (
+            "SWITCHYARD_TLS_KEY",
+            tls.join("key.pem").display().to_string(),
+        ),
+        ("APP_PORT", free_loopback_port().to_string()),
+    ]);
+    // The IdP half alone first (samlify's own service provider parses its
+    // answers and forgeries): when this passes and the run below fails, the
+    // fault is on Switchyard's side.
+    run_node_test(
+        "samlify_idp.mjs",
+        &[
+            ("SAML_IDP_SELF_CHECK", "1".to_owned()),
+            ("UPSTREAM_PORT", "0".to_owned()),
+        ],
+    )
+    .await;
+    run_node_test("samlify_idp.mjs", &env).await;
+
+    // ana's user came from the metadata connection's first login, with
+    // Auth0's SAML identity: provider samlp, the NameID as its user id.
+    let (status, users) = app
+        .api(
+            Method::GET,
+            "/api/v2/users-by-email?email=ana%40metahexa.example",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    let identity = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["identities"].as_array().unwrap())
+        .find(|i| i["connection"] == "metahexa-saml")
+        .unwrap_or_else(|| panic!("no identity of metahexa-saml: {users}"));
+    assert_eq!(
+        (
+            &identity["provider"],
+            &identity["user_id"],
+            &identity["isSocial"]
+        ),
+        (
+            &json!("samlp"),
+            &json!("ana@metahexa.example"),
+            &json!(false)
+        ),
+        "{users}"
+    );
+    // No forgery made anyone.
+    for email in [
+        "mallory%40metahexa.example",
+        "ana%40metahexa.example.evil.example",
+    ] {
+        let (status, users) = app
+            .api(
+                Method::GET,
+                &format!("/api/v2/users-by-email?email={email}"),
+                &token,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{users}");
+        assert_eq!(users, json!([]), "a forged response made a user");
+    }
+}
+
 /// base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate, for
 /// Chromium's `--ignore-certificate-errors-spki-list`.
 fn spki_sha256(pem: &[u8]) -> String {
