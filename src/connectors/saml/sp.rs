@@ -279,3 +279,62 @@ pub fn metadata_xml(
         .to_string()
         .map_err(|e| MetadataError(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> SpKey {
+        let pkcs8 = generate_pkcs8(SigningAlg::RS256).unwrap();
+        let pem = self_signed_certificate(SigningAlg::RS256, &pkcs8, id, 0).unwrap();
+        SpKey {
+            id: id.to_owned(),
+            certificate_der: certificate_der(&pem).unwrap(),
+            private_key_pkcs8: pkcs8,
+        }
+    }
+
+    #[test]
+    fn the_acs_carries_the_connection_name_query_encoded() {
+        assert_eq!(
+            acs_url("https://id.example.com/login/callback", "acme-saml"),
+            "https://id.example.com/login/callback?connection=acme-saml"
+        );
+        assert_eq!(
+            acs_url("https://id.example.com/login/callback", "a&b c"),
+            "https://id.example.com/login/callback?connection=a%26b+c"
+        );
+    }
+
+    #[test]
+    fn metadata_values_are_escaped_and_read_back_unchanged() {
+        let (current, next) = (key("current"), key("next"));
+        let keys = SpKeys {
+            signing: current.clone(),
+            decrypting: vec![current.clone(), next.clone()],
+            published: vec![current, next],
+        };
+        let entity_id = r#"urn:x:"a"&<b>"#;
+        let acs = "https://id.example.com/login/callback?connection=a&b=<c>";
+        let xml = metadata_xml(entity_id, acs, &keys, false).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.attribute("entityID"), Some(entity_id));
+        let acs_node = root
+            .descendants()
+            .find(|n| n.tag_name().name() == "AssertionConsumerService")
+            .unwrap();
+        assert_eq!(acs_node.attribute("Location"), Some(acs));
+        let sp = root
+            .descendants()
+            .find(|n| n.tag_name().name() == "SPSSODescriptor")
+            .unwrap();
+        assert_eq!(sp.attribute("AuthnRequestsSigned"), Some("false"));
+        assert_eq!(
+            sp.children()
+                .filter(|n| n.tag_name().name() == "KeyDescriptor")
+                .count(),
+            4
+        );
+    }
+}
