@@ -344,9 +344,11 @@ impl AuthnMessage {
 
 /// The XML Signature URI of a `signatureAlgorithm` (RFC 6931), which is
 /// also the HTTP-Redirect binding's `SigAlg`.
+/// `rsa-sha1` only lets the IdP sign with SHA-1 (the connection's explicit
+/// opt-in): Switchyard's own requests are signed with SHA-256 still.
 fn signature_uri(algorithm: SamlSignatureAlgorithm) -> &'static str {
     match algorithm {
-        SamlSignatureAlgorithm::RsaSha256 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        SamlSignatureAlgorithm::RsaSha1 | SamlSignatureAlgorithm::RsaSha256 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
         SamlSignatureAlgorithm::RsaSha384 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
         SamlSignatureAlgorithm::RsaSha512 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
     }
@@ -354,7 +356,9 @@ fn signature_uri(algorithm: SamlSignatureAlgorithm) -> &'static str {
 
 fn xml_signature_algorithm(algorithm: SamlSignatureAlgorithm) -> SignatureAlgorithm {
     match algorithm {
-        SamlSignatureAlgorithm::RsaSha256 => SignatureAlgorithm::RsaSha256,
+        SamlSignatureAlgorithm::RsaSha1 | SamlSignatureAlgorithm::RsaSha256 => {
+            SignatureAlgorithm::RsaSha256
+        }
         // samael names only SHA-256; xmlsec knows the others by their URI.
         other => SignatureAlgorithm::Unsupported(signature_uri(other).into()),
     }
@@ -362,7 +366,8 @@ fn xml_signature_algorithm(algorithm: SamlSignatureAlgorithm) -> SignatureAlgori
 
 fn xml_digest_algorithm(algorithm: SamlDigestAlgorithm) -> DigestAlgorithm {
     match algorithm {
-        SamlDigestAlgorithm::Sha256 => DigestAlgorithm::Sha256,
+        // As for signatures: `sha1` is what the IdP may use, not Switchyard.
+        SamlDigestAlgorithm::Sha1 | SamlDigestAlgorithm::Sha256 => DigestAlgorithm::Sha256,
         SamlDigestAlgorithm::Sha384 => {
             DigestAlgorithm::Unsupported("http://www.w3.org/2001/04/xmldsig-more#sha384".into())
         }
@@ -374,7 +379,7 @@ fn xml_digest_algorithm(algorithm: SamlDigestAlgorithm) -> DigestAlgorithm {
 
 fn rsa_encoding(algorithm: SamlSignatureAlgorithm) -> &'static dyn RsaEncoding {
     match algorithm {
-        SamlSignatureAlgorithm::RsaSha256 => &RSA_PKCS1_SHA256,
+        SamlSignatureAlgorithm::RsaSha1 | SamlSignatureAlgorithm::RsaSha256 => &RSA_PKCS1_SHA256,
         SamlSignatureAlgorithm::RsaSha384 => &RSA_PKCS1_SHA384,
         SamlSignatureAlgorithm::RsaSha512 => &RSA_PKCS1_SHA512,
     }
