@@ -32,6 +32,7 @@ mod provider;
 mod refresh;
 mod refusals;
 mod resource_servers;
+mod saml_connections;
 mod secrets_at_rest;
 mod sessions;
 mod signup;

@@ -1,0 +1,280 @@
+//! samlp connections in the Management API: the IdP's certificates are
+//! shown with their expiry (Auth0's derived `thumbprints` and `expires`,
+//! and our `signing_certificates`); metadata that describes no usable IdP
+//! is refused at write time; the vendors' published metadata (Okta, Entra
+//! ID, ADFS, Google Workspace: tests/fixtures/saml) makes working
+//! connections.
+
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard::model::connection::parse_metadata;
+
+use crate::on_both_backends;
+use crate::organizations::create_connection;
+use crate::support::{Backend, TestApp, spawn};
+
+on_both_backends!(certificates_and_their_expiry_are_shown);
+on_both_backends!(unusable_metadata_is_refused);
+on_both_backends!(vendor_metadata_makes_connections);
+
+/// A self-signed certificate valid until `not_after` (PEM, DER).
+fn certificate(name: &str, not_after: time::OffsetDateTime) -> (String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.not_after = not_after;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec())
+}
+
+fn sha1_hex(der: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        der,
+    ))
+}
+
+async fn get_options(app: &TestApp, token: &str, id: &str) -> Value {
+    let (status, got) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/connections/{id}"),
+            token,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    got["options"].clone()
+}
+
+async fn certificates_and_their_expiry_are_shown(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let (old_pem, old_der) = certificate(
+        "old.acme.test",
+        time::macros::datetime!(2027-03-01 12:00 UTC),
+    );
+    let (new_pem, new_der) = certificate(
+        "new.acme.test",
+        time::macros::datetime!(2030-03-01 12:00 UTC),
+    );
+    // The certificate as Auth0 documents it: the PEM file, base64-encoded.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = create_connection(
+        &app,
+        &token,
+        json!({"name": "acme-saml", "strategy": "samlp", "options": {
+            "signInEndpoint": "https://idp.acme.test/sso",
+            "signingCert": b64.encode(&old_pem),
+            // A client's own stale values are replaced, not trusted.
+            "thumbprints": ["0000"], "expires": "2099-01-01T00:00:00.000Z"}}),
+    )
+    .await;
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(options["thumbprints"], json!([sha1_hex(&old_der)]));
+    assert_eq!(options["expires"], "2027-03-01T12:00:00.000Z");
+    assert_eq!(
+        options["signing_certificates"][0]["not_after"],
+        "2027-03-01T12:00:00.000Z"
+    );
+    assert_eq!(
+        options["signing_certificates"][0]["subject"],
+        "CN=old.acme.test"
+    );
+    assert_eq!(options["signingCert"], b64.encode(&old_pem), "kept as sent");
+
+    // A rollover: both certificates, each with its expiry.
+    let (status, patched) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            &token,
+            Some(json!({"options": {
+                "signInEndpoint": "https://idp.acme.test/sso",
+                "signingCert": format!("{old_pem}{new_pem}")}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(
+        options["thumbprints"],
+        json!([sha1_hex(&old_der), sha1_hex(&new_der)])
+    );
+    assert_eq!(options["expires"], "2030-03-01T12:00:00.000Z");
+    let listed: Vec<&str> = options["signing_certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["not_after"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["2027-03-01T12:00:00.000Z", "2030-03-01T12:00:00.000Z"]
+    );
+}
+
+async fn unusable_metadata_is_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let okta = include_str!("../fixtures/saml/okta.xml");
+    for (metadata, why) in [
+        (
+            okta.replace("md:IDPSSODescriptor", "md:Extensions"),
+            "no IDPSSODescriptor",
+        ),
+        (
+            okta.replace("md:SingleSignOnService", "md:NameIDMappingService"),
+            "no SingleSignOnService",
+        ),
+        (
+            okta.replace(r#"use="signing""#, r#"use="encryption""#),
+            "no usable signing certificate",
+        ),
+        (
+            format!(
+                "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+                okta.replace(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "")
+            ),
+            "DTD",
+        ),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": "bad-saml", "strategy": "samlp",
+                            "options": {"metadataXml": metadata}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("options.metadataXml") && message.contains(why),
+            "{why}: {body}"
+        );
+    }
+    // Over the largest document read; a body over the connections' limit
+    // is not read at all.
+    let padded = okta.replacen(
+        "<md:NameIDFormat>",
+        &format!("<!-- {} --><md:NameIDFormat>", "x".repeat(300 * 1024)),
+        1,
+    );
+    for (metadata, status) in [
+        (padded, StatusCode::BAD_REQUEST), // "is larger than 256 KiB"
+        ("x".repeat(700 * 1024), StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (got, body) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": "big-saml", "strategy": "samlp",
+                            "options": {"metadataXml": metadata}})),
+            )
+            .await;
+        assert_eq!(got, status, "{body}");
+    }
+    // The server still serves.
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// One vendor's published metadata and what it must say.
+struct Vendor {
+    name: &'static str,
+    xml: &'static str,
+    entity_id: &'static str,
+    sso_redirect: Option<&'static str>,
+    sso_post: Option<&'static str>,
+    /// Each signing certificate's notAfter (ms).
+    not_after_ms: &'static [i64],
+}
+
+const VENDORS: [Vendor; 4] = [
+    Vendor {
+        name: "okta",
+        xml: include_str!("../fixtures/saml/okta.xml"),
+        entity_id: "exk39sivhuytV2D8H0h7",
+        sso_redirect: Some("https://example.okta.com/app/sample-app/exk39sivhuytV2D8H0h7/sso/saml"),
+        sso_post: Some("https://example.okta.com/app/sample-app/exk39sivhuytV2D8H0h7/sso/saml"),
+        not_after_ms: &[1_512_931_867_000],
+    },
+    Vendor {
+        name: "entra-id",
+        xml: include_str!("../fixtures/saml/entra_id.xml"),
+        entity_id: "https://sts.windows.net/11bb11bb-cc22-dd33-ee44-55ff55ff55ff/",
+        sso_redirect: Some("https://login.microsoftonline.com/contoso.onmicrosoft.com/saml2"),
+        sso_post: None,
+        not_after_ms: &[1_402_124_400_000],
+    },
+    Vendor {
+        name: "adfs",
+        xml: include_str!("../fixtures/saml/adfs.xml"),
+        entity_id: "https://sts.ucar.edu/adfs/services/trust",
+        sso_redirect: Some("https://sts.ucar.edu/adfs/ls/"),
+        sso_post: Some("https://sts.ucar.edu/adfs/ls/"),
+        // The signing certificate only: the encryption one is not used.
+        not_after_ms: &[1_538_375_070_000],
+    },
+    Vendor {
+        name: "google-workspace",
+        xml: include_str!("../fixtures/saml/google_workspace.xml"),
+        entity_id: "https://accounts.google.com/o/saml2?idpid=C023zw3x8",
+        sso_redirect: Some("https://accounts.google.com/o/saml2/idp?idpid=C023zw3x8"),
+        sso_post: Some("https://accounts.google.com/o/saml2/idp?idpid=C023zw3x8"),
+        // Two during Google's rollover.
+        not_after_ms: &[1_797_441_482_000, 1_808_754_450_000],
+    },
+];
+
+#[test]
+fn vendor_metadata_parses() {
+    for vendor in VENDORS {
+        let idp = parse_metadata(vendor.xml).unwrap_or_else(|e| panic!("{}: {e}", vendor.name));
+        assert_eq!(
+            idp.entity_id.as_deref(),
+            Some(vendor.entity_id),
+            "{}",
+            vendor.name
+        );
+        assert_eq!(
+            idp.sso_redirect.as_deref(),
+            vendor.sso_redirect,
+            "{}",
+            vendor.name
+        );
+        assert_eq!(idp.sso_post.as_deref(), vendor.sso_post, "{}", vendor.name);
+        let not_after: Vec<i64> = idp.certificates.iter().map(|c| c.not_after_ms).collect();
+        assert_eq!(not_after, vendor.not_after_ms, "{}", vendor.name);
+        assert!(!idp.wants_signed_requests, "{}", vendor.name);
+    }
+}
+
+async fn vendor_metadata_makes_connections(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    for vendor in VENDORS {
+        let id = create_connection(
+            &app,
+            &token,
+            json!({"name": vendor.name, "strategy": "samlp",
+                   "options": {"metadataXml": vendor.xml}}),
+        )
+        .await;
+        let options = get_options(&app, &token, &id).await;
+        assert_eq!(options["metadataXml"], vendor.xml, "{}", vendor.name);
+        assert_eq!(
+            options["signing_certificates"].as_array().map(Vec::len),
+            Some(vendor.not_after_ms.len()),
+            "{}: {options}",
+            vendor.name
+        );
+    }
+}
