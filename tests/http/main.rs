@@ -33,6 +33,7 @@ mod refresh;
 mod refusals;
 mod resource_servers;
 mod saml_connections;
+mod saml_flow;
 mod saml_sp;
 mod secrets_at_rest;
 mod sessions;

@@ -1,227 +1,280 @@
-//! SAML connections at their ACS (`/login/callback?connection=NAME`): what
-//! is refused before any assertion is believed, on a readable page that
-//! names the connection, never a 500. Logins with signed responses are in
-//! saml_login.rs and, against a real IdP (samlify), in tests/peers.rs.
+//! samlp connections in the Management API: the IdP's certificates are
+//! shown with their expiry (Auth0's derived `thumbprints` and `expires`,
+//! and our `signing_certificates`); metadata that describes no usable IdP
+//! is refused at write time; the vendors' published metadata (Okta, Entra
+//! ID, ADFS, Google Workspace: tests/fixtures/saml) makes working
+//! connections.
 
-use base64::Engine as _;
+use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use switchyard::model::connection::parse_metadata;
 
 use crate::on_both_backends;
-use crate::support::oidc::{authorize, browser, code_params, location, query_param, tenant};
+use crate::organizations::create_connection;
 use crate::support::{Backend, TestApp, spawn};
 
-on_both_backends!(
-    a_saml_response_for_no_pending_request_is_refused_with_a_page,
-    a_response_at_another_connections_acs_is_refused,
-    a_response_that_does_not_verify_ends_on_a_page_naming_the_connection,
-    a_saml_response_in_a_query_is_refused,
-);
+on_both_backends!(certificates_and_their_expiry_are_shown);
+on_both_backends!(unusable_metadata_is_refused);
+on_both_backends!(vendor_metadata_makes_connections);
 
-/// A certificate for `signingCert`, base64 DER (the key is thrown away:
-/// nothing here is signed).
-pub fn idp_certificate() -> String {
-    let certificate = rcgen::generate_simple_self_signed(vec!["idp.acme.test".into()]).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(certificate.cert.der())
+/// A self-signed certificate valid until `not_after` (PEM, DER).
+fn certificate(name: &str, not_after: time::OffsetDateTime) -> (String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+    params.not_after = not_after;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), cert.der().to_vec())
 }
 
-/// A `samlp` connection "Acme SAML" called `name`, enabled for
-/// `client_id`, the IdP described by `options`; its id.
-pub async fn saml_connection(app: &TestApp, client_id: &str, name: &str, options: Value) -> String {
-    let token = app.admin_token().await;
-    let (status, body) = app
-        .api(
-            Method::POST,
-            "/api/v2/connections",
-            &token,
-            Some(
-                json!({"name": name, "strategy": "samlp", "display_name": "Acme SAML",
-                "enabled_clients": [client_id], "options": options}),
-            ),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
+fn sha1_hex(der: &[u8]) -> String {
+    hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        der,
+    ))
 }
 
-/// An IdP configured by hand: its sign-in URL and certificate.
-fn by_hand() -> Value {
-    json!({"signInEndpoint": "https://idp.acme.test/sso", "signingCert": idp_certificate()})
-}
-
-/// Posts `form` to the ACS of `connection` (none: the bare callback).
-pub async fn post_to_acs(
-    app: &TestApp,
-    b: &reqwest::Client,
-    connection: Option<&str>,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    let url = match connection {
-        Some(name) => app.url(&format!("/login/callback?connection={name}")),
-        None => app.url("/login/callback"),
-    };
-    b.post(url).form(form).send().await.unwrap()
-}
-
-/// The login transaction an `/authorize` of `client_id` starts in `b`.
-async fn transaction(app: &TestApp, b: &reqwest::Client, client_id: &str) -> String {
-    let start = authorize(app, b, &code_params(client_id, &[])).await;
-    assert_eq!(start.status(), StatusCode::SEE_OTHER);
-    query_param(&app.url(&location(&start)), "state").unwrap()
-}
-
-/// The record `begin` leaves for a round trip of `transaction` to
-/// `connection_id`, with `relay_state` as its key.
-async fn pending_request(app: &TestApp, transaction: &str, connection_id: &str, relay_state: &str) {
-    let stored = app
-        .served_state
-        .store
-        .insert_upstream_request(&switchyard::store::StoredUpstreamRequest {
-            state_hash: switchyard::flows::sha256_hex(relay_state),
-            transaction_id: transaction.to_owned(),
-            connection_id: connection_id.to_owned(),
-            nonce: "n0nce".into(),
-            pkce_verifier: None,
-            response: None,
-            expires_at: app.clock.now_unix_millis() + 600_000,
-        })
-        .await
-        .unwrap();
-    assert!(stored);
-}
-
-/// A response anyone could forge: `<x/>`, base64.
-const JUNK_RESPONSE: &str = "PHgvPg==";
-
-async fn a_saml_response_for_no_pending_request_is_refused_with_a_page(backend: Backend) {
-    let app = spawn(backend).await;
-    let t = tenant(&app).await;
-    saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
-    let b = browser();
-    // At the ACS of a connection that does not accept unsolicited
-    // responses (the default): refused, and the page says so.
-    for form in [
-        vec![
-            ("SAMLResponse", JUNK_RESPONSE),
-            ("RelayState", "never-issued"),
-        ],
-        vec![("SAMLResponse", JUNK_RESPONSE)],
-        vec![("SAMLResponse", JUNK_RESPONSE), ("RelayState", "")],
-    ] {
-        let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{form:?}");
-        let html = refused.text().await.unwrap();
-        assert!(html.contains("Acme SAML"), "{html}");
-        assert!(
-            html.contains("does not accept sign-ins started at the identity provider"),
-            "{html}"
-        );
-    }
-    // At the bare callback, or the ACS of no SAML connection.
-    for connection in [None, Some("nope"), Some("users")] {
-        let refused = post_to_acs(
-            &app,
-            &b,
-            connection,
-            &[
-                ("SAMLResponse", JUNK_RESPONSE),
-                ("RelayState", "never-issued"),
-            ],
-        )
-        .await;
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{connection:?}");
-        let html = refused.text().await.unwrap();
-        assert!(html.contains("Sign-in response not expected"), "{html}");
-    }
-    let token = app.admin_token().await;
-    let (_, users) = app
+async fn get_options(app: &TestApp, token: &str, id: &str) -> Value {
+    let (status, got) = app
         .api(
             Method::GET,
-            "/api/v2/users?connection=acme-saml&include_totals=true",
-            &token,
+            &format!("/api/v2/connections/{id}"),
+            token,
             None,
         )
         .await;
-    assert_eq!(users["total"], 0, "{users}");
+    assert_eq!(status, StatusCode::OK, "{got}");
+    got["options"].clone()
 }
 
-/// A response whose RelayState names a round trip of another connection
-/// than the ACS it arrives at (an InResponseTo of another connection) is
-/// refused before it is kept: the round trip can still be answered at its
-/// own ACS.
-async fn a_response_at_another_connections_acs_is_refused(backend: Backend) {
+async fn certificates_and_their_expiry_are_shown(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
-    let acme = saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
-    saml_connection(&app, &t.client_id, "other-saml", by_hand()).await;
-    let b = browser();
-    let transaction = transaction(&app, &b, &t.client_id).await;
-    pending_request(&app, &transaction, &acme, "relay-1").await;
-    let form = [("SAMLResponse", JUNK_RESPONSE), ("RelayState", "relay-1")];
-    let refused = post_to_acs(&app, &b, Some("other-saml"), &form).await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    let html = refused.text().await.unwrap();
-    assert!(html.contains("Cannot sign in with Acme SAML"), "{html}");
-    assert!(
-        !html.contains("relay-1") && !html.contains(JUNK_RESPONSE),
-        "{html}"
+    let token = app.admin_token().await;
+    let (old_pem, old_der) = certificate(
+        "old.acme.test",
+        time::macros::datetime!(2027-03-01 12:00 UTC),
     );
+    let (new_pem, new_der) = certificate(
+        "new.acme.test",
+        time::macros::datetime!(2030-03-01 12:00 UTC),
+    );
+    // The certificate as Auth0 documents it: the PEM file, base64-encoded.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let id = create_connection(
+        &app,
+        &token,
+        json!({"name": "acme-saml", "strategy": "samlp", "options": {
+            "signInEndpoint": "https://idp.acme.test/sso",
+            "signingCert": b64.encode(&old_pem),
+            // A client's own stale values are replaced, not trusted.
+            "thumbprints": ["0000"], "expires": "2099-01-01T00:00:00.000Z"}}),
+    )
+    .await;
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(options["thumbprints"], json!([sha1_hex(&old_der)]));
+    assert_eq!(options["expires"], "2027-03-01T12:00:00.000Z");
+    assert_eq!(
+        options["signing_certificates"][0]["not_after"],
+        "2027-03-01T12:00:00.000Z"
+    );
+    assert_eq!(
+        options["signing_certificates"][0]["subject"],
+        "CN=old.acme.test"
+    );
+    assert_eq!(options["signingCert"], b64.encode(&old_pem), "kept as sent");
 
-    let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
-    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&kept), "/u/login/callback?state=relay-1");
-}
-
-/// A response kept for its round trip is verified when the login resumes:
-/// one that does not verify ends on the page naming the connection, the
-/// round trip is used up, and nothing of the response is shown.
-async fn a_response_that_does_not_verify_ends_on_a_page_naming_the_connection(backend: Backend) {
-    let app = spawn(backend).await;
-    let t = tenant(&app).await;
-    let acme = saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
-    let b = browser();
-    let transaction = transaction(&app, &b, &t.client_id).await;
-    pending_request(&app, &transaction, &acme, "relay-2").await;
-    let form = [("SAMLResponse", JUNK_RESPONSE), ("RelayState", "relay-2")];
-    let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
-    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
-    let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
-    assert_eq!(resumed.status(), StatusCode::BAD_REQUEST);
-    let html = resumed.text().await.unwrap();
-    assert!(html.contains("Cannot sign in with Acme SAML"), "{html}");
-    assert!(!html.contains(JUNK_RESPONSE), "{html}");
-    // Used up: the same answer again is no longer a round trip's.
-    let again = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        again
-            .text()
-            .await
-            .unwrap()
-            .contains("does not accept sign-ins started at the identity provider")
+    // A rollover: both certificates, each with its expiry.
+    let (status, patched) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{id}"),
+            &token,
+            Some(json!({"options": {
+                "signInEndpoint": "https://idp.acme.test/sso",
+                "signingCert": format!("{old_pem}{new_pem}")}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(
+        options["thumbprints"],
+        json!([sha1_hex(&old_der), sha1_hex(&new_der)])
+    );
+    assert_eq!(options["expires"], "2030-03-01T12:00:00.000Z");
+    let listed: Vec<&str> = options["signing_certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["not_after"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["2027-03-01T12:00:00.000Z", "2030-03-01T12:00:00.000Z"]
     );
 }
 
-/// The Web Browser SSO profile posts a Response: one in a query (which
-/// would sit in logs and history) is refused, whatever it names.
-async fn a_saml_response_in_a_query_is_refused(backend: Backend) {
+async fn unusable_metadata_is_refused(backend: Backend) {
     let app = spawn(backend).await;
-    let t = tenant(&app).await;
-    let acme = saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
-    let b = browser();
-    let transaction = transaction(&app, &b, &t.client_id).await;
-    pending_request(&app, &transaction, &acme, "relay-3").await;
-    let refused = b
-        .get(app.url(&format!(
-            "/login/callback?connection=acme-saml&SAMLResponse={JUNK_RESPONSE}&RelayState=relay-3"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert!(refused.text().await.unwrap().contains("HTTP-POST only"));
-    // The round trip is still open for its posted answer.
-    let form = [("SAMLResponse", JUNK_RESPONSE), ("RelayState", "relay-3")];
-    let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
-    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
+    let token = app.admin_token().await;
+    let okta = include_str!("../fixtures/saml/okta.xml");
+    for (metadata, why) in [
+        (
+            okta.replace("md:IDPSSODescriptor", "md:Extensions"),
+            "no IDPSSODescriptor",
+        ),
+        (
+            okta.replace("md:SingleSignOnService", "md:NameIDMappingService"),
+            "no SingleSignOnService",
+        ),
+        (
+            okta.replace(r#"use="signing""#, r#"use="encryption""#),
+            "no usable signing certificate",
+        ),
+        (
+            format!(
+                "<!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>{}",
+                okta.replace(r#"<?xml version="1.0" encoding="UTF-8"?>"#, "")
+            ),
+            "DTD",
+        ),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": "bad-saml", "strategy": "samlp",
+                            "options": {"metadataXml": metadata}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("options.metadataXml") && message.contains(why),
+            "{why}: {body}"
+        );
+    }
+    // Over the largest document read; a body over the connections' limit
+    // is not read at all.
+    let padded = okta.replacen(
+        "<md:NameIDFormat>",
+        &format!("<!-- {} --><md:NameIDFormat>", "x".repeat(300 * 1024)),
+        1,
+    );
+    for (metadata, status) in [
+        (padded, StatusCode::BAD_REQUEST), // "is larger than 256 KiB"
+        ("x".repeat(700 * 1024), StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (got, body) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": "big-saml", "strategy": "samlp",
+                            "options": {"metadataXml": metadata}})),
+            )
+            .await;
+        assert_eq!(got, status, "{body}");
+    }
+    // The server still serves.
+    let (status, _) = app
+        .api(Method::GET, "/api/v2/connections", &token, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// One vendor's published metadata and what it must say.
+struct Vendor {
+    name: &'static str,
+    xml: &'static str,
+    entity_id: &'static str,
+    sso_redirect: Option<&'static str>,
+    sso_post: Option<&'static str>,
+    /// Each signing certificate's notAfter (ms).
+    not_after_ms: &'static [i64],
+}
+
+const VENDORS: [Vendor; 4] = [
+    Vendor {
+        name: "okta",
+        xml: include_str!("../fixtures/saml/okta.xml"),
+        entity_id: "exk39sivhuytV2D8H0h7",
+        sso_redirect: Some("https://example.okta.com/app/sample-app/exk39sivhuytV2D8H0h7/sso/saml"),
+        sso_post: Some("https://example.okta.com/app/sample-app/exk39sivhuytV2D8H0h7/sso/saml"),
+        not_after_ms: &[1_512_931_867_000],
+    },
+    Vendor {
+        name: "entra-id",
+        xml: include_str!("../fixtures/saml/entra_id.xml"),
+        entity_id: "https://sts.windows.net/11bb11bb-cc22-dd33-ee44-55ff55ff55ff/",
+        sso_redirect: Some("https://login.microsoftonline.com/contoso.onmicrosoft.com/saml2"),
+        sso_post: None,
+        not_after_ms: &[1_402_124_400_000],
+    },
+    Vendor {
+        name: "adfs",
+        xml: include_str!("../fixtures/saml/adfs.xml"),
+        entity_id: "https://sts.ucar.edu/adfs/services/trust",
+        sso_redirect: Some("https://sts.ucar.edu/adfs/ls/"),
+        sso_post: Some("https://sts.ucar.edu/adfs/ls/"),
+        // The signing certificate only: the encryption one is not used.
+        not_after_ms: &[1_538_375_070_000],
+    },
+    Vendor {
+        name: "google-workspace",
+        xml: include_str!("../fixtures/saml/google_workspace.xml"),
+        entity_id: "https://accounts.google.com/o/saml2?idpid=C023zw3x8",
+        sso_redirect: Some("https://accounts.google.com/o/saml2/idp?idpid=C023zw3x8"),
+        sso_post: Some("https://accounts.google.com/o/saml2/idp?idpid=C023zw3x8"),
+        // Two during Google's rollover.
+        not_after_ms: &[1_797_441_482_000, 1_808_754_450_000],
+    },
+];
+
+#[test]
+fn vendor_metadata_parses() {
+    for vendor in VENDORS {
+        let idp = parse_metadata(vendor.xml).unwrap_or_else(|e| panic!("{}: {e}", vendor.name));
+        assert_eq!(
+            idp.entity_id.as_deref(),
+            Some(vendor.entity_id),
+            "{}",
+            vendor.name
+        );
+        assert_eq!(
+            idp.sso_redirect.as_deref(),
+            vendor.sso_redirect,
+            "{}",
+            vendor.name
+        );
+        assert_eq!(idp.sso_post.as_deref(), vendor.sso_post, "{}", vendor.name);
+        let not_after: Vec<i64> = idp.certificates.iter().map(|c| c.not_after_ms).collect();
+        assert_eq!(not_after, vendor.not_after_ms, "{}", vendor.name);
+        assert!(!idp.wants_signed_requests, "{}", vendor.name);
+    }
+}
+
+async fn vendor_metadata_makes_connections(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    for vendor in VENDORS {
+        let id = create_connection(
+            &app,
+            &token,
+            json!({"name": vendor.name, "strategy": "samlp",
+                   "options": {"metadataXml": vendor.xml}}),
+        )
+        .await;
+        let options = get_options(&app, &token, &id).await;
+        assert_eq!(options["metadataXml"], vendor.xml, "{}", vendor.name);
+        assert_eq!(
+            options["signing_certificates"].as_array().map(Vec::len),
+            Some(vendor.not_after_ms.len()),
+            "{}: {options}",
+            vendor.name
+        );
+    }
 }

@@ -124,6 +124,13 @@ impl IdpSource {
     fn warn_of_expiry(&self, idp: &IdentityProvider) -> Vec<(String, i64)> {
         let now = self.clock.now_unix_millis();
         let mut logged = Vec::new();
+        // The IdP by its entity ID, else where it is reached: the source
+        // does not know its connection.
+        let idp_name = idp
+            .entity_id
+            .as_deref()
+            .or(idp.sso_redirect.as_deref())
+            .unwrap_or_default();
         let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
         for certificate in &idp.certificates {
             let left_ms = certificate.not_after_ms - now;
@@ -145,11 +152,11 @@ impl IdpSource {
             *before = crossed;
             let days_left = left_ms.div_euclid(DAY_MS);
             if left_ms <= 0 {
-                tracing::warn!(subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
+                tracing::warn!(idp = %idp_name, subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
                     "an IdP signing certificate has expired: responses it signs still verify, \
                      but ask the IdP's admin for its new certificate");
             } else {
-                tracing::warn!(subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
+                tracing::warn!(idp = %idp_name, subject = %facts.subject, thumbprint_sha256 = %facts.thumbprint_sha256,
                     days_left, "an IdP signing certificate expires soon: add its successor to the connection");
             }
             logged.push((facts.thumbprint_sha256, days_left));

@@ -20,10 +20,19 @@ use crate::model::{ValidationError, check_display_text};
 use crate::state::AppState;
 use crate::store::{ConnectionFilter, StoreError};
 
+/// A connection's body may carry an IdP's metadata document (`metadataXml`):
+/// ADFS's is some 70 KiB, over the server's [`crate::http::MAX_BODY_BYTES`].
+/// Room for the largest document read, JSON-escaped, and the rest.
+pub const MAX_CONNECTION_BODY_BYTES: usize =
+    2 * connection::MAX_METADATA_BYTES + crate::http::MAX_BODY_BYTES;
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(connections_list, connections_post))
         .routes(routes!(connection_get, connection_patch, connection_delete))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            MAX_CONNECTION_BODY_BYTES,
+        ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,7 +184,8 @@ async fn connections_post(
 ) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
     auth.require("create:connections")?;
     let strategy: Strategy = body.strategy.parse()?;
-    let options = ConnectionOptions::decode(strategy, body.options.unwrap_or_default())?;
+    let mut options = ConnectionOptions::decode(strategy, body.options.unwrap_or_default())?;
+    options.derive();
     let connection = Connection {
         id: ids::new_id(ids::CONNECTION),
         realms: body.realms.unwrap_or_else(|| vec![body.name.clone()]),
@@ -290,6 +300,7 @@ async fn connection_patch(
             if let Some(options) = body.options {
                 connection.options =
                     ConnectionOptions::decode_update(&connection.options, options)?;
+                connection.options.derive();
             }
             if let Some(metadata) = body.metadata {
                 connection.metadata = metadata;

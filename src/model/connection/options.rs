@@ -109,6 +109,14 @@ impl ConnectionOptions {
         }
     }
 
+    /// Sets the options derived from the others, as Auth0 does on a write:
+    /// a samlp connection's certificate thumbprints and expiry.
+    pub fn derive(&mut self) {
+        if let Self::Saml(options) = self {
+            options.derive_certificate_options();
+        }
+    }
+
     pub fn strategy(&self) -> Strategy {
         match self {
             Self::Database(_) => Strategy::Database,

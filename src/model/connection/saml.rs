@@ -788,6 +788,11 @@ mod tests {
             assert_eq!(field, "options.metadataXml");
             assert!(reason.contains(why), "{why}: {reason}");
         }
+        // ADFS serves its metadata with a byte-order mark.
+        let with_bom = format!("\u{feff}{good}");
+        assert!(
+            ConnectionOptions::parse(Strategy::Saml, map(json!({"metadataXml": with_bom}))).is_ok()
+        );
         // A KeyDescriptor without `use` signs too.
         let no_use = good.replace(key, "<md:KeyDescriptor>");
         assert!(

@@ -123,6 +123,8 @@ fn pem_certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 
 /// The IdP an EntityDescriptor describes, or why it describes none usable.
 pub fn parse_metadata(xml: &str) -> Result<IdentityProvider, String> {
+    // ADFS serves its metadata with a byte-order mark.
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     if xml.len() > MAX_METADATA_BYTES {
         return Err(format!("is larger than {} KiB", MAX_METADATA_BYTES / 1024));
     }
