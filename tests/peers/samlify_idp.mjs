@@ -924,7 +924,8 @@ async function againstSwitchyard() {
       const patched = await api('PATCH', `/connections/${conn.id}`, { options: options([KEYS.idp2027]) });
       assert.equal(patched.status, 200, JSON.stringify(patched.body));
       await login(name, { key: KEYS.idp2027 });
-      await refuses(name, 'signed by the removed certificate', { key: KEYS.idp2026 });
+      await refuses(name, 'signed by the removed certificate', { key: KEYS.idp2026 }, undefined,
+        { key: KEYS.idp2027 });
     });
   }
 
@@ -960,13 +961,14 @@ async function againstSwitchyard() {
   /// One forged case: a fresh login at `name` up to the IdP's answer
   /// (`answer` options), the response forged by `forge`, posted; refused;
   /// then a good login works.
-  async function refuses(name, label, answer, forge) {
+  /// `afterwards`: how the IdP answers the good login that follows.
+  async function refuses(name, label, answer, forge, afterwards = {}) {
     const browser = new Browser();
     const { url } = await authorizeUrl({ connection: name });
     const atIdp = await toIdp(browser, url.href, answer);
     const fields = forge ? { ...atIdp.fields, SAMLResponse: b64(forge(atIdp.xml)) } : atIdp.fields;
     assertRefused(await postToAcs(browser, atIdp.acs, fields), [name], label);
-    await login(name);
+    await login(name, afterwards);
   }
 
   test('responses the IdP signed with wrong conditions, another key or SHA-1 are refused', async () => {
