@@ -170,6 +170,48 @@ async fn a_response_at_another_connections_acs_is_refused(backend: Backend) {
     let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&kept), "/u/login/callback?state=relay-1");
+
+    // A SAML response naming an OIDC connection's round trip, even at the
+    // bare callback, is no answer to it.
+    let token = app.admin_token().await;
+    let (status, oidc) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(
+                json!({"name": "acme-oidc", "strategy": "oidc", "display_name": "Acme OIDC",
+                "enabled_clients": [t.client_id],
+                "options": {"issuer": "https://idp.acme.example", "client_id": "sy",
+                            "client_secret": "s3cret"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{oidc}");
+    pending_request(
+        &app,
+        &transaction,
+        oidc["id"].as_str().unwrap(),
+        "oidc-state",
+    )
+    .await;
+    let form = [
+        ("SAMLResponse", JUNK_RESPONSE),
+        ("RelayState", "oidc-state"),
+    ];
+    for acs in [None, Some("acme-oidc")] {
+        let refused = post_to_acs(&app, &b, acs, &form).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{acs:?}");
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("Cannot sign in with Acme OIDC"), "{html}");
+    }
+    // Its own answer still resumes it.
+    let answered = b
+        .get(app.url("/login/callback?code=c&state=oidc-state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), StatusCode::SEE_OTHER);
 }
 
 /// A response kept for its round trip is verified when the login resumes:
