@@ -245,6 +245,15 @@ async fn saml_callback(
         {
             Ok(record) => {
                 let connection = state.store.get_connection(&record.connection_id).await?;
+                if connection.strategy != Strategy::Saml {
+                    return Err(failure(
+                        &connection,
+                        UpstreamError::Invalid(format!(
+                            "a SAML response to a request of the {} connection {}",
+                            connection.strategy, connection.name
+                        )),
+                    ));
+                }
                 if let Some(acs) = acs_connection.filter(|acs| *acs != connection.name) {
                     return Err(failure(
                         &connection,

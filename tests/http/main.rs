@@ -34,6 +34,7 @@ mod refusals;
 mod resource_servers;
 mod saml_connections;
 mod saml_flow;
+mod saml_login;
 mod saml_sp;
 mod secrets_at_rest;
 mod sessions;
