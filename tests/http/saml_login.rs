@@ -17,7 +17,7 @@ use samael::traits::ToXml as _;
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::saml_connections::{idp_certificate, post_to_acs, saml_connection};
+use crate::saml_flow::{idp_certificate, post_to_acs, saml_connection};
 use crate::support::oidc::{
     CALLBACK, Tenant, authorize, browser, claims, code_params, hidden_fields, location,
     query_param, redeem_code, tenant,
