@@ -447,7 +447,7 @@ fn parse(xml: &str) -> Result<Document<'_>, SamlError> {
         roxmltree::Error::DtdDetected | roxmltree::Error::EntityReferenceLoop(_) => SamlError::Dtd,
         other => SamlError::Malformed(format!("not well-formed XML: {other}")),
     })?;
-    if let Some(encoding) = declared_encoding(xml) {
+    if let Some(encoding) = declared(xml, "encoding") {
         if !encoding.eq_ignore_ascii_case("UTF-8") {
             return Err(SamlError::NotUtf8(format!(
                 "the XML declaration names {}",
@@ -455,18 +455,22 @@ fn parse(xml: &str) -> Result<Document<'_>, SamlError> {
             )));
         }
     }
+    // XML 1.1 reads other characters as line ends and names.
+    if declared(xml, "version").is_some_and(|version| version != "1.0") {
+        return Err(SamlError::Malformed("an XML version other than 1.0".into()));
+    }
     Ok(document)
 }
 
-/// The `encoding` of the XML declaration (which roxmltree checked but does
-/// not expose).
-fn declared_encoding(xml: &str) -> Option<&str> {
+/// A pseudo-attribute (`version`, `encoding`) of the XML declaration,
+/// which roxmltree checked but does not expose.
+fn declared<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let declaration = xml.strip_prefix("<?xml")?;
     if !declaration.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
     let declaration = declaration.get(..declaration.find("?>")?)?;
-    let value = declaration.split_once("encoding")?.1.trim_start();
+    let value = declaration.split_once(name)?.1.trim_start();
     let value = value.strip_prefix('=')?.trim_start();
     let quote = value.chars().next()?;
     let value = value.get(1..)?;

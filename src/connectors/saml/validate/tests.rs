@@ -424,39 +424,34 @@ fn base64_with_line_breaks_and_a_utf8_declaration_is_read() {
 
 // ---- XML signature wrapping (SAMLRaider's XSW1–XSW8) ------------------------
 
-/// XSW1: the signed Response, unsigned, inside its own Signature; the root
-/// Response becomes the attacker's.
-#[test]
-fn xsw1_response_copied_into_its_signature_is_refused() {
+/// XSW1 and XSW2: the signed Response, unsigned, copied to where `at`
+/// says (given its Signature's range); the root Response, with new IDs and
+/// another subject, becomes the attacker's.
+fn wrap_response(at: impl Fn(Range<usize>) -> usize) -> String {
     let signed = signed_response(&Fx::default());
     let original = without_signature(&signed[range(&signed, NS_PROTOCOL, "Response", 0)]);
-    let signature = range(&signed, NS_DSIG, "Signature", 0);
-    let inside = signature.end - "</ds:Signature>".len();
-    let forged = splice(&signed, inside..inside, &original);
+    let position = at(range(&signed, NS_DSIG, "Signature", 0));
+    let forged = splice(&signed, position..position, &original);
     let forged = forged.replacen(r#"ID="_r1""#, r#"ID="_evil""#, 1);
     let forged = replace_last(
         &forged,
         ">ana@metahexa.example<",
         ">admin@metahexa.example<",
     );
-    let forged = replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#);
+    replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#)
+}
+
+/// XSW1: the copy inside the Response's Signature.
+#[test]
+fn xsw1_response_copied_into_its_signature_is_refused() {
+    let forged = wrap_response(|signature| signature.end - "</ds:Signature>".len());
     assert_structure(run(&forged), "2 Response elements");
 }
 
-/// XSW2: the same copy before the Signature, as its sibling.
+/// XSW2: the copy before the Signature, as its sibling.
 #[test]
 fn xsw2_response_copied_beside_its_signature_is_refused() {
-    let signed = signed_response(&Fx::default());
-    let original = without_signature(&signed[range(&signed, NS_PROTOCOL, "Response", 0)]);
-    let signature = range(&signed, NS_DSIG, "Signature", 0);
-    let forged = splice(&signed, signature.start..signature.start, &original);
-    let forged = forged.replacen(r#"ID="_r1""#, r#"ID="_evil""#, 1);
-    let forged = replace_last(
-        &forged,
-        ">ana@metahexa.example<",
-        ">admin@metahexa.example<",
-    );
-    let forged = replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#);
+    let forged = wrap_response(|signature| signature.start);
     assert_structure(run(&forged), "2 Response elements");
 }
 
@@ -779,6 +774,8 @@ fn other_encodings_are_refused() {
         .trim_start();
     let latin1 = format!(r#"<?xml version="1.0" encoding="ISO-8859-1"?>{body}"#);
     assert!(matches!(run(&latin1), Err(SamlError::NotUtf8(_))));
+    let xml11 = format!(r#"<?xml version="1.1"?>{body}"#);
+    assert!(matches!(run(&xml11), Err(SamlError::Malformed(_))));
     let not_utf8 = base64::engine::general_purpose::STANDARD.encode(b"<samlp:Response \xff/>");
     assert!(matches!(
         validate(&not_utf8, &expect()),
@@ -1240,6 +1237,18 @@ fn broken_ciphertexts_are_refused_without_panic() {
             );
         }
     }
+}
+
+#[test]
+fn a_flood_of_encrypted_keys_is_refused_before_any_is_tried() {
+    let xml = signed_then_encrypted(&Fx::default(), AES256_CBC, RSA_OAEP_MGF1P);
+    let key = range(&xml, "http://www.w3.org/2001/04/xmlenc#", "EncryptedKey", 0);
+    let five = xml[key.clone()].repeat(5);
+    let result = run(&splice(&xml, key, &five));
+    assert!(
+        matches!(&result, Err(SamlError::Undecryptable(why)) if why.contains("5 EncryptedKeys")),
+        "{result:?}"
+    );
 }
 
 #[test]
