@@ -1272,3 +1272,77 @@ fn the_decrypted_content_must_be_one_assertion() {
         );
     }
 }
+
+// ---- responses of a real IdP (samlify) -------------------------------------
+
+/// tests/fixtures/saml/validate/, written by its gen.sh.
+fn fixture(name: &str) -> Vec<u8> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/validate");
+    std::fs::read(format!("{dir}/{name}")).unwrap()
+}
+
+/// The XML of one of samlify's responses.
+fn samlify_response(shape: &str) -> String {
+    let b64 = String::from_utf8(fixture(&format!("samlify-{shape}.b64"))).unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn run_samlify(xml: &str) -> Result<Verified, SamlError> {
+    static CERTIFICATES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    static KEYS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    run_with(xml, |e| {
+        e.idp_certificates = CERTIFICATES.get_or_init(|| vec![fixture("idp.crt.der")]);
+        e.decryption_keys = KEYS.get_or_init(|| vec![fixture("sp.p8.der")]);
+    })
+}
+
+#[test]
+fn samlify_responses_of_every_shape_are_accepted() {
+    for shape in [
+        "signed-assertion",
+        "signed-both",
+        "encrypted",
+        "encrypted-gcm",
+        "encrypt-then-sign",
+    ] {
+        let verified =
+            run_samlify(&samlify_response(shape)).unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_eq!(verified.name_id, "ana@metahexa.example", "{shape}");
+        assert_eq!(verified.attributes["email"], ["ana@metahexa.example"]);
+        assert_eq!(verified.session_index.as_deref(), Some("_s1"));
+        assert_eq!(verified.expires_at_ms, NOW + 5 * MINUTE + SKEW);
+    }
+}
+
+#[test]
+fn samlify_responses_forged_are_refused() {
+    let xml = samlify_response("signed-assertion");
+    // Another subject under the IdP's signature.
+    let changed = set_text(&xml, NS_ASSERTION, "NameID", 0, "admin@metahexa.example");
+    assert!(matches!(
+        run_samlify(&changed),
+        Err(SamlError::BadSignature(_))
+    ));
+    // XSW3: an unsigned evil twin before the signed assertion.
+    let at = range(&xml, NS_ASSERTION, "Assertion", 0);
+    let twin = without_signature(&xml[at.clone()]).replacen(" ID=\"_", " ID=\"_evil", 1);
+    let twin = set_text(&twin, NS_ASSERTION, "NameID", 0, "admin@metahexa.example");
+    assert_structure(
+        run_samlify(&splice(&xml, at.start..at.start, &twin)),
+        "2 assertions in the Response",
+    );
+    // Not the connection's certificate.
+    assert!(matches!(run(&xml), Err(SamlError::BadSignature(_))));
+    // Encrypted for another SP key; no IdP certificate at all.
+    let encrypted = samlify_response("encrypted");
+    assert!(matches!(run(&encrypted), Err(SamlError::Undecryptable(_))));
+    assert!(matches!(
+        run_with(&encrypted, |e| e.idp_certificates = &[]),
+        Err(SamlError::NoIdpCertificate)
+    ));
+}
