@@ -119,7 +119,9 @@ pub enum SamlError {
     /// The connection has no IdP certificate to check a signature with.
     #[error("the connection has no IdP signing certificate")]
     NoIdpCertificate,
-    /// An EncryptedAssertion none of the SP's keys opened.
+    /// An EncryptedAssertion none of the SP's keys opened or, when the
+    /// Response is not signed, whose plaintext was refused before its own
+    /// signature verified (any more precise answer would be an oracle).
     #[error("the assertion could not be decrypted: {0}")]
     Undecryptable(String),
     /// An EncryptedAssertion with a refused algorithm (rsa-1_5, tripledes).
@@ -219,9 +221,9 @@ impl SamlError {
                  signature with."
                     .into()
             }
-            SamlError::Undecryptable(_) => "The encrypted assertion could not be decrypted with \
-                this connection's keys: check the encryption certificate the identity provider \
-                uses."
+            SamlError::Undecryptable(_) => "The encrypted assertion could not be decrypted and \
+                verified: check that the identity provider encrypts with this connection's \
+                certificate and signs the assertion with its own."
                 .into(),
             SamlError::EncryptionAlgorithm(_) => "The assertion is encrypted with an algorithm \
                 Switchyard refuses: use RSA-OAEP for the key and AES-CBC or AES-GCM for the data."
@@ -283,8 +285,9 @@ impl SamlError {
 /// The largest `SAMLResponse` read (base64 characters, before decoding):
 /// a response with a few certificates and attributes is 10–30 KiB.
 pub const MAX_RESPONSE_LEN: usize = 256 * 1024;
-/// Nodes of one document, well above any real response.
-const MAX_NODES: u32 = 20_000;
+/// Nodes of one document: a response of the largest size, thousands of
+/// group AttributeValues, stays below it.
+const MAX_NODES: u32 = 100_000;
 /// Element nesting, well above SAML's (about 8).
 const MAX_DEPTH: usize = 48;
 /// The oldest IssueInstant accepted: a response is posted seconds after it
@@ -363,7 +366,19 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
                     }
                 },
             )?;
-            decrypted_assertion(&plaintext, layout.response_signed, &verifier)?
+            // Unless the Response's signature covered the ciphertext, an
+            // attacker can alter it (CBC is malleable) and learn from the
+            // answer whether the plaintext parsed: the XML Encryption
+            // oracle (Jager and Somorovsky, 2011). Until the assertion's
+            // own signature verifies, every refusal says the same.
+            decrypted_assertion(&plaintext, layout.response_signed, &verifier).map_err(|error| {
+                match layout.response_signed {
+                    true => error,
+                    false => SamlError::Undecryptable(format!(
+                        "the decrypted assertion was refused: {error}"
+                    )),
+                }
+            })?
         }
         // Covered by the Response's signature (and its own, if it has one:
         // samael verified every signature of the document).
