@@ -334,9 +334,10 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
 
     // The Response as far as it can be trusted: what its signature covers,
     // else the document as sent (whose values can then only refuse).
-    let reduced_response = match layout.response_signed {
-        true => Some(verifier.reduce(&xml)?),
-        false => None,
+    let reduced_response = if layout.response_signed {
+        Some(verifier.reduce(&xml)?)
+    } else {
+        None
     };
     let response_document = match &reduced_response {
         Some(reduced) => parse(reduced)?,
@@ -372,11 +373,12 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
             // oracle (Jager and Somorovsky, 2011). Until the assertion's
             // own signature verifies, every refusal says the same.
             decrypted_assertion(&plaintext, layout.response_signed, &verifier).map_err(|error| {
-                match layout.response_signed {
-                    true => error,
-                    false => SamlError::Undecryptable(format!(
+                if layout.response_signed {
+                    error
+                } else {
+                    SamlError::Undecryptable(format!(
                         "the decrypted assertion was refused: {error}"
-                    )),
+                    ))
                 }
             })?
         }
@@ -408,9 +410,10 @@ fn decrypted_assertion(
     let document = parse(plaintext)?;
     let signed = assertion_layout(&document, verifier.allow_sha1)?;
     if !signed {
-        return match response_signed {
-            true => AssertionFacts::read(document.root_element()),
-            false => Err(SamlError::Unsigned),
+        return if response_signed {
+            AssertionFacts::read(document.root_element())
+        } else {
+            Err(SamlError::Unsigned)
         };
     }
     let id = document
@@ -870,10 +873,7 @@ impl Verifier {
     fn reduce(&self, xml: &str) -> Result<String, SamlError> {
         // samael knows no SHA-1 variant: with SHA-1 allowed it checks no
         // algorithm, and check_signature's allowlist is the only one.
-        let allowed = match self.allow_sha1 {
-            true => None,
-            false => Some(&STRONG[..]),
-        };
+        let allowed = (!self.allow_sha1).then_some(&STRONG[..]);
         Crypto::reduce_xml_to_signed_with_allowed_algorithms(
             xml,
             &self.certificates,
