@@ -29,6 +29,8 @@ const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
 const RSA_OAEP: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
 const TYPE_ELEMENT: &str = "http://www.w3.org/2001/04/xmlenc#Element";
+/// An IdP sends one EncryptedKey per SP certificate it encrypts for.
+const MAX_ENCRYPTED_KEYS: usize = 4;
 
 /// Why an EncryptedAssertion could not be opened. The texts are for the
 /// log: whichever the cause, the person sees one message, so that the
@@ -299,6 +301,13 @@ pub fn decrypt_assertion(
     );
     if key_nodes.is_empty() {
         return Err(malformed("no EncryptedKey"));
+    }
+    // Each is tried with each SP key: a private-key operation apiece.
+    if key_nodes.len() > MAX_ENCRYPTED_KEYS {
+        return Err(DecryptError::Malformed(format!(
+            "{} EncryptedKeys",
+            key_nodes.len()
+        )));
     }
     let wrapped_keys = key_nodes
         .into_iter()

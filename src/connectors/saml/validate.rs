@@ -119,7 +119,9 @@ pub enum SamlError {
     /// The connection has no IdP certificate to check a signature with.
     #[error("the connection has no IdP signing certificate")]
     NoIdpCertificate,
-    /// An EncryptedAssertion none of the SP's keys opened.
+    /// An EncryptedAssertion none of the SP's keys opened or, when the
+    /// Response is not signed, whose plaintext was refused before its own
+    /// signature verified (any more precise answer would be an oracle).
     #[error("the assertion could not be decrypted: {0}")]
     Undecryptable(String),
     /// An EncryptedAssertion with a refused algorithm (rsa-1_5, tripledes).
@@ -219,9 +221,9 @@ impl SamlError {
                  signature with."
                     .into()
             }
-            SamlError::Undecryptable(_) => "The encrypted assertion could not be decrypted with \
-                this connection's keys: check the encryption certificate the identity provider \
-                uses."
+            SamlError::Undecryptable(_) => "The encrypted assertion could not be decrypted and \
+                verified: check that the identity provider encrypts with this connection's \
+                certificate and signs the assertion with its own."
                 .into(),
             SamlError::EncryptionAlgorithm(_) => "The assertion is encrypted with an algorithm \
                 Switchyard refuses: use RSA-OAEP for the key and AES-CBC or AES-GCM for the data."
@@ -283,8 +285,9 @@ impl SamlError {
 /// The largest `SAMLResponse` read (base64 characters, before decoding):
 /// a response with a few certificates and attributes is 10–30 KiB.
 pub const MAX_RESPONSE_LEN: usize = 256 * 1024;
-/// Nodes of one document, well above any real response.
-const MAX_NODES: u32 = 20_000;
+/// Nodes of one document: a response of the largest size, thousands of
+/// group AttributeValues, stays below it.
+const MAX_NODES: u32 = 100_000;
 /// Element nesting, well above SAML's (about 8).
 const MAX_DEPTH: usize = 48;
 /// The oldest IssueInstant accepted: a response is posted seconds after it
@@ -331,9 +334,10 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
 
     // The Response as far as it can be trusted: what its signature covers,
     // else the document as sent (whose values can then only refuse).
-    let reduced_response = match layout.response_signed {
-        true => Some(verifier.reduce(&xml)?),
-        false => None,
+    let reduced_response = if layout.response_signed {
+        Some(verifier.reduce(&xml)?)
+    } else {
+        None
     };
     let response_document = match &reduced_response {
         Some(reduced) => parse(reduced)?,
@@ -363,7 +367,20 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
                     }
                 },
             )?;
-            decrypted_assertion(&plaintext, layout.response_signed, &verifier)?
+            // Unless the Response's signature covered the ciphertext, an
+            // attacker can alter it (CBC is malleable) and learn from the
+            // answer whether the plaintext parsed: the XML Encryption
+            // oracle (Jager and Somorovsky, 2011). Until the assertion's
+            // own signature verifies, every refusal says the same.
+            decrypted_assertion(&plaintext, layout.response_signed, &verifier).map_err(|error| {
+                if layout.response_signed {
+                    error
+                } else {
+                    SamlError::Undecryptable(format!(
+                        "the decrypted assertion was refused: {error}"
+                    ))
+                }
+            })?
         }
         // Covered by the Response's signature (and its own, if it has one:
         // samael verified every signature of the document).
@@ -393,9 +410,10 @@ fn decrypted_assertion(
     let document = parse(plaintext)?;
     let signed = assertion_layout(&document, verifier.allow_sha1)?;
     if !signed {
-        return match response_signed {
-            true => AssertionFacts::read(document.root_element()),
-            false => Err(SamlError::Unsigned),
+        return if response_signed {
+            AssertionFacts::read(document.root_element())
+        } else {
+            Err(SamlError::Unsigned)
         };
     }
     let id = document
@@ -447,7 +465,7 @@ fn parse(xml: &str) -> Result<Document<'_>, SamlError> {
         roxmltree::Error::DtdDetected | roxmltree::Error::EntityReferenceLoop(_) => SamlError::Dtd,
         other => SamlError::Malformed(format!("not well-formed XML: {other}")),
     })?;
-    if let Some(encoding) = declared_encoding(xml) {
+    if let Some(encoding) = declared(xml, "encoding") {
         if !encoding.eq_ignore_ascii_case("UTF-8") {
             return Err(SamlError::NotUtf8(format!(
                 "the XML declaration names {}",
@@ -455,18 +473,22 @@ fn parse(xml: &str) -> Result<Document<'_>, SamlError> {
             )));
         }
     }
+    // XML 1.1 reads other characters as line ends and names.
+    if declared(xml, "version").is_some_and(|version| version != "1.0") {
+        return Err(SamlError::Malformed("an XML version other than 1.0".into()));
+    }
     Ok(document)
 }
 
-/// The `encoding` of the XML declaration (which roxmltree checked but does
-/// not expose).
-fn declared_encoding(xml: &str) -> Option<&str> {
+/// A pseudo-attribute (`version`, `encoding`) of the XML declaration,
+/// which roxmltree checked but does not expose.
+fn declared<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let declaration = xml.strip_prefix("<?xml")?;
     if !declaration.starts_with(|c: char| c.is_ascii_whitespace()) {
         return None;
     }
     let declaration = declaration.get(..declaration.find("?>")?)?;
-    let value = declaration.split_once("encoding")?.1.trim_start();
+    let value = declaration.split_once(name)?.1.trim_start();
     let value = value.strip_prefix('=')?.trim_start();
     let quote = value.chars().next()?;
     let value = value.get(1..)?;
@@ -851,10 +873,7 @@ impl Verifier {
     fn reduce(&self, xml: &str) -> Result<String, SamlError> {
         // samael knows no SHA-1 variant: with SHA-1 allowed it checks no
         // algorithm, and check_signature's allowlist is the only one.
-        let allowed = match self.allow_sha1 {
-            true => None,
-            false => Some(&STRONG[..]),
-        };
+        let allowed = (!self.allow_sha1).then_some(&STRONG[..]);
         Crypto::reduce_xml_to_signed_with_allowed_algorithms(
             xml,
             &self.certificates,

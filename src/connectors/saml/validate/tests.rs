@@ -424,39 +424,34 @@ fn base64_with_line_breaks_and_a_utf8_declaration_is_read() {
 
 // ---- XML signature wrapping (SAMLRaider's XSW1–XSW8) ------------------------
 
-/// XSW1: the signed Response, unsigned, inside its own Signature; the root
-/// Response becomes the attacker's.
-#[test]
-fn xsw1_response_copied_into_its_signature_is_refused() {
+/// XSW1 and XSW2: the signed Response, unsigned, copied to where `at`
+/// says (given its Signature's range); the root Response, with new IDs and
+/// another subject, becomes the attacker's.
+fn wrap_response(at: impl Fn(Range<usize>) -> usize) -> String {
     let signed = signed_response(&Fx::default());
     let original = without_signature(&signed[range(&signed, NS_PROTOCOL, "Response", 0)]);
-    let signature = range(&signed, NS_DSIG, "Signature", 0);
-    let inside = signature.end - "</ds:Signature>".len();
-    let forged = splice(&signed, inside..inside, &original);
+    let position = at(range(&signed, NS_DSIG, "Signature", 0));
+    let forged = splice(&signed, position..position, &original);
     let forged = forged.replacen(r#"ID="_r1""#, r#"ID="_evil""#, 1);
     let forged = replace_last(
         &forged,
         ">ana@metahexa.example<",
         ">admin@metahexa.example<",
     );
-    let forged = replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#);
+    replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#)
+}
+
+/// XSW1: the copy inside the Response's Signature.
+#[test]
+fn xsw1_response_copied_into_its_signature_is_refused() {
+    let forged = wrap_response(|signature| signature.end - "</ds:Signature>".len());
     assert_structure(run(&forged), "2 Response elements");
 }
 
-/// XSW2: the same copy before the Signature, as its sibling.
+/// XSW2: the copy before the Signature, as its sibling.
 #[test]
 fn xsw2_response_copied_beside_its_signature_is_refused() {
-    let signed = signed_response(&Fx::default());
-    let original = without_signature(&signed[range(&signed, NS_PROTOCOL, "Response", 0)]);
-    let signature = range(&signed, NS_DSIG, "Signature", 0);
-    let forged = splice(&signed, signature.start..signature.start, &original);
-    let forged = forged.replacen(r#"ID="_r1""#, r#"ID="_evil""#, 1);
-    let forged = replace_last(
-        &forged,
-        ">ana@metahexa.example<",
-        ">admin@metahexa.example<",
-    );
-    let forged = replace_last(&forged, r#"ID="_a1""#, r#"ID="_evil_a1""#);
+    let forged = wrap_response(|signature| signature.start);
     assert_structure(run(&forged), "2 Response elements");
 }
 
@@ -779,6 +774,8 @@ fn other_encodings_are_refused() {
         .trim_start();
     let latin1 = format!(r#"<?xml version="1.0" encoding="ISO-8859-1"?>{body}"#);
     assert!(matches!(run(&latin1), Err(SamlError::NotUtf8(_))));
+    let xml11 = format!(r#"<?xml version="1.1"?>{body}"#);
+    assert!(matches!(run(&xml11), Err(SamlError::Malformed(_))));
     let not_utf8 = base64::engine::general_purpose::STANDARD.encode(b"<samlp:Response \xff/>");
     assert!(matches!(
         validate(&not_utf8, &expect()),
@@ -1110,9 +1107,9 @@ fn a_signed_response_over_an_aes_gcm_encrypted_assertion_is_accepted() {
 fn an_encrypted_assertion_signed_by_no_one_is_refused() {
     let fx = Fx::default();
     let encrypted = encrypt(&assertion_xml(&fx, None), sp(), AES256_CBC, RSA_OAEP_MGF1P);
-    assert_eq!(
+    assert_undecryptable(
         run(&response_xml(&fx, &encrypted, None)),
-        Err(SamlError::Unsigned)
+        "the assertion is not signed",
     );
 }
 
@@ -1129,7 +1126,16 @@ fn an_encrypted_assertion_signed_by_another_key_is_refused() {
         at.clone(),
         &encrypt(&signed[at], sp(), AES256_CBC, RSA_OAEP_MGF1P),
     );
-    assert!(matches!(run(&xml), Err(SamlError::BadSignature(_))));
+    assert_undecryptable(run(&xml), "the signature did not verify");
+}
+
+/// An encrypted assertion in an unsigned Response refused, for `why`
+/// (said in the log only: the page says no more than "undecryptable").
+fn assert_undecryptable(result: Result<Verified, SamlError>, why: &str) {
+    match result {
+        Err(SamlError::Undecryptable(reason)) if reason.contains(why) => {}
+        other => panic!("expected undecryptable ({why}), got {other:?}"),
+    }
 }
 
 #[test]
@@ -1149,7 +1155,7 @@ fn encrypted_wrapping_is_refused_inside_the_plaintext() {
         at,
         &encrypt(&wrapper, sp(), AES256_CBC, RSA_OAEP_MGF1P),
     );
-    assert_structure(run(&xml), "holds another assertion");
+    assert_undecryptable(run(&xml), "holds another assertion");
 }
 
 #[test]
@@ -1243,6 +1249,18 @@ fn broken_ciphertexts_are_refused_without_panic() {
 }
 
 #[test]
+fn a_flood_of_encrypted_keys_is_refused_before_any_is_tried() {
+    let xml = signed_then_encrypted(&Fx::default(), AES256_CBC, RSA_OAEP_MGF1P);
+    let key = range(&xml, "http://www.w3.org/2001/04/xmlenc#", "EncryptedKey", 0);
+    let five = xml[key.clone()].repeat(5);
+    let result = run(&splice(&xml, key, &five));
+    assert!(
+        matches!(&result, Err(SamlError::Undecryptable(why)) if why.contains("5 EncryptedKeys")),
+        "{result:?}"
+    );
+}
+
+#[test]
 fn the_decrypted_content_must_be_one_assertion() {
     let fx = Fx::default();
     for plaintext in [
@@ -1262,4 +1280,101 @@ fn the_decrypted_content_must_be_one_assertion() {
             "{plaintext}: {result:?}"
         );
     }
+}
+
+#[test]
+fn an_unsigned_response_tells_no_plaintext_from_another() {
+    // With the ciphertext not covered by a signature, whether a (CBC-
+    // altered) plaintext parsed must not show: one answer for all.
+    let fx = Fx::default();
+    let answers: Vec<String> = [
+        "not xml".to_owned(),
+        r#"<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">x</saml:Issuer>"#
+            .to_owned(),
+        assertion_xml(&fx, None),
+        assertion_xml(&fx, Some(other())),
+    ]
+    .iter()
+    .map(|plaintext| {
+        let encrypted = encrypt(plaintext, sp(), AES256_CBC, RSA_OAEP_MGF1P);
+        let error = run(&response_xml(&fx, &encrypted, None)).unwrap_err();
+        assert!(matches!(error, SamlError::Undecryptable(_)), "{error:?}");
+        error.public_message()
+    })
+    .collect();
+    assert!(answers.iter().all(|answer| *answer == answers[0]));
+}
+
+// ---- responses of a real IdP (samlify) -------------------------------------
+
+/// tests/fixtures/saml/validate/, written by its gen.sh.
+fn fixture(name: &str) -> Vec<u8> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/saml/validate");
+    std::fs::read(format!("{dir}/{name}")).unwrap()
+}
+
+/// The XML of one of samlify's responses.
+fn samlify_response(shape: &str) -> String {
+    let b64 = String::from_utf8(fixture(&format!("samlify-{shape}.b64"))).unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn run_samlify(xml: &str) -> Result<Verified, SamlError> {
+    static CERTIFICATES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    static KEYS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    run_with(xml, |e| {
+        e.idp_certificates = CERTIFICATES.get_or_init(|| vec![fixture("idp.crt.der")]);
+        e.decryption_keys = KEYS.get_or_init(|| vec![fixture("sp.p8.der")]);
+    })
+}
+
+#[test]
+fn samlify_responses_of_every_shape_are_accepted() {
+    for shape in [
+        "signed-assertion",
+        "signed-both",
+        "encrypted",
+        "encrypted-gcm",
+        "encrypt-then-sign",
+    ] {
+        let verified =
+            run_samlify(&samlify_response(shape)).unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_eq!(verified.name_id, "ana@metahexa.example", "{shape}");
+        assert_eq!(verified.attributes["email"], ["ana@metahexa.example"]);
+        assert_eq!(verified.session_index.as_deref(), Some("_s1"));
+        assert_eq!(verified.expires_at_ms, NOW + 5 * MINUTE + SKEW);
+    }
+}
+
+#[test]
+fn samlify_responses_forged_are_refused() {
+    let xml = samlify_response("signed-assertion");
+    // Another subject under the IdP's signature.
+    let changed = set_text(&xml, NS_ASSERTION, "NameID", 0, "admin@metahexa.example");
+    assert!(matches!(
+        run_samlify(&changed),
+        Err(SamlError::BadSignature(_))
+    ));
+    // XSW3: an unsigned evil twin before the signed assertion.
+    let at = range(&xml, NS_ASSERTION, "Assertion", 0);
+    let twin = without_signature(&xml[at.clone()]).replacen(" ID=\"_", " ID=\"_evil", 1);
+    let twin = set_text(&twin, NS_ASSERTION, "NameID", 0, "admin@metahexa.example");
+    assert_structure(
+        run_samlify(&splice(&xml, at.start..at.start, &twin)),
+        "2 assertions in the Response",
+    );
+    // Not the connection's certificate.
+    assert!(matches!(run(&xml), Err(SamlError::BadSignature(_))));
+    // Encrypted for another SP key; no IdP certificate at all.
+    let encrypted = samlify_response("encrypted");
+    assert!(matches!(run(&encrypted), Err(SamlError::Undecryptable(_))));
+    assert!(matches!(
+        run_with(&encrypted, |e| e.idp_certificates = &[]),
+        Err(SamlError::NoIdpCertificate)
+    ));
 }
