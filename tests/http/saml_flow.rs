@@ -16,6 +16,7 @@ on_both_backends!(
     a_response_at_another_connections_acs_is_refused,
     a_response_that_does_not_verify_ends_on_a_page_naming_the_connection,
     a_saml_response_in_a_query_is_refused,
+    a_large_saml_response_reaches_the_page_naming_the_connection,
 );
 
 /// A certificate for `signingCert`, base64 DER (the key is thrown away:
@@ -242,6 +243,30 @@ async fn a_response_that_does_not_verify_ends_on_a_page_naming_the_connection(ba
             .unwrap()
             .contains("does not accept sign-ins started at the identity provider")
     );
+}
+
+/// The ACS takes responses beyond the server's usual 64 KiB body (many
+/// groups, encrypted): one past the SAML cap is refused on the page naming
+/// the connection, not with a bare 413; past twice the cap, 413.
+async fn a_large_saml_response_reaches_the_page_naming_the_connection(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let acme = saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
+    let b = browser();
+    let transaction = transaction(&app, &b, &t.client_id).await;
+    pending_request(&app, &transaction, &acme, "relay-large").await;
+    let large = "A".repeat(switchyard::connectors::saml::validate::MAX_RESPONSE_LEN + 4);
+    let form = [("SAMLResponse", large.as_str()), ("RelayState", "relay-large")];
+    let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
+    let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
+    assert_eq!(resumed.status(), StatusCode::BAD_REQUEST);
+    let html = resumed.text().await.unwrap();
+    assert!(html.contains("Cannot sign in with Acme SAML"), "{html}");
+    let huge = "A".repeat(3 * switchyard::connectors::saml::validate::MAX_RESPONSE_LEN);
+    let form = [("SAMLResponse", huge.as_str()), ("RelayState", "relay-large")];
+    let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 /// The Web Browser SSO profile posts a Response: one in a query (which
