@@ -256,7 +256,10 @@ async fn a_large_saml_response_reaches_the_page_naming_the_connection(backend: B
     let transaction = transaction(&app, &b, &t.client_id).await;
     pending_request(&app, &transaction, &acme, "relay-large").await;
     let large = "A".repeat(switchyard::connectors::saml::validate::MAX_RESPONSE_LEN + 4);
-    let form = [("SAMLResponse", large.as_str()), ("RelayState", "relay-large")];
+    let form = [
+        ("SAMLResponse", large.as_str()),
+        ("RelayState", "relay-large"),
+    ];
     let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
@@ -264,7 +267,10 @@ async fn a_large_saml_response_reaches_the_page_naming_the_connection(backend: B
     let html = resumed.text().await.unwrap();
     assert!(html.contains("Cannot sign in with Acme SAML"), "{html}");
     let huge = "A".repeat(3 * switchyard::connectors::saml::validate::MAX_RESPONSE_LEN);
-    let form = [("SAMLResponse", huge.as_str()), ("RelayState", "relay-large")];
+    let form = [
+        ("SAMLResponse", huge.as_str()),
+        ("RelayState", "relay-large"),
+    ];
     let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
