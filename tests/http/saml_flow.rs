@@ -102,10 +102,6 @@ async fn a_saml_response_for_no_pending_request_is_refused_with_a_page(backend: 
     // At the ACS of a connection that does not accept unsolicited
     // responses (the default): refused, and the page says so.
     for form in [
-        vec![
-            ("SAMLResponse", JUNK_RESPONSE),
-            ("RelayState", "never-issued"),
-        ],
         vec![("SAMLResponse", JUNK_RESPONSE)],
         vec![("SAMLResponse", JUNK_RESPONSE), ("RelayState", "")],
     ] {
@@ -118,6 +114,18 @@ async fn a_saml_response_for_no_pending_request_is_refused_with_a_page(backend: 
             "{html}"
         );
     }
+    // A RelayState of no pending round trip: an answer posted again, or late.
+    let form = [
+        ("SAMLResponse", JUNK_RESPONSE),
+        ("RelayState", "never-issued"),
+    ];
+    let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("This answer of Acme SAML is for a sign-in that already finished or expired"),
+        "{html}"
+    );
     // At the bare callback, or the ACS of no SAML connection.
     for connection in [None, Some("nope"), Some("users")] {
         let refused = post_to_acs(
@@ -241,7 +249,7 @@ async fn a_response_that_does_not_verify_ends_on_a_page_naming_the_connection(ba
             .text()
             .await
             .unwrap()
-            .contains("does not accept sign-ins started at the identity provider")
+            .contains("is for a sign-in that already finished or expired")
     );
 }
 
