@@ -348,7 +348,9 @@ impl AuthnMessage {
 /// opt-in): Switchyard's own requests are signed with SHA-256 still.
 fn signature_uri(algorithm: SamlSignatureAlgorithm) -> &'static str {
     match algorithm {
-        SamlSignatureAlgorithm::RsaSha1 | SamlSignatureAlgorithm::RsaSha256 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        SamlSignatureAlgorithm::RsaSha1 | SamlSignatureAlgorithm::RsaSha256 => {
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        }
         SamlSignatureAlgorithm::RsaSha384 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
         SamlSignatureAlgorithm::RsaSha512 => "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
     }
