@@ -65,6 +65,7 @@ impl From<DiscoveryDomain> for DiscoveryDomainBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateDiscoveryDomainBody {
     /// Any form: `Example.COM.`, an IDN in Unicode or punycode.
+    #[schema(example = "acme.example")]
     pub domain: String,
     /// Default `pending`; the tenant admin may vouch for it as `verified`.
     pub status: Option<DomainStatus>,
