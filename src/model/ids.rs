@@ -34,6 +34,8 @@ pub const USER_GRANT: &str = "ugr_";
 pub const SIGNING_KEY: &str = "key_";
 /// Resource servers, which Auth0's dashboard calls APIs.
 pub const RESOURCE_SERVER: &str = "api_";
+/// Organization discovery domains (Auth0 spells theirs `dom_`… too).
+pub const DISCOVERY_DOMAIN: &str = "dom_";
 
 /// Client ids follow Auth0's shape (32 alphanumerics, no prefix): client
 /// libraries and dashboards copy them around as opaque strings.

@@ -5,6 +5,7 @@
 pub mod address;
 pub mod client;
 pub mod connection;
+pub mod domain;
 pub mod ids;
 pub mod organization;
 pub mod origin;

@@ -216,6 +216,19 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "saml_assertion_ids",
         &["connection_id", "assertion_id"],
     ),
+    unique("discovery_domains_pkey", "discovery_domains", &["id"]),
+    // Its 409 names the domain, which the message cannot: the handler says it.
+    unique(
+        "discovery_domains_domain_key",
+        "discovery_domains",
+        &["domain"],
+    ),
+    check("discovery_domains_status_check", "discovery_domains"),
+    unique(
+        "discovery_domain_names_pkey",
+        "discovery_domain_names",
+        &["name"],
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.

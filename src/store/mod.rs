@@ -8,6 +8,7 @@ mod clients;
 mod codes;
 mod connections;
 pub mod constraints;
+pub mod discovery_domains;
 mod grants;
 pub mod identities;
 mod keys;

@@ -15,6 +15,7 @@ mod clients;
 mod connections;
 mod consent;
 mod cors;
+mod discovery_domains;
 mod federation;
 mod identities;
 mod keys;

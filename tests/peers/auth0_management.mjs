@@ -11,6 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { ManagementClient } from 'auth0';
 
 function requireEnv(name) {
@@ -541,5 +542,57 @@ test('auth0 SDK v7 ManagementClient: every list, paged, in Auth0 wrappers', asyn
     for (const id of created.userIds) await mgmt.users.delete(id).catch(() => {});
     if (created.orgId) await mgmt.organizations.delete(created.orgId).catch(() => {});
     if (created.connId) await mgmt.connections.delete(created.connId).catch(() => {});
+  }
+});
+
+test('auth0 SDK v7 ManagementClient: organization discovery domains', async () => {
+  const domain = requireEnv('SWITCHYARD_DOMAIN');
+  const clientId = requireEnv('SWITCHYARD_CLIENT_ID');
+  const clientSecret = requireEnv('SWITCHYARD_CLIENT_SECRET');
+
+  const mgmt = new ManagementClient({ domain, clientId, clientSecret });
+  const suffix = randomBytes(5).toString('hex');
+  const domains = mgmt.organizations.discoveryDomains;
+  const org = await step('organizations.create', () =>
+    mgmt.organizations.create({ name: `sdk-domains-${suffix}` }));
+  try {
+    // An IDN in Unicode, with capitals and the root dot, comes back as IDNA ASCII.
+    const idn = `Bücher-${suffix}.Example.`;
+    const ascii = domainToASCII(`bücher-${suffix}.example`);
+    const created = await step('organizations.discoveryDomains.create', () =>
+      domains.create(org.id, { domain: idn }));
+    assert.equal(created.domain, ascii);
+    assert.equal(created.status, 'pending');
+    assert.equal(created.verification_host, `_switchyard-verification.${ascii}`);
+    assert.ok(created.verification_txt.length >= 32, created.verification_txt);
+    const vouched = await step('organizations.discoveryDomains.create (verified)', () =>
+      domains.create(org.id, { domain: `sso-${suffix}.example`, status: 'verified' }));
+    assert.equal(vouched.status, 'verified');
+
+    const got = await step('organizations.discoveryDomains.get', () => domains.get(org.id, created.id));
+    assert.deepEqual(got, created);
+    const byName = await step('organizations.discoveryDomains.getByName', () =>
+      domains.getByName(org.id, ascii));
+    assert.equal(byName.id, created.id);
+
+    // Listed one a page, through the SDK's checkpoint pager.
+    const listed = [];
+    const first = await step('organizations.discoveryDomains.list', () => domains.list(org.id, { take: 1 }));
+    for await (const item of first) listed.push(item.id);
+    assert.deepEqual(listed.sort(), [created.id, vouched.id].sort());
+
+    const updated = await step('organizations.discoveryDomains.update', () =>
+      domains.update(org.id, created.id, { status: 'verified', use_for_organization_discovery: false }));
+    assert.equal(updated.status, 'verified');
+    assert.equal(updated.use_for_organization_discovery, false);
+
+    await assertRejectsWithStatus(domains.create(org.id, { domain: ascii }), 409);
+    await assertRejectsWithStatus(domains.create(org.id, { domain: 'gmail.com' }), 400);
+
+    await step('organizations.discoveryDomains.delete', () => domains.delete(org.id, created.id));
+    await assertRejectsWithStatus(domains.get(org.id, created.id), 404);
+    console.log(`auth0 SDK v7 ManagementClient OK against ${domain}: discovery domains`);
+  } finally {
+    await mgmt.organizations.delete(org.id).catch(() => {});
   }
 });

@@ -29,6 +29,7 @@ mod support;
 
 mod clients;
 mod connections;
+mod discovery_domains;
 mod foreign_keys;
 mod grants;
 mod identities;

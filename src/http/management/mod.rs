@@ -41,6 +41,7 @@ mod client_grants;
 mod clients;
 mod connection_keys;
 mod connections;
+mod discovery_domains;
 mod grants;
 mod inert;
 mod keys;
@@ -90,6 +91,10 @@ pub const ALL_SCOPES: &[&str] = &[
     "read:organization_client_grants",
     "create:organization_client_grants",
     "delete:organization_client_grants",
+    "read:organization_discovery_domains",
+    "create:organization_discovery_domains",
+    "update:organization_discovery_domains",
+    "delete:organization_discovery_domains",
     "read:connections",
     "create:connections",
     "update:connections",
@@ -304,6 +309,7 @@ fn router() -> OpenApiRouter<AppState> {
         .merge(organizations::router())
         .merge(members::router())
         .merge(organization_grants::router())
+        .merge(discovery_domains::router())
         .merge(connections::router())
         .merge(connection_keys::router())
         .merge(clients::router())
