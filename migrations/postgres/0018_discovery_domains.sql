@@ -3,7 +3,9 @@
 -- to at most one organization: the unique key refuses a second claim, even
 -- of two claims racing. `connection_id`: a connection enabled on the
 -- organization the domain routes to (null: the organization's default);
--- disabling it there, or deleting the organization, deletes the domain.
+-- disabling it there, or deleting the connection, sets it back to null
+-- (the store does, first: the domain stays the organization's); deleting
+-- the organization deletes the domain.
 --
 -- The subdomain rules (no claim under another organization's
 -- `include_subdomains` domain, no `include_subdomains` claim above another
@@ -27,7 +29,7 @@ create table discovery_domains (
     created_at bigint not null,
     updated_at bigint not null,
     constraint discovery_domains_connection_fkey foreign key (organization_id, connection_id)
-        references organization_connections (organization_id, connection_id) on delete cascade
+        references organization_connections (organization_id, connection_id)
 );
 create index discovery_domains_organization_idx on discovery_domains (organization_id, id);
 

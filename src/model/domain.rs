@@ -12,8 +12,8 @@ pub const VERIFICATION_LABEL: &str = "_switchyard-verification";
 /// Random characters of a `verification_txt` token.
 const VERIFICATION_TOKEN_LEN: usize = 32;
 
-/// The list shipped in `data/public-email-domains.txt`.
-const PUBLIC_EMAIL_DOMAINS: &str = include_str!("../../data/public-email-domains.txt");
+/// The list shipped in `src/model/public_email_domains.txt`.
+const PUBLIC_EMAIL_DOMAINS: &str = include_str!("public_email_domains.txt");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -132,7 +132,7 @@ pub fn names_on_path(domain: &str) -> Vec<&str> {
 }
 
 /// Whether the normalized `domain` is one of the public mail domains
-/// (`data/public-email-domains.txt`), which no organization may claim.
+/// (`src/model/public_email_domains.txt`), which no organization may claim.
 pub fn is_public_email_domain(domain: &str) -> bool {
     PUBLIC_EMAIL_DOMAINS
         .lines()

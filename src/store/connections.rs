@@ -171,11 +171,19 @@ impl Store {
     }
 
     pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Domains routed to it stay their organizations', routed to the default.
+        sqlx::query("update discovery_domains set connection_id = null where connection_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let result = sqlx::query("delete from connections where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        expect_one(result)
+        expect_one(result)?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The connections enabled for a client, in one query (login routing

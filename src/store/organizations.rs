@@ -285,14 +285,26 @@ impl Store {
         organization_id: &str,
         connection_id: &str,
     ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // The organization's domains routed to it stay, routed to the default.
+        sqlx::query(
+            "update discovery_domains set connection_id = null \
+             where organization_id = $1 and connection_id = $2",
+        )
+        .bind(organization_id)
+        .bind(connection_id)
+        .execute(&mut *tx)
+        .await?;
         let result = sqlx::query(
             "delete from organization_connections where organization_id = $1 and connection_id = $2",
         )
         .bind(organization_id)
         .bind(connection_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        expect_one(result)
+        expect_one(result)?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Adds members; users already members are left as they are. One

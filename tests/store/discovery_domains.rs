@@ -289,12 +289,35 @@ async fn the_connection_must_be_enabled_on_the_organization(store: Store) {
         .await
         .unwrap();
     store.insert_discovery_domain(&routed).await.unwrap();
-    // Disabling the connection on the organization takes its domains along.
+    // Disabling the connection on the organization keeps the domain, routed
+    // to the organization's default; so does deleting the connection.
     store
         .delete_enabled_connection(&acme.id, &sso.id)
         .await
         .unwrap();
-    assert_not_found(store.get_discovery_domain(&acme.id, &routed.id).await);
+    let kept = store
+        .get_discovery_domain(&acme.id, &routed.id)
+        .await
+        .unwrap();
+    assert_eq!(kept.connection_id, None);
+    store
+        .insert_enabled_connection(&enabled(&acme.id, &sso.id))
+        .await
+        .unwrap();
+    store
+        .update_discovery_domain_with(&acme.id, &routed.id, |mut d| {
+            d.connection_id = Some(sso.id.clone());
+            Ok::<_, ()>(d)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store.delete_connection(&sso.id).await.unwrap();
+    let kept = store
+        .get_discovery_domain(&acme.id, &routed.id)
+        .await
+        .unwrap();
+    assert_eq!(kept.connection_id, None);
 }
 
 async fn deleting_an_organization_deletes_its_domains(store: Store) {
