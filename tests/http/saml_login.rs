@@ -32,6 +32,7 @@ on_both_backends!(
     an_idp_initiated_login_needs_the_clients_initiate_login_uri,
     a_saml_session_ends_at_the_idp_before_the_application_gets_the_browser_back,
     a_forged_logout_response_leads_nowhere_and_the_session_stays_ended,
+    a_logout_response_may_come_back_by_post_and_disable_signout_skips_the_idp,
 );
 
 const IDP_ENTITY_ID: &str = "https://idp.metahexa.test/saml";
@@ -335,6 +336,17 @@ async fn log_in_ana(
     )
     .await;
     enable_on_metahexa(app, t, &connection).await;
+    let (tokens, form) = log_in_ana_again(app, t, idp, b).await;
+    (tokens, connection, form)
+}
+
+/// [`log_in_ana`] through the connection it made.
+async fn log_in_ana_again(
+    app: &TestApp,
+    t: &Tenant,
+    idp: &Idp,
+    b: &reqwest::Client,
+) -> (Value, Vec<(String, String)>) {
     let params = code_params(&t.client_id, &[("organization", &t.other_org_id)]);
     let (transaction, html) = login_page(app, b, &params).await;
     let away = click(app, b, &html, &transaction, "metahexa-saml").await;
@@ -349,7 +361,7 @@ async fn log_in_ana(
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
     let tokens = redeem_code(app, t, &code_of(&resumed), None).await;
-    (tokens, connection, form)
+    (tokens, form)
 }
 
 fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -379,18 +391,23 @@ async fn a_metahexa_user_logs_in_with_a_signed_assertion(backend: Backend) {
     assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
 }
 
-/// Sets the tenant's web client's `initiate_login_uri`.
-async fn set_initiate_login_uri(app: &TestApp, t: &Tenant, uri: Value) {
+/// Changes the tenant's web client with `changes`.
+async fn patch_client(app: &TestApp, t: &Tenant, changes: Value) {
     let token = app.admin_token().await;
     let (status, body) = app
         .api(
             Method::PATCH,
             &format!("/api/v2/clients/{}", t.client_id),
             &token,
-            Some(json!({"initiate_login_uri": uri})),
+            Some(changes),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Sets the tenant's web client's `initiate_login_uri`.
+async fn set_initiate_login_uri(app: &TestApp, t: &Tenant, uri: Value) {
+    patch_client(app, t, json!({"initiate_login_uri": uri})).await;
 }
 
 async fn an_idp_initiated_login_goes_to_the_clients_login_page_and_ends_with_a_code(
@@ -466,16 +483,7 @@ async fn an_idp_initiated_login_needs_the_clients_initiate_login_uri(backend: Ba
 
 /// Allows [`LOGGED_OUT`] as the web client's post-logout URL.
 async fn allow_logged_out(app: &TestApp, t: &Tenant) {
-    let token = app.admin_token().await;
-    let (status, body) = app
-        .api(
-            Method::PATCH,
-            &format!("/api/v2/clients/{}", t.client_id),
-            &token,
-            Some(json!({"allowed_logout_urls": [LOGGED_OUT]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    patch_client(app, t, json!({"allowed_logout_urls": [LOGGED_OUT]})).await;
 }
 
 /// The RP-initiated logout of the session `tokens` came from, asking to
@@ -511,16 +519,22 @@ async fn log_out_to_the_idp(
     (roxmltree::Document::parse(xml).unwrap(), url)
 }
 
+/// The IdP's LogoutResponse to `request_id`, with `signature` (a template
+/// to sign, or nothing) after its Issuer.
+fn logout_response_xml(app: &TestApp, request_id: &str, signature: &str) -> String {
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lr{}" Version="2.0" IssueInstant="{}" Destination="{}logout" InResponseTo="{request_id}"><saml:Issuer>{IDP_ENTITY_ID}</saml:Issuer>{signature}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        switchyard::model::ids::random_alphanumeric(16),
+        switchyard::clock::rfc3339_from_millis(app.clock.now_unix_millis()),
+        app.issuer,
+    )
+}
+
 /// The IdP's LogoutResponse to `request_id` by HTTP-Redirect, its query
 /// signed with `signer` (PKCS#8): the path and query to send the browser to.
 fn logout_response(app: &TestApp, signer: &[u8], request_id: &str, relay_state: &str) -> String {
     use std::io::Write as _;
-    let xml = format!(
-        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lr{}" Version="2.0" IssueInstant="{}" Destination="{}logout" InResponseTo="{request_id}"><saml:Issuer>{IDP_ENTITY_ID}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
-        switchyard::model::ids::random_alphanumeric(16),
-        switchyard::clock::rfc3339_from_millis(app.clock.now_unix_millis()),
-        app.issuer,
-    );
+    let xml = logout_response_xml(app, request_id, "");
     let mut deflater =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflater.write_all(xml.as_bytes()).unwrap();
@@ -658,5 +672,71 @@ async fn a_forged_logout_response_leads_nowhere_and_the_session_stays_ended(back
     let page = refused.text().await.unwrap();
     assert!(page.contains("logged out here"), "{page}");
     assert!(!page.contains(LOGGED_OUT), "{page}");
+    assert!(!silently_logged_in(&app, &t, &b).await);
+}
+
+async fn a_logout_response_may_come_back_by_post_and_disable_signout_skips_the_idp(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    allow_logged_out(&app, &t).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (tokens, connection, _) = log_in_ana(&app, &t, &idp, &b).await;
+    let (request, url) = log_out_to_the_idp(&app, &b, &tokens).await;
+    let request_id = request.root_element().attribute("ID").unwrap().to_owned();
+    // The answer by HTTP-POST: an enveloped signature, the IdP's.
+    let xml = logout_response_xml(&app, &request_id, "{SIGNATURE}");
+    let id = xml
+        .split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut template = Signature::template(id, &CertificateDer::from(idp.certificate.clone()));
+    for reference in &mut template.signed_info.reference {
+        reference.digest_method.algorithm = DigestAlgorithm::Sha256;
+    }
+    let xml = xml.replace("{SIGNATURE}", &template.to_string().unwrap());
+    let signed = Crypto::sign_xml(&xml, &idp.pkcs8).unwrap();
+    let back = b
+        .post(app.url("/logout"))
+        .form(&[
+            ("SAMLResponse", STANDARD.encode(&signed).as_str()),
+            ("RelayState", param(&url, "RelayState").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), format!("{LOGGED_OUT}?state=s7"));
+
+    // `disableSignout` (Auth0's): the logout stays at Switchyard.
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{connection}"),
+            &token,
+            Some(json!({"options": {"metadataXml": idp.metadata(), "disableSignout": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b = browser();
+    let (tokens, _) = log_in_ana_again(&app, &t, &idp, &b).await;
+    let out = b
+        .get(app.url("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "s8"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), format!("{LOGGED_OUT}?state=s8"));
     assert!(!silently_logged_in(&app, &t, &b).await);
 }
