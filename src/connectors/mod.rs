@@ -557,14 +557,19 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(!Arc::ptr_eq(&built, &after));
         // A samlp connection has the SAML connector (no PKCE: SAML has none).
+        let idp_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("{e}"));
+        let idp_certificate = rcgen::CertificateParams::new(vec!["idp.example.com".to_owned()])
+            .and_then(|params| params.self_signed(&idp_key))
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut saml = first.clone();
         saml.strategy = Strategy::Saml;
         saml.options = ConnectionOptions::parse(
             Strategy::Saml,
-            serde_json::json!({"metadataXml": "<EntityDescriptor/>"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            serde_json::json!({"signInEndpoint": "https://idp.example.com/sso",
+                "signingCert": idp_certificate.pem()})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         )
         .unwrap_or_else(|e| panic!("{e:?}"));
         let saml_connector = connectors

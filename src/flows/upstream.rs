@@ -274,7 +274,8 @@ async fn saml_callback(
             Err(e) => return Err(e.into()),
         }
     }
-    unsolicited(state, params, acs_connection).await
+    let answered_a_request = params.get("RelayState").is_some_and(|s| !s.is_empty());
+    unsolicited(state, params, acs_connection, answered_a_request).await
 }
 
 /// The `samlp` connection called `name`, if there is one.
@@ -305,6 +306,7 @@ async fn unsolicited(
     state: &AppState,
     params: &CallbackParams,
     acs_connection: Option<&str>,
+    answered_a_request: bool,
 ) -> Result<Callback, LoginError> {
     let found = match acs_connection {
         Some(name) => saml_connection(state, name).await?,
@@ -320,7 +322,16 @@ async fn unsolicited(
         .saml()
         .and_then(|options| options.idp_initiated())
     else {
-        tracing::warn!(connection = %connection.name, "an unsolicited SAML response, not accepted");
+        tracing::warn!(connection = %connection.name, answered_a_request,
+            "an unsolicited SAML response, not accepted");
+        // A RelayState of no pending round trip: most likely the same
+        // answer posted again, or one that took too long.
+        if answered_a_request {
+            return Err(LoginError::Retry(format!(
+                "This answer of {label} is for a sign-in that already finished or expired. \
+                 Go back to the application and sign in again."
+            )));
+        }
         return Err(LoginError::Retry(format!(
             "{label} does not accept sign-ins started at the identity provider \
              (unsolicited SAML responses). Start from the application instead."

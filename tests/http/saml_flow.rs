@@ -16,6 +16,7 @@ on_both_backends!(
     a_response_at_another_connections_acs_is_refused,
     a_response_that_does_not_verify_ends_on_a_page_naming_the_connection,
     a_saml_response_in_a_query_is_refused,
+    a_large_saml_response_reaches_the_page_naming_the_connection,
 );
 
 /// A certificate for `signingCert`, base64 DER (the key is thrown away:
@@ -101,10 +102,6 @@ async fn a_saml_response_for_no_pending_request_is_refused_with_a_page(backend: 
     // At the ACS of a connection that does not accept unsolicited
     // responses (the default): refused, and the page says so.
     for form in [
-        vec![
-            ("SAMLResponse", JUNK_RESPONSE),
-            ("RelayState", "never-issued"),
-        ],
         vec![("SAMLResponse", JUNK_RESPONSE)],
         vec![("SAMLResponse", JUNK_RESPONSE), ("RelayState", "")],
     ] {
@@ -117,6 +114,18 @@ async fn a_saml_response_for_no_pending_request_is_refused_with_a_page(backend: 
             "{html}"
         );
     }
+    // A RelayState of no pending round trip: an answer posted again, or late.
+    let form = [
+        ("SAMLResponse", JUNK_RESPONSE),
+        ("RelayState", "never-issued"),
+    ];
+    let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("This answer of Acme SAML is for a sign-in that already finished or expired"),
+        "{html}"
+    );
     // At the bare callback, or the ACS of no SAML connection.
     for connection in [None, Some("nope"), Some("users")] {
         let refused = post_to_acs(
@@ -240,8 +249,38 @@ async fn a_response_that_does_not_verify_ends_on_a_page_naming_the_connection(ba
             .text()
             .await
             .unwrap()
-            .contains("does not accept sign-ins started at the identity provider")
+            .contains("is for a sign-in that already finished or expired")
     );
+}
+
+/// The ACS takes responses beyond the server's usual 64 KiB body (many
+/// groups, encrypted): one past the SAML cap is refused on the page naming
+/// the connection, not with a bare 413; past twice the cap, 413.
+async fn a_large_saml_response_reaches_the_page_naming_the_connection(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let acme = saml_connection(&app, &t.client_id, "acme-saml", by_hand()).await;
+    let b = browser();
+    let transaction = transaction(&app, &b, &t.client_id).await;
+    pending_request(&app, &transaction, &acme, "relay-large").await;
+    let large = "A".repeat(switchyard::connectors::saml::validate::MAX_RESPONSE_LEN + 4);
+    let form = [
+        ("SAMLResponse", large.as_str()),
+        ("RelayState", "relay-large"),
+    ];
+    let kept = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(kept.status(), StatusCode::SEE_OTHER);
+    let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
+    assert_eq!(resumed.status(), StatusCode::BAD_REQUEST);
+    let html = resumed.text().await.unwrap();
+    assert!(html.contains("Cannot sign in with Acme SAML"), "{html}");
+    let huge = "A".repeat(3 * switchyard::connectors::saml::validate::MAX_RESPONSE_LEN);
+    let form = [
+        ("SAMLResponse", huge.as_str()),
+        ("RelayState", "relay-large"),
+    ];
+    let refused = post_to_acs(&app, &b, Some("acme-saml"), &form).await;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 /// The Web Browser SSO profile posts a Response: one in a query (which

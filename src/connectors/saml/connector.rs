@@ -32,7 +32,7 @@ use samael::traits::ToXml;
 
 use super::idp::{IdentityProvider, IdpSource};
 use super::logout::LogoutMessage;
-use super::sp::{self, SpKey};
+use super::sp::{self, SpKey, acs_url};
 use super::validate::{self, Expectations, LogoutExpectations, SamlError};
 use crate::clock::Clock;
 use crate::connectors::{
@@ -47,15 +47,6 @@ use crate::store::Store;
 
 /// Where the IdP posts its Response: the ACS binding every request asks for.
 const HTTP_POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
-
-/// The ACS of the connection `connection_name`: Auth0's
-/// `/login/callback?connection=NAME` (HTTP-POST).
-pub fn acs_url(callback_url: &str, connection_name: &str) -> String {
-    format!(
-        "{callback_url}?connection={}",
-        url::form_urlencoded::byte_serialize(connection_name.as_bytes()).collect::<String>()
-    )
-}
 
 pub struct SamlConnector {
     connection: Connection,
@@ -847,17 +838,5 @@ pub(super) mod tests {
             sso_endpoint(&idp(None, None), None),
             Err(UpstreamError::Misconfigured(_))
         ));
-    }
-
-    #[test]
-    fn the_acs_names_the_connection() {
-        assert_eq!(
-            acs_url("https://sy.example/login/callback", "acme-saml"),
-            "https://sy.example/login/callback?connection=acme-saml"
-        );
-        assert_eq!(
-            acs_url("https://sy.example/login/callback", "a&b=c"),
-            "https://sy.example/login/callback?connection=a%26b%3Dc"
-        );
     }
 }

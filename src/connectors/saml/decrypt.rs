@@ -31,6 +31,9 @@ const RSA_OAEP: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
 const TYPE_ELEMENT: &str = "http://www.w3.org/2001/04/xmlenc#Element";
 /// An IdP sends one EncryptedKey per SP certificate it encrypts for.
 const MAX_ENCRYPTED_KEYS: usize = 4;
+/// RSA private-key operations one response may cost: an EncryptedKey
+/// tried with each SP key that may decrypt (current, next, previous).
+const MAX_PRIVATE_KEY_OPERATIONS: usize = 6;
 
 /// Why an EncryptedAssertion could not be opened. The texts are for the
 /// log: whichever the cause, the person sees one message, so that the
@@ -315,23 +318,29 @@ pub fn decrypt_assertion(
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut last_failure = DecryptError::Failed("no decryption key is configured".into());
+    let mut operations = 0;
     for der in keys_pkcs8 {
         let Ok(private_key) = PKey::private_key_from_pkcs8(der) else {
             last_failure = DecryptError::Failed("a decryption key is not PKCS#8".into());
             continue;
         };
         for wrapped in &wrapped_keys {
+            // Work before any signature is checked stays bounded, however
+            // many EncryptedKeys and SP keys in their overlap there are.
+            if operations == MAX_PRIVATE_KEY_OPERATIONS {
+                return Err(last_failure);
+            }
+            operations += 1;
             let Ok(data_key) = wrapped.unwrap_with(&private_key) else {
                 last_failure = DecryptError::Failed("RSA-OAEP did not open the key".into());
                 continue;
             };
-            match cipher.decrypt(&data_key, &ciphertext) {
-                Ok(plaintext) => {
-                    return String::from_utf8(plaintext)
-                        .map_err(|_| DecryptError::Failed("the plaintext is not UTF-8".into()));
-                }
-                Err(error) => last_failure = error,
-            }
+            // The first key that opens decides: trying the others after a
+            // bad padding would make a bad padding slower than a good one
+            // (a timing oracle on an unsigned Response's ciphertext).
+            let plaintext = cipher.decrypt(&data_key, &ciphertext)?;
+            return String::from_utf8(plaintext)
+                .map_err(|_| DecryptError::Failed("the plaintext is not UTF-8".into()));
         }
     }
     Err(last_failure)

@@ -26,6 +26,8 @@ use crate::model::user::normalize_email;
 
 /// The NameID format whose value is an email address (SAML core §8.3.2).
 pub const EMAIL_NAME_ID_FORMAT: &str = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress";
+/// A NameID that changes at every login (SAML core §8.3.8).
+pub const TRANSIENT_NAME_ID_FORMAT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient";
 
 /// The attribute presets, in the order their names are tried.
 const PRESET_FILES: &[(&str, &str)] = &[
@@ -198,12 +200,30 @@ pub fn identity_from_assertion(
             .ok_or(UpstreamError::MissingClaim(
                 "user id (the attribute options.user_id_attribute names)",
             ))?,
-        None => mapping
-            .fields_map
-            .and_then(|map| map.get("user_id"))
-            .and_then(|names| mapping.values(&names_of(names)).into_iter().next())
-            .or_else(|| Some(verified.name_id.clone()).filter(|id| !id.trim().is_empty()))
-            .ok_or(UpstreamError::MissingClaim("NameID"))?,
+        None => match mapping.fields_map.and_then(|map| map.get("user_id")) {
+            // Mapped: the attribute or nothing (falling back to the NameID
+            // would give one person two subjects).
+            Some(names) => mapping.values(&names_of(names)).into_iter().next().ok_or(
+                UpstreamError::MissingClaim(
+                    "user id (the attribute options.fieldsMap.user_id names)",
+                ),
+            )?,
+            // A transient NameID changes at every login: as the subject it
+            // would make a new user each time. The asserted email stands in.
+            None if verified.name_id_format.as_deref() == Some(TRANSIENT_NAME_ID_FORMAT) => mapping
+                .first("email")
+                .and_then(|email| normalize_email(&email).ok())
+                .ok_or_else(|| {
+                    UpstreamError::Misconfigured(
+                        "the IdP sends a transient NameID and no email: set \
+                             options.user_id_attribute to the attribute that identifies the user"
+                            .into(),
+                    )
+                })?,
+            None => Some(verified.name_id.clone())
+                .filter(|id| !id.trim().is_empty())
+                .ok_or(UpstreamError::MissingClaim("NameID"))?,
+        },
     };
     let name_id_email = || {
         (verified.name_id_format.as_deref() == Some(EMAIL_NAME_ID_FORMAT))
@@ -420,7 +440,6 @@ mod tests {
         for format in [
             Some(EMAIL_NAME_ID_FORMAT),
             Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"),
-            Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient"),
             Some("urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"),
             None,
         ] {
@@ -463,6 +482,35 @@ mod tests {
                 .subject,
             "E-1001"
         );
+        let mapped_missing = options(json!({"fieldsMap": {"user_id": "uid"}}));
+        assert!(matches!(
+            identity_from_assertion("con_1", &mapped_missing, &assertion),
+            Err(UpstreamError::MissingClaim(_))
+        ));
+    }
+
+    #[test]
+    fn a_transient_name_id_is_no_subject() {
+        let assertion = verified(
+            Some(TRANSIENT_NAME_ID_FORMAT),
+            "_a1b2c3",
+            &[("employeeNumber", &["E-1001"])],
+        );
+        assert!(matches!(
+            identity_from_assertion("con_1", &options(json!({})), &assertion),
+            Err(UpstreamError::Misconfigured(_))
+        ));
+        // The asserted email is stable where the NameID is not.
+        let with_email = verified(
+            Some(TRANSIENT_NAME_ID_FORMAT),
+            "_a1b2c3",
+            &[("email", &["Ana@metahexa.example"])],
+        );
+        let identity = identity_from_assertion("con_1", &options(json!({})), &with_email).unwrap();
+        assert_eq!(identity.subject, "ana@metahexa.example");
+        let with = options(json!({"user_id_attribute": "employeeNumber"}));
+        let identity = identity_from_assertion("con_1", &with, &assertion).unwrap();
+        assert_eq!(identity.subject, "E-1001");
     }
 
     #[test]

@@ -37,8 +37,8 @@ use samael::crypto::{
 use super::decrypt::{self, DecryptError};
 
 /// What a response must match: the connection's IdP, this service provider,
-/// the request it answers, the time.
-#[derive(Debug, Clone)]
+/// the request it answers, the time. No `Debug`: it holds private keys.
+#[derive(Clone)]
 pub struct Expectations<'a> {
     /// The IdP's entity ID; `None` when the connection does not know it
     /// (configured by hand without one): the Issuer is then not compared.

@@ -58,7 +58,15 @@ pub fn router() -> Router<AppState> {
         .route("/u/login/connection", get(upstream::connection_get))
         .route(
             "/login/callback",
-            get(upstream::callback_get).post(upstream::callback_post),
+            get(upstream::callback_get)
+                .post(upstream::callback_post)
+                // A SAMLResponse may be larger than the usual body: up to
+                // the SAML cap, form-encoded, is read (and refused on the
+                // page naming the connection when over the cap).
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    2 * crate::connectors::saml::validate::MAX_RESPONSE_LEN
+                        + crate::http::MAX_BODY_BYTES,
+                )),
         )
         .route("/u/login/callback", get(upstream::resume_get))
         .route(

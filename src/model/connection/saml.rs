@@ -188,7 +188,7 @@ pub struct SamlOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub clock_skew_seconds: Option<u64>,
-    /// Other options (`debug`, `idpinitiated`, …), kept as given.
+    /// Other options (`debug`, `deflate`, `thumbprints`, …), kept as given.
     #[serde(flatten)]
     #[schema(ignore)]
     pub extra: Map<String, Value>,

@@ -141,6 +141,8 @@ pub fn parse_metadata(xml: &str) -> Result<IdentityProvider, String> {
     {
         let hint = if root.tag_name().name() == "EntitiesDescriptor" {
             " (an EntitiesDescriptor lists several entities: give the IdP's own EntityDescriptor)"
+        } else if root.tag_name().namespace() != Some(METADATA_NS) {
+            " of the SAML 2.0 metadata namespace (urn:oasis:names:tc:SAML:2.0:metadata)"
         } else {
             ""
         };
