@@ -458,8 +458,9 @@ async fn oidc_provider_as_a_plain_oauth2_provider_logs_metahexas_users_in_throug
 /// into the IdP, logs ana in through each (Redirect and POST bindings,
 /// signed and encrypted assertions, an IdP certificate rollover, an SP key
 /// rotation, IdP-initiated SSO to the portal's `initiate_login_uri`,
-/// served by the script with the dev certificate), and has every forgery
-/// of the IdP's real responses refused. Afterwards the Management API
+/// served by the script with the dev certificate), has every forgery
+/// of the IdP's real responses refused, and last logs ana out through
+/// `/v2/logout` and the IdP's SingleLogoutService (single logout). Afterwards the Management API
 /// shows ana's SAML identity and no user made from a forgery.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samlify_as_metahexas_saml_idp_logs_its_users_in_through_switchyard() {

@@ -250,6 +250,47 @@ pub trait RedirectConnector: Send + Sync {
             ))
         })
     }
+
+    /// Where to send the browser to end the upstream's own session of
+    /// `logout` (SAML single logout), or `None` when the upstream has no
+    /// logout of its own or the connection turns it off.
+    fn begin_logout<'a>(
+        &'a self,
+        logout: &'a UpstreamLogout,
+    ) -> BoxFuture<'a, Result<Option<Begin>, UpstreamError>> {
+        let _ = logout;
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Verifies the upstream's answer to the logout request `request_id`,
+    /// which came back to `logout_url` (`raw_query`: the query as sent, when
+    /// it came by redirect). `Ok` with the failure the answer reports, if
+    /// it reports one (the local session is gone either way).
+    fn finish_logout<'a>(
+        &'a self,
+        request_id: &'a str,
+        logout_url: &'a str,
+        response: &'a CallbackParams,
+        raw_query: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, UpstreamError>> {
+        let _ = (request_id, logout_url, response, raw_query);
+        Box::pin(async {
+            Err(UpstreamError::Invalid(
+                "a logout response, and this connection sends no logout requests".into(),
+            ))
+        })
+    }
+}
+
+/// A logout request to an upstream: the session it ends there.
+#[derive(Debug, Clone)]
+pub struct UpstreamLogout {
+    /// The request's ID (its answer's InResponseTo).
+    pub request_id: String,
+    /// The single-use key of the request's server-side record.
+    pub relay_state: String,
+    /// The subject and session the login was asserted for.
+    pub subject: crate::store::SamlSessionSubject,
 }
 
 /// What a password connector says of an email and a password.

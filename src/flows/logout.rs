@@ -17,9 +17,15 @@ use subtle::ConstantTimeEq;
 use super::issue::{IdTokenHint, verify_id_token_hint};
 use super::request::{ClientResponse, ResponseMode};
 use super::sha256_hex;
+use crate::connectors::saml::logout::LOGOUT_PATH;
+use crate::connectors::{Begin, CallbackParams, UpstreamLogout};
 use crate::model::client::Client;
+use crate::model::ids;
 use crate::state::AppState;
-use crate::store::{StoreError, StoredSession};
+use crate::store::{StoreError, StoredSamlLogout, StoredSession};
+
+/// How long an IdP has to answer a LogoutRequest.
+const UPSTREAM_LOGOUT_LIFETIME_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LogoutParams {
@@ -149,6 +155,157 @@ pub async fn end(state: &AppState, session: &StoredSession) -> Result<(), Logout
         .map_err(LogoutRefused::Store)?;
     tracing::info!(sid = %session.id, "session ended by logout");
     Ok(())
+}
+
+/// After `session` ended here: where the browser goes to end the session
+/// its SAML login opened at the IdP (single logout), or `None` when there
+/// is none to end there. The answer comes back to [`LOGOUT_PATH`], which
+/// then sends the browser to `return_to` (the client's post-logout URL with
+/// its state; `None`: the logged-out page). Whatever fails here is logged
+/// and the logout goes on without the IdP: the session is already over.
+pub async fn begin_upstream(
+    state: &AppState,
+    session: &StoredSession,
+    return_to: Option<String>,
+) -> Option<Begin> {
+    match try_begin_upstream(state, session, return_to).await {
+        Ok(begin) => begin,
+        Err(error) => {
+            tracing::warn!(sid = %session.id, %error, "single logout at the IdP not started");
+            None
+        }
+    }
+}
+
+async fn try_begin_upstream(
+    state: &AppState,
+    session: &StoredSession,
+    return_to: Option<String>,
+) -> Result<Option<Begin>, String> {
+    let Some(subject) = state
+        .store
+        .get_saml_session_subject(&session.id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let connection = match state.store.get_connection(&subject.connection_id).await {
+        Ok(connection) => connection,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let connector = state
+        .connectors
+        .redirect(&connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    let logout = UpstreamLogout {
+        request_id: format!("_{}", ids::random_alphanumeric(40)),
+        relay_state: ids::random_alphanumeric(43),
+        subject,
+    };
+    let Some(begin) = connector
+        .begin_logout(&logout)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    state
+        .store
+        .insert_saml_logout_request(&StoredSamlLogout {
+            relay_state_hash: sha256_hex(&logout.relay_state),
+            connection_id: connection.id.clone(),
+            request_id: logout.request_id.clone(),
+            return_to,
+            expires_at: state.clock.now_unix_millis() + UPSTREAM_LOGOUT_LIFETIME_MS,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(sid = %session.id, connection = %connection.name, "single logout sent to the IdP");
+    Ok(Some(begin))
+}
+
+/// The IdP's LogoutResponse at [`LOGOUT_PATH`] (`raw_query`: the query as
+/// sent, when it came by redirect): its RelayState names a logout request
+/// of ours, once; the response must verify as the answer to it. Then where
+/// the browser goes (`None`: the logged-out page), which only the stored
+/// request says: a forged response leads nowhere else. A failure status
+/// is logged; the session at Switchyard ended before the IdP was asked.
+pub async fn finish_upstream(
+    state: &AppState,
+    params: &CallbackParams,
+    raw_query: Option<&str>,
+) -> Result<Option<String>, LogoutRefused> {
+    if params.contains_key("SAMLRequest") {
+        return Err(refused(
+            "Logout request not supported",
+            "Logouts started at the identity provider are not supported: you may still be \
+             logged in here. Log out from the application.",
+        ));
+    }
+    let relay_state = params
+        .get("RelayState")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            refused(
+                "Invalid logout response",
+                "The identity provider's logout answer names no logout in progress (RelayState).",
+            )
+        })?;
+    let record = match state
+        .store
+        .take_saml_logout_request(&sha256_hex(relay_state), state.clock.now_unix_millis())
+        .await
+    {
+        Ok(record) => record,
+        Err(StoreError::NotFound) => {
+            tracing::warn!("a SAML logout response for no pending logout request");
+            return Err(refused(
+                "Unknown logout",
+                "This logout answer is for no logout in progress: it is unknown, expired or \
+                 was already used.",
+            ));
+        }
+        Err(e) => return Err(LogoutRefused::Store(e)),
+    };
+    let connection = state
+        .store
+        .get_connection(&record.connection_id)
+        .await
+        .map_err(LogoutRefused::Store)?;
+    let verified = match state.connectors.redirect(&connection).await {
+        Ok(connector) => {
+            connector
+                .finish_logout(
+                    &record.request_id,
+                    &state.issuer.url(LOGOUT_PATH),
+                    params,
+                    raw_query,
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match verified {
+        Ok(None) => {
+            tracing::info!(connection = %connection.name, "the IdP ended its session (single logout)");
+        }
+        Ok(Some(failure)) => {
+            tracing::warn!(connection = %connection.name, %failure,
+                "the IdP reports that single logout failed; the session here has ended");
+        }
+        Err(error) => {
+            tracing::warn!(connection = %connection.name, %error, "a SAML logout response was refused");
+            return Err(refused(
+                "Logout response refused",
+                "You are logged out here, but the identity provider's logout answer could not \
+                 be verified. Close the browser to end your session there.",
+            ));
+        }
+    }
+    Ok(record.return_to)
 }
 
 /// The CSRF token of the logout confirmation form, bound to the browser by

@@ -21,7 +21,9 @@ use super::login::{self, Finished, LoginError, Transaction};
 use super::request::AuthorizationRequest;
 use super::session::{self, SessionCookie};
 use super::sha256_hex;
-use crate::connectors::{Begin, CallbackParams, RedirectConnector, UpstreamError, UpstreamRequest};
+use crate::connectors::{
+    Begin, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
+};
 use crate::metrics::LoginOutcome;
 use crate::model::connection::{Connection, Strategy};
 use crate::model::ids;
@@ -387,7 +389,9 @@ async fn unsolicited(
             }
             Err(e) => return Err(e),
         };
-        let (_, session_cookie) = session::start(state, &user.user_id, &connection.id).await?;
+        let (session, session_cookie) =
+            session::start(state, &user.user_id, &connection.id).await?;
+        keep_saml_subject(state, &identity, &session.id).await;
         Ok((identity.email.or(user.email), session_cookie))
     }
     .await;
@@ -468,7 +472,13 @@ pub async fn resume(
             .await
             .map_err(|e| failure(&connection, e))?;
         match super::federation::user_for_identity(state, &connection, &identity).await {
-            Ok(user) => login::finish(state, txn, &user, &connection.id).await,
+            Ok(user) => {
+                let finished = login::finish(state, txn, &user, &connection.id).await?;
+                if let Some(cookie) = &finished.session_cookie {
+                    keep_saml_subject_of_cookie(state, &identity, cookie).await;
+                }
+                Ok(finished)
+            }
             // `account_linking: prove_existing`: the person logs in to the
             // existing account before the identity joins it.
             Err(LoginError::ProveExisting(pending)) => {
@@ -484,4 +494,39 @@ pub async fn resume(
     };
     state.metrics.login(&connection.id, outcome);
     result
+}
+
+/// Keeps the SAML subject of `identity` (NameID, SessionIndex) with the
+/// session its login opened, for the LogoutRequest that ends it at the IdP
+/// (single logout). An identity of another protocol has none. A failure
+/// is logged: the login stands, the IdP's session then outlives the logout.
+async fn keep_saml_subject(state: &AppState, identity: &Identity, session_id: &str) {
+    let Some(subject) = crate::connectors::saml::logout::subject_of(identity) else {
+        return;
+    };
+    if let Err(error) = state
+        .store
+        .insert_saml_session_subject(session_id, &subject)
+        .await
+    {
+        tracing::warn!(sid = %session_id, %error, "the SAML subject of a session was not kept");
+    }
+}
+
+/// [`keep_saml_subject`] for the session a login's cookie stands for.
+async fn keep_saml_subject_of_cookie(
+    state: &AppState,
+    identity: &Identity,
+    cookie: &SessionCookie,
+) {
+    if crate::connectors::saml::logout::subject_of(identity).is_none() {
+        return;
+    }
+    match session::current(state, Some(cookie.secret.expose())).await {
+        Ok(Some(session)) => keep_saml_subject(state, identity, &session.id).await,
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%error, "the SAML subject of a session was not kept");
+        }
+    }
 }

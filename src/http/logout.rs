@@ -2,12 +2,14 @@
 //! both ending the browser's SSO session and clearing its cookie: at once
 //! with an `id_token_hint` from this session, else once the user confirms
 //! on a page whose form posts to `/oidc/logout/confirm` (CSRF-safe: a site
-//! that sends the browser here cannot end the session by itself).
+//! that sends the browser here cannot end the session by itself). A session
+//! whose login was SAML then goes on to the IdP (single logout), whose
+//! LogoutResponse comes back to `/logout` (Auth0's path for it).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -16,10 +18,13 @@ use serde::Deserialize;
 
 use super::login::{
     Brand, Cookies, browser_session, error_page, login_error, render, render_with_form_target,
-    session_secret,
+    session_secret, to_client,
 };
+use crate::connectors::saml::logout::LOGOUT_PATH;
+use crate::connectors::{Begin, CallbackParams};
 use crate::flows::login::LoginError;
 use crate::flows::logout::{self, CheckedLogout, LogoutParams, LogoutRefused};
+use crate::flows::request::{ClientResponse, ResponseMode};
 use crate::state::AppState;
 use crate::store::StoredSession;
 
@@ -28,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/oidc/logout", get(logout_get).post(logout_post))
         .route("/oidc/logout/confirm", post(confirm_post))
         .route("/v2/logout", get(auth0_logout_get))
+        .route(LOGOUT_PATH, get(saml_logout_get).post(saml_logout_post))
 }
 
 #[derive(Template)]
@@ -197,12 +203,30 @@ async fn end_and_leave(
     checked: &CheckedLogout,
     session: Option<&StoredSession>,
 ) -> Response {
+    let mut upstream = None;
     if let Some(session) = session {
         if let Err(refused) = logout::end(state, session).await {
             return refused_page(headers, refused);
         }
+        // Ended here first: the IdP's answer, or its silence, changes nothing.
+        upstream = logout::begin_upstream(state, session, checked.redirect()).await;
     }
-    let response = match checked.redirect() {
+    let response = match upstream {
+        Some(Begin::Redirect(url)) => Redirect::to(&url).into_response(),
+        Some(Begin::AutoPost { action, fields }) => to_client(&ClientResponse {
+            redirect_uri: action,
+            mode: ResponseMode::FormPost,
+            params: fields,
+        }),
+        None => leave(checked.redirect()),
+    };
+    let cleared = Cookies::of(state).session("", 0);
+    (CookieJar::new().add(cleared), response).into_response()
+}
+
+/// To the client's post-logout URL, or the "logged out" page.
+fn leave(redirect: Option<String>) -> Response {
+    match redirect {
         Some(url) => Redirect::to(&url).into_response(),
         None => render(
             &LoggedOutPage {
@@ -210,9 +234,53 @@ async fn end_and_leave(
             },
             StatusCode::OK,
         ),
-    };
-    let cleared = Cookies::of(state).session("", 0);
-    (CookieJar::new().add(cleared), response).into_response()
+    }
+}
+
+/// An IdP's LogoutResponse by HTTP-Redirect: the raw query carries its
+/// signature.
+async fn saml_logout_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    params: Result<Query<CallbackParams>, QueryRejection>,
+) -> Response {
+    match params {
+        Ok(Query(params)) => {
+            saml_logout_response(
+                &state,
+                &headers,
+                &params,
+                Some(raw.as_deref().unwrap_or("")),
+            )
+            .await
+        }
+        Err(e) => invalid_request(&headers, &e.body_text()),
+    }
+}
+
+/// An IdP's LogoutResponse by HTTP-POST (a cross-site form post).
+async fn saml_logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Form<CallbackParams>, FormRejection>,
+) -> Response {
+    match params {
+        Ok(Form(params)) => saml_logout_response(&state, &headers, &params, None).await,
+        Err(e) => invalid_request(&headers, &e.body_text()),
+    }
+}
+
+async fn saml_logout_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &CallbackParams,
+    raw_query: Option<&str>,
+) -> Response {
+    match logout::finish_upstream(state, params, raw_query).await {
+        Ok(redirect) => leave(redirect),
+        Err(refused) => refused_page(headers, refused),
+    }
 }
 
 /// A refused logout's page; a store failure is the login pages' generic one.

@@ -11,6 +11,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::login::error_page;
+use crate::connectors::saml::logout::LOGOUT_PATH;
 use crate::connectors::saml::sp;
 use crate::flows::upstream::CALLBACK_PATH;
 use crate::model::connection::{ConnectionOptions, Strategy};
@@ -78,6 +79,7 @@ async fn metadata_get(
     let document = sp::metadata_xml(
         &sp::entity_id(&state.tenant_name, &connection),
         &sp::acs_url(&state.issuer.url(CALLBACK_PATH), &connection.name),
+        &state.issuer.url(LOGOUT_PATH),
         &keys,
         signs_requests,
     );

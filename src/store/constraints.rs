@@ -229,6 +229,16 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "discovery_domain_names",
         &["name"],
     ),
+    unique(
+        "saml_session_subjects_pkey",
+        "saml_session_subjects",
+        &["session_id"],
+    ),
+    unique(
+        "saml_logout_requests_pkey",
+        "saml_logout_requests",
+        &["relay_state_hash"],
+    ),
 ];
 
 /// The constraint named `name`, if it is one of the list.

@@ -37,7 +37,7 @@ pub use login::StoredTransaction;
 pub use notify::{ChangeListener, Heard};
 pub use refresh_grants::{RefreshGrant, RefreshOutcome, RefreshTokenState, RefreshUse, Renewal};
 pub use revocation::ACCESS_TOKEN_MAX_LIFETIME_MS;
-pub use saml::StoredSpKey;
+pub use saml::{SamlSessionSubject, StoredSamlLogout, StoredSpKey};
 pub use sealing::{SealedRows, StoredSecrets};
 pub use sessions::StoredSession;
 pub use throttle::ThrottleWindow;

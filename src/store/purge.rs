@@ -1,6 +1,7 @@
 //! Deleting what has expired: login transactions, authorization codes,
 //! sessions, refresh-token families, brute-force counters, the SAML replay
-//! cache and SAML SP keys past their decryption overlap. Login transactions,
+//! cache, SAML SP keys past their decryption overlap and unanswered SAML
+//! LogoutRequests. Login transactions,
 //! SAML assertion IDs and SP keys go as they expire (an expired assertion is
 //! refused for its dates already; an old key must not outlive its use);
 //! every other kind is kept a day past its
@@ -23,6 +24,7 @@ pub struct Purged {
     pub revoked_access_tokens: u64,
     pub saml_assertion_ids: u64,
     pub saml_sp_keys: u64,
+    pub saml_logout_requests: u64,
 }
 
 impl Purged {
@@ -35,6 +37,7 @@ impl Purged {
             + self.revoked_access_tokens
             + self.saml_assertion_ids
             + self.saml_sp_keys
+            + self.saml_logout_requests
     }
 }
 
@@ -85,6 +88,10 @@ impl Store {
             saml_assertion_ids: delete_now("delete from saml_assertion_ids where expires_at <= $1")
                 .await?,
             saml_sp_keys: delete_now("delete from saml_sp_keys where decrypts_until <= $1").await?,
+            saml_logout_requests: delete_now(
+                "delete from saml_logout_requests where expires_at <= $1",
+            )
+            .await?,
         })
     }
 }

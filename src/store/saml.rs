@@ -181,3 +181,116 @@ impl Store {
         Ok(remembered.rows_affected() == 1)
     }
 }
+
+/// The subject a session's SAML login was asserted for: what a
+/// LogoutRequest names when the session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamlSessionSubject {
+    pub connection_id: String,
+    pub name_id: String,
+    pub name_id_format: Option<String>,
+    pub name_qualifier: Option<String>,
+    pub sp_name_qualifier: Option<String>,
+    pub session_index: Option<String>,
+}
+
+/// A LogoutRequest sent to an IdP, waiting for its LogoutResponse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSamlLogout {
+    /// SHA-256 of the RelayState sent with the request.
+    pub relay_state_hash: String,
+    pub connection_id: String,
+    /// The LogoutRequest's ID: the response's InResponseTo.
+    pub request_id: String,
+    /// Where the browser goes afterwards; `None`: the logged-out page.
+    pub return_to: Option<String>,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// Keeps `subject` with the session `session_id` (once).
+    pub async fn insert_saml_session_subject(
+        &self,
+        session_id: &str,
+        subject: &SamlSessionSubject,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "insert into saml_session_subjects (session_id, connection_id, name_id, name_id_format, \
+             name_qualifier, sp_name_qualifier, session_index) values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session_id)
+        .bind(&subject.connection_id)
+        .bind(&subject.name_id)
+        .bind(&subject.name_id_format)
+        .bind(&subject.name_qualifier)
+        .bind(&subject.sp_name_qualifier)
+        .bind(&subject.session_index)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The SAML subject of a session (ended or not), if its login was SAML.
+    pub async fn get_saml_session_subject(
+        &self,
+        session_id: &str,
+    ) -> StoreResult<Option<SamlSessionSubject>> {
+        let row = sqlx::query(
+            "select connection_id, name_id, name_id_format, name_qualifier, sp_name_qualifier, \
+             session_index from saml_session_subjects where session_id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(SamlSessionSubject {
+                connection_id: row.try_get("connection_id")?,
+                name_id: row.try_get("name_id")?,
+                name_id_format: row.try_get("name_id_format")?,
+                name_qualifier: row.try_get("name_qualifier")?,
+                sp_name_qualifier: row.try_get("sp_name_qualifier")?,
+                session_index: row.try_get("session_index")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn insert_saml_logout_request(&self, logout: &StoredSamlLogout) -> StoreResult<()> {
+        sqlx::query(
+            "insert into saml_logout_requests (relay_state_hash, connection_id, request_id, \
+             return_to, expires_at) values ($1, $2, $3, $4, $5)",
+        )
+        .bind(&logout.relay_state_hash)
+        .bind(&logout.connection_id)
+        .bind(&logout.request_id)
+        .bind(&logout.return_to)
+        .bind(logout.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the unexpired logout request of a RelayState: it is deleted,
+    /// so a second response to it finds nothing (on any node).
+    pub async fn take_saml_logout_request(
+        &self,
+        relay_state_hash: &str,
+        now: i64,
+    ) -> StoreResult<StoredSamlLogout> {
+        let row = sqlx::query(
+            "delete from saml_logout_requests where relay_state_hash = $1 and expires_at > $2 \
+             returning relay_state_hash, connection_id, request_id, return_to, expires_at",
+        )
+        .bind(relay_state_hash)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StoredSamlLogout {
+            relay_state_hash: row.try_get("relay_state_hash")?,
+            connection_id: row.try_get("connection_id")?,
+            request_id: row.try_get("request_id")?,
+            return_to: row.try_get("return_to")?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}

@@ -30,11 +30,16 @@ on_both_backends!(
     a_metahexa_user_logs_in_with_a_signed_assertion,
     an_idp_initiated_login_goes_to_the_clients_login_page_and_ends_with_a_code,
     an_idp_initiated_login_needs_the_clients_initiate_login_uri,
+    a_saml_session_ends_at_the_idp_before_the_application_gets_the_browser_back,
+    a_forged_logout_response_leads_nowhere_and_the_session_stays_ended,
+    a_logout_response_may_come_back_by_post_and_disable_signout_skips_the_idp,
 );
 
 const IDP_ENTITY_ID: &str = "https://idp.metahexa.test/saml";
 const SSO_REDIRECT: &str = "https://idp.metahexa.test/sso?tenant=metahexa";
 const SSO_POST: &str = "https://idp.metahexa.test/sso/post";
+const SLO: &str = "https://idp.metahexa.test/slo";
+const LOGGED_OUT: &str = "https://app.metahexa.test/logged-out";
 const ANA: &str = "ana@metahexa.example";
 
 /// The IdP's signing key (RSA, PKCS#8) and certificate.
@@ -76,6 +81,7 @@ impl Idp {
     <md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{}"/>
     <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="{SSO_POST}"/>
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{SLO}"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>"#,
             STANDARD.encode(&self.certificate),
@@ -313,33 +319,61 @@ fn code_of(response: &reqwest::Response) -> String {
     query_param(&back, "code").unwrap_or_else(|| panic!("no code in {back}"))
 }
 
-async fn a_metahexa_user_logs_in_with_a_signed_assertion(backend: Backend) {
-    let app = spawn(backend).await;
-    let t = tenant(&app).await;
-    let idp = Idp::new();
+/// A metahexa login of ana through `metahexa-saml` (made here) in the
+/// browser `b`: the tokens, the connection's id, and the form posted to the
+/// ACS.
+async fn log_in_ana(
+    app: &TestApp,
+    t: &Tenant,
+    idp: &Idp,
+    b: &reqwest::Client,
+) -> (Value, String, Vec<(String, String)>) {
     let connection = saml_connection(
-        &app,
+        app,
         &t.client_id,
         "metahexa-saml",
         json!({"metadataXml": idp.metadata()}),
     )
     .await;
-    enable_on_metahexa(&app, &t, &connection).await;
-    let b = browser();
+    enable_on_metahexa(app, t, &connection).await;
+    let (tokens, form) = log_in_ana_again(app, t, idp, b).await;
+    (tokens, connection, form)
+}
+
+/// [`log_in_ana`] through the connection it made.
+async fn log_in_ana_again(
+    app: &TestApp,
+    t: &Tenant,
+    idp: &Idp,
+    b: &reqwest::Client,
+) -> (Value, Vec<(String, String)>) {
     let params = code_params(&t.client_id, &[("organization", &t.other_org_id)]);
-    let (transaction, html) = login_page(&app, &b, &params).await;
-    let away = click(&app, &b, &html, &transaction, "metahexa-saml").await;
+    let (transaction, html) = login_page(app, b, &params).await;
+    let away = click(app, b, &html, &transaction, "metahexa-saml").await;
     let (request, relay_state) = redirected_request(&url::Url::parse(&location(&away)).unwrap());
-    let sp = sp_of(&app, "metahexa-saml");
-    let response = idp.response(&app, &sp, Some(&request.id), ANA);
-    let form = [
-        ("SAMLResponse", response.as_str()),
-        ("RelayState", relay_state.as_str()),
+    let sp = sp_of(app, "metahexa-saml");
+    let response = idp.response(app, &sp, Some(&request.id), ANA);
+    let form = vec![
+        ("SAMLResponse".to_owned(), response),
+        ("RelayState".to_owned(), relay_state),
     ];
-    let kept = post_to_acs(&app, &b, Some("metahexa-saml"), &form).await;
+    let kept = post_to_acs(app, b, Some("metahexa-saml"), &pairs(&form)).await;
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
-    let tokens = redeem_code(&app, &t, &code_of(&resumed), None).await;
+    let tokens = redeem_code(app, t, &code_of(&resumed), None).await;
+    (tokens, form)
+}
+
+fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+async fn a_metahexa_user_logs_in_with_a_signed_assertion(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (tokens, _, form) = log_in_ana(&app, &t, &idp, &b).await;
     let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["email"], ANA, "{id_token}");
     assert_eq!(id_token["org_id"], Value::String(t.other_org_id.clone()));
@@ -353,22 +387,27 @@ async fn a_metahexa_user_logs_in_with_a_signed_assertion(backend: Backend) {
 
     // The same response again: its round trip is used up, and the
     // connection takes no unsolicited responses.
-    let replayed = post_to_acs(&app, &b, Some("metahexa-saml"), &form).await;
+    let replayed = post_to_acs(&app, &b, Some("metahexa-saml"), &pairs(&form)).await;
     assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
 }
 
-/// Sets the tenant's web client's `initiate_login_uri`.
-async fn set_initiate_login_uri(app: &TestApp, t: &Tenant, uri: Value) {
+/// Changes the tenant's web client with `changes`.
+async fn patch_client(app: &TestApp, t: &Tenant, changes: Value) {
     let token = app.admin_token().await;
     let (status, body) = app
         .api(
             Method::PATCH,
             &format!("/api/v2/clients/{}", t.client_id),
             &token,
-            Some(json!({"initiate_login_uri": uri})),
+            Some(changes),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Sets the tenant's web client's `initiate_login_uri`.
+async fn set_initiate_login_uri(app: &TestApp, t: &Tenant, uri: Value) {
+    patch_client(app, t, json!({"initiate_login_uri": uri})).await;
 }
 
 async fn an_idp_initiated_login_goes_to_the_clients_login_page_and_ends_with_a_code(
@@ -440,4 +479,264 @@ async fn an_idp_initiated_login_needs_the_clients_initiate_login_uri(backend: Ba
     let html = refused.text().await.unwrap();
     assert!(html.contains("initiate_login_uri"), "{html}");
     assert!(html.contains("Acme SAML"), "{html}");
+}
+
+/// Allows [`LOGGED_OUT`] as the web client's post-logout URL.
+async fn allow_logged_out(app: &TestApp, t: &Tenant) {
+    patch_client(app, t, json!({"allowed_logout_urls": [LOGGED_OUT]})).await;
+}
+
+/// The RP-initiated logout of the session `tokens` came from, asking to
+/// come back to [`LOGGED_OUT`] with `state=s7`: the browser is sent to the
+/// IdP's SingleLogoutService. The LogoutRequest's XML and the redirect URL.
+async fn log_out_to_the_idp(
+    app: &TestApp,
+    b: &reqwest::Client,
+    tokens: &Value,
+) -> (roxmltree::Document<'static>, url::Url) {
+    let away = b
+        .get(app.url("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "s7"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(away.status(), StatusCode::SEE_OTHER);
+    let url = url::Url::parse(&location(&away)).unwrap();
+    assert!(
+        url.as_str().starts_with(&format!("{SLO}?SAMLRequest=")),
+        "{url}"
+    );
+    let deflated = STANDARD.decode(param(&url, "SAMLRequest")).unwrap();
+    let mut xml = String::new();
+    flate2::read::DeflateDecoder::new(deflated.as_slice())
+        .read_to_string(&mut xml)
+        .unwrap();
+    let xml: &'static str = Box::leak(xml.into_boxed_str());
+    (roxmltree::Document::parse(xml).unwrap(), url)
+}
+
+/// The IdP's LogoutResponse to `request_id`, with `signature` (a template
+/// to sign, or nothing) after its Issuer.
+fn logout_response_xml(app: &TestApp, request_id: &str, signature: &str) -> String {
+    format!(
+        r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lr{}" Version="2.0" IssueInstant="{}" Destination="{}logout" InResponseTo="{request_id}"><saml:Issuer>{IDP_ENTITY_ID}</saml:Issuer>{signature}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>"#,
+        switchyard::model::ids::random_alphanumeric(16),
+        switchyard::clock::rfc3339_from_millis(app.clock.now_unix_millis()),
+        app.issuer,
+    )
+}
+
+/// The IdP's LogoutResponse to `request_id` by HTTP-Redirect, its query
+/// signed with `signer` (PKCS#8): the path and query to send the browser to.
+fn logout_response(app: &TestApp, signer: &[u8], request_id: &str, relay_state: &str) -> String {
+    use std::io::Write as _;
+    let xml = logout_response_xml(app, request_id, "");
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater.write_all(xml.as_bytes()).unwrap();
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let query = format!(
+        "SAMLResponse={}&RelayState={}&SigAlg={}",
+        encode(&STANDARD.encode(deflater.finish().unwrap())),
+        encode(relay_state),
+        encode("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"),
+    );
+    let key = aws_lc_rs::signature::RsaKeyPair::from_pkcs8(signer).unwrap();
+    let mut signature = vec![0; key.public_modulus_len()];
+    key.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        query.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
+    format!(
+        "/logout?{query}&Signature={}",
+        encode(&STANDARD.encode(signature))
+    )
+}
+
+/// Whether `b` still has a session that answers a silent authorization.
+async fn silently_logged_in(app: &TestApp, t: &Tenant, b: &reqwest::Client) -> bool {
+    let params = code_params(
+        &t.client_id,
+        &[("prompt", "none"), ("organization", &t.other_org_id)],
+    );
+    let response = authorize(app, b, &params).await;
+    query_param(&location(&response), "code").is_some()
+}
+
+fn element<'a>(document: &'a roxmltree::Document<'a>, name: &str) -> roxmltree::Node<'a, 'a> {
+    document
+        .descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+async fn a_saml_session_ends_at_the_idp_before_the_application_gets_the_browser_back(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    allow_logged_out(&app, &t).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (tokens, connection, form) = log_in_ana(&app, &t, &idp, &b).await;
+    let asserted = String::from_utf8(STANDARD.decode(&form[0].1).unwrap()).unwrap();
+    let session_index = asserted
+        .split("SessionIndex=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+
+    let (request, url) = log_out_to_the_idp(&app, &b, &tokens).await;
+    assert!(
+        !silently_logged_in(&app, &t, &b).await,
+        "the session ended before the IdP was asked"
+    );
+    // The LogoutRequest names the asserted subject and session, from the
+    // connection's SP, and is signed with the SP's current key.
+    let root = request.root_element();
+    assert_eq!(root.tag_name().name(), "LogoutRequest");
+    assert_eq!(root.attribute("Destination"), Some(SLO));
+    let request_id = root.attribute("ID").unwrap().to_owned();
+    assert!(
+        request_id.starts_with('_') && request_id.len() > 30,
+        "{request_id}"
+    );
+    let sp = sp_of(&app, "metahexa-saml");
+    assert_eq!(
+        element(&request, "Issuer").text(),
+        Some(sp.entity_id.as_str())
+    );
+    let name_id = element(&request, "NameID");
+    assert_eq!(name_id.text(), Some(ANA));
+    assert_eq!(
+        name_id.attribute("Format"),
+        Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress")
+    );
+    assert_eq!(
+        element(&request, "SessionIndex").text(),
+        Some(session_index.as_str())
+    );
+    let keys = switchyard::connectors::saml::sp::keys(&app.served_state.store, &connection)
+        .await
+        .unwrap();
+    let verifier = samael::crypto::UrlVerifier::from_x509(&CertificateDer::from(
+        keys.signing.certificate_der.clone(),
+    ))
+    .unwrap();
+    assert!(verifier.verify_signed_request_url(&url).unwrap());
+    let relay_state = param(&url, "RelayState");
+
+    // A response naming no logout in progress leads nowhere.
+    let unknown = b
+        .get(app.url(&logout_response(&app, &idp.pkcs8, &request_id, "not-ours")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(unknown.headers().get("location").is_none());
+
+    // The IdP's answer: back to the application, with its state.
+    let answer = logout_response(&app, &idp.pkcs8, &request_id, &relay_state);
+    let back = b.get(app.url(&answer)).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), format!("{LOGGED_OUT}?state=s7"));
+    // Once.
+    let again = b.get(app.url(&answer)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.headers().get("location").is_none());
+}
+
+async fn a_forged_logout_response_leads_nowhere_and_the_session_stays_ended(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    allow_logged_out(&app, &t).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (tokens, _, _) = log_in_ana(&app, &t, &idp, &b).await;
+    let (request, url) = log_out_to_the_idp(&app, &b, &tokens).await;
+    let request_id = request.root_element().attribute("ID").unwrap().to_owned();
+    let relay_state = param(&url, "RelayState");
+    // Signed by a key that is not the IdP's.
+    let forged = logout_response(&app, &Idp::new().pkcs8, &request_id, &relay_state);
+    let refused = b.get(app.url(&forged)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.headers().get("location").is_none());
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("logged out here"), "{page}");
+    assert!(!page.contains(LOGGED_OUT), "{page}");
+    assert!(!silently_logged_in(&app, &t, &b).await);
+}
+
+async fn a_logout_response_may_come_back_by_post_and_disable_signout_skips_the_idp(
+    backend: Backend,
+) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    allow_logged_out(&app, &t).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (tokens, connection, _) = log_in_ana(&app, &t, &idp, &b).await;
+    let (request, url) = log_out_to_the_idp(&app, &b, &tokens).await;
+    let request_id = request.root_element().attribute("ID").unwrap().to_owned();
+    // The answer by HTTP-POST: an enveloped signature, the IdP's.
+    let xml = logout_response_xml(&app, &request_id, "{SIGNATURE}");
+    let id = xml
+        .split("ID=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let mut template = Signature::template(id, &CertificateDer::from(idp.certificate.clone()));
+    for reference in &mut template.signed_info.reference {
+        reference.digest_method.algorithm = DigestAlgorithm::Sha256;
+    }
+    let xml = xml.replace("{SIGNATURE}", &template.to_string().unwrap());
+    let signed = Crypto::sign_xml(&xml, &idp.pkcs8).unwrap();
+    let back = b
+        .post(app.url("/logout"))
+        .form(&[
+            ("SAMLResponse", STANDARD.encode(&signed).as_str()),
+            ("RelayState", param(&url, "RelayState").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), format!("{LOGGED_OUT}?state=s7"));
+
+    // `disableSignout` (Auth0's): the logout stays at Switchyard.
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{connection}"),
+            &token,
+            Some(json!({"options": {"metadataXml": idp.metadata(), "disableSignout": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let b = browser();
+    let (tokens, _) = log_in_ana_again(&app, &t, &idp, &b).await;
+    let out = b
+        .get(app.url("/oidc/logout"))
+        .query(&[
+            ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "s8"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), format!("{LOGGED_OUT}?state=s8"));
+    assert!(!silently_logged_in(&app, &t, &b).await);
 }

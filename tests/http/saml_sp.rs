@@ -74,7 +74,7 @@ struct Metadata {
     encryption: Vec<String>,
     encryption_methods: Vec<String>,
     name_id_formats: Vec<String>,
-    single_logout_services: usize,
+    single_logout_services: Vec<(String, String)>,
 }
 
 fn parse_metadata(xml: &str) -> Metadata {
@@ -124,7 +124,14 @@ fn parse_metadata(xml: &str) -> Metadata {
         name_id_formats: of("NameIDFormat")
             .map(|n| n.text().unwrap().to_owned())
             .collect(),
-        single_logout_services: of("SingleLogoutService").count(),
+        single_logout_services: of("SingleLogoutService")
+            .map(|n| {
+                (
+                    n.attribute("Binding").unwrap().to_owned(),
+                    n.attribute("Location").unwrap().to_owned(),
+                )
+            })
+            .collect(),
     }
 }
 
@@ -199,7 +206,21 @@ async fn the_metadata_publishes_the_current_and_next_keys_and_follows_rotation(b
             .iter()
             .any(|f| f == "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress")
     );
-    assert_eq!(md.single_logout_services, 0);
+    // LogoutResponses come back to /logout (Auth0's), by either binding.
+    let logout = format!("{}logout", app.issuer);
+    assert_eq!(
+        md.single_logout_services,
+        [
+            (
+                "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect".to_owned(),
+                logout.clone()
+            ),
+            (
+                "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST".to_owned(),
+                logout
+            ),
+        ]
+    );
 
     // The keys endpoint shows the same keys: the current one signs.
     let listed = keys(&app, &admin, &id).await;

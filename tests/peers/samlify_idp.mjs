@@ -119,6 +119,7 @@ class MetahexaIdp {
     this.routes = new Map();   // connection name -> { metadataXml, pin }
     this.next = {};            // options of the next answer (one login), then reset
     this.requests = [];        // every AuthnRequest read: { connection, binding, id, issuer, acs, relayState }
+    this.logouts = [];         // every LogoutRequest read: { connection, id, issuer, nameID, sessionIndex, relayState }
     this.hits = 0;             // requests to the IdP's URLs
     this.server = http.createServer((req, res) => this.handle(req, res).catch((error) => {
       console.error(error);
@@ -139,7 +140,8 @@ class MetahexaIdp {
 
   /// The IdP's metadata as it publishes it for `connection`, listing
   /// `keys`' certificates (two during a rollover).
-  metadataXml(connection, keys = [KEYS.idp2026]) {
+  /// With `slo`, it lists its SingleLogoutService (HTTP-Redirect).
+  metadataXml(connection, keys = [KEYS.idp2026], { slo = false } = {}) {
     return samlify.IdentityProvider({
       entityID: this.entityId,
       signingCert: keys.map((k) => k.cert),
@@ -148,7 +150,37 @@ class MetahexaIdp {
         { Binding: BINDING.redirect, Location: this.ssoUrl(connection) },
         { Binding: BINDING.post, Location: this.ssoUrl(connection) },
       ],
+      ...(slo ? { singleLogoutService: [{ Binding: BINDING.redirect, Location: this.sloUrl(connection) }] } : {}),
     }).getMetadata();
+  }
+
+  sloUrl(connection) { return `${this.origin}/slo/${encodeURIComponent(connection)}`; }
+
+  /// A LogoutRequest from Switchyard at the SingleLogoutService (HTTP-Redirect):
+  /// samlify checks its query signature with the SP certificate of the IdP's
+  /// copy of our metadata, ends the session it names (recorded in
+  /// `logouts`) and redirects back to our SingleLogoutService with a signed
+  /// LogoutResponse.
+  async singleLogout(connection, url, res) {
+    const sp = this.serviceProvider(connection, {});
+    sp.entitySetting.wantLogoutResponseSigned = true;
+    const idp = samlify.IdentityProvider({
+      entityID: this.entityId,
+      privateKey: KEYS.idp2026.pem,
+      signingCert: KEYS.idp2026.cert,
+      nameIDFormat: [EMAIL_FORMAT],
+      wantLogoutRequestSigned: true,
+      singleSignOnService: [{ Binding: BINDING.redirect, Location: this.ssoUrl(connection) }],
+      singleLogoutService: [{ Binding: BINDING.redirect, Location: this.sloUrl(connection) }],
+    });
+    const query = Object.fromEntries(url.searchParams);
+    // The signed octets: the query as sent, up to `&Signature=`.
+    const octetString = url.search.slice(1).replace(/&Signature=[^&]*/, '');
+    const parsed = await idp.parseLogoutRequest(sp, 'redirect', { query, octetString });
+    this.logouts.push({ connection, id: parsed.extract.request.id, issuer: parsed.extract.issuer,
+      nameID: parsed.extract.nameID, sessionIndex: parsed.extract.sessionIndex, relayState: query.RelayState });
+    const { context } = idp.createLogoutResponse(sp, parsed, 'redirect', query.RelayState);
+    res.writeHead(302, { location: context }).end();
   }
 
   /// The IdP admin imports Switchyard's SP metadata for `connection`.
@@ -241,6 +273,8 @@ class MetahexaIdp {
   async handle(req, res) {
     this.hits += 1;
     const url = new URL(req.url, this.origin);
+    const slo = url.pathname.match(/^\/slo\/([^/]+)$/);
+    if (slo) return this.singleLogout(decodeURIComponent(slo[1]), url, res);
     const sso = url.pathname.match(/^\/sso\/([^/]+)$/);
     // IdP-initiated: the IdP's portal tile for `connection`, answering nothing.
     const portal = url.pathname.match(/^\/portal\/([^/]+)$/);
@@ -1106,5 +1140,58 @@ async function againstSwitchyard() {
     const health = await fetch(new URL('/healthz', ISSUER));
     assert.equal(health.status, 200);
     await login(CONN.metadata);
+  });
+
+  // Last: it changes the portal client's allowed logout URLs.
+  test("single logout: Auth0's /v2/logout ends the session here, then at the IdP (samlify), then returns to the app", async () => {
+    const name = 'metahexa-saml-slo';
+    const connection = await createConnection(name, { metadataXml: idp.metadataXml(name, [KEYS.idp2026], { slo: true }) });
+    const { metadata } = await importSpMetadata(connection);
+    const logoutUrl = new URL('/logout', ISSUER).href;
+    const slos = elements(parseXml(metadata.xml), NS.metadata, 'SingleLogoutService')
+      .map((e) => [e.getAttribute('Binding'), e.getAttribute('Location')]);
+    assert.deepEqual(slos, [[BINDING.redirect, logoutUrl], [BINDING.post, logoutUrl]]);
+    const returnTo = new URL('/logged-out', new URL(REDIRECT_URI).origin).href;
+    const patched = await api('PATCH', `/clients/${CLIENT_ID}`, { allowed_logout_urls: [returnTo] });
+    assert.equal(patched.status, 200, JSON.stringify(patched.body));
+
+    const browser = new Browser();
+    const { url, check } = await authorizeUrl({ connection: name });
+    const atIdp = await toIdp(browser, url.href);
+    const sessionIndex = atIdp.xml.match(/SessionIndex="([^"]+)"/)[1];
+    const done = await postToAcs(browser, atIdp.acs, atIdp.fields);
+    assert.ok(done.redirectedTo, `the login did not reach the app: ${pageText(done.html)}`);
+    await tokensFor(done.redirectedTo, check);
+
+    // Auth0's logout, as its SDKs call it: no id_token_hint, so the user confirms.
+    const logout = new URL('/v2/logout', ISSUER);
+    logout.search = new URLSearchParams({ client_id: CLIENT_ID, returnTo }).toString();
+    const ask = await browser.follow(logout.href, {}, idp.origin);
+    assert.equal(ask.response?.status, 200, pageText(ask.html));
+    const confirm = autoPostForm(ask.html);
+    const away = await browser.follow(new URL(confirm.action, ISSUER).href, { method: 'POST',
+      body: new URLSearchParams(confirm.fields), headers: { 'content-type': 'application/x-www-form-urlencoded' } }, idp.origin);
+    assert.ok(away.redirectedTo?.startsWith(idp.sloUrl(name)), `not sent to the IdP's SLO: ${away.url} ${pageText(away.html)}`);
+    // Logged out here before the IdP answers.
+    const silent = await authorizeUrl({ connection: name, prompt: 'none' });
+    const silently = await browser.follow(silent.url.href, {}, REDIRECT_URI);
+    assert.match(silently.redirectedTo ?? '', /error=login_required/, 'the session ended at Switchyard first');
+
+    const atSlo = await browser.request(away.redirectedTo);
+    assert.equal(atSlo.status, 302, `the IdP refused the LogoutRequest: ${await atSlo.text()}`);
+    const read = idp.logouts.at(-1);
+    assert.equal(read.connection, name);
+    assert.equal(read.issuer, spEntityIdOf(name), 'the LogoutRequest names the SP');
+    assert.equal(read.nameID, EMAIL, 'it names the asserted NameID');
+    assert.equal(read.sessionIndex, sessionIndex, 'and the SessionIndex of the login');
+    const answer = atSlo.headers.get('location');
+    assert.ok(answer.startsWith(`${logoutUrl}?`), answer);
+    assert.match(answer, /[?&]Signature=/, 'the IdP signed its LogoutResponse');
+    const back = await browser.follow(answer, {}, returnTo);
+    assert.equal(back.redirectedTo, returnTo, `not back to the app: ${back.response?.status} ${pageText(back.html)}`);
+    // The same answer again leads nowhere.
+    const again = await browser.follow(answer, {}, returnTo);
+    assert.equal(again.redirectedTo, undefined);
+    assert.equal(again.response.status, 400);
   });
 }

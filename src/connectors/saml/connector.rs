@@ -31,11 +31,13 @@ use samael::signature::{DigestAlgorithm, Signature, SignatureAlgorithm};
 use samael::traits::ToXml;
 
 use super::idp::{IdentityProvider, IdpSource};
+use super::logout::LogoutMessage;
 use super::sp::{self, SpKey, acs_url};
-use super::validate::{self, Expectations, SamlError};
+use super::validate::{self, Expectations, LogoutExpectations, SamlError};
 use crate::clock::Clock;
 use crate::connectors::{
-    Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
+    Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamLogout,
+    UpstreamRequest,
 };
 use crate::model::connection::{
     Connection, SamlDigestAlgorithm, SamlOptions, SamlProtocolBinding, SamlSignatureAlgorithm,
@@ -83,6 +85,22 @@ impl SamlConnector {
         sp::keys(&self.store, &self.connection.id)
             .await
             .map_err(|e| UpstreamError::Misconfigured(format!("the SP keys cannot be read: {e}")))
+    }
+
+    /// How the connection's requests are signed: with the SP's current key,
+    /// by the connection's `signatureAlgorithm` and `digestAlgorithm`.
+    pub(super) async fn request_signing(&self) -> Result<RequestSigning, UpstreamError> {
+        Ok(RequestSigning {
+            key: self.sp_keys().await?.signing,
+            signature: self
+                .options
+                .signature_algorithm
+                .unwrap_or(SamlSignatureAlgorithm::RsaSha256),
+            digest: self
+                .options
+                .digest_algorithm
+                .unwrap_or(SamlDigestAlgorithm::Sha256),
+        })
     }
 
     /// The identity a `SAMLResponse` at the ACS vouches for: one answering
@@ -160,17 +178,7 @@ impl RedirectConnector for SamlConnector {
             let (binding, destination) = sso_endpoint(&idp, self.options.protocol_binding)?;
             let signing =
                 if self.options.sign_saml_request == Some(true) || idp.wants_signed_requests {
-                    Some(RequestSigning {
-                        key: self.sp_keys().await?.signing,
-                        signature: self
-                            .options
-                            .signature_algorithm
-                            .unwrap_or(SamlSignatureAlgorithm::RsaSha256),
-                        digest: self
-                            .options
-                            .digest_algorithm
-                            .unwrap_or(SamlDigestAlgorithm::Sha256),
-                    })
+                    Some(self.request_signing().await?)
                 } else {
                     None
                 };
@@ -217,6 +225,84 @@ impl RedirectConnector for SamlConnector {
             self.verified(callback_url, None, response).await
         })
     }
+
+    /// A LogoutRequest to the IdP's SingleLogoutService (`signOutEndpoint`
+    /// or the metadata's), always signed, by the connection's
+    /// `protocolBinding`; none when the IdP has no such service or the
+    /// connection says `disableSignout` (Auth0's option).
+    fn begin_logout<'a>(
+        &'a self,
+        logout: &'a UpstreamLogout,
+    ) -> BoxFuture<'a, Result<Option<Begin>, UpstreamError>> {
+        Box::pin(async move {
+            if self.options.extra.get("disableSignout") == Some(&serde_json::Value::Bool(true)) {
+                return Ok(None);
+            }
+            let idp = self.idp.current().await?;
+            let Some(destination) = idp.slo.clone() else {
+                return Ok(None);
+            };
+            let signing = self.request_signing().await?;
+            let binding = self
+                .options
+                .protocol_binding
+                .unwrap_or(SamlProtocolBinding::HttpRedirect);
+            let message = LogoutMessage {
+                id: logout.request_id.clone(),
+                issue_instant_ms: self.clock.now_unix_millis(),
+                destination,
+                issuer: self.sp_entity_id(),
+                subject: logout.subject.clone(),
+            };
+            let relay_state = logout.relay_state.clone();
+            // xmlsec signs an HTTP-POST request: blocking C.
+            tokio::task::spawn_blocking(move || {
+                super::logout::outgoing(&message, binding, &relay_state, &signing).map(Some)
+            })
+            .await
+            .map_err(|e| UpstreamError::Misconfigured(format!("the LogoutRequest: {e}")))?
+        })
+    }
+
+    fn finish_logout<'a>(
+        &'a self,
+        request_id: &'a str,
+        logout_url: &'a str,
+        response: &'a CallbackParams,
+        raw_query: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, UpstreamError>> {
+        Box::pin(async move {
+            let field = response.get("SAMLResponse").ok_or_else(|| {
+                SamlError::Malformed("the logout answer carries no SAMLResponse".into())
+            })?;
+            let idp = self.idp.current().await?;
+            let certificates: Vec<Vec<u8>> =
+                idp.certificates.iter().map(|c| c.der.clone()).collect();
+            let allow_sha1 = self.options.allows_sha1();
+            let xml = super::logout::decode_response(field, raw_query.is_some())?;
+            if let Some(raw_query) = raw_query {
+                super::logout::verify_query_signature(raw_query, &certificates, allow_sha1)?;
+            }
+            let request_id = request_id.to_owned();
+            let destination = logout_url.to_owned();
+            // libxml2 and xmlsec are blocking C: off the async workers.
+            let status = tokio::task::spawn_blocking(move || {
+                validate::validate_logout_response(
+                    &xml,
+                    &LogoutExpectations {
+                        idp_entity_id: idp.entity_id.as_deref(),
+                        idp_certificates: &certificates,
+                        request_id: &request_id,
+                        destination: &destination,
+                        allow_sha1,
+                    },
+                )
+            })
+            .await
+            .map_err(|e| UpstreamError::Invalid(format!("the validation stopped: {e}")))??;
+            Ok(status.map(|failure| failure.to_string()))
+        })
+    }
 }
 
 /// The IdP's SingleSignOnService for the binding the connection prefers
@@ -258,16 +344,16 @@ struct AuthnMessage {
     issuer: String,
 }
 
-/// How an AuthnRequest is signed.
-struct RequestSigning {
+/// How an AuthnRequest (or a LogoutRequest) is signed.
+pub(super) struct RequestSigning {
     /// The SP's current key.
-    key: SpKey,
-    signature: SamlSignatureAlgorithm,
+    pub(super) key: SpKey,
+    pub(super) signature: SamlSignatureAlgorithm,
     /// Of the enveloped signature's reference (HTTP-POST).
-    digest: SamlDigestAlgorithm,
+    pub(super) digest: SamlDigestAlgorithm,
 }
 
-fn misconfigured(what: &str, e: impl std::fmt::Display) -> UpstreamError {
+pub(super) fn misconfigured(what: &str, e: impl std::fmt::Display) -> UpstreamError {
     UpstreamError::Misconfigured(format!("{what}: {e}"))
 }
 
@@ -316,21 +402,27 @@ impl AuthnMessage {
     /// canonicalization, the SP's certificate in KeyInfo.
     fn signed_xml(&self, signing: &RequestSigning) -> Result<String, UpstreamError> {
         let mut request = self.authn_request()?;
-        let mut signature = Signature::template(
-            &request.id,
-            &CertificateDer::from(signing.key.certificate_der.clone()),
-        );
-        signature.signed_info.signature_method.algorithm =
-            xml_signature_algorithm(signing.signature);
-        for reference in &mut signature.signed_info.reference {
-            // The template's digest is SHA-1.
-            reference.digest_method.algorithm = xml_digest_algorithm(signing.digest);
-        }
-        request.signature = Some(signature);
+        request.signature = Some(signature_template(&request.id, signing));
         request
             .to_signed_xml(&signing.key.private_key_pkcs8)
             .map_err(|e| misconfigured("signing the AuthnRequest", e))
     }
+}
+
+/// The enveloped signature, still to be computed, of the element `id`:
+/// RSA with the connection's `signatureAlgorithm` and `digestAlgorithm`,
+/// exclusive canonicalization, the SP's certificate in KeyInfo.
+pub(super) fn signature_template(id: &str, signing: &RequestSigning) -> Signature {
+    let mut signature = Signature::template(
+        id,
+        &CertificateDer::from(signing.key.certificate_der.clone()),
+    );
+    signature.signed_info.signature_method.algorithm = xml_signature_algorithm(signing.signature);
+    for reference in &mut signature.signed_info.reference {
+        // The template's digest is SHA-1.
+        reference.digest_method.algorithm = xml_digest_algorithm(signing.digest);
+    }
+    signature
 }
 
 /// The XML Signature URI of a `signatureAlgorithm` (RFC 6931), which is
@@ -386,9 +478,14 @@ fn outgoing(
     signing: Option<&RequestSigning>,
 ) -> Result<Begin, UpstreamError> {
     match binding {
-        SamlProtocolBinding::HttpRedirect => {
-            redirect_url(message, relay_state, signing).map(Begin::Redirect)
-        }
+        SamlProtocolBinding::HttpRedirect => redirect_url(
+            &message.destination,
+            "SAMLRequest",
+            &message.xml()?,
+            relay_state,
+            signing,
+        )
+        .map(Begin::Redirect),
         SamlProtocolBinding::HttpPost => {
             let xml = match signing {
                 Some(signing) => message.signed_xml(signing)?,
@@ -405,27 +502,30 @@ fn outgoing(
     }
 }
 
-/// The HTTP-Redirect binding (SAML bindings §3.4.4): the request DEFLATEd
-/// and base64-encoded in `SAMLRequest`, then `RelayState`, and when signed
-/// `SigAlg` and `Signature` over exactly `SAMLRequest=…&RelayState=…&SigAlg=…`
-/// as sent; appended to the SingleSignOnService's own query, if it has one.
-fn redirect_url(
-    message: &AuthnMessage,
+/// The HTTP-Redirect binding (SAML bindings §3.4.4): the message `xml`
+/// DEFLATEd and base64-encoded in `parameter` (`SAMLRequest`), then
+/// `RelayState`, and when signed `SigAlg` and `Signature` over exactly
+/// `SAMLRequest=…&RelayState=…&SigAlg=…` as sent; appended to the IdP
+/// endpoint's (`destination`) own query, if it has one.
+pub(super) fn redirect_url(
+    destination: &str,
+    parameter: &str,
+    xml: &str,
     relay_state: &str,
     signing: Option<&RequestSigning>,
 ) -> Result<String, UpstreamError> {
     let mut deflater = DeflateEncoder::new(Vec::new(), Compression::default());
     deflater
-        .write_all(message.xml()?.as_bytes())
-        .map_err(|e| misconfigured("deflating the AuthnRequest", e))?;
+        .write_all(xml.as_bytes())
+        .map_err(|e| misconfigured("deflating the request", e))?;
     let deflated = deflater
         .finish()
-        .map_err(|e| misconfigured("deflating the AuthnRequest", e))?;
+        .map_err(|e| misconfigured("deflating the request", e))?;
     let encode = |value: &str| -> String {
         url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
     };
     let mut query: String = format!(
-        "SAMLRequest={}&RelayState={}",
+        "{parameter}={}&RelayState={}",
         encode(&STANDARD.encode(deflated)),
         encode(relay_state)
     );
@@ -441,12 +541,12 @@ fn redirect_url(
             query.as_bytes(),
             &mut signature,
         )
-        .map_err(|e| misconfigured("signing the AuthnRequest", e))?;
+        .map_err(|e| misconfigured("signing the request", e))?;
         query.push_str("&Signature=");
         query.push_str(&encode(&STANDARD.encode(signature)));
     }
-    let mut url = url::Url::parse(&message.destination)
-        .map_err(|e| misconfigured("the IdP's SingleSignOnService", e))?;
+    let mut url =
+        url::Url::parse(destination).map_err(|e| misconfigured("the IdP's endpoint", e))?;
     let query = match url.query() {
         Some(own) if !own.is_empty() => format!("{own}&{query}"),
         _ => query,
@@ -456,7 +556,7 @@ fn redirect_url(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read as _;
     use std::str::FromStr as _;
 
@@ -469,7 +569,7 @@ mod tests {
     use super::*;
 
     /// An SP key as `sp::keys` gives one: RSA-2048, self-signed.
-    fn rsa_key() -> SpKey {
+    pub(in crate::connectors::saml) fn rsa_key() -> SpKey {
         let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
         let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair)
             .unwrap()

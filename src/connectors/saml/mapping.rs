@@ -255,14 +255,24 @@ pub fn identity_from_assertion(
             raw.insert(field.clone(), raw_value(&values));
         }
     }
-    raw.entry("nameIdAttributes").or_insert_with(|| {
-        let mut name_id = Map::new();
-        name_id.insert("value".into(), Value::String(verified.name_id.clone()));
-        if let Some(format) = &verified.name_id_format {
-            name_id.insert("Format".into(), Value::String(format.clone()));
+    // As Auth0's SAML profiles have them, and what a LogoutRequest names:
+    // always the assertion's own, never an attribute of the same name.
+    let mut name_id = Map::new();
+    name_id.insert("value".into(), Value::String(verified.name_id.clone()));
+    for (key, value) in [
+        ("Format", &verified.name_id_format),
+        ("NameQualifier", &verified.name_qualifier),
+        ("SPNameQualifier", &verified.sp_name_qualifier),
+    ] {
+        if let Some(value) = value {
+            name_id.insert(key.into(), Value::String(value.clone()));
         }
-        Value::Object(name_id)
-    });
+    }
+    raw.insert("nameIdAttributes".into(), Value::Object(name_id));
+    match &verified.session_index {
+        Some(index) => raw.insert("sessionIndex".into(), Value::String(index.clone())),
+        None => raw.remove("sessionIndex"),
+    };
     Ok(Identity {
         connection_id: connection_id.to_owned(),
         subject,
@@ -292,6 +302,8 @@ mod tests {
             expires_at_ms: 0,
             name_id: name_id.into(),
             name_id_format: format.map(str::to_owned),
+            name_qualifier: None,
+            sp_name_qualifier: None,
             session_index: None,
             attributes: attributes
                 .iter()

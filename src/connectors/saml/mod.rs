@@ -9,6 +9,7 @@
 //! validate   a Response to a verified assertion, or a refusal that says why
 //! decrypt    an EncryptedAssertion to the Assertion it hides
 //! connector  the RedirectConnector: AuthnRequest out, Response back
+//! logout     single logout: LogoutRequest out, LogoutResponse back
 //! mapping    a verified assertion to an Identity (fieldsMap, vendor presets)
 //! ```
 //!
@@ -19,6 +20,7 @@
 pub mod connector;
 pub mod decrypt;
 pub mod idp;
+pub mod logout;
 mod mapping;
 pub mod sp;
 pub mod validate;

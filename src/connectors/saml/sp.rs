@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{
-    EncryptionMethod, EntityDescriptor, HTTP_POST_BINDING, IndexedEndpoint, KeyDescriptor,
-    SpSsoDescriptor,
+    EncryptionMethod, Endpoint, EntityDescriptor, HTTP_POST_BINDING, HTTP_REDIRECT_BINDING,
+    IndexedEndpoint, KeyDescriptor, SpSsoDescriptor,
 };
 use samael::traits::ToXml;
 
@@ -221,11 +221,14 @@ pub async fn remember_assertion(
 pub struct MetadataError(String);
 
 /// The SP metadata document an IdP's admin imports: entity ID, the ACS
-/// (HTTP-POST), the published keys (current and next) each for signing and
-/// for encryption, the encryption algorithms and NameID formats accepted.
+/// (HTTP-POST), the SingleLogoutService (`logout_url`, where LogoutResponses
+/// come back, by HTTP-Redirect or HTTP-POST), the published keys (current
+/// and next) each for signing and for encryption, the encryption
+/// algorithms and NameID formats accepted.
 pub fn metadata_xml(
     entity_id: &str,
     acs_url: &str,
+    logout_url: &str,
     keys: &SpKeys,
     signs_requests: bool,
 ) -> Result<String, MetadataError> {
@@ -264,6 +267,16 @@ pub fn metadata_xml(
             name_id_formats: Some(NAME_ID_FORMATS.iter().map(|f| (*f).to_owned()).collect()),
             authn_requests_signed: Some(signs_requests),
             want_assertions_signed: Some(true),
+            single_logout_services: Some(
+                [HTTP_REDIRECT_BINDING, HTTP_POST_BINDING]
+                    .into_iter()
+                    .map(|binding| Endpoint {
+                        binding: binding.to_owned(),
+                        location: logout_url.to_owned(),
+                        response_location: None,
+                    })
+                    .collect(),
+            ),
             assertion_consumer_services: vec![IndexedEndpoint {
                 binding: HTTP_POST_BINDING.to_owned(),
                 location: acs_url.to_owned(),
@@ -316,7 +329,8 @@ mod tests {
         };
         let entity_id = r#"urn:x:"a"&<b>"#;
         let acs = "https://id.example.com/login/callback?connection=a&b=<c>";
-        let xml = metadata_xml(entity_id, acs, &keys, false).unwrap();
+        let logout = "https://id.example.com/logout";
+        let xml = metadata_xml(entity_id, acs, logout, &keys, false).unwrap();
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let root = doc.root_element();
         assert_eq!(root.attribute("entityID"), Some(entity_id));
@@ -325,6 +339,20 @@ mod tests {
             .find(|n| n.tag_name().name() == "AssertionConsumerService")
             .unwrap();
         assert_eq!(acs_node.attribute("Location"), Some(acs));
+        let slo = root
+            .descendants()
+            .filter(|n| n.tag_name().name() == "SingleLogoutService")
+            .map(|n| {
+                (
+                    n.attribute("Binding").unwrap(),
+                    n.attribute("Location").unwrap(),
+                )
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(
+            slo,
+            [(HTTP_REDIRECT_BINDING, logout), (HTTP_POST_BINDING, logout)]
+        );
         let sp = root
             .descendants()
             .find(|n| n.tag_name().name() == "SPSSODescriptor")

@@ -72,6 +72,10 @@ pub struct Verified {
     pub expires_at_ms: i64,
     pub name_id: String,
     pub name_id_format: Option<String>,
+    /// The NameID's NameQualifier and SPNameQualifier, as asserted: a
+    /// LogoutRequest names the subject with them.
+    pub name_qualifier: Option<String>,
+    pub sp_name_qualifier: Option<String>,
     pub session_index: Option<String>,
     /// Attribute name → its values, in document order. A value that holds
     /// elements rather than text (eduPersonTargetedID's NameID) is left out,
@@ -398,6 +402,99 @@ pub fn validate(saml_response: &str, expect: &Expectations<'_>) -> Result<Verifi
         }
     };
     check(&response_facts, assertion, layout.response_signed, expect)
+}
+
+/// What a LogoutResponse must say: who sends it, where, to which request.
+#[derive(Debug, Clone)]
+pub struct LogoutExpectations<'a> {
+    /// As for a Response: `None` leaves the Issuer uncompared.
+    pub idp_entity_id: Option<&'a str>,
+    pub idp_certificates: &'a [Vec<u8>],
+    /// The LogoutRequest's ID: InResponseTo must equal it.
+    pub request_id: &'a str,
+    /// Where it came back (`/logout`): a Destination, when it has one,
+    /// must equal it.
+    pub destination: &'a str,
+    pub allow_sha1: bool,
+}
+
+/// Checks a LogoutResponse (its XML, as the binding decoded it), parsed as
+/// strictly as a Response: its enveloped signature, when it has one, must
+/// verify with one of the IdP's certificates and is the only part read;
+/// then the Issuer, InResponseTo and Destination. A failure Status is no
+/// refusal (the session it asked about is gone already): it is answered,
+/// for the log.
+pub fn validate_logout_response(
+    xml: &str,
+    expect: &LogoutExpectations<'_>,
+) -> Result<Option<SamlError>, SamlError> {
+    if xml.len() > MAX_RESPONSE_LEN {
+        return Err(SamlError::TooLarge { len: xml.len() });
+    }
+    let document = parse(xml)?;
+    check_nodes(&document)?;
+    let root = document.root_element();
+    if !is(root, NS_PROTOCOL, "LogoutResponse") {
+        return Err(SamlError::Malformed(format!(
+            "the root element is {}, not samlp:LogoutResponse",
+            printable(root.tag_name().name())
+        )));
+    }
+    let id = root
+        .attribute("ID")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| SamlError::Malformed("the LogoutResponse has no ID".into()))?;
+    let signed = check_signatures(&document, &[root], expect.allow_sha1)?;
+    let reduced = if signed.is_empty() {
+        None
+    } else {
+        if expect.idp_certificates.is_empty() {
+            return Err(SamlError::NoIdpCertificate);
+        }
+        let verifier = Verifier {
+            certificates: expect
+                .idp_certificates
+                .iter()
+                .cloned()
+                .map(CertificateDer::from)
+                .collect(),
+            allow_sha1: expect.allow_sha1,
+        };
+        Some(verifier.reduce(xml)?)
+    };
+    let reduced_document = reduced.as_deref().map(parse).transpose()?;
+    let response = match &reduced_document {
+        Some(reduced) => signed_root(reduced, NS_PROTOCOL, "LogoutResponse", id)?,
+        None => root,
+    };
+    check_version(response)?;
+    let issuer = at_most_one(response, NS_ASSERTION, "Issuer")?
+        .map(|issuer| text_only(issuer, "Issuer").map(|t| t.trim().to_owned()))
+        .transpose()?;
+    if let Some(expected) = expect.idp_entity_id {
+        if issuer.as_deref() != Some(expected) {
+            return Err(SamlError::Issuer {
+                expected: expected.to_owned(),
+                found: issuer.as_deref().map(printable),
+            });
+        }
+    }
+    let in_response_to = response.attribute("InResponseTo");
+    if in_response_to != Some(expect.request_id) {
+        return Err(SamlError::InResponseTo {
+            expected: expect.request_id.to_owned(),
+            found: printable(in_response_to.unwrap_or_default()),
+        });
+    }
+    if let Some(destination) = response.attribute("Destination") {
+        if destination != expect.destination {
+            return Err(SamlError::Destination {
+                expected: expect.destination.to_owned(),
+                found: Some(printable(destination)),
+            });
+        }
+    }
+    Ok(refuse_unsuccessful(response).err())
 }
 
 /// The decrypted assertion, checked as a document of its own: signed
@@ -954,6 +1051,8 @@ struct AssertionFacts {
     issuer: String,
     name_id: String,
     name_id_format: Option<String>,
+    name_qualifier: Option<String>,
+    sp_name_qualifier: Option<String>,
     confirmations: Vec<Confirmation>,
     conditions: Option<Conditions>,
     session_index: Option<String>,
@@ -1028,6 +1127,8 @@ impl AssertionFacts {
             issuer,
             name_id: name_id_value,
             name_id_format: name_id.attribute("Format").map(str::to_owned),
+            name_qualifier: name_id.attribute("NameQualifier").map(str::to_owned),
+            sp_name_qualifier: name_id.attribute("SPNameQualifier").map(str::to_owned),
             confirmations,
             conditions,
             session_index,
@@ -1156,6 +1257,8 @@ fn check(
         expires_at_ms: ends.saturating_add(skew),
         name_id: assertion.name_id,
         name_id_format: assertion.name_id_format,
+        name_qualifier: assertion.name_qualifier,
+        sp_name_qualifier: assertion.sp_name_qualifier,
         session_index: assertion.session_index,
         attributes: assertion.attributes,
     })

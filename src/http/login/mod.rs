@@ -36,7 +36,7 @@ use axum::routing::{get, post};
 
 pub(super) use cookies::{Cookies, browser_session, load_transaction, session_secret};
 pub(super) use pages::{
-    Brand, brand_for, error_page, login_error, render, render_with_form_target,
+    Brand, brand_for, error_page, login_error, render, render_with_form_target, to_client,
 };
 pub(super) use steps::{StateQuery, finished_response, load_form};
 

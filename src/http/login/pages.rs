@@ -152,7 +152,7 @@ struct FormPostPage<'a> {
 /// Sends an authorization response to the client: a redirect with the
 /// parameters in the query, or (`response_mode=form_post`) a page that posts
 /// them, by script or by a button without one.
-pub(super) fn to_client(response: &ClientResponse) -> Response {
+pub(in crate::http) fn to_client(response: &ClientResponse) -> Response {
     match response.mode {
         ResponseMode::Query => Redirect::to(&response.query_url()).into_response(),
         ResponseMode::FormPost => {
