@@ -37,6 +37,9 @@ use state::{AppInner, AppState, Issuer};
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// Expired login transactions, codes, sessions and counters are deleted this often.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often the samlp connections' IdPs are refreshed and their
+/// certificates' expiry checked without waiting for a login.
+const IDP_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -311,6 +314,20 @@ impl Application {
                 }
             }
         });
+        let upkeep_state = self.state.clone();
+        let idp_upkeep = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(IDP_UPKEEP_INTERVAL);
+            // Logins refresh and warn too: the first pass waits an interval.
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                connectors::saml::idp::keep_idps_fresh(
+                    &upkeep_state.store,
+                    &upkeep_state.connectors,
+                )
+                .await;
+            }
+        });
         let follower = self
             .changes
             .map(|changes| tokio::spawn(follow_changes(self.state.clone(), changes)));
@@ -346,6 +363,7 @@ impl Application {
         };
         reloader.abort();
         purger.abort();
+        idp_upkeep.abort();
         if let Some(follower) = follower {
             follower.abort();
         }

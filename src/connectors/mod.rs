@@ -235,6 +235,12 @@ pub trait RedirectConnector: Send + Sync {
         response: &'a CallbackParams,
     ) -> BoxFuture<'a, Result<Identity, UpstreamError>>;
 
+    /// The IdP a SAML connector keeps (the periodic pass refreshes its
+    /// metadata and warns of expiring certificates); none for the others.
+    fn saml_idp(&self) -> Option<&saml::idp::IdpSource> {
+        None
+    }
+
     /// The identity an answer the upstream sent unasked vouches for (SAML's
     /// IdP-initiated SSO, at `callback_url`), verified as `finish` verifies
     /// an answer; only a connector whose connection accepts them has any.

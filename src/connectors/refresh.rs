@@ -190,12 +190,12 @@ impl<T: Fetched> KeptFresh<T> {
         changed
     }
 
-    /// Waits for the fetch under way, if any (tests check what it kept).
-    #[cfg(test)]
-    pub async fn settled(&self) {
+    /// Waits for the fetch under way, if any, and returns how it ended
+    /// (the periodic refresh waits for it; tests check what it kept).
+    pub async fn settled(&self) -> Option<Result<Arc<T>, UpstreamError>> {
         let flight = lock(&self.kept).flight.clone();
-        if let Some(mut flight) = flight {
-            let _ = flight.wait_for(Option::is_some).await;
-        }
+        let mut flight = flight?;
+        let ended = flight.wait_for(Option::is_some).await.ok()?;
+        ended.clone()
     }
 }

@@ -3,7 +3,9 @@
 //! and our `signing_certificates`); metadata that describes no usable IdP
 //! is refused at write time; the vendors' published metadata (Okta, Entra
 //! ID, ADFS, Google Workspace: tests/fixtures/saml) makes working
-//! connections.
+//! connections. A connection by `metadataUrl` is fetched at write time
+//! (refused when it cannot be, its certificates shown), and the periodic
+//! pass refreshes it and warns of expiry with no login.
 
 use base64::Engine;
 use reqwest::{Method, StatusCode};
@@ -12,11 +14,13 @@ use switchyard::model::connection::parse_metadata;
 
 use crate::on_both_backends;
 use crate::organizations::create_connection;
-use crate::support::{Backend, TestApp, spawn};
+use crate::support::{Backend, TestApp, spawn, spawn_configured};
 
 on_both_backends!(certificates_and_their_expiry_are_shown);
 on_both_backends!(unusable_metadata_is_refused);
 on_both_backends!(vendor_metadata_makes_connections);
+on_both_backends!(metadata_url_is_fetched_at_write_time);
+on_both_backends!(the_periodic_pass_refreshes_and_warns);
 
 /// A self-signed certificate valid until `not_after` (PEM, DER).
 fn certificate(name: &str, not_after: time::OffsetDateTime) -> (String, Vec<u8>) {
@@ -277,4 +281,271 @@ async fn vendor_metadata_makes_connections(backend: Backend) {
             vendor.name
         );
     }
+}
+
+/// IdP metadata with one signing KeyDescriptor per certificate (DER), or
+/// with them all for encryption only when `signing` is false.
+fn idp_metadata(certificates: &[&[u8]], signing: bool) -> String {
+    let key_use = if signing { "signing" } else { "encryption" };
+    let keys: String = certificates
+        .iter()
+        .map(|der| {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+            format!(
+                r#"<md:KeyDescriptor use="{key_use}"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:acme:idp">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    {keys}
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.acme.test/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#
+    )
+}
+
+/// A metadata URL on 127.0.0.1 serving what the test sets (503 when `None`).
+struct MetadataServer {
+    url: String,
+    document: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl MetadataServer {
+    async fn start(document: Option<String>) -> MetadataServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = std::sync::Arc::new(std::sync::Mutex::new(document));
+        let shared = served.clone();
+        let app = axum::Router::new().route(
+            "/metadata",
+            axum::routing::get(move || {
+                let document = shared.lock().unwrap().clone();
+                async move {
+                    match document {
+                        Some(xml) => (StatusCode::OK, xml),
+                        None => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        MetadataServer {
+            url: format!("http://127.0.0.1:{port}/metadata"),
+            document: served,
+        }
+    }
+
+    fn serve(&self, document: Option<String>) {
+        *self.document.lock().unwrap() = document;
+    }
+}
+
+/// An app whose outbound client may reach the metadata server on loopback.
+async fn spawn_reaching_loopback(backend: Backend) -> TestApp {
+    spawn_configured(backend, |config| {
+        config.outbound.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+}
+
+async fn metadata_url_is_fetched_at_write_time(backend: Backend) {
+    let app = spawn_reaching_loopback(backend).await;
+    let token = app.admin_token().await;
+    let (_, old_der) = certificate(
+        "old.acme.test",
+        time::macros::datetime!(2029-03-01 12:00 UTC),
+    );
+    let (_, new_der) = certificate(
+        "new.acme.test",
+        time::macros::datetime!(2031-03-01 12:00 UTC),
+    );
+    let server = MetadataServer::start(Some(idp_metadata(&[&old_der], true))).await;
+    let (status, created) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({"name": "acme-by-url", "strategy": "samlp",
+                        "options": {"metadataUrl": server.url, "expires": "2099-01-01T00:00:00.000Z"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["options"]["thumbprints"],
+        json!([sha1_hex(&old_der)])
+    );
+    assert_eq!(created["options"]["expires"], "2029-03-01T12:00:00.000Z");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(options["thumbprints"], json!([sha1_hex(&old_der)]));
+    assert_eq!(
+        options["signing_certificates"][0]["not_after"],
+        "2029-03-01T12:00:00.000Z"
+    );
+
+    // An update leaving the URL alone fetches nothing (the URL may be
+    // down meanwhile) and keeps what was shown.
+    server.serve(None);
+    let patch = |options: Value| {
+        let (app, token, id) = (&app, &token, &id);
+        async move {
+            app.api(
+                Method::PATCH,
+                &format!("/api/v2/connections/{id}"),
+                token,
+                Some(json!({ "options": options })),
+            )
+            .await
+        }
+    };
+    let (status, patched) =
+        patch(json!({"metadataUrl": server.url, "idpEntityId": "urn:acme:idp"})).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["options"]["expires"], "2029-03-01T12:00:00.000Z");
+    // A changed URL is fetched: a down one is refused, the stored options stay.
+    let moved = format!("{}?v=2", server.url);
+    let (status, refused) = patch(json!({ "metadataUrl": moved })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let message = refused["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("options.metadataUrl") && message.contains("503"),
+        "{refused}"
+    );
+    assert_eq!(
+        get_options(&app, &token, &id).await["metadataUrl"],
+        server.url.as_str()
+    );
+    server.serve(Some(idp_metadata(&[&old_der, &new_der], true)));
+    let (status, patched) = patch(json!({ "metadataUrl": moved })).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let options = get_options(&app, &token, &id).await;
+    assert_eq!(
+        options["thumbprints"],
+        json!([sha1_hex(&old_der), sha1_hex(&new_der)])
+    );
+    assert_eq!(options["expires"], "2031-03-01T12:00:00.000Z");
+
+    // Refused at creation: a URL nothing answers at, a document without a
+    // signing certificate.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    server.serve(Some(idp_metadata(&[&old_der], false)));
+    for (url, why) in [
+        (
+            format!("http://127.0.0.1:{closed}/metadata"),
+            "could not be fetched",
+        ),
+        (server.url.clone(), "no usable signing certificate"),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v2/connections",
+                &token,
+                Some(json!({"name": "bad-by-url", "strategy": "samlp",
+                            "options": {"metadataUrl": url}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("options.metadataUrl") && message.contains(why),
+            "{why}: {body}"
+        );
+    }
+}
+
+/// With no login at all, the hourly pass refreshes a metadata URL's copy
+/// (a rollover reaches the connector) and warns 30, 7 and 1 days before a
+/// certificate expires, once each, inline connections included.
+async fn the_periodic_pass_refreshes_and_warns(backend: Backend) {
+    use switchyard::connectors::saml::idp::keep_idps_fresh;
+    let app = spawn_reaching_loopback(backend).await;
+    let token = app.admin_token().await;
+    let state = &app.served_state;
+    // Half a day past whole days: the days left do not sit on a boundary.
+    let now = time::OffsetDateTime::from_unix_timestamp(app.clock.now_unix_seconds()).unwrap()
+        + time::Duration::hours(12);
+    let (_, expiring) = certificate("expiring.acme.test", now + time::Duration::days(40));
+    let (_, successor) = certificate("successor.acme.test", now + time::Duration::days(400));
+    let (inline_pem, inline_der) = certificate("inline.acme.test", now + time::Duration::days(35));
+    let server = MetadataServer::start(Some(idp_metadata(&[&expiring], true))).await;
+    create_connection(
+        &app,
+        &token,
+        json!({"name": "by-url", "strategy": "samlp", "options": {"metadataUrl": server.url}}),
+    )
+    .await;
+    create_connection(
+        &app,
+        &token,
+        json!({"name": "by-hand", "strategy": "samlp", "options": {
+            "signInEndpoint": "https://idp.acme.test/sso", "signingCert": inline_pem}}),
+    )
+    .await;
+    let sha256 =
+        |der: &[u8]| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der));
+    let pass = || keep_idps_fresh(&state.store, &state.connectors);
+    let warned = |warnings: Vec<switchyard::connectors::saml::idp::ExpiryWarning>| {
+        let mut found: Vec<(String, String, i64)> = warnings
+            .into_iter()
+            .map(|w| (w.connection, w.thumbprint_sha256, w.days_left))
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(warned(pass().await), [], "nothing expires within 30 days");
+
+    // 29 and 24 days left: each warned once.
+    app.clock
+        .advance(std::time::Duration::from_secs(11 * 86_400));
+    assert_eq!(
+        warned(pass().await),
+        [
+            ("by-hand".to_owned(), sha256(&inline_der), 24),
+            ("by-url".to_owned(), sha256(&expiring), 29),
+        ]
+    );
+    assert_eq!(warned(pass().await), [], "once per threshold");
+
+    // The IdP publishes the successor; the pass (the copy an hour old)
+    // fetches it: the connector logins use knows it.
+    server.serve(Some(idp_metadata(&[&expiring, &successor], true)));
+    app.clock.advance(std::time::Duration::from_secs(3_601));
+    assert_eq!(warned(pass().await), []);
+    let connection = state
+        .store
+        .list_connections(
+            &switchyard::store::ConnectionFilter {
+                strategy: None,
+                name: Some("by-url".into()),
+            },
+            &switchyard::store::Page::all(),
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let connector = state.connectors.redirect(&connection).await.unwrap();
+    let idp = connector.saml_idp().unwrap().current().await.unwrap();
+    assert_eq!(idp.certificates.len(), 2, "the refreshed copy is in use");
+
+    // A refresh that fails keeps the last good copy, and the warnings go on:
+    // past the 7-day threshold, 6 days left (1 for the inline one).
+    server.serve(None);
+    app.clock
+        .advance(std::time::Duration::from_secs(23 * 86_400));
+    let warnings = warned(pass().await);
+    assert_eq!(
+        warnings,
+        [
+            ("by-hand".to_owned(), sha256(&inline_der), 1),
+            ("by-url".to_owned(), sha256(&expiring), 6),
+        ]
+    );
+    let idp = connector.saml_idp().unwrap().current().await.unwrap();
+    assert_eq!(idp.certificates.len(), 2, "the last good copy stays");
 }

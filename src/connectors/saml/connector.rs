@@ -169,6 +169,10 @@ impl RedirectConnector for SamlConnector {
         false
     }
 
+    fn saml_idp(&self) -> Option<&IdpSource> {
+        Some(&self.idp)
+    }
+
     fn begin<'a>(
         &'a self,
         request: &'a UpstreamRequest,

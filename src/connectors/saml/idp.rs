@@ -12,11 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::clock::Clock;
-use crate::connectors::UpstreamError;
 use crate::connectors::refresh::{Fetched, Freshness, KeptFresh};
+use crate::connectors::{Connectors, UpstreamError};
+use crate::model::connection::Strategy;
 pub use crate::model::connection::{IdentityProvider, IdpCertificate};
 use crate::model::connection::{MAX_METADATA_BYTES, SamlOptions, certificate_facts};
 use crate::outbound::{Outbound, read_body};
+use crate::store::{ConnectionFilter, Page, Store};
 
 /// Metadata fetched from `metadataUrl` is fetched again once this old (the
 /// login that notices goes on with it meanwhile).
@@ -99,7 +101,14 @@ impl IdpSource {
 
     /// The IdP to send the next request to and check its response against.
     pub async fn current(&self) -> Result<Arc<IdentityProvider>, UpstreamError> {
-        let idp = match &self.inline {
+        let idp = self.kept().await?;
+        self.warn_of_expiry(&idp);
+        Ok(idp)
+    }
+
+    /// The IdP as described or last fetched (a fetch started when due).
+    async fn kept(&self) -> Result<Arc<IdentityProvider>, UpstreamError> {
+        Ok(match &self.inline {
             Some(described) => described.clone().map_err(UpstreamError::Misconfigured)?,
             None => {
                 let (options, outbound, clock) = (
@@ -113,9 +122,23 @@ impl IdpSource {
                     .await?;
                 Arc::clone(&described.idp)
             }
-        };
-        self.warn_of_expiry(&idp);
-        Ok(idp)
+        })
+    }
+
+    /// What the periodic pass does for its connection (no login needed):
+    /// the metadata of a `metadataUrl` fetched again once due, waiting for
+    /// that fetch (a failure is logged and the last good copy stays), then
+    /// the expiry warnings of the IdP's certificates. Returns the warnings
+    /// logged now, as (SHA-256 thumbprint, days left).
+    pub async fn keep_fresh(&self) -> Result<Vec<(String, i64)>, UpstreamError> {
+        let mut idp = self.kept().await?;
+        if self.inline.is_none() {
+            // `current` started the refresh of a stale copy: wait for it.
+            if let Some(Ok(refreshed)) = self.fetched.settled().await {
+                idp = Arc::clone(&refreshed.idp);
+            }
+        }
+        Ok(self.warn_of_expiry(&idp))
     }
 
     /// Logs a warning when a certificate of `idp` has crossed one more of
@@ -165,6 +188,57 @@ impl IdpSource {
     }
 }
 
+/// A certificate-expiry warning the periodic pass logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryWarning {
+    pub connection: String,
+    pub thumbprint_sha256: String,
+    pub days_left: i64,
+}
+
+/// The periodic pass over the samlp connections, so that an IdP nobody
+/// logs in through is still watched: each one's metadata refreshed once
+/// due (through its connector's [`IdpSource`], the copy logins use) and
+/// the 30/7/1-day expiry warnings logged, once each per process as on a
+/// login. Returns the warnings logged by this pass.
+pub async fn keep_idps_fresh(store: &Store, connectors: &Connectors) -> Vec<ExpiryWarning> {
+    let filter = ConnectionFilter {
+        strategy: Some(Strategy::Saml),
+        name: None,
+    };
+    let connections = match store.list_connections(&filter, &Page::all()).await {
+        Ok(connections) => connections,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the samlp connections to refresh failed");
+            return Vec::new();
+        }
+    };
+    let mut warnings = Vec::new();
+    for connection in connections {
+        let checked = match connectors.redirect(&connection).await {
+            Ok(connector) => match connector.saml_idp() {
+                Some(idp) => idp.keep_fresh().await,
+                None => continue,
+            },
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(logged) => {
+                warnings.extend(logged.into_iter().map(|(thumbprint_sha256, days_left)| {
+                    ExpiryWarning {
+                        connection: connection.name.clone(),
+                        thumbprint_sha256,
+                        days_left,
+                    }
+                }))
+            }
+            Err(e) => tracing::warn!(connection = %connection.name, error = %e,
+                "the IdP of a samlp connection is not usable"),
+        }
+    }
+    warnings
+}
+
 /// The metadata at `metadataUrl`, read into the IdP it describes: a
 /// document that describes none usable (no certificate left, …) fails as
 /// a fetch does, so the last good one stays.
@@ -173,11 +247,22 @@ async fn fetch(
     outbound: Outbound,
     clock: Clock,
 ) -> Result<Described, UpstreamError> {
-    let unreachable = |e: &dyn std::fmt::Display| UpstreamError::Unreachable(e.to_string());
     let url = options
         .metadata_url
         .as_deref()
         .ok_or_else(|| UpstreamError::Misconfigured("no metadataUrl".into()))?;
+    let xml = fetch_metadata(&outbound, url).await?;
+    let idp = describe(&options, Some(&xml)).map_err(UpstreamError::Misconfigured)?;
+    Ok(Described {
+        idp: Arc::new(idp),
+        fetched_at: clock.now_unix_millis(),
+    })
+}
+
+/// The metadata document at `url`, fetched through the SSRF-safe outbound
+/// client (the Management API reads it so at write time too).
+pub async fn fetch_metadata(outbound: &Outbound, url: &str) -> Result<String, UpstreamError> {
+    let unreachable = |e: &dyn std::fmt::Display| UpstreamError::Unreachable(e.to_string());
     let request = outbound.get(url).map_err(|e| unreachable(&e))?;
     let response = crate::outbound::send(request)
         .await
@@ -191,13 +276,8 @@ async fn fetch(
     let body = read_body(response, MAX_METADATA_BYTES)
         .await
         .map_err(|e| unreachable(&e))?;
-    let xml = std::str::from_utf8(&body)
-        .map_err(|_| UpstreamError::Misconfigured(format!("the metadata at {url} is not UTF-8")))?;
-    let idp = describe(&options, Some(xml)).map_err(UpstreamError::Misconfigured)?;
-    Ok(Described {
-        idp: Arc::new(idp),
-        fetched_at: clock.now_unix_millis(),
-    })
+    String::from_utf8(body.to_vec())
+        .map_err(|_| UpstreamError::Misconfigured(format!("the metadata at {url} is not UTF-8")))
 }
 
 #[cfg(test)]

@@ -166,6 +166,33 @@ async fn check_enabled_clients(state: &AppState, client_ids: &[String]) -> Resul
     Ok(())
 }
 
+/// The document a samlp connection's `metadataUrl` serves, fetched once at
+/// this write as Auth0 does (when set or changed from `previous`), through
+/// the SSRF-safe client and the connector's own code: a URL that cannot be
+/// fetched or serves no usable IdP is refused, and the certificates of one
+/// that does are shown. `None` when there is nothing to fetch.
+async fn fetch_metadata_url(
+    state: &AppState,
+    options: &ConnectionOptions,
+    previous: Option<&ConnectionOptions>,
+) -> Result<Option<String>, ApiError> {
+    let Some(url) = options.metadata_url_to_fetch(previous) else {
+        return Ok(None);
+    };
+    // The URL's own checks (https, …) speak first.
+    options.check()?;
+    let refused = |why: String| ValidationError::new("options.metadataUrl", why);
+    let xml = crate::connectors::saml::idp::fetch_metadata(&state.outbound, url)
+        .await
+        .map_err(|e| refused(format!("could not be fetched ({e})")))?;
+    if let ConnectionOptions::Saml(saml) = options {
+        saml.describe_idp(Some(&xml)).map_err(|(field, why)| {
+            ValidationError::new(field, format!("serves metadata that {why}"))
+        })?;
+    }
+    Ok(Some(xml))
+}
+
 pub(super) fn connection_not_found(err: StoreError) -> ApiError {
     ApiError::from_store(
         err,
@@ -185,7 +212,8 @@ async fn connections_post(
     auth.require("create:connections")?;
     let strategy: Strategy = body.strategy.parse()?;
     let mut options = ConnectionOptions::decode(strategy, body.options.unwrap_or_default())?;
-    options.derive();
+    let fetched = fetch_metadata_url(&state, &options, None).await?;
+    options.derive(None, fetched.as_deref());
     let connection = Connection {
         id: ids::new_id(ids::CONNECTION),
         realms: body.realms.unwrap_or_else(|| vec![body.name.clone()]),
@@ -291,6 +319,23 @@ async fn connection_patch(
         Some(clients) => check_enabled_clients(&state, clients).await,
         None => Ok(()),
     };
+    // A metadataUrl set or changed is fetched before the transaction, from
+    // the options as they stand now; the transaction uses what was fetched
+    // if the URL is still the one its options name.
+    let fetched = match &body.options {
+        Some(options) => {
+            let current = state
+                .store
+                .get_connection(&id)
+                .await
+                .map_err(connection_not_found)?;
+            let updated = ConnectionOptions::decode_update(&current.options, options.clone())?;
+            fetch_metadata_url(&state, &updated, Some(&current.options))
+                .await?
+                .zip(updated.metadata_url_to_fetch(None).map(str::to_owned))
+        }
+        None => None,
+    };
     let connection = state
         .store
         .update_connection_with(&id, body.enabled_clients.as_deref(), |mut connection| {
@@ -298,9 +343,13 @@ async fn connection_patch(
                 connection.display_name = Some(display_name);
             }
             if let Some(options) = body.options {
-                connection.options =
-                    ConnectionOptions::decode_update(&connection.options, options)?;
-                connection.options.derive();
+                let updated = ConnectionOptions::decode_update(&connection.options, options)?;
+                let previous = std::mem::replace(&mut connection.options, updated);
+                let fetched = fetched.as_ref().and_then(|(xml, url)| {
+                    (connection.options.metadata_url_to_fetch(None) == Some(url.as_str()))
+                        .then_some(xml.as_str())
+                });
+                connection.options.derive(Some(&previous), fetched);
             }
             if let Some(metadata) = body.metadata {
                 connection.metadata = metadata;

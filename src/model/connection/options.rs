@@ -110,11 +110,33 @@ impl ConnectionOptions {
     }
 
     /// Sets the options derived from the others, as Auth0 does on a write:
-    /// a samlp connection's certificate thumbprints and expiry.
-    pub fn derive(&mut self) {
+    /// a samlp connection's certificate thumbprints and expiry, from its
+    /// inline certificates or `fetched_metadata` (what its `metadataUrl`
+    /// served at this write); `previous` are the options replaced, if any.
+    pub fn derive(&mut self, previous: Option<&ConnectionOptions>, fetched_metadata: Option<&str>) {
         if let Self::Saml(options) = self {
-            options.derive_certificate_options();
+            let previous = match previous {
+                Some(Self::Saml(previous)) => Some(previous),
+                _ => None,
+            };
+            options.derive_certificate_options(previous, fetched_metadata);
         }
+    }
+
+    /// The `metadataUrl` the Management API must fetch at this write (a
+    /// samlp connection described by it alone, set or changed from
+    /// `previous`), so that its certificates are checked and shown.
+    pub fn metadata_url_to_fetch(&self, previous: Option<&ConnectionOptions>) -> Option<&str> {
+        let Self::Saml(options) = self else {
+            return None;
+        };
+        let url = options
+            .metadata_url
+            .as_deref()
+            .filter(|_| options.metadata_xml.is_none())?;
+        let unchanged = matches!(previous, Some(Self::Saml(p))
+            if p.metadata_xml.is_none() && p.metadata_url.as_deref() == Some(url));
+        (!unchanged).then_some(url)
     }
 
     pub fn strategy(&self) -> Strategy {

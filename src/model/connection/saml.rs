@@ -384,14 +384,12 @@ impl SamlOptions {
         Ok(found)
     }
 
-    /// What the Management API shows of the IdP's certificates known
-    /// without a fetch (inline metadata, or typed by hand); empty for
-    /// `metadataUrl` alone or options that do not describe an IdP.
-    pub fn inline_certificates(&self) -> Vec<CertificateFacts> {
-        if self.metadata_xml.is_none() && self.metadata_url.is_some() {
-            return Vec::new();
-        }
-        self.describe_idp(None)
+    /// What the Management API shows of the IdP's certificates: those of
+    /// inline metadata or typed by hand, else of `fetched_metadata` (the
+    /// document read from `metadataUrl` at write time); empty when the
+    /// options do not describe an IdP.
+    pub fn certificate_facts(&self, fetched_metadata: Option<&str>) -> Vec<CertificateFacts> {
+        self.describe_idp(fetched_metadata)
             .map(|idp| {
                 idp.certificates
                     .iter()
@@ -406,13 +404,33 @@ impl SamlOptions {
     /// of them expires, ISO 8601); and `signing_certificates`, ours, with
     /// each certificate's SHA-256 thumbprint, notAfter and subject (Auth0's
     /// `expires` and `subject` speak of one certificate; a rollover has
-    /// two). Those of a connection whose certificates are not inline are
-    /// removed rather than left stale.
-    pub fn derive_certificate_options(&mut self) {
-        for key in ["thumbprints", "expires", "signing_certificates"] {
+    /// two). `fetched_metadata` is the document read from `metadataUrl` at
+    /// this write; a `metadataUrl` that was not fetched keeps `previous`'s
+    /// values when it names the same URL (an update that leaves it alone),
+    /// and has none otherwise: a client's own values are never trusted.
+    pub fn derive_certificate_options(
+        &mut self,
+        previous: Option<&SamlOptions>,
+        fetched_metadata: Option<&str>,
+    ) {
+        let derived = ["thumbprints", "expires", "signing_certificates"];
+        for key in derived {
             self.extra.remove(key);
         }
-        let facts = self.inline_certificates();
+        let by_url_alone = self.metadata_xml.is_none() && self.metadata_url.is_some();
+        if by_url_alone && fetched_metadata.is_none() {
+            let unchanged = previous
+                .filter(|p| p.metadata_xml.is_none() && p.metadata_url == self.metadata_url);
+            if let Some(previous) = unchanged {
+                for key in derived {
+                    if let Some(value) = previous.extra.get(key) {
+                        self.extra.insert(key.into(), value.clone());
+                    }
+                }
+            }
+            return;
+        }
+        let facts = self.certificate_facts(fetched_metadata);
         if facts.is_empty() {
             return;
         }
@@ -814,7 +832,7 @@ mod tests {
             "signingCert": format!("{}{}", old.pem(), new.pem()),
             "thumbprints": ["stale"],
         }));
-        options.derive_certificate_options();
+        options.derive_certificate_options(None, None);
         let sha1 = |der: &[u8]| {
             hex::encode(aws_lc_rs::digest::digest(
                 &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
@@ -835,8 +853,24 @@ mod tests {
         );
         // metadataUrl alone: nothing known without a fetch, nothing stale kept.
         let mut by_url = parsed(json!({"metadataUrl": "https://idp.acme.test/md", "expires": "x"}));
-        by_url.derive_certificate_options();
+        by_url.derive_certificate_options(None, None);
         assert!(!by_url.extra.contains_key("expires"));
+        // What it served at this write is shown, and kept by an update
+        // that leaves the URL alone; another URL forgets it.
+        let served = test_metadata("urn:acme:idp", &[old.der()]);
+        by_url.derive_certificate_options(None, Some(&served));
+        assert_eq!(by_url.extra["thumbprints"], json!([sha1(old.der())]));
+        assert_eq!(by_url.extra["expires"], "2027-01-01T00:00:00.000Z");
+        let mut same = parsed(json!({"metadataUrl": "https://idp.acme.test/md", "expires": "x"}));
+        same.derive_certificate_options(Some(&by_url), None);
+        assert_eq!(same.extra["expires"], "2027-01-01T00:00:00.000Z");
+        assert_eq!(
+            same.extra["signing_certificates"],
+            by_url.extra["signing_certificates"]
+        );
+        let mut moved = parsed(json!({"metadataUrl": "https://idp.acme.test/other"}));
+        moved.derive_certificate_options(Some(&by_url), None);
+        assert!(!moved.extra.contains_key("thumbprints"));
     }
 
     #[test]
