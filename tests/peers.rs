@@ -493,7 +493,6 @@ async fn samlify_as_metahexas_saml_idp_logs_its_users_in_through_switchyard() {
             "SWITCHYARD_TLS_KEY",
             tls.join("key.pem").display().to_string(),
         ),
-        ("APP_PORT", free_loopback_port().to_string()),
     ]);
     // The IdP half alone first (samlify's own service provider parses its
     // answers and forgeries): when this passes and the run below fails, the

@@ -21,7 +21,7 @@
 //   SWITCHYARD_ORG_NAME, SWITCHYARD_ORG_ID, SWITCHYARD_TENANT,
 //   SWITCHYARD_MGMT_TOKEN (a Management API token), SWITCHYARD_TLS_CERT and
 //   SWITCHYARD_TLS_KEY (the dev certificate, also served by the app's login
-//   page), UPSTREAM_PORT, APP_PORT; TLS trust through NODE_EXTRA_CA_CERTS.
+//   page), UPSTREAM_PORT; TLS trust through NODE_EXTRA_CA_CERTS.
 // - SAML_IDP_SELF_CHECK=1 (no Switchyard): a samlify ServiceProvider, built
 //   from a sample SP metadata shaped as Switchyard's (two keys per use), sends
 //   AuthnRequests to the same IdP and parses its responses; the forgeries are
@@ -1083,19 +1083,21 @@ async function againstSwitchyard() {
     // Switchyard's dev certificate (trusted through NODE_EXTRA_CA_CERTS): it
     // starts the app's normal authorization request, with the login_hint.
     const starts = new Map();  // state -> what the app's callback checks
-    const appOrigin = `https://127.0.0.1:${env('APP_PORT')}`;
-    const initiateLoginUri = `${appOrigin}/login`;
     let startedWith;
     const app = https.createServer({ cert: readFileSync(env('SWITCHYARD_TLS_CERT')), key: readFileSync(env('SWITCHYARD_TLS_KEY')) },
       (req, res) => {
-        const params = new URL(req.url, appOrigin).searchParams;
+        const params = new URL(req.url, 'https://127.0.0.1').searchParams;
         startedWith = Object.fromEntries(params);
         authorizeUrl({ login_hint: params.get('login_hint') ?? undefined }).then(({ url, check }) => {
           starts.set(check.expectedState, check);
           res.writeHead(302, { location: url.href }).end();
         }, (error) => res.writeHead(500).end(String(error)));
       });
-    await new Promise((resolve) => app.listen(Number(env('APP_PORT')), '127.0.0.1', resolve));
+    // A port of the system's choosing, taken at once (one chosen earlier
+    // could be taken meanwhile by any of this run's connections).
+    await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const appOrigin = `https://127.0.0.1:${app.address().port}`;
+    const initiateLoginUri = `${appOrigin}/login`;
     try {
       const patched = await api('PATCH', `/clients/${CLIENT_ID}`, { initiate_login_uri: initiateLoginUri });
       assert.equal(patched.status, 200, JSON.stringify(patched.body));
