@@ -167,15 +167,18 @@ pub enum UpstreamError {
     Saml(#[from] saml::validate::SamlError),
 }
 
+/// Text an upstream sent, fit for a log line or a page: printable
+/// characters only (no forged line breaks), at most `max` of them.
+pub(crate) fn printable(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
 impl UpstreamError {
     /// The OAuth error an upstream's callback carries (`error`, RFC 6749
     /// §4.1.2.1), if it carries one.
     /// Its text is the upstream's, so it is cut short and kept to printable
     /// characters: a log line cannot be forged through it.
     pub fn in_callback(response: &CallbackParams) -> Option<Self> {
-        let printable = |text: &str, max: usize| -> String {
-            text.chars().filter(|c| !c.is_control()).take(max).collect()
-        };
         Some(UpstreamError::Denied {
             error: printable(response.get("error")?, 64),
             description: printable(

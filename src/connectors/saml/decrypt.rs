@@ -234,19 +234,12 @@ fn malformed(what: &str) -> DecryptError {
 }
 
 /// The one child `ns:name` of `node`, if any; two are malformed.
-fn child<'a, 'input>(
+fn child<'a, 'input: 'a>(
     node: Node<'a, 'input>,
-    ns: &str,
-    name: &str,
+    ns: &'a str,
+    name: &'a str,
 ) -> Result<Option<Node<'a, 'input>>, DecryptError> {
-    let mut found = node.children().filter(|c| {
-        c.is_element() && c.tag_name().namespace() == Some(ns) && c.tag_name().name() == name
-    });
-    let first = found.next();
-    if found.next().is_some() {
-        return Err(DecryptError::Malformed(format!("two {name} elements")));
-    }
-    Ok(first)
+    super::validate::only_child(node, ns, name).map_err(DecryptError::Malformed)
 }
 
 /// The bytes of `node`'s `CipherData/CipherValue` (a `CipherReference`,

@@ -1420,21 +1420,31 @@ fn count(document: &Document<'_>, ns: &str, name: &str) -> usize {
     document.descendants().filter(|n| is(*n, ns, name)).count()
 }
 
+/// The child `ns:name` of `node`, if any; two are malformed, and the
+/// `Err` says where (for decrypt.rs too).
+pub(super) fn only_child<'a, 'input: 'a>(
+    node: Node<'a, 'input>,
+    ns: &'a str,
+    name: &'a str,
+) -> Result<Option<Node<'a, 'input>>, String> {
+    let mut found = children(node, ns, name);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(format!(
+            "{} holds two {name} elements",
+            node.tag_name().name()
+        ));
+    }
+    Ok(first)
+}
+
 /// The child `ns:name` of `node`, if any; two are malformed.
 fn at_most_one<'a, 'input: 'a>(
     node: Node<'a, 'input>,
     ns: &'a str,
     name: &'a str,
 ) -> Result<Option<Node<'a, 'input>>, SamlError> {
-    let mut found = children(node, ns, name);
-    let first = found.next();
-    if found.next().is_some() {
-        return Err(SamlError::Malformed(format!(
-            "{} holds two {name} elements",
-            node.tag_name().name()
-        )));
-    }
-    Ok(first)
+    only_child(node, ns, name).map_err(SamlError::Malformed)
 }
 
 /// The one child `ns:name` of `node`.
@@ -1450,7 +1460,7 @@ fn one<'a, 'input: 'a>(
 /// A value from the response, fit for a log line: printable characters,
 /// at most 200 of them.
 fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
+    crate::connectors::printable(text, 200)
 }
 
 /// "4 minutes", "30 seconds", "2 hours", "3 days".
