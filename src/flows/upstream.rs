@@ -28,7 +28,7 @@ use crate::metrics::LoginOutcome;
 use crate::model::connection::{Connection, Strategy};
 use crate::model::ids;
 use crate::state::AppState;
-use crate::store::{ConnectionFilter, Page, StoreError, StoredUpstreamRequest};
+use crate::store::{StoreError, StoredUpstreamRequest};
 
 /// Auth0's callback URL, the same for every connection.
 pub const CALLBACK_PATH: &str = "/login/callback";
@@ -278,20 +278,6 @@ async fn saml_callback(
     unsolicited(state, params, acs_connection, answered_a_request).await
 }
 
-/// The `samlp` connection called `name`, if there is one.
-async fn saml_connection(state: &AppState, name: &str) -> Result<Option<Connection>, LoginError> {
-    let filter = ConnectionFilter {
-        strategy: Some(Strategy::Saml),
-        name: Some(name.to_owned()),
-    };
-    Ok(state
-        .store
-        .list_connections(&filter, &Page::all())
-        .await?
-        .into_iter()
-        .next())
-}
-
 /// IdP-initiated SSO (Auth0's `idpinitiated`), off unless the connection
 /// of the ACS enables it: the response is validated in full as unsolicited
 /// (it must answer no request; its assertion is remembered, so a replay
@@ -309,7 +295,7 @@ async fn unsolicited(
     answered_a_request: bool,
 ) -> Result<Callback, LoginError> {
     let found = match acs_connection {
-        Some(name) => saml_connection(state, name).await?,
+        Some(name) => crate::connectors::saml::sp::connection_named(&state.store, name).await?,
         None => None,
     };
     let Some(connection) = found else {

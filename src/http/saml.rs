@@ -14,9 +14,8 @@ use super::login::error_page;
 use crate::connectors::saml::logout::LOGOUT_PATH;
 use crate::connectors::saml::sp;
 use crate::flows::upstream::CALLBACK_PATH;
-use crate::model::connection::{ConnectionOptions, Strategy};
+use crate::model::connection::ConnectionOptions;
 use crate::state::AppState;
-use crate::store::{ConnectionFilter, Page};
 
 /// The SAML metadata media type (RFC 7580's registration).
 const METADATA_CONTENT_TYPE: &str = "application/samlmetadata+xml";
@@ -56,15 +55,9 @@ async fn metadata_get(
             &format!("There is no SAML (samlp) connection named \u{201c}{name}\u{201d}."),
         )
     };
-    let filter = ConnectionFilter {
-        strategy: Some(Strategy::Saml),
-        name: Some(name.clone()),
-    };
-    let connection = match state.store.list_connections(&filter, &Page::all()).await {
-        Ok(found) => match found.into_iter().next() {
-            Some(connection) => connection,
-            None => return not_found(),
-        },
+    let connection = match sp::connection_named(&state.store, &name).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return not_found(),
         Err(e) => return unavailable(&headers, &e),
     };
     let keys = match sp::keys(&state.store, &connection.id).await {

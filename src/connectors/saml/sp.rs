@@ -61,6 +61,23 @@ pub fn acs_url(callback_url: &str, connection_name: &str) -> String {
     format!("{callback_url}?{query}")
 }
 
+/// The `samlp` connection called `name` (what an ACS or a metadata URL's
+/// `?connection=` names), if there is one.
+pub async fn connection_named(
+    store: &crate::store::Store,
+    name: &str,
+) -> Result<Option<Connection>, crate::store::StoreError> {
+    let filter = crate::store::ConnectionFilter {
+        strategy: Some(crate::model::connection::Strategy::Saml),
+        name: Some(name.to_owned()),
+    };
+    Ok(store
+        .list_connections(&filter, &crate::store::Page::all())
+        .await?
+        .into_iter()
+        .next())
+}
+
 /// One key pair of the service provider.
 #[derive(Clone)]
 pub struct SpKey {
