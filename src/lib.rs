@@ -201,11 +201,13 @@ impl Application {
             store.clone(),
             tenant_name.clone(),
         );
+        let routing = routing::RoutingTable::new(store.clone());
         let state = AppState(Arc::new(AppInner {
             issuer,
             tenant_name,
             clock,
             store,
+            routing,
             keys,
             clients: cache::ClientCache::new(&metrics),
             organizations: cache::OrganizationCache::new(&metrics),

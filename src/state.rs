@@ -77,6 +77,8 @@ pub struct AppInner {
     pub clients: ClientCache,
     pub organizations: OrganizationCache,
     pub settings: SettingsCache,
+    /// Verified domains → organization and connection (home-realm discovery).
+    pub routing: crate::routing::RoutingTable,
     /// What `/metrics` reports, counted into as requests are served.
     pub metrics: crate::metrics::Metrics,
     /// Every request the server makes (back-channel logout tokens), to
@@ -173,8 +175,15 @@ impl AppState {
                 self.connectors.invalidate_all();
                 self.clients.invalidate_connections();
                 self.organizations.invalidate_enabled_connections();
+                // A deleted connection's domains route to their organization's default.
+                self.routing.forget_all();
             }
-            Change::Organizations => self.organizations.invalidate_all(),
+            Change::Organizations => {
+                self.organizations.invalidate_all();
+                // Deleting an organization deletes its domains.
+                self.routing.forget_all();
+            }
+            Change::DiscoveryDomain { domain } => self.routing.forget_domain(domain),
             Change::TenantSettings => self.settings.invalidate().await,
             Change::SigningKeys => {
                 if let Err(e) = self.keys.reload(&self.store).await {
@@ -190,6 +199,7 @@ impl AppState {
         self.organizations.invalidate_all();
         self.connectors.invalidate_all();
         self.settings.invalidate().await;
+        self.routing.forget_all();
         self.forget(&Change::SigningKeys).await;
     }
 }

@@ -46,6 +46,11 @@ pub enum Change {
     /// are cached by id and by name, so all of them go (writes are rare).
     Organizations,
     TenantSettings,
+    /// The claim of this (normalized) domain was created, changed, verified,
+    /// demoted, transferred or deleted: its route may have changed.
+    DiscoveryDomain {
+        domain: String,
+    },
     /// The signing keys were rotated or one was revoked: the key ring is
     /// read again (it is also re-read every minute).
     SigningKeys,

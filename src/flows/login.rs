@@ -28,6 +28,7 @@ use crate::connectors::database::PasswordError;
 use crate::connectors::{PasswordCheck, PasswordCheckError, PasswordConnector, password_connector};
 use crate::metrics::LoginOutcome;
 use crate::model::client::Client;
+use crate::model::connection::Connection;
 use crate::model::ids;
 use crate::model::organization::Organization;
 use crate::model::secret::Secret;
@@ -306,12 +307,18 @@ pub async fn routing_snapshot(
                 // Auth0 applies show_as_button to enterprise connections only.
                 show_as_button: view.enabled.show_as_button || !view.strategy.is_enterprise(),
                 is_signup_enabled: view.enabled.is_signup_enabled,
+                domain_aliases: client_connections
+                    .iter()
+                    .find(|c| c.id == view.enabled.connection_id)
+                    .map(normalized_domain_aliases)
+                    .unwrap_or_default(),
             });
         }
     } else {
         for connection in client_connections.iter().cloned() {
             candidates.push(Candidate {
                 is_signup_enabled: connection.allows_signup(),
+                domain_aliases: normalized_domain_aliases(&connection),
                 connection_id: connection.id,
                 name: connection.name,
                 display_name: connection.display_name,
@@ -335,7 +342,19 @@ pub async fn routing_snapshot(
     Ok(Snapshot {
         candidates,
         in_organization: request.organization_id.is_some(),
+        domain_route: None,
     })
+}
+
+/// A connection's `domain_aliases` in normalized form (an alias that does
+/// not normalize routes nothing).
+fn normalized_domain_aliases(connection: &Connection) -> Vec<String> {
+    connection
+        .options
+        .domain_aliases()
+        .iter()
+        .filter_map(|alias| crate::model::domain::normalize(alias).ok())
+        .collect()
 }
 
 /// Refuses a login through `connection_id` that the login may not use (any
@@ -385,8 +404,24 @@ pub async fn submit_identifier(
         .store
         .set_login_transaction_email(&txn.id, &email)
         .await?;
-    let snapshot = routing_snapshot(state, &txn.request).await?;
+    let mut snapshot = routing_snapshot(state, &txn.request).await?;
+    snapshot.domain_route = domain_route(state, &email).await?;
     Ok(crate::routing::decide(&email, &snapshot))
+}
+
+/// The route of the email's domain in the routing table, if a verified
+/// domain covers it (a username without a domain has none).
+pub async fn domain_route(
+    state: &AppState,
+    email: &str,
+) -> Result<Option<crate::routing::DomainRoute>, LoginError> {
+    let Some((_, domain)) = email.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let Ok(domain) = crate::model::domain::normalize(domain) else {
+        return Ok(None);
+    };
+    Ok(state.routing.lookup(&domain).await?)
 }
 
 /// The password step: verifies the password, applies the organization's

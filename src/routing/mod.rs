@@ -3,6 +3,10 @@
 //! available in that context. The domain-routing issue extends the snapshot
 //! with verified domains; the decision type already carries the outcomes.
 
+pub mod table;
+
+pub use table::{DomainRoute, RoutingTable};
+
 use crate::model::connection::Strategy;
 
 /// A connection the login may use, with its properties in this context.
@@ -14,6 +18,9 @@ pub struct Candidate {
     pub strategy: Strategy,
     pub show_as_button: bool,
     pub is_signup_enabled: bool,
+    /// The connection's `options.domain_aliases`, normalized: tenant-level
+    /// routing of an email domain to this connection.
+    pub domain_aliases: Vec<String>,
 }
 
 /// Every connection the login may use: the organization's enabled
@@ -23,6 +30,9 @@ pub struct Snapshot {
     pub candidates: Vec<Candidate>,
     /// Whether the login is in an organization's context.
     pub in_organization: bool,
+    /// The verified domain that covers the email's domain, if any (filled
+    /// once an email is known).
+    pub domain_route: Option<DomainRoute>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +150,7 @@ mod tests {
             strategy,
             show_as_button,
             is_signup_enabled: false,
+            domain_aliases: Vec::new(),
         }
     }
 
@@ -151,6 +162,7 @@ mod tests {
                 candidate("db", Strategy::Database, false),
             ],
             in_organization: true,
+            domain_route: None,
         };
         assert_eq!(
             decide("a@acme.test", &snapshot),
@@ -167,6 +179,7 @@ mod tests {
         let mut snapshot = Snapshot {
             candidates: vec![candidate("sso", Strategy::Oidc, true), db.clone()],
             in_organization: true,
+            domain_route: None,
         };
         assert_eq!(signup_connection(&snapshot), None);
         db.is_signup_enabled = true;
@@ -191,6 +204,7 @@ mod tests {
         let snapshot = Snapshot {
             candidates: vec![candidate("sso", Strategy::Saml, false)],
             in_organization: true,
+            domain_route: None,
         };
         assert_eq!(
             decide("a@acme.test", &snapshot),
@@ -210,6 +224,7 @@ mod tests {
                 candidate("hidden", Strategy::Saml, false),
             ],
             in_organization: true,
+            domain_route: None,
         };
         match decide("a@acme.test", &snapshot) {
             Decision::Buttons(buttons) => assert_eq!(buttons.len(), 1),
@@ -225,6 +240,7 @@ mod tests {
                 candidate("google", Strategy::Google, true),
             ],
             in_organization: true,
+            domain_route: None,
         };
         let names: Vec<String> = buttons(&with_database)
             .into_iter()
@@ -238,6 +254,7 @@ mod tests {
         let snapshot = Snapshot {
             candidates: vec![candidate("sso", Strategy::Oidc, true)],
             in_organization: true,
+            domain_route: None,
         };
         assert_eq!(
             decide("a@acme.test", &snapshot),
@@ -249,11 +266,13 @@ mod tests {
         let hidden = Snapshot {
             candidates: vec![candidate("sso", Strategy::Oidc, false)],
             in_organization: true,
+            domain_route: None,
         };
         assert_eq!(only_upstream(&hidden).map(|c| c.name.as_str()), Some("sso"));
         let database = Snapshot {
             candidates: vec![candidate("db", Strategy::Database, false)],
             in_organization: false,
+            domain_route: None,
         };
         assert_eq!(only_upstream(&database), None);
     }

@@ -22,6 +22,7 @@ on_both_backends!(
     domain_round_trip_and_paging,
     the_connection_must_be_enabled_on_the_organization,
     deleting_an_organization_deletes_its_domains,
+    only_verified_discovery_domains_route,
 );
 
 async fn org(store: &Store, name: &str) -> Organization {
@@ -337,4 +338,67 @@ async fn deleting_an_organization_deletes_its_domains(store: Store) {
         .insert_discovery_domain(&claim(&globex, "acme.com", true))
         .await
         .unwrap();
+}
+
+async fn only_verified_discovery_domains_route(store: Store) {
+    let (acme, globex) = (org(&store, "acme").await, org(&store, "globex").await);
+    let verified = |c: DiscoveryDomain| DiscoveryDomain {
+        status: DomainStatus::Verified,
+        ..c
+    };
+    store
+        .insert_discovery_domain(&verified(claim(&acme, "acme.com", true)))
+        .await
+        .unwrap();
+    store
+        .insert_discovery_domain(&verified(claim(&acme, "eu.acme.com", false)))
+        .await
+        .unwrap();
+    store
+        .insert_discovery_domain(&claim(&globex, "globex.com", false))
+        .await
+        .unwrap();
+    let routed = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_domain_route(name)
+                .await
+                .unwrap()
+                .map(|d| d.domain)
+        }
+    };
+    assert_eq!(routed("acme.com").await.as_deref(), Some("acme.com"));
+    // The longest claim covering the name wins.
+    assert_eq!(routed("eu.acme.com").await.as_deref(), Some("eu.acme.com"));
+    assert_eq!(routed("x.eu.acme.com").await.as_deref(), Some("acme.com"));
+    assert_eq!(routed("mail.acme.com").await.as_deref(), Some("acme.com"));
+    // A name that only ends like a claim is not below it.
+    assert_eq!(routed("notacme.com").await, None);
+    // Pending claims route nothing; neither do names under a claim without subdomains.
+    assert_eq!(routed("globex.com").await, None);
+    store
+        .update_discovery_domain_with(&globex.id, &claim_id(&store, &globex).await, |d| {
+            Ok::<_, ()>(verified(d))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(routed("globex.com").await.as_deref(), Some("globex.com"));
+    assert_eq!(routed("eu.globex.com").await, None);
+}
+
+async fn claim_id(store: &Store, org: &Organization) -> String {
+    store
+        .list_discovery_domains(
+            &org.id,
+            &Page {
+                limit: 10,
+                ..Page::default()
+            },
+        )
+        .await
+        .unwrap()
+        .remove(0)
+        .id
 }

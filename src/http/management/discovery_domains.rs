@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::organizations::organization_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
+use crate::cache::Change;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::domain::{self, DiscoveryDomain, DomainStatus};
 use crate::state::AppState;
@@ -185,6 +186,7 @@ async fn discovery_domains_post(
         .insert_discovery_domain(&claim)
         .await
         .map_err(|e| claim_refused(e, &claim.domain))?;
+    routing_changed(&state, &claim.domain).await;
     Ok((StatusCode::CREATED, Json(claim.into())))
 }
 
@@ -294,6 +296,7 @@ async fn discovery_domain_patch(
             StoreError::NotFound => domain_not_found(e),
             other => claim_refused(other, &current.domain),
         })??;
+    routing_changed(&state, &updated.domain).await;
     Ok(Json(updated.into()))
 }
 
@@ -306,10 +309,25 @@ async fn discovery_domain_delete(
     Path((id, domain_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:organization_discovery_domains")?;
+    let claim = state
+        .store
+        .get_discovery_domain(&id, &domain_id)
+        .await
+        .map_err(domain_not_found)?;
     state
         .store
         .delete_discovery_domain(&id, &domain_id)
         .await
         .map_err(domain_not_found)?;
+    routing_changed(&state, &claim.domain).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a write to the claim of `domain`: every node's routing table drops it.
+async fn routing_changed(state: &AppState, domain: &str) {
+    state
+        .cached_data_changed(Change::DiscoveryDomain {
+            domain: domain.to_owned(),
+        })
+        .await;
 }

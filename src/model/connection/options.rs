@@ -172,6 +172,17 @@ impl ConnectionOptions {
         }
     }
 
+    /// `options.domain_aliases` of the enterprise strategies that have it
+    /// (as given: compare them normalized).
+    pub fn domain_aliases(&self) -> &[String] {
+        let aliases = match self {
+            Self::Oidc(options) => options.domain_aliases.as_deref(),
+            Self::Saml(options) => options.domain_aliases.as_deref(),
+            _ => None,
+        };
+        aliases.unwrap_or_default()
+    }
+
     /// The options no strategy knows, as given.
     pub fn extra(&self) -> &Map<String, Value> {
         match self {
