@@ -49,6 +49,7 @@ fn first_party_client(client_id: String, name: &str, secret: &str, app_type: App
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Deny,
         organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
+        organization_discovery_methods: None,
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
@@ -239,6 +240,7 @@ pub async fn seed_demo_tenant(
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         organization_usage: OrganizationUsage::Allow,
         organization_require_behavior: OrganizationRequireBehavior::PreLoginPrompt,
+        organization_discovery_methods: None,
         ..regular_web_client(
             record.web_client_id,
             "Demo web app",

@@ -27,13 +27,13 @@ use super::{OAuthError, OAuthErrorCode, consent, sha256_hex, throttle};
 use crate::connectors::database::PasswordError;
 use crate::connectors::{PasswordCheck, PasswordCheckError, PasswordConnector, password_connector};
 use crate::metrics::LoginOutcome;
-use crate::model::client::Client;
+use crate::model::client::{Client, OrganizationDiscoveryMethod, OrganizationUsage};
 use crate::model::connection::Connection;
 use crate::model::ids;
 use crate::model::organization::Organization;
 use crate::model::secret::Secret;
 use crate::model::user::{User, normalize_email};
-use crate::routing::{Candidate, Decision, Snapshot};
+use crate::routing::{Candidate, Decision, RoutedOrganization, Snapshot};
 use crate::state::AppState;
 use crate::store::{StoreError, StoredSession, StoredTransaction};
 
@@ -322,8 +322,10 @@ pub async fn routing_snapshot(
                 connection_id: connection.id,
                 name: connection.name,
                 display_name: connection.display_name,
+                // Hidden enterprise connections are reached by domain only.
+                show_as_button: connection.show_as_button.unwrap_or(true)
+                    || !connection.strategy.is_enterprise(),
                 strategy: connection.strategy,
-                show_as_button: connection.show_as_button.unwrap_or(true),
             });
         }
     }
@@ -341,9 +343,42 @@ pub async fn routing_snapshot(
     }
     Ok(Snapshot {
         candidates,
-        in_organization: request.organization_id.is_some(),
+        organization_id: request.organization_id.clone(),
         domain_route: None,
+        routed_organization: None,
     })
+}
+
+/// The snapshot [`crate::routing::decide`] routes `email` with: the
+/// login's connections, the verified domain covering the email's domain,
+/// and, in a login without an organization by a client that logs in to
+/// organizations, that domain's organization with the connections the
+/// login could use in it (enabled on it and for the client).
+async fn routing_snapshot_for(
+    state: &AppState,
+    txn: &Transaction,
+    email: &str,
+) -> Result<Snapshot, LoginError> {
+    let mut snapshot = routing_snapshot(state, &txn.request).await?;
+    snapshot.domain_route = domain_route(state, email).await?;
+    let organizations_allowed = txn.client.organization_usage != OrganizationUsage::Deny;
+    if let Some(route) = &snapshot.domain_route {
+        if txn.request.organization_id.is_none() && organizations_allowed {
+            let mut in_routed = txn.request.clone();
+            in_routed.organization_id = Some(route.organization_id.clone());
+            let candidates = match routing_snapshot(state, &in_routed).await {
+                Ok(routed) => routed.candidates,
+                // `connection=NAME` is not enabled on that organization.
+                Err(LoginError::ToClient(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            snapshot.routed_organization = Some(RoutedOrganization {
+                organization_id: route.organization_id.clone(),
+                candidates,
+            });
+        }
+    }
+    Ok(snapshot)
 }
 
 /// A connection's `domain_aliases` in normalized form (an alias that does
@@ -392,21 +427,67 @@ pub async fn require_enabled(
 }
 
 /// The identifier step: remembers the email and decides what comes next.
+/// When the email's verified domain chose an organization, the login goes
+/// on in it: `txn` (and the stored transaction) get it, so its membership
+/// rules, enabled connections and tokens apply from here on.
 pub async fn submit_identifier(
     state: &AppState,
-    txn: &Transaction,
-    raw_email: &str,
+    txn: &mut Transaction,
+    raw_identifier: &str,
 ) -> Result<Decision, LoginError> {
     txn.require_organization_asked()?;
-    let email = normalize_email(raw_email)
-        .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
+    let identifier = normalize_identifier(raw_identifier)?;
     state
         .store
-        .set_login_transaction_email(&txn.id, &email)
+        .set_login_transaction_email(&txn.id, &identifier)
         .await?;
-    let mut snapshot = routing_snapshot(state, &txn.request).await?;
-    snapshot.domain_route = domain_route(state, &email).await?;
-    Ok(crate::routing::decide(&email, &snapshot))
+    txn.email = Some(identifier.clone());
+    let chosen_before = txn.request.organization_by_domain;
+    if chosen_before {
+        // The previous email's domain chose the organization: this one chooses again.
+        txn.request.organization_id = None;
+        txn.request.organization_by_domain = false;
+    }
+    let snapshot = routing_snapshot_for(state, txn, &identifier).await?;
+    let decision = crate::routing::decide(&identifier, &snapshot);
+    if let Decision::Password {
+        organization_id: Some(organization_id),
+        ..
+    }
+    | Decision::Redirect {
+        organization_id: Some(organization_id),
+        ..
+    } = &decision
+    {
+        tracing::info!(
+            organization_id,
+            "the email's verified domain chose the organization of the login"
+        );
+        txn.request.organization_id = Some(organization_id.clone());
+        txn.request.organization_by_domain = true;
+        store_request(state, &txn.id, &txn.request).await?;
+    } else if chosen_before {
+        store_request(state, &txn.id, &txn.request).await?;
+    }
+    Ok(decision)
+}
+
+/// What the identifier page takes: an email (normalized), or a username
+/// (no `@`: trimmed and lowercased), which takes the password path.
+fn normalize_identifier(raw: &str) -> Result<String, LoginError> {
+    let invalid = || LoginError::Retry("Enter a valid email address or username.".into());
+    let trimmed = raw.trim();
+    if trimmed.contains('@') {
+        return normalize_email(trimmed).map_err(|_| invalid());
+    }
+    let valid = !trimmed.is_empty()
+        && trimmed.chars().count() <= 128
+        && !trimmed.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(trimmed.to_lowercase())
+    } else {
+        Err(invalid())
+    }
 }
 
 /// The route of the email's domain in the routing table, if a verified
@@ -433,7 +514,9 @@ pub async fn submit_password(
     client_ip: IpAddr,
 ) -> Result<Finished, LoginError> {
     let email = txn.email.clone().ok_or(LoginError::Expired)?;
-    let snapshot = routing_snapshot(state, &txn.request).await?;
+    // Decided again as the identifier step did (in the organization it may
+    // have chosen): the database connection must still be this login's.
+    let snapshot = routing_snapshot_for(state, txn, &email).await?;
     let Decision::Password { connection_id, .. } = crate::routing::decide(&email, &snapshot) else {
         return Err(LoginError::Retry(
             "Password login is not available here.".into(),
@@ -620,8 +703,61 @@ async fn replace_session(
     Ok(session::start(state, &user.user_id, connection_id).await?)
 }
 
+/// What the `pre_login_prompt` page found the organization by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganizationFoundBy {
+    Name,
+    /// The email's verified domain: the login goes on with that email.
+    Email,
+}
+
+/// `pre_login_prompt`: the organization, by name (or id) or by the verified
+/// domain of an email, as the client's `organization_discovery_methods`
+/// allow (with both, an answer with `@` is an email).
+pub async fn submit_organization_prompt(
+    state: &AppState,
+    txn: &Transaction,
+    answer: &str,
+) -> Result<OrganizationFoundBy, LoginError> {
+    let by_email = txn
+        .client
+        .discovers_organizations_by(OrganizationDiscoveryMethod::Email);
+    let by_name = txn
+        .client
+        .discovers_organizations_by(OrganizationDiscoveryMethod::OrganizationName);
+    if by_email && (answer.contains('@') || !by_name) {
+        submit_organization_email(state, txn, answer).await?;
+        return Ok(OrganizationFoundBy::Email);
+    }
+    submit_organization_name(state, txn, answer).await?;
+    Ok(OrganizationFoundBy::Name)
+}
+
+/// `pre_login_prompt` by email: the organization whose verified domain
+/// covers the email's; the email is the login's, its identifier step next.
+async fn submit_organization_email(
+    state: &AppState,
+    txn: &Transaction,
+    raw_email: &str,
+) -> Result<(), LoginError> {
+    let email = normalize_email(raw_email)
+        .map_err(|_| LoginError::Retry("Enter a valid email address.".into()))?;
+    let Some(route) = domain_route(state, &email).await? else {
+        return Err(LoginError::Retry(
+            "No organization uses the domain of that email. Check it with your administrator."
+                .into(),
+        ));
+    };
+    set_organization(state, txn, route.organization_id).await?;
+    state
+        .store
+        .set_login_transaction_email(&txn.id, &email)
+        .await?;
+    Ok(())
+}
+
 /// `pre_login_prompt`: the organization, by name (or id), before the login.
-pub async fn submit_organization_name(
+async fn submit_organization_name(
     state: &AppState,
     txn: &Transaction,
     name: &str,
@@ -647,12 +783,24 @@ async fn set_organization(
 ) -> Result<AuthorizationRequest, LoginError> {
     let mut request = txn.request.clone();
     request.organization_id = Some(organization_id);
-    let json = serde_json::to_string(&request).map_err(|e| LoginError::Internal(e.to_string()))?;
+    request.organization_by_domain = false;
+    store_request(state, &txn.id, &request).await?;
+    Ok(request)
+}
+
+/// Stores the request of the transaction `transaction_id` (its
+/// organization changed).
+async fn store_request(
+    state: &AppState,
+    transaction_id: &str,
+    request: &AuthorizationRequest,
+) -> Result<(), LoginError> {
+    let json = serde_json::to_string(request).map_err(|e| LoginError::Internal(e.to_string()))?;
     state
         .store
-        .set_login_transaction_request(&txn.id, &json)
+        .set_login_transaction_request(transaction_id, &json)
         .await?;
-    Ok(request)
+    Ok(())
 }
 
 /// `post_login_prompt`: the organizations the logged-in user may pick — the

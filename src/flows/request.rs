@@ -39,6 +39,10 @@ pub struct AuthorizationRequest {
     /// How the response goes back: in the query, or as a form post.
     #[serde(default)]
     pub response_mode: ResponseMode,
+    /// `organization_id` was chosen by the email's verified domain, not by
+    /// the client or a prompt: another email typed chooses again.
+    #[serde(default)]
+    pub organization_by_domain: bool,
 }
 
 impl AuthorizationRequest {

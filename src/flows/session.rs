@@ -153,6 +153,7 @@ mod tests {
             organization_prompt: None,
             hinted_subject: None,
             response_mode: Default::default(),
+            organization_by_domain: false,
         }
     }
 

@@ -81,6 +81,7 @@ pub async fn submit_signup(
     let Decision::Password {
         connection_id,
         signup_allowed: true,
+        ..
     } = crate::routing::decide(&email, &snapshot)
     else {
         return Err(LoginError::Retry(SIGNUP_NOT_ALLOWED.into()));

@@ -59,6 +59,16 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// Auth0's `organization_discovery_methods`: how `pre_login_prompt`
+    /// finds the organization — by its name, or by the email's verified
+    /// domain.
+    OrganizationDiscoveryMethod {
+        Email = "email",
+        OrganizationName = "organization_name",
+    }
+);
+
+wire_enum!(
     /// How a client authenticates at the token, revocation and introspection
     /// endpoints (OIDC Core §9): only this way (`flows::client_auth`).
     /// Public clients have `none`; a confidential client created without one
@@ -268,6 +278,8 @@ pub struct Client {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub organization_usage: OrganizationUsage,
     pub organization_require_behavior: OrganizationRequireBehavior,
+    /// As set; `None`: never set (the organization's name, as Auth0).
+    pub organization_discovery_methods: Option<Vec<OrganizationDiscoveryMethod>>,
     pub signing_alg: SigningAlg,
     pub is_first_party: bool,
     pub client_metadata: serde_json::Map<String, serde_json::Value>,
@@ -286,7 +298,32 @@ pub struct Client {
     pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// As Auth0: one method at least, each once.
+fn check_discovery_methods(methods: &[OrganizationDiscoveryMethod]) -> Result<(), ValidationError> {
+    let field = "organization_discovery_methods";
+    if methods.is_empty() {
+        return Err(ValidationError::new(field, "must name at least one method"));
+    }
+    for (i, method) in methods.iter().enumerate() {
+        if methods[..i].contains(method) {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                format!("names {} twice", method.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Client {
+    /// How `pre_login_prompt` finds the organization: as set, else by its name.
+    pub fn discovers_organizations_by(&self, method: OrganizationDiscoveryMethod) -> bool {
+        match &self.organization_discovery_methods {
+            Some(methods) => methods.contains(&method),
+            None => method == OrganizationDiscoveryMethod::OrganizationName,
+        }
+    }
+
     /// The rules that tie a client's settings together, checked after every
     /// create and update.
     pub fn check(&self) -> Result<(), ValidationError> {
@@ -298,6 +335,9 @@ impl Client {
                     "must be at most 140 characters",
                 ));
             }
+        }
+        if let Some(methods) = &self.organization_discovery_methods {
+            check_discovery_methods(methods)?;
         }
         for (i, url) in self.callbacks.iter().enumerate() {
             check_redirect_uri(&format!("callbacks[{i}]"), url)?;
@@ -547,6 +587,7 @@ mod tests {
             token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
             organization_usage: OrganizationUsage::Deny,
             organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
+            organization_discovery_methods: None,
             signing_alg: SigningAlg::RS256,
             is_first_party: true,
             client_metadata: serde_json::Map::new(),

@@ -7,15 +7,16 @@ use super::{
     Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_enum, to_json,
 };
 use crate::model::client::{
-    AppType, Client, ClientGrant, GrantType, OrganizationRequireBehavior, OrganizationUsage,
-    RefreshTokenSettings, SigningAlg, TokenEndpointAuthMethod,
+    AppType, Client, ClientGrant, GrantType, OrganizationDiscoveryMethod,
+    OrganizationRequireBehavior, OrganizationUsage, RefreshTokenSettings, SigningAlg,
+    TokenEndpointAuthMethod,
 };
 use crate::model::origin::OriginSet;
 
 const COLUMNS: &str = "client_id, name, description, app_type, client_secret_hash, callbacks, allowed_logout_urls, \
      web_origins, grant_types, token_endpoint_auth_method, organization_usage, organization_require_behavior, \
      signing_alg, is_first_party, client_metadata, backchannel_logout_url, allowed_origins, \
-     refresh_token, initiate_login_uri, id_token_lifetime, inert_settings";
+     refresh_token, initiate_login_uri, id_token_lifetime, inert_settings, organization_discovery_methods";
 
 fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
     let grant_names: Vec<String> = from_json(
@@ -87,7 +88,39 @@ fn client_from_row(row: &AnyRow) -> StoreResult<Client> {
             "clients.inert_settings",
             &row.try_get::<String, _>("inert_settings")?,
         )?,
+        organization_discovery_methods: row
+            .try_get::<Option<String>, _>("organization_discovery_methods")?
+            .map(|json| {
+                let names: Vec<String> =
+                    from_json("clients.organization_discovery_methods", &json)?;
+                names
+                    .iter()
+                    .map(|name| {
+                        parse_enum(
+                            "clients.organization_discovery_methods",
+                            name,
+                            OrganizationDiscoveryMethod::parse,
+                        )
+                    })
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .transpose()?,
     })
+}
+
+/// A client's `organization_discovery_methods` as stored: null while never set.
+fn stored_discovery_methods(client: &Client) -> Option<String> {
+    client
+        .organization_discovery_methods
+        .as_ref()
+        .map(|methods| {
+            to_json(
+                &methods
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<&'static str>>(),
+            )
+        })
 }
 
 /// A client's refresh-token settings as stored: null while they are the
@@ -141,7 +174,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> StoreResult<()> {
         sqlx::query(&format!(
             "insert into clients ({COLUMNS}, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22)"
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $23, $22, $22)"
         ))
         .bind(&client.client_id)
         .bind(&client.name)
@@ -165,6 +198,7 @@ impl Store {
         .bind(client.id_token_lifetime)
         .bind(to_json(&client.inert_settings))
         .bind(self.now_millis())
+        .bind(stored_discovery_methods(client))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -379,8 +413,8 @@ async fn write_client(
          allowed_logout_urls = $7, web_origins = $8, grant_types = $9, token_endpoint_auth_method = $10, \
          organization_usage = $11, organization_require_behavior = $12, signing_alg = $13, is_first_party = $14, \
          client_metadata = $15, backchannel_logout_url = $16, allowed_origins = $17, refresh_token = $18, \
-         initiate_login_uri = $19, id_token_lifetime = $20, inert_settings = $21, updated_at = $22 \
-         where client_id = $1",
+         initiate_login_uri = $19, id_token_lifetime = $20, inert_settings = $21, updated_at = $22, \
+         organization_discovery_methods = $23 where client_id = $1",
     )
     .bind(&client.client_id)
     .bind(&client.name)
@@ -404,6 +438,7 @@ async fn write_client(
     .bind(client.id_token_lifetime)
     .bind(to_json(&client.inert_settings))
     .bind(updated_at)
+    .bind(stored_discovery_methods(client))
     .execute(&mut *conn)
     .await?;
     expect_one(result)

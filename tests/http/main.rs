@@ -33,6 +33,7 @@ mod provider;
 mod refresh;
 mod refusals;
 mod resource_servers;
+mod routing;
 mod saml_connections;
 mod saml_flow;
 mod saml_login;

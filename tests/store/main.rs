@@ -95,6 +95,7 @@ fn client(name: &str) -> Client {
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretPost,
         organization_usage: OrganizationUsage::Deny,
         organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
+        organization_discovery_methods: None,
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: Map::new(),

@@ -167,6 +167,7 @@ pub async fn check_request(
         organization_prompt,
         hinted_subject,
         response_mode,
+        organization_by_domain: false,
     })
 }
 

@@ -107,13 +107,14 @@ async fn authorize(
     };
     match started {
         Ok((started, page)) => {
+            let mut location = format!("{page}?state={}", started.transaction_id);
+            if page == "/u/login" && request.login_hint.is_some() {
+                // The hinted email goes through the identifier step at once.
+                location.push_str("&hinted=true");
+            }
             let cookie =
                 Cookies::of(state).transaction(&started.transaction_id, &started.browser_secret);
-            (
-                CookieJar::new().add(cookie),
-                Redirect::to(&format!("{page}?state={}", started.transaction_id)),
-            )
-                .into_response()
+            (CookieJar::new().add(cookie), Redirect::to(&location)).into_response()
         }
         Err(e) => login_error(headers, e),
     }

@@ -1,5 +1,6 @@
 //! `/u/organization`: the organization prompts of a client that requires an
-//! organization — its name before the login (`pre_login_prompt`), or a pick
+//! organization — its name or an email of its verified domain before the
+//! login (`pre_login_prompt`, as `organization_discovery_methods` say), or a pick
 //! among the user's organizations after it (`post_login_prompt`).
 
 use askama::Template;
@@ -12,8 +13,9 @@ use serde::Deserialize;
 use super::cookies::load_transaction;
 use super::pages::{Brand, login_error, render, render_with_form_target};
 use super::steps::{StateQuery, finished_response, load_form};
-use crate::flows::login::{self, LoginError, Transaction};
+use crate::flows::login::{self, LoginError, OrganizationFoundBy, Transaction};
 use crate::flows::request::OrganizationPrompt;
+use crate::model::client::OrganizationDiscoveryMethod;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -24,6 +26,10 @@ struct OrganizationNamePage<'a> {
     transaction_id: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
+    /// The client's `organization_discovery_methods`: the page asks for
+    /// the organization's name, an email, or either.
+    by_name: bool,
+    by_email: bool,
 }
 
 struct OrganizationChoice {
@@ -64,6 +70,12 @@ async fn organization_page(
                 transaction_id: &txn.id,
                 csrf: &txn.csrf_token,
                 error,
+                by_name: txn
+                    .client
+                    .discovers_organizations_by(OrganizationDiscoveryMethod::OrganizationName),
+                by_email: txn
+                    .client
+                    .discovers_organizations_by(OrganizationDiscoveryMethod::Email),
             },
             status,
         ),
@@ -125,9 +137,16 @@ pub(super) async fn organization_post(
     };
     let result = match txn.pending_organization_prompt() {
         Some(OrganizationPrompt::BeforeLogin) => {
-            login::submit_organization_name(&state, &txn, &form.organization)
+            login::submit_organization_prompt(&state, &txn, &form.organization)
                 .await
-                .map(|()| Redirect::to(&format!("/u/login?state={}", txn.id)).into_response())
+                .map(|found_by| {
+                    // Found by an email: its identifier step runs at once.
+                    let hinted = match found_by {
+                        OrganizationFoundBy::Email => "&hinted=true",
+                        OrganizationFoundBy::Name => "",
+                    };
+                    Redirect::to(&format!("/u/login?state={}{hinted}", txn.id)).into_response()
+                })
         }
         Some(OrganizationPrompt::AfterLogin) => {
             login::submit_organization_pick(&state, &txn, &form.organization)

@@ -157,11 +157,23 @@ async fn password_page(
     )
 }
 
+/// `/u/login`'s query: the transaction, and whether `/authorize` had a
+/// `login_hint`.
+#[derive(Deserialize)]
+pub(super) struct LoginQuery {
+    state: String,
+    /// The transaction's email came from `login_hint`: the identifier step
+    /// runs at once, without the page (set by `/authorize` only, so "Use
+    /// another email" comes back to the page).
+    #[serde(default)]
+    hinted: bool,
+}
+
 pub(super) async fn login_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<StateQuery>,
+    Query(q): Query<LoginQuery>,
 ) -> Response {
     match load_transaction(&state, &jar, &q.state).await {
         Ok(txn) if txn.pending_organization_prompt() == Some(OrganizationPrompt::BeforeLogin) => {
@@ -181,9 +193,19 @@ pub(super) async fn login_get(
                 Err(e) => login_error(&headers, e),
             }
         }
+        Ok(txn) if q.hinted && txn.email.is_some() && !offers_session(&txn) => {
+            let email = txn.email.clone().unwrap_or_default();
+            identify(&state, &headers, txn, &email, Step::Hinted).await
+        }
         Ok(txn) => identifier_page(&state, &txn, None, StatusCode::OK).await,
         Err(e) => login_error(&headers, e),
     }
+}
+
+/// `prompt=select_account` with a session: the page offers to continue as
+/// its user, so a `login_hint` does not skip it.
+fn offers_session(txn: &Transaction) -> bool {
+    txn.previous_session_id.is_some() && txn.request.prompt.iter().any(|p| p == "select_account")
 }
 
 #[derive(Deserialize)]
@@ -203,16 +225,40 @@ pub(super) async fn login_post(
         Ok(txn) => txn,
         Err(e) => return login_error(&headers, e),
     };
-    match login::submit_identifier(&state, &txn, &form.email).await {
+    identify(&state, &headers, txn, &form.email, Step::Form).await
+}
+
+/// How the identifier reached [`identify`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Typed on the identifier page.
+    Form,
+    /// The client's `login_hint`.
+    Hinted,
+}
+
+/// The identifier step, and where its decision sends the browser.
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut txn: Transaction,
+    identifier: &str,
+    step: Step,
+) -> Response {
+    match login::submit_identifier(state, &mut txn, identifier).await {
         Ok(Decision::Password { .. }) => {
             Redirect::to(&format!("/u/login/password?state={}", txn.id)).into_response()
         }
-        Ok(Decision::Redirect { connection_id }) => {
-            super::upstream::go_upstream(&state, &headers, &txn, &connection_id, true).await
+        Ok(Decision::Redirect { connection_id, .. }) => {
+            super::upstream::go_upstream(state, headers, &txn, &connection_id, step == Step::Form)
+                .await
+        }
+        Ok(Decision::Buttons(_)) if step == Step::Hinted => {
+            identifier_page(state, &txn, None, StatusCode::OK).await
         }
         Ok(Decision::Buttons(_)) => {
             identifier_page(
-                &state,
+                state,
                 &txn,
                 Some("Continue with one of the sign-in options below."),
                 StatusCode::OK,
@@ -221,17 +267,17 @@ pub(super) async fn login_post(
         }
         Ok(Decision::Reject(rejection)) => {
             identifier_page(
-                &state,
+                state,
                 &txn,
-                Some(rejection.message()),
+                Some(&rejection.message()),
                 StatusCode::BAD_REQUEST,
             )
             .await
         }
         Err(LoginError::Retry(message)) => {
-            identifier_page(&state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
+            identifier_page(state, &txn, Some(&message), StatusCode::BAD_REQUEST).await
         }
-        Err(e) => login_error(&headers, e),
+        Err(e) => login_error(headers, e),
     }
 }
 

@@ -16,8 +16,9 @@ use crate::flows::client_auth::hash_client_secret;
 use crate::http::error::{ApiError, ApiErrorBody};
 use crate::model::client::{
     AppType, Client, DEFAULT_ID_TOKEN_LIFETIME, ExpirationType, GrantType,
-    OrganizationRequireBehavior, OrganizationUsage, RefreshTokenSettings, RotationType, SigningAlg,
-    TokenEndpointAuthMethod, check_backchannel_logout_url,
+    OrganizationDiscoveryMethod, OrganizationRequireBehavior, OrganizationUsage,
+    RefreshTokenSettings, RotationType, SigningAlg, TokenEndpointAuthMethod,
+    check_backchannel_logout_url,
 };
 use crate::model::ids;
 use crate::state::AppState;
@@ -84,7 +85,6 @@ inert_settings!(
         native_social_login: Object,
         fedcm_login: Object,
         default_organization: Object,
-        organization_discovery_methods: Vec<String>,
         client_authentication_methods: Object,
         require_pushed_authorization_requests: bool,
         require_proof_of_possession: bool,
@@ -229,6 +229,10 @@ pub struct ClientBody {
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
     pub organization_usage: OrganizationUsage,
     pub organization_require_behavior: OrganizationRequireBehavior,
+    /// How `pre_login_prompt` finds the organization: by its name, by the
+    /// email's verified domain, or either. Left out while never set (by name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_discovery_methods: Option<Vec<OrganizationDiscoveryMethod>>,
     pub jwt_configuration: JwtConfiguration,
     #[schema(value_type = Object)]
     pub client_metadata: Map<String, Value>,
@@ -325,6 +329,7 @@ impl ClientBody {
             token_endpoint_auth_method: client.token_endpoint_auth_method,
             organization_usage: client.organization_usage,
             organization_require_behavior: client.organization_require_behavior,
+            organization_discovery_methods: client.organization_discovery_methods,
             jwt_configuration: JwtConfiguration {
                 alg: client.signing_alg,
                 lifetime_in_seconds: client.id_token_lifetime,
@@ -361,6 +366,9 @@ pub struct CreateClientBody {
     pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
     pub organization_usage: Option<OrganizationUsage>,
     pub organization_require_behavior: Option<OrganizationRequireBehavior>,
+    /// How `pre_login_prompt` finds the organization (one or both, each
+    /// once); left out: by its name.
+    pub organization_discovery_methods: Option<Vec<OrganizationDiscoveryMethod>>,
     pub jwt_configuration: Option<JwtConfigurationBody>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
@@ -403,6 +411,11 @@ pub struct UpdateClientBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<OrganizationRequireBehavior>)]
     pub organization_require_behavior: Option<Option<OrganizationRequireBehavior>>,
+    /// How `pre_login_prompt` finds the organization (one or both, each
+    /// once); `null` resets it (by its name).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<OrganizationDiscoveryMethod>>)]
+    pub organization_discovery_methods: Option<Option<Vec<OrganizationDiscoveryMethod>>>,
     pub jwt_configuration: Option<JwtConfigurationBody>,
     #[schema(value_type = Option<Object>)]
     pub client_metadata: Option<Map<String, Value>>,
@@ -492,6 +505,7 @@ async fn clients_post(
         organization_require_behavior: body
             .organization_require_behavior
             .unwrap_or(OrganizationRequireBehavior::NoPrompt),
+        organization_discovery_methods: body.organization_discovery_methods,
         signing_alg: SigningAlg::RS256,
         is_first_party: body.is_first_party.unwrap_or(true),
         client_metadata: body.client_metadata.unwrap_or_default(),
@@ -592,6 +606,9 @@ async fn client_patch(
             if let Some(behavior) = body.organization_require_behavior {
                 client.organization_require_behavior =
                     behavior.unwrap_or(OrganizationRequireBehavior::NoPrompt);
+            }
+            if let Some(methods) = body.organization_discovery_methods {
+                client.organization_discovery_methods = methods;
             }
             if let Some(jwt) = body.jwt_configuration {
                 apply_jwt_configuration(&mut client, jwt);

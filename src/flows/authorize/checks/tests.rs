@@ -27,6 +27,7 @@ fn client(app_type: AppType) -> Client {
         token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
         organization_usage: OrganizationUsage::Deny,
         organization_require_behavior: OrganizationRequireBehavior::NoPrompt,
+        organization_discovery_methods: None,
         signing_alg: SigningAlg::RS256,
         is_first_party: true,
         client_metadata: serde_json::Map::new(),
