@@ -342,6 +342,32 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    // Home-realm discovery: hrd.metahexa.example routes to metahexa-sso, and
+    // the portal takes requests without an organization (the domain picks it).
+    let (status, domain) = app
+        .api(
+            Method::POST,
+            &format!(
+                "/api/v2/organizations/{}/discovery-domains",
+                org["id"].as_str().unwrap()
+            ),
+            &token,
+            Some(
+                json!({"domain": "hrd.metahexa.example", "status": "verified",
+                        "connection_id": enabled[0]["connection_id"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{domain}");
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/clients/{}", client["client_id"].as_str().unwrap()),
+            &token,
+            Some(json!({"organization_require_behavior": "post_login_prompt"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let mut env = metahexa_app_env(&app, &client, &org, upstream_port);
     env.extend([
         ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),

@@ -95,14 +95,23 @@ test('connection=NAME: code + PKCE upstream, client_secret_post, the profile fro
   assert.equal(second.org_id, env('SWITCHYARD_ORG_ID'));
 });
 
-test("the organization's login page offers the connection as a button, and the button goes upstream", async () => {
-  const browser = new Browser();
-  const { url, check } = await authorizeUrl({});
-  const page = await browser.follow(url.href, {}, REDIRECT_URI);
+test("the organization's login page offers the connection as a button; a login_hint goes straight to it", async () => {
+  // Without a hint, the page and its button.
+  const { url: bare } = await authorizeUrl({});
+  bare.searchParams.delete('login_hint');
+  const page = await new Browser().follow(bare.href, {}, REDIRECT_URI);
   assert.equal(page.response?.status, 200, page.html);
   const href = page.html.match(new RegExp(`href="([^"]+)">Continue with ${LABEL}<`))?.[1];
   assert.ok(href, `no button for ${LABEL}: ${page.html}`);
-  const done = await browser.follow(new URL(href.replaceAll('&amp;', '&'), page.url).href, {}, REDIRECT_URI);
+  assert.match(href, /\/u\/login\/connection\?state=/);
+
+  // With the hint, its identifier step runs at once: the organization's
+  // only connection, without the page.
+  const browser = new Browser();
+  const { url, check } = await authorizeUrl({});
+  const toUpstream = await browser.follow(url.href, {}, UPSTREAM);
+  assert.ok(toUpstream.redirectedTo?.startsWith(`${UPSTREAM}/`), `not sent upstream: ${toUpstream.html}`);
+  const done = await browser.follow(toUpstream.redirectedTo, {}, REDIRECT_URI);
   const claims = await tokensFor(done.redirectedTo, check);
   assert.equal(claims.email, EMAIL);
   assert.equal(claims.org_id, env('SWITCHYARD_ORG_ID'));

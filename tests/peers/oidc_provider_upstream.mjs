@@ -7,7 +7,10 @@
 // userinfo) and front_channel (an ID token by form_post); the IdP rotates its
 // keys between two logins and the second still works. Then the same IdP's real
 // tokens, tampered, each refused with a page naming the connection, and a code
-// sent back without the IdP's `iss` (RFC 9207).
+// sent back without the IdP's `iss` (RFC 9207). Home-realm discovery: an
+// authorization request naming neither organization nor connection, whose
+// login_hint's domain is metahexa's verified discovery domain, goes straight
+// to the IdP and its tokens carry metahexa.
 //
 // Env (set by tests/peers.rs): SWITCHYARD_ISSUER, SWITCHYARD_CLIENT_ID,
 // SWITCHYARD_CLIENT_SECRET, SWITCHYARD_REDIRECT_URI, SWITCHYARD_ORG_NAME,
@@ -28,8 +31,11 @@ const REDIRECT_URI = env('SWITCHYARD_REDIRECT_URI');
 const UPSTREAM = `http://127.0.0.1:${env('UPSTREAM_PORT')}`;
 const USERS = {
   'ana@metahexa.example': { email: 'ana@metahexa.example', email_verified: true, name: 'Ana Metahexa' },
+  'bo@hrd.metahexa.example': { email: 'bo@hrd.metahexa.example', email_verified: true, name: 'Bo Metahexa' },
 };
 const EMAIL = 'ana@metahexa.example';
+// Of metahexa's verified discovery domain hrd.metahexa.example, bound to BACK_CONNECTION.
+const DISCOVERED_EMAIL = 'bo@hrd.metahexa.example';
 
 // --- The upstream IdP -------------------------------------------------------
 
@@ -202,6 +208,21 @@ test('back_channel: connection=NAME, login_hint and upstream_params, code + PKCE
   console.log(`# latency, first login (discovery + JWKS): ${fmt(cold)}`);
   console.log(`# latency, after key rotation (JWKS again): ${fmt(warm)}`);
   console.log(`# latency, warm: ${fmt(steady)}`);
+});
+
+test("home-realm discovery: login_hint's verified domain picks metahexa and its IdP, no organization or connection in the request", async () => {
+  const browser = new Browser();
+  const { url, check } = await authorizeUrl({ login_hint: DISCOVERED_EMAIL });
+  url.searchParams.delete('organization');
+  // No email page: the hint's identifier step sends the browser upstream at once.
+  const toUpstream = await browser.follow(url.href, {}, UPSTREAM);
+  assert.ok(toUpstream.redirectedTo?.startsWith(`${UPSTREAM}/`), `not sent upstream: ${toUpstream.url} ${toUpstream.html}`);
+  const done = await browser.follow(toUpstream.redirectedTo, {}, REDIRECT_URI);
+  const claims = await tokensFor(done.redirectedTo, check);
+  assert.equal(upstream.lastParams.login_hint, DISCOVERED_EMAIL, 'the hint still goes upstream');
+  assert.equal(claims.email, DISCOVERED_EMAIL);
+  assert.equal(claims.org_id, env('SWITCHYARD_ORG_ID'), 'the domain chose the organization');
+  assert.equal(claims.org_name, env('SWITCHYARD_ORG_NAME'));
 });
 
 test('the login page offers the connection as a button, and the button goes upstream', async () => {
