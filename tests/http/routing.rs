@@ -106,6 +106,26 @@ fn assert_sent_upstream(app: &TestApp, url: Option<&str>, email: &str) {
     assert_eq!(query_param(url, "login_hint").as_deref(), Some(email));
 }
 
+/// A new browser's identifier step for `email`, after an `/authorize`
+/// with `params`: the browser, its transaction (state, csrf) and the
+/// step's response.
+async fn identify(
+    app: &TestApp,
+    params: &[(&str, &str)],
+    email: &str,
+) -> (reqwest::Client, (String, String), reqwest::Response) {
+    let b = browser();
+    let start = authorize(app, &b, params).await;
+    let (transaction, response) = submit_identifier(app, &b, start, email).await;
+    (b, transaction, response)
+}
+
+/// Asserts the identifier step asked for the password.
+fn assert_asks_for_password(response: &reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(response).starts_with("/u/login/password"));
+}
+
 async fn code_tokens(app: &TestApp, t: &Tenant, callback: &str) -> Value {
     let code = query_param(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
     redeem_code(app, t, &code, None).await
@@ -134,9 +154,7 @@ async fn an_organizations_bound_domain_sends_the_email_to_its_idp(backend: Backe
     let in_org = code_params(&t.client_id, &[("organization", &t.org_id)]);
 
     // No account yet (just-in-time): the domain decides, not the user.
-    let b = browser();
-    let start = authorize(&app, &b, &in_org).await;
-    let (_, response) = submit_identifier(&app, &b, start, "Ana@ACME.example").await;
+    let (_, _, response) = identify(&app, &in_org, "Ana@ACME.example").await;
     assert_sent_upstream(
         &app,
         upstream_url(response).await.as_deref(),
@@ -157,11 +175,8 @@ async fn an_organizations_bound_domain_sends_the_email_to_its_idp(backend: Backe
     assert!(!html.contains("Acme SSO"), "{html}");
 
     // Another domain: the organization's database connection.
-    let b = browser();
-    let start = authorize(&app, &b, &in_org).await;
-    let (_, response) = submit_identifier(&app, &b, start, ALICE.0).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/u/login/password"));
+    let (_, _, response) = identify(&app, &in_org, ALICE.0).await;
+    assert_asks_for_password(&response);
 }
 
 async fn another_organizations_domain_decides_nothing_in_this_one(backend: Backend) {
@@ -178,8 +193,7 @@ async fn another_organizations_domain_decides_nothing_in_this_one(backend: Backe
     )
     .await;
     let (_, response) = submit_identifier(&app, &b, start, "ana@acme.example").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/u/login/password"));
+    assert_asks_for_password(&response);
 }
 
 async fn aliases_route_at_tenant_level_and_other_domains_use_the_database(backend: Backend) {
@@ -187,9 +201,7 @@ async fn aliases_route_at_tenant_level_and_other_domains_use_the_database(backen
     let t = tenant(&app).await;
     upstream_connection(&app, &[&t.client_id], &["Globex.Example"]).await;
     let params = code_params(&t.client_id, &[]);
-    let b = browser();
-    let start = authorize(&app, &b, &params).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@globex.example").await;
+    let (_, _, response) = identify(&app, &params, "ana@globex.example").await;
     assert_sent_upstream(
         &app,
         upstream_url(response).await.as_deref(),
@@ -197,9 +209,7 @@ async fn aliases_route_at_tenant_level_and_other_domains_use_the_database(backen
     );
     // An alias is the exact name: not its subdomains.
     for email in ["ana@eu.globex.example", "ana@unknown.example"] {
-        let b = browser();
-        let start = authorize(&app, &b, &params).await;
-        let (_, response) = submit_identifier(&app, &b, start, email).await;
+        let (_, _, response) = identify(&app, &params, email).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{email}");
         assert!(location(&response).starts_with("/u/login/password"));
     }
@@ -220,9 +230,8 @@ async fn an_unknown_domain_without_a_database_says_so(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     upstream_connection(&app, &[&t.client_id], &["globex.example"]).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@unknown.example").await;
+    let (_, _, response) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@unknown.example").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let html = response.text().await.unwrap();
     assert!(
@@ -242,20 +251,15 @@ async fn a_username_takes_the_password_path(backend: Backend) {
         code_params(&t.client_id, &[]),
         code_params(&t.client_id, &[("organization", &t.org_id)]),
     ] {
-        let b = browser();
-        let start = authorize(&app, &b, &params).await;
-        let ((state, csrf), response) = submit_identifier(&app, &b, start, " Alice ").await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert!(location(&response).starts_with("/u/login/password"));
+        let (b, (state, csrf), response) = identify(&app, &params, " Alice ").await;
+        assert_asks_for_password(&response);
         let refused = password_step(&app, &b, (&state, &csrf), ALICE.1).await;
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
         let html = refused.text().await.unwrap();
         assert!(html.contains("Wrong email or password."), "{html}");
     }
     // Spaces inside are no username.
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "al ice").await;
+    let (_, _, response) = identify(&app, &code_params(&t.client_id, &[]), "al ice").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -263,9 +267,7 @@ async fn a_verified_domain_logs_in_to_its_organization_without_one_requested(bac
     let app = spawn(backend).await;
     let t = tenant(&app).await;
     verified_domain(&app, &t.org_id, "hoekstra.example", None).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (transaction, response) = submit_identifier(&app, &b, start, ALICE.0).await;
+    let (b, transaction, response) = identify(&app, &code_params(&t.client_id, &[]), ALICE.0).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let done = password_step(&app, &b, (&transaction.0, &transaction.1), ALICE.1).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
@@ -278,9 +280,8 @@ async fn a_verified_domain_logs_in_to_its_organization_without_one_requested(bac
     let sso = upstream_connection(&app, &[&t.client_id], &[]).await;
     enable_hidden(&app, &t.org_id, &sso).await;
     verified_domain(&app, &t.org_id, "acme.example", Some(&sso)).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@acme.example").await;
+    let (_, _, response) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@acme.example").await;
     assert_sent_upstream(
         &app,
         upstream_url(response).await.as_deref(),
@@ -301,11 +302,9 @@ async fn a_verified_domain_logs_in_to_its_organization_without_one_requested(bac
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@acme.example").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/u/login/password"));
+    let (_, _, response) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@acme.example").await;
+    assert_asks_for_password(&response);
 }
 
 async fn the_domains_organization_applies_its_membership_rules(backend: Backend) {
@@ -313,9 +312,7 @@ async fn the_domains_organization_applies_its_membership_rules(backend: Backend)
     let t = tenant(&app).await;
     // metahexa does not assign membership on login, and alice is no member.
     verified_domain(&app, &t.other_org_id, "hoekstra.example", None).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (transaction, _) = submit_identifier(&app, &b, start, ALICE.0).await;
+    let (b, transaction, _) = identify(&app, &code_params(&t.client_id, &[]), ALICE.0).await;
     let refused = password_step(&app, &b, (&transaction.0, &transaction.1), ALICE.1).await;
     assert!(refused.status().is_redirection(), "{}", refused.status());
     assert!(location(&refused).starts_with(CALLBACK));
@@ -347,9 +344,8 @@ async fn the_domains_organization_applies_its_membership_rules(backend: Backend)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{domains} {body}");
     verified_domain(&app, &t.other_org_id, "acme.example", None).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let ((state, csrf), first) = submit_identifier(&app, &b, start, "ana@acme.example").await;
+    let (b, (state, csrf), first) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@acme.example").await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     let again = b
         .post(app.url("/u/login"))
@@ -384,9 +380,7 @@ async fn a_client_denying_organizations_takes_only_the_bound_connection(backend:
     assert_eq!(status, StatusCode::OK, "{body}");
     // Bound to the organization's default: the login takes no organization.
     verified_domain(&app, &t.org_id, "hoekstra.example", None).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (transaction, _) = submit_identifier(&app, &b, start, ALICE.0).await;
+    let (b, transaction, _) = identify(&app, &code_params(&t.client_id, &[]), ALICE.0).await;
     let done = password_step(&app, &b, (&transaction.0, &transaction.1), ALICE.1).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let tokens = code_tokens(&app, &t, &location(&done)).await;
@@ -397,9 +391,8 @@ async fn a_client_denying_organizations_takes_only_the_bound_connection(backend:
     let sso = upstream_connection(&app, &[&t.client_id], &[]).await;
     enable_hidden(&app, &t.org_id, &sso).await;
     verified_domain(&app, &t.org_id, "acme.example", Some(&sso)).await;
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@acme.example").await;
+    let (_, _, response) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@acme.example").await;
     assert_sent_upstream(
         &app,
         upstream_url(response).await.as_deref(),
@@ -415,11 +408,9 @@ async fn a_client_denying_organizations_takes_only_the_bound_connection(backend:
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let b = browser();
-    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
-    let (_, response) = submit_identifier(&app, &b, start, "ana@acme.example").await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert!(location(&response).starts_with("/u/login/password"));
+    let (_, _, response) =
+        identify(&app, &code_params(&t.client_id, &[]), "ana@acme.example").await;
+    assert_asks_for_password(&response);
 }
 
 async fn login_hint_skips_the_email_page(backend: Backend) {
@@ -524,8 +515,7 @@ async fn pre_login_prompt_finds_the_organization_by_email(backend: Backend) {
     assert_eq!(found.status(), StatusCode::SEE_OTHER);
     // The email's identifier step runs at once: on to the password.
     let identified = b.get(app.url(&location(&found))).send().await.unwrap();
-    assert_eq!(identified.status(), StatusCode::SEE_OTHER);
-    assert!(location(&identified).starts_with("/u/login/password"));
+    assert_asks_for_password(&identified);
     let done = password_step(&app, &b, (&state, &csrf), ALICE.1).await;
     let tokens = code_tokens(&app, &t, &location(&done)).await;
     let id_token = claims(tokens["id_token"].as_str().unwrap());
