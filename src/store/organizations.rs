@@ -111,6 +111,34 @@ pub struct Member {
     pub picture: Option<String>,
 }
 
+fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+    Ok(Member {
+        user_id: row.try_get("user_id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        picture: row.try_get("picture")?,
+    })
+}
+
+/// Makes `user_id` a member of `organization_id`, if not already.
+async fn insert_member(
+    conn: &mut sqlx::AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
+         on conflict (organization_id, user_id) do nothing",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// A user's pending request to join an organization (`admin_approval`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinRequest {
@@ -301,13 +329,8 @@ impl Store {
     }
 
     pub async fn count_enabled_connections(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query(
-            "select count(*) as n from organization_connections where organization_id = $1",
-        )
-        .bind(organization_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
+        self.count_of_organization("organization_connections", organization_id)
+            .await
     }
 
     pub async fn delete_enabled_connection(
@@ -348,15 +371,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let now = self.now_millis();
         for user_id in user_ids {
-            sqlx::query(
-                "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
-                 on conflict (organization_id, user_id) do nothing",
-            )
-            .bind(organization_id)
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_member(&mut tx, organization_id, user_id, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -397,28 +412,27 @@ impl Store {
         .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Member {
-                    user_id: row.try_get("user_id")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    picture: row.try_get("picture")?,
-                })
-            })
-            .collect()
+        rows.iter().map(member_from_row).collect()
     }
 
     pub async fn count_members(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(
-            sqlx::query(
-                "select count(*) as n from organization_members where organization_id = $1",
-            )
-            .bind(organization_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?,
-        )
+        self.count_of_organization("organization_members", organization_id)
+            .await
+    }
+
+    /// How many rows of `table` belong to `organization_id`.
+    async fn count_of_organization(
+        &self,
+        table: &'static str,
+        organization_id: &str,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query(&format!(
+            "select count(*) as n from {table} where organization_id = $1"
+        ))
+        .bind(organization_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     /// One page of the organizations `user_id` is a member of that have
@@ -529,12 +543,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(JoinRequest {
-                    user: Member {
-                        user_id: row.try_get("user_id")?,
-                        email: row.try_get("email")?,
-                        name: row.try_get("name")?,
-                        picture: row.try_get("picture")?,
-                    },
+                    user: member_from_row(row)?,
                     created_at: row.try_get("created_at")?,
                 })
             })
@@ -542,13 +551,8 @@ impl Store {
     }
 
     pub async fn count_join_requests(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query(
-            "select count(*) as n from organization_join_requests where organization_id = $1",
-        )
-        .bind(organization_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
+        self.count_of_organization("organization_join_requests", organization_id)
+            .await
     }
 
     /// Approves a request to join: the request goes and its user becomes a
@@ -567,15 +571,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         expect_one(result)?;
-        sqlx::query(
-            "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
-             on conflict (organization_id, user_id) do nothing",
-        )
-        .bind(organization_id)
-        .bind(user_id)
-        .bind(self.now_millis())
-        .execute(&mut *tx)
-        .await?;
+        insert_member(&mut tx, organization_id, user_id, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -142,6 +142,7 @@ async fn picker(app: &TestApp, t: &Tenant, email: &str) -> (reqwest::Client, Str
     (b, html)
 }
 
+/// Posts the picker's form of `html` for `organization`, with `action`.
 async fn pick(
     app: &TestApp,
     b: &reqwest::Client,
@@ -149,10 +150,22 @@ async fn pick(
     organization: &str,
     action: &str,
 ) -> reqwest::Response {
+    let (state, csrf) = (hidden(html, "state"), hidden(html, "csrf"));
+    post_pick(app, b, &state, &csrf, organization, action).await
+}
+
+async fn post_pick(
+    app: &TestApp,
+    b: &reqwest::Client,
+    state: &str,
+    csrf: &str,
+    organization: &str,
+    action: &str,
+) -> reqwest::Response {
     b.post(app.url("/u/organization"))
         .form(&[
-            ("state", hidden(html, "state").as_str()),
-            ("csrf", hidden(html, "csrf").as_str()),
+            ("state", state),
+            ("csrf", csrf),
             ("organization", organization),
             ("action", action),
         ])
@@ -314,17 +327,7 @@ async fn suggest_joins_after_a_confirmation(backend: Backend) {
     );
     assert!(!is_member(&app, &token, &org, &user_id).await);
     // The join form is CSRF-protected: a forged one joins nothing.
-    let response = b
-        .post(app.url("/u/organization"))
-        .form(&[
-            ("state", hidden(&html, "state").as_str()),
-            ("csrf", "forged"),
-            ("organization", org.as_str()),
-            ("action", "join"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = post_pick(&app, &b, &hidden(&html, "state"), "forged", &org, "join").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(!is_member(&app, &token, &org, &user_id).await);
     // The confirmation joins and enters.
@@ -356,17 +359,7 @@ async fn admin_approval_waits_for_an_admin(backend: Backend) {
     }
     // A forged request is refused; hers is stored, and shown pending.
     let requests = format!("/api/v2/organizations/{org}/join_requests");
-    let response = b
-        .post(app.url("/u/organization"))
-        .form(&[
-            ("state", hidden(&html, "state").as_str()),
-            ("csrf", "forged"),
-            ("organization", org.as_str()),
-            ("action", "request"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = post_pick(&app, &b, &hidden(&html, "state"), "forged", &org, "request").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let (_, listed) = app.api(Method::GET, &requests, &token, None).await;
     assert_eq!(listed, json!([]));
