@@ -212,6 +212,7 @@ pub async fn seed_demo_tenant(
         branding: None,
         metadata: serde_json::Map::new(),
         inert_settings: serde_json::Map::new(),
+        domain_membership: Default::default(),
     };
     let metahexa = Organization {
         id: ids::new_id(ids::ORGANIZATION),
@@ -220,6 +221,7 @@ pub async fn seed_demo_tenant(
         branding: None,
         metadata: serde_json::Map::new(),
         inert_settings: serde_json::Map::new(),
+        domain_membership: Default::default(),
     };
     let database = Connection {
         id: ids::new_id(ids::CONNECTION),

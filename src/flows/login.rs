@@ -30,7 +30,7 @@ use crate::metrics::LoginOutcome;
 use crate::model::client::{Client, OrganizationDiscoveryMethod, OrganizationUsage};
 use crate::model::connection::Connection;
 use crate::model::ids;
-use crate::model::organization::Organization;
+use crate::model::organization::{DomainMembership, Organization};
 use crate::model::secret::Secret;
 use crate::model::user::{User, normalize_email};
 use crate::routing::{Candidate, Decision, RoutedOrganization, Snapshot};
@@ -125,6 +125,7 @@ impl From<StoreError> for LoginError {
 }
 
 /// A loaded login transaction.
+#[derive(Clone)]
 pub struct Transaction {
     pub id: String,
     pub csrf_token: String,
@@ -590,7 +591,49 @@ async fn password_login(
         PasswordCheck::UnknownUser => return refused(LoginOutcome::UnknownUser),
     };
     attempt.succeeded(state).await?;
-    Ok(finish(state, txn, &user, connection_id).await?)
+    let settled = settle_domain_organization(state, txn, &user.user_id, connection_id).await?;
+    Ok(finish(state, settled.as_ref().unwrap_or(txn), &user, connection_id).await?)
+}
+
+/// A password login that the email's domain put in an organization stays
+/// there for a member, or for one its connection makes a member. Someone who
+/// merely shares the domain is not refused at the end of a login they could
+/// otherwise finish: the organization is dropped and the client's own rules
+/// go on (no organization, or the post-login picker, which offers what they
+/// may join). Upstream logins keep it: the organization's IdP vouched.
+async fn settle_domain_organization(
+    state: &AppState,
+    txn: &Transaction,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<Option<Transaction>, LoginError> {
+    let request = &txn.request;
+    let Some(org_id) = request
+        .organization_id
+        .as_deref()
+        .filter(|_| request.organization_by_domain)
+    else {
+        return Ok(None);
+    };
+    if state.store.is_member(org_id, user_id).await? {
+        return Ok(None);
+    }
+    let assigns = state
+        .organizations
+        .enabled_connections(&state.store, org_id)
+        .await?
+        .iter()
+        .any(|view| {
+            view.enabled.connection_id == connection_id && view.enabled.assign_membership_on_login
+        });
+    if assigns {
+        return Ok(None);
+    }
+    let mut settled = txn.clone();
+    settled.request.organization_id = None;
+    settled.request.organization_by_domain = false;
+    store_request(state, &txn.id, &settled.request).await?;
+    Ok(Some(settled))
 }
 
 /// A login that succeeded: where to send the browser next, and the session
@@ -803,23 +846,56 @@ async fn store_request(
     Ok(())
 }
 
-/// `post_login_prompt`: the organizations the logged-in user may pick — the
-/// ones they are a member of that enable the connection they logged in with.
-/// None at all sends `access_denied` back to the client.
+/// Organizations the post-login picker lists on one page.
+pub const PICKER_PAGE_SIZE: i64 = 20;
+
+/// `post_login_prompt`: one page of what the logged-in user may pick.
+pub struct OrganizationChoices {
+    /// The user's organizations that enable the connection they logged in
+    /// with, by name, filtered by the search.
+    pub members: Vec<Organization>,
+    /// Another page follows this one.
+    pub more: bool,
+    /// The organization the user's verified email domain lets them join.
+    pub joinable: Option<Joinable>,
+}
+
+/// An organization the user may join by their verified email domain.
+pub struct Joinable {
+    pub organization: Organization,
+    /// The user has asked to join (`admin_approval`) and waits.
+    pub requested: bool,
+}
+
+/// `post_login_prompt`: the page `page` (from 0) of the organizations the
+/// logged-in user may pick — the ones they are a member of that enable the
+/// connection they logged in with, whose name or display name contains
+/// `search` — and the one their verified email domain lets them join.
+/// Nothing at all to pick or join sends `access_denied` back to the client.
 pub async fn organizations_to_pick(
     state: &AppState,
     txn: &Transaction,
-) -> Result<(StoredSession, Vec<Organization>), LoginError> {
-    let session_id = txn
-        .authenticated_session_id
-        .as_deref()
-        .ok_or(LoginError::Expired)?;
-    let session = state.store.get_session(session_id).await?;
-    let organizations = state
+    search: &str,
+    page: i64,
+) -> Result<OrganizationChoices, LoginError> {
+    let session = authenticated_session(state, txn).await?;
+    let mut members = state
         .store
-        .list_member_organizations(&session.user_id, &session.connection_id)
+        .list_member_organizations(
+            &session.user_id,
+            &session.connection_id,
+            search.trim(),
+            &crate::store::Page {
+                offset: page.saturating_mul(PICKER_PAGE_SIZE),
+                limit: PICKER_PAGE_SIZE + 1,
+                after_id: None,
+            },
+        )
         .await?;
-    if organizations.is_empty() {
+    let more = members.len() > PICKER_PAGE_SIZE as usize;
+    members.truncate(PICKER_PAGE_SIZE as usize);
+    let joinable = joinable_organization(state, &session).await?;
+    if members.is_empty() && joinable.is_none() && search.trim().is_empty() && page == 0 {
         state.store.delete_login_transaction(&txn.id).await?;
         return Err(error_redirect(
             state,
@@ -828,20 +904,114 @@ pub async fn organizations_to_pick(
             "The application requires an organization, and the user is not a member of any that allows this connection",
         ));
     }
-    Ok((session, organizations))
+    let joinable = match joinable {
+        Some(organization) => Some(Joinable {
+            requested: organization.domain_membership == DomainMembership::AdminApproval
+                && state
+                    .store
+                    .has_join_request(&organization.id, &session.user_id)
+                    .await?,
+            organization,
+        }),
+        None => None,
+    };
+    Ok(OrganizationChoices {
+        members,
+        more,
+        joinable,
+    })
 }
 
-/// `post_login_prompt`: the user picked `organization_id`.
+async fn authenticated_session(
+    state: &AppState,
+    txn: &Transaction,
+) -> Result<StoredSession, LoginError> {
+    let session_id = txn
+        .authenticated_session_id
+        .as_deref()
+        .ok_or(LoginError::Expired)?;
+    Ok(state.store.get_session(session_id).await?)
+}
+
+/// The organization the session's user may join by their email domain: the
+/// one whose verified discovery domain covers it, when its
+/// `domain_membership` is not `off`, it enables the session's connection,
+/// and the user is not a member yet. Only a verified email counts: anyone
+/// can sign up to a database connection with another company's address.
+async fn joinable_organization(
+    state: &AppState,
+    session: &StoredSession,
+) -> Result<Option<Organization>, LoginError> {
+    let user = state.store.get_user(&session.user_id).await?.user;
+    let Some(email) = user.email.as_deref().filter(|_| user.email_verified) else {
+        return Ok(None);
+    };
+    let Some(route) = domain_route(state, email).await? else {
+        return Ok(None);
+    };
+    let organization = match state.store.get_organization(&route.organization_id).await {
+        Ok(organization) => organization,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if organization.domain_membership == DomainMembership::Off
+        || state
+            .store
+            .is_member(&organization.id, &user.user_id)
+            .await?
+    {
+        return Ok(None);
+    }
+    let enabled = state
+        .organizations
+        .enabled_connections(&state.store, &organization.id)
+        .await?
+        .iter()
+        .any(|view| view.enabled.connection_id == session.connection_id);
+    Ok(enabled.then_some(organization))
+}
+
+/// `post_login_prompt`: the user picked `organization_id` — one of theirs,
+/// or the one their email domain lets them join: at once (`auto`), or with
+/// `join` (the confirmation a `suggest` organization asks for).
 pub async fn submit_organization_pick(
     state: &AppState,
     txn: &Transaction,
     organization_id: &str,
+    join: bool,
 ) -> Result<Finished, LoginError> {
-    let (session, organizations) = organizations_to_pick(state, txn).await?;
-    if !organizations.iter().any(|o| o.id == organization_id) {
-        return Err(LoginError::Retry(
-            "Pick one of the organizations listed.".into(),
-        ));
+    let session = authenticated_session(state, txn).await?;
+    let member = state
+        .store
+        .get_member_organization(&session.user_id, &session.connection_id, organization_id)
+        .await?;
+    if member.is_none() {
+        let joinable = joinable_organization(state, &session)
+            .await?
+            .filter(|o| o.id == organization_id);
+        match joinable.map(|o| o.domain_membership) {
+            Some(DomainMembership::Auto) => {}
+            Some(DomainMembership::Suggest) if join => {}
+            Some(DomainMembership::Suggest) => {
+                return Err(LoginError::Retry(
+                    "Confirm that you want to join this organization.".into(),
+                ));
+            }
+            Some(DomainMembership::AdminApproval) => {
+                return Err(LoginError::Retry(
+                    "An administrator must approve your request to join this organization.".into(),
+                ));
+            }
+            Some(DomainMembership::Off) | None => {
+                return Err(LoginError::Retry(
+                    "Pick one of the organizations listed.".into(),
+                ));
+            }
+        }
+        state
+            .store
+            .insert_members(organization_id, std::slice::from_ref(&session.user_id))
+            .await?;
     }
     let request = set_organization(state, txn, organization_id.to_owned()).await?;
     admit(state, &request, &session.user_id, &session.connection_id).await?;
@@ -856,6 +1026,30 @@ pub async fn submit_organization_pick(
         session_cookie: None,
         transaction_ended: true,
     })
+}
+
+/// `post_login_prompt`: the user asks to join `organization_id`, whose
+/// `domain_membership` is `admin_approval` and whose verified domain covers
+/// their verified email. The request waits for an admin (Management API).
+pub async fn request_to_join(
+    state: &AppState,
+    txn: &Transaction,
+    organization_id: &str,
+) -> Result<(), LoginError> {
+    let session = authenticated_session(state, txn).await?;
+    let joinable = joinable_organization(state, &session)
+        .await?
+        .filter(|o| o.id == organization_id);
+    if joinable.map(|o| o.domain_membership) != Some(DomainMembership::AdminApproval) {
+        return Err(LoginError::Retry(
+            "Pick one of the organizations listed.".into(),
+        ));
+    }
+    state
+        .store
+        .insert_join_request(organization_id, &session.user_id)
+        .await?;
+    Ok(())
 }
 
 /// What the browser's SSO session does for an authorization request.

@@ -19,6 +19,49 @@ pub struct Organization {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schema(value_type = Object)]
     pub inert_settings: serde_json::Map<String, serde_json::Value>,
+    /// Who may join by a verified email domain (an extension, see the README).
+    #[serde(default)]
+    pub domain_membership: DomainMembership,
+}
+
+/// What a logged-in user whose verified email lies in one of the
+/// organization's verified discovery domains may do in the post-login
+/// picker. A Switchyard extension: Auth0 has no such setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainMembership {
+    /// Nothing: membership only through the Management API or a
+    /// connection that assigns it on login.
+    #[default]
+    Off,
+    /// Listed among the user's organizations; picking it makes them a member.
+    Auto,
+    /// Suggested apart; joining takes the user's explicit confirmation.
+    Suggest,
+    /// The user may ask to join; an admin approves or denies the request.
+    AdminApproval,
+}
+
+impl DomainMembership {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainMembership::Off => "off",
+            DomainMembership::Auto => "auto",
+            DomainMembership::Suggest => "suggest",
+            DomainMembership::AdminApproval => "admin_approval",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DomainMembership::Off,
+            DomainMembership::Auto,
+            DomainMembership::Suggest,
+            DomainMembership::AdminApproval,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -224,6 +224,12 @@ pub const CONSTRAINTS: &[Constraint] = &[
         &["domain"],
     ),
     check("discovery_domains_status_check", "discovery_domains"),
+    check("organizations_domain_membership_check", "organizations"),
+    unique(
+        "organization_join_requests_pkey",
+        "organization_join_requests",
+        &["organization_id", "user_id"],
+    ),
     unique(
         "discovery_domain_names_pkey",
         "discovery_domain_names",

@@ -7,12 +7,18 @@ use super::{
     Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, parse_from_str, to_json,
 };
 use crate::model::connection::{EnabledConnection, OrganizationAccessLevel, Strategy};
-use crate::model::organization::Organization;
+use crate::model::organization::{DomainMembership, Organization};
 
-const ORG_COLUMNS: &str = "id, name, display_name, branding, metadata, inert_settings";
+const ORG_COLUMNS: &str =
+    "id, name, display_name, branding, metadata, inert_settings, domain_membership";
+
+/// [`ORG_COLUMNS`] of the organizations table aliased `o`.
+const ORG_COLUMNS_OF_O: &str = "o.id, o.name, o.display_name, o.branding, o.metadata, \
+     o.inert_settings, o.domain_membership";
 
 fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
     let branding: Option<String> = row.try_get("branding")?;
+    let domain_membership: String = row.try_get("domain_membership")?;
     Ok(Organization {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -28,6 +34,9 @@ fn organization_from_row(row: &AnyRow) -> StoreResult<Organization> {
             "organizations.inert_settings",
             &row.try_get::<String, _>("inert_settings")?,
         )?,
+        domain_membership: DomainMembership::parse(&domain_membership).ok_or_else(|| {
+            StoreError::Corrupt(format!("domain_membership: {domain_membership:?}"))
+        })?,
     })
 }
 
@@ -102,6 +111,54 @@ pub struct Member {
     pub picture: Option<String>,
 }
 
+fn member_from_row(row: &AnyRow) -> StoreResult<Member> {
+    Ok(Member {
+        user_id: row.try_get("user_id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        picture: row.try_get("picture")?,
+    })
+}
+
+/// Makes `user_id` a member of `organization_id`, if not already.
+async fn insert_member(
+    conn: &mut sqlx::AnyConnection,
+    organization_id: &str,
+    user_id: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
+         on conflict (organization_id, user_id) do nothing",
+    )
+    .bind(organization_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A user's pending request to join an organization (`admin_approval`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JoinRequest {
+    pub user: Member,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// `s` with LIKE's wildcards (and the escape character) escaped by `\`.
+fn escape_like(s: &str) -> String {
+    let mut escaped = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
 impl Store {
     /// Inserts an organization together with the connections enabled on it at
     /// creation, in one transaction.
@@ -114,7 +171,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
-             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
+             domain_membership, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -122,6 +179,7 @@ impl Store {
         .bind(org.branding.as_ref().map(to_json))
         .bind(to_json(&org.metadata))
         .bind(to_json(&org.inert_settings))
+        .bind(org.domain_membership.as_str())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -271,13 +329,8 @@ impl Store {
     }
 
     pub async fn count_enabled_connections(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query(
-            "select count(*) as n from organization_connections where organization_id = $1",
-        )
-        .bind(organization_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
+        self.count_of_organization("organization_connections", organization_id)
+            .await
     }
 
     pub async fn delete_enabled_connection(
@@ -318,15 +371,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let now = self.now_millis();
         for user_id in user_ids {
-            sqlx::query(
-                "insert into organization_members (organization_id, user_id, created_at) values ($1, $2, $3) \
-                 on conflict (organization_id, user_id) do nothing",
-            )
-            .bind(organization_id)
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_member(&mut tx, organization_id, user_id, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -367,48 +412,184 @@ impl Store {
         .bind(page.offset)
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    pub async fn count_members(&self, organization_id: &str) -> StoreResult<i64> {
+        self.count_of_organization("organization_members", organization_id)
+            .await
+    }
+
+    /// How many rows of `table` belong to `organization_id`.
+    async fn count_of_organization(
+        &self,
+        table: &'static str,
+        organization_id: &str,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query(&format!(
+            "select count(*) as n from {table} where organization_id = $1"
+        ))
+        .bind(organization_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// One page of the organizations `user_id` is a member of that have
+    /// `connection_id` enabled, by name: where a user who logged in through
+    /// that connection may go. `search` keeps those whose name or display
+    /// name contains it (case-insensitive). The walk starts from the user's
+    /// memberships (`organization_members_user_idx`), never from every
+    /// organization.
+    pub async fn list_member_organizations(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+        search: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Organization>> {
+        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        let rows = sqlx::query(&format!(
+            "select {ORG_COLUMNS_OF_O} from organization_members m \
+             join organizations o on o.id = m.organization_id \
+             join organization_connections c on c.organization_id = o.id and c.connection_id = $2 \
+             where m.user_id = $1 and (o.name like $3 escape '\\' \
+             or lower(coalesce(o.display_name, '')) like $3 escape '\\') \
+             order by o.name limit $4 offset $5"
+        ))
+        .bind(user_id)
+        .bind(connection_id)
+        .bind(pattern)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(organization_from_row).collect()
+    }
+
+    /// The organization `organization_id` if `user_id` is a member of it and
+    /// it has `connection_id` enabled: one the picker may enter.
+    pub async fn get_member_organization(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+        organization_id: &str,
+    ) -> StoreResult<Option<Organization>> {
+        let row = sqlx::query(&format!(
+            "select {ORG_COLUMNS_OF_O} from organization_members m \
+             join organizations o on o.id = m.organization_id \
+             join organization_connections c on c.organization_id = o.id and c.connection_id = $2 \
+             where m.user_id = $1 and m.organization_id = $3"
+        ))
+        .bind(user_id)
+        .bind(connection_id)
+        .bind(organization_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(organization_from_row).transpose()
+    }
+
+    /// Records that `user_id` asks to join `organization_id`; false if they
+    /// had asked already.
+    pub async fn insert_join_request(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "insert into organization_join_requests (organization_id, user_id, created_at) \
+             values ($1, $2, $3) on conflict (organization_id, user_id) do nothing",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .bind(self.now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn has_join_request(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query(
+            "select 1 as one from organization_join_requests where organization_id = $1 and user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// One page of the requests to join `organization_id`, by user id.
+    pub async fn list_join_requests(
+        &self,
+        organization_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<JoinRequest>> {
+        let rows = sqlx::query(
+            "select u.user_id, u.email, u.name, u.picture, r.created_at from organization_join_requests r \
+             join users u on u.user_id = r.user_id \
+             where r.organization_id = $1 and r.user_id > $2 order by r.user_id limit $3 offset $4",
+        )
+        .bind(organization_id)
+        .bind(page.after_id.as_deref().unwrap_or(""))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
-                Ok(Member {
-                    user_id: row.try_get("user_id")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    picture: row.try_get("picture")?,
+                Ok(JoinRequest {
+                    user: member_from_row(row)?,
+                    created_at: row.try_get("created_at")?,
                 })
             })
             .collect()
     }
 
-    pub async fn count_members(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(
-            sqlx::query(
-                "select count(*) as n from organization_members where organization_id = $1",
-            )
-            .bind(organization_id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?,
-        )
+    pub async fn count_join_requests(&self, organization_id: &str) -> StoreResult<i64> {
+        self.count_of_organization("organization_join_requests", organization_id)
+            .await
     }
 
-    /// The organizations `user_id` is a member of that have `connection_id`
-    /// enabled, by name: where a user who logged in through that connection may go.
-    pub async fn list_member_organizations(
+    /// Approves a request to join: the request goes and its user becomes a
+    /// member, in one transaction. `NotFound` when there is no such request.
+    pub async fn approve_join_request(
         &self,
+        organization_id: &str,
         user_id: &str,
-        connection_id: &str,
-    ) -> StoreResult<Vec<Organization>> {
-        let rows = sqlx::query(
-            "select o.id, o.name, o.display_name, o.branding, o.metadata, o.inert_settings from organization_members m \
-             join organizations o on o.id = m.organization_id \
-             join organization_connections c on c.organization_id = o.id and c.connection_id = $2 \
-             where m.user_id = $1 order by o.name limit 100",
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "delete from organization_join_requests where organization_id = $1 and user_id = $2",
         )
+        .bind(organization_id)
         .bind(user_id)
-        .bind(connection_id)
-        .fetch_all(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        rows.iter().map(organization_from_row).collect()
+        expect_one(result)?;
+        insert_member(&mut tx, organization_id, user_id, self.now_millis()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Denies (drops) a request to join. `NotFound` when there is none.
+    pub async fn delete_join_request(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "delete from organization_join_requests where organization_id = $1 and user_id = $2",
+        )
+        .bind(organization_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
     }
 
     /// The ids of the organizations `user_id` is a member of.
@@ -568,7 +749,7 @@ async fn write_organization(
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update organizations set name = $2, display_name = $3, branding = $4, metadata = $5, \
-         inert_settings = $6, updated_at = $7 where id = $1",
+         inert_settings = $6, domain_membership = $7, updated_at = $8 where id = $1",
     )
     .bind(&org.id)
     .bind(&org.name)
@@ -576,6 +757,7 @@ async fn write_organization(
     .bind(org.branding.as_ref().map(to_json))
     .bind(to_json(&org.metadata))
     .bind(to_json(&org.inert_settings))
+    .bind(org.domain_membership.as_str())
     .bind(updated_at)
     .execute(&mut *conn)
     .await?;

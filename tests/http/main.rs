@@ -26,6 +26,7 @@ mod nodes;
 mod observability;
 mod openapi;
 mod organization_grants;
+mod organization_picker;
 mod organization_prompts;
 mod organizations;
 mod patch_null;

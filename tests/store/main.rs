@@ -35,6 +35,7 @@ mod grants;
 mod identities;
 mod keys;
 mod members;
+mod organization_picker;
 mod organizations;
 mod purge;
 mod refresh;
@@ -62,6 +63,7 @@ fn organization(name: &str) -> Organization {
         branding: None,
         metadata: Map::new(),
         inert_settings: Map::new(),
+        domain_membership: Default::default(),
     }
 }
 

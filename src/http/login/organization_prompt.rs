@@ -12,10 +12,11 @@ use serde::Deserialize;
 
 use super::cookies::load_transaction;
 use super::pages::{Brand, login_error, render, render_with_form_target};
-use super::steps::{StateQuery, finished_response, load_form};
+use super::steps::{finished_response, load_form};
 use crate::flows::login::{self, LoginError, OrganizationFoundBy, Transaction};
 use crate::flows::request::OrganizationPrompt;
 use crate::model::client::OrganizationDiscoveryMethod;
+use crate::model::organization::Organization;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -37,6 +38,24 @@ struct OrganizationChoice {
     label: String,
 }
 
+impl From<Organization> for OrganizationChoice {
+    fn from(o: Organization) -> Self {
+        OrganizationChoice {
+            label: o.display_name.unwrap_or_else(|| o.name.clone()),
+            id: o.id,
+        }
+    }
+}
+
+/// The organization the user's verified email domain lets them join.
+struct JoinChoice {
+    organization: OrganizationChoice,
+    /// `auto`, `suggest` or `admin_approval`.
+    policy: &'static str,
+    /// An `admin_approval` request waits.
+    requested: bool,
+}
+
 #[derive(Template)]
 #[template(path = "organization_pick.html")]
 struct OrganizationPickPage<'a> {
@@ -44,8 +63,85 @@ struct OrganizationPickPage<'a> {
     client_name: &'a str,
     transaction_id: &'a str,
     csrf: &'a str,
+    search: &'a str,
     organizations: Vec<OrganizationChoice>,
+    joinable: Option<JoinChoice>,
+    previous: Option<String>,
+    next: Option<String>,
     error: Option<&'a str>,
+}
+
+/// `GET /u/organization`: the transaction, and for the post-login picker
+/// the search and the page (from 0).
+#[derive(Deserialize)]
+pub(super) struct OrganizationQuery {
+    state: String,
+    #[serde(default)]
+    q: String,
+    /// Lenient: anything but a number is the first page.
+    #[serde(default)]
+    page: String,
+}
+
+/// Which page of the post-login picker to show.
+#[derive(Default)]
+struct Listing {
+    search: String,
+    page: i64,
+}
+
+impl Listing {
+    /// The picker's address for page `page` of this search.
+    fn href(&self, transaction_id: &str, page: i64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("state", transaction_id);
+        if !self.search.is_empty() {
+            query.append_pair("q", &self.search);
+        }
+        if page > 0 {
+            query.append_pair("page", &page.to_string());
+        }
+        format!("/u/organization?{}", query.finish())
+    }
+}
+
+/// The post-login picker: one page of the user's organizations, and the
+/// one their email domain lets them join.
+async fn pick_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    txn: &Transaction,
+    error: Option<&str>,
+    status: StatusCode,
+    listing: &Listing,
+) -> Response {
+    let choices =
+        match login::organizations_to_pick(state, txn, &listing.search, listing.page).await {
+            Ok(choices) => choices,
+            Err(e) => return login_error(headers, e),
+        };
+    render_with_form_target(
+        &OrganizationPickPage {
+            brand: Brand::default_brand(),
+            client_name: &txn.client.name,
+            transaction_id: &txn.id,
+            csrf: &txn.csrf_token,
+            search: &listing.search,
+            organizations: choices.members.into_iter().map(Into::into).collect(),
+            joinable: choices.joinable.map(|j| JoinChoice {
+                policy: j.organization.domain_membership.as_str(),
+                organization: j.organization.into(),
+                requested: j.requested,
+            }),
+            previous: (listing.page > 0).then(|| listing.href(&txn.id, listing.page - 1)),
+            next: choices
+                .more
+                .then(|| listing.href(&txn.id, listing.page + 1)),
+            error,
+        },
+        status,
+        Some(&txn.request.redirect_uri),
+    )
 }
 
 /// The organization prompts of a client that requires one: its name before
@@ -56,6 +152,7 @@ async fn organization_page(
     headers: &HeaderMap,
     txn: &Transaction,
     error: Option<&str>,
+    listing: &Listing,
 ) -> Response {
     let status = if error.is_some() {
         StatusCode::BAD_REQUEST
@@ -80,27 +177,7 @@ async fn organization_page(
             status,
         ),
         Some(OrganizationPrompt::AfterLogin) if txn.authenticated_session_id.is_some() => {
-            match login::organizations_to_pick(state, txn).await {
-                Ok((_, organizations)) => render_with_form_target(
-                    &OrganizationPickPage {
-                        brand: Brand::default_brand(),
-                        client_name: &txn.client.name,
-                        transaction_id: &txn.id,
-                        csrf: &txn.csrf_token,
-                        organizations: organizations
-                            .into_iter()
-                            .map(|o| OrganizationChoice {
-                                label: o.display_name.unwrap_or_else(|| o.name.clone()),
-                                id: o.id,
-                            })
-                            .collect(),
-                        error,
-                    },
-                    status,
-                    Some(&txn.request.redirect_uri),
-                ),
-                Err(e) => login_error(headers, e),
-            }
+            pick_page(state, headers, txn, error, status, listing).await
         }
         _ => Redirect::to(&format!("/u/login?state={}", txn.id)).into_response(),
     }
@@ -110,10 +187,14 @@ pub(super) async fn organization_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<StateQuery>,
+    Query(q): Query<OrganizationQuery>,
 ) -> Response {
+    let listing = Listing {
+        search: q.q.trim().to_owned(),
+        page: q.page.parse::<u32>().map_or(0, i64::from),
+    };
     match load_transaction(&state, &jar, &q.state).await {
-        Ok(txn) => organization_page(&state, &headers, &txn, None).await,
+        Ok(txn) => organization_page(&state, &headers, &txn, None, &listing).await,
         Err(e) => login_error(&headers, e),
     }
 }
@@ -123,6 +204,10 @@ pub(super) struct OrganizationForm {
     state: String,
     csrf: String,
     organization: String,
+    /// Post-login: `join` confirms joining a suggested organization,
+    /// `request` asks an admin to let the user join.
+    #[serde(default)]
+    action: String,
 }
 
 pub(super) async fn organization_post(
@@ -148,17 +233,24 @@ pub(super) async fn organization_post(
                     Redirect::to(&format!("/u/login?state={}{hinted}", txn.id)).into_response()
                 })
         }
-        Some(OrganizationPrompt::AfterLogin) => {
-            login::submit_organization_pick(&state, &txn, &form.organization)
+        Some(OrganizationPrompt::AfterLogin) => match form.action.as_str() {
+            "request" => login::request_to_join(&state, &txn, &form.organization)
                 .await
-                .map(|finished| finished_response(&state, &txn, finished))
-        }
+                .map(|()| {
+                    Redirect::to(&format!("/u/organization?state={}", txn.id)).into_response()
+                }),
+            action => {
+                login::submit_organization_pick(&state, &txn, &form.organization, action == "join")
+                    .await
+                    .map(|finished| finished_response(&state, &txn, finished))
+            }
+        },
         None => Ok(Redirect::to(&format!("/u/login?state={}", txn.id)).into_response()),
     };
     match result {
         Ok(response) => response,
         Err(LoginError::Retry(message)) => {
-            organization_page(&state, &headers, &txn, Some(&message)).await
+            organization_page(&state, &headers, &txn, Some(&message), &Listing::default()).await
         }
         Err(e) => login_error(&headers, e),
     }

@@ -44,6 +44,7 @@ mod connections;
 mod discovery_domains;
 mod grants;
 mod inert;
+mod join_requests;
 mod keys;
 mod members;
 mod organization_grants;
@@ -308,6 +309,7 @@ fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ManagementDoc::openapi())
         .merge(organizations::router())
         .merge(members::router())
+        .merge(join_requests::router())
         .merge(organization_grants::router())
         .merge(discovery_domains::router())
         .merge(connections::router())

@@ -16,7 +16,7 @@ use crate::model::connection::{
     EnabledConnection, EnabledConnectionRequest, OrganizationAccessLevel, Strategy,
 };
 use crate::model::ids;
-use crate::model::organization::{self, Branding, Metadata, Organization};
+use crate::model::organization::{self, Branding, DomainMembership, Metadata, Organization};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::organizations::EnabledConnectionView;
@@ -57,6 +57,9 @@ pub struct OrganizationBody {
     pub branding: Option<Branding>,
     #[schema(value_type = Object)]
     pub metadata: Metadata,
+    /// Switchyard extension: what a user whose verified email lies in one
+    /// of the organization's verified discovery domains may do after login.
+    pub domain_membership: DomainMembership,
     #[serde(flatten)]
     pub inert: OrganizationInertSettings,
 }
@@ -78,6 +81,7 @@ impl From<Organization> for OrganizationBody {
             display_name: org.display_name,
             branding: org.branding,
             metadata: org.metadata,
+            domain_membership: org.domain_membership,
             inert: inert::returned(&org.inert_settings),
         }
     }
@@ -94,6 +98,11 @@ pub struct CreateOrganizationBody {
     pub metadata: Option<Metadata>,
     /// Connections to enable at creation.
     pub enabled_connections: Option<Vec<EnableConnectionBody>>,
+    /// Switchyard extension (default `off`): `auto` lets a user whose
+    /// verified email lies in one of the organization's verified discovery
+    /// domains join when they pick it after login, `suggest` after they
+    /// confirm, `admin_approval` once an admin approves their request.
+    pub domain_membership: Option<DomainMembership>,
     #[serde(flatten)]
     pub inert: OrganizationInertSettings,
 }
@@ -112,6 +121,8 @@ pub struct UpdateOrganizationBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Metadata>>,
+    /// Switchyard extension; see the create body.
+    pub domain_membership: Option<DomainMembership>,
     #[serde(flatten)]
     pub inert: OrganizationInertSettings,
 }
@@ -237,6 +248,7 @@ async fn organizations_post(
         branding: body.branding,
         metadata: body.metadata.unwrap_or_default(),
         inert_settings: inert::stored(&body.inert),
+        domain_membership: body.domain_membership.unwrap_or_default(),
     };
     check_organization(&org)?;
     let mut enabled = Vec::new();
@@ -326,6 +338,9 @@ async fn organization_patch(
             }
             if let Some(metadata) = body.metadata {
                 org.metadata = metadata.unwrap_or_default();
+            }
+            if let Some(domain_membership) = body.domain_membership {
+                org.domain_membership = domain_membership;
             }
             inert::merge(&mut org.inert_settings, &body.inert);
             check_organization(&org)?;
