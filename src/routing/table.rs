@@ -140,6 +140,9 @@ struct Claims {
     routes: Vec<Route>,
     /// Organization and connection ids.
     ids: Strings,
+    /// The domains bound to a connection (by number): what a connection's
+    /// change can reroute.
+    bound: hashbrown::HashSet<u32>,
     /// Domains indexed now (`domains` keeps removed ones' bytes).
     len: usize,
 }
@@ -150,6 +153,7 @@ impl Claims {
             domains: Strings::new(),
             routes: Vec::new(),
             ids: Strings::new(),
+            bound: hashbrown::HashSet::new(),
             len: 0,
         }
     }
@@ -180,8 +184,9 @@ impl Claims {
     /// Sets the route of `domain` to what the store says (`None`: it routes nothing).
     fn set(&mut self, domain: &str, claim: Option<&RoutedClaim>) {
         let Some(claim) = claim else {
-            if self.domains.find(domain).is_some() {
+            if let Some(number) = self.domains.find(domain) {
                 self.domains.unindex(domain);
+                self.bound.remove(&number);
                 self.len -= 1;
             }
             return;
@@ -204,20 +209,29 @@ impl Claims {
             self.set(domain, None);
             return;
         };
-        match self.domains.find(domain) {
-            Some(number) => self.routes[number as usize] = route,
+        let number = match self.domains.find(domain) {
+            Some(number) => number,
             None => match self.domains.intern(domain) {
                 Some(number) => {
                     // A domain unindexed earlier gets a new number.
                     self.routes.resize(number as usize + 1, route);
-                    self.routes[number as usize] = route;
                     self.len += 1;
+                    number
                 }
-                None => tracing::error!(
-                    domain,
-                    "the routing table is full; the claim does not route"
-                ),
+                None => {
+                    tracing::error!(
+                        domain,
+                        "the routing table is full; the claim does not route"
+                    );
+                    return;
+                }
             },
+        };
+        self.routes[number as usize] = route;
+        if route.connection == DEFAULT_CONNECTION {
+            self.bound.remove(&number);
+        } else {
+            self.bound.insert(number);
         }
     }
 
@@ -225,6 +239,7 @@ impl Claims {
         self.domains.heap_bytes()
             + self.routes.capacity() * std::mem::size_of::<Route>()
             + self.ids.heap_bytes()
+            + self.bound.allocation_size()
     }
 
     fn shrink(&mut self) {
@@ -345,8 +360,7 @@ impl RoutingTable {
         let stale: Vec<String> = {
             let claims = self.read();
             claims
-                .domains
-                .index
+                .bound
                 .iter()
                 .filter_map(|&number| {
                     let route = claims.routes[number as usize];
@@ -462,7 +476,9 @@ mod tests {
         let route = claims.lookup("mail.acme.com").unwrap();
         assert_eq!(route.organization_id, "org_b");
         assert_eq!(route.connection_id.as_deref(), Some("con_1"));
+        assert_eq!(claims.bound.len(), 1);
         claims.set("acme.com", None);
+        assert!(claims.bound.is_empty());
         assert_eq!(routed(&claims, "mail.acme.com"), None);
         assert_eq!(claims.len, 2);
         // Claimed again after being removed.
