@@ -202,6 +202,8 @@ impl Application {
             tenant_name.clone(),
         );
         let routing = routing::RoutingTable::new(store.clone());
+        // Before serving: a login must not find the table still empty.
+        routing.load().await.context("loading the routing table")?;
         let state = AppState(Arc::new(AppInner {
             issuer,
             tenant_name,

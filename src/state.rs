@@ -176,14 +176,16 @@ impl AppState {
                 self.clients.invalidate_connections();
                 self.organizations.invalidate_enabled_connections();
                 // A deleted connection's domains route to their organization's default.
-                self.routing.forget_all();
+                self.routing.connections_changed().await;
             }
             Change::Organizations => {
                 self.organizations.invalidate_all();
-                // Deleting an organization deletes its domains.
-                self.routing.forget_all();
+                // A connection disabled on an organization: its domains
+                // route to the organization's default. (Deleting an
+                // organization sends each of its domains' change too.)
+                self.routing.connections_changed().await;
             }
-            Change::DiscoveryDomain { domain } => self.routing.forget_domain(domain),
+            Change::DiscoveryDomain { domain } => self.routing.forget_domain(domain).await,
             Change::TenantSettings => self.settings.invalidate().await,
             Change::SigningKeys => {
                 if let Err(e) = self.keys.reload(&self.store).await {
@@ -199,7 +201,7 @@ impl AppState {
         self.organizations.invalidate_all();
         self.connectors.invalidate_all();
         self.settings.invalidate().await;
-        self.routing.forget_all();
+        self.routing.forget_all().await;
         self.forget(&Change::SigningKeys).await;
     }
 }

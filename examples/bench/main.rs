@@ -63,6 +63,7 @@ use switchyard::model::client::SigningAlg;
 mod connections;
 mod federated;
 mod memory;
+mod scale;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
 const BOOTSTRAP_ID: &str = "benchBootstrap0123456789abcdefgh";
@@ -117,6 +118,15 @@ struct Cli {
     /// Idle connections, and as many slowloris ones, in the `connections` scenario.
     #[arg(long, default_value_t = 250)]
     attack_connections: usize,
+    /// Organizations, each with a verified domain, in the `scale` scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    organizations: usize,
+    /// The organizations the `scale` scenario's many-organization user is a member of.
+    #[arg(long, default_value_t = 10_000)]
+    memberships: usize,
+    /// An empty PostgreSQL database for the `scale` scenario (default: a SQLite file).
+    #[arg(long)]
+    scale_database_url: Option<String>,
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: PathBuf,
@@ -146,6 +156,8 @@ enum Scenario {
     Connections,
     /// A login through an upstream IdP against one with a password.
     Federated,
+    /// Home-realm discovery at a million organizations (run only when named).
+    Scale,
 }
 
 #[tokio::main]
@@ -1025,6 +1037,19 @@ fn machine() -> String {
 // -------------------------------------------------------------------- run
 
 async fn run(cli: &Cli) -> anyhow::Result<()> {
+    if cli.only.contains(&Scenario::Scale) {
+        scale::run(&scale::Options {
+            organizations: cli.organizations,
+            memberships: cli.memberships,
+            database_url: cli.scale_database_url.clone(),
+            duration: Duration::from_secs_f64(cli.duration),
+            logins: cli.logins,
+        })
+        .await?;
+        if cli.only.len() == 1 {
+            return Ok(());
+        }
+    }
     let wants = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
     let timing = Timing {
         warmup: Duration::from_secs_f64(cli.warmup),

@@ -37,9 +37,36 @@ pub(super) fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-/// The metrics listener's routes: `/metrics`, and the probes beside it.
+/// The metrics listener's routes: `/metrics`, the probes beside it, and
+/// `/routing/{domain}`.
 pub fn metrics_router(state: AppState) -> Router {
-    router().route("/metrics", get(metrics)).with_state(state)
+    router()
+        .route("/metrics", get(metrics))
+        .route("/routing/{domain}", get(routing))
+        .with_state(state)
+}
+
+/// Where this node's routing table (in memory) sends an email of `domain`
+/// now: what an operator asks when nodes seem to disagree. On the metrics
+/// listener only, as it names the organization that owns a domain.
+async fn routing(
+    State(state): State<AppState>,
+    axum::extract::Path(domain): axum::extract::Path<String>,
+) -> Response {
+    let Ok(domain) = crate::model::domain::normalize(&domain) else {
+        return probe_answer(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "not a domain name"}),
+        );
+    };
+    match state.routing.route(&domain) {
+        Some(route) => probe_answer(
+            StatusCode::OK,
+            json!({"domain": route.domain, "organization_id": route.organization_id,
+                   "connection_id": route.connection_id}),
+        ),
+        None => probe_answer(StatusCode::NOT_FOUND, json!({"domain": null})),
+    }
 }
 
 /// Liveness: the process answers; nothing else is asked.

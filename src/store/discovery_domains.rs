@@ -16,24 +16,52 @@ pub const DOMAIN_OVERLAP: &str = "discovery_domains_overlap";
 const COLUMNS: &str = "id, organization_id, domain, status, use_for_organization_discovery, \
      verification_txt, connection_id, include_subdomains";
 
-/// Another organization's claim that `$2` (the organization) claiming `$3`
-/// (the domain) conflicts with: an `include_subdomains` domain above it.
-const ABOVE_IS_WIDE: &str = "exists (select 1 from discovery_domains d where d.organization_id <> $2 \
-     and d.include_subdomains and length($3) > length(d.domain) \
-     and substr($3, length($3) - length(d.domain)) = '.' || d.domain)";
+/// The domain spelled backwards, as `reversed_domain` holds it: the names
+/// below `example.com` are the rows whose `reversed_domain` starts with
+/// `moc.elpmaxe.` (migration 0020).
+pub fn reversed(domain: &str) -> String {
+    domain.chars().rev().collect()
+}
 
-/// …or, when the claim includes subdomains, any domain below it.
-const BELOW_IS_TAKEN: &str = "exists (select 1 from discovery_domains d where d.organization_id <> $2 \
-     and length(d.domain) > length($3) \
-     and substr(d.domain, length(d.domain) - length($3)) = '.' || $3)";
-
-/// The condition under which the claim of `$3` by `$2` may be written.
-fn no_overlap(include_subdomains: bool) -> String {
-    if include_subdomains {
-        format!("not {ABOVE_IS_WIDE} and not {BELOW_IS_TAKEN}")
+/// The condition under which the claim of `domain` by `$2` may be written,
+/// and the values it binds after the statement's own (`first` is the number
+/// of its first placeholder). Both halves read indexes: the names above the
+/// claim are known (the unique key on `domain`), the names below it are a
+/// prefix range of `reversed_domain`.
+fn no_overlap(domain: &str, include_subdomains: bool, first: usize) -> (String, Vec<String>) {
+    let above: Vec<&str> = names_on_path(domain)
+        .into_iter()
+        .filter(|name| *name != domain)
+        .collect();
+    let mut binds: Vec<String> = above.iter().map(|name| (*name).to_owned()).collect();
+    // Another organization's `include_subdomains` claim above it.
+    let mut condition = if above.is_empty() {
+        "true".to_owned()
     } else {
-        format!("not {ABOVE_IS_WIDE}")
+        let names: Vec<String> = (first..first + above.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        format!(
+            "not exists (select 1 from discovery_domains d where d.domain in ({}) \
+             and d.organization_id <> $2 and d.include_subdomains)",
+            names.join(", ")
+        )
+    };
+    // …or, when the claim includes subdomains, any domain below it:
+    // `reversed_domain` in [`moc.elpmaxe.`, `moc.elpmaxe/`) ('/' follows '.').
+    if include_subdomains {
+        let below = first + binds.len();
+        let prefix = format!("{}.", reversed(domain));
+        binds.push(prefix.clone());
+        binds.push(format!("{}/", reversed(domain)));
+        condition.push_str(&format!(
+            " and not exists (select 1 from discovery_domains d \
+             where d.reversed_domain >= ${below} and d.reversed_domain < ${} \
+             and d.organization_id <> $2)",
+            below + 1
+        ));
     }
+    (condition, binds)
 }
 
 fn domain_from_row(row: &AnyRow) -> StoreResult<DiscoveryDomain> {
@@ -83,22 +111,26 @@ impl Store {
     /// not enabled on it.
     pub async fn insert_discovery_domain(&self, domain: &DiscoveryDomain) -> StoreResult<()> {
         let mut tx = self.begin_claim(&domain.domain).await?;
-        let result = sqlx::query(&format!(
-            "insert into discovery_domains ({COLUMNS}, created_at, updated_at) \
-             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $9 where {}",
-            no_overlap(domain.include_subdomains)
-        ))
-        .bind(&domain.id)
-        .bind(&domain.organization_id)
-        .bind(&domain.domain)
-        .bind(domain.status.as_str())
-        .bind(domain.use_for_organization_discovery)
-        .bind(&domain.verification_txt)
-        .bind(&domain.connection_id)
-        .bind(domain.include_subdomains)
-        .bind(self.now_millis())
-        .execute(&mut *tx)
-        .await?;
+        let (guard, guard_binds) = no_overlap(&domain.domain, domain.include_subdomains, 11);
+        let sql = format!(
+            "insert into discovery_domains ({COLUMNS}, created_at, updated_at, reversed_domain) \
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10 where {guard}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&domain.id)
+            .bind(&domain.organization_id)
+            .bind(&domain.domain)
+            .bind(domain.status.as_str())
+            .bind(domain.use_for_organization_discovery)
+            .bind(&domain.verification_txt)
+            .bind(&domain.connection_id)
+            .bind(domain.include_subdomains)
+            .bind(self.now_millis())
+            .bind(reversed(&domain.domain));
+        for value in guard_binds {
+            query = query.bind(value);
+        }
+        let result = query.execute(&mut *tx).await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::Conflict(DOMAIN_OVERLAP.to_owned()));
         }
@@ -175,22 +207,25 @@ impl Store {
             },
             Err(refused) => return Ok(Err(refused)),
         };
-        let result = sqlx::query(&format!(
+        let (guard, guard_binds) = no_overlap(&next.domain, next.include_subdomains, 9);
+        let sql = format!(
             "update discovery_domains set status = $4, use_for_organization_discovery = $5, \
              connection_id = $6, include_subdomains = $7, updated_at = $8 \
-             where id = $1 and organization_id = $2 and domain = $3 and {}",
-            no_overlap(next.include_subdomains)
-        ))
-        .bind(&next.id)
-        .bind(&next.organization_id)
-        .bind(&next.domain)
-        .bind(next.status.as_str())
-        .bind(next.use_for_organization_discovery)
-        .bind(&next.connection_id)
-        .bind(next.include_subdomains)
-        .bind(self.now_millis())
-        .execute(&mut *tx)
-        .await?;
+             where id = $1 and organization_id = $2 and domain = $3 and {guard}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&next.id)
+            .bind(&next.organization_id)
+            .bind(&next.domain)
+            .bind(next.status.as_str())
+            .bind(next.use_for_organization_discovery)
+            .bind(&next.connection_id)
+            .bind(next.include_subdomains)
+            .bind(self.now_millis());
+        for value in guard_binds {
+            query = query.bind(value);
+        }
+        let result = query.execute(&mut *tx).await?;
         if result.rows_affected() == 0 {
             // The row is there (read above, under the lock): the guard refused.
             return Err(StoreError::Conflict(DOMAIN_OVERLAP.to_owned()));
@@ -260,5 +295,73 @@ impl Store {
         }
         let row = query.fetch_optional(&self.pool).await?;
         row.as_ref().map(domain_from_row).transpose()
+    }
+}
+
+/// What the routing table keeps of a verified, discovery-enabled claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedClaim {
+    pub domain: String,
+    pub organization_id: String,
+    pub connection_id: Option<String>,
+    pub include_subdomains: bool,
+}
+
+const ROUTED_COLUMNS: &str = "domain, organization_id, connection_id, include_subdomains";
+const ROUTES: &str = "status = 'verified' and use_for_organization_discovery = $1";
+
+fn routed_from_row(row: &AnyRow) -> StoreResult<RoutedClaim> {
+    Ok(RoutedClaim {
+        domain: row.try_get("domain")?,
+        organization_id: row.try_get("organization_id")?,
+        connection_id: row.try_get("connection_id")?,
+        include_subdomains: get_bool(row, "include_subdomains")?,
+    })
+}
+
+impl Store {
+    /// The routing claims after `after` (by domain, in the database's
+    /// order), at most `limit`: the routing table loads a page at a time
+    /// on the unique key, so a million claims never make one result.
+    pub async fn routed_claims_page(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<RoutedClaim>> {
+        let rows = sqlx::query(&format!(
+            "select {ROUTED_COLUMNS} from discovery_domains where domain > $2 and {ROUTES} \
+             order by domain limit $3"
+        ))
+        .bind(true)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(routed_from_row).collect()
+    }
+
+    /// The claim of exactly `domain`, if it routes (verified, used for discovery).
+    pub async fn routed_claim(&self, domain: &str) -> StoreResult<Option<RoutedClaim>> {
+        let row = sqlx::query(&format!(
+            "select {ROUTED_COLUMNS} from discovery_domains where domain = $2 and {ROUTES}"
+        ))
+        .bind(true)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(routed_from_row).transpose()
+    }
+
+    /// The routing claims bound to a connection (an index holds just
+    /// these): what a connection's change can reroute.
+    pub async fn routed_claims_bound_to_connections(&self) -> StoreResult<Vec<RoutedClaim>> {
+        let rows = sqlx::query(&format!(
+            "select {ROUTED_COLUMNS} from discovery_domains \
+             where connection_id is not null and {ROUTES}"
+        ))
+        .bind(true)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(routed_from_row).collect()
     }
 }

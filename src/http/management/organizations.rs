@@ -361,12 +361,24 @@ async fn organization_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:organizations")?;
+    // Its domains go with it: each is a routing change of its own.
+    let domains = state
+        .store
+        .list_discovery_domains(&id, &crate::store::Page::all())
+        .await?;
     state
         .store
         .delete_organization(&id)
         .await
         .map_err(organization_not_found)?;
     state.cached_data_changed(Change::Organizations).await;
+    for claim in domains {
+        state
+            .cached_data_changed(Change::DiscoveryDomain {
+                domain: claim.domain,
+            })
+            .await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
