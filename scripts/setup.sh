@@ -25,8 +25,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # README's Management API commands.
 build_pkgs=(pkg-config libssl-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl libclang-dev clang xmlsec1 curl jq)
 # postgresql: server binaries for scripts/postgres.sh; chromium: browser tests (playwright-core);
-# python3-venv: the venv Schemathesis is installed into (tests/schemathesis/run.sh).
-test_pkgs=(postgresql chromium python3-venv)
+# python3-venv: the venv Schemathesis is installed into (tests/schemathesis/run.sh);
+# dnsmasq-base: the DNS server on loopback that serves discovery domains' TXT records (the
+# binary alone, no system service).
+test_pkgs=(postgresql chromium python3-venv dnsmasq-base)
 
 wanted=("${build_pkgs[@]}")
 if [[ $group == test ]]; then

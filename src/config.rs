@@ -122,6 +122,18 @@ pub struct ServeArgs {
     /// alone, not the public one [default: not served].
     #[arg(long, env = "SWITCHYARD_METRICS_LISTEN", value_name = "ADDR:PORT")]
     pub metrics_listen: Option<SocketAddr>,
+    /// The DNS server that discovery domains' TXT records are looked up at
+    /// [default: the system's resolvers, from /etc/resolv.conf].
+    #[arg(long, env = "SWITCHYARD_DNS_RESOLVER", value_name = "ADDR:PORT")]
+    pub dns_resolver: Option<SocketAddr>,
+    /// Days the TXT record of a discovery domain verified by DNS may be
+    /// missing before the domain is demoted to pending [default: 7].
+    #[arg(
+        long,
+        env = "SWITCHYARD_DOMAIN_VERIFICATION_GRACE_DAYS",
+        value_name = "DAYS"
+    )]
+    pub domain_verification_grace_days: Option<u64>,
 }
 
 /// How log lines are written.
@@ -153,6 +165,14 @@ struct FileConfig {
     outbound: Option<FileOutbound>,
     metrics: Option<FileMetrics>,
     log: Option<FileLog>,
+    dns: Option<FileDns>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDns {
+    resolver: Option<SocketAddr>,
+    grace_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,6 +262,31 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Where `/metrics` is served (plain HTTP), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// How discovery domains are verified.
+    pub dns: DnsConfig,
+}
+
+/// DNS verification of discovery domains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Where TXT records are looked up; `None`: the system's resolvers.
+    pub resolver: Option<SocketAddr>,
+    /// How long the record of a domain verified by DNS may be missing
+    /// before the domain is demoted to pending.
+    pub grace: Duration,
+    /// Whether this node runs the periodic pass (tests run it themselves,
+    /// so that none runs behind their back).
+    pub periodic_checks: bool,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            resolver: None,
+            grace: crate::flows::domain_verification::DEFAULT_GRACE,
+            periodic_checks: true,
+        }
+    }
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
@@ -388,7 +433,21 @@ impl Config {
         let metrics_listen = args
             .metrics_listen
             .or(file.metrics.and_then(|metrics| metrics.listen));
+        let file_dns = file.dns.unwrap_or_default();
+        let grace_days = args
+            .domain_verification_grace_days
+            .or(file_dns.grace_days)
+            .unwrap_or(7);
+        if grace_days == 0 {
+            bail!("the domain verification grace period must be at least 1 day");
+        }
+        let dns = DnsConfig {
+            resolver: args.dns_resolver.or(file_dns.resolver),
+            grace: Duration::from_secs(grace_days.saturating_mul(24 * 3600)),
+            periodic_checks: true,
+        };
         Ok(Config {
+            dns,
             metrics_listen,
             key_encryption_key,
             connection_limits,

@@ -40,6 +40,9 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often the samlp connections' IdPs are refreshed and their
 /// certificates' expiry checked without waiting for a login.
 const IDP_UPKEEP_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often each node looks for discovery domains whose DNS check is due
+/// (each domain's own spacing says when it is).
+const DOMAIN_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -53,6 +56,8 @@ pub struct Application {
     /// Other nodes' changes (PostgreSQL), listened to from the start so
     /// that none sent once `build` returns is missed.
     changes: Option<store::ChangeListener>,
+    /// Whether it runs the periodic pass over discovery domains' DNS records.
+    periodic_domain_checks: bool,
     /// What start-up has to tell the operator (dev certificate, demo tenant).
     pub banner: StartupBanner,
 }
@@ -210,6 +215,10 @@ impl Application {
             clock,
             store,
             routing,
+            domain_verifier: flows::domain_verification::DomainVerifier::new(
+                config.dns.resolver,
+                config.dns.grace,
+            ),
             keys,
             clients: cache::ClientCache::new(&metrics),
             organizations: cache::OrganizationCache::new(&metrics),
@@ -230,6 +239,7 @@ impl Application {
             tls,
             limits: config.connection_limits,
             changes,
+            periodic_domain_checks: config.dns.periodic_checks,
             banner,
         })
     }
@@ -332,6 +342,21 @@ impl Application {
                 .await;
             }
         });
+        let domain_state = self.state.clone();
+        let periodic_domain_checks = self.periodic_domain_checks;
+        let domain_upkeep = tokio::spawn(async move {
+            if !periodic_domain_checks {
+                return;
+            }
+            let mut interval = tokio::time::interval(DOMAIN_CHECK_INTERVAL);
+            loop {
+                interval.tick().await;
+                let pass = flows::domain_verification::check_due_domains(&domain_state).await;
+                if pass.checked > 0 {
+                    tracing::debug!(?pass, "discovery domains checked");
+                }
+            }
+        });
         let follower = self
             .changes
             .map(|changes| tokio::spawn(follow_changes(self.state.clone(), changes)));
@@ -368,6 +393,7 @@ impl Application {
         reloader.abort();
         purger.abort();
         idp_upkeep.abort();
+        domain_upkeep.abort();
         if let Some(follower) = follower {
             follower.abort();
         }

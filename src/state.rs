@@ -79,6 +79,8 @@ pub struct AppInner {
     pub settings: SettingsCache,
     /// Verified domains → organization and connection (home-realm discovery).
     pub routing: crate::routing::RoutingTable,
+    /// Discovery domains' TXT lookups and grace period.
+    pub domain_verifier: crate::flows::domain_verification::DomainVerifier,
     /// What `/metrics` reports, counted into as requests are served.
     pub metrics: crate::metrics::Metrics,
     /// Every request the server makes (back-channel logout tokens), to

@@ -205,6 +205,7 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             ..Default::default()
         },
         key_encryption_key: Default::default(),
+        dns: Default::default(),
         outbound: Default::default(),
         metrics_listen: None,
     };

@@ -288,6 +288,7 @@ async fn serve(
         connection_limits: Default::default(),
         key_encryption_key: Default::default(),
         outbound: Default::default(),
+        dns: Default::default(),
         metrics_listen: None,
     };
     let app = Application::build(config).await?;

@@ -53,6 +53,26 @@ pub struct DiscoveryDomain {
     pub connection_id: Option<String>,
     /// The claim covers every name below `domain` too.
     pub include_subdomains: bool,
+    /// Verified because its TXT record was found, so re-checks may demote
+    /// it; false for a domain the tenant admin vouched for (never demoted
+    /// by DNS) and for a pending one.
+    pub verified_by_dns: bool,
+    pub check: DomainCheck,
+}
+
+/// Where DNS verification of a domain stands (all times Unix milliseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DomainCheck {
+    /// The last lookup of its TXT record.
+    pub last_checked_at: Option<i64>,
+    /// When the periodic pass looks next; `None`: at its next run.
+    pub next_check_at: Option<i64>,
+    /// The first lookup of the current run that did not find the record;
+    /// `None` while it is found. The grace period counts from here.
+    pub missing_since: Option<i64>,
+    /// Why the last check did not find the record, or why the domain was
+    /// demoted, in plain words.
+    pub reason: Option<String>,
 }
 
 impl DiscoveryDomain {
@@ -70,12 +90,82 @@ impl DiscoveryDomain {
             ),
             connection_id: None,
             include_subdomains: false,
+            verified_by_dns: false,
+            check: DomainCheck::default(),
         }
     }
 
     pub fn verification_host(&self) -> String {
-        format!("{VERIFICATION_LABEL}.{}", self.domain)
+        verification_host(&self.domain)
     }
+}
+
+/// The TXT record's name for the normalized `domain`.
+pub fn verification_host(domain: &str) -> String {
+    format!("{VERIFICATION_LABEL}.{domain}")
+}
+
+/// An organization's claim of a domain another organization holds, with a
+/// token of its own: once that token is found at the domain's verification
+/// host, the claim takes the domain over, verified (same id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainTransfer {
+    pub id: String,
+    pub organization_id: String,
+    /// Normalized, as [`DiscoveryDomain::domain`].
+    pub domain: String,
+    pub verification_txt: String,
+    /// What the domain gets once transferred.
+    pub use_for_organization_discovery: bool,
+    pub include_subdomains: bool,
+    pub last_checked_at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+impl DomainTransfer {
+    /// A transfer claim of `domain` by `organization_id`, with its own token.
+    pub fn new(organization_id: &str, domain: String) -> Self {
+        let fresh = DiscoveryDomain::new(organization_id, domain);
+        DomainTransfer {
+            id: fresh.id,
+            organization_id: fresh.organization_id,
+            domain: fresh.domain,
+            verification_txt: fresh.verification_txt,
+            use_for_organization_discovery: true,
+            include_subdomains: false,
+            last_checked_at: None,
+            reason: None,
+        }
+    }
+
+    /// The domain as it is once transferred: its new owner's, verified by DNS.
+    pub fn into_domain(self, now: i64, next_check_at: i64) -> DiscoveryDomain {
+        DiscoveryDomain {
+            id: self.id,
+            organization_id: self.organization_id,
+            domain: self.domain,
+            status: DomainStatus::Verified,
+            use_for_organization_discovery: self.use_for_organization_discovery,
+            verification_txt: self.verification_txt,
+            connection_id: None,
+            include_subdomains: self.include_subdomains,
+            verified_by_dns: true,
+            check: DomainCheck {
+                last_checked_at: Some(now),
+                next_check_at: Some(next_check_at),
+                missing_since: None,
+                reason: None,
+            },
+        }
+    }
+}
+
+/// Whether the normalized `domain` is a public suffix (`co.uk`, `com.au`,
+/// `github.io`…: names under which unrelated parties register theirs), by
+/// the Public Suffix List the `psl` crate ships. No organization may claim
+/// one: it would capture every registrant's users.
+pub fn is_public_suffix(domain: &str) -> bool {
+    psl::suffix_str(domain) == Some(domain)
 }
 
 /// The one form of a domain Switchyard stores and compares: IDNA ASCII
@@ -253,6 +343,36 @@ mod tests {
                 .map_or(entry.to_owned(), |n| format!("{n}.com"));
             assert_eq!(normalize(&name).unwrap(), name, "{entry}");
         }
+    }
+
+    #[test]
+    fn public_suffixes_are_recognized() {
+        for suffix in ["co.uk", "com.au", "github.io", "org.uk", "blogspot.com"] {
+            assert!(is_public_suffix(suffix), "{suffix}");
+        }
+        for domain in [
+            "example.co.uk",
+            "acme.github.io",
+            "example.com",
+            "acme.test",
+            "eu.example.com.au",
+        ] {
+            assert!(!is_public_suffix(domain), "{domain}");
+        }
+    }
+
+    #[test]
+    fn a_transfer_lands_verified_by_dns_with_its_own_token() {
+        let held = DiscoveryDomain::new("org_old", "example.com".into());
+        let transfer = DomainTransfer::new("org_new", "example.com".into());
+        assert_ne!(transfer.verification_txt, held.verification_txt);
+        let id = transfer.id.clone();
+        let landed = transfer.into_domain(1_000, 2_000);
+        assert_eq!(landed.id, id);
+        assert_eq!(landed.organization_id, "org_new");
+        assert_eq!(landed.status, DomainStatus::Verified);
+        assert!(landed.verified_by_dns);
+        assert_eq!(landed.check.next_check_at, Some(2_000));
     }
 
     #[test]

@@ -236,6 +236,17 @@ pub const CONSTRAINTS: &[Constraint] = &[
         &["name"],
     ),
     unique(
+        "discovery_domain_transfers_pkey",
+        "discovery_domain_transfers",
+        &["id"],
+    ),
+    // One transfer claim per organization and domain: its 409 names the domain.
+    unique(
+        "discovery_domain_transfers_domain_key",
+        "discovery_domain_transfers",
+        &["organization_id", "domain"],
+    ),
+    unique(
         "saml_session_subjects_pkey",
         "saml_session_subjects",
         &["session_id"],

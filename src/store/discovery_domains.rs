@@ -5,7 +5,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Page, Store, StoreError, StoreResult, expect_one, get_bool};
-use crate::model::domain::{DiscoveryDomain, DomainStatus, names_on_path};
+use crate::model::domain::{
+    DiscoveryDomain, DomainCheck, DomainStatus, DomainTransfer, names_on_path,
+};
 
 /// The conflict of a claim under another organization's `include_subdomains`
 /// domain, or of an `include_subdomains` claim above another organization's
@@ -13,8 +15,17 @@ use crate::model::domain::{DiscoveryDomain, DomainStatus, names_on_path};
 /// update) found such a claim and wrote nothing.
 pub const DOMAIN_OVERLAP: &str = "discovery_domains_overlap";
 
-const COLUMNS: &str = "id, organization_id, domain, status, use_for_organization_discovery, \
+/// The columns a claim writes.
+const CLAIM_COLUMNS: &str = "id, organization_id, domain, status, use_for_organization_discovery, \
      verification_txt, connection_id, include_subdomains";
+
+/// Every column a domain is read from: the claim's and its DNS checks' (0019).
+const COLUMNS: &str = "id, organization_id, domain, status, use_for_organization_discovery, \
+     verification_txt, connection_id, include_subdomains, verified_by_dns, last_checked_at, \
+     next_check_at, missing_since, verification_reason";
+
+const TRANSFER_COLUMNS: &str = "id, organization_id, domain, verification_txt, \
+     use_for_organization_discovery, include_subdomains, last_checked_at, verification_reason";
 
 /// The domain spelled backwards, as `reversed_domain` holds it: the names
 /// below `example.com` are the rows whose `reversed_domain` starts with
@@ -76,6 +87,26 @@ fn domain_from_row(row: &AnyRow) -> StoreResult<DiscoveryDomain> {
         verification_txt: row.try_get("verification_txt")?,
         connection_id: row.try_get("connection_id")?,
         include_subdomains: get_bool(row, "include_subdomains")?,
+        verified_by_dns: get_bool(row, "verified_by_dns")?,
+        check: DomainCheck {
+            last_checked_at: row.try_get("last_checked_at")?,
+            next_check_at: row.try_get("next_check_at")?,
+            missing_since: row.try_get("missing_since")?,
+            reason: row.try_get("verification_reason")?,
+        },
+    })
+}
+
+fn transfer_from_row(row: &AnyRow) -> StoreResult<DomainTransfer> {
+    Ok(DomainTransfer {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        domain: row.try_get("domain")?,
+        verification_txt: row.try_get("verification_txt")?,
+        use_for_organization_discovery: get_bool(row, "use_for_organization_discovery")?,
+        include_subdomains: get_bool(row, "include_subdomains")?,
+        last_checked_at: row.try_get("last_checked_at")?,
+        reason: row.try_get("verification_reason")?,
     })
 }
 
@@ -113,7 +144,7 @@ impl Store {
         let mut tx = self.begin_claim(&domain.domain).await?;
         let (guard, guard_binds) = no_overlap(&domain.domain, domain.include_subdomains, 11);
         let sql = format!(
-            "insert into discovery_domains ({COLUMNS}, created_at, updated_at, reversed_domain) \
+            "insert into discovery_domains ({CLAIM_COLUMNS}, created_at, updated_at, reversed_domain) \
              select $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10 where {guard}"
         );
         let mut query = sqlx::query(&sql)
@@ -363,5 +394,263 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(routed_from_row).collect()
+    }
+}
+
+/// A transfer done: the domain as its new owner holds it, and the
+/// organization it was taken from (`None`: nobody held it any more).
+#[derive(Debug, Clone)]
+pub struct TransferredDomain {
+    pub domain: DiscoveryDomain,
+    pub previous_owner: Option<String>,
+}
+
+impl Store {
+    /// Writes what a DNS check of `before` found (`after`'s status,
+    /// `verified_by_dns` and check fields), unless the domain's status
+    /// changed meanwhile (a tenant admin's write wins): whether it wrote.
+    /// A status is no claim, so this needs no claim lock.
+    pub async fn record_discovery_domain_check(
+        &self,
+        before: &DiscoveryDomain,
+        after: &DiscoveryDomain,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "update discovery_domains set status = $3, verified_by_dns = $4, \
+             last_checked_at = $5, next_check_at = $6, missing_since = $7, \
+             verification_reason = $8, updated_at = $9 \
+             where id = $1 and organization_id = $2 and status = $10 and verified_by_dns = $11",
+        )
+        .bind(&before.id)
+        .bind(&before.organization_id)
+        .bind(after.status.as_str())
+        .bind(after.verified_by_dns)
+        .bind(after.check.last_checked_at)
+        .bind(after.check.next_check_at)
+        .bind(after.check.missing_since)
+        .bind(&after.check.reason)
+        .bind(self.now_millis())
+        .bind(before.status.as_str())
+        .bind(before.verified_by_dns)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// After a tenant admin set a domain's status: verified is their word
+    /// (never demoted by DNS), pending is checked at the next pass.
+    pub async fn set_discovery_domain_vouched(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update discovery_domains set verified_by_dns = $3, next_check_at = null, \
+             missing_since = null, verification_reason = null where organization_id = $1 and id = $2",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .bind(false)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    /// Up to `limit` domains the periodic pass should look up at `now`:
+    /// pending ones and those verified by DNS, whose next check is due,
+    /// most overdue first.
+    pub async fn due_discovery_domains(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<DiscoveryDomain>> {
+        let rows = sqlx::query(&format!(
+            "select {COLUMNS} from discovery_domains \
+             where (status = 'pending' or verified_by_dns = $1) \
+             and (next_check_at is null or next_check_at <= $2) \
+             order by coalesce(next_check_at, 0), id limit $3"
+        ))
+        .bind(true)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(domain_from_row).collect()
+    }
+
+    /// Takes the due check of `domain` (as [`Store::due_discovery_domains`]
+    /// read it) for this node until `until`: false when another node took
+    /// it first, so two nodes never look up one domain in one pass.
+    pub async fn take_discovery_domain_check(
+        &self,
+        domain: &DiscoveryDomain,
+        until: i64,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "update discovery_domains set next_check_at = $2 \
+             where id = $1 and coalesce(next_check_at, -1) = $3",
+        )
+        .bind(&domain.id)
+        .bind(until)
+        .bind(domain.check.next_check_at.unwrap_or(-1))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records an organization's claim to take over a domain another
+    /// organization holds. `Conflict("discovery_domain_transfers_domain_key")`
+    /// when it has one for the domain already.
+    pub async fn insert_domain_transfer(&self, transfer: &DomainTransfer) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "insert into discovery_domain_transfers ({TRANSFER_COLUMNS}, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&transfer.id)
+        .bind(&transfer.organization_id)
+        .bind(&transfer.domain)
+        .bind(&transfer.verification_txt)
+        .bind(transfer.use_for_organization_discovery)
+        .bind(transfer.include_subdomains)
+        .bind(transfer.last_checked_at)
+        .bind(&transfer.reason)
+        .bind(self.now_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_domain_transfer(
+        &self,
+        organization_id: &str,
+        id: &str,
+    ) -> StoreResult<DomainTransfer> {
+        select_transfer(&self.pool, organization_id, id).await
+    }
+
+    /// What the last lookup for a transfer claim found.
+    pub async fn record_domain_transfer_check(
+        &self,
+        organization_id: &str,
+        id: &str,
+        checked_at: i64,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "update discovery_domain_transfers set last_checked_at = $3, verification_reason = $4 \
+             where organization_id = $1 and id = $2",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .bind(checked_at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    /// Withdraws a transfer claim.
+    pub async fn delete_domain_transfer(&self, organization_id: &str, id: &str) -> StoreResult<()> {
+        let result = sqlx::query(
+            "delete from discovery_domain_transfers where organization_id = $1 and id = $2",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        expect_one(result)
+    }
+
+    /// Completes a transfer claim whose token was found: in one transaction
+    /// on the claim path (the names on the domain's path locked as a claim
+    /// locks them), whoever holds the domain loses it and the claiming
+    /// organization holds it, verified by DNS, with the claim's id; the
+    /// claim is gone. Refused, changing nothing, with
+    /// `Conflict(DOMAIN_OVERLAP)` when the new claim breaks the subdomain
+    /// rules (another organization's `include_subdomains` domain above it,
+    /// or, including subdomains, another's domain below it); `NotFound`
+    /// when the claim was withdrawn meanwhile.
+    pub async fn complete_domain_transfer(
+        &self,
+        organization_id: &str,
+        id: &str,
+        next_check_at: i64,
+    ) -> StoreResult<TransferredDomain> {
+        let name = self.get_domain_transfer(organization_id, id).await?.domain;
+        let mut tx = self.begin_claim(&name).await?;
+        let transfer = select_transfer(&mut *tx, organization_id, id).await?;
+        let now = self.now_millis();
+        let previous_owner: Option<String> = sqlx::query(
+            "delete from discovery_domains where domain = $1 returning organization_id",
+        )
+        .bind(&transfer.domain)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| row.try_get("organization_id"))
+        .transpose()?;
+        let domain = transfer.into_domain(now, next_check_at);
+        let (guard, guard_binds) = no_overlap(&domain.domain, domain.include_subdomains, 13);
+        let sql = format!(
+            "insert into discovery_domains ({CLAIM_COLUMNS}, verified_by_dns, last_checked_at, \
+             next_check_at, created_at, updated_at, reversed_domain) \
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $10, $12 where {guard}"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&domain.id)
+            .bind(&domain.organization_id)
+            .bind(&domain.domain)
+            .bind(domain.status.as_str())
+            .bind(domain.use_for_organization_discovery)
+            .bind(&domain.verification_txt)
+            .bind(&domain.connection_id)
+            .bind(domain.include_subdomains)
+            .bind(domain.verified_by_dns)
+            .bind(now)
+            .bind(next_check_at)
+            .bind(reversed(&domain.domain));
+        for value in guard_binds {
+            query = query.bind(value);
+        }
+        let result = query.execute(&mut *tx).await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(DOMAIN_OVERLAP.to_owned()));
+        }
+        sqlx::query("delete from discovery_domain_transfers where id = $1")
+            .bind(&domain.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(TransferredDomain {
+            domain,
+            previous_owner,
+        })
+    }
+}
+
+async fn select_transfer<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    organization_id: &str,
+    id: &str,
+) -> StoreResult<DomainTransfer> {
+    let row = sqlx::query(&format!(
+        "select {TRANSFER_COLUMNS} from discovery_domain_transfers \
+         where organization_id = $1 and id = $2"
+    ))
+    .bind(organization_id)
+    .bind(id)
+    .fetch_one(executor)
+    .await?;
+    transfer_from_row(&row)
+}
+
+impl Store {
+    /// The organization holding the normalized `domain` itself, if any.
+    pub async fn discovery_domain_holder(&self, domain: &str) -> StoreResult<Option<String>> {
+        sqlx::query("select organization_id from discovery_domains where domain = $1")
+            .bind(domain)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("organization_id").map_err(StoreError::from))
+            .transpose()
     }
 }

@@ -16,6 +16,7 @@ mod connections;
 mod consent;
 mod cors;
 mod discovery_domains;
+mod domain_verification;
 mod federation;
 mod identities;
 mod keys;

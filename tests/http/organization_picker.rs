@@ -297,7 +297,10 @@ async fn auto_joins_when_picked(backend: Backend) {
     let b = browser();
     let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
     let next = log_in(&app, &b, start, "vera@acme.example", PASSWORD).await;
-    assert!(next.starts_with("http://localhost:3000/callback?code="), "{next}");
+    assert!(
+        next.starts_with("http://localhost:3000/callback?code="),
+        "{next}"
+    );
 }
 
 async fn suggest_joins_after_a_confirmation(backend: Backend) {

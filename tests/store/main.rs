@@ -30,6 +30,7 @@ mod support;
 mod clients;
 mod connections;
 mod discovery_domains;
+mod domain_verification;
 mod foreign_keys;
 mod grants;
 mod identities;

@@ -86,6 +86,11 @@ pub fn test_config(dir: &Path, database_url: String) -> Config {
         key_encryption_key: Default::default(),
         outbound: Default::default(),
         metrics_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        // No DNS pass behind a test's back: tests that want one run it.
+        dns: switchyard::config::DnsConfig {
+            periodic_checks: false,
+            ..Default::default()
+        },
     }
 }
 

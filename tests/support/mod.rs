@@ -5,6 +5,7 @@
 
 mod app;
 mod database;
+pub mod dns;
 pub mod oidc;
 pub mod openapi;
 mod store;

@@ -1,7 +1,9 @@
 //! `/organizations/{id}/discovery-domains`: the email domains an
 //! organization claims for home-realm discovery, in Auth0's shape (the
 //! `auth0` SDK's `organizations.discoveryDomains`), with Switchyard's
-//! `connection_id` and `include_subdomains`.
+//! `connection_id` and `include_subdomains`; `POST …/{id}/verify` looks
+//! the domain's TXT record up now, and a create with `transfer: true`
+//! records a claim to take over a domain another organization holds.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,8 +16,10 @@ use utoipa_axum::routes;
 use super::organizations::organization_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
 use crate::cache::Change;
+use crate::clock::rfc3339_from_millis;
+use crate::flows::domain_verification::{self, TransferCheck};
 use crate::http::error::{ApiError, ApiErrorBody};
-use crate::model::domain::{self, DiscoveryDomain, DomainStatus};
+use crate::model::domain::{self, DiscoveryDomain, DomainStatus, DomainTransfer};
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -28,6 +32,17 @@ pub fn router() -> OpenApiRouter<AppState> {
             discovery_domain_delete
         ))
         .routes(routes!(discovery_domain_by_name_get))
+        .routes(routes!(discovery_domain_verify))
+}
+
+/// What a verified domain's status rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifiedBy {
+    /// Its TXT record was found; re-checks may demote it.
+    Dns,
+    /// The tenant admin set it verified; DNS never demotes it.
+    Admin,
 }
 
 /// A discovery domain as the API returns it.
@@ -45,10 +60,26 @@ pub struct DiscoveryDomainBody {
     pub connection_id: Option<String>,
     /// The claim covers every subdomain too.
     pub include_subdomains: bool,
+    /// What a `verified` status rests on; `null` while pending.
+    pub verified_by: Option<VerifiedBy>,
+    /// When its TXT record was last looked up (RFC 3339); `null`: never.
+    pub last_checked_at: Option<String>,
+    /// Why the last lookup did not verify it, or why it was demoted, in
+    /// plain words (no record, wrong token, DNS failure); `null` otherwise.
+    pub verification_reason: Option<String>,
+    /// A claim to take over a domain another organization holds: its own
+    /// `verification_txt` published at `verification_host` and verified
+    /// (`POST …/verify`) moves the domain to this organization.
+    pub transfer: bool,
 }
 
 impl From<DiscoveryDomain> for DiscoveryDomainBody {
     fn from(d: DiscoveryDomain) -> Self {
+        let verified_by = match (d.status, d.verified_by_dns) {
+            (DomainStatus::Pending, _) => None,
+            (DomainStatus::Verified, true) => Some(VerifiedBy::Dns),
+            (DomainStatus::Verified, false) => Some(VerifiedBy::Admin),
+        };
         DiscoveryDomainBody {
             verification_host: d.verification_host(),
             id: d.id,
@@ -58,6 +89,29 @@ impl From<DiscoveryDomain> for DiscoveryDomainBody {
             verification_txt: d.verification_txt,
             connection_id: d.connection_id,
             include_subdomains: d.include_subdomains,
+            verified_by,
+            last_checked_at: d.check.last_checked_at.map(rfc3339_from_millis),
+            verification_reason: d.check.reason,
+            transfer: false,
+        }
+    }
+}
+
+impl From<DomainTransfer> for DiscoveryDomainBody {
+    fn from(t: DomainTransfer) -> Self {
+        DiscoveryDomainBody {
+            verification_host: domain::verification_host(&t.domain),
+            id: t.id,
+            domain: t.domain,
+            status: DomainStatus::Pending,
+            use_for_organization_discovery: t.use_for_organization_discovery,
+            verification_txt: t.verification_txt,
+            connection_id: None,
+            include_subdomains: t.include_subdomains,
+            verified_by: None,
+            last_checked_at: t.last_checked_at.map(rfc3339_from_millis),
+            verification_reason: t.reason,
+            transfer: true,
         }
     }
 }
@@ -76,6 +130,12 @@ pub struct CreateDiscoveryDomainBody {
     pub connection_id: Option<String>,
     /// Default false.
     pub include_subdomains: Option<bool>,
+    /// Default false: a domain another organization holds is a 409. True:
+    /// such a domain is answered with a transfer claim (`transfer: true`,
+    /// a token of its own) that `POST …/verify` completes once the token is
+    /// published at `verification_host`; a domain nobody holds is claimed
+    /// as usual. Not with `status: verified` nor `connection_id`.
+    pub transfer: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -127,12 +187,18 @@ fn connection_not_enabled() -> ApiError {
 }
 
 /// The domain in the form Switchyard stores, refused (400) when it is not
-/// a hostname or is a public mail domain.
+/// a hostname, is a public mail domain or is a public suffix.
 fn claimable(input: &str) -> Result<String, ApiError> {
     let normalized = domain::normalize(input)?;
     if domain::is_public_email_domain(&normalized) {
         return Err(ApiError::bad_request(format!(
             "Payload validation error: {normalized} is a public email domain and cannot be claimed"
+        )));
+    }
+    if domain::is_public_suffix(&normalized) {
+        return Err(ApiError::bad_request(format!(
+            "Payload validation error: {normalized} is a public suffix (names under it belong \
+             to unrelated registrants) and cannot be claimed"
         )));
     }
     Ok(normalized)
@@ -176,18 +242,59 @@ async fn discovery_domains_post(
         .await
         .map_err(organization_not_found)?;
     let mut claim = DiscoveryDomain::new(&id, claimable(&body.domain)?);
+    let transfer = body.transfer.unwrap_or(false);
+    if transfer && body.status == Some(DomainStatus::Verified) {
+        return Err(ApiError::bad_request(
+            "Payload validation error: a transfer is verified by its DNS record; status cannot be verified",
+        ));
+    }
+    if transfer && body.connection_id.is_some() {
+        return Err(ApiError::bad_request(
+            "Payload validation error: a transfer takes no connection_id; set it once the domain is transferred",
+        ));
+    }
     check_connection(&state, &id, body.connection_id.as_deref()).await?;
     claim.connection_id = body.connection_id;
     claim.status = body.status.unwrap_or(DomainStatus::Pending);
     claim.use_for_organization_discovery = body.use_for_organization_discovery.unwrap_or(true);
     claim.include_subdomains = body.include_subdomains.unwrap_or(false);
-    state
-        .store
-        .insert_discovery_domain(&claim)
-        .await
-        .map_err(|e| claim_refused(e, &claim.domain))?;
+    match state.store.insert_discovery_domain(&claim).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) if transfer => {
+            let transfer = claim_transfer(&state, claim).await?;
+            return Ok((StatusCode::CREATED, Json(transfer.into())));
+        }
+        Err(e) => return Err(claim_refused(e, &claim.domain)),
+    }
     routing_changed(&state, &claim.domain).await;
     Ok((StatusCode::CREATED, Json(claim.into())))
+}
+
+/// The transfer claim of a domain that `claim`'s organization could not
+/// claim: only of a domain another organization holds itself (not one that
+/// overlaps another's, nor its own); else the usual 409.
+async fn claim_transfer(
+    state: &AppState,
+    claim: DiscoveryDomain,
+) -> Result<DomainTransfer, ApiError> {
+    let conflict = || claim_refused(StoreError::Conflict(String::new()), &claim.domain);
+    match state.store.discovery_domain_holder(&claim.domain).await? {
+        Some(holder) if holder != claim.organization_id => {}
+        _ => return Err(conflict()),
+    }
+    let mut transfer = DomainTransfer::new(&claim.organization_id, claim.domain.clone());
+    transfer.id = claim.id.clone();
+    transfer.use_for_organization_discovery = claim.use_for_organization_discovery;
+    transfer.include_subdomains = claim.include_subdomains;
+    match state.store.insert_domain_transfer(&transfer).await {
+        Ok(()) => Ok(transfer),
+        Err(StoreError::Conflict(_)) => Err(ApiError::conflict(format!(
+            "This organization already has a transfer claim of the domain {}",
+            claim.domain
+        ))),
+        Err(StoreError::MissingReference) => Err(organization_not_found(StoreError::NotFound)),
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/discovery-domains", tag = "organizations",
@@ -227,12 +334,18 @@ async fn discovery_domain_get(
     Path((id, domain_id)): Path<(String, String)>,
 ) -> Result<Json<DiscoveryDomainBody>, ApiError> {
     auth.require("read:organization_discovery_domains")?;
-    let found = state
-        .store
-        .get_discovery_domain(&id, &domain_id)
-        .await
-        .map_err(domain_not_found)?;
-    Ok(Json(found.into()))
+    match state.store.get_discovery_domain(&id, &domain_id).await {
+        Ok(found) => Ok(Json(found.into())),
+        Err(StoreError::NotFound) => {
+            let transfer = state
+                .store
+                .get_domain_transfer(&id, &domain_id)
+                .await
+                .map_err(domain_not_found)?;
+            Ok(Json(transfer.into()))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v2/organizations/{id}/discovery-domains/name/{discovery_domain}", tag = "organizations",
@@ -296,6 +409,22 @@ async fn discovery_domain_patch(
             StoreError::NotFound => domain_not_found(e),
             other => claim_refused(other, &current.domain),
         })??;
+    let updated = if body.status.is_some() {
+        // The admin's word: verified is never demoted by DNS; pending is
+        // looked up again at the next pass.
+        state
+            .store
+            .set_discovery_domain_vouched(&id, &domain_id)
+            .await
+            .map_err(domain_not_found)?;
+        state
+            .store
+            .get_discovery_domain(&id, &domain_id)
+            .await
+            .map_err(domain_not_found)?
+    } else {
+        updated
+    };
     routing_changed(&state, &updated.domain).await;
     Ok(Json(updated.into()))
 }
@@ -309,11 +438,19 @@ async fn discovery_domain_delete(
     Path((id, domain_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:organization_discovery_domains")?;
-    let claim = state
-        .store
-        .get_discovery_domain(&id, &domain_id)
-        .await
-        .map_err(domain_not_found)?;
+    let claim = match state.store.get_discovery_domain(&id, &domain_id).await {
+        Ok(claim) => claim,
+        Err(StoreError::NotFound) => {
+            // A transfer claim, withdrawn: routing never saw it.
+            state
+                .store
+                .delete_domain_transfer(&id, &domain_id)
+                .await
+                .map_err(domain_not_found)?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        Err(other) => return Err(other.into()),
+    };
     state
         .store
         .delete_discovery_domain(&id, &domain_id)
@@ -321,6 +458,38 @@ async fn discovery_domain_delete(
         .map_err(domain_not_found)?;
     routing_changed(&state, &claim.domain).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v2/organizations/{id}/discovery-domains/{discovery_domain_id}/verify", tag = "organizations",
+    params(("id" = String, Path), ("discovery_domain_id" = String, Path)),
+    responses((status = 200, description = "The domain after the lookup: `verified` when its `verification_txt` is a TXT string at `verification_host`, else `verification_reason` says why; a transfer claim found is the transferred domain", body = DiscoveryDomainBody),
+        (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+async fn discovery_domain_verify(
+    auth: ManagementAuth,
+    State(state): State<AppState>,
+    Path((id, domain_id)): Path<(String, String)>,
+) -> Result<Json<DiscoveryDomainBody>, ApiError> {
+    auth.require("update:organization_discovery_domains")?;
+    let transfer = match state.store.get_discovery_domain(&id, &domain_id).await {
+        Ok(claim) => {
+            let checked = domain_verification::verify_domain(&state, &claim)
+                .await
+                .map_err(domain_not_found)?;
+            return Ok(Json(checked.into()));
+        }
+        Err(StoreError::NotFound) => state
+            .store
+            .get_domain_transfer(&id, &domain_id)
+            .await
+            .map_err(domain_not_found)?,
+        Err(other) => return Err(other.into()),
+    };
+    match domain_verification::verify_transfer(&state, &transfer).await {
+        Ok(TransferCheck::Transferred(domain)) => Ok(Json(domain.into())),
+        Ok(TransferCheck::Pending(transfer)) => Ok(Json(transfer.into())),
+        Err(StoreError::NotFound) => Err(domain_not_found(StoreError::NotFound)),
+        Err(e) => Err(claim_refused(e, &transfer.domain)),
+    }
 }
 
 /// After a write to the claim of `domain`: every node's routing table drops it.
