@@ -175,6 +175,7 @@ async fn federated_user(app: &support::TestApp) -> String {
         picture: None,
         groups: Vec::new(),
         raw: serde_json::Map::new(),
+        tenant: switchyard::connectors::UpstreamTenant::default(),
     };
     switchyard::flows::federation::user_for_identity(&app.served_state, &connection, &identity)
         .await

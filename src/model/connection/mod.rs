@@ -90,6 +90,13 @@ impl Strategy {
         matches!(self, Strategy::Oidc | Strategy::Saml)
     }
 
+    /// The strategies whose upstream names the tenant of the person (Google
+    /// Workspace's `hd`, Entra's `tid`): one connection of them may serve
+    /// many organizations, each login going to its tenant's.
+    pub fn routes_by_upstream_tenant(self) -> bool {
+        matches!(self, Strategy::Oidc | Strategy::Google)
+    }
+
     /// Social providers: one upstream account per person, shared by every tenant.
     pub fn is_social(self) -> bool {
         matches!(
@@ -225,6 +232,10 @@ pub struct EnabledConnection {
     pub show_as_button: bool,
     pub organization_connection_name: Option<String>,
     pub organization_access_level: OrganizationAccessLevel,
+    /// The upstream tenant (Entra's `tid`) whose people log in to this
+    /// organization through this connection, when one connection serves
+    /// many organizations: unique per connection.
+    pub upstream_tenant_id: Option<String>,
 }
 
 /// The requested properties of an enabled connection, before they are checked
@@ -236,7 +247,11 @@ pub struct EnabledConnectionRequest {
     pub show_as_button: Option<bool>,
     pub organization_connection_name: Option<Option<String>>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
+    pub upstream_tenant_id: Option<Option<String>>,
 }
+
+/// The longest upstream tenant id kept (Entra's are GUIDs).
+const MAX_UPSTREAM_TENANT_ID: usize = 255;
 
 impl EnabledConnection {
     /// Applies `request` on top of `self` (for an update) and checks the rules
@@ -282,6 +297,26 @@ impl EnabledConnection {
             }
             self.organization_access_level = level;
         }
+        if let Some(tenant) = &request.upstream_tenant_id {
+            if tenant.is_some() && !strategy.routes_by_upstream_tenant() {
+                return Err(ValidationError::new(
+                    "upstream_tenant_id",
+                    "can only be set on connections an upstream tenant can decide (oidc, google-oauth2)",
+                ));
+            }
+            if let Some(tenant) = tenant {
+                if tenant.is_empty()
+                    || tenant.len() > MAX_UPSTREAM_TENANT_ID
+                    || tenant.chars().any(|c| c.is_control() || c.is_whitespace())
+                {
+                    return Err(ValidationError::new(
+                        "upstream_tenant_id",
+                        "must be 1 to 255 characters without spaces or control characters",
+                    ));
+                }
+            }
+            self.upstream_tenant_id = tenant.clone();
+        }
         if self.is_signup_enabled && !self.assign_membership_on_login {
             return Err(ValidationError::new(
                 "is_signup_enabled",
@@ -303,6 +338,7 @@ impl EnabledConnection {
             show_as_button: true,
             organization_connection_name: None,
             organization_access_level: OrganizationAccessLevel::None,
+            upstream_tenant_id: None,
         }
     }
 }
