@@ -95,6 +95,27 @@ async fn insert_enabled(
     Ok(())
 }
 
+async fn insert_organization_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org: &Organization,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
+         created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(&org.display_name)
+    .bind(org.branding.as_ref().map(to_json))
+    .bind(to_json(&org.metadata))
+    .bind(to_json(&org.inert_settings))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// A member of an organization, with the user's display fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
@@ -112,23 +133,24 @@ impl Store {
         org: &Organization,
         enabled: &[EnabledConnection],
     ) -> StoreResult<()> {
+        self.insert_organizations(&[(org.clone(), enabled.to_vec())])
+            .await
+    }
+
+    /// Inserts many organizations, each with its enabled connections, in one
+    /// transaction (a bulk import: thousands of organizations sharing one
+    /// IdP are seeded in seconds, not one round trip each).
+    pub async fn insert_organizations(
+        &self,
+        organizations: &[(Organization, Vec<EnabledConnection>)],
+    ) -> StoreResult<()> {
         let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
-             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(&org.id)
-        .bind(&org.name)
-        .bind(&org.display_name)
-        .bind(org.branding.as_ref().map(to_json))
-        .bind(to_json(&org.metadata))
-        .bind(to_json(&org.inert_settings))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for connection in enabled {
-            insert_enabled(&mut tx, connection, now).await?;
+        for (org, enabled) in organizations {
+            insert_organization_row(&mut tx, org, now).await?;
+            for connection in enabled {
+                insert_enabled(&mut tx, connection, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -128,10 +128,11 @@ pub struct EnableConnectionBody {
     pub organization_connection_name: Option<String>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
     /// Switchyard's extension for one connection shared by many
-    /// organizations (a multi-tenant Entra `oidc` or a `google-oauth2`
-    /// connection): the upstream tenant (the ID token's `tid`, or a Google
+    /// organizations (an `oidc` connection with
+    /// `options.organization_from_upstream_tenant`, e.g. multi-tenant Entra
+    /// ID): the upstream tenant (the verified ID token's `tid`, or a Google
     /// Workspace `hd`) whose people log in to this organization through
-    /// this connection. Unique per connection; `oidc` and `google-oauth2` only.
+    /// this connection. Unique per connection; `oidc` connections only.
     #[schema(example = "9188040d-6c67-4c5b-b112-36a304b66dad")]
     pub upstream_tenant_id: Option<String>,
 }

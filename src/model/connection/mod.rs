@@ -90,11 +90,13 @@ impl Strategy {
         matches!(self, Strategy::Oidc | Strategy::Saml)
     }
 
-    /// The strategies whose upstream names the tenant of the person (Google
-    /// Workspace's `hd`, Entra's `tid`): one connection of them may serve
-    /// many organizations, each login going to its tenant's.
+    /// The strategies whose verified ID token names the tenant of the person
+    /// (Entra's `tid`, Google Workspace's `hd`): one connection of them may
+    /// serve many organizations, each login going to its tenant's. (The
+    /// `google-oauth2` connector reads userinfo, not the ID token: a shared
+    /// Workspace connection is an `oidc` one to accounts.google.com.)
     pub fn routes_by_upstream_tenant(self) -> bool {
-        matches!(self, Strategy::Oidc | Strategy::Google)
+        matches!(self, Strategy::Oidc)
     }
 
     /// Social providers: one upstream account per person, shared by every tenant.
@@ -301,7 +303,7 @@ impl EnabledConnection {
             if tenant.is_some() && !strategy.routes_by_upstream_tenant() {
                 return Err(ValidationError::new(
                     "upstream_tenant_id",
-                    "can only be set on connections an upstream tenant can decide (oidc, google-oauth2)",
+                    "can only be set on oidc connections (an upstream tenant decides their organization)",
                 ));
             }
             if let Some(tenant) = tenant {
@@ -363,6 +365,46 @@ mod tests {
         for bad in ["", "-a", "a-", "a--b", "a b", "a_b", &"a".repeat(129)] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_upstream_tenant_id_only_on_oidc_connections() {
+        let base = EnabledConnection::new_default("org_a", "con_a");
+        let tenant = |id: &str| EnabledConnectionRequest {
+            upstream_tenant_id: Some(Some(id.to_owned())),
+            ..Default::default()
+        };
+        let set = base
+            .clone()
+            .apply(Strategy::Oidc, &tenant("9188040d-6c67"))
+            .unwrap();
+        assert_eq!(set.upstream_tenant_id.as_deref(), Some("9188040d-6c67"));
+        for (strategy, id) in [
+            (Strategy::Saml, "t"),
+            (Strategy::Google, "acme.example"),
+            (Strategy::Oidc, ""),
+            (Strategy::Oidc, "a b"),
+        ] {
+            let refused = base
+                .clone()
+                .apply(strategy, &tenant(id))
+                .map_err(|e| e.field);
+            assert_eq!(
+                refused,
+                Err("upstream_tenant_id".into()),
+                "{strategy:?} {id:?}"
+            );
+        }
+        let cleared = EnabledConnectionRequest {
+            upstream_tenant_id: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            set.apply(Strategy::Oidc, &cleared)
+                .unwrap()
+                .upstream_tenant_id,
+            None
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl ConnectionOptions {
         self.check_flag(
             ORGANIZATION_FROM_UPSTREAM_TENANT,
             Strategy::routes_by_upstream_tenant,
-            "oidc and google-oauth2 connections",
+            "oidc connections",
         )?;
         match self {
             Self::Database(_) | Self::Google(_) | Self::Github(_) | Self::WindowsLive(_) => Ok(()),
@@ -287,21 +287,24 @@ impl ConnectionOptions {
     /// domain (or with none) — for an IdP that asserts addresses outside the
     /// organization's verified domains (contractors, acquired brands).
     pub fn allows_other_email_domains(&self) -> bool {
-        self.flag(ALLOW_OTHER_EMAIL_DOMAINS)
+        let allowed = match self {
+            Self::Oidc(options) => options.allow_other_email_domains,
+            Self::Saml(options) => options.allow_other_email_domains,
+            _ => None,
+        };
+        allowed == Some(true)
     }
 
-    /// `options.organization_from_upstream_tenant` (Switchyard's, `oidc` and
-    /// `google-oauth2`): one connection shared by many organizations, whose
+    /// `options.organization_from_upstream_tenant` (Switchyard's, `oidc`):
+    /// one connection shared by many organizations, whose
     /// ID token's tenant (`tid`, `hd`) decides the organization of a login.
     pub fn organization_from_upstream_tenant(&self) -> bool {
-        self.flag(ORGANIZATION_FROM_UPSTREAM_TENANT)
+        matches!(self, Self::Oidc(options) if options.organization_from_upstream_tenant == Some(true))
     }
 
-    fn flag(&self, name: &str) -> bool {
-        self.extra().get(name) == Some(&Value::Bool(true))
-    }
-
-    /// A boolean option of Switchyard's own that only `fits` strategies take.
+    /// A boolean option of Switchyard's own that only `fits` strategies take
+    /// (typed in their options; any other strategy keeps it among the
+    /// unknown options, and is refused it here).
     fn check_flag(
         &self,
         name: &str,
@@ -725,6 +728,48 @@ pub(super) mod tests {
 
     pub fn refused(field: &str, reason: &str) -> (String, String) {
         (field.to_owned(), reason.to_owned())
+    }
+
+    #[test]
+    fn the_guard_exception_and_tenant_routing_are_switchyards_flags_of_their_strategies() {
+        let oidc = json!({"issuer": "https://idp.example", "client_id": "c", "client_secret": "s",
+            "allow_other_email_domains": true, "organization_from_upstream_tenant": true});
+        let parsed = ConnectionOptions::parse(Strategy::Oidc, map(oidc)).unwrap();
+        assert!(parsed.allows_other_email_domains());
+        assert!(parsed.organization_from_upstream_tenant());
+        let plain = ConnectionOptions::empty(Strategy::Saml);
+        assert!(!plain.allows_other_email_domains());
+        assert_eq!(
+            refusal(Strategy::Github, json!({"allow_other_email_domains": true})),
+            refused(
+                "options.allow_other_email_domains",
+                "is taken by enterprise connections (oidc, samlp) only"
+            )
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Google,
+                json!({"organization_from_upstream_tenant": true})
+            )
+            .0,
+            "options.organization_from_upstream_tenant"
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Saml,
+                json!({"organization_from_upstream_tenant": true})
+            )
+            .0,
+            "options.organization_from_upstream_tenant"
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Github,
+                json!({"allow_other_email_domains": "yes"})
+            )
+            .0,
+            "options.allow_other_email_domains"
+        );
     }
 
     #[test]
