@@ -273,6 +273,17 @@ pub async fn seed_demo_tenant(
     )?;
     store.insert_organization(&hoekstra, &[enabled]).await?;
     store.insert_organization(&metahexa, &[]).await?;
+    // metahexa owns its people's domain (created verified, as a tenant admin
+    // may): its IdP's logins pass the email-domain guard.
+    store
+        .insert_discovery_domain(&crate::model::domain::DiscoveryDomain {
+            status: crate::model::domain::DomainStatus::Verified,
+            ..crate::model::domain::DiscoveryDomain::new(
+                &metahexa.id,
+                "metahexa.example".to_owned(),
+            )
+        })
+        .await?;
     // The demo's log-in URL names its organization (organization=hoekstra).
     let mut settings = store.tenant_settings().await?;
     settings.allow_organization_name_in_authentication_api = true;

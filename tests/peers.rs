@@ -175,6 +175,7 @@ async fn federated_user(app: &support::TestApp) -> String {
         picture: None,
         groups: Vec::new(),
         raw: serde_json::Map::new(),
+        tenant: switchyard::connectors::UpstreamTenant::default(),
     };
     switchyard::flows::federation::user_for_identity(&app.served_state, &connection, &identity)
         .await
@@ -342,6 +343,9 @@ async fn oidc_provider_as_metahexas_idp_logs_its_users_in_through_switchyard() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    // Its people's addresses are in metahexa's verified domain (the email-domain guard).
+    app.verified_domain(&token, org["id"].as_str().unwrap(), "metahexa.example")
+        .await;
     // Home-realm discovery: hrd.metahexa.example routes to metahexa-sso, and
     // the portal takes requests without an organization (the domain picks it).
     let (status, domain) = app
@@ -506,6 +510,9 @@ async fn samlify_as_metahexas_saml_idp_logs_its_users_in_through_switchyard() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    // Its people's addresses are in metahexa's verified domain (the email-domain guard).
+    app.verified_domain(&token, org["id"].as_str().unwrap(), "metahexa.example")
+        .await;
     let tls = app.dir.path().join("tls");
     let mut env = metahexa_app_env(&app, &client, &org, upstream_port);
     env.extend([
@@ -691,6 +698,9 @@ async fn chromium_logs_in_through_an_upstream_idp() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{org}");
+    // Its people's addresses are in metahexa's verified domain (the email-domain guard).
+    app.verified_domain(&token, org["id"].as_str().unwrap(), "metahexa.example")
+        .await;
     let (status, bo) = app
         .api(Method::POST, "/api/v2/users", &token, Some(json!({
             "connection": "users", "email": "bo@metahexa.example", "password": "bo-password-at-switchyard"})))
@@ -852,4 +862,123 @@ async fn dev_certificate_is_trusted_by_a_rust_client() {
         untrusted.is_err(),
         "a self-signed certificate was trusted by default"
     );
+}
+
+/// One multi-tenant IdP shared by 10,000 organizations: oidc-provider plays
+/// Entra/Workspace, its ID tokens carrying `tid` or `hd`. The organizations
+/// are seeded straight into the store (one transaction), each enabling the
+/// one `oidc` connection with its own `upstream_tenant_id` and owning the
+/// verified domain of its people. The portal requires an organization and
+/// lets the login decide it (`post_login_prompt`): the script logs in a
+/// person of a `tid` tenant and one of an `hd` domain without naming an
+/// organization, checks each token's `org_id`, and sees an unmapped tenant
+/// refused, and a tenant entering another organization's login refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+    use switchyard::model::connection::{EnabledConnection, EnabledConnectionRequest, Strategy};
+    use switchyard::model::domain::{DiscoveryDomain, DomainStatus};
+    use switchyard::model::organization::Organization;
+    const ORGANIZATIONS: usize = 10_000;
+    let app = spawn_tls_reaching_loopback().await;
+    let upstream_port = free_loopback_port();
+    let token = app.admin_token().await;
+    app.allow_organization_names(&token, true).await;
+    let (status, client) = app
+        .api(
+            Method::POST,
+            "/api/v2/clients",
+            &token,
+            Some(json!({"name": "Shared portal", "app_type": "regular_web",
+                "callbacks": [METAHEXA_PORTAL_CALLBACK], "organization_usage": "require",
+                "organization_require_behavior": "post_login_prompt"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let (status, connection) = app
+        .api(
+            Method::POST,
+            "/api/v2/connections",
+            &token,
+            Some(json!({"name": "shared-entra", "strategy": "oidc",
+                "enabled_clients": [client["client_id"]],
+                "options": {"type": "back_channel", "issuer": format!("http://127.0.0.1:{upstream_port}"),
+                    "client_id": "switchyard-shared", "client_secret": "upstream-secret",
+                    "scope": "openid profile email", "organization_from_upstream_tenant": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let connection_id = connection["id"].as_str().unwrap();
+
+    let store = app.store().await;
+    let started = std::time::Instant::now();
+    let mut organizations = Vec::with_capacity(ORGANIZATIONS);
+    let mut domains = Vec::with_capacity(ORGANIZATIONS);
+    for i in 0..ORGANIZATIONS {
+        let org = Organization {
+            id: format!("org_shared{i:05}"),
+            name: format!("tenant-{i:05}"),
+            display_name: None,
+            branding: None,
+            metadata: serde_json::Map::new(),
+            inert_settings: serde_json::Map::new(),
+            domain_membership: Default::default(),
+        };
+        let enabled = EnabledConnection::new_default(&org.id, connection_id)
+            .apply(
+                Strategy::Oidc,
+                &EnabledConnectionRequest {
+                    assign_membership_on_login: Some(true),
+                    upstream_tenant_id: Some(Some(format!("tid-{i:05}"))),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        domains.push(DiscoveryDomain {
+            status: DomainStatus::Verified,
+            ..DiscoveryDomain::new(&org.id, format!("tenant-{i:05}.example"))
+        });
+        organizations.push((org, vec![enabled]));
+    }
+    store.insert_organizations(&organizations).await.unwrap();
+    let organizations_seeded = started.elapsed();
+    for domain in &domains {
+        store.insert_discovery_domain(domain).await.unwrap();
+    }
+    println!(
+        "# seeded {ORGANIZATIONS} organizations in {organizations_seeded:?}, their domains by {:?}",
+        started.elapsed()
+    );
+    // The app's cached view of organizations is refreshed (seeded behind its back).
+    app.served_state.forget_everything().await;
+
+    let env = vec![
+        ("SWITCHYARD_ISSUER", app.issuer.clone()),
+        (
+            "SWITCHYARD_CLIENT_ID",
+            client["client_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_CLIENT_SECRET",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "SWITCHYARD_REDIRECT_URI",
+            METAHEXA_PORTAL_CALLBACK.to_owned(),
+        ),
+        // The organization of the in-context refusal (a tenant that is not its own).
+        ("SWITCHYARD_ORG_NAME", "tenant-09001".to_owned()),
+        ("SWITCHYARD_ORG_ID", "org_shared09001".to_owned()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("UPSTREAM_CLIENT_SECRET", "upstream-secret".to_owned()),
+        ("SHARED_CONNECTION", "shared-entra".to_owned()),
+        ("TID_ORG_ID", "org_shared04711".to_owned()),
+        ("HD_ORG_ID", "org_shared09001".to_owned()),
+        (
+            "NODE_EXTRA_CA_CERTS",
+            app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+    ];
+    run_node_test("oidc_provider_shared_idp.mjs", &env).await;
 }

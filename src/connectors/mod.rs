@@ -50,6 +50,44 @@ pub struct Identity {
     /// merged with userinfo, a SAML assertion's attributes, a social
     /// profile), kept for mappings and for the Management API's view.
     pub raw: Map<String, Value>,
+    /// The person's tenant at a multi-tenant upstream, from its verified
+    /// ID token alone.
+    pub tenant: UpstreamTenant,
+}
+
+/// The tenant a multi-tenant upstream puts the person in: what decides the
+/// organization of a login through one connection shared by many
+/// organizations. Read from the verified ID token only — never from
+/// userinfo or a SAML attribute, which the ID token's signature (or the
+/// token endpoint's TLS) does not cover in the same answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTenant {
+    /// Entra ID's `tid`: the directory the account lives in.
+    pub tid: Option<String>,
+    /// Google Workspace's `hd`: the hosted domain (none for a consumer account).
+    pub hd: Option<String>,
+}
+
+impl UpstreamTenant {
+    /// `tid` and `hd` of an ID token's verified claims (strings of at most
+    /// 255 printable characters; anything else is no tenant).
+    pub fn of_id_token(claims: &Map<String, Value>) -> Self {
+        let claim = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty() && v.len() <= 255 && !v.chars().any(char::is_control))
+                .map(str::to_owned)
+        };
+        UpstreamTenant {
+            tid: claim("tid"),
+            hd: claim("hd"),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        self.tid.is_none() && self.hd.is_none()
+    }
 }
 
 /// The longest name an upstream may give a person (as the Management API allows).
@@ -499,6 +537,7 @@ mod tests {
             picture: Some("javascript:alert(1)".into()),
             groups: vec!["staff".into(), "bad\ngroup".into()],
             raw: Map::new(),
+            tenant: UpstreamTenant::default(),
         }
         .with_usable_profile();
         assert_eq!(identity.name, None, "a NUL, refused by PostgreSQL");

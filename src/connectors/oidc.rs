@@ -21,6 +21,7 @@ use super::http::{MAX_RESPONSE_BYTES, client};
 use super::refresh::{Freshness, KeptFresh};
 use super::{
     Begin, BoxFuture, CallbackParams, Identity, RedirectConnector, UpstreamError, UpstreamRequest,
+    UpstreamTenant,
 };
 use crate::clock::Clock;
 use crate::model::connection::{OidcMappingMode, OidcOptions};
@@ -398,7 +399,7 @@ impl OidcConnector {
         &self,
         request: &UpstreamRequest,
         response: &CallbackParams,
-    ) -> Result<Map<String, Value>, UpstreamError> {
+    ) -> Result<(Map<String, Value>, UpstreamTenant), UpstreamError> {
         let code = response
             .get("code")
             .ok_or_else(|| invalid("no code in the callback"))?;
@@ -425,6 +426,8 @@ impl OidcConnector {
             .ok_or_else(|| invalid("the token response has no ID token"))?
             .to_string();
         let mut claims = self.verified_claims(&id_token, &request.nonce).await?;
+        // Before userinfo joins the claims: the tenant is the ID token's word alone.
+        let tenant = UpstreamTenant::of_id_token(&claims);
         let subject = claims
             .get("sub")
             .and_then(Value::as_str)
@@ -438,7 +441,7 @@ impl OidcConnector {
                 claims.entry(name).or_insert(value);
             }
         }
-        Ok(claims)
+        Ok((claims, tenant))
     }
 }
 
@@ -642,15 +645,20 @@ impl RedirectConnector for OidcConnector {
             if let Some(denied) = UpstreamError::in_callback(response) {
                 return Err(denied);
             }
-            let claims = if self.options.is_back_channel() {
+            let (claims, tenant) = if self.options.is_back_channel() {
                 self.finish_code(request, response).await?
             } else {
                 let id_token = response
                     .get("id_token")
                     .ok_or_else(|| invalid("no id_token in the form post"))?;
-                self.verified_claims(id_token, &request.nonce).await?
+                let claims = self.verified_claims(id_token, &request.nonce).await?;
+                let tenant = UpstreamTenant::of_id_token(&claims);
+                (claims, tenant)
             };
-            identity_from_claims(&self.connection_id, &self.options, claims)
+            Ok(Identity {
+                tenant,
+                ..identity_from_claims(&self.connection_id, &self.options, claims)?
+            })
         })
     }
 }
@@ -740,6 +748,7 @@ pub fn identity_from_claims(
         picture: text("picture"),
         groups,
         raw: claims,
+        tenant: UpstreamTenant::default(),
     })
 }
 

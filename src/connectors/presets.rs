@@ -274,6 +274,7 @@ pub fn identity_from_profile(
         picture: text(&map.picture),
         groups: value(&map.groups).map(group_names).unwrap_or_default(),
         raw: raw.clone(),
+        tenant: super::UpstreamTenant::default(),
     })
 }
 

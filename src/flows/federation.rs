@@ -458,5 +458,114 @@ fn identity_from_profile(pending: &PendingLink) -> Identity {
         picture: text("picture"),
         groups: Vec::new(),
         raw: serde_json::Map::new(),
+        tenant: crate::connectors::UpstreamTenant::default(),
     }
+}
+
+/// Where a login through a connection shared by many organizations
+/// (`options.organization_from_upstream_tenant`) goes, decided by the
+/// tenant in the identity's verified ID token: `Ok(Some(org))` sets the
+/// login's organization (it had none and the client takes organizations),
+/// `Ok(None)` leaves the login as it is. In an organization's login the
+/// tenant must be that organization's, else the login is refused (a person
+/// of another Workspace or Entra tenant does not enter). A tenant that maps
+/// to no organization is refused when the client requires one, and logs in
+/// without an organization otherwise.
+pub async fn organization_of_tenant(
+    state: &AppState,
+    txn: &Transaction,
+    connection: &Connection,
+    identity: &Identity,
+) -> Result<Option<String>, LoginError> {
+    use crate::model::client::OrganizationUsage;
+    if !connection.options.organization_from_upstream_tenant() {
+        return Ok(None);
+    }
+    let mapped = tenant_organization(state, connection, &identity.tenant).await?;
+    let tenant = identity
+        .tenant
+        .tid
+        .as_deref()
+        .or(identity.tenant.hd.as_deref())
+        .unwrap_or("(none)");
+    let label = connection.label();
+    match (&txn.request.organization_id, mapped) {
+        (Some(asked), Some(mapped)) if *asked == mapped => Ok(None),
+        (Some(asked), mapped) => {
+            tracing::warn!(
+                organization_id = %asked,
+                mapped_organization_id = mapped.as_deref().unwrap_or("(none)"),
+                connection = %connection.name,
+                tenant,
+                "shared connection: the upstream tenant is not the organization's"
+            );
+            Err(LoginError::Retry(format!(
+                "Your {label} account belongs to a directory that is not this \
+                 organization's, so it cannot sign in here. Sign in with your \
+                 organization's account, or ask your administrator."
+            )))
+        }
+        (None, Some(mapped)) if txn.client.organization_usage != OrganizationUsage::Deny => {
+            tracing::info!(organization_id = %mapped, connection = %connection.name, tenant,
+                "shared connection: the upstream tenant decides the organization");
+            Ok(Some(mapped))
+        }
+        (None, None) if txn.client.organization_usage == OrganizationUsage::Require => {
+            tracing::warn!(
+                connection = %connection.name,
+                tenant,
+                "shared connection: the upstream tenant maps to no organization"
+            );
+            Err(LoginError::Retry(format!(
+                "Your {label} account belongs to a directory that no organization here \
+                 has registered, and this application requires an organization. \
+                 Ask your administrator to register it."
+            )))
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+/// The organization the upstream `tenant` maps to on `connection`: the one
+/// whose enabled connection records the tenant (`upstream_tenant_id`: an
+/// Entra `tid`, or a Workspace `hd`), else, for a Workspace `hd`, the
+/// organization whose verified domain it is — when it enables the connection.
+async fn tenant_organization(
+    state: &AppState,
+    connection: &Connection,
+    tenant: &crate::connectors::UpstreamTenant,
+) -> Result<Option<String>, LoginError> {
+    if let Some(tid) = &tenant.tid {
+        if let Some(org) = state
+            .store
+            .find_upstream_tenant_organization(&connection.id, tid)
+            .await?
+        {
+            return Ok(Some(org));
+        }
+    }
+    let Some(hd) = tenant
+        .hd
+        .as_deref()
+        .and_then(|hd| crate::model::domain::normalize(hd).ok())
+    else {
+        return Ok(None);
+    };
+    if let Some(org) = state
+        .store
+        .find_upstream_tenant_organization(&connection.id, &hd)
+        .await?
+    {
+        return Ok(Some(org));
+    }
+    let Some(route) = state.routing.lookup(&hd).await? else {
+        return Ok(None);
+    };
+    let enables = state
+        .organizations
+        .enabled_connections(&state.store, &route.organization_id)
+        .await?
+        .iter()
+        .any(|view| view.enabled.connection_id == connection.id);
+    Ok(enables.then_some(route.organization_id))
 }

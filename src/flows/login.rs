@@ -819,7 +819,7 @@ async fn submit_organization_name(
     Ok(())
 }
 
-async fn set_organization(
+pub(super) async fn set_organization(
     state: &AppState,
     txn: &Transaction,
     organization_id: String,
@@ -1234,6 +1234,17 @@ async fn admit(
     let Some(org_id) = &request.organization_id else {
         return Ok(());
     };
+    if let Some(refusal) = super::domain_guard::refusal_of_user(
+        state,
+        org_id,
+        &request.client_id,
+        user_id,
+        connection_id,
+    )
+    .await?
+    {
+        return Err(LoginError::Retry(refusal));
+    }
     if state.store.is_member(org_id, user_id).await? {
         return Ok(());
     }

@@ -7,6 +7,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod code;
 pub mod consent;
+pub mod domain_guard;
 pub mod domain_verification;
 pub mod federation;
 pub mod introspection;

@@ -457,6 +457,30 @@ pub async fn resume(
             .finish(&request, &response)
             .await
             .map_err(|e| failure(&connection, e))?;
+        let placed;
+        let txn =
+            match super::federation::organization_of_tenant(state, txn, &connection, &identity)
+                .await?
+            {
+                Some(organization_id) => {
+                    placed = in_organization(state, txn, organization_id).await?;
+                    &placed
+                }
+                None => txn,
+            };
+        // Before a user is made: no account for an identity refused here.
+        if let Some(organization_id) = &txn.request.organization_id {
+            if let Some(refusal) = super::domain_guard::refusal(
+                state,
+                organization_id,
+                &connection,
+                identity.email.as_deref(),
+            )
+            .await?
+            {
+                return Err(LoginError::Retry(refusal));
+            }
+        }
         match super::federation::user_for_identity(state, &connection, &identity).await {
             Ok(user) => {
                 let finished = login::finish(state, txn, &user, &connection.id).await?;
@@ -480,6 +504,25 @@ pub async fn resume(
     };
     state.metrics.login(&connection.id, outcome);
     result
+}
+
+/// `txn` in `organization_id`, which its upstream tenant decided (kept with
+/// the transaction: a consent page may come before the code).
+async fn in_organization(
+    state: &AppState,
+    txn: &Transaction,
+    organization_id: String,
+) -> Result<Transaction, LoginError> {
+    let request = login::set_organization(state, txn, organization_id).await?;
+    Ok(Transaction {
+        id: txn.id.clone(),
+        csrf_token: txn.csrf_token.clone(),
+        request,
+        email: txn.email.clone(),
+        previous_session_id: txn.previous_session_id.clone(),
+        authenticated_session_id: txn.authenticated_session_id.clone(),
+        client: txn.client.clone(),
+    })
 }
 
 /// Keeps the SAML subject of `identity` (NameID, SessionIndex) with the

@@ -84,6 +84,14 @@ pub const CONSTRAINTS: &[Constraint] = &[
         "organization_connections_signup_check",
         "organization_connections",
     ),
+    explained(
+        unique(
+            "organization_connections_upstream_tenant_key",
+            "organization_connections",
+            &["connection_id", "upstream_tenant_id"],
+        ),
+        "Another organization already has this upstream_tenant_id on this connection",
+    ),
     unique("client_grants_pkey", "client_grants", &["id"]),
     explained(
         unique(

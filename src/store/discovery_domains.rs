@@ -654,3 +654,32 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// Whether one of `organization_id`'s verified domains covers the
+    /// normalized `domain` (itself, or a domain above it claimed with
+    /// `include_subdomains`): the email-domain guard of enterprise logins.
+    /// Ownership counts, whether or not the domain is used for discovery.
+    pub async fn organization_domain_covers(
+        &self,
+        organization_id: &str,
+        domain: &str,
+    ) -> StoreResult<bool> {
+        let names = names_on_path(domain);
+        let placeholders: Vec<String> = (4..names.len() + 4).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "select domain from discovery_domains where organization_id = $1 \
+             and status = 'verified' and (domain = $2 or (include_subdomains = $3 \
+             and domain in ({}))) limit 1",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(organization_id)
+            .bind(domain)
+            .bind(true);
+        for name in names {
+            query = query.bind(name);
+        }
+        Ok(query.fetch_optional(&self.pool).await?.is_some())
+    }
+}

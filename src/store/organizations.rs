@@ -64,6 +64,7 @@ fn enabled_from_row(row: &AnyRow) -> StoreResult<EnabledConnectionView> {
             organization_access_level: OrganizationAccessLevel::parse(&level).ok_or_else(|| {
                 StoreError::Corrupt(format!("organization_access_level: {level:?}"))
             })?,
+            upstream_tenant_id: row.try_get("upstream_tenant_id")?,
         },
         connection_name: row.try_get("connection_name")?,
         connection_display_name: row.try_get("connection_display_name")?,
@@ -76,7 +77,7 @@ fn enabled_from_row(row: &AnyRow) -> StoreResult<EnabledConnectionView> {
 
 const ENABLED_SELECT: &str = "select oc.organization_id, oc.connection_id, oc.assign_membership_on_login, \
      oc.is_signup_enabled, oc.show_as_button, oc.organization_connection_name, oc.organization_access_level, \
-     c.name as connection_name, c.display_name as connection_display_name, c.strategy \
+     oc.upstream_tenant_id, c.name as connection_name, c.display_name as connection_display_name, c.strategy \
      from organization_connections oc join connections c on c.id = oc.connection_id";
 
 async fn insert_enabled(
@@ -86,8 +87,8 @@ async fn insert_enabled(
 ) -> StoreResult<()> {
     sqlx::query(
         "insert into organization_connections (organization_id, connection_id, assign_membership_on_login, \
-         is_signup_enabled, show_as_button, organization_connection_name, organization_access_level, created_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+         is_signup_enabled, show_as_button, organization_connection_name, organization_access_level, \
+         upstream_tenant_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&enabled.organization_id)
     .bind(&enabled.connection_id)
@@ -96,6 +97,29 @@ async fn insert_enabled(
     .bind(enabled.show_as_button)
     .bind(&enabled.organization_connection_name)
     .bind(enabled.organization_access_level.as_str())
+    .bind(&enabled.upstream_tenant_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_organization_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org: &Organization,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
+         domain_membership, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&org.id)
+    .bind(&org.name)
+    .bind(&org.display_name)
+    .bind(org.branding.as_ref().map(to_json))
+    .bind(to_json(&org.metadata))
+    .bind(to_json(&org.inert_settings))
+    .bind(org.domain_membership.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -167,24 +191,24 @@ impl Store {
         org: &Organization,
         enabled: &[EnabledConnection],
     ) -> StoreResult<()> {
+        self.insert_organizations(&[(org.clone(), enabled.to_vec())])
+            .await
+    }
+
+    /// Inserts many organizations, each with its enabled connections, in one
+    /// transaction (a bulk import: thousands of organizations sharing one
+    /// IdP are seeded in seconds, not one round trip each).
+    pub async fn insert_organizations(
+        &self,
+        organizations: &[(Organization, Vec<EnabledConnection>)],
+    ) -> StoreResult<()> {
         let now = self.now_millis();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into organizations (id, name, display_name, branding, metadata, inert_settings, \
-             domain_membership, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(&org.id)
-        .bind(&org.name)
-        .bind(&org.display_name)
-        .bind(org.branding.as_ref().map(to_json))
-        .bind(to_json(&org.metadata))
-        .bind(to_json(&org.inert_settings))
-        .bind(org.domain_membership.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for connection in enabled {
-            insert_enabled(&mut tx, connection, now).await?;
+        for (org, enabled) in organizations {
+            insert_organization_row(&mut tx, org, now).await?;
+            for connection in enabled {
+                insert_enabled(&mut tx, connection, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -786,8 +810,8 @@ async fn write_enabled(
 ) -> StoreResult<()> {
     let result = sqlx::query(
         "update organization_connections set assign_membership_on_login = $3, is_signup_enabled = $4, \
-         show_as_button = $5, organization_connection_name = $6, organization_access_level = $7 \
-         where organization_id = $1 and connection_id = $2",
+         show_as_button = $5, organization_connection_name = $6, organization_access_level = $7, \
+         upstream_tenant_id = $8 where organization_id = $1 and connection_id = $2",
     )
     .bind(&enabled.organization_id)
     .bind(&enabled.connection_id)
@@ -796,7 +820,29 @@ async fn write_enabled(
     .bind(enabled.show_as_button)
     .bind(&enabled.organization_connection_name)
     .bind(enabled.organization_access_level.as_str())
+    .bind(&enabled.upstream_tenant_id)
     .execute(&mut *conn)
     .await?;
     expect_one(result)
+}
+
+impl Store {
+    /// The organization whose enabled `connection_id` records the upstream
+    /// tenant `tenant_id` (at most one: the pair is unique).
+    pub async fn find_upstream_tenant_organization(
+        &self,
+        connection_id: &str,
+        tenant_id: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "select organization_id from organization_connections \
+             where connection_id = $1 and upstream_tenant_id = $2",
+        )
+        .bind(connection_id)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| row.try_get("organization_id").map_err(StoreError::from))
+            .transpose()
+    }
 }

@@ -50,6 +50,7 @@ fn identity(
         picture: None,
         groups: Vec::new(),
         raw: Map::new(),
+        tenant: switchyard::connectors::UpstreamTenant::default(),
     }
 }
 

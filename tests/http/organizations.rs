@@ -10,7 +10,8 @@ on_both_backends!(
     organization_lifecycle,
     organizations_page_like_auth0,
     enabled_connections_follow_the_rules,
-    concurrent_creates_of_one_name_let_exactly_one_win
+    concurrent_creates_of_one_name_let_exactly_one_win,
+    an_upstream_tenant_belongs_to_one_organization_of_a_connection
 );
 
 pub async fn create_connection(app: &TestApp, token: &str, body: Value) -> String {
@@ -408,4 +409,102 @@ async fn concurrent_creates_of_one_name_let_exactly_one_win(backend: Backend) {
             "round {round}: {a:?} {b:?}"
         );
     }
+}
+
+/// `upstream_tenant_id` (Switchyard's extension for a connection shared by
+/// many organizations): set at enabling or by PATCH, cleared with `null`,
+/// unique per connection (a second organization naming the tenant is a
+/// 409), and refused on a connection no upstream tenant decides.
+async fn an_upstream_tenant_belongs_to_one_organization_of_a_connection(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let shared = create_connection(&app, &token, oidc_connection("shared-entra")).await;
+    let other = create_connection(&app, &token, oidc_connection("other-entra")).await;
+    let database =
+        create_connection(&app, &token, json!({"name": "users", "strategy": "auth0"})).await;
+    let mut orgs = Vec::new();
+    for name in ["acme", "globex"] {
+        let (status, org) = app
+            .api(
+                Method::POST,
+                "/api/v2/organizations",
+                &token,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{org}");
+        orgs.push(org["id"].as_str().unwrap().to_owned());
+    }
+    let enable = |org: String, body: Value| {
+        let (app, token) = (&app, &token);
+        async move {
+            app.api(
+                Method::POST,
+                &format!("/api/v2/organizations/{org}/enabled_connections"),
+                token,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let (status, body) = enable(
+        orgs[0].clone(),
+        json!({"connection_id": shared, "upstream_tenant_id": tid}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["upstream_tenant_id"], tid);
+    let (status, body) = enable(
+        orgs[1].clone(),
+        json!({"connection_id": shared, "upstream_tenant_id": tid}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The same tenant on another connection is another mapping.
+    let (status, body) = enable(
+        orgs[1].clone(),
+        json!({"connection_id": other, "upstream_tenant_id": tid}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = enable(
+        orgs[1].clone(),
+        json!({"connection_id": database, "upstream_tenant_id": "t"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = enable(orgs[1].clone(), json!({"connection_id": shared})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.get("upstream_tenant_id").is_none(), "{body}");
+    let one = |org: &str| format!("/api/v2/organizations/{org}/enabled_connections/{shared}");
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &one(&orgs[1]),
+            &token,
+            Some(json!({"upstream_tenant_id": tid})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &one(&orgs[0]),
+            &token,
+            Some(json!({"upstream_tenant_id": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("upstream_tenant_id").is_none(), "{body}");
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &one(&orgs[1]),
+            &token,
+            Some(json!({"upstream_tenant_id": tid})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["upstream_tenant_id"], tid);
 }

@@ -33,6 +33,8 @@ on_both_backends!(
     a_saml_session_ends_at_the_idp_before_the_application_gets_the_browser_back,
     a_forged_logout_response_leads_nowhere_and_the_session_stays_ended,
     a_logout_response_may_come_back_by_post_and_disable_signout_skips_the_idp,
+    an_idp_asserting_another_organizations_domain_is_refused,
+    a_session_of_an_idp_enters_only_organizations_owning_its_email,
 );
 
 const IDP_ENTITY_ID: &str = "https://idp.metahexa.test/saml";
@@ -309,6 +311,9 @@ async fn enable_on_metahexa(app: &TestApp, t: &Tenant, connection_id: &str) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // ana's domain is metahexa's: the email-domain guard lets her in.
+    app.verified_domain(&token, &t.other_org_id, "metahexa.example")
+        .await;
 }
 
 /// The code in the redirect back to the client.
@@ -347,12 +352,26 @@ async fn log_in_ana_again(
     idp: &Idp,
     b: &reqwest::Client,
 ) -> (Value, Vec<(String, String)>) {
+    let (resumed, form) = metahexa_login_as(app, t, idp, b, ANA).await;
+    let tokens = redeem_code(app, t, &code_of(&resumed), None).await;
+    (tokens, form)
+}
+
+/// A metahexa login through `metahexa-saml` whose IdP asserts `email`: the
+/// answer where the login resumes, and the form posted to the ACS.
+async fn metahexa_login_as(
+    app: &TestApp,
+    t: &Tenant,
+    idp: &Idp,
+    b: &reqwest::Client,
+    email: &str,
+) -> (reqwest::Response, Vec<(String, String)>) {
     let params = code_params(&t.client_id, &[("organization", &t.other_org_id)]);
     let (transaction, html) = login_page(app, b, &params).await;
     let away = click(app, b, &html, &transaction, "metahexa-saml").await;
     let (request, relay_state) = redirected_request(&url::Url::parse(&location(&away)).unwrap());
     let sp = sp_of(app, "metahexa-saml");
-    let response = idp.response(app, &sp, Some(&request.id), ANA);
+    let response = idp.response(app, &sp, Some(&request.id), email);
     let form = vec![
         ("SAMLResponse".to_owned(), response),
         ("RelayState".to_owned(), relay_state),
@@ -360,8 +379,132 @@ async fn log_in_ana_again(
     let kept = post_to_acs(app, b, Some("metahexa-saml"), &pairs(&form)).await;
     assert_eq!(kept.status(), StatusCode::SEE_OTHER);
     let resumed = b.get(app.url(&location(&kept))).send().await.unwrap();
-    let tokens = redeem_code(app, t, &code_of(&resumed), None).await;
-    (tokens, form)
+    (resumed, form)
+}
+
+/// The email-domain guard: metahexa's IdP (misconfigured, or its admin
+/// hostile) asserts the address of a person of hoekstra, whose domain
+/// hoekstra verified. The login into metahexa is refused on a page naming
+/// the connection (not hoekstra), and no user is made; with the
+/// connection's `allow_other_email_domains` exception it goes through.
+async fn an_idp_asserting_another_organizations_domain_is_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let idp = Idp::new();
+    let b = browser();
+    let token = app.admin_token().await;
+    app.verified_domain(&token, &t.org_id, "orgb.test").await;
+    // ana logs in as herself: metahexa.example is metahexa's.
+    let (tokens, connection, _) = log_in_ana(&app, &t, &idp, &b).await;
+    assert_eq!(claims(tokens["id_token"].as_str().unwrap())["email"], ANA);
+
+    let victim = "victim@orgb.test";
+    let (refused, _) = metahexa_login_as(&app, &t, &idp, &browser(), victim).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("Acme SAML signed you in as victim@orgb.test"),
+        "{html}"
+    );
+    assert!(
+        html.contains("not in a domain this organization has verified"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("hoekstra"),
+        "the page names no other organization: {html}"
+    );
+    let (status, users) = app
+        .api(
+            Method::GET,
+            &format!("/api/v2/users-by-email?email={victim}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, users),
+        (StatusCode::OK, json!([])),
+        "no user was made"
+    );
+
+    // A pending (unverified) claim of the domain by metahexa counts for nothing.
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v2/organizations/{}/discovery-domains", t.other_org_id),
+            &token,
+            Some(json!({"domain": "pending.metahexa.test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (refused, _) =
+        metahexa_login_as(&app, &t, &idp, &browser(), "x@pending.metahexa.test").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    // The exception, for an IdP that asserts other domains.
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{connection}"),
+            &token,
+            Some(json!({"options": {"metadataXml": idp.metadata(),
+                "allow_other_email_domains": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["options"]["allow_other_email_domains"], true);
+    let (resumed, _) = metahexa_login_as(&app, &t, &idp, &browser(), victim).await;
+    let tokens = redeem_code(&app, &t, &code_of(&resumed), None).await;
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], victim);
+    assert_eq!(id_token["org_id"], Value::String(t.other_org_id.clone()));
+}
+
+/// The guard holds for a session too: a person signed in through metahexa's
+/// IdP without an organization (the client allows that) cannot take the
+/// session into hoekstra, which enables the same connection (metahexa.example
+/// is not hoekstra's), unless the connection lifts the guard.
+async fn a_session_of_an_idp_enters_only_organizations_owning_its_email(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = tenant(&app).await;
+    let idp = Idp::new();
+    let b = browser();
+    let (_, connection, _) = log_in_ana(&app, &t, &idp, &b).await;
+    let token = app.admin_token().await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            &format!("/api/v2/organizations/{}/enabled_connections", t.org_id),
+            &token,
+            Some(json!({"connection_id": connection, "assign_membership_on_login": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let params = code_params(&t.client_id, &[("organization", &t.org_id)]);
+    let refused = authorize(&app, &b, &params).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("not in a domain this organization has verified"),
+        "{html}"
+    );
+    let (status, body) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/connections/{connection}"),
+            &token,
+            Some(json!({"options": {"metadataXml": idp.metadata(),
+                "allow_other_email_domains": true}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answered = authorize(&app, &b, &params).await;
+    let tokens = redeem_code(&app, &t, &code_of(&answered), None).await;
+    assert_eq!(
+        claims(tokens["id_token"].as_str().unwrap())["org_id"],
+        Value::String(t.org_id.clone())
+    );
 }
 
 fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {

@@ -157,6 +157,7 @@ fn enabled(organization_id: &str, connection_id: &str) -> EnabledConnection {
         show_as_button: false,
         organization_connection_name: None,
         organization_access_level: OrganizationAccessLevel::None,
+        upstream_tenant_id: None,
     }
 }
 

@@ -301,6 +301,21 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
+    /// Gives `organization_id` the `domain`, created verified by the tenant
+    /// admin (`token`): the organization's enterprise logins may then carry
+    /// emails of that domain (the email-domain guard).
+    pub async fn verified_domain(&self, token: &str, organization_id: &str, domain: &str) {
+        let (status, body) = self
+            .api(
+                Method::POST,
+                &format!("/api/v2/organizations/{organization_id}/discovery-domains"),
+                token,
+                Some(serde_json::json!({"domain": domain, "status": "verified"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
     /// Registers a machine-to-machine client (`non_interactive`) called
     /// `name` with the Management API `token`; its id and secret.
     pub async fn machine_client(&self, token: &str, name: &str) -> (String, String) {

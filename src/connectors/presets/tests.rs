@@ -62,6 +62,7 @@ fn identity(subject: &str, profile: &Value) -> Identity {
         picture: None,
         groups: Vec::new(),
         raw: profile.as_object().cloned().unwrap(),
+        tenant: crate::connectors::UpstreamTenant::default(),
     }
 }
 

@@ -285,6 +285,8 @@ pub fn identity_from_assertion(
         picture: mapping.first("picture"),
         groups: mapping.values(&mapping.names("groups")),
         raw,
+        // A SAML assertion names no tenant that routes a shared connection.
+        tenant: crate::connectors::UpstreamTenant::default(),
     })
 }
 

@@ -138,6 +138,14 @@ pub struct EnableConnectionBody {
     pub show_as_button: Option<bool>,
     pub organization_connection_name: Option<String>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
+    /// Switchyard's extension for one connection shared by many
+    /// organizations (an `oidc` connection with
+    /// `options.organization_from_upstream_tenant`, e.g. multi-tenant Entra
+    /// ID): the upstream tenant (the verified ID token's `tid`, or a Google
+    /// Workspace `hd`) whose people log in to this organization through
+    /// this connection. Unique per connection; `oidc` connections only.
+    #[schema(example = "9188040d-6c67-4c5b-b112-36a304b66dad")]
+    pub upstream_tenant_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -151,6 +159,10 @@ pub struct UpdateEnabledConnectionBody {
     #[schema(value_type = Option<String>)]
     pub organization_connection_name: Option<Option<String>>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
+    /// `null` clears it (see the create body).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub upstream_tenant_id: Option<Option<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -162,6 +174,8 @@ pub struct EnabledConnectionBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_connection_name: Option<String>,
     pub organization_access_level: OrganizationAccessLevel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_tenant_id: Option<String>,
     pub connection: ConnectionSummary,
 }
 
@@ -181,6 +195,7 @@ impl From<EnabledConnectionView> for EnabledConnectionBody {
             show_as_button: e.show_as_button,
             organization_connection_name: e.organization_connection_name,
             organization_access_level: e.organization_access_level,
+            upstream_tenant_id: e.upstream_tenant_id,
             connection: ConnectionSummary {
                 name: view.connection_name,
                 strategy: view.strategy,
@@ -209,6 +224,7 @@ impl EnableConnectionBody {
             show_as_button: self.show_as_button,
             organization_connection_name: self.organization_connection_name.clone().map(Some),
             organization_access_level: self.organization_access_level,
+            upstream_tenant_id: self.upstream_tenant_id.clone().map(Some),
         }
     }
 }
@@ -465,7 +481,7 @@ async fn enabled_connection_get(
 
 #[utoipa::path(patch, path = "/api/v2/organizations/{id}/enabled_connections/{connection_id}", tag = "organizations",
     params(("id" = String, Path), ("connection_id" = String, Path)), request_body = UpdateEnabledConnectionBody,
-    responses((status = 200, body = EnabledConnectionBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody)))]
+    responses((status = 200, body = EnabledConnectionBody), (status = 400, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
 async fn enabled_connection_patch(
     auth: ManagementAuth,
     State(state): State<AppState>,
@@ -479,6 +495,7 @@ async fn enabled_connection_patch(
         show_as_button: body.show_as_button,
         organization_connection_name: body.organization_connection_name,
         organization_access_level: body.organization_access_level,
+        upstream_tenant_id: body.upstream_tenant_id,
     };
     let view = state
         .store

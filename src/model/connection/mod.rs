@@ -90,6 +90,15 @@ impl Strategy {
         matches!(self, Strategy::Oidc | Strategy::Saml)
     }
 
+    /// The strategies whose verified ID token names the tenant of the person
+    /// (Entra's `tid`, Google Workspace's `hd`): one connection of them may
+    /// serve many organizations, each login going to its tenant's. (The
+    /// `google-oauth2` connector reads userinfo, not the ID token: a shared
+    /// Workspace connection is an `oidc` one to accounts.google.com.)
+    pub fn routes_by_upstream_tenant(self) -> bool {
+        matches!(self, Strategy::Oidc)
+    }
+
     /// Social providers: one upstream account per person, shared by every tenant.
     pub fn is_social(self) -> bool {
         matches!(
@@ -225,6 +234,10 @@ pub struct EnabledConnection {
     pub show_as_button: bool,
     pub organization_connection_name: Option<String>,
     pub organization_access_level: OrganizationAccessLevel,
+    /// The upstream tenant (Entra's `tid`) whose people log in to this
+    /// organization through this connection, when one connection serves
+    /// many organizations: unique per connection.
+    pub upstream_tenant_id: Option<String>,
 }
 
 /// The requested properties of an enabled connection, before they are checked
@@ -236,7 +249,11 @@ pub struct EnabledConnectionRequest {
     pub show_as_button: Option<bool>,
     pub organization_connection_name: Option<Option<String>>,
     pub organization_access_level: Option<OrganizationAccessLevel>,
+    pub upstream_tenant_id: Option<Option<String>>,
 }
+
+/// The longest upstream tenant id kept (Entra's are GUIDs).
+const MAX_UPSTREAM_TENANT_ID: usize = 255;
 
 impl EnabledConnection {
     /// Applies `request` on top of `self` (for an update) and checks the rules
@@ -282,6 +299,26 @@ impl EnabledConnection {
             }
             self.organization_access_level = level;
         }
+        if let Some(tenant) = &request.upstream_tenant_id {
+            if tenant.is_some() && !strategy.routes_by_upstream_tenant() {
+                return Err(ValidationError::new(
+                    "upstream_tenant_id",
+                    "can only be set on oidc connections (an upstream tenant decides their organization)",
+                ));
+            }
+            if let Some(tenant) = tenant {
+                if tenant.is_empty()
+                    || tenant.len() > MAX_UPSTREAM_TENANT_ID
+                    || tenant.chars().any(|c| c.is_control() || c.is_whitespace())
+                {
+                    return Err(ValidationError::new(
+                        "upstream_tenant_id",
+                        "must be 1 to 255 characters without spaces or control characters",
+                    ));
+                }
+            }
+            self.upstream_tenant_id = tenant.clone();
+        }
         if self.is_signup_enabled && !self.assign_membership_on_login {
             return Err(ValidationError::new(
                 "is_signup_enabled",
@@ -303,6 +340,7 @@ impl EnabledConnection {
             show_as_button: true,
             organization_connection_name: None,
             organization_access_level: OrganizationAccessLevel::None,
+            upstream_tenant_id: None,
         }
     }
 }
@@ -327,6 +365,46 @@ mod tests {
         for bad in ["", "-a", "a-", "a--b", "a b", "a_b", &"a".repeat(129)] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_upstream_tenant_id_only_on_oidc_connections() {
+        let base = EnabledConnection::new_default("org_a", "con_a");
+        let tenant = |id: &str| EnabledConnectionRequest {
+            upstream_tenant_id: Some(Some(id.to_owned())),
+            ..Default::default()
+        };
+        let set = base
+            .clone()
+            .apply(Strategy::Oidc, &tenant("9188040d-6c67"))
+            .unwrap();
+        assert_eq!(set.upstream_tenant_id.as_deref(), Some("9188040d-6c67"));
+        for (strategy, id) in [
+            (Strategy::Saml, "t"),
+            (Strategy::Google, "acme.example"),
+            (Strategy::Oidc, ""),
+            (Strategy::Oidc, "a b"),
+        ] {
+            let refused = base
+                .clone()
+                .apply(strategy, &tenant(id))
+                .map_err(|e| e.field);
+            assert_eq!(
+                refused,
+                Err("upstream_tenant_id".into()),
+                "{strategy:?} {id:?}"
+            );
+        }
+        let cleared = EnabledConnectionRequest {
+            upstream_tenant_id: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            set.apply(Strategy::Oidc, &cleared)
+                .unwrap()
+                .upstream_tenant_id,
+            None
+        );
     }
 
     #[test]

@@ -112,6 +112,15 @@ pub struct OidcOptions {
     pub tenant_domain: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribute_map: Option<OidcAttributeMap>,
+    /// Switchyard's: lifts the email-domain guard for this IdP (its people's
+    /// emails may lie outside the organization's verified domains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_other_email_domains: Option<bool>,
+    /// Switchyard's: one connection shared by many organizations; the
+    /// verified ID token's `tid` (or `hd`) decides the organization of a
+    /// login (see `upstream_tenant_id` on enabled connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_from_upstream_tenant: Option<bool>,
     /// Other options (`upstream_params`, `connection_settings`, …), kept as given.
     #[serde(flatten)]
     #[schema(ignore)]

@@ -101,6 +101,16 @@ impl ConnectionOptions {
     /// The rules between options that a decoded value may still break.
     pub fn check(&self) -> Result<(), ValidationError> {
         self.check_account_linking()?;
+        self.check_flag(
+            ALLOW_OTHER_EMAIL_DOMAINS,
+            Strategy::is_enterprise,
+            "enterprise connections (oidc, samlp)",
+        )?;
+        self.check_flag(
+            ORGANIZATION_FROM_UPSTREAM_TENANT,
+            Strategy::routes_by_upstream_tenant,
+            "oidc connections",
+        )?;
         match self {
             Self::Database(_) | Self::Google(_) | Self::Github(_) | Self::WindowsLive(_) => Ok(()),
             Self::OAuth2(options) => options.check(),
@@ -271,6 +281,52 @@ impl ConnectionOptions {
         }
     }
 
+    /// `options.allow_other_email_domains` (Switchyard's, enterprise
+    /// connections): the email-domain guard is off for this connection, so
+    /// its identities log in to an organization whatever their email's
+    /// domain (or with none) — for an IdP that asserts addresses outside the
+    /// organization's verified domains (contractors, acquired brands).
+    pub fn allows_other_email_domains(&self) -> bool {
+        let allowed = match self {
+            Self::Oidc(options) => options.allow_other_email_domains,
+            Self::Saml(options) => options.allow_other_email_domains,
+            _ => None,
+        };
+        allowed == Some(true)
+    }
+
+    /// `options.organization_from_upstream_tenant` (Switchyard's, `oidc`):
+    /// one connection shared by many organizations, whose
+    /// ID token's tenant (`tid`, `hd`) decides the organization of a login.
+    pub fn organization_from_upstream_tenant(&self) -> bool {
+        matches!(self, Self::Oidc(options) if options.organization_from_upstream_tenant == Some(true))
+    }
+
+    /// A boolean option of Switchyard's own that only `fits` strategies take
+    /// (typed in their options; any other strategy keeps it among the
+    /// unknown options, and is refused it here).
+    fn check_flag(
+        &self,
+        name: &str,
+        fits: fn(Strategy) -> bool,
+        which: &str,
+    ) -> Result<(), ValidationError> {
+        let Some(given) = self.extra().get(name) else {
+            return Ok(());
+        };
+        let field = format!("options.{name}");
+        if !given.is_boolean() {
+            return Err(ValidationError::new(field, "must be a boolean"));
+        }
+        if !fits(self.strategy()) {
+            return Err(ValidationError::new(
+                field,
+                format!("is taken by {which} only"),
+            ));
+        }
+        Ok(())
+    }
+
     fn check_account_linking(&self) -> Result<(), ValidationError> {
         let Some(given) = self.extra().get(ACCOUNT_LINKING) else {
             return Ok(());
@@ -309,6 +365,8 @@ impl ConnectionOptions {
 
 const CLIENT_SECRET: &str = "client_secret";
 const ACCOUNT_LINKING: &str = "account_linking";
+const ALLOW_OTHER_EMAIL_DOMAINS: &str = "allow_other_email_domains";
+const ORGANIZATION_FROM_UPSTREAM_TENANT: &str = "organization_from_upstream_tenant";
 
 /// `options.account_linking` of a connection to an upstream (Switchyard's
 /// own option: Auth0 links accounts with Actions). When a first login brings
@@ -670,6 +728,48 @@ pub(super) mod tests {
 
     pub fn refused(field: &str, reason: &str) -> (String, String) {
         (field.to_owned(), reason.to_owned())
+    }
+
+    #[test]
+    fn the_guard_exception_and_tenant_routing_are_switchyards_flags_of_their_strategies() {
+        let oidc = json!({"issuer": "https://idp.example", "client_id": "c", "client_secret": "s",
+            "allow_other_email_domains": true, "organization_from_upstream_tenant": true});
+        let parsed = ConnectionOptions::parse(Strategy::Oidc, map(oidc)).unwrap();
+        assert!(parsed.allows_other_email_domains());
+        assert!(parsed.organization_from_upstream_tenant());
+        let plain = ConnectionOptions::empty(Strategy::Saml);
+        assert!(!plain.allows_other_email_domains());
+        assert_eq!(
+            refusal(Strategy::Github, json!({"allow_other_email_domains": true})),
+            refused(
+                "options.allow_other_email_domains",
+                "is taken by enterprise connections (oidc, samlp) only"
+            )
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Google,
+                json!({"organization_from_upstream_tenant": true})
+            )
+            .0,
+            "options.organization_from_upstream_tenant"
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Saml,
+                json!({"organization_from_upstream_tenant": true})
+            )
+            .0,
+            "options.organization_from_upstream_tenant"
+        );
+        assert_eq!(
+            refusal(
+                Strategy::Github,
+                json!({"allow_other_email_domains": "yes"})
+            )
+            .0,
+            "options.allow_other_email_domains"
+        );
     }
 
     #[test]

@@ -188,6 +188,10 @@ pub struct SamlOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub clock_skew_seconds: Option<u64>,
+    /// Switchyard's: lifts the email-domain guard for this IdP (its people's
+    /// emails may lie outside the organization's verified domains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_other_email_domains: Option<bool>,
     /// Other options (`debug`, `deflate`, `thumbprints`, …), kept as given.
     #[serde(flatten)]
     #[schema(ignore)]
