@@ -165,6 +165,15 @@ impl AppState {
         }
     }
 
+    /// After a write that moved these domains' routes: every node reads
+    /// each again.
+    pub async fn domains_changed(&self, domains: Vec<String>) {
+        for domain in domains {
+            self.cached_data_changed(Change::DiscoveryDomain { domain })
+                .await;
+        }
+    }
+
     /// Drops what `change` made stale from this node's caches.
     pub async fn forget(&self, change: &Change) {
         match change {
@@ -177,16 +186,12 @@ impl AppState {
                 self.connectors.invalidate_all();
                 self.clients.invalidate_connections();
                 self.organizations.invalidate_enabled_connections();
-                // A deleted connection's domains route to their organization's default.
-                self.routing.connections_changed().await;
             }
-            Change::Organizations => {
-                self.organizations.invalidate_all();
-                // A connection disabled on an organization: its domains
-                // route to the organization's default. (Deleting an
-                // organization sends each of its domains' change too.)
-                self.routing.connections_changed().await;
-            }
+            // Routing is told apart: a write that moves domains (a
+            // connection deleted or disabled, an organization deleted)
+            // sends each domain's own change (`domains_changed`), so an
+            // organization's write never re-reads the routing table.
+            Change::Organizations => self.organizations.invalidate_all(),
             Change::DiscoveryDomain { domain } => self.routing.forget_domain(domain).await,
             Change::TenantSettings => self.settings.invalidate().await,
             Change::SigningKeys => {

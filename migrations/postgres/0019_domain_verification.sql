@@ -16,6 +16,8 @@ alter table discovery_domains add column next_check_at bigint;
 alter table discovery_domains add column missing_since bigint;
 alter table discovery_domains add column verification_reason text;
 create index discovery_domains_next_check_idx on discovery_domains (next_check_at);
+-- Only domains the periodic pass looks up have a next check: the pending ones, due now.
+update discovery_domains set next_check_at = 0 where status = 'pending';
 
 -- An organization's claim of a domain another organization holds: proven
 -- by its own `verification_txt` at the same verification host, it takes the

@@ -469,8 +469,7 @@ fn identity_from_profile(pending: &PendingLink) -> Identity {
 /// `Ok(None)` leaves the login as it is. In an organization's login the
 /// tenant must be that organization's, else the login is refused (a person
 /// of another Workspace or Entra tenant does not enter). A tenant that maps
-/// to no organization is refused when the client requires one, and logs in
-/// without an organization otherwise.
+/// to no organization is refused, whatever the client's organization_usage.
 pub async fn organization_of_tenant(
     state: &AppState,
     txn: &Transaction,
@@ -510,7 +509,12 @@ pub async fn organization_of_tenant(
                 "shared connection: the upstream tenant decides the organization");
             Ok(Some(mapped))
         }
-        (None, None) if txn.client.organization_usage == OrganizationUsage::Require => {
+        // Without an organization for this client: still someone of a registered tenant.
+        (None, Some(_)) => Ok(None),
+        // Refused whatever the client's organization_usage: an account of a
+        // tenant nobody registered could otherwise sign in here and then be
+        // taken into an organization by its SSO session.
+        (None, None) => {
             tracing::warn!(
                 connection = %connection.name,
                 tenant,
@@ -518,11 +522,10 @@ pub async fn organization_of_tenant(
             );
             Err(LoginError::Retry(format!(
                 "Your {label} account belongs to a directory that no organization here \
-                 has registered, and this application requires an organization. \
-                 Ask your administrator to register it."
+                 has registered, so it cannot sign in here. Ask your administrator to \
+                 register it."
             )))
         }
-        (None, _) => Ok(None),
     }
 }
 
@@ -535,14 +538,13 @@ async fn tenant_organization(
     connection: &Connection,
     tenant: &crate::connectors::UpstreamTenant,
 ) -> Result<Option<String>, LoginError> {
+    // An Entra tenant is its `tid` alone: an `hd` beside it (any IdP may
+    // send one) never maps a tenant nobody registered.
     if let Some(tid) = &tenant.tid {
-        if let Some(org) = state
+        return Ok(state
             .store
             .find_upstream_tenant_organization(&connection.id, tid)
-            .await?
-        {
-            return Ok(Some(org));
-        }
+            .await?);
     }
     let Some(hd) = tenant
         .hd

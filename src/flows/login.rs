@@ -355,7 +355,7 @@ pub async fn routing_snapshot(
 /// and, in a login without an organization by a client that logs in to
 /// organizations, that domain's organization with the connections the
 /// login could use in it (enabled on it and for the client).
-async fn routing_snapshot_for(
+pub(crate) async fn routing_snapshot_for(
     state: &AppState,
     txn: &Transaction,
     email: &str,
@@ -1008,6 +1008,18 @@ pub async fn submit_organization_pick(
                 ));
             }
         }
+        // The email-domain guard first: a refused join leaves no membership.
+        if let Some(refusal) = super::domain_guard::refusal_of_user(
+            state,
+            organization_id,
+            &txn.request.client_id,
+            &session.user_id,
+            &session.connection_id,
+        )
+        .await?
+        {
+            return Err(LoginError::Retry(refusal));
+        }
         state
             .store
             .insert_members(organization_id, std::slice::from_ref(&session.user_id))
@@ -1083,6 +1095,28 @@ enum SessionFit {
     NotServed,
 }
 
+/// Whether the session would take its user into an organization they are
+/// not a member of through a shared IdP (`organization_from_upstream_tenant`):
+/// the session proves the upstream tenant of the login it was made in, not
+/// that the tenant is this organization's, so a fresh upstream login (whose
+/// tenant is checked) must decide.
+async fn entering_by_shared_idp_session(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &StoredSession,
+) -> Result<bool, LoginError> {
+    let Some(org_id) = &request.organization_id else {
+        return Ok(false);
+    };
+    let shared = state
+        .clients
+        .client_connections(&state.store, &request.client_id)
+        .await?
+        .iter()
+        .any(|c| c.id == session.connection_id && c.options.organization_from_upstream_tenant());
+    Ok(shared && !state.store.is_member(org_id, &session.user_id).await?)
+}
+
 /// Whether the session may answer the request: its connection serves the
 /// client or organization, its user is admitted, and has consented (with
 /// `prompt=none`, a consent still to give is `consent_required`).
@@ -1104,6 +1138,9 @@ async fn session_fit(
         Err(e) => return Err(e),
     };
     if !serves {
+        return Ok(SessionFit::NotServed);
+    }
+    if entering_by_shared_idp_session(state, request, session).await? {
         return Ok(SessionFit::NotServed);
     }
     admit(state, request, &session.user_id, &session.connection_id).await?;

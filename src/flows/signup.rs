@@ -77,7 +77,17 @@ pub async fn submit_signup(
         .store
         .set_login_transaction_email(&txn.id, &email)
         .await?;
-    let snapshot = login::routing_snapshot(state, &txn.request).await?;
+    // A new account never inherits the organization an earlier email's
+    // domain chose (nor becomes its member by signing up), and an email
+    // whose verified domain routes to an identity provider signs in there:
+    // no password account is made for it here.
+    let mut txn = txn.clone();
+    if txn.request.organization_by_domain {
+        txn.request.organization_id = None;
+        txn.request.organization_by_domain = false;
+    }
+    let txn = &txn;
+    let snapshot = login::routing_snapshot_for(state, txn, &email).await?;
     let Decision::Password {
         connection_id,
         signup_allowed: true,

@@ -3,10 +3,10 @@
 //! is served from memory: every verified, discovery-enabled claim is loaded
 //! when the server starts (a page at a time), and every write that changes
 //! routing calls `AppState::cached_data_changed(Change::DiscoveryDomain { .. })`
-//! (or `Change::Connections` / `Change::Organizations`), which reaches this
-//! table on every node: [`RoutingTable::forget_domain`] re-reads that one
-//! claim, [`RoutingTable::connections_changed`] the claims bound to a
-//! connection, [`RoutingTable::forget_all`] everything.
+//! (a connection deleted or disabled, or an organization deleted, sends one
+//! per domain it moved), which reaches this table on every node:
+//! [`RoutingTable::forget_domain`] re-reads that one claim,
+//! [`RoutingTable::forget_all`] everything.
 //!
 //! A reload builds a new table beside the one served, which keeps answering
 //! (and taking single-claim updates) until the new one replaces it; the
@@ -140,9 +140,6 @@ struct Claims {
     routes: Vec<Route>,
     /// Organization and connection ids.
     ids: Strings,
-    /// The domains bound to a connection (by number): what a connection's
-    /// change can reroute.
-    bound: hashbrown::HashSet<u32>,
     /// Domains indexed now (`domains` keeps removed ones' bytes).
     len: usize,
 }
@@ -153,7 +150,6 @@ impl Claims {
             domains: Strings::new(),
             routes: Vec::new(),
             ids: Strings::new(),
-            bound: hashbrown::HashSet::new(),
             len: 0,
         }
     }
@@ -184,9 +180,8 @@ impl Claims {
     /// Sets the route of `domain` to what the store says (`None`: it routes nothing).
     fn set(&mut self, domain: &str, claim: Option<&RoutedClaim>) {
         let Some(claim) = claim else {
-            if let Some(number) = self.domains.find(domain) {
+            if self.domains.find(domain).is_some() {
                 self.domains.unindex(domain);
-                self.bound.remove(&number);
                 self.len -= 1;
             }
             return;
@@ -228,18 +223,12 @@ impl Claims {
             },
         };
         self.routes[number as usize] = route;
-        if route.connection == DEFAULT_CONNECTION {
-            self.bound.remove(&number);
-        } else {
-            self.bound.insert(number);
-        }
     }
 
     fn heap_bytes(&self) -> usize {
         self.domains.heap_bytes()
             + self.routes.capacity() * std::mem::size_of::<Route>()
             + self.ids.heap_bytes()
-            + self.bound.allocation_size()
     }
 
     fn shrink(&mut self) {
@@ -342,51 +331,6 @@ impl RoutingTable {
         }
     }
 
-    /// After a connection was changed, disabled on an organization or
-    /// deleted: the claims bound to a connection are read again (an index
-    /// holds just these), and those whose connection went fall back to
-    /// their organization's default. Not every claim is reloaded.
-    pub async fn connections_changed(&self) {
-        let bound = match self.store.routed_claims_bound_to_connections().await {
-            Ok(bound) => bound,
-            Err(e) => {
-                tracing::warn!(error = %e, "re-reading the claims bound to connections failed; reloading");
-                return self.forget_all().await;
-            }
-        };
-        let bound: std::collections::HashMap<&str, &RoutedClaim> =
-            bound.iter().map(|c| (c.domain.as_str(), c)).collect();
-        // The table's bound claims that the store no longer binds alike.
-        let stale: Vec<String> = {
-            let claims = self.read();
-            claims
-                .bound
-                .iter()
-                .filter_map(|&number| {
-                    let route = claims.routes[number as usize];
-                    let domain = claims.domains.get(number);
-                    let connection = (route.connection != DEFAULT_CONNECTION)
-                        .then(|| claims.ids.get(route.connection));
-                    let unchanged = match bound.get(domain) {
-                        Some(claim) => claim.connection_id.as_deref() == connection,
-                        None => connection.is_none(),
-                    };
-                    (!unchanged).then(|| domain.to_owned())
-                })
-                .collect()
-        };
-        let newly_bound = bound.keys().filter(|domain| {
-            let claims = self.read();
-            claims
-                .route_of(domain)
-                .is_none_or(|route| route.connection == DEFAULT_CONNECTION)
-        });
-        let newly_bound: Vec<String> = newly_bound.map(|d| (*d).to_owned()).collect();
-        for domain in stale.iter().chain(&newly_bound) {
-            self.forget_domain(domain).await;
-        }
-    }
-
     /// Reloads every route (organizations were deleted, or changes may have
     /// been missed); the current table serves until the new one is loaded.
     pub async fn forget_all(&self) {
@@ -476,9 +420,7 @@ mod tests {
         let route = claims.lookup("mail.acme.com").unwrap();
         assert_eq!(route.organization_id, "org_b");
         assert_eq!(route.connection_id.as_deref(), Some("con_1"));
-        assert_eq!(claims.bound.len(), 1);
         claims.set("acme.com", None);
-        assert!(claims.bound.is_empty());
         assert_eq!(routed(&claims, "mail.acme.com"), None);
         assert_eq!(claims.len, 2);
         // Claimed again after being removed.

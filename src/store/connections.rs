@@ -170,20 +170,25 @@ impl Store {
         Ok(Ok(next))
     }
 
-    pub async fn delete_connection(&self, id: &str) -> StoreResult<()> {
+    /// Deletes a connection. Domains bound to it stay their organizations',
+    /// routed to the default: their names are returned (what the routing
+    /// table must read again).
+    pub async fn delete_connection(&self, id: &str) -> StoreResult<Vec<String>> {
         let mut tx = self.pool.begin().await?;
-        // Domains routed to it stay their organizations', routed to the default.
-        sqlx::query("update discovery_domains set connection_id = null where connection_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let rebound: Vec<String> = sqlx::query_scalar(
+            "update discovery_domains set connection_id = null where connection_id = $1 \
+             returning domain",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         let result = sqlx::query("delete from connections where id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
         expect_one(result)?;
         tx.commit().await?;
-        Ok(())
+        Ok(rebound)
     }
 
     /// The connections enabled for a client, in one query (login routing

@@ -142,11 +142,18 @@ impl Store {
     /// not enabled on it.
     pub async fn insert_discovery_domain(&self, domain: &DiscoveryDomain) -> StoreResult<()> {
         let mut tx = self.begin_claim(&domain.domain).await?;
-        let (guard, guard_binds) = no_overlap(&domain.domain, domain.include_subdomains, 11);
+        let (guard, guard_binds) = no_overlap(&domain.domain, domain.include_subdomains, 12);
         let sql = format!(
-            "insert into discovery_domains ({CLAIM_COLUMNS}, created_at, updated_at, reversed_domain) \
-             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10 where {guard}"
+            "insert into discovery_domains ({CLAIM_COLUMNS}, created_at, updated_at, reversed_domain, \
+             next_check_at) select $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11 where {guard}"
         );
+        let now = self.now_millis();
+        // A pending claim is due for its first DNS check at once; one the
+        // tenant admin created verified is never looked up.
+        let next_check_at = domain
+            .check
+            .next_check_at
+            .or((domain.status == DomainStatus::Pending).then_some(now));
         let mut query = sqlx::query(&sql)
             .bind(&domain.id)
             .bind(&domain.organization_id)
@@ -156,8 +163,9 @@ impl Store {
             .bind(&domain.verification_txt)
             .bind(&domain.connection_id)
             .bind(domain.include_subdomains)
-            .bind(self.now_millis())
-            .bind(reversed(&domain.domain));
+            .bind(now)
+            .bind(reversed(&domain.domain))
+            .bind(next_check_at);
         for value in guard_binds {
             query = query.bind(value);
         }
@@ -382,19 +390,6 @@ impl Store {
         .await?;
         row.as_ref().map(routed_from_row).transpose()
     }
-
-    /// The routing claims bound to a connection (an index holds just
-    /// these): what a connection's change can reroute.
-    pub async fn routed_claims_bound_to_connections(&self) -> StoreResult<Vec<RoutedClaim>> {
-        let rows = sqlx::query(&format!(
-            "select {ROUTED_COLUMNS} from discovery_domains \
-             where connection_id is not null and {ROUTES}"
-        ))
-        .bind(true)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(routed_from_row).collect()
-    }
 }
 
 /// A transfer done: the domain as its new owner holds it, and the
@@ -445,12 +440,14 @@ impl Store {
         id: &str,
     ) -> StoreResult<()> {
         let result = sqlx::query(
-            "update discovery_domains set verified_by_dns = $3, next_check_at = null, \
+            "update discovery_domains set verified_by_dns = $3, \
+             next_check_at = case when status = 'pending' then $4 else null end, \
              missing_since = null, verification_reason = null where organization_id = $1 and id = $2",
         )
         .bind(organization_id)
         .bind(id)
         .bind(false)
+        .bind(self.now_millis())
         .execute(&self.pool)
         .await?;
         expect_one(result)
@@ -458,7 +455,9 @@ impl Store {
 
     /// Up to `limit` domains the periodic pass should look up at `now`:
     /// pending ones and those verified by DNS, whose next check is due,
-    /// most overdue first.
+    /// most overdue first. Only those have a `next_check_at` (a domain the
+    /// tenant admin verified has none), so the index on it finds them
+    /// among a million others.
     pub async fn due_discovery_domains(
         &self,
         now: i64,
@@ -466,9 +465,8 @@ impl Store {
     ) -> StoreResult<Vec<DiscoveryDomain>> {
         let rows = sqlx::query(&format!(
             "select {COLUMNS} from discovery_domains \
-             where (status = 'pending' or verified_by_dns = $1) \
-             and (next_check_at is null or next_check_at <= $2) \
-             order by coalesce(next_check_at, 0), id limit $3"
+             where next_check_at <= $2 and (status = 'pending' or verified_by_dns = $1) \
+             order by next_check_at, id limit $3"
         ))
         .bind(true)
         .bind(now)

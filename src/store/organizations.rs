@@ -275,16 +275,26 @@ impl Store {
         Ok(Ok(next))
     }
 
-    pub async fn delete_organization(&self, id: &str) -> StoreResult<()> {
+    /// Deletes an organization and what is its own; the names of the
+    /// domains it held are returned (deleted in the same transaction, so
+    /// none claimed meanwhile is missed: the routing table must drop each).
+    pub async fn delete_organization(&self, id: &str) -> StoreResult<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let domains: Vec<String> = sqlx::query_scalar(
+            "delete from discovery_domains where organization_id = $1 returning domain",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
         let result = sqlx::query("delete from organizations where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        expect_one(result)
+        expect_one(result)?;
+        tx.commit().await?;
+        Ok(domains)
     }
 
-    /// Enables a connection on an organization; a second enable of the same
-    /// pair fails on `organization_connections_pkey`.
     /// Enables a connection on an organization; a second enable of the same
     /// pair fails on `organization_connections_pkey`.
     pub async fn insert_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
@@ -357,20 +367,22 @@ impl Store {
             .await
     }
 
+    /// Disables a connection on an organization. Its domains bound to it
+    /// stay the organization's, routed to its default: their names are
+    /// returned (what the routing table must read again).
     pub async fn delete_enabled_connection(
         &self,
         organization_id: &str,
         connection_id: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Vec<String>> {
         let mut tx = self.pool.begin().await?;
-        // The organization's domains routed to it stay, routed to the default.
-        sqlx::query(
+        let rebound: Vec<String> = sqlx::query_scalar(
             "update discovery_domains set connection_id = null \
-             where organization_id = $1 and connection_id = $2",
+             where organization_id = $1 and connection_id = $2 returning domain",
         )
         .bind(organization_id)
         .bind(connection_id)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
         let result = sqlx::query(
             "delete from organization_connections where organization_id = $1 and connection_id = $2",
@@ -381,7 +393,7 @@ impl Store {
         .await?;
         expect_one(result)?;
         tx.commit().await?;
-        Ok(())
+        Ok(rebound)
     }
 
     /// Adds members; users already members are left as they are. One

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::on_both_backends;
 use crate::support::oidc::{
     ALICE, CALLBACK, Tenant, authorize, browser, claims, code_params, hidden, location,
-    query_param, redeem_code, redirect_error, submit_identifier, tenant,
+    query_param, redeem_code, redirect_error, signup_tenant, submit_identifier, tenant,
 };
 use crate::support::{Backend, TestApp, spawn};
 
@@ -28,6 +28,7 @@ on_both_backends!(
     login_hint_skips_the_email_page,
     pre_login_prompt_finds_the_organization_by_email,
     organization_discovery_methods_are_validated_as_auth0,
+    signing_up_follows_the_typed_emails_domain,
 );
 
 /// An OIDC connection (`acme-sso`, hidden from the login page) whose
@@ -636,4 +637,66 @@ async fn organization_discovery_methods_are_validated_as_auth0(backend: Backend)
         reset.get("organization_discovery_methods").is_none(),
         "{reset}"
     );
+}
+
+/// Posts the sign-up form of the transaction (state, csrf).
+async fn sign_up(
+    app: &TestApp,
+    b: &reqwest::Client,
+    (state, csrf): (&str, &str),
+    email: &str,
+) -> reqwest::Response {
+    b.post(app.url("/u/signup"))
+        .form(&[
+            ("state", state),
+            ("csrf", csrf),
+            ("email", email),
+            ("password", "correct horse battery staple 42"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn signing_up_follows_the_typed_emails_domain(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = signup_tenant(&app).await;
+    let sso = upstream_connection(&app, &[&t.client_id], &[]).await;
+    enable_hidden(&app, &t.org_id, &sso).await;
+    verified_domain(&app, &t.org_id, "acme.example", Some(&sso)).await;
+    verified_domain(&app, &t.org_id, "hoekstra.example", None).await;
+
+    // An email whose verified domain routes to an identity provider signs
+    // in there: no password account is made for it.
+    let b = browser();
+    let start = authorize(&app, &b, &code_params(&t.client_id, &[])).await;
+    let (transaction, _) = submit_identifier(&app, &b, start, "zed@elsewhere.example").await;
+    let refused = sign_up(
+        &app,
+        &b,
+        (&transaction.0, &transaction.1),
+        "ana@acme.example",
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Sign-up is not available here."), "{html}");
+
+    // The organization an earlier email's domain chose is not inherited by
+    // a sign-up with another email: the new account is no member of it.
+    let (b, transaction, response) = identify(&app, &code_params(&t.client_id, &[]), ALICE.0).await;
+    assert_asks_for_password(&response);
+    let done = sign_up(
+        &app,
+        &b,
+        (&transaction.0, &transaction.1),
+        "eve@elsewhere.example",
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert!(location(&done).starts_with(CALLBACK), "{}", location(&done));
+    let tokens = code_tokens(&app, &t, &location(&done)).await;
+    let id_token = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["email"], "eve@elsewhere.example", "{id_token}");
+    assert!(id_token.get("org_id").is_none(), "{id_token}");
 }

@@ -292,10 +292,12 @@ async fn the_connection_must_be_enabled_on_the_organization(store: Store) {
     store.insert_discovery_domain(&routed).await.unwrap();
     // Disabling the connection on the organization keeps the domain, routed
     // to the organization's default; so does deleting the connection.
-    store
+    // The domains it moved are named, for the routing table to read again.
+    let moved = store
         .delete_enabled_connection(&acme.id, &sso.id)
         .await
         .unwrap();
+    assert_eq!(moved, [routed.domain.clone()]);
     let kept = store
         .get_discovery_domain(&acme.id, &routed.id)
         .await
@@ -313,7 +315,10 @@ async fn the_connection_must_be_enabled_on_the_organization(store: Store) {
         .await
         .unwrap()
         .unwrap();
-    store.delete_connection(&sso.id).await.unwrap();
+    assert_eq!(
+        store.delete_connection(&sso.id).await.unwrap(),
+        [routed.domain.clone()]
+    );
     let kept = store
         .get_discovery_domain(&acme.id, &routed.id)
         .await
@@ -327,7 +332,10 @@ async fn deleting_an_organization_deletes_its_domains(store: Store) {
         .insert_discovery_domain(&claim(&acme, "acme.com", true))
         .await
         .unwrap();
-    store.delete_organization(&acme.id).await.unwrap();
+    assert_eq!(
+        store.delete_organization(&acme.id).await.unwrap(),
+        ["acme.com"]
+    );
     assert_eq!(store.count_discovery_domains(&acme.id).await.unwrap(), 0);
     // The domain is free again, subdomains included.
     store

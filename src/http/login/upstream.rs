@@ -82,18 +82,18 @@ pub(super) async fn connection_get(
         Ok(snapshot) => snapshot,
         Err(e) => return login_error(&headers, e),
     };
-    let Some(candidate) = snapshot
-        .candidates
-        .iter()
-        .find(|c| c.name == q.connection && !c.strategy.is_database())
+    // Only a button shown: a hidden enterprise connection is reached by
+    // its domain (or `connection=NAME` at /authorize), never by this URL.
+    let Some(candidate) = crate::routing::buttons(&snapshot)
+        .into_iter()
+        .find(|c| c.name == q.connection)
     else {
         return login_error(
             &headers,
             LoginError::Retry("That connection is not available for this login.".into()),
         );
     };
-    let connection_id = candidate.connection_id.clone();
-    go_upstream(&state, &headers, &txn, &connection_id, false).await
+    go_upstream(&state, &headers, &txn, &candidate.connection_id, false).await
 }
 
 /// Auth0's callback, for a response in the query. A SAML response never

@@ -386,12 +386,13 @@ async fn connection_delete(
     auth.require("delete:connections")?;
     // Its users and their sessions go with it: their clients are told first.
     crate::flows::backchannel::end_connection_sessions(&state, &id).await?;
-    state
+    let rebound = state
         .store
         .delete_connection(&id)
         .await
         .map_err(connection_not_found)?;
     state.cached_data_changed(Change::Connections).await;
+    state.domains_changed(rebound).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -380,21 +380,11 @@ async fn organization_delete(
     // Its domains go with it: each is a routing change of its own.
     let domains = state
         .store
-        .list_discovery_domains(&id, &crate::store::Page::all())
-        .await?;
-    state
-        .store
         .delete_organization(&id)
         .await
         .map_err(organization_not_found)?;
     state.cached_data_changed(Change::Organizations).await;
-    for claim in domains {
-        state
-            .cached_data_changed(Change::DiscoveryDomain {
-                domain: claim.domain,
-            })
-            .await;
-    }
+    state.domains_changed(domains).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -520,11 +510,12 @@ async fn enabled_connection_delete(
     Path((id, connection_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     auth.require("delete:organization_connections")?;
-    state
+    let rebound = state
         .store
         .delete_enabled_connection(&id, &connection_id)
         .await
         .map_err(enabled_not_found)?;
     state.cached_data_changed(Change::Organizations).await;
+    state.domains_changed(rebound).await;
     Ok(StatusCode::NO_CONTENT)
 }
