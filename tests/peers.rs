@@ -875,12 +875,29 @@ async fn dev_certificate_is_trusted_by_a_rust_client() {
 /// refused, and a tenant entering another organization's login refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant() {
+    shared_idp(0..10_000, false).await;
+}
+
+/// The shared IdP as Entra's multi-tenant endpoint: the connection's issuer
+/// is `…/organizations/v2.0`, whose metadata announces `…/{tenantid}/v2.0`,
+/// and oidc-provider signs every token as tenant `tid-04711`. The person of
+/// that tenant lands in its organization; one whose `tid` is another
+/// tenant's than the token's `iss` names is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entra_issuer_template_takes_each_token_of_its_own_tenant_only() {
+    shared_idp([4711, 9001].into_iter(), true).await;
+}
+
+/// Organizations `tenant-{i}` for each `i` of `indices` share one oidc
+/// connection, and the script runs against them (`entra_template`: the
+/// upstream announces Entra's issuer template).
+async fn shared_idp(indices: impl ExactSizeIterator<Item = usize>, entra_template: bool) {
     use reqwest::{Method, StatusCode};
     use serde_json::json;
     use switchyard::model::connection::{EnabledConnection, EnabledConnectionRequest, Strategy};
     use switchyard::model::domain::{DiscoveryDomain, DomainStatus};
     use switchyard::model::organization::Organization;
-    const ORGANIZATIONS: usize = 10_000;
+    let count = indices.len();
     let app = spawn_tls_reaching_loopback().await;
     let upstream_port = free_loopback_port();
     let token = app.admin_token().await;
@@ -896,6 +913,12 @@ async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant(
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{client}");
+    let upstream = format!("http://127.0.0.1:{upstream_port}");
+    let issuer = if entra_template {
+        format!("{upstream}/organizations/v2.0")
+    } else {
+        upstream
+    };
     let (status, connection) = app
         .api(
             Method::POST,
@@ -903,7 +926,7 @@ async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant(
             &token,
             Some(json!({"name": "shared-entra", "strategy": "oidc",
                 "enabled_clients": [client["client_id"]],
-                "options": {"type": "back_channel", "issuer": format!("http://127.0.0.1:{upstream_port}"),
+                "options": {"type": "back_channel", "issuer": issuer,
                     "client_id": "switchyard-shared", "client_secret": "upstream-secret",
                     "scope": "openid profile email", "organization_from_upstream_tenant": true}})),
         )
@@ -913,9 +936,9 @@ async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant(
 
     let store = app.store().await;
     let started = std::time::Instant::now();
-    let mut organizations = Vec::with_capacity(ORGANIZATIONS);
-    let mut domains = Vec::with_capacity(ORGANIZATIONS);
-    for i in 0..ORGANIZATIONS {
+    let mut organizations = Vec::with_capacity(count);
+    let mut domains = Vec::with_capacity(count);
+    for i in indices {
         let org = Organization {
             id: format!("org_shared{i:05}"),
             name: format!("tenant-{i:05}"),
@@ -947,7 +970,7 @@ async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant(
         store.insert_discovery_domain(domain).await.unwrap();
     }
     println!(
-        "# seeded {ORGANIZATIONS} organizations in {organizations_seeded:?}, their domains by {:?}",
+        "# seeded {count} organizations in {organizations_seeded:?}, their domains by {:?}",
         started.elapsed()
     );
     // The app's cached view of organizations is refreshed (seeded behind its back).
@@ -978,6 +1001,10 @@ async fn ten_thousand_organizations_share_one_idp_routed_by_the_upstream_tenant(
         (
             "NODE_EXTRA_CA_CERTS",
             app.dir.path().join("tls/cert.pem").display().to_string(),
+        ),
+        (
+            "ENTRA_TEMPLATE",
+            if entra_template { "1" } else { "0" }.to_owned(),
         ),
     ];
     run_node_test("oidc_provider_shared_idp.mjs", &env).await;

@@ -9,6 +9,12 @@
 //! (RFC 9207), required when the upstream announces it sends one. Every
 //! request goes through [`Outbound`], the SSRF-safe client.
 //!
+//! The issuer is compared as an exact string, except Entra ID's multi-tenant
+//! template (`https://login.microsoftonline.com/{tenantid}/v2.0`, announced by
+//! its `organizations` and `common` metadata): there each ID token's `iss`
+//! must be the template with the token's own `tid` (see [`tenant_of_issuer`]),
+//! and only a connection routing logins by tenant may use it.
+//!
 //! Metadata and keys are fetched once for all the logins waiting for them
 //! (one fetch in flight, bounded by [`REQUEST_TIMEOUT`], its failure not
 //! kept), and again once older than [`DISCOVERY_MAX_AGE_MS`]: meanwhile, and
@@ -284,6 +290,7 @@ impl OidcConnector {
             .client_id()
             .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
         let issuer = discovered.metadata.issuer().clone();
+        let templated = is_tenant_template(issuer.as_str());
         let verifier = match self.client_secret() {
             Some(secret) => CoreIdTokenVerifier::new_confidential_client(
                 client_id.clone(),
@@ -307,6 +314,9 @@ impl OidcConnector {
         let clock = self.clock.clone();
         let now = clock.now_unix_millis();
         let verifier = verifier
+            // A template's `iss` is checked against the token's `tid` by
+            // `verified_claims`, the crate knowing no `tid`.
+            .require_issuer_match(!templated)
             .set_allowed_algs(algs)
             // `exp` with the skew tolerated: the crate compares `now >= exp`.
             .set_time_fn(move || millis_to_datetime(now - CLOCK_SKEW_MS))
@@ -339,7 +349,7 @@ impl OidcConnector {
         let id_token: CoreIdToken = raw_token
             .parse()
             .map_err(|e| invalid(format!("the ID token cannot be parsed: {e}")))?;
-        let discovered = self.discovered().await?;
+        let mut discovered = self.discovered().await?;
         let mut result = self.verify(&discovered, &id_token, nonce);
         if let Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey
@@ -350,10 +360,17 @@ impl OidcConnector {
             // unknown `kid`), or one left alone of several (no `kid`).
             if let Some(again) = self.refetch_jwks(&discovered).await? {
                 result = self.verify(&again, &id_token, nonce);
+                discovered = again;
             }
         }
         result.map_err(|e| invalid(format!("the ID token was refused: {e}")))?;
-        jwt_payload(raw_token)
+        let claims = jwt_payload(raw_token)?;
+        let issuer = discovered.metadata.issuer().as_str();
+        if is_tenant_template(issuer) {
+            check_tenant_issuer(issuer, &claims)
+                .map_err(|e| invalid(format!("the ID token was refused: {e}")))?;
+        }
+        Ok(claims)
     }
 
     /// Userinfo, when the mapping asks for it (`attribute_map.userinfo_scope`).
@@ -445,6 +462,68 @@ impl OidcConnector {
     }
 }
 
+/// The placeholder of Entra ID's multi-tenant issuer template.
+const TENANT_PLACEHOLDER: &str = "{tenantid}";
+/// Entra's multi-tenant endpoints, whose metadata announces the template.
+const MULTI_TENANT_ALIASES: [&str; 2] = ["organizations", "common"];
+
+/// Whether `issuer` is Entra's multi-tenant template: an http(s) URL with
+/// `{tenantid}`, and no other brace, as one whole segment of its path.
+fn is_tenant_template(issuer: &str) -> bool {
+    let Some((_, rest)) = issuer.split_once("://") else {
+        return false;
+    };
+    let Some((_, path)) = rest.split_once('/') else {
+        return false;
+    };
+    issuer.matches(['{', '}']).count() == 2
+        && !path.contains(['?', '#'])
+        && path.split('/').any(|segment| segment == TENANT_PLACEHOLDER)
+}
+
+/// The tenant `iss` names under the issuer `template`: `iss` is the template
+/// with its placeholder replaced by a tenant id (letters, digits and `-`, as
+/// Entra's GUIDs), or `None`.
+fn tenant_of_issuer<'a>(template: &str, iss: &'a str) -> Option<&'a str> {
+    let (before, after) = template.split_once(TENANT_PLACEHOLDER)?;
+    let tenant = iss.strip_prefix(before)?.strip_suffix(after)?;
+    let valid = !tenant.is_empty()
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    valid.then_some(tenant)
+}
+
+/// Under the issuer `template`, the verified claims' `iss` must be the
+/// template with their own `tid`: a token of one tenant cannot pass for
+/// another's, nor one without `tid` for any.
+fn check_tenant_issuer(template: &str, claims: &Map<String, Value>) -> Result<(), String> {
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(tid) = claims.get("tid").and_then(Value::as_str) else {
+        return Err(format!(
+            "the upstream's issuer is the template {template}, and the ID token has no tenant (tid)"
+        ));
+    };
+    if tenant_of_issuer(template, iss) == Some(tid) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the ID token's issuer {iss} is not that of its tenant {tid}"
+        ))
+    }
+}
+
+/// Whether the `configured` issuer accepts the metadata's issuer template:
+/// the template itself, or Entra's `organizations` or `common` in its place.
+fn configured_for_template(configured: &str, template: &str) -> bool {
+    configured == template
+        || tenant_of_issuer(template, configured)
+            .is_some_and(|alias| MULTI_TENANT_ALIASES.contains(&alias))
+}
+
 /// The upstream's metadata: from `discovery_url`, else from the
 /// explicit endpoints when they are all given, else discovered from
 /// `issuer`. Explicit endpoints win over discovered ones.
@@ -493,9 +572,14 @@ async fn fetch_metadata(
             let metadata: UpstreamMetadata = serde_json::from_slice(&body)
                 .map_err(|e| unreachable(format!("the metadata at {url} is invalid: {e}")))?;
             // The issuer configured is compared as an exact string (OIDC
-            // Discovery §4.3): a mix-up defence.
+            // Discovery §4.3): a mix-up defence. Entra's multi-tenant
+            // metadata announces its template instead of the issuer asked.
             if let Some(issuer) = &options.issuer {
-                if metadata.issuer().as_str() != issuer {
+                let announced = metadata.issuer().as_str();
+                if announced != issuer
+                    && !(is_tenant_template(announced)
+                        && configured_for_template(issuer, announced))
+                {
                     return Err(misconfigured(format!(
                         "the metadata names issuer {} instead of {issuer}",
                         metadata.issuer().as_str()
@@ -520,6 +604,23 @@ async fn fetch_metadata(
     if let Some(url) = &options.jwks_uri {
         metadata =
             metadata.set_jwks_uri(JsonWebKeySetUrl::new(url.clone()).map_err(misconfigured)?);
+    }
+    let issuer = metadata.issuer().as_str();
+    if is_tenant_template(issuer) {
+        // Any of Entra's tenants signs with the same keys: only a connection
+        // that routes each login by its tenant (and refuses a tenant that is
+        // not the organization's) may take them all.
+        if !options.organization_from_upstream_tenant.unwrap_or(false) {
+            return Err(misconfigured(format!(
+                "the upstream's issuer is the multi-tenant template {issuer}, which needs \
+                 options.organization_from_upstream_tenant: true"
+            )));
+        }
+        tracing::info!(
+            issuer,
+            "oidc: multi-tenant issuer template; each ID token's iss must name its own tid, \
+             and the tenant decides the organization (organization_from_upstream_tenant)"
+        );
     }
     Ok(metadata)
 }
@@ -626,8 +727,18 @@ impl RedirectConnector for OidcConnector {
             let discovered = self.discovered().await?;
             let carries_read_id_token =
                 !self.options.is_back_channel() && response.contains_key("id_token");
+            let issuer = discovered.metadata.issuer().as_str();
+            // Under Entra's template, any tenant's issuer; the ID token's
+            // `tid` then says which tenant it must be.
+            let names_issuer = |iss: &str| {
+                if is_tenant_template(issuer) {
+                    tenant_of_issuer(issuer, iss).is_some()
+                } else {
+                    iss == issuer
+                }
+            };
             match response.get("iss") {
-                Some(iss) if iss != discovered.metadata.issuer().as_str() => {
+                Some(iss) if !names_issuer(iss) => {
                     return Err(invalid(format!("the response names issuer {iss}")));
                 }
                 None if discovered

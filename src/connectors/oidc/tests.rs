@@ -662,3 +662,194 @@ async fn a_token_that_no_key_or_several_keys_match_fetches_the_keys_again() {
     assert!(matches!(refused, Err(UpstreamError::Invalid(_))));
     assert_eq!(upstream.requests(), (1, 3));
 }
+
+const TEMPLATE: &str = "https://login.example.com/{tenantid}/v2.0";
+const TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+#[test]
+fn only_entras_placeholder_as_a_path_segment_is_a_template() {
+    assert!(is_tenant_template(TEMPLATE));
+    assert!(is_tenant_template(
+        "https://login.microsoftonline.com/{tenantid}/v2.0"
+    ));
+    for not_entras in [
+        ISSUER,
+        "https://login.example.com/{tenant}/v2.0",
+        "https://login.example.com/{TenantId}/v2.0",
+        "https://login.example.com/tenant-{tenantid}/v2.0",
+        "https://{tenantid}.example.com/v2.0",
+        "https://login.example.com/{tenantid}/{tenantid}",
+        "https://login.example.com/{tenantid}/v2.0?x={y}",
+        "https://login.example.com/{tenantid}/v2.0#frag",
+        "{tenantid}",
+    ] {
+        assert!(!is_tenant_template(not_entras), "{not_entras}");
+    }
+    // The configured issuer may name Entra's multi-tenant endpoints only.
+    assert!(configured_for_template(TEMPLATE, TEMPLATE));
+    assert!(configured_for_template(
+        "https://login.example.com/organizations/v2.0",
+        TEMPLATE
+    ));
+    assert!(configured_for_template(
+        "https://login.example.com/common/v2.0",
+        TEMPLATE
+    ));
+    assert!(!configured_for_template(
+        &format!("https://login.example.com/{TID}/v2.0"),
+        TEMPLATE
+    ));
+    assert!(!configured_for_template(
+        "https://evil.example.com/common/v2.0",
+        TEMPLATE
+    ));
+}
+
+fn connector_of_template(template: &str) -> OidcConnector {
+    let options = options_of(json!({"issuer": template, "client_id": CLIENT_ID,
+        "client_secret": SECRET, "type": "front_channel",
+        "organization_from_upstream_tenant": true}));
+    let outbound = Outbound::new(crate::outbound::Destinations::public_only())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let connector = OidcConnector::new("con_test", options, outbound, Clock::fixed(NOW_MS));
+    let mut known = discovered(vec![HS256]);
+    known.metadata = known
+        .metadata
+        .set_issuer(IssuerUrl::new(template.into()).unwrap_or_else(|e| panic!("{e}")));
+    connector.discovery.replace(|_| Arc::new(known));
+    connector
+}
+
+async fn verified_under(template: &str, change: Value) -> Result<(), String> {
+    connector_of_template(template)
+        .verified_claims(&with(change), NONCE)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn under_the_template_each_token_names_its_own_tenant() {
+    let own = format!("https://login.example.com/{TID}/v2.0");
+    assert_eq!(
+        verified_under(TEMPLATE, json!({"iss": own, "tid": TID})).await,
+        Ok(())
+    );
+    // A token of one tenant claiming another (or the template itself).
+    let other = verified_under(
+        TEMPLATE,
+        json!({"iss": "https://login.example.com/another-tenant/v2.0", "tid": TID}),
+    )
+    .await;
+    assert!(
+        other
+            .as_ref()
+            .is_err_and(|e| e.contains("is not that of its tenant")),
+        "{other:?}"
+    );
+    for iss in [TEMPLATE, "https://login.example.com/v2.0", ISSUER] {
+        let refused = verified_under(TEMPLATE, json!({"iss": iss, "tid": TID})).await;
+        assert!(refused.is_err(), "{iss}: {refused:?}");
+    }
+    // A tenant that is not a plain id cannot stretch the template.
+    let stretched = verified_under(
+        TEMPLATE,
+        json!({"iss": "https://login.example.com/a/b/v2.0", "tid": "a/b"}),
+    )
+    .await;
+    assert!(stretched.is_err(), "{stretched:?}");
+    // No tid: no tenant to check the issuer against.
+    let without = verified_under(TEMPLATE, json!({"iss": own})).await;
+    assert!(
+        without
+            .as_ref()
+            .is_err_and(|e| e.contains("no tenant (tid)")),
+        "{without:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_issuer_that_is_not_entras_template_stays_exact() {
+    // Braces other than Entra's placeholder are compared as they are.
+    let not_entras = "https://login.example.com/{tenant}/v2.0";
+    let replaced = verified_under(
+        not_entras,
+        json!({"iss": "https://login.example.com/t1/v2.0", "tid": "t1"}),
+    )
+    .await;
+    assert!(
+        replaced.as_ref().is_err_and(|e| e.contains("expected")),
+        "{replaced:?}"
+    );
+    assert_eq!(
+        verified_under(not_entras, json!({"iss": not_entras, "tid": "t1"})).await,
+        Ok(())
+    );
+    // The plain connection refuses a tenant's issuer for its own.
+    let id_token: CoreIdToken = with(json!({"iss": "https://idp.example.com/t1/", "tid": "t1"}))
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        connector()
+            .verify(&discovered(vec![HS256]), &id_token, NONCE)
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn under_the_template_the_callback_names_a_tenant_of_it() {
+    let connector = connector_of_template(TEMPLATE);
+    let own = format!("https://login.example.com/{TID}/v2.0");
+    let token = with(json!({"iss": own, "tid": TID}));
+    let refused = finish(
+        &connector,
+        &[
+            ("iss", "https://evil.example.com/x/v2.0"),
+            ("id_token", &token),
+        ],
+    )
+    .await;
+    assert!(refused.contains("names issuer"), "{refused}");
+    let refused = finish(&connector, &[("iss", TEMPLATE), ("id_token", &token)]).await;
+    assert!(refused.contains("names issuer"), "{refused}");
+    // A tenant's issuer passes that check, and the login goes on.
+    let params: CallbackParams = [("iss", own.as_str()), ("id_token", &token)]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let identity = connector.finish(&request(), &params).await;
+    assert!(
+        identity
+            .as_ref()
+            .is_ok_and(|i| i.tenant.tid.as_deref() == Some(TID)),
+        "{:?}",
+        identity.err()
+    );
+}
+
+#[test]
+fn the_template_needs_tenant_routing() {
+    let outbound = Outbound::new(crate::outbound::Destinations::public_only())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let explicit = |routed: bool| {
+        options_of(
+            json!({"issuer": TEMPLATE, "client_id": CLIENT_ID, "client_secret": SECRET,
+            "authorization_endpoint": "https://login.example.com/organizations/oauth2/v2.0/authorize",
+            "jwks_uri": "https://login.example.com/organizations/discovery/v2.0/keys",
+            "organization_from_upstream_tenant": routed}),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refused = runtime.block_on(fetch_metadata(&explicit(false), &outbound));
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("organization_from_upstream_tenant")),
+        "{:?}",
+        refused.err()
+    );
+    let routed = runtime.block_on(fetch_metadata(&explicit(true), &outbound));
+    assert!(routed.is_ok(), "{:?}", routed.err());
+}

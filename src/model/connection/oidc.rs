@@ -37,7 +37,10 @@ pub struct OidcOptions {
         skip_serializing_if = "Option::is_none"
     )]
     pub channel: Option<OidcChannel>,
-    /// Required unless `discovery_url` is given; compared with `iss` as an exact string.
+    /// Required unless `discovery_url` is given; compared with `iss` as an
+    /// exact string, except under Entra's multi-tenant template
+    /// (`…/{tenantid}/v2.0`, announced by `…/organizations/v2.0` and
+    /// `…/common/v2.0`), where `iss` must name the token's own `tid`.
     #[serde(
         default,
         deserialize_with = "field::nonblank",
