@@ -71,6 +71,8 @@ pub fn normalize_email(raw: &str) -> Result<String, ValidationError> {
     {
         return Err(invalid());
     }
+    // The fully qualified form (`example.com.`) is the same domain.
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
     let domain = match url::Host::parse(domain).map_err(|_| invalid())? {
         url::Host::Domain(d) if d.contains('.') && !d.ends_with('.') => d,
         _ => return Err(invalid()),
@@ -122,6 +124,10 @@ mod tests {
             normalize_email("bob@bücher.example"),
             Ok("bob@xn--bcher-kva.example".into())
         );
+        assert_eq!(
+            normalize_email("carol@Example.COM."),
+            Ok("carol@example.com".into())
+        );
         assert_eq!(email_domain("bob@acme.test"), Some("acme.test"));
         for bad in [
             "",
@@ -131,6 +137,7 @@ mod tests {
             "al ice@example.com",
             "a@localhost",
             "a@127.0.0.1",
+            "a@example.com..",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
