@@ -304,39 +304,6 @@ async fn select_domain<'e>(
     domain_from_row(&row)
 }
 
-impl Store {
-    /// The verified, discovery-enabled claim that routes the normalized
-    /// `domain`: the claim of `domain` itself, else the longest claim above
-    /// it that includes subdomains. What the routing table serves from memory.
-    pub async fn find_domain_route(&self, domain: &str) -> StoreResult<Option<DiscoveryDomain>> {
-        // The names above `domain` that a claim including subdomains covers it from.
-        let above: Vec<&str> = names_on_path(domain)
-            .into_iter()
-            .filter(|name| *name != domain)
-            .collect();
-        let placeholders: Vec<String> = (3..above.len() + 3).map(|i| format!("${i}")).collect();
-        let from_above = if above.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " or (include_subdomains = $2 and domain in ({}))",
-                placeholders.join(", ")
-            )
-        };
-        let sql = format!(
-            "select {COLUMNS} from discovery_domains where status = 'verified' \
-             and use_for_organization_discovery = $2 and (domain = $1{from_above}) \
-             order by length(domain) desc limit 1"
-        );
-        let mut query = sqlx::query(&sql).bind(domain).bind(true);
-        for name in above {
-            query = query.bind(name);
-        }
-        let row = query.fetch_optional(&self.pool).await?;
-        row.as_ref().map(domain_from_row).transpose()
-    }
-}
-
 /// What the routing table keeps of a verified, discovery-enabled claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedClaim {

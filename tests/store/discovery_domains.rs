@@ -4,6 +4,7 @@
 use switchyard::model::connection::Strategy;
 use switchyard::model::domain::{DiscoveryDomain, DomainStatus};
 use switchyard::model::organization::Organization;
+use switchyard::routing::RoutingTable;
 use switchyard::store::discovery_domains::DOMAIN_OVERLAP;
 use switchyard::store::{Page, Store, StoreError};
 
@@ -366,14 +367,13 @@ async fn only_verified_discovery_domains_route(store: Store) {
         .insert_discovery_domain(&claim(&globex, "globex.com", false))
         .await
         .unwrap();
+    // As a routing table loaded now sees them.
     let routed = |name: &'static str| {
         let store = store.clone();
         async move {
-            store
-                .find_domain_route(name)
-                .await
-                .unwrap()
-                .map(|d| d.domain)
+            let table = RoutingTable::new(store);
+            table.load().await.unwrap();
+            table.route(name).map(|route| route.domain)
         }
     };
     assert_eq!(routed("acme.com").await.as_deref(), Some("acme.com"));

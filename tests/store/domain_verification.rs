@@ -6,6 +6,7 @@
 use switchyard::flows::domain_verification::{Finding, RECHECK_VERIFIED_MS, after_check};
 use switchyard::model::domain::{DiscoveryDomain, DomainStatus, DomainTransfer};
 use switchyard::model::organization::Organization;
+use switchyard::routing::RoutingTable;
 use switchyard::store::discovery_domains::DOMAIN_OVERLAP;
 use switchyard::store::{Store, StoreError};
 
@@ -40,12 +41,11 @@ fn now(store: &Store) -> i64 {
     store.clock().now_unix_millis()
 }
 
+/// Who `domain` routes to, as a routing table loaded now sees it.
 async fn route_owner(store: &Store, domain: &str) -> Option<String> {
-    store
-        .find_domain_route(domain)
-        .await
-        .unwrap()
-        .map(|d| d.organization_id)
+    let table = RoutingTable::new(store.clone());
+    table.load().await.unwrap();
+    table.route(domain).map(|route| route.organization_id)
 }
 
 async fn checks_verify_and_demote_over_the_state_they_saw(store: Store) {
