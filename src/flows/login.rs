@@ -615,18 +615,9 @@ async fn settle_domain_organization(
     else {
         return Ok(None);
     };
-    if state.store.is_member(org_id, user_id).await? {
-        return Ok(None);
-    }
-    let assigns = state
-        .organizations
-        .enabled_connections(&state.store, org_id)
-        .await?
-        .iter()
-        .any(|view| {
-            view.enabled.connection_id == connection_id && view.enabled.assign_membership_on_login
-        });
-    if assigns {
+    if state.store.is_member(org_id, user_id).await?
+        || assigns_membership(state, org_id, connection_id).await?
+    {
         return Ok(None);
     }
     let mut settled = txn.clone();
@@ -1009,17 +1000,14 @@ pub async fn submit_organization_pick(
             }
         }
         // The email-domain guard first: a refused join leaves no membership.
-        if let Some(refusal) = super::domain_guard::refusal_of_user(
+        require_email_domain(
             state,
             organization_id,
             &txn.request.client_id,
             &session.user_id,
             &session.connection_id,
         )
-        .await?
-        {
-            return Err(LoginError::Retry(refusal));
-        }
+        .await?;
         state
             .store
             .insert_members(organization_id, std::slice::from_ref(&session.user_id))
@@ -1271,29 +1259,11 @@ async fn admit(
     let Some(org_id) = &request.organization_id else {
         return Ok(());
     };
-    if let Some(refusal) = super::domain_guard::refusal_of_user(
-        state,
-        org_id,
-        &request.client_id,
-        user_id,
-        connection_id,
-    )
-    .await?
-    {
-        return Err(LoginError::Retry(refusal));
-    }
+    require_email_domain(state, org_id, &request.client_id, user_id, connection_id).await?;
     if state.store.is_member(org_id, user_id).await? {
         return Ok(());
     }
-    let assigns = state
-        .organizations
-        .enabled_connections(&state.store, org_id)
-        .await?
-        .iter()
-        .any(|view| {
-            view.enabled.connection_id == connection_id && view.enabled.assign_membership_on_login
-        });
-    if !assigns {
+    if !assigns_membership(state, org_id, connection_id).await? {
         return Err(error_redirect(
             state,
             request,
@@ -1306,6 +1276,40 @@ async fn admit(
         .insert_members(org_id, &[user_id.to_owned()])
         .await?;
     Ok(())
+}
+
+/// The email-domain guard for `user_id` entering `org_id` through
+/// `connection_id`: its refusal is the page's message.
+async fn require_email_domain(
+    state: &AppState,
+    org_id: &str,
+    client_id: &str,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<(), LoginError> {
+    match super::domain_guard::refusal_of_user(state, org_id, client_id, user_id, connection_id)
+        .await?
+    {
+        Some(refusal) => Err(LoginError::Retry(refusal)),
+        None => Ok(()),
+    }
+}
+
+/// Whether `connection_id`, enabled on `org_id`, makes the people who log
+/// in through it members (`assign_membership_on_login`).
+async fn assigns_membership(
+    state: &AppState,
+    org_id: &str,
+    connection_id: &str,
+) -> Result<bool, LoginError> {
+    Ok(state
+        .organizations
+        .enabled_connections(&state.store, org_id)
+        .await?
+        .iter()
+        .any(|view| {
+            view.enabled.connection_id == connection_id && view.enabled.assign_membership_on_login
+        }))
 }
 
 /// Issues the authorization code for a request answered in `session`, and
