@@ -253,6 +253,12 @@ impl Store {
         self.backend
     }
 
+    /// The pool every write goes through (a statement that changes rows, or
+    /// a transaction that may). Reads use `self.pool`.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Begins the transaction of a read-modify-write (the `update_*_with`
     /// methods, after Dex's storage updaters): the row it reads cannot change
     /// before it writes. SQLite takes the database's write lock at once
@@ -268,9 +274,9 @@ impl Store {
         key: &[&str],
     ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         match self.backend {
-            Backend::Sqlite => Ok(self.pool.begin_with("begin immediate").await?),
+            Backend::Sqlite => Ok(self.writer().begin_with("begin immediate").await?),
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 let mut query = sqlx::query(lock);
                 for value in key {
                     query = query.bind(*value);
