@@ -15,11 +15,15 @@
 //!   exchange (an access token and an ID token): signatures per second, and
 //!   half that as the exchanges per second the machine could sign at most;
 //! - discovery and JWKS: `GET` requests per second on each server;
-//! - authorization-code exchanges with RS256 and ES256: each iteration is one
-//!   `GET /authorize` carrying an SSO session cookie (answered 302/303 straight
-//!   to the redirect URI with a code) and one token request redeeming it
-//!   (`client_secret_basic`, PKCE S256), which signs an ID token and a JWT
-//!   access token. Every worker logs in once before (its own browser session).
+//! - the grants users pay for (`grants.rs`), each with RS256 and ES256:
+//!   `client-credentials`, `refresh` (rotating), `code-preminted` (the token
+//!   request alone), `code` (`GET /authorize` through an SSO session plus the
+//!   token request, signing an ID token and a JWT access token) and
+//!   `password-login` (the whole browser login, argon2id included), each with
+//!   the server's CPU per operation and its peak RSS (`usage.rs`);
+//! - the same grants with Switchyard on PostgreSQL (`--database-url` or
+//!   `--postgres`), with one node and with `--nodes` (`deploy.rs`); one
+//!   table per store and node count, oidc-provider's side measured once.
 //!
 //! - Switchyard's memory under password hashing (`memory.rs`): peak RSS
 //!   while 90 sign-ups from one address are posted at once, and during a
@@ -54,6 +58,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use deploy::Deployment;
+
 use switchyard::Application;
 use switchyard::config::{BootstrapClient, Config, TlsMode};
 use switchyard::flows::issue::{ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, IdTokenClaims};
@@ -61,9 +67,12 @@ use switchyard::keys::KeyRing;
 use switchyard::model::client::SigningAlg;
 
 mod connections;
+mod deploy;
 mod federated;
+mod grants;
 mod memory;
 mod scale;
+mod usage;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
 const BOOTSTRAP_ID: &str = "benchBootstrap0123456789abcdefgh";
@@ -94,7 +103,7 @@ struct Cli {
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
     /// Concurrent workers (one keep-alive connection each) per HTTP scenario.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Scenarios to run (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -127,6 +136,19 @@ struct Cli {
     /// An empty PostgreSQL database for the `scale` scenario (default: a SQLite file).
     #[arg(long)]
     scale_database_url: Option<String>,
+    /// A PostgreSQL server (any database on it) for Switchyard's side: after
+    /// the SQLite table, the grant scenarios again on a fresh database
+    /// created there (and dropped after).
+    #[arg(long, value_name = "postgres://…")]
+    database_url: Option<String>,
+    /// Start a throwaway PostgreSQL server (`scripts/postgres.sh`) for the
+    /// PostgreSQL tables, and stop it after.
+    #[arg(long, conflicts_with = "database_url")]
+    postgres: bool,
+    /// Switchyard nodes on the PostgreSQL database (its workers spread over
+    /// them): with 2, the grant scenarios run with one node and then with two.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: PathBuf,
@@ -139,6 +161,16 @@ enum Internal {
     ServeSwitchyard {
         #[arg(long)]
         data_dir: PathBuf,
+        /// The store (default: a SQLite file in the data directory).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The issuer (default: this node's own address), shared by nodes.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// The key-encryption key's file (default: in the data directory),
+        /// shared by nodes.
+        #[arg(long)]
+        kek_file: Option<PathBuf>,
     },
 }
 
@@ -147,7 +179,16 @@ enum Scenario {
     Sign,
     Discovery,
     Jwks,
+    /// `grant_type=client_credentials` for an API.
+    ClientCredentials,
+    /// `grant_type=refresh_token`, rotating.
+    Refresh,
+    /// The token request alone, for codes minted before the window.
+    CodePreminted,
+    /// `GET /authorize` through the SSO session plus the token request.
     Code,
+    /// The full browser login with a password, to the code redeemed.
+    PasswordLogin,
     /// Peak RSS under a burst of parallel sign-ups from one address.
     Signups,
     /// Peak RSS under a sustained storm of password logins.
@@ -163,17 +204,37 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Internal::ServeSwitchyard { data_dir }) = cli.internal {
-        return serve_switchyard(data_dir).await;
+    if let Some(Internal::ServeSwitchyard {
+        data_dir,
+        database_url,
+        issuer,
+        kek_file,
+    }) = cli.internal
+    {
+        let node = NodeOptions {
+            database_url,
+            issuer,
+            kek_file,
+        };
+        return serve_switchyard(data_dir, node).await;
     }
     run(&cli).await
 }
 
 // ---------------------------------------------------------------- the servers
 
+/// Where a Switchyard node keeps its state, and what nodes share.
+#[derive(Clone, Default)]
+struct NodeOptions {
+    database_url: Option<String>,
+    issuer: Option<String>,
+    kek_file: Option<PathBuf>,
+}
+
 /// The child-process side: Switchyard as `switchyard serve --insecure-http`
-/// would build it, announcing its issuer on stdout, stopping when stdin closes.
-async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
+/// would build it, announcing its issuer and its own address on stdout,
+/// stopping when stdin closes.
+async fn serve_switchyard(data_dir: PathBuf, node: NodeOptions) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BENCH_SWITCHYARD_LOG")
@@ -186,11 +247,14 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    let base = format!("http://127.0.0.1:{port}/");
     let config = Config {
-        database_url: switchyard::store::sqlite_url_for(&data_dir.join("switchyard.db")),
+        database_url: node
+            .database_url
+            .unwrap_or_else(|| switchyard::store::sqlite_url_for(&data_dir.join("switchyard.db"))),
         data_dir,
         listen: ([127, 0, 0, 1], port).into(),
-        issuer: Some(format!("http://127.0.0.1:{port}/")),
+        issuer: Some(node.issuer.unwrap_or_else(|| base.clone())),
         tenant_name: None,
         tls: TlsMode::InsecureHttp,
         demo: false,
@@ -204,13 +268,16 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
             max_connections: 10_000,
             ..Default::default()
         },
-        key_encryption_key: Default::default(),
+        key_encryption_key: node
+            .kek_file
+            .map(switchyard::secrets::files::KeySource::File)
+            .unwrap_or_default(),
         dns: Default::default(),
         outbound: Default::default(),
         metrics_listen: None,
     };
     let app = Application::build(config).await?;
-    println!("{}", json!({ "issuer": app.issuer() }));
+    println!("{}", json!({ "issuer": app.issuer(), "base": base }));
     std::io::stdout().flush()?;
     let handle = axum_server::Handle::new();
     let stop = handle.clone();
@@ -227,20 +294,11 @@ async fn serve_switchyard(data_dir: PathBuf) -> anyhow::Result<()> {
 /// when the bench dies (its stdin closes).
 struct Server {
     issuer: String,
+    /// Where this process listens (a node's own address; else the issuer).
+    base: String,
     /// For reading the server's CPU time from `/proc`.
     pid: Option<u32>,
     _child: Child,
-}
-
-/// CPU seconds (user + system) the process has used so far, from
-/// `/proc/<pid>/stat` (Linux; clock ticks of 1/100 s, the kernel's USER_HZ).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses:
-    // state is the first, utime the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
 }
 
 /// Starts `command`, whose first stdout line is `{"issuer": …}`.
@@ -279,19 +337,30 @@ async fn start_server(mut command: Command, what: &str) -> anyhow::Result<Server
         .as_str()
         .context("no issuer announced")?
         .to_owned();
+    let base = announced["base"].as_str().unwrap_or(&issuer).to_owned();
     Ok(Server {
         issuer,
+        base,
         pid: child.id(),
         _child: child,
     })
 }
 
-async fn start_switchyard(data_dir: &Path) -> anyhow::Result<Server> {
+async fn start_switchyard(data_dir: &Path, node: &NodeOptions) -> anyhow::Result<Server> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("serve-switchyard")
         .arg("--data-dir")
         .arg(data_dir);
+    if let Some(url) = &node.database_url {
+        command.args(["--database-url", url]);
+    }
+    if let Some(issuer) = &node.issuer {
+        command.args(["--issuer", issuer]);
+    }
+    if let Some(file) = &node.kek_file {
+        command.arg("--kek-file").arg(file);
+    }
     start_server(command, "Switchyard").await
 }
 
@@ -305,6 +374,18 @@ async fn start_oidc_provider(
     client: &ClientCredentials,
     redirect_uri: &str,
 ) -> anyhow::Result<Server> {
+    start_oidc_provider_with(node, alg, client, redirect_uri, false).await
+}
+
+/// `dev_interactions`: oidc-provider's own login form instead of logins
+/// completed at once (the `password-login` scenario).
+async fn start_oidc_provider_with(
+    node: &Path,
+    alg: SigningAlg,
+    client: &ClientCredentials,
+    redirect_uri: &str,
+    dev_interactions: bool,
+) -> anyhow::Result<Server> {
     let script = peers_dir().join("bench_oidc_provider.mjs");
     if !peers_dir().join("node_modules/oidc-provider").is_dir() {
         bail!("tests/peers/node_modules is missing: run `bash scripts/setup.sh test` first");
@@ -313,6 +394,9 @@ async fn start_oidc_provider(
     command
         .arg(script)
         .args([alg.as_str(), &client.id, &client.secret, redirect_uri]);
+    if dev_interactions {
+        command.arg("dev-interactions");
+    }
     start_server(command, "oidc-provider").await
 }
 
@@ -330,6 +414,26 @@ struct Endpoints {
     jwks: String,
     authorization: String,
     token: String,
+}
+
+/// The endpoints of `server` at its own address (a node's, for every node
+/// announces the issuer the nodes share).
+async fn discover_server(http: &reqwest::Client, server: &Server) -> anyhow::Result<Endpoints> {
+    let endpoints = discover(http, &server.base).await?;
+    let (issuer, base) = (
+        server.issuer.trim_end_matches('/'),
+        server.base.trim_end_matches('/'),
+    );
+    let rebase = |url: String| match url.strip_prefix(issuer) {
+        Some(path) => format!("{base}{path}"),
+        None => url,
+    };
+    Ok(Endpoints {
+        discovery: endpoints.discovery,
+        jwks: rebase(endpoints.jwks),
+        authorization: rebase(endpoints.authorization),
+        token: rebase(endpoints.token),
+    })
 }
 
 async fn discover(http: &reqwest::Client, issuer: &str) -> anyhow::Result<Endpoints> {
@@ -394,8 +498,9 @@ async fn switchyard_tenant(
             "name": "Bench web app",
             "app_type": "regular_web",
             "callbacks": [REDIRECT_URI],
-            "grant_types": ["authorization_code"],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_method": "client_secret_basic",
+            "refresh_token": {"rotation_type": "rotating", "expiration_type": "expiring"},
         }),
     )
     .await?;
@@ -447,6 +552,61 @@ async fn management(
     Ok(body)
 }
 
+/// Creates the API of the `client-credentials` scenario and grants the bench
+/// client a token for it; the API's id.
+async fn switchyard_api(
+    http: &reqwest::Client,
+    issuer: &str,
+    token: &str,
+    client_id: &str,
+) -> anyhow::Result<String> {
+    let base = issuer.trim_end_matches('/');
+    let api = management(
+        http,
+        token,
+        reqwest::Method::POST,
+        &format!("{base}/api/v2/resource-servers"),
+        json!({"name": "Bench API", "identifier": grants::API}),
+    )
+    .await?;
+    management(
+        http,
+        token,
+        reqwest::Method::POST,
+        &format!("{base}/api/v2/client-grants"),
+        json!({"client_id": client_id, "audience": grants::API, "scope": []}),
+    )
+    .await?;
+    api["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no id of the bench API")
+}
+
+/// Sets the algorithm the bench API's access tokens are signed with (an
+/// API's own `signing_alg`, as in Auth0).
+async fn switchyard_set_api_alg(
+    http: &reqwest::Client,
+    issuer: &str,
+    token: &str,
+    api_id: &str,
+    alg: SigningAlg,
+) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/api/v2/resource-servers/{api_id}",
+        issuer.trim_end_matches('/')
+    );
+    management(
+        http,
+        token,
+        reqwest::Method::PATCH,
+        &url,
+        json!({"signing_alg": alg.as_str()}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Sets the algorithm the bench client's tokens are signed with.
 async fn switchyard_set_alg(
     http: &reqwest::Client,
@@ -481,12 +641,27 @@ fn browser() -> anyhow::Result<reqwest::Client> {
 }
 
 fn authorize_url(endpoint: &str, client_id: &str) -> anyhow::Result<String> {
+    authorize_url_with(endpoint, client_id, "", None)
+}
+
+/// The authorization request, its scope `openid email` plus `more_scope`,
+/// with `prompt` if given.
+fn authorize_url_with(
+    endpoint: &str,
+    client_id: &str,
+    more_scope: &str,
+    prompt: Option<&str>,
+) -> anyhow::Result<String> {
     let mut url = url::Url::parse(endpoint)?;
+    let scope = format!("openid email {more_scope}");
+    if let Some(prompt) = prompt {
+        url.query_pairs_mut().append_pair("prompt", prompt);
+    }
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
         .append_pair("redirect_uri", REDIRECT_URI)
         .append_pair("response_type", "code")
-        .append_pair("scope", "openid email")
+        .append_pair("scope", scope.trim())
         .append_pair("state", "bench-state")
         .append_pair("nonce", "bench-nonce")
         .append_pair("code_challenge", CHALLENGE)
@@ -584,57 +759,24 @@ async fn password_login(
         .await?)
 }
 
-/// Logs in at oidc-provider: its interactions complete by themselves, so the
-/// redirects are followed until they reach the client.
-async fn oidc_provider_log_in(browser: &reqwest::Client, authorize: &str) -> anyhow::Result<()> {
-    let mut url = url::Url::parse(authorize)?;
-    for _ in 0..10 {
-        let response = browser.get(url.clone()).send().await?;
-        url = redirect_target(&response)?;
-        if url.as_str().starts_with(REDIRECT_URI) {
-            code_of(&url)?;
-            return Ok(());
-        }
-    }
-    bail!("no code after 10 redirects")
-}
-
 /// Redeems `code` (`client_secret_basic`, PKCE); checks both tokens are JWTs
-/// signed with `alg`.
+/// signed with `alg`; the token response.
 async fn redeem(
     http: &reqwest::Client,
     token_endpoint: &str,
     client: &ClientCredentials,
     code: &str,
     alg: SigningAlg,
-) -> anyhow::Result<()> {
-    let response = http
-        .post(token_endpoint)
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if status != StatusCode::OK {
-        bail!("token endpoint answered {status}: {body}");
-    }
-    for name in ["id_token", "access_token"] {
-        let token = body[name]
-            .as_str()
-            .with_context(|| format!("no {name} in {body}"))?;
-        let header =
-            jsonwebtoken::decode_header(token).with_context(|| format!("{name} is not a JWT"))?;
-        if format!("{:?}", header.alg) != alg.as_str() {
-            bail!("{name} signed with {:?}, not {}", header.alg, alg.as_str());
-        }
-    }
-    Ok(())
+) -> anyhow::Result<Value> {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", VERIFIER),
+    ];
+    let body = grants::token_request(http, token_endpoint, client, &form).await?;
+    grants::check_signed(&body, &["id_token", "access_token"], alg)?;
+    Ok(body)
 }
 
 // ------------------------------------------------------------- measurement
@@ -646,13 +788,13 @@ struct Timing {
     concurrency: usize,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Measurement {
     ok: u64,
     /// Successful operations including warm-up (for CPU per operation).
     completed: u64,
-    /// The server's CPU seconds over the whole drive, when it was measured.
-    server_cpu_seconds: Option<f64>,
+    /// The server's CPU seconds and peak RSS over the whole drive, when read.
+    usage: usage::Usage,
     errors: u64,
     first_error: Option<String>,
     seconds: f64,
@@ -766,68 +908,13 @@ async fn measure_get(url: &str, timing: Timing) -> anyhow::Result<Measurement> {
     .await
 }
 
-#[derive(Clone, Copy)]
-enum Peer {
-    Switchyard,
-    OidcProvider,
-}
-
-/// Code exchanges: every worker logs in once, then loops authorize → token.
-/// `Ok(None)` when the server does not keep an SSO session (no code without
-/// logging in again).
-async fn measure_code(
-    peer: Peer,
-    server_pid: Option<u32>,
-    endpoints: &Endpoints,
-    client: &ClientCredentials,
-    alg: SigningAlg,
-    timing: Timing,
-) -> anyhow::Result<Option<Measurement>> {
-    let authorize = authorize_url(&endpoints.authorization, &client.id)?;
-    let mut workers = Vec::with_capacity(timing.concurrency);
-    for _ in 0..timing.concurrency {
-        let http = browser()?;
-        match peer {
-            Peer::Switchyard => switchyard_log_in(&http, &authorize).await?,
-            Peer::OidcProvider => oidc_provider_log_in(&http, &authorize).await?,
-        }
-        workers.push(http);
-    }
-    // One checked iteration first: the session must yield a code at once.
-    if let Some(http) = workers.first() {
-        match code_with_session(http, &authorize).await {
-            Ok(code) => redeem(http, &endpoints.token, client, &code, alg).await?,
-            Err(error) => {
-                eprintln!("  no SSO session: /authorize with the session cookie gave {error:#}");
-                return Ok(None);
-            }
-        }
-    }
-    let token_endpoint: Arc<str> = endpoints.token.clone().into();
-    let client = client.clone();
-    let authorize: Arc<str> = authorize.into();
-    let cpu_before = server_pid.and_then(cpu_seconds);
-    let mut measurement = drive(
-        workers,
-        move |http: reqwest::Client| {
-            let (authorize, token_endpoint, client) =
-                (authorize.clone(), token_endpoint.clone(), client.clone());
-            async move {
-                let result = async {
-                    let code = code_with_session(&http, &authorize).await?;
-                    redeem(&http, &token_endpoint, &client, &code, alg).await
-                }
-                .await;
-                (http, result)
-            }
-        },
-        timing,
-    )
-    .await?;
-    if let (Some(before), Some(after)) = (cpu_before, server_pid.and_then(cpu_seconds)) {
-        measurement.server_cpu_seconds = Some(after - before);
-    }
-    Ok(Some(measurement))
+/// [`measure_get`], reading the server's CPU and peak RSS meanwhile.
+async fn watched_get(url: &str, pid: Option<u32>, timing: Timing) -> anyhow::Result<Measurement> {
+    let pids: Vec<u32> = pid.into_iter().collect();
+    let watch = usage::Watch::start(&pids);
+    let mut measurement = measure_get(url, timing).await?;
+    measurement.usage = watch.finish().await;
+    Ok(measurement)
 }
 
 /// The signing limit: `KeyRing::sign` of a code exchange's two tokens on one
@@ -898,10 +985,12 @@ fn signing_limit(ring: &KeyRing, alg: SigningAlg, duration: Duration) -> anyhow:
 
 struct Row {
     label: String,
-    unit: &'static str,
+    /// The signing algorithm, for the rows that sign.
+    alg: Option<SigningAlg>,
     switchyard: Option<Measurement>,
     peer: Option<Measurement>,
-    /// Exchanges per second the signing limit allows, for the code rows.
+    /// Operations per second the signing limit allows (two JWTs each), for
+    /// the rows that sign an ID token and an access token.
     limit: Option<f64>,
 }
 
@@ -914,58 +1003,71 @@ fn keep_best(best: &mut Option<Measurement>, round: Option<Measurement>) {
     }
 }
 
+/// The server's CPU milliseconds per successful operation.
+fn cpu_ms_per_op(m: &Measurement) -> Option<f64> {
+    let cpu = m.usage.cpu_seconds?;
+    (m.completed > 0).then(|| 1000.0 * cpu / m.completed as f64)
+}
+
 fn cell(measurement: &mut Option<Measurement>) -> String {
+    let or_dash = |value: Option<f64>, decimals: usize| {
+        value.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"))
+    };
     match measurement {
         Some(m) => format!(
-            "{:>9.0} {:>7.2} {:>7.2}",
+            "{:>8.0} {:>13} {:>6} {:>7} {:>7}",
             m.rate(),
-            m.percentile_ms(0.5),
-            m.percentile_ms(0.99)
+            format!("{:.2}/{:.2}", m.percentile_ms(0.5), m.percentile_ms(0.99)),
+            m.errors,
+            or_dash(cpu_ms_per_op(m), 2),
+            or_dash(m.usage.peak_rss_mib, 0),
         ),
-        None => format!("{:>9} {:>7} {:>7}", "n/a", "", ""),
+        None => format!("{:>8} {:>13} {:>6} {:>7} {:>7}", "n/a", "", "", "", ""),
     }
 }
 
-fn print_report(rows: &mut [Row]) {
+/// One table: `title` names Switchyard's store and nodes.
+fn print_report(title: &str, rows: &mut [Row]) {
     if rows.is_empty() {
         return;
     }
     println!();
-    println!(
-        "{:<24} {:>25}   {:>25}   {:>7}   {:>8}",
-        "", "Switchyard", "oidc-provider", "SY/OP", "SY/limit"
+    println!("Switchyard on {title}:");
+    let side = format!(
+        "{:>8} {:>13} {:>6} {:>7} {:>7}",
+        "/s", "p50/p99 ms", "errors", "CPU ms", "RSS MB"
     );
     println!(
-        "{:<24} {:>9} {:>7} {:>7}   {:>9} {:>7} {:>7}",
-        "scenario", "per s", "p50 ms", "p99 ms", "per s", "p50 ms", "p99 ms"
+        "{:<20} {:<5}  {:<45}  {:<45}  {:>6}",
+        "", "", "Switchyard", "oidc-provider", "SY/OP"
     );
+    println!("{:<20} {:<5}  {side}  {side}", "scenario", "alg");
     for row in rows.iter_mut() {
         let ratio = match (&row.switchyard, &row.peer) {
             (Some(a), Some(b)) if b.rate() > 0.0 => format!("{:.2}", a.rate() / b.rate()),
             _ => "-".into(),
         };
-        let of_limit = match (&row.switchyard, row.limit) {
-            (Some(a), Some(limit)) => format!("{:.0} %", 100.0 * a.rate() / limit),
-            _ => "-".into(),
-        };
         println!(
-            "{:<24} {}   {}   {:>7}   {:>8}",
-            format!("{} ({})", row.label, row.unit),
+            "{:<20} {:<5}  {}  {}  {:>6}",
+            row.label,
+            row.alg.map_or("", |alg| alg.as_str()),
             cell(&mut row.switchyard),
             cell(&mut row.peer),
             ratio,
-            of_limit
         );
+    }
+    for row in rows.iter() {
         for (who, m) in [
             ("Switchyard", &row.switchyard),
             ("oidc-provider", &row.peer),
         ] {
             if let Some(m) = m {
-                if m.errors > 0 {
+                if let Some(first) = m.first_error.as_deref().filter(|_| m.errors > 0) {
                     println!(
-                        "    {who}: {} errors, first: {}",
+                        "  {} {}, {who}: {} errors, the first: {first}",
+                        row.label,
+                        row.alg.map_or("", |alg| alg.as_str()),
                         m.errors,
-                        m.first_error.as_deref().unwrap_or("?")
                     );
                 }
             }
@@ -973,42 +1075,52 @@ fn print_report(rows: &mut [Row]) {
     }
 }
 
-/// What each server spent per code exchange, from its own CPU time: the
-/// measure that does not depend on sharing the cores with the load
-/// generator. For Switchyard, the share of it that is signing (from the
-/// signing limit's CPU per signature) and the rate it would reach with the
-/// machine's cores to itself.
-fn print_cpu_per_exchange(rows: &[Row]) {
+/// For the rows that sign two JWTs: the share of Switchyard's CPU per
+/// operation that is signing (from the signing limit's CPU per signature)
+/// and the rate it would reach with the machine's cores to itself.
+fn print_signing_share(rows: &[Row]) {
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let per_exchange = |m: &Option<Measurement>| {
-        m.as_ref().and_then(|m| {
-            let cpu = m.server_cpu_seconds?;
-            (m.completed > 0).then(|| cpu / m.completed as f64)
-        })
-    };
     for row in rows {
-        let Some(switchyard) = per_exchange(&row.switchyard) else {
+        let (Some(limit), Some(cpu_ms)) =
+            (row.limit, row.switchyard.as_ref().and_then(cpu_ms_per_op))
+        else {
             continue;
         };
-        let peer = per_exchange(&row.peer)
-            .map(|cpu| format!(", oidc-provider {:.2} ms", cpu * 1000.0))
-            .unwrap_or_default();
-        print!(
-            "{}: server CPU per exchange Switchyard {:.2} ms{peer}",
+        // The signing limit runs `cores` threads: CPU per operation's two JWTs.
+        let signing_ms = 1000.0 * cores / limit;
+        println!(
+            "{} {}: signing is {:.0} % of Switchyard's CPU per operation; with {cores:.0} cores to itself: {:.0}/s",
             row.label,
-            switchyard * 1000.0
+            row.alg.map_or("", |alg| alg.as_str()),
+            100.0 * signing_ms / cpu_ms,
+            1000.0 * cores / cpu_ms,
         );
-        if let Some(limit) = row.limit {
-            // The signing limit runs `cores` threads: CPU per exchange's two JWTs.
-            let signing = cores / limit;
+    }
+}
+
+/// Each scenario's rate with one node and with several, side by side.
+fn print_nodes_comparison(one: &[Row], several: &[Row], nodes: usize) {
+    if one.is_empty() || several.is_empty() {
+        return;
+    }
+    println!();
+    println!("PostgreSQL, 1 node vs {nodes} nodes (Switchyard /s):");
+    for row in several {
+        let rate = |r: &Row| r.switchyard.as_ref().map(Measurement::rate);
+        let Some(single) = one
+            .iter()
+            .find(|r| r.label == row.label && r.alg == row.alg)
+            .and_then(rate)
+        else {
+            continue;
+        };
+        if let Some(multi) = rate(row) {
             println!(
-                "; signing is {:.0} % of Switchyard's; with {cores:.0} cores to itself: {:.0} exchanges/s = {:.0} % of the signing limit",
-                100.0 * signing / switchyard,
-                cores / switchyard,
-                100.0 * signing / switchyard
+                "  {:<20} {:<5} {single:>8.0} {multi:>8.0}  ×{:.2}",
+                row.label,
+                row.alg.map_or("", |alg| alg.as_str()),
+                multi / single.max(f64::MIN_POSITIVE)
             );
-        } else {
-            println!();
         }
     }
 }
@@ -1037,6 +1149,186 @@ fn machine() -> String {
 
 // -------------------------------------------------------------------- run
 
+/// The grant scenarios, in the order they run.
+const GRANT_SCENARIOS: [(Scenario, &str); 5] = [
+    (Scenario::ClientCredentials, "client-credentials"),
+    (Scenario::Refresh, "refresh"),
+    (Scenario::CodePreminted, "code-preminted"),
+    (Scenario::Code, "code"),
+    (Scenario::PasswordLogin, "password-login"),
+];
+
+/// oidc-provider's measurements, taken once (in the first table) and shown
+/// again in the later ones: its side does not change with Switchyard's store.
+#[derive(Default)]
+struct PeerMeasurements(Vec<(Scenario, SigningAlg, Measurement)>);
+
+impl PeerMeasurements {
+    fn get(&self, scenario: Scenario, alg: SigningAlg) -> Option<&Measurement> {
+        self.0
+            .iter()
+            .find(|(s, a, _)| *s == scenario && *a == alg)
+            .map(|(_, _, m)| m)
+    }
+}
+
+/// An oidc-provider process for one algorithm, with its workers' sessions.
+struct PeerServer {
+    server: Server,
+    endpoints: Endpoints,
+    sessions: Vec<grants::Session>,
+}
+
+/// The grant scenarios on `deployment`, RS256 then ES256: a row each.
+async fn run_grants(
+    cli: &Cli,
+    deployment: &mut Deployment,
+    peers: &mut PeerMeasurements,
+    limits: &[(SigningAlg, f64)],
+    timing: Timing,
+) -> anyhow::Result<Vec<Row>> {
+    let wants = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
+    let scenarios: Vec<_> = GRANT_SCENARIOS
+        .into_iter()
+        .filter(|(s, _)| wants(*s))
+        .collect();
+    let mut rows = Vec::new();
+    if scenarios.is_empty() {
+        return Ok(rows);
+    }
+    let http = reqwest::Client::new();
+    let rounds = cli.rounds.max(1);
+    let pids = deployment.pids();
+    let password_users = if wants(Scenario::PasswordLogin) {
+        deployment.password_users(timing.concurrency).await?
+    } else {
+        Vec::new()
+    };
+    let needs_session = |s: Scenario| {
+        matches!(
+            s,
+            Scenario::Refresh | Scenario::CodePreminted | Scenario::Code
+        )
+    };
+    let mut sy_sessions = None;
+    for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+        let issuer = deployment.issuer().to_owned();
+        switchyard_set_alg(
+            &http,
+            &issuer,
+            &deployment.admin_token,
+            &deployment.client.id,
+            alg,
+        )
+        .await?;
+        switchyard_set_api_alg(
+            &http,
+            &issuer,
+            &deployment.admin_token,
+            &deployment.api_id,
+            alg,
+        )
+        .await?;
+        let sy = grants::Side {
+            peer: grants::Peer::Switchyard,
+            pids: &pids,
+            nodes: &deployment.nodes,
+            client: &deployment.client,
+            alg,
+            timing,
+        };
+        if sy_sessions.is_none() && scenarios.iter().any(|(s, _)| needs_session(*s)) {
+            eprintln!(
+                "logging {} workers in (Switchyard, {})",
+                timing.concurrency, deployment.title
+            );
+            sy_sessions = Some(grants::log_in_workers(&sy).await?);
+        }
+        let sy_sessions = sy_sessions.as_deref().unwrap_or_default();
+        // oidc-provider: one process per algorithm (its client's alg is
+        // static), one more with its development login for password-login;
+        // started only for what the earlier tables did not measure.
+        let mut peer: Option<PeerServer> = None;
+        for &(scenario, label) in &scenarios {
+            let mut row = Row {
+                label: label.into(),
+                alg: Some(alg),
+                switchyard: None,
+                peer: None,
+                limit: matches!(
+                    scenario,
+                    Scenario::Refresh | Scenario::CodePreminted | Scenario::Code
+                )
+                .then(|| limits.iter().find(|(a, _)| *a == alg).map(|(_, l)| *l))
+                .flatten(),
+            };
+            let measured_before = peers.get(scenario, alg).cloned();
+            let dev = scenario == Scenario::PasswordLogin;
+            let mut this_peer = None;
+            if !cli.no_peer && measured_before.is_none() && (dev || peer.is_none()) {
+                let server =
+                    start_oidc_provider_with(&cli.node, alg, &deployment.client, REDIRECT_URI, dev)
+                        .await?;
+                let endpoints = discover(&http, &server.issuer).await?;
+                let sessions = if dev {
+                    Vec::new()
+                } else {
+                    let side = grants::Side {
+                        peer: grants::Peer::OidcProvider,
+                        pids: &[],
+                        nodes: std::slice::from_ref(&endpoints),
+                        client: &deployment.client,
+                        alg,
+                        timing,
+                    };
+                    grants::log_in_workers(&side).await?
+                };
+                let started = PeerServer {
+                    server,
+                    endpoints,
+                    sessions,
+                };
+                if dev {
+                    this_peer = Some(started);
+                } else {
+                    peer = Some(started);
+                }
+            }
+            for round in 1..=rounds {
+                eprintln!(
+                    "measuring {label} {} on {}, round {round}/{rounds}",
+                    alg.as_str(),
+                    deployment.title
+                );
+                let m = grants::measure(scenario, &sy, sy_sessions, &password_users).await?;
+                keep_best(&mut row.switchyard, Some(m));
+                if let Some(op) = this_peer
+                    .as_ref()
+                    .or(if dev { None } else { peer.as_ref() })
+                {
+                    let op_pids: Vec<u32> = op.server.pid.into_iter().collect();
+                    let side = grants::Side {
+                        peer: grants::Peer::OidcProvider,
+                        pids: &op_pids,
+                        nodes: std::slice::from_ref(&op.endpoints),
+                        client: &deployment.client,
+                        alg,
+                        timing,
+                    };
+                    let m = grants::measure(scenario, &side, &op.sessions, &[]).await?;
+                    keep_best(&mut row.peer, Some(m));
+                }
+            }
+            match (&row.peer, measured_before) {
+                (Some(m), _) => peers.0.push((scenario, alg, m.clone())),
+                (None, before) => row.peer = before,
+            }
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
 async fn run(cli: &Cli) -> anyhow::Result<()> {
     if cli.only.contains(&Scenario::Scale) {
         scale::run(&scale::Options {
@@ -1050,6 +1342,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         if cli.only.len() == 1 {
             return Ok(());
         }
+    }
+    if cli.nodes > 1 && cli.database_url.is_none() && !cli.postgres {
+        bail!(
+            "--nodes {} needs PostgreSQL (--database-url or --postgres): SQLite is for one node",
+            cli.nodes
+        );
     }
     let wants = |s: Scenario| cli.only.is_empty() || cli.only.contains(&s);
     let timing = Timing {
@@ -1078,19 +1376,28 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     let rounds = cli.rounds.max(1);
     let load_before = load_average();
-    let dir = tempfile::tempdir()?;
-    let switchyard = start_switchyard(dir.path()).await?;
+    let mut sqlite = Deployment::start("SQLite, 1 node".into(), None, 1).await?;
     let http = reqwest::Client::new();
-    let sy = discover(&http, &switchyard.issuer).await?;
-    let (client, admin_token) = switchyard_tenant(&http, &switchyard.issuer).await?;
+    let sy = sqlite
+        .nodes
+        .first()
+        .map(|n| Endpoints {
+            discovery: n.discovery.clone(),
+            jwks: n.jwks.clone(),
+            authorization: n.authorization.clone(),
+            token: n.token.clone(),
+        })
+        .context("no Switchyard node")?;
+    let switchyard_pid = sqlite.pids().first().copied();
+    let issuer = sqlite.issuer().to_owned();
 
     let mut limits = Vec::new();
-    if wants(Scenario::Sign) {
+    if let Some(dir) = sqlite.sqlite_dir().filter(|_| wants(Scenario::Sign)) {
         // The same keys as the server's, loaded from its store into a ring of
         // our own (the server idles meanwhile).
         let store = switchyard::open_store(
-            dir.path(),
-            &switchyard::store::sqlite_url_for(&dir.path().join("switchyard.db")),
+            &dir,
+            &switchyard::store::sqlite_url_for(&dir.join("switchyard.db")),
             &Default::default(),
             switchyard::clock::Clock::system(),
         )
@@ -1112,103 +1419,56 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         store.close().await;
     }
-    let limit_of = |alg: SigningAlg| {
-        limits
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .map(|(_, limit)| *limit)
-    };
-
-    let mut peer_rs256 = None;
-    if !cli.no_peer {
-        peer_rs256 =
-            Some(start_oidc_provider(&cli.node, SigningAlg::RS256, &client, REDIRECT_URI).await?);
-    }
-    let op = match &peer_rs256 {
-        Some(server) => Some(discover(&http, &server.issuer).await?),
-        None => None,
-    };
 
     let mut rows = Vec::new();
-    for (scenario, label) in [(Scenario::Discovery, "discovery"), (Scenario::Jwks, "JWKS")] {
-        if !wants(scenario) {
-            continue;
-        }
-        let url = |e: &Endpoints| match scenario {
-            Scenario::Discovery => e.discovery.clone(),
-            _ => e.jwks.clone(),
+    let stateless = [(Scenario::Discovery, "discovery"), (Scenario::Jwks, "JWKS")];
+    if stateless.iter().any(|(s, _)| wants(*s)) {
+        let peer = match cli.no_peer {
+            true => None,
+            false => Some(
+                start_oidc_provider(&cli.node, SigningAlg::RS256, &sqlite.client, REDIRECT_URI)
+                    .await?,
+            ),
         };
-        let mut row = Row {
-            label: label.into(),
-            unit: "req/s",
-            switchyard: None,
-            peer: None,
-            limit: None,
+        let op = match &peer {
+            Some(server) => Some(discover(&http, &server.issuer).await?),
+            None => None,
         };
-        for round in 1..=rounds {
-            eprintln!("measuring {label}, round {round}/{rounds}");
-            keep_best(
-                &mut row.switchyard,
-                Some(measure_get(&url(&sy), timing).await?),
-            );
-            if let Some(op) = &op {
-                keep_best(&mut row.peer, Some(measure_get(&url(op), timing).await?));
+        for (scenario, label) in stateless {
+            if !wants(scenario) {
+                continue;
             }
-        }
-        rows.push(row);
-    }
-
-    if wants(Scenario::Code) {
-        let mut peer_server = peer_rs256;
-        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
-            switchyard_set_alg(&http, &switchyard.issuer, &admin_token, &client.id, alg).await?;
-            // One oidc-provider process per algorithm (its client's alg is static).
-            let peer = if cli.no_peer {
-                None
-            } else {
-                let server = match peer_server.take() {
-                    Some(server) if matches!(alg, SigningAlg::RS256) => server,
-                    _ => start_oidc_provider(&cli.node, alg, &client, REDIRECT_URI).await?,
-                };
-                let endpoints = discover(&http, &server.issuer).await?;
-                Some((server, endpoints))
+            let url = |e: &Endpoints| match scenario {
+                Scenario::Discovery => e.discovery.clone(),
+                _ => e.jwks.clone(),
             };
             let mut row = Row {
-                label: format!("code exchange {}", alg.as_str()),
-                unit: "/s",
+                label: label.into(),
+                alg: None,
                 switchyard: None,
                 peer: None,
-                limit: limit_of(alg),
+                limit: None,
             };
             for round in 1..=rounds {
-                eprintln!(
-                    "measuring code exchanges {}, round {round}/{rounds}",
-                    alg.as_str()
+                eprintln!("measuring {label}, round {round}/{rounds}");
+                keep_best(
+                    &mut row.switchyard,
+                    Some(watched_get(&url(&sy), switchyard_pid, timing).await?),
                 );
-                let m = measure_code(Peer::Switchyard, switchyard.pid, &sy, &client, alg, timing)
-                    .await?;
-                if m.is_none() {
-                    eprintln!(
-                        "  Switchyard: code exchanges not available yet (this build keeps no SSO session)"
+                if let (Some(op), Some(server)) = (&op, &peer) {
+                    keep_best(
+                        &mut row.peer,
+                        Some(watched_get(&url(op), server.pid, timing).await?),
                     );
-                }
-                keep_best(&mut row.switchyard, m);
-                if let Some((server, endpoints)) = &peer {
-                    let m = measure_code(
-                        Peer::OidcProvider,
-                        server.pid,
-                        endpoints,
-                        &client,
-                        alg,
-                        timing,
-                    )
-                    .await?;
-                    keep_best(&mut row.peer, m);
                 }
             }
             rows.push(row);
         }
     }
+
+    let mut peers = PeerMeasurements::default();
+    rows.extend(run_grants(cli, &mut sqlite, &mut peers, &limits, timing).await?);
+    let mut tables = vec![(sqlite.title.clone(), rows)];
 
     let mut federated = None;
     if wants(Scenario::Federated) && !cli.no_peer {
@@ -1219,8 +1479,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         federated = Some(
             federated::measure(
                 &cli.node,
-                (&switchyard.issuer, &sy),
-                (&client, &admin_token),
+                (&issuer, &sy),
+                (&sqlite.client, &sqlite.admin_token),
                 cli.logins.max(1),
             )
             .await?,
@@ -1228,10 +1488,10 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     }
 
     let mut memory_rows = Vec::new();
-    if let Some(pid) = switchyard.pid {
+    if let Some(pid) = switchyard_pid {
         if wants(Scenario::Signups) {
             eprintln!("measuring memory under {} parallel sign-ups", cli.signups);
-            memory_rows.push(memory::signup_burst(pid, &sy, &client.id, cli.signups).await?);
+            memory_rows.push(memory::signup_burst(pid, &sy, &sqlite.client.id, cli.signups).await?);
         }
         if wants(Scenario::Storm) {
             eprintln!("measuring memory under a login storm");
@@ -1239,8 +1499,8 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             memory_rows.push(
                 memory::login_storm(
                     pid,
-                    (&switchyard.issuer, &sy),
-                    (&client.id, &admin_token),
+                    (&issuer, &sy),
+                    (&sqlite.client.id, &sqlite.admin_token),
                     timing.concurrency,
                     seconds,
                 )
@@ -1256,18 +1516,55 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             cli.attack_connections
         );
         held = Some(
-            connections::measure(
-                &switchyard.issuer,
-                &sy.discovery,
-                cli.attack_connections,
-                timing,
-            )
-            .await?,
+            connections::measure(&issuer, &sy.discovery, cli.attack_connections, timing).await?,
         );
     }
+    deploy::stop(sqlite).await?;
 
-    print_report(&mut rows);
-    print_cpu_per_exchange(&rows);
+    // PostgreSQL: the grant scenarios on a fresh database, with one node
+    // and then (--nodes) with several.
+    let throwaway = match cli.postgres {
+        true => Some(deploy::Throwaway::start().await?),
+        false => None,
+    };
+    let postgres_url = cli
+        .database_url
+        .clone()
+        .or_else(|| throwaway.as_ref().map(|t| t.url.clone()));
+    if let Some(url) = &postgres_url {
+        let mut counts = vec![1];
+        if cli.nodes > 1 {
+            counts.push(cli.nodes);
+        }
+        for count in counts {
+            let title = format!(
+                "PostgreSQL, {count} node{}",
+                if count == 1 { "" } else { "s" }
+            );
+            eprintln!("starting Switchyard on {title}");
+            let database = deploy::Database::create(url).await?;
+            let mut deployment = Deployment::start(title.clone(), Some(database), count).await?;
+            let rows = run_grants(cli, &mut deployment, &mut peers, &limits, timing).await;
+            deploy::stop(deployment).await?;
+            tables.push((title, rows?));
+        }
+    }
+    if let Some(throwaway) = throwaway {
+        throwaway.stop().await?;
+    }
+
+    for (title, rows) in &mut tables {
+        print_report(title, rows);
+        print_signing_share(rows);
+    }
+    if let (Some((_, one)), Some((_, several))) = (
+        tables.iter().find(|(t, _)| t.starts_with("PostgreSQL, 1 ")),
+        tables
+            .iter()
+            .find(|(t, _)| t.starts_with("PostgreSQL") && !t.starts_with("PostgreSQL, 1 ")),
+    ) {
+        print_nodes_comparison(one, several, cli.nodes);
+    }
     if let Some(report) = &mut federated {
         federated::print_report(report);
     }
@@ -1282,13 +1579,21 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "SY/OP: Switchyard's rate over oidc-provider's. SY/limit: Switchyard's code exchanges over \
-         the signing limit's (the JWTs alone, all cores, no HTTP, no load generator)."
+        "SY/OP: Switchyard's rate over oidc-provider's. CPU ms: the server's CPU time (/proc) per \
+         successful operation, warm-up included. RSS MB: the server's peak resident memory during \
+         the scenario (VmHWM after clear_refs; summed over nodes). oidc-provider is measured in the \
+         first table and shown again in the others."
     );
     println!(
-        "Switchyard keeps codes and users in SQLite; oidc-provider keeps codes, sessions and grants \
-         in memory (its development adapter). Node runs oidc-provider's JavaScript on one thread."
+        "Switchyard keeps codes, sessions, refresh tokens and users in its store; oidc-provider \
+         keeps them in memory (its development adapter), and its development login checks no \
+         password. Node runs oidc-provider's JavaScript on one thread."
     );
-    drop(switchyard);
+    if postgres_url.is_some() {
+        println!(
+            "On PostgreSQL, Switchyard's CPU and RSS are its own process's (or nodes'): the \
+             database server's are not counted."
+        );
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 // test; the bench starts it, reads the one JSON line it prints, and stops it by
 // closing its stdin.
 //
-//   node bench_oidc_provider.mjs ALG CLIENT_ID CLIENT_SECRET REDIRECT_URI
+//   node bench_oidc_provider.mjs ALG CLIENT_ID CLIENT_SECRET REDIRECT_URI [dev-interactions]
 //
 // Alike on purpose:
 // - plain HTTP on 127.0.0.1 (the issuer too), port chosen by the OS;
@@ -12,20 +12,32 @@
 //   Switchyard's current + next keys do; ALG (RS256 or ES256) signs;
 // - a code exchange signs two JWTs, as Switchyard's does: the ID token (with
 //   the email claims) and an RFC 9068 access token (resource indicators with a
-//   JWT-format resource server, the same ALG); no refresh token;
-// - the login and the consent are completed once, by a handler that answers
-//   every interaction at once for a fixed account: later /auth requests carrying
-//   the session cookie redirect straight back with a code (the grant is
-//   remembered in the session: the default loadExistingGrant).
+//   JWT-format resource server, the same ALG); with `offline_access` (which
+//   oidc-provider honours only with prompt=consent) a refresh token too;
+// - refresh_token: every use rotates the token (rotateRefreshToken), and
+//   issues an ID token and a JWT access token, as Switchyard's rotating
+//   refresh tokens do;
+// - client_credentials: a JWT access token for the resource server
+//   (Switchyard: the API of that identifier, signed with ALG);
+// - without `dev-interactions`, the login and the consent are completed once,
+//   by a handler that answers every interaction at once for a fixed account:
+//   later /auth requests carrying the session cookie redirect straight back
+//   with a code (the grant is remembered in the session);
+// - with `dev-interactions`, oidc-provider's own development login page: a
+//   form (login, password) posted to /interaction/UID, any password accepted
+//   (it checks none: Switchyard's password step costs an argon2id hash), and
+//   no consent page (the grant is made at once, as for Switchyard's
+//   first-party client).
 // Unlike Switchyard, oidc-provider keeps codes, sessions and grants in its
 // in-memory adapter (no database); the bench output says so.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
-const [alg, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+const [alg, clientId, clientSecret, redirectUri, mode] = process.argv.slice(2);
+const devInteractions = mode === 'dev-interactions';
 if (!['RS256', 'ES256'].includes(alg) || !clientId || !clientSecret || !redirectUri) {
-  console.error('usage: node bench_oidc_provider.mjs RS256|ES256 CLIENT_ID CLIENT_SECRET REDIRECT_URI');
+  console.error('usage: node bench_oidc_provider.mjs RS256|ES256 CLIENT_ID CLIENT_SECRET REDIRECT_URI [dev-interactions]');
   process.exit(2);
 }
 
@@ -56,7 +68,7 @@ const provider = new Provider(issuer, {
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: [redirectUri],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: alg,
@@ -66,7 +78,8 @@ const provider = new Provider(issuer, {
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
   pkce: { required: () => true },
   features: {
-    devInteractions: { enabled: false },
+    devInteractions: { enabled: devInteractions },
+    clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => RESOURCE,
@@ -77,7 +90,20 @@ const provider = new Provider(issuer, {
       },
     },
   },
-  interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  ...(devInteractions ? {} : { interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` } }),
+  rotateRefreshToken: () => true,
+  // The dev login's grant is made at once (no consent page).
+  async loadExistingGrant(ctx) {
+    const grantId = ctx.oidc.result?.consent?.grantId
+      || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    if (!devInteractions) return undefined;
+    const grant = new ctx.oidc.provider.Grant({ accountId: ctx.oidc.session.accountId, clientId: ctx.oidc.client.clientId });
+    grant.addOIDCScope(ctx.oidc.params.scope);
+    grant.addResourceScope(RESOURCE, ctx.oidc.params.scope);
+    await grant.save();
+    return grant;
+  },
   async findAccount(_ctx, sub) {
     if (sub !== ACCOUNT_ID) return undefined;
     return {
@@ -87,7 +113,10 @@ const provider = new Provider(issuer, {
       },
     };
   },
-  ttl: { AuthorizationCode: 60, IdToken: 3600, AccessToken: 3600, Session: 86400, Grant: 86400, Interaction: 600 },
+  ttl: {
+    AuthorizationCode: 600, IdToken: 3600, AccessToken: 3600, ClientCredentials: 3600,
+    RefreshToken: 86400, Session: 86400, Grant: 86400, Interaction: 600,
+  },
 });
 
 // Every interaction completes at once: the login as ACCOUNT_ID, then the
@@ -110,7 +139,7 @@ async function interaction(req, res) {
 
 const callback = provider.callback();
 server.on('request', (req, res) => {
-  if (req.url.startsWith('/interaction/')) {
+  if (!devInteractions && req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((err) => {
       res.statusCode = 500;
       res.end(String(err));
