@@ -71,31 +71,25 @@ pub struct Session {
 }
 
 /// Logs every worker in once, each in its own browser from its own
-/// loopback address (Switchyard counts login starts per address).
+/// loopback address (Switchyard counts login starts per address), one after
+/// the other (concurrent attempts on one account count against its lockout
+/// until they succeed).
 pub async fn log_in_workers(side: &Side<'_>) -> anyhow::Result<Vec<Session>> {
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut sessions = Vec::with_capacity(side.timing.concurrency);
     for (n, node) in side.workers_nodes().enumerate() {
         let authorize = authorize_url_with(&node.authorization, &side.client.id, "", None)?;
-        let token: Arc<str> = node.token.clone().into();
-        let peer = side.peer;
-        tasks.spawn(async move {
-            let http = browser_from(worker_address(3, n))?;
-            match peer {
-                Peer::Switchyard => switchyard_log_in(&http, &authorize).await?,
-                Peer::OidcProvider => {
-                    follow_to_code(&http, &authorize).await?;
-                }
+        let http = browser_from(worker_address(3, n))?;
+        match side.peer {
+            Peer::Switchyard => switchyard_log_in(&http, &authorize).await?,
+            Peer::OidcProvider => {
+                follow_to_code(&http, &authorize).await?;
             }
-            anyhow::Ok(Session {
-                http,
-                authorize: authorize.into(),
-                token,
-            })
+        }
+        sessions.push(Session {
+            http,
+            authorize: authorize.into(),
+            token: node.token.clone().into(),
         });
-    }
-    let mut sessions = Vec::with_capacity(side.timing.concurrency);
-    while let Some(session) = tasks.join_next().await {
-        sessions.push(session??);
     }
     Ok(sessions)
 }
