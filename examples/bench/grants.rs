@@ -296,11 +296,12 @@ async fn code(side: &Side<'_>, sessions: &[Session]) -> anyhow::Result<Measureme
     .await
 }
 
-/// Codes minted through each worker's session for as long as the warm-up
-/// and the measured window last, times 1.5 (minting is cheaper than
-/// redeeming, which signs two JWTs); a worker that runs out counts an error.
+/// Codes minted through each worker's session for three times as long as
+/// the warm-up and the measured window last (oidc-provider redeems faster
+/// than it mints); a worker that runs out counts one error and idles to the
+/// end of the window.
 async fn code_preminted(side: &Side<'_>, sessions: &[Session]) -> anyhow::Result<Measurement> {
-    let mint_for = (side.timing.warmup + side.timing.duration).mul_f64(1.5);
+    let mint_for = (side.timing.warmup + side.timing.duration) * 3;
     let end = Instant::now() + mint_for;
     let mut tasks = tokio::task::JoinSet::new();
     for (n, session) in sessions.iter().enumerate() {
@@ -322,20 +323,26 @@ async fn code_preminted(side: &Side<'_>, sessions: &[Session]) -> anyhow::Result
         workers.push(minted??);
     }
     workers.sort_by_key(|(n, _)| *n);
-    let workers: Vec<_> = workers.into_iter().map(|(_, worker)| worker).collect();
+    let workers: Vec<_> = workers
+        .into_iter()
+        .map(|(_, (http, token, codes))| (http, token, codes, false))
+        .collect();
     let (client, alg) = (side.client.clone(), side.alg);
-    watched(side, workers, move |(http, token, mut codes)| {
+    let window_end = Instant::now() + side.timing.warmup + side.timing.duration;
+    watched(side, workers, move |(http, token, mut codes, ran_out)| {
         let client = client.clone();
         async move {
             let result = match codes.pop_front() {
                 Some(code) => redeem(&http, &token, &client, &code, alg).await.map(drop),
+                None if !ran_out => Err(anyhow::anyhow!("ran out of pre-minted codes")),
                 None => {
-                    // Idle rather than spin on the error.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    // Counted once; past the window's end nothing counts.
+                    tokio::time::sleep_until((window_end + Duration::from_millis(10)).into()).await;
                     Err(anyhow::anyhow!("ran out of pre-minted codes"))
                 }
             };
-            ((http, token, codes), result)
+            let ran_out = ran_out || codes.is_empty() && result.is_err();
+            ((http, token, codes, ran_out), result)
         }
     })
     .await

@@ -29,10 +29,14 @@
 //   no consent page (the grant is made at once, as for Switchyard's
 //   first-party client).
 // Unlike Switchyard, oidc-provider keeps codes, sessions and grants in its
-// in-memory adapter (no database); the bench output says so.
+// in-memory adapter (no database); the bench output says so. That adapter
+// keeps the 1,000 most recently used entries; the bench's pre-minted codes
+// (and their grants) would be evicted before use, so it keeps 200,000.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 const [alg, clientId, clientSecret, redirectUri, mode] = process.argv.slice(2);
 const devInteractions = mode === 'dev-interactions';
@@ -40,6 +44,8 @@ if (!['RS256', 'ES256'].includes(alg) || !clientId || !clientSecret || !redirect
   console.error('usage: node bench_oidc_provider.mjs RS256|ES256 CLIENT_ID CLIENT_SECRET REDIRECT_URI [dev-interactions]');
   process.exit(2);
 }
+
+const storage = new LRU({ maxSize: 200_000 });
 
 const ACCOUNT_ID = 'bench-user';
 const RESOURCE = 'urn:switchyard:bench:api';
@@ -74,6 +80,8 @@ const provider = new Provider(issuer, {
     id_token_signed_response_alg: alg,
   }],
   jwks: { keys },
+  // The development adapter, with room for 200,000 entries.
+  adapter: (model) => new MemoryAdapter(model, storage),
   cookies: { keys: [randomUUID()] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'] },
   pkce: { required: () => true },
@@ -136,6 +144,15 @@ async function interaction(req, res) {
   }
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
 }
+
+// The first token-endpoint refusal's reason (the answer says only
+// "grant request is invalid"), for the bench's error column.
+let reportedGrantError = false;
+provider.on('grant.error', (_ctx, err) => {
+  if (reportedGrantError) return;
+  reportedGrantError = true;
+  console.error(`oidc-provider grant error: ${err.message}: ${err.error_detail ?? ''}`);
+});
 
 const callback = provider.callback();
 server.on('request', (req, res) => {
