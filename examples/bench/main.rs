@@ -583,30 +583,6 @@ async fn switchyard_api(
         .context("no id of the bench API")
 }
 
-/// Sets the algorithm the bench API's access tokens are signed with (an
-/// API's own `signing_alg`, as in Auth0).
-async fn switchyard_set_api_alg(
-    http: &reqwest::Client,
-    issuer: &str,
-    token: &str,
-    api_id: &str,
-    alg: SigningAlg,
-) -> anyhow::Result<()> {
-    let url = format!(
-        "{}/api/v2/resource-servers/{api_id}",
-        issuer.trim_end_matches('/')
-    );
-    management(
-        http,
-        token,
-        reqwest::Method::PATCH,
-        &url,
-        json!({"signing_alg": alg.as_str()}),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Sets the algorithm the bench client's tokens are signed with.
 async fn switchyard_set_alg(
     http: &reqwest::Client,
@@ -1221,12 +1197,19 @@ async fn run_grants(
             alg,
         )
         .await?;
-        switchyard_set_api_alg(
+        // The API's access tokens are signed with its own `signing_alg` (Auth0).
+        let api_url = format!(
+            "{}/api/v2/resource-servers/{}",
+            issuer.trim_end_matches('/'),
+            deployment.api_id
+        );
+        let signing = json!({"signing_alg": alg.as_str()});
+        management(
             &http,
-            &issuer,
             &deployment.admin_token,
-            &deployment.api_id,
-            alg,
+            reqwest::Method::PATCH,
+            &api_url,
+            signing,
         )
         .await?;
         let sy = grants::Side {
