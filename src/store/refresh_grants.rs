@@ -118,7 +118,7 @@ impl Store {
             // `revoke_what_code_issued`) either ran before and nothing is
             // inserted, or waits and then revokes the family inserted here.
             Backend::Postgres => {
-                let row = sqlx::query(
+                let query = sqlx::query(
                     "with linked as (\
                        update authorization_codes set grant_id = $2 \
                        where code_hash = $1 and replayed_at is null returning code_hash), \
@@ -130,23 +130,13 @@ impl Store {
                        insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
                        access_token_id) select $12, id, $10, $13, $14 from family returning grant_id) \
                      select count(*) as started from first_token",
-                )
-                .bind(code_hash)
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.organization_id)
-                .bind(&grant.session_id)
-                .bind(grant.scope.join(" "))
-                .bind(&grant.audience)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .bind(token_hash)
-                .bind(token_expires_at)
-                .bind(access_token_id)
-                .fetch_one(self.writer())
-                .await?;
+                );
+                let row = bind_family(query, code_hash, grant, now)
+                    .bind(token_hash)
+                    .bind(token_expires_at)
+                    .bind(access_token_id)
+                    .fetch_one(self.writer())
+                    .await?;
                 Ok(row.try_get::<i64, _>("started")? == 1)
             }
             // SQLite has no data-modifying CTEs: three statements, each its
@@ -167,26 +157,16 @@ impl Store {
                 if linked.rows_affected() == 0 {
                     return Ok(false);
                 }
-                let family = sqlx::query(
+                let query = sqlx::query(
                     "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
                      scope, audience, auth_time, created_at, expires_at) \
-                     select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 where exists (\
+                     select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
                        select 1 from authorization_codes \
-                       where code_hash = $11 and grant_id = $1 and replayed_at is null)",
-                )
-                .bind(&grant.id)
-                .bind(&grant.client_id)
-                .bind(&grant.user_id)
-                .bind(&grant.organization_id)
-                .bind(&grant.session_id)
-                .bind(grant.scope.join(" "))
-                .bind(&grant.audience)
-                .bind(grant.auth_time)
-                .bind(now)
-                .bind(grant.expires_at)
-                .bind(code_hash)
-                .execute(self.writer())
-                .await?;
+                       where code_hash = $1 and grant_id = $2 and replayed_at is null)",
+                );
+                let family = bind_family(query, code_hash, grant, now)
+                    .execute(self.writer())
+                    .await?;
                 if family.rows_affected() == 0 {
                     return Ok(false);
                 }
@@ -571,6 +551,28 @@ async fn used_after(
             .await?
             .is_some(),
     )
+}
+
+/// `query` bound as both statements that start a family read it: `$1` the
+/// code, `$2`–`$11` the family's columns.
+fn bind_family<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    code_hash: &'q str,
+    grant: &'q RefreshGrant,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(code_hash)
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.organization_id)
+        .bind(&grant.session_id)
+        .bind(grant.scope.join(" "))
+        .bind(&grant.audience)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(grant.expires_at)
 }
 
 /// What [`Store::claim_refresh_token`] did.
