@@ -229,21 +229,23 @@ pub async fn live_user(
     user_id: &str,
     organization_id: Option<&str>,
 ) -> Result<User, OAuthError> {
-    let user = state.store.get_user(user_id).await.map_err(|e| match e {
-        StoreError::NotFound => OAuthError::invalid_grant("The user no longer exists"),
-        other => other.into(),
-    })?;
-    if user.user.blocked {
+    let (user, member) = state
+        .store
+        .get_user_and_membership(user_id, organization_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => OAuthError::invalid_grant("The user no longer exists"),
+            other => other.into(),
+        })?;
+    if user.blocked {
         return Err(OAuthError::invalid_grant("The user is blocked"));
     }
-    if let Some(org_id) = organization_id {
-        if !state.store.is_member(org_id, user_id).await? {
-            return Err(OAuthError::invalid_grant(
-                "The user is no longer a member of the organization",
-            ));
-        }
+    if organization_id.is_some() && !member {
+        return Err(OAuthError::invalid_grant(
+            "The user is no longer a member of the organization",
+        ));
     }
-    Ok(user.user)
+    Ok(user)
 }
 
 /// What user tokens are issued for: a code exchange, or a refresh.

@@ -135,6 +135,7 @@ pub async fn exchange_refresh_token(
     let grant = match state
         .store
         .use_refresh_token(&RefreshUse {
+            family: &found.grant,
             token_hash: &token_hash,
             now,
             expires_at: idle_end(settings, now),

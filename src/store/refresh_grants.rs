@@ -2,11 +2,13 @@
 //! one token at a time, and is revoked as a whole (with the access tokens
 //! issued with it) when a rotated-away token is used again.
 
+use std::borrow::Cow;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::revocation::revoke_family_access_tokens;
-use super::{Page, Store, StoreError, StoreResult};
+use super::{Backend, Page, Store, StoreError, StoreResult};
 use crate::model::ids;
 
 /// One family of rotated refresh tokens, and what they were issued for.
@@ -60,6 +62,10 @@ pub enum RefreshOutcome {
 /// One presentation of a refresh token (see [`Store::use_refresh_token`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshUse<'a> {
+    /// The family the token was found in ([`Store::find_refresh_token`]),
+    /// returned when it rotates (what a family was issued for never
+    /// changes; only its revocation does, which the use checks).
+    pub family: &'a RefreshGrant,
     pub token_hash: &'a str,
     /// When it is presented (unix ms).
     pub now: i64,
@@ -106,51 +112,87 @@ impl Store {
         access_token_id: &str,
     ) -> StoreResult<bool> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
-        let linked = sqlx::query(
-            "update authorization_codes set grant_id = $2 where code_hash = $1 and replayed_at is null",
-        )
-        .bind(code_hash)
-        .bind(&grant.id)
-        .execute(&mut *tx)
-        .await?;
-        if linked.rows_affected() == 0 {
-            return Ok(false);
+        match self.backend {
+            // One round trip: linking the code takes its row lock, so a
+            // replay (which marks the code first, see
+            // `revoke_what_code_issued`) either ran before and nothing is
+            // inserted, or waits and then revokes the family inserted here.
+            Backend::Postgres => {
+                let query = sqlx::query(
+                    "with linked as (\
+                       update authorization_codes set grant_id = $2 \
+                       where code_hash = $1 and replayed_at is null returning code_hash), \
+                     family as (\
+                       insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
+                       scope, audience, auth_time, created_at, expires_at) \
+                       select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 from linked returning id), \
+                     first_token as (\
+                       insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+                       access_token_id) select $12, id, $10, $13, $14 from family returning grant_id) \
+                     select count(*) as started from first_token",
+                );
+                let row = bind_family(query, code_hash, grant, now)
+                    .bind(token_hash)
+                    .bind(token_expires_at)
+                    .bind(access_token_id)
+                    .fetch_one(self.writer())
+                    .await?;
+                Ok(row.try_get::<i64, _>("started")? == 1)
+            }
+            // SQLite has no data-modifying CTEs: three statements, each its
+            // own transaction and each conditional on the one before, so
+            // that a replay landing between two of them (its transaction
+            // runs whole under the write lock) leaves nothing live: a family
+            // is inserted only for a linked code not replayed, a token only
+            // in a family not revoked.
+            Backend::Sqlite => {
+                let linked = sqlx::query(
+                    "update authorization_codes set grant_id = $2 \
+                     where code_hash = $1 and replayed_at is null",
+                )
+                .bind(code_hash)
+                .bind(&grant.id)
+                .execute(self.writer())
+                .await?;
+                if linked.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let query = sqlx::query(
+                    "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
+                     scope, audience, auth_time, created_at, expires_at) \
+                     select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
+                       select 1 from authorization_codes \
+                       where code_hash = $1 and grant_id = $2 and replayed_at is null)",
+                );
+                let family = bind_family(query, code_hash, grant, now)
+                    .execute(self.writer())
+                    .await?;
+                if family.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let first = sqlx::query(
+                    "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+                     access_token_id) select $1, id, $3, $4, $5 from refresh_grants \
+                     where id = $2 and revoked_at is null",
+                )
+                .bind(token_hash)
+                .bind(&grant.id)
+                .bind(now)
+                .bind(token_expires_at)
+                .bind(access_token_id)
+                .execute(self.writer())
+                .await?;
+                Ok(first.rows_affected() == 1)
+            }
         }
-        sqlx::query(
-            "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, scope, audience, \
-             auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&grant.id)
-        .bind(&grant.client_id)
-        .bind(&grant.user_id)
-        .bind(&grant.organization_id)
-        .bind(&grant.session_id)
-        .bind(grant.scope.join(" "))
-        .bind(&grant.audience)
-        .bind(grant.auth_time)
-        .bind(now)
-        .bind(grant.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        insert_refresh_token(
-            &mut tx,
-            token_hash,
-            &grant.id,
-            now,
-            token_expires_at,
-            access_token_id,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Presents a refresh token at `now` (unix ms) and rotates it: a live
     /// token is marked used and `next_hash` stored in its family (expiring
     /// at `next_expires_at`, capped by the family's end, issued with the
     /// access token `access_token_id`); a token used before revokes its
-    /// family. [`Store::use_refresh_token`] with no reuse leeway.
+    /// family. [`Store::find_refresh_token`], then
+    /// [`Store::use_refresh_token`] with no reuse leeway.
     pub async fn rotate_refresh_token(
         &self,
         token_hash: &str,
@@ -159,7 +201,9 @@ impl Store {
         next_expires_at: i64,
         access_token_id: &str,
     ) -> StoreResult<RefreshOutcome> {
+        let found = self.find_refresh_token(token_hash, now).await?;
         self.use_refresh_token(&RefreshUse {
+            family: &found.grant,
             token_hash,
             now,
             expires_at: next_expires_at,
@@ -172,44 +216,151 @@ impl Store {
         .await
     }
 
-    /// Presents a refresh token. Rotating: a live token is marked used and
-    /// the next one stored; a token used before revokes its family, unless
-    /// it is the family's last used token and was used less than the
-    /// leeway ago (a retried request: it rotates again). Not rotating: a
-    /// live token stays live, its idle end pushed to `expires_at`. Of two
-    /// concurrent rotations of one token exactly one rotates: the first
-    /// statement is the conditional write.
+    /// Presents a refresh token of `use_.family`. Rotating: a live token is
+    /// marked used and the next one stored; a token used before revokes its
+    /// family, unless it is the family's last used token and was used less
+    /// than the leeway ago (a retried request: it rotates again). Not
+    /// rotating: a live token stays live, its idle end pushed to
+    /// `expires_at`. Of two concurrent rotations of one token exactly one
+    /// rotates: the first statement is the conditional write.
+    ///
+    /// A live token takes one round trip on PostgreSQL and two on SQLite
+    /// (see [`Store::claim_refresh_token`]); anything else (a token used
+    /// before, expired or unknown) takes [`Store::use_refresh_token_slowly`].
     pub async fn use_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<RefreshOutcome> {
+        match self.claim_refresh_token(use_).await? {
+            Claim::Rotated => Ok(RefreshOutcome::Rotated(use_.family.clone())),
+            Claim::FamilyEnded => Ok(RefreshOutcome::Inactive),
+            Claim::NotLive => self.use_refresh_token_slowly(use_).await,
+        }
+    }
+
+    /// The way of a live token: claim it (the conditional write), then
+    /// store the next token in its family if the family is live.
+    ///
+    /// PostgreSQL: one statement. Writing the family row takes its lock
+    /// until commit: a concurrent revocation (which writes it first, see
+    /// `revoke_grant`) either finished before, and the family is no longer
+    /// live here, or waits and then also lists the access token issued with
+    /// the new token.
+    ///
+    /// SQLite (no data-modifying CTEs): two statements, each its own
+    /// transaction (SQLite runs one writer at a time, so a revocation runs
+    /// whole before, between or after them): the claim, then the next token
+    /// inserted only into a family not revoked. Were the server to stop
+    /// between the two, the client holds a used token and no next one, as
+    /// when its response is lost: a retry within the leeway rotates again.
+    async fn claim_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<Claim> {
+        let next = NextToken::of(use_);
+        let claim_set = match use_.renewal {
+            Renewal::Rotate { .. } => "used_at = $2",
+            Renewal::Keep => "expires_at = $4",
+        };
+        match self.backend {
+            Backend::Postgres => {
+                let row = sqlx::query(&format!(
+                    "with claimed as (\
+                       update refresh_tokens set {claim_set} \
+                       where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2 \
+                       returning grant_id), \
+                     live as (\
+                       update refresh_grants set revoked_at = revoked_at \
+                       where id in (select grant_id from claimed) and revoked_at is null \
+                       and expires_at > $2 returning id, expires_at), \
+                     next_token as (\
+                       insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+                       access_token_id, used_at) \
+                       select $5, id, $2, least($4, expires_at), $6, cast($7 as bigint) from live \
+                       returning grant_id) \
+                     select (select count(*) from claimed) as claimed, \
+                     (select count(*) from next_token) as rotated"
+                ))
+                .bind(use_.token_hash)
+                .bind(use_.now)
+                .bind(&use_.family.id)
+                .bind(next.expires_at)
+                .bind(next.token_hash.as_ref())
+                .bind(next.access_token_id)
+                .bind(next.used_at)
+                .fetch_one(self.writer())
+                .await?;
+                Ok(
+                    match (
+                        row.try_get::<i64, _>("claimed")?,
+                        row.try_get::<i64, _>("rotated")?,
+                    ) {
+                        (0, _) => Claim::NotLive,
+                        (_, 0) => Claim::FamilyEnded,
+                        _ => Claim::Rotated,
+                    },
+                )
+            }
+            Backend::Sqlite => {
+                let sql = format!(
+                    "update refresh_tokens set {claim_set} \
+                     where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2"
+                );
+                let claim = sqlx::query(&sql)
+                    .bind(use_.token_hash)
+                    .bind(use_.now)
+                    .bind(&use_.family.id);
+                let claim = match use_.renewal {
+                    Renewal::Rotate { .. } => claim,
+                    Renewal::Keep => claim.bind(next.expires_at),
+                };
+                if claim.execute(self.writer()).await?.rows_affected() == 0 {
+                    return Ok(Claim::NotLive);
+                }
+                Ok(if insert_into_live_family(self.writer(), &next).await? {
+                    Claim::Rotated
+                } else {
+                    Claim::FamilyEnded
+                })
+            }
+        }
+    }
+
+    /// [`Store::use_refresh_token`] of a token that was not live when
+    /// claimed: tells a reuse (which revokes the family) from a retry
+    /// within the leeway (which rotates again) and from an expired token,
+    /// in one transaction that begins with the claim again (a write: on
+    /// SQLite the transaction holds the write lock from its first
+    /// statement).
+    async fn use_refresh_token_slowly(&self, use_: &RefreshUse<'_>) -> StoreResult<RefreshOutcome> {
         let now = use_.now;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let claimed = match use_.renewal {
             Renewal::Rotate { .. } => {
                 sqlx::query(
                     "update refresh_tokens set used_at = $2 \
-                     where token_hash = $1 and used_at is null and expires_at > $2",
+                     where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2",
                 )
                 .bind(use_.token_hash)
                 .bind(now)
+                .bind(&use_.family.id)
                 .execute(&mut *tx)
                 .await?
             }
             Renewal::Keep => {
                 sqlx::query(
                     "update refresh_tokens set expires_at = $3 \
-                     where token_hash = $1 and used_at is null and expires_at > $2",
+                     where token_hash = $1 and grant_id = $4 and used_at is null and expires_at > $2",
                 )
                 .bind(use_.token_hash)
                 .bind(now)
                 .bind(use_.expires_at)
+                .bind(&use_.family.id)
                 .execute(&mut *tx)
                 .await?
             }
         };
         let row = sqlx::query(&format!(
             "select {GRANT_COLUMNS}, g.revoked_at, t.used_at, t.expires_at as token_expires_at \
-             from refresh_tokens t join refresh_grants g on g.id = t.grant_id where t.token_hash = $1"
+             from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
+             where t.token_hash = $1 and t.grant_id = $2"
         ))
         .bind(use_.token_hash)
+        .bind(&use_.family.id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -234,10 +385,8 @@ impl Store {
                 return Ok(RefreshOutcome::Reused { grant_id: grant.id });
             }
         }
-        // Writing the family row takes its lock until commit: a concurrent
-        // revocation (which writes it first, see `revoke_grant`) either
-        // finished before, and the family is no longer live here, or waits
-        // and then also lists the access token issued with the new token.
+        // As in `claim_refresh_token`: the family row is written (locked)
+        // before the next token goes in.
         let live = sqlx::query(
             "update refresh_grants set revoked_at = revoked_at \
              where id = $1 and revoked_at is null and expires_at > $2",
@@ -250,32 +399,17 @@ impl Store {
             tx.commit().await?;
             return Ok(RefreshOutcome::Inactive);
         }
-        let (next_hash, used_at) = match use_.renewal {
-            Renewal::Rotate { next_hash, .. } => (next_hash.to_owned(), None),
-            // The token stays as it is; the access token issued now is
-            // linked to the family (for revocation) by a row of its own,
-            // spent at once, under a key no token hashes to (not 64 hex
-            // digits).
-            Renewal::Keep => (format!("link-{}", ids::random_alphanumeric(32)), Some(now)),
+        let next = NextToken {
+            grant_id: &grant.id,
+            ..NextToken::of(use_)
         };
-        insert_refresh_token(
-            &mut tx,
-            &next_hash,
-            &grant.id,
-            now,
-            use_.expires_at.min(grant.expires_at),
-            use_.access_token_id,
-        )
-        .await?;
-        if let Some(used_at) = used_at {
-            sqlx::query("update refresh_tokens set used_at = $2 where token_hash = $1")
-                .bind(&next_hash)
-                .bind(used_at)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let inserted = insert_into_live_family(&mut *tx, &next).await?;
         tx.commit().await?;
-        Ok(RefreshOutcome::Rotated(grant))
+        Ok(if inserted {
+            RefreshOutcome::Rotated(grant)
+        } else {
+            RefreshOutcome::Inactive
+        })
     }
 
     /// A refresh token's family and whether the token is live at `now`.
@@ -345,7 +479,7 @@ impl Store {
     /// issued with them; how many families were live.
     pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         // As in `revoke_grant`: the families are written (locked) first,
         // then their access tokens listed.
         let revoked = sqlx::query(
@@ -366,7 +500,7 @@ impl Store {
 
     /// Revokes a refresh-token family; true if this call revoked it.
     pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let revoked = revoke_grant(&mut tx, grant_id, self.now_millis()).await?;
         tx.commit().await?;
         Ok(revoked)
@@ -419,32 +553,102 @@ async fn used_after(
     )
 }
 
-async fn insert_refresh_token(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    token_hash: &str,
-    grant_id: &str,
+/// `query` bound as both statements that start a family read it: `$1` the
+/// code, `$2`–`$11` the family's columns.
+fn bind_family<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    code_hash: &'q str,
+    grant: &'q RefreshGrant,
     now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(code_hash)
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.organization_id)
+        .bind(&grant.session_id)
+        .bind(grant.scope.join(" "))
+        .bind(&grant.audience)
+        .bind(grant.auth_time)
+        .bind(now)
+        .bind(grant.expires_at)
+}
+
+/// What [`Store::claim_refresh_token`] did.
+enum Claim {
+    /// The token was live and its family too: the next token is stored.
+    Rotated,
+    /// The token was live, its family revoked or ended: nothing stored.
+    FamilyEnded,
+    /// The token was not live (used, expired, unknown, or not of the
+    /// family): nothing written.
+    NotLive,
+}
+
+/// The token a use stores in its family.
+struct NextToken<'a> {
+    token_hash: Cow<'a, str>,
+    grant_id: &'a str,
+    now: i64,
+    /// Capped by the family's end when stored.
     expires_at: i64,
-    access_token_id: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, access_token_id) \
-         values ($1, $2, $3, $4, $5)",
+    access_token_id: &'a str,
+    /// Set for a link row (see [`NextToken::of`]).
+    used_at: Option<i64>,
+}
+
+impl<'a> NextToken<'a> {
+    fn of(use_: &RefreshUse<'a>) -> Self {
+        let (token_hash, used_at) = match use_.renewal {
+            Renewal::Rotate { next_hash, .. } => (Cow::Borrowed(next_hash), None),
+            // The token stays as it is; the access token issued now is
+            // linked to the family (for revocation) by a row of its own,
+            // spent at once, under a key no token hashes to (not 64 hex
+            // digits).
+            Renewal::Keep => (
+                Cow::Owned(format!("link-{}", ids::random_alphanumeric(32))),
+                Some(use_.now),
+            ),
+        };
+        NextToken {
+            token_hash,
+            grant_id: &use_.family.id,
+            now: use_.now,
+            expires_at: use_.expires_at,
+            access_token_id: use_.access_token_id,
+            used_at,
+        }
+    }
+}
+
+/// Stores `next` in its family if the family is live (neither revoked nor
+/// ended), its end capping the token's; whether it was stored.
+async fn insert_into_live_family<'e, E>(executor: E, next: &NextToken<'_>) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let inserted = sqlx::query(
+        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, access_token_id, \
+         used_at) select $1, id, $2, case when $3 < expires_at then $3 else expires_at end, $4, \
+         cast($5 as bigint) from refresh_grants \
+         where id = $6 and revoked_at is null and expires_at > $2",
     )
-    .bind(token_hash)
-    .bind(grant_id)
-    .bind(now)
-    .bind(expires_at)
-    .bind(access_token_id)
-    .execute(&mut **tx)
+    .bind(next.token_hash.as_ref())
+    .bind(next.now)
+    .bind(next.expires_at)
+    .bind(next.access_token_id)
+    .bind(next.used_at)
+    .bind(next.grant_id)
+    .execute(executor)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Revokes a refresh-token family and the access tokens issued with it
 /// (RFC 7009 §2.1); true if this call revoked the family. The family row is
 /// written first: that takes its lock, so a rotation in flight (see
-/// `rotate_refresh_token`) has either committed its new token, which the
+/// `claim_refresh_token`) has either committed its new token, which the
 /// listing then sees, or will find the family revoked.
 pub(super) async fn revoke_grant(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,

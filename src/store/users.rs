@@ -98,6 +98,25 @@ impl Store {
         select_user(&self.pool, user_id).await
     }
 
+    /// A user, and whether they are a member of `organization_id` (false
+    /// without one), in one read: what a grant checks before it issues.
+    pub async fn get_user_and_membership(
+        &self,
+        user_id: &str,
+        organization_id: Option<&str>,
+    ) -> StoreResult<(User, bool)> {
+        let row = sqlx::query(&format!(
+            "select {READ_COLUMNS}, exists (select 1 from organization_members m \
+             where m.organization_id = $2 and m.user_id = users.user_id) as member \
+             from users where user_id = $1"
+        ))
+        .bind(user_id)
+        .bind(organization_id.unwrap_or(""))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((user_from_row(&row)?.user, get_bool(&row, "member")?))
+    }
+
     /// A page of users by id, as `filter` selects them.
     pub async fn list_users(
         &self,
