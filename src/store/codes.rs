@@ -24,7 +24,7 @@ impl Store {
         .bind(grant_data)
         .bind(self.now_millis())
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -55,7 +55,7 @@ impl Store {
         .bind(now)
         .bind(access_token_id)
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok(row.try_get("grant_data")?)
@@ -73,7 +73,7 @@ impl Store {
         client_id: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         // Marking the code replayed takes its row lock: an exchange that is
         // still linking a family to it either linked it before (and the
         // family is revoked below) or will find it replayed and start none.

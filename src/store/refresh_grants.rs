@@ -106,7 +106,7 @@ impl Store {
         access_token_id: &str,
     ) -> StoreResult<bool> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let linked = sqlx::query(
             "update authorization_codes set grant_id = $2 where code_hash = $1 and replayed_at is null",
         )
@@ -181,7 +181,7 @@ impl Store {
     /// statement is the conditional write.
     pub async fn use_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<RefreshOutcome> {
         let now = use_.now;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let claimed = match use_.renewal {
             Renewal::Rotate { .. } => {
                 sqlx::query(
@@ -345,7 +345,7 @@ impl Store {
     /// issued with them; how many families were live.
     pub async fn revoke_user_refresh_grants(&self, user_id: &str) -> StoreResult<u64> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         // As in `revoke_grant`: the families are written (locked) first,
         // then their access tokens listed.
         let revoked = sqlx::query(
@@ -366,7 +366,7 @@ impl Store {
 
     /// Revokes a refresh-token family; true if this call revoked it.
     pub async fn revoke_refresh_grant(&self, grant_id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let revoked = revoke_grant(&mut tx, grant_id, self.now_millis()).await?;
         tx.commit().await?;
         Ok(revoked)

@@ -20,7 +20,7 @@ pub const ACCESS_TOKEN_MAX_LIFETIME_MS: i64 = MAX_TOKEN_LIFETIME * 1000;
 impl Store {
     /// Lists an access token as revoked until `expires_at` (unix ms).
     pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
-        list_revoked(&self.pool, jti, expires_at).await
+        list_revoked(self.writer(), jti, expires_at).await
     }
 
     pub async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {

@@ -54,7 +54,7 @@ impl Store {
         .bind(session.created_at)
         .bind(session.last_used_at)
         .bind(session.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -99,7 +99,7 @@ impl Store {
             sqlx::query("update sessions set last_used_at = $2 where id = $1 and ended_at is null")
                 .bind(session_id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         expect_one(result)
     }
@@ -117,7 +117,7 @@ impl Store {
         .bind(session_id)
         .bind(organization_id)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -167,7 +167,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(self.now_millis())
-        .fetch_all(&self.pool)
+        .fetch_all(self.writer())
         .await?;
         rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
     }
@@ -179,7 +179,7 @@ impl Store {
         )
         .bind(session_id)
         .bind(self.now_millis())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?
         .map(|row| row.try_get("user_id"))
         .transpose()?)
@@ -198,7 +198,7 @@ impl Store {
         .bind(session_id)
         .bind(client_id)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(true);
@@ -227,7 +227,7 @@ impl Store {
         )
         .bind(connection_id)
         .bind(self.now_millis())
-        .fetch_all(&self.pool)
+        .fetch_all(self.writer())
         .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
