@@ -240,27 +240,41 @@ impl Collector for Sampled {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
         struct PoolLabels {
+            pool: &'static str,
             state: &'static str,
         }
-        let pool = self.store.pool_usage();
+        #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+        struct PoolName {
+            pool: &'static str,
+        }
+        let pools = self.store.pool_usage();
         let connections = ConstGauge::new(0i64);
         let mut family = encoder.encode_descriptor(
             "db_pool_connections",
-            "Database connections open, by state (idle, in_use)",
+            "Database connections open, by pool (read, write; read_write on PostgreSQL) and state (idle, in_use)",
             None,
             connections.metric_type(),
         )?;
-        for (state, count) in [("idle", pool.idle), ("in_use", pool.in_use())] {
-            let labels = PoolLabels { state };
-            ConstGauge::new(count as i64).encode(family.encode_family(&labels)?)?;
+        for pool in &pools {
+            for (state, count) in [("idle", pool.idle), ("in_use", pool.in_use())] {
+                let labels = PoolLabels {
+                    pool: pool.name,
+                    state,
+                };
+                ConstGauge::new(count as i64).encode(family.encode_family(&labels)?)?;
+            }
         }
-        let max = ConstGauge::new(pool.max as i64);
-        max.encode(encoder.encode_descriptor(
+        let max = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
             "db_pool_max_connections",
-            "Database connections the pool may open",
+            "Database connections each pool may open",
             None,
             max.metric_type(),
-        )?)?;
+        )?;
+        for pool in &pools {
+            let labels = PoolName { pool: pool.name };
+            ConstGauge::new(pool.max as i64).encode(family.encode_family(&labels)?)?;
+        }
         let hashing = crate::connectors::database::hashing_pool_usage();
         let queued = ConstGauge::new(hashing.queued as i64);
         queued.encode(encoder.encode_descriptor(

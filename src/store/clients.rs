@@ -199,7 +199,7 @@ impl Store {
         .bind(to_json(&client.inert_settings))
         .bind(self.now_millis())
         .bind(stored_discovery_methods(client))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -228,7 +228,12 @@ impl Store {
     }
 
     pub async fn update_client(&self, client: &Client) -> StoreResult<()> {
-        write_client(&mut *self.pool.acquire().await?, client, self.now_millis()).await
+        write_client(
+            &mut *self.writer().acquire().await?,
+            client,
+            self.now_millis(),
+        )
+        .await
     }
 
     /// Read-modify-write of a client in one transaction: `change` gets the
@@ -273,7 +278,7 @@ impl Store {
     pub async fn delete_client(&self, client_id: &str) -> StoreResult<()> {
         let result = sqlx::query("delete from clients where client_id = $1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }
@@ -290,7 +295,7 @@ impl Store {
         .bind(grant.allow_any_organization)
         .bind(to_json(&grant.inert_settings))
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::from)?;
         Ok(())
@@ -348,7 +353,7 @@ impl Store {
     }
 
     pub async fn update_client_grant(&self, grant: &ClientGrant) -> StoreResult<()> {
-        write_client_grant(&mut *self.pool.acquire().await?, grant).await
+        write_client_grant(&mut *self.writer().acquire().await?, grant).await
     }
 
     /// Read-modify-write of a client grant in one transaction, as
@@ -383,7 +388,7 @@ impl Store {
     pub async fn delete_client_grant(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("delete from client_grants where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }

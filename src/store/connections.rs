@@ -58,7 +58,7 @@ impl Store {
         connection: &Connection,
         enabled_clients: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let now = self.now_millis();
         sqlx::query(
             "insert into connections (id, name, strategy, display_name, options, metadata, is_domain_connection, \
@@ -133,7 +133,7 @@ impl Store {
         connection: &Connection,
         enabled_clients: Option<&[String]>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         write_connection(self, &mut tx, connection, enabled_clients).await?;
         tx.commit().await?;
         Ok(())
@@ -174,7 +174,7 @@ impl Store {
     /// routed to the default: their names are returned (what the routing
     /// table must read again).
     pub async fn delete_connection(&self, id: &str) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let rebound: Vec<String> = sqlx::query_scalar(
             "update discovery_domains set connection_id = null where connection_id = $1 \
              returning domain",

@@ -120,8 +120,8 @@ impl Store {
         domain: &str,
     ) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer().begin_with("begin immediate").await?,
+            Backend::Postgres => self.writer().begin().await?,
         };
         for name in names_on_path(domain) {
             sqlx::query(
@@ -282,7 +282,7 @@ impl Store {
             sqlx::query("delete from discovery_domains where organization_id = $1 and id = $2")
                 .bind(organization_id)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         expect_one(result)
     }
@@ -394,7 +394,7 @@ impl Store {
         .bind(self.now_millis())
         .bind(before.status.as_str())
         .bind(before.verified_by_dns)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -415,7 +415,7 @@ impl Store {
         .bind(id)
         .bind(false)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -458,7 +458,7 @@ impl Store {
         .bind(&domain.id)
         .bind(until)
         .bind(domain.check.next_check_at.unwrap_or(-1))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -480,7 +480,7 @@ impl Store {
         .bind(transfer.last_checked_at)
         .bind(&transfer.reason)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -509,7 +509,7 @@ impl Store {
         .bind(id)
         .bind(checked_at)
         .bind(reason)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -521,7 +521,7 @@ impl Store {
         )
         .bind(organization_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }

@@ -86,7 +86,7 @@ impl Store {
         scope: &[String],
     ) -> StoreResult<UserGrant> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let id: String = sqlx::query(
             "insert into user_grants (id, user_id, client_id, audience, created_at, updated_at) \
              values ($1, $2, $3, $4, $5, $5) \
@@ -175,7 +175,7 @@ impl Store {
     /// it (refresh families for the OpenID scopes alone have no audience:
     /// they are the grant's whose audience is `userinfo_audience`).
     pub async fn delete_user_grant(&self, id: &str, userinfo_audience: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let row = sqlx::query(
             "delete from user_grants where id = $1 returning user_id, client_id, audience",
         )
@@ -195,7 +195,7 @@ impl Store {
         user_id: &str,
         userinfo_audience: &str,
     ) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let deleted = sqlx::query(
             "delete from user_grants where user_id = $1 returning user_id, client_id, audience",
         )

@@ -86,7 +86,7 @@ impl Store {
         profile_data: &ProfileData,
     ) -> StoreResult<()> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         insert_user_row(&mut tx, user, None, now).await?;
         sqlx::query(INSERT_IDENTITY)
             .bind(&user.connection_id)
@@ -115,7 +115,7 @@ impl Store {
             .bind(user_id)
             .bind(to_json(profile_data))
             .bind(self.now_millis())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -135,7 +135,7 @@ impl Store {
         .bind(subject)
         .bind(to_json(profile_data))
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -195,7 +195,7 @@ impl Store {
         .bind(user_id)
         .bind(connection_id)
         .bind(subject)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -256,7 +256,7 @@ impl Store {
         .bind(&pending.user_id)
         .bind(to_json(&pending.profile_data))
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -285,7 +285,7 @@ impl Store {
     pub async fn delete_pending_link(&self, transaction_id: &str) -> StoreResult<bool> {
         let result = sqlx::query("delete from pending_links where transaction_id = $1")
             .bind(transaction_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(result.rows_affected() == 1)
     }

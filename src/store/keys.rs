@@ -143,7 +143,7 @@ impl Store {
         )
         .bind(kid)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(revoked.rows_affected() > 0)
     }
@@ -156,7 +156,7 @@ impl Store {
         )
         .bind(kid)
         .bind(pem)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -176,7 +176,7 @@ impl Store {
         )?)
         .bind(key.created_at)
         .bind(key.certificate.as_deref())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl Store {
         new_next: &StoredKey,
         retention: KeyRetention,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let now = self.now_millis();
         // Write-lock the algorithm's keys first, so that concurrent rotations
         // run one after the other (PostgreSQL row locks; SQLite's write lock)

@@ -33,7 +33,7 @@ impl Store {
         .bind(&txn.previous_session_id)
         .bind(self.now_millis())
         .bind(txn.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Store {
         let result = sqlx::query("update login_transactions set email = $2 where id = $1")
             .bind(id)
             .bind(email)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }
@@ -80,7 +80,7 @@ impl Store {
         let result = sqlx::query("update login_transactions set request = $2 where id = $1")
             .bind(id)
             .bind(request)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }
@@ -96,7 +96,7 @@ impl Store {
         )
         .bind(id)
         .bind(session_id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -106,7 +106,7 @@ impl Store {
     pub async fn delete_login_transaction(&self, id: &str) -> StoreResult<bool> {
         let result = sqlx::query("delete from login_transactions where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -2,7 +2,9 @@
 //! is the embedded default, PostgreSQL the multi-node backend. Both run the
 //! same queries (`$1` placeholders work on both) against schemas kept in step
 //! in `migrations/{sqlite,postgres}`. Every uniqueness rule is a named database
-//! constraint, surfaced as [`StoreError::Conflict`] with that name.
+//! constraint, surfaced as [`StoreError::Conflict`] with that name. Writes
+//! go through [`Store::writer`] (on SQLite one connection), reads through
+//! the other pool.
 
 mod clients;
 mod codes;
@@ -131,7 +133,12 @@ impl Page {
 
 #[derive(Clone)]
 pub struct Store {
+    /// The connections reads use. On SQLite they are opened `query_only`:
+    /// a write sent here fails instead of contending for the write lock.
     pool: AnyPool,
+    /// The connections writes use ([`Store::writer`]): on SQLite a pool of
+    /// one, on PostgreSQL the same pool as `pool`.
+    writer: AnyPool,
     backend: Backend,
     /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
     database_url: String,
@@ -187,33 +194,34 @@ impl Store {
                 .into(),
             )));
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy
-                        // timeout makes concurrent writers wait instead of failing.
-                        conn.execute("pragma journal_mode = wal").await?;
-                        conn.execute("pragma synchronous = normal").await?;
-                        conn.execute("pragma busy_timeout = 5000").await?;
-                        conn.execute("pragma foreign_keys = on").await?;
-                        // A deleted or rewritten row's bytes are zeroed in its
-                        // page (no extra I/O): a secret sealed in place, or a
-                        // deleted token hash, leaves no copy in free space.
-                        conn.execute("pragma secure_delete = fast").await?;
-                    }
-                    Ok(())
-                })
-            });
-        if backend == Backend::Sqlite {
-            prepare_sqlite_file(database_url)?;
-        }
-        let pool = options.connect(database_url).await?;
-        migrate(&pool, backend).await?;
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                reject_sqlite_in_memory(database_url)?;
+                prepare_sqlite_file(database_url)?;
+                // The writer first: it runs the migrations (and turns WAL on)
+                // before a reader opens the file.
+                let writer = sqlite_pool(SqliteRole::Writer)
+                    .connect(database_url)
+                    .await?;
+                migrate(&writer, backend).await?;
+                let readers = sqlite_pool(SqliteRole::Reader)
+                    .connect(database_url)
+                    .await?;
+                (readers, writer)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(POSTGRES_CONNECTIONS)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(database_url)
+                    .await?;
+                migrate(&pool, backend).await?;
+                (pool.clone(), pool)
+            }
+        };
         Ok(Store {
             pool,
+            writer,
             backend,
             database_url: database_url.to_owned(),
             clock: Clock::system(),
@@ -255,14 +263,20 @@ impl Store {
 
     /// The pool every write goes through (a statement that changes rows, or
     /// a transaction that may). Reads use `self.pool`.
+    ///
+    /// On SQLite it holds one connection: writers queue for it in the pool
+    /// (first come, first served) instead of contending for SQLite's write
+    /// lock and sleeping in its busy handler. Code holding a transaction or
+    /// connection of this pool must not wait for another one: with one
+    /// connection that waits forever.
     pub(crate) fn writer(&self) -> &AnyPool {
-        &self.pool
+        &self.writer
     }
 
     /// Begins the transaction of a read-modify-write (the `update_*_with`
     /// methods, after Dex's storage updaters): the row it reads cannot change
     /// before it writes. SQLite takes the database's write lock at once
-    /// (`begin immediate`: writers queue on the busy timeout, none reads a
+    /// (`begin immediate` on the one writer connection: none reads a
     /// row another is about to write); PostgreSQL runs `lock`, a
     /// `select … for no key update` of the row (bound to `key`; it queues
     /// the other read-modify-writes of that row but not the inserts that
@@ -289,6 +303,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Whether the database answers a trivial query within `timeout`
@@ -298,19 +313,28 @@ impl Store {
         matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
     }
 
-    /// The pool's connections, for the metrics.
-    pub fn pool_usage(&self) -> PoolUsage {
-        PoolUsage {
-            open: self.pool.size(),
-            idle: self.pool.num_idle(),
-            max: self.pool.options().get_max_connections(),
+    /// The pools' connections, for the metrics: on SQLite the readers' and
+    /// the writer's, on PostgreSQL the one pool both use.
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        let usage = |pool: &AnyPool, name| PoolUsage {
+            name,
+            open: pool.size(),
+            idle: pool.num_idle(),
+            max: pool.options().get_max_connections(),
+        };
+        match self.backend {
+            Backend::Sqlite => vec![usage(&self.pool, "read"), usage(&self.writer, "write")],
+            Backend::Postgres => vec![usage(&self.pool, "read_write")],
         }
     }
 }
 
-/// The database pool's connections at one moment.
+/// A database pool's connections at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolUsage {
+    /// What the pool is for: `read`, `write` (SQLite), `read_write`
+    /// (PostgreSQL).
+    pub name: &'static str,
     pub open: u32,
     pub idle: usize,
     pub max: u32,
@@ -322,6 +346,75 @@ impl PoolUsage {
     }
 }
 
+/// How long a query may wait for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// SQLite's readers: WAL lets them read beside the writer.
+const SQLITE_READERS: u32 = 8;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqliteRole {
+    Reader,
+    Writer,
+}
+
+/// The options of a SQLite pool: the one writer connection, or the readers
+/// (`query_only`).
+fn sqlite_pool(role: SqliteRole) -> AnyPoolOptions {
+    let max_connections = match role {
+        SqliteRole::Reader => SQLITE_READERS,
+        SqliteRole::Writer => 1,
+    };
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                // The busy timeout makes a statement wait for a lock another
+                // process holds (a command run beside the server, a
+                // checkpoint) instead of failing.
+                conn.execute("pragma busy_timeout = 5000").await?;
+                conn.execute("pragma foreign_keys = on").await?;
+                match role {
+                    SqliteRole::Writer => {
+                        // WAL lets readers run beside the writer. NORMAL
+                        // syncs the log at checkpoints, not at every commit:
+                        // a power loss may roll back the last commits, never
+                        // corrupt the file (README, "Store").
+                        conn.execute("pragma journal_mode = wal").await?;
+                        conn.execute("pragma synchronous = normal").await?;
+                        // A deleted or rewritten row's bytes are zeroed in
+                        // its page (no extra I/O): a secret sealed in place,
+                        // or a deleted token hash, leaves no copy in free
+                        // space.
+                        conn.execute("pragma secure_delete = fast").await?;
+                    }
+                    SqliteRole::Reader => {
+                        conn.execute("pragma query_only = on").await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+}
+
+/// Every connection to `sqlite::memory:` would open a database of its own
+/// (the readers would not see the writer's): the store needs a file.
+fn reject_sqlite_in_memory(database_url: &str) -> StoreResult<()> {
+    let in_memory = database_url.contains(":memory:")
+        || database_url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "mode=memory"));
+    if in_memory {
+        return Err(StoreError::Backend(sqlx::Error::Configuration(
+            "an in-memory SQLite database is not supported (each connection would see its own): \
+             use a file, sqlite://PATH?mode=rwc"
+                .into(),
+        )));
+    }
+    Ok(())
+}
+
 /// SQLite creates the database file (`mode=rwc`) but not its directory, and
 /// would create it with the umask's mode (0644 usually), its WAL and
 /// shared-memory files after it: the directory is made 0700 and the file
@@ -331,7 +424,7 @@ fn prepare_sqlite_file(database_url: &str) -> StoreResult<()> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.starts_with(":memory:") {
+    if path.is_empty() {
         return Ok(());
     }
     let path = std::path::Path::new(path);
@@ -429,6 +522,37 @@ mod tests {
         let store = Store::connect(&sqlite_url_for(&file)).await.unwrap();
         assert_eq!(store.backend(), Backend::Sqlite);
         assert!(file.is_file());
+    }
+
+    /// A write sent to the readers fails loudly (`query_only`); the one
+    /// writer's rows are what the readers then see.
+    #[tokio::test]
+    async fn sqlite_writes_go_through_the_one_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&sqlite_url_for(&dir.path().join("s.db")))
+            .await
+            .unwrap();
+        let insert = "insert into tenant_settings (key, value) values ('k', 'v')";
+        let refused = sqlx::query(insert).execute(&store.pool).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("readonly"),
+            "a write on a reader: {refused}"
+        );
+        sqlx::query(insert).execute(store.writer()).await.unwrap();
+        assert_eq!(store.get_setting("k").await.unwrap().as_deref(), Some("v"));
+    }
+
+    #[tokio::test]
+    async fn in_memory_sqlite_is_refused() {
+        for url in ["sqlite::memory:", "sqlite://x.db?mode=memory&cache=shared"] {
+            let refused = Store::connect(url).await.unwrap_err();
+            assert!(
+                refused
+                    .to_string()
+                    .contains("in-memory SQLite database is not supported"),
+                "{url}: {refused}"
+            );
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ impl Store {
         sqlx::query("select pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(change)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }

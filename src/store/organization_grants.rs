@@ -20,7 +20,7 @@ impl Store {
         .bind(organization_id)
         .bind(grant_id)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -35,7 +35,7 @@ impl Store {
         )
         .bind(organization_id)
         .bind(grant_id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }

@@ -203,7 +203,7 @@ impl Store {
         organizations: &[(Organization, Vec<EnabledConnection>)],
     ) -> StoreResult<()> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for (org, enabled) in organizations {
             insert_organization_row(&mut tx, org, now).await?;
             for connection in enabled {
@@ -248,7 +248,7 @@ impl Store {
     }
 
     pub async fn update_organization(&self, org: &Organization) -> StoreResult<()> {
-        write_organization(&mut *self.pool.acquire().await?, org, self.now_millis()).await
+        write_organization(&mut *self.writer().acquire().await?, org, self.now_millis()).await
     }
 
     /// Read-modify-write of an organization in one transaction, as
@@ -279,7 +279,7 @@ impl Store {
     /// domains it held are returned (deleted in the same transaction, so
     /// none claimed meanwhile is missed: the routing table must drop each).
     pub async fn delete_organization(&self, id: &str) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let domains: Vec<String> = sqlx::query_scalar(
             "delete from discovery_domains where organization_id = $1 returning domain",
         )
@@ -298,14 +298,14 @@ impl Store {
     /// Enables a connection on an organization; a second enable of the same
     /// pair fails on `organization_connections_pkey`.
     pub async fn insert_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         insert_enabled(&mut tx, enabled, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn update_enabled_connection(&self, enabled: &EnabledConnection) -> StoreResult<()> {
-        write_enabled(&mut *self.pool.acquire().await?, enabled).await
+        write_enabled(&mut *self.writer().acquire().await?, enabled).await
     }
 
     /// Read-modify-write of an enabled connection in one transaction, as
@@ -375,7 +375,7 @@ impl Store {
         organization_id: &str,
         connection_id: &str,
     ) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let rebound: Vec<String> = sqlx::query_scalar(
             "update discovery_domains set connection_id = null \
              where organization_id = $1 and connection_id = $2 returning domain",
@@ -404,7 +404,7 @@ impl Store {
         organization_id: &str,
         user_ids: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let now = self.now_millis();
         for user_id in user_ids {
             insert_member(&mut tx, organization_id, user_id, now).await?;
@@ -418,7 +418,7 @@ impl Store {
         organization_id: &str,
         user_ids: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for user_id in user_ids {
             sqlx::query(
                 "delete from organization_members where organization_id = $1 and user_id = $2",
@@ -539,7 +539,7 @@ impl Store {
         .bind(organization_id)
         .bind(user_id)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -598,7 +598,7 @@ impl Store {
         organization_id: &str,
         user_id: &str,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let result = sqlx::query(
             "delete from organization_join_requests where organization_id = $1 and user_id = $2",
         )
@@ -623,7 +623,7 @@ impl Store {
         )
         .bind(organization_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         expect_one(result)
     }
@@ -679,7 +679,7 @@ impl Store {
         user_id: &str,
         role_ids: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for role_id in role_ids {
             sqlx::query(
                 "insert into organization_member_roles (organization_id, user_id, role_id) values ($1, $2, $3) \
@@ -701,7 +701,7 @@ impl Store {
         user_id: &str,
         role_ids: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for role_id in role_ids {
             sqlx::query(
                 "delete from organization_member_roles where organization_id = $1 and user_id = $2 and role_id = $3",

@@ -53,7 +53,7 @@ impl Store {
             Ok::<u64, super::StoreError>(
                 sqlx::query(sql)
                     .bind(before)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?
                     .rows_affected(),
             )
@@ -72,7 +72,7 @@ impl Store {
             )
             .bind(cutoff)
             .bind(cutoff - session_idle_ms)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?
             .rows_affected(),
             // Their tokens go with them (on delete cascade).

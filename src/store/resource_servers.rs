@@ -87,7 +87,7 @@ pub struct PermissionRef {
 impl Store {
     pub async fn insert_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "insert into resource_servers (id, name, identifier, signing_alg, token_lifetime, allow_offline_access, \
              skip_consent_for_verifiable_first_party_clients, enforce_policies, token_dialect, inert_settings, \
@@ -163,7 +163,7 @@ impl Store {
     /// Updates everything but the identifier. Scopes no longer listed are
     /// deleted, and with them (by foreign key) the role permissions naming them.
     pub async fn update_resource_server(&self, rs: &ResourceServer) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         write_resource_server(&mut tx, rs, self.now_millis()).await?;
         tx.commit().await?;
         Ok(())
@@ -202,7 +202,7 @@ impl Store {
     /// (by foreign key), and the client grants for its audience, which could
     /// otherwise outlive it. Returns the client ids whose grant was deleted.
     pub async fn delete_resource_server(&self, id: &str) -> StoreResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let identifier: String =
             sqlx::query("select identifier from resource_servers where id = $1")
                 .bind(id)
@@ -238,7 +238,7 @@ impl Store {
         permissions: &[PermissionRef],
     ) -> StoreResult<()> {
         let now = self.now_millis();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for p in permissions {
             sqlx::query(
                 "insert into role_permissions (role_id, resource_server_id, permission_name, created_at) \
@@ -260,7 +260,7 @@ impl Store {
         role_id: &str,
         permissions: &[PermissionRef],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for p in permissions {
             sqlx::query(
                 "delete from role_permissions where role_id = $1 and resource_server_id = $2 and permission_name = $3",

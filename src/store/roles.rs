@@ -29,7 +29,7 @@ impl Store {
         .bind(&role.description)
         .bind(to_json(&role.inert_settings))
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -58,7 +58,12 @@ impl Store {
     }
 
     pub async fn update_role(&self, role: &Role) -> StoreResult<()> {
-        write_role(&mut *self.pool.acquire().await?, role, self.now_millis()).await
+        write_role(
+            &mut *self.writer().acquire().await?,
+            role,
+            self.now_millis(),
+        )
+        .await
     }
 
     /// Read-modify-write of a role in one transaction, as
@@ -87,7 +92,7 @@ impl Store {
     pub async fn delete_role(&self, id: &str) -> StoreResult<()> {
         let result = sqlx::query("delete from roles where id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }

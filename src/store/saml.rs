@@ -71,7 +71,7 @@ impl Store {
     /// `Conflict("saml_sp_keys_connection_state_key")` (another node was
     /// first), a missing connection with `MissingReference`.
     pub async fn insert_saml_sp_keys(&self, keys: &[StoredSpKey]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         for key in keys {
             sqlx::query(
                 "insert into saml_sp_keys (id, connection_id, state, private_key, certificate, \
@@ -104,7 +104,7 @@ impl Store {
         overlap_ms: i64,
     ) -> StoreResult<()> {
         let connection_id = new_next.connection_id.as_str();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let now = self.now_millis();
         // Write-lock the connection's keys first, so that concurrent
         // rotations run one after the other and each sees the last's states.
@@ -176,7 +176,7 @@ impl Store {
         .bind(assertion_id)
         .bind(expires_at)
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(remembered.rows_affected() == 1)
     }
@@ -225,7 +225,7 @@ impl Store {
         .bind(&subject.name_qualifier)
         .bind(&subject.sp_name_qualifier)
         .bind(&subject.session_index)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -265,7 +265,7 @@ impl Store {
         .bind(&logout.request_id)
         .bind(&logout.return_to)
         .bind(logout.expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -283,7 +283,7 @@ impl Store {
         )
         .bind(relay_state_hash)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(StoredSamlLogout {
             relay_state_hash: row.try_get("relay_state_hash")?,

@@ -155,14 +155,14 @@ impl Store {
     pub async fn purge_rewritten_secrets(&self) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => {
-                sqlx::query("vacuum").execute(&self.pool).await?;
+                sqlx::query("vacuum").execute(self.writer()).await?;
                 sqlx::query("pragma wal_checkpoint(truncate)")
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
             }
             Backend::Postgres => {
                 if let Err(e) = sqlx::query("vacuum full signing_keys, connections, saml_sp_keys")
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await
                 {
                     tracing::warn!(error = %e, "could not vacuum the rewritten secrets: run `vacuum full signing_keys, connections, saml_sp_keys` as the tables' owner");
@@ -195,9 +195,9 @@ impl Store {
         rewrite: impl Fn(&SealedField, &str) -> Result<Option<String>, SealError>,
     ) -> StoreResult<SealedRows> {
         let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Sqlite => self.writer().begin_with("begin immediate").await?,
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer().begin().await?;
                 // Nodes starting together walk one after the other.
                 sqlx::query(
                     "lock table signing_keys, connections, saml_sp_keys in share row exclusive mode",

@@ -23,7 +23,7 @@ impl Store {
         match sqlx::query("insert into tenant_settings (key, value) values ($1, $2)")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
         {
             Ok(_) => Ok(true),
@@ -36,7 +36,7 @@ impl Store {
 
     /// Sets a setting, replacing what it held.
     pub async fn put_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        write_setting(&self.pool, key, value).await
+        write_setting(self.writer(), key, value).await
     }
 
     /// The tenant's settings, defaults filled in for those never set.
@@ -46,7 +46,7 @@ impl Store {
 
     /// Stores every setting of `settings` (one transaction).
     pub async fn update_tenant_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         write_tenant_settings(&mut tx, settings).await?;
         tx.commit().await?;
         Ok(())

@@ -49,7 +49,7 @@ impl Store {
         .bind(now)
         .bind(window_ms)
         .bind(reopen_below)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(row.try_get("failures")?)
     }
@@ -60,7 +60,7 @@ impl Store {
             "update login_throttle set failures = failures - 1 where key = $1 and failures > 0",
         )
         .bind(key)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl Store {
     pub async fn reset_login_attempts(&self, key: &str) -> StoreResult<()> {
         sqlx::query("delete from login_throttle where key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }

@@ -66,7 +66,7 @@ impl Store {
         .bind(now)
         .bind(request.expires_at)
         .bind(MAX_UPSTREAM_REQUESTS_PER_LOGIN)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?
         .rows_affected();
         Ok(inserted == 1)
@@ -88,7 +88,7 @@ impl Store {
         .bind(state_hash)
         .bind(response)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?
         .ok_or(StoreError::NotFound)?;
         from_row(&row)
@@ -123,7 +123,7 @@ impl Store {
         ))
         .bind(state_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?
         .ok_or(StoreError::NotFound)?;
         from_row(&row)

@@ -90,7 +90,7 @@ impl Store {
     /// A second user with the same email in the same connection fails on
     /// `users_connection_email_key`.
     pub async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer().acquire().await?;
         insert_user_row(&mut conn, user, password_hash, self.now_millis()).await
     }
 
@@ -177,7 +177,12 @@ impl Store {
     }
 
     pub async fn update_user(&self, user: &User) -> StoreResult<()> {
-        write_user(&mut *self.pool.acquire().await?, user, self.now_millis()).await
+        write_user(
+            &mut *self.writer().acquire().await?,
+            user,
+            self.now_millis(),
+        )
+        .await
     }
 
     /// Read-modify-write of a user's profile in one transaction, as
@@ -243,7 +248,7 @@ impl Store {
                 .bind(user_id)
                 .bind(password_hash)
                 .bind(self.now_millis())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         expect_one(result)
     }
@@ -251,7 +256,7 @@ impl Store {
     pub async fn delete_user(&self, user_id: &str) -> StoreResult<()> {
         let result = sqlx::query("delete from users where user_id = $1")
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         expect_one(result)
     }

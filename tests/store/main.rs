@@ -53,6 +53,7 @@ mod updates;
 mod upgrade;
 mod upstream;
 mod users;
+mod writer;
 
 // Shared fixtures: builders and assertions that several files use.
 

@@ -1,0 +1,84 @@
+//! Writes through the store's one writer (on SQLite a pool of one
+//! connection): many at once, transactions among them, all complete.
+
+use std::time::Duration;
+
+use switchyard::store::{Backend, Store, ThrottleWindow};
+
+use crate::{alice_and_web_client, on_both_backends, organization};
+
+on_both_backends!(writes_at_once_all_complete, the_pools_are_reported);
+
+/// Each kind of write the store makes (a read-modify-write transaction, a
+/// multi-statement transaction, an upsert returning its row, a plain insert)
+/// from 32 tasks at once, reads between them. A write that waited for a
+/// second writer connection while holding one would time out here (on
+/// SQLite there is one): every write must succeed, and count.
+async fn writes_at_once_all_complete(store: Store) {
+    let (alice, web) = alice_and_web_client(&store).await;
+    let org = organization("crowd");
+    store.insert_organization(&org, &[]).await.unwrap();
+    let now = store.clock().now_unix_millis();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let (store, client_id) = (store.clone(), web.client_id.clone());
+            let (org_id, user_id) = (org.id.clone(), alice.user_id.clone());
+            tokio::spawn(async move {
+                store
+                    .update_client_with(&client_id, |mut client| {
+                        client.description = Some(format!("edited by {i}"));
+                        Ok::<_, ()>(client)
+                    })
+                    .await
+                    .unwrap()
+                    .unwrap();
+                store.get_client(&client_id).await.unwrap();
+                store
+                    .insert_members(&org_id, std::slice::from_ref(&user_id))
+                    .await
+                    .unwrap();
+                store
+                    .count_login_attempt("crowd", now, 60_000, ThrottleWindow::Fixed)
+                    .await
+                    .unwrap();
+                assert!(
+                    store
+                        .claim_setting(&format!("crowd-{i}"), "x")
+                        .await
+                        .unwrap()
+                );
+            })
+        })
+        .collect();
+    let all = async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("the writes completed");
+    assert_eq!(
+        store
+            .count_login_attempt("crowd", now, 60_000, ThrottleWindow::Fixed)
+            .await
+            .unwrap(),
+        33,
+        "each upsert counted once"
+    );
+    assert_eq!(store.count_members(&org.id).await.unwrap(), 1);
+}
+
+/// The metrics' view of the pools: on SQLite the readers and the one
+/// writer, on PostgreSQL the one pool both use.
+async fn the_pools_are_reported(store: Store) {
+    let pools: Vec<_> = store
+        .pool_usage()
+        .iter()
+        .map(|pool| (pool.name, pool.max))
+        .collect();
+    match store.backend() {
+        Backend::Sqlite => assert_eq!(pools, [("read", 8), ("write", 1)]),
+        Backend::Postgres => assert_eq!(pools, [("read_write", 16)]),
+    }
+}
