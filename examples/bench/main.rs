@@ -193,6 +193,10 @@ enum Scenario {
     Signups,
     /// Peak RSS under a sustained storm of password logins.
     Storm,
+    /// Idle RSS of a fresh server after 1,000 users created through the Management API.
+    IdleUsers,
+    /// argon2id alone on every core: the ceiling of password logins.
+    Argon2,
     /// Discovery while hundreds of idle and slowloris connections are held.
     Connections,
     /// A login through an upstream IdP against one with a password.
@@ -1470,6 +1474,11 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         );
     }
 
+    let argon2_limit = if wants(Scenario::Argon2) || wants(Scenario::Storm) {
+        Some(memory::argon2_limit(timing.duration)?)
+    } else {
+        None
+    };
     let mut memory_rows = Vec::new();
     if let Some(pid) = switchyard_pid {
         if wants(Scenario::Signups) {
@@ -1486,11 +1495,18 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                     (&sqlite.client.id, &sqlite.admin_token),
                     timing.concurrency,
                     seconds,
+                    argon2_limit,
                 )
                 .await?,
             );
         }
     }
+    let idle = if wants(Scenario::IdleUsers) {
+        eprintln!("measuring idle memory after provisioning users");
+        Some(memory::idle_after_users().await?)
+    } else {
+        None
+    };
 
     let mut held = None;
     if wants(Scenario::Connections) {
@@ -1552,6 +1568,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         federated::print_report(report);
     }
     memory::print_report(&memory_rows);
+    if let Some(report) = &idle {
+        memory::print_idle_report(report);
+    }
     if let Some(report) = &mut held {
         connections::print_report(report);
     }

@@ -6,20 +6,38 @@
 //!   per-address limits let them through, as a botnet would be), log in with
 //!   the password again and again.
 //!
+//! - provisioning (issue 17, item 3): a fresh server, 1,000 users created
+//!   through the Management API as a provisioning tool would (16 at a
+//!   time), then idle: what it keeps (`idle-users`).
+//!
 //! Peak RSS is the kernel's high-water mark (`VmHWM`), reset before each
 //! scenario by writing `5` to `/proc/<pid>/clear_refs` (Linux).
+//!
+//! Logins cost an argon2id hash each, so the storm's rate is read against
+//! argon2id alone on every core (`argon2`), and discovery is timed from
+//! another client meanwhile: hashing must not hold up the async workers.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use reqwest::StatusCode;
+use serde_json::json;
 
 use super::{
     CONNECTION, Endpoints, USER_PASSWORD, authorize_url, code_of, hidden, management,
-    password_login, redirect_target,
+    password_login, redirect_target, start_switchyard, switchyard_tenant,
 };
+
+/// Users the `idle-users` scenario creates, how many at a time, and how
+/// long the server then idles before its RSS is read.
+const PROVISIONED_USERS: usize = 1_000;
+const PROVISIONING_CONCURRENCY: usize = 16;
+const IDLE: Duration = Duration::from_secs(5);
+/// The pace of the discovery probe during the login storm.
+const PROBE_EVERY: Duration = Duration::from_millis(20);
 
 /// Resident memory of a process, in MiB.
 #[derive(Clone, Copy)]
@@ -126,6 +144,15 @@ pub struct MemoryRow {
     pub during: Rss,
     pub seconds: f64,
     pub outcomes: Outcomes,
+    /// The login storm's rate against argon2id alone, and discovery meanwhile.
+    pub storm: Option<StormFigures>,
+}
+
+pub struct StormFigures {
+    argon2_per_second: Option<f64>,
+    /// Discovery requests from another client during the storm, in µs.
+    discovery_us: Vec<u32>,
+    discovery_errors: u64,
 }
 
 /// `count` sign-ups from 127.0.0.1: every form is fetched first, then all
@@ -189,6 +216,7 @@ pub async fn signup_burst(
         seconds: started.elapsed().as_secs_f64(),
         during: rss(pid)?,
         outcomes,
+        storm: None,
     })
 }
 
@@ -202,6 +230,7 @@ pub async fn login_storm(
     (client_id, admin_token): (&str, &str),
     workers: usize,
     duration: Duration,
+    argon2_per_second: Option<f64>,
 ) -> anyhow::Result<MemoryRow> {
     let authorize: Arc<str> = authorize_url(&endpoints.authorization, client_id)?.into();
     let users_url = format!("{}/api/v2/users", issuer.trim_end_matches('/'));
@@ -217,6 +246,7 @@ pub async fn login_storm(
     reset_peak(pid)?;
     let started = Instant::now();
     let end = started + duration;
+    let probe = tokio::spawn(discovery_probe(endpoints.discovery.clone(), end));
     let tasks: Vec<_> = (0..workers)
         .map(|n| {
             let authorize = authorize.clone();
@@ -243,16 +273,198 @@ pub async fn login_storm(
     for task in tasks {
         outcomes.merge(task.await?);
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let (discovery_us, discovery_errors) = probe.await?;
     Ok(MemoryRow {
         label: format!(
             "login storm, {workers} addresses, {:.0} s",
             duration.as_secs_f64()
         ),
         before,
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
         during: rss(pid)?,
         outcomes,
+        storm: Some(StormFigures {
+            argon2_per_second,
+            discovery_us,
+            discovery_errors,
+        }),
     })
+}
+
+/// `GET url` every [`PROBE_EVERY`] until `end`, from a client of its own
+/// (one keep-alive connection): each request's latency in µs, and the errors.
+async fn discovery_probe(url: String, end: Instant) -> (Vec<u32>, u64) {
+    let http = reqwest::Client::new();
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    let mut ticks = tokio::time::interval(PROBE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while Instant::now() < end {
+        ticks.tick().await;
+        let began = Instant::now();
+        let answered = match http.get(&url).send().await {
+            Ok(response) if response.status() == StatusCode::OK => response.bytes().await.is_ok(),
+            _ => false,
+        };
+        if answered {
+            let micros = began.elapsed().as_micros();
+            latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
+        } else {
+            errors += 1;
+        }
+    }
+    (latencies, errors)
+}
+
+/// argon2id alone with the server's parameters on one thread per core, each
+/// hashing into its own reused memory, nothing else running: hashes per
+/// second, the ceiling of password logins on this machine.
+pub fn argon2_limit(duration: Duration) -> anyhow::Result<f64> {
+    let argon2 = switchyard::connectors::database::argon2id();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let end = Instant::now() + duration;
+    let started = Instant::now();
+    let counts = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<u64> {
+                    let mut memory = vec![argon2::Block::default(); argon2.params().block_count()];
+                    let mut out = [0u8; 32];
+                    let mut hashed = 0u64;
+                    while Instant::now() < end {
+                        argon2
+                            .hash_password_into_with_memory(
+                                USER_PASSWORD.as_bytes(),
+                                b"bench-salt-0123456789",
+                                &mut out,
+                                &mut memory[..],
+                            )
+                            .map_err(|e| anyhow!("argon2: {e}"))?;
+                        hashed += 1;
+                    }
+                    Ok(hashed)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .map_err(|_| anyhow!("an argon2 thread panicked"))?
+            })
+            .collect::<anyhow::Result<Vec<u64>>>()
+    })?;
+    let per_second = counts.iter().sum::<u64>() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "argon2id limit (m=19 MiB, t=2, p=1, the server's): {per_second:.1} hashes/s on {threads} threads \
+         = {per_second:.1} password logins/s at most"
+    );
+    Ok(per_second)
+}
+
+/// What a server holds once 1,000 users were provisioned and it idles.
+pub struct IdleReport {
+    users: usize,
+    /// After start-up and the bench tenant, idle.
+    before: Rss,
+    /// The peak while the users were created.
+    provisioning_peak_mib: f64,
+    provisioning_seconds: f64,
+    /// Answers 503 (hashing queue full) or 429, retried after a pause.
+    retries: u64,
+    /// [`IDLE`] after the last user.
+    after: Rss,
+}
+
+/// A fresh server (its own data directory), [`PROVISIONED_USERS`] users
+/// created through the Management API [`PROVISIONING_CONCURRENCY`] at a
+/// time, then [`IDLE`] without a request.
+pub async fn idle_after_users() -> anyhow::Result<IdleReport> {
+    let dir = tempfile::tempdir()?;
+    let server = start_switchyard(dir.path()).await?;
+    let pid = server.pid.context("no pid for the server")?;
+    let http = reqwest::Client::new();
+    let (_, token) = switchyard_tenant(&http, &server.issuer).await?;
+    tokio::time::sleep(IDLE).await;
+    let before = rss(pid)?;
+    reset_peak(pid)?;
+    let url: Arc<str> = format!("{}/api/v2/users", server.issuer.trim_end_matches('/')).into();
+    let token: Arc<str> = token.into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..PROVISIONING_CONCURRENCY)
+        .map(|_| {
+            let (http, url, token, next) = (http.clone(), url.clone(), token.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut retries = 0u64;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= PROVISIONED_USERS {
+                        return anyhow::Ok(retries);
+                    }
+                    let user = json!({
+                        "connection": CONNECTION,
+                        "email": format!("provisioned-{n}@switchyard.example"),
+                        "password": USER_PASSWORD,
+                    });
+                    loop {
+                        let response = http
+                            .post(&*url)
+                            .bearer_auth(&*token)
+                            .json(&user)
+                            .send()
+                            .await?;
+                        match response.status() {
+                            status if status.is_success() => break,
+                            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                                retries += 1;
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            status => bail!("{url}: {status} {}", response.text().await?),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await??;
+    }
+    let provisioning_seconds = started.elapsed().as_secs_f64();
+    let provisioning_peak_mib = rss(pid)?.peak_mib;
+    tokio::time::sleep(IDLE).await;
+    let after = rss(pid)?;
+    drop(server);
+    Ok(IdleReport {
+        users: PROVISIONED_USERS,
+        before,
+        provisioning_peak_mib,
+        provisioning_seconds,
+        retries,
+        after,
+    })
+}
+
+pub fn print_idle_report(report: &IdleReport) {
+    println!();
+    println!(
+        "Idle memory after provisioning (a fresh server; RSS of its process, MiB): {} users created through \
+         the Management API, {PROVISIONING_CONCURRENCY} at a time, in {:.1} s ({:.0}/s, {} retried after a 503/429)",
+        report.users,
+        report.provisioning_seconds,
+        report.users as f64 / report.provisioning_seconds,
+        report.retries
+    );
+    println!(
+        "  idle before: {:.1}   peak while creating: {:.1}   idle {:.0} s after: {:.1} (VmHWM since the reset {:.1})",
+        report.before.current_mib,
+        report.provisioning_peak_mib,
+        IDLE.as_secs_f64(),
+        report.after.current_mib,
+        report.after.peak_mib
+    );
 }
 
 pub fn print_report(rows: &[MemoryRow]) {
@@ -284,5 +496,34 @@ pub fn print_report(rows: &[MemoryRow]) {
         if let Some(failure) = &o.first_failure {
             println!("    first failure: {failure}");
         }
+        if let Some(storm) = &row.storm {
+            print_storm(storm, o.succeeded as f64 / row.seconds);
+        }
     }
+}
+
+fn print_storm(storm: &StormFigures, logins_per_second: f64) {
+    let of_argon2 = storm.argon2_per_second.map_or_else(String::new, |limit| {
+        format!(
+            " = {:.0} % of argon2id alone ({limit:.1} hashes/s)",
+            100.0 * logins_per_second / limit
+        )
+    });
+    println!("    password logins: {logins_per_second:.1}/s{of_argon2}");
+    let mut latencies = storm.discovery_us.clone();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        let rank = ((latencies.len().saturating_sub(1)) as f64 * p).round() as usize;
+        f64::from(latencies.get(rank).copied().unwrap_or(0)) / 1000.0
+    };
+    println!(
+        "    discovery meanwhile (another client, one request every {} ms): p50 {:.2} ms, p99 {:.2} ms, \
+         max {:.2} ms over {} requests, {} errors",
+        PROBE_EVERY.as_millis(),
+        percentile(0.5),
+        percentile(0.99),
+        percentile(1.0),
+        latencies.len(),
+        storm.discovery_errors
+    );
 }

@@ -7,9 +7,11 @@ use crate::model::ValidationError;
 use crate::model::connection::{ConnectionOptions, PasswordPolicy};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use std::sync::mpsc::RecvTimeoutError;
 
-fn argon2() -> Argon2<'static> {
+/// The hasher of new passwords (the bench measures it alone too).
+pub fn argon2id() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
@@ -33,9 +35,11 @@ impl PasswordError {
 /// cores only adds memory (a burst of 90 sign-ups held 1.6 GB). The hashes
 /// run on the pool's own threads, one per slot: on the blocking pool each
 /// new thread kept its 19 MiB in its own allocator arena (600 MB after 90
-/// sign-ups even with two at a time). Up to `max_queued` more wait for a
-/// slot; beyond that a hash is refused with [`PasswordError::Busy`] rather
-/// than queued without end.
+/// sign-ups even with two at a time). Their memory is reused while hashes
+/// keep coming and freed [`RELEASE_MEMORY_AFTER`] the last one (kept, it
+/// was 19 MiB a thread for the process's life). Up to `max_queued` more
+/// wait for a slot; beyond that a hash is refused with
+/// [`PasswordError::Busy`] rather than queued without end.
 #[derive(Debug)]
 pub struct HashingPool {
     slots: tokio::sync::Semaphore,
@@ -47,6 +51,12 @@ pub struct HashingPool {
 }
 
 type HashJob = Box<dyn FnOnce() + Send>;
+
+/// How long the hashing threads keep their argon2 memory after the last
+/// hash: long enough for a steady trickle of logins to reuse it (allocating
+/// and faulting in 19 MiB costs a few milliseconds a hash), short enough
+/// that an idle server holds none of it.
+pub const RELEASE_MEMORY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl HashingPool {
     pub fn new(slots: usize, max_queued: usize) -> Self {
@@ -61,14 +71,21 @@ impl HashingPool {
                     loop {
                         // The lock is held while waiting for a job and
                         // released before running it, so the threads take
-                        // turns waiting and hash side by side.
+                        // turns waiting and hash side by side. The waiting
+                        // thread frees the argon2 memory once no hash came
+                        // for a while (the others are hashing or waiting
+                        // for the lock).
                         let job = match receiver.lock() {
-                            Ok(receiver) => receiver.recv(),
+                            Ok(receiver) if ARGON2_MEMORY.held() => {
+                                receiver.recv_timeout(RELEASE_MEMORY_AFTER)
+                            }
+                            Ok(receiver) => receiver.recv().map_err(RecvTimeoutError::from),
                             Err(_) => return,
                         };
                         match job {
                             Ok(job) => job(),
-                            Err(_) => return,
+                            Err(RecvTimeoutError::Timeout) => ARGON2_MEMORY.release_spare(),
+                            Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 });
@@ -209,39 +226,96 @@ pub async fn verify_password(password: String, stored_hash: String) -> Result<bo
         .await
 }
 
-thread_local! {
-    /// The hashing thread's argon2 memory (19 MiB), allocated once and
-    /// reused by every hash it computes: allocating it per hash left the
-    /// process holding 19 MiB more after each one.
-    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+/// The argon2 memory (19 MiB a hash) of the hashes in progress, and of
+/// those just finished, kept for the next ones: at most one a hashing
+/// thread, all freed by [`ArgonMemory::release_spare`] when hashing stops.
+struct ArgonMemory {
+    spare: std::sync::Mutex<Vec<Vec<Block>>>,
+    /// Spare and in use.
+    allocated: std::sync::atomic::AtomicUsize,
 }
 
-/// Runs `argon2` over this thread's reused memory. The blocks' previous
-/// contents do not matter: every block is written before it is read.
+static ARGON2_MEMORY: ArgonMemory = ArgonMemory::new();
+
+/// The capacity reserved for argon2's memory (the blocks beyond those in
+/// use are never touched, so they take no RSS): more than 32 MiB, glibc's
+/// highest dynamic mmap threshold on 64-bit (mallopt(3)), so glibc maps
+/// each allocation on its own and unmaps it when freed. 19 MiB allocations
+/// raised the threshold past themselves when first freed, and from then on
+/// came from the thread's arena, which kept them for the process's life.
+const ALWAYS_MAPPED_BLOCKS: usize = 33 * 1024 * 1024 / Block::SIZE;
+
+impl ArgonMemory {
+    const fn new() -> Self {
+        ArgonMemory {
+            spare: std::sync::Mutex::new(Vec::new()),
+            allocated: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `blocks` blocks, spare or new. Their contents do not matter: argon2
+    /// writes every block before reading it.
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        use std::sync::atomic::Ordering;
+        let spare = self.spare.lock().ok().and_then(|mut spare| spare.pop());
+        let mut memory = spare.unwrap_or_else(|| {
+            self.allocated.fetch_add(1, Ordering::SeqCst);
+            Vec::new()
+        });
+        if memory.len() != blocks {
+            memory = Vec::with_capacity(blocks.max(ALWAYS_MAPPED_BLOCKS));
+            memory.resize(blocks, Block::default());
+        }
+        memory
+    }
+
+    fn put_back(&self, memory: Vec<Block>) {
+        match self.spare.lock() {
+            Ok(mut spare) => spare.push(memory),
+            Err(_) => self.forget(1),
+        }
+    }
+
+    /// Whether any memory is allocated, spare or in use.
+    fn held(&self) -> bool {
+        self.allocated.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Frees the spare memory (what is in use is freed by a later call).
+    fn release_spare(&self) {
+        let freed = self
+            .spare
+            .lock()
+            .map(|mut spare| std::mem::take(&mut *spare));
+        if let Ok(freed) = freed {
+            self.forget(freed.len());
+        }
+    }
+
+    fn forget(&self, buffers: usize) {
+        self.allocated
+            .fetch_sub(buffers, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs `argon2` over spare memory.
 fn hash_into(
     argon2: &Argon2<'_>,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), argon2::Error> {
-    ARGON2_MEMORY.with(|memory| {
-        let mut blocks = memory.borrow_mut();
-        let needed = argon2.params().block_count();
-        if blocks.len() != needed {
-            blocks.clear();
-            blocks.resize(needed, argon2::Block::default());
-            blocks.shrink_to_fit();
-        }
-        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..])
-    })
+    let mut memory = ARGON2_MEMORY.take(argon2.params().block_count());
+    let hashed = argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..]);
+    ARGON2_MEMORY.put_back(memory);
+    hashed
 }
 
 /// A new argon2id PHC string for `password`, as argon2's own
 /// `hash_password` would write it.
 fn hash_with_reused_memory(password: &[u8]) -> Result<String, PasswordError> {
     let failed = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
-    let argon2 = argon2();
+    let argon2 = argon2id();
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt
@@ -419,11 +493,15 @@ mod tests {
             "{ours}"
         );
         let parsed = PasswordHash::new(&ours).unwrap();
-        assert!(argon2().verify_password(b"correct horse", &parsed).is_ok());
-        assert!(argon2().verify_password(b"wrong horse", &parsed).is_err());
+        assert!(
+            argon2id()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(argon2id().verify_password(b"wrong horse", &parsed).is_err());
         // …and argon2's hashes (other parameters too) verify with ours.
         let salt = SaltString::generate(&mut OsRng);
-        let theirs = argon2()
+        let theirs = argon2id()
             .hash_password(b"battery staple", &salt)
             .unwrap()
             .to_string();
@@ -476,6 +554,34 @@ mod tests {
         assert_eq!(pool.run(|| 4).await.unwrap(), 4);
         assert_eq!(pool.usage().queued, 0);
     }
+
+    #[test]
+    fn argon2_memory_is_reused_while_hashing_and_freed_once_spare() {
+        let memory = ArgonMemory::new();
+        assert!(!memory.held());
+        let first = memory.take(8);
+        let second = memory.take(8);
+        assert_eq!((first.len(), second.len()), (8, 8));
+        memory.put_back(first);
+        // The spare memory serves the next hash, of other parameters too.
+        let reused = memory.take(16);
+        assert_eq!(reused.len(), 16);
+        memory.put_back(reused);
+        let again = memory.take(8);
+        assert_eq!(
+            memory.allocated.load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+        memory.put_back(again);
+        // Released: only what is in use stays, and once back it goes too.
+        memory.release_spare();
+        assert!(memory.held(), "the hash in progress keeps its memory");
+        memory.put_back(second);
+        memory.release_spare();
+        assert!(!memory.held());
+        assert!(memory.spare.lock().unwrap().is_empty());
+    }
+
     use crate::model::connection::Strategy;
     use serde_json::{Value, json};
 
