@@ -368,6 +368,10 @@ fn sqlite_pool(role: SqliteRole) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // A connection to a local file does not go stale: pinging it before
+        // each statement (sqlx's default) was a round trip to its worker
+        // thread for nothing, 7 % of the server's CPU in a code exchange.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // The busy timeout makes a statement wait for a lock another
