@@ -27,7 +27,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::{
-    CONNECTION, Endpoints, USER_PASSWORD, authorize_url, code_of, hidden, management,
+    CONNECTION, Endpoints, NodeOptions, USER_PASSWORD, authorize_url, code_of, hidden, management,
     password_login, redirect_target, start_switchyard, switchyard_tenant,
 };
 
@@ -382,7 +382,7 @@ pub struct IdleReport {
 /// time, then [`IDLE`] without a request.
 pub async fn idle_after_users() -> anyhow::Result<IdleReport> {
     let dir = tempfile::tempdir()?;
-    let server = start_switchyard(dir.path()).await?;
+    let server = start_switchyard(dir.path(), &NodeOptions::default()).await?;
     let pid = server.pid.context("no pid for the server")?;
     let http = reqwest::Client::new();
     let (_, token) = switchyard_tenant(&http, &server.issuer).await?;
