@@ -139,20 +139,20 @@ impl Store {
                     .await?;
                 Ok(row.try_get::<i64, _>("started")? == 1)
             }
-            // SQLite has no data-modifying CTEs: three statements, each its
-            // own transaction and each conditional on the one before, so
-            // that a replay landing between two of them (its transaction
-            // runs whole under the write lock) leaves nothing live: a family
-            // is inserted only for a linked code not replayed, a token only
-            // in a family not revoked.
+            // SQLite has no data-modifying CTEs: three statements in one
+            // transaction on the writer (a request cut off between them, or
+            // an error, leaves nothing), each conditional on the one before:
+            // a family is inserted only for a linked code not replayed, a
+            // token only in a family not revoked.
             Backend::Sqlite => {
+                let mut tx = self.writer().begin().await?;
                 let linked = sqlx::query(
                     "update authorization_codes set grant_id = $2 \
                      where code_hash = $1 and replayed_at is null",
                 )
                 .bind(code_hash)
                 .bind(&grant.id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
                 if linked.rows_affected() == 0 {
                     return Ok(false);
@@ -165,7 +165,7 @@ impl Store {
                        where code_hash = $1 and grant_id = $2 and replayed_at is null)",
                 );
                 let family = bind_family(query, code_hash, grant, now)
-                    .execute(self.writer())
+                    .execute(&mut *tx)
                     .await?;
                 if family.rows_affected() == 0 {
                     return Ok(false);
@@ -180,9 +180,11 @@ impl Store {
                 .bind(now)
                 .bind(token_expires_at)
                 .bind(access_token_id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
-                Ok(first.rows_affected() == 1)
+                let started = first.rows_affected() == 1;
+                tx.commit().await?;
+                Ok(started)
             }
         }
     }
@@ -244,12 +246,12 @@ impl Store {
     /// live here, or waits and then also lists the access token issued with
     /// the new token.
     ///
-    /// SQLite (no data-modifying CTEs): two statements, each its own
-    /// transaction (SQLite runs one writer at a time, so a revocation runs
-    /// whole before, between or after them): the claim, then the next token
-    /// inserted only into a family not revoked. Were the server to stop
-    /// between the two, the client holds a used token and no next one, as
-    /// when its response is lost: a retry within the leeway rotates again.
+    /// SQLite (no data-modifying CTEs): two statements in one transaction
+    /// on the writer: the claim, then the next token inserted only into a
+    /// family not revoked. One transaction, not two commits: a request cut
+    /// off between them (the client gone, an error) must not leave the
+    /// token used and no next one, which the client's retry would present
+    /// as a reuse and so revoke the family.
     async fn claim_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<Claim> {
         let next = NextToken::of(use_);
         let claim_set = match use_.renewal {
@@ -308,10 +310,13 @@ impl Store {
                     Renewal::Rotate { .. } => claim,
                     Renewal::Keep => claim.bind(next.expires_at),
                 };
-                if claim.execute(self.writer()).await?.rows_affected() == 0 {
+                let mut tx = self.writer().begin().await?;
+                if claim.execute(&mut *tx).await?.rows_affected() == 0 {
                     return Ok(Claim::NotLive);
                 }
-                Ok(if insert_into_live_family(self.writer(), &next).await? {
+                let rotated = insert_into_live_family(&mut *tx, &next).await?;
+                tx.commit().await?;
+                Ok(if rotated {
                     Claim::Rotated
                 } else {
                     Claim::FamilyEnded
