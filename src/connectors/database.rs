@@ -74,12 +74,12 @@ impl HashingPool {
                         // turns waiting and hash side by side. The waiting
                         // thread frees the argon2 memory once no hash came
                         // for a while (the others are hashing or waiting
-                        // for the lock).
+                        // for the lock). It always waits with a timeout: a
+                        // thread that found no memory held may be waiting
+                        // while another, just done hashing, returns its
+                        // buffer.
                         let job = match receiver.lock() {
-                            Ok(receiver) if ARGON2_MEMORY.held() => {
-                                receiver.recv_timeout(RELEASE_MEMORY_AFTER)
-                            }
-                            Ok(receiver) => receiver.recv().map_err(RecvTimeoutError::from),
+                            Ok(receiver) => receiver.recv_timeout(RELEASE_MEMORY_AFTER),
                             Err(_) => return,
                         };
                         match job {
@@ -277,6 +277,7 @@ impl ArgonMemory {
     }
 
     /// Whether any memory is allocated, spare or in use.
+    #[cfg(test)]
     fn held(&self) -> bool {
         self.allocated.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
