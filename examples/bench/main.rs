@@ -933,32 +933,39 @@ fn signing_limit(ring: &KeyRing, alg: SigningAlg, duration: Duration) -> anyhow:
         org_name: None,
         profile,
     };
+    let (signed, _) = on_every_core(duration, |end| {
+        let mut signed = 0u64;
+        while Instant::now() < end {
+            ring.sign(alg, ACCESS_TOKEN_TYP, &access)?;
+            ring.sign(alg, "JWT", &id)?;
+            signed += 2;
+        }
+        Ok(signed)
+    })?;
+    Ok(signed as f64 / duration.as_secs_f64())
+}
+
+/// Runs `work` on one thread per core until `duration` has passed (each
+/// thread is given the deadline and says how many operations it did):
+/// their sum and the number of threads. The machine's limit for that work.
+fn on_every_core(
+    duration: Duration,
+    work: impl Fn(Instant) -> anyhow::Result<u64> + Sync,
+) -> anyhow::Result<(u64, usize)> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let end = Instant::now() + duration;
     let counts = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> anyhow::Result<u64> {
-                    let mut signed = 0u64;
-                    while Instant::now() < end {
-                        ring.sign(alg, ACCESS_TOKEN_TYP, &access)?;
-                        ring.sign(alg, "JWT", &id)?;
-                        signed += 2;
-                    }
-                    Ok(signed)
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(|| work(end))).collect();
         handles
             .into_iter()
             .map(|handle| {
                 handle
                     .join()
-                    .map_err(|_| anyhow!("a signing thread panicked"))?
+                    .map_err(|_| anyhow!("a thread measuring the limit panicked"))?
             })
             .collect::<anyhow::Result<Vec<u64>>>()
     })?;
-    Ok(counts.iter().sum::<u64>() as f64 / duration.as_secs_f64())
+    Ok((counts.iter().sum(), threads))
 }
 
 // ------------------------------------------------------------------ report
