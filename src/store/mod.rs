@@ -405,10 +405,9 @@ fn sqlite_pool(role: SqliteRole) -> AnyPoolOptions {
 /// Every connection to `sqlite::memory:` would open a database of its own
 /// (the readers would not see the writer's): the store needs a file.
 fn reject_sqlite_in_memory(database_url: &str) -> StoreResult<()> {
-    let in_memory = database_url.contains(":memory:")
-        || database_url
-            .split_once('?')
-            .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "mode=memory"));
+    let (path, query) = sqlite_path_and_query(database_url);
+    let in_memory = path.starts_with(":memory:")
+        || query.is_some_and(|query| query.split('&').any(|pair| pair == "mode=memory"));
     if in_memory {
         return Err(StoreError::Backend(sqlx::Error::Configuration(
             "an in-memory SQLite database is not supported (each connection would see its own): \
@@ -419,15 +418,23 @@ fn reject_sqlite_in_memory(database_url: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// A `sqlite:` URL's file path and its query (`mode=rwc`…), if any.
+fn sqlite_path_and_query(database_url: &str) -> (&str, Option<&str>) {
+    let location = database_url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    match location.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (location, None),
+    }
+}
+
 /// SQLite creates the database file (`mode=rwc`) but not its directory, and
 /// would create it with the umask's mode (0644 usually), its WAL and
 /// shared-memory files after it: the directory is made 0700 and the file
 /// 0600 before SQLite opens it, and looser modes on existing ones tightened.
 fn prepare_sqlite_file(database_url: &str) -> StoreResult<()> {
-    let path = database_url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or(path);
+    let (path, _) = sqlite_path_and_query(database_url);
     if path.is_empty() {
         return Ok(());
     }
