@@ -165,12 +165,20 @@ impl AppState {
         }
     }
 
+    /// After a write to the claim of `domain`: every node's routing table
+    /// reads it again.
+    pub async fn domain_changed(&self, domain: &str) {
+        self.cached_data_changed(Change::DiscoveryDomain {
+            domain: domain.to_owned(),
+        })
+        .await;
+    }
+
     /// After a write that moved these domains' routes: every node reads
     /// each again.
     pub async fn domains_changed(&self, domains: Vec<String>) {
-        for domain in domains {
-            self.cached_data_changed(Change::DiscoveryDomain { domain })
-                .await;
+        for domain in &domains {
+            self.domain_changed(domain).await;
         }
     }
 

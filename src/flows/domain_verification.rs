@@ -19,7 +19,6 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 
-use crate::cache::Change;
 use crate::clock::rfc3339_from_millis;
 use crate::model::domain::{DiscoveryDomain, DomainStatus, DomainTransfer, verification_host};
 use crate::state::AppState;
@@ -320,11 +319,7 @@ pub async fn verify_domain(
                 organization_id = %domain.organization_id, domain = %domain.domain,
                 "discovery domain verified by its DNS record"),
         }
-        state
-            .cached_data_changed(Change::DiscoveryDomain {
-                domain: domain.domain.clone(),
-            })
-            .await;
+        state.domain_changed(&domain.domain).await;
     }
     Ok(checked)
 }
@@ -375,11 +370,7 @@ pub async fn verify_transfer(
         to_organization_id = %done.domain.organization_id,
         "discovery domain transferred: the new organization proved control of its DNS"
     );
-    state
-        .cached_data_changed(Change::DiscoveryDomain {
-            domain: done.domain.domain.clone(),
-        })
-        .await;
+    state.domain_changed(&done.domain.domain).await;
     Ok(TransferCheck::Transferred(done.domain))
 }
 

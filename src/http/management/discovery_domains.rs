@@ -15,7 +15,6 @@ use utoipa_axum::routes;
 
 use super::organizations::organization_not_found;
 use super::{ApiJson, ApiQuery, ManagementAuth, Paging, list_page, nullable};
-use crate::cache::Change;
 use crate::clock::rfc3339_from_millis;
 use crate::flows::domain_verification::{self, TransferCheck};
 use crate::http::error::{ApiError, ApiErrorBody};
@@ -266,7 +265,7 @@ async fn discovery_domains_post(
         }
         Err(e) => return Err(claim_refused(e, &claim.domain)),
     }
-    routing_changed(&state, &claim.domain).await;
+    state.domain_changed(&claim.domain).await;
     Ok((StatusCode::CREATED, Json(claim.into())))
 }
 
@@ -425,7 +424,7 @@ async fn discovery_domain_patch(
     } else {
         updated
     };
-    routing_changed(&state, &updated.domain).await;
+    state.domain_changed(&updated.domain).await;
     Ok(Json(updated.into()))
 }
 
@@ -456,7 +455,7 @@ async fn discovery_domain_delete(
         .delete_discovery_domain(&id, &domain_id)
         .await
         .map_err(domain_not_found)?;
-    routing_changed(&state, &claim.domain).await;
+    state.domain_changed(&claim.domain).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -490,13 +489,4 @@ async fn discovery_domain_verify(
         Err(StoreError::NotFound) => Err(domain_not_found(StoreError::NotFound)),
         Err(e) => Err(claim_refused(e, &transfer.domain)),
     }
-}
-
-/// After a write to the claim of `domain`: every node's routing table drops it.
-async fn routing_changed(state: &AppState, domain: &str) {
-    state
-        .cached_data_changed(Change::DiscoveryDomain {
-            domain: domain.to_owned(),
-        })
-        .await;
 }
