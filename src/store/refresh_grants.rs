@@ -254,10 +254,7 @@ impl Store {
     /// as a reuse and so revoke the family.
     async fn claim_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<Claim> {
         let next = NextToken::of(use_);
-        let claim_set = match use_.renewal {
-            Renewal::Rotate { .. } => "used_at = $2",
-            Renewal::Keep => "expires_at = $4",
-        };
+        let claim_set = claim_set(&use_.renewal);
         match self.backend {
             Backend::Postgres => {
                 let row = sqlx::query(&format!(
@@ -298,20 +295,8 @@ impl Store {
                 )
             }
             Backend::Sqlite => {
-                let sql = format!(
-                    "update refresh_tokens set {claim_set} \
-                     where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2"
-                );
-                let claim = sqlx::query(&sql)
-                    .bind(use_.token_hash)
-                    .bind(use_.now)
-                    .bind(&use_.family.id);
-                let claim = match use_.renewal {
-                    Renewal::Rotate { .. } => claim,
-                    Renewal::Keep => claim.bind(next.expires_at),
-                };
                 let mut tx = self.writer().begin().await?;
-                if claim.execute(&mut *tx).await?.rows_affected() == 0 {
+                if !claim_token(&mut *tx, use_).await? {
                     return Ok(Claim::NotLive);
                 }
                 let rotated = insert_into_live_family(&mut *tx, &next).await?;
@@ -334,31 +319,7 @@ impl Store {
     async fn use_refresh_token_slowly(&self, use_: &RefreshUse<'_>) -> StoreResult<RefreshOutcome> {
         let now = use_.now;
         let mut tx = self.writer().begin().await?;
-        let claimed = match use_.renewal {
-            Renewal::Rotate { .. } => {
-                sqlx::query(
-                    "update refresh_tokens set used_at = $2 \
-                     where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2",
-                )
-                .bind(use_.token_hash)
-                .bind(now)
-                .bind(&use_.family.id)
-                .execute(&mut *tx)
-                .await?
-            }
-            Renewal::Keep => {
-                sqlx::query(
-                    "update refresh_tokens set expires_at = $3 \
-                     where token_hash = $1 and grant_id = $4 and used_at is null and expires_at > $2",
-                )
-                .bind(use_.token_hash)
-                .bind(now)
-                .bind(use_.expires_at)
-                .bind(&use_.family.id)
-                .execute(&mut *tx)
-                .await?
-            }
-        };
+        let claimed = claim_token(&mut *tx, use_).await?;
         let row = sqlx::query(&format!(
             "select {GRANT_COLUMNS}, g.revoked_at, t.used_at, t.expires_at as token_expires_at \
              from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
@@ -371,7 +332,7 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         let grant = grant_from_row(&row)?;
         let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
-        if claimed.rows_affected() == 0 {
+        if !claimed {
             let Some(used_at) = row.try_get::<Option<i64>, _>("used_at")? else {
                 return Ok(RefreshOutcome::Inactive);
             };
@@ -625,6 +586,38 @@ impl<'a> NextToken<'a> {
             used_at,
         }
     }
+}
+
+/// What claiming a live token writes: rotating marks it used (`$2`, now);
+/// keeping pushes its idle end (`$4`).
+fn claim_set(renewal: &Renewal<'_>) -> &'static str {
+    match renewal {
+        Renewal::Rotate { .. } => "used_at = $2",
+        Renewal::Keep => "expires_at = $4",
+    }
+}
+
+/// The write every use of a refresh token begins with: claims `use_`'s
+/// token if it is live (unused, unexpired, of `use_.family`); whether it
+/// was.
+async fn claim_token<'e, E>(executor: E, use_: &RefreshUse<'_>) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let sql = format!(
+        "update refresh_tokens set {} \
+         where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2",
+        claim_set(&use_.renewal)
+    );
+    let claim = sqlx::query(&sql)
+        .bind(use_.token_hash)
+        .bind(use_.now)
+        .bind(&use_.family.id);
+    let claim = match use_.renewal {
+        Renewal::Rotate { .. } => claim,
+        Renewal::Keep => claim.bind(use_.expires_at),
+    };
+    Ok(claim.execute(executor).await?.rows_affected() > 0)
 }
 
 /// Stores `next` in its family if the family is live (neither revoked nor
