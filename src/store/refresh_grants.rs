@@ -320,18 +320,17 @@ impl Store {
         let now = use_.now;
         let mut tx = self.writer().begin().await?;
         let claimed = claim_token(&mut *tx, use_).await?;
-        let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS}, g.revoked_at, t.used_at, t.expires_at as token_expires_at \
-             from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
-             where t.token_hash = $1 and t.grant_id = $2"
-        ))
+        // The family is the caller's (`use_.family`, the token's own by the
+        // `grant_id` condition); whether it is still live is the write below.
+        let row = sqlx::query(
+            "select used_at, expires_at from refresh_tokens where token_hash = $1 and grant_id = $2",
+        )
         .bind(use_.token_hash)
         .bind(&use_.family.id)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let grant = grant_from_row(&row)?;
-        let revoked = row.try_get::<Option<i64>, _>("revoked_at")?.is_some();
+        let grant_id = &use_.family.id;
         if !claimed {
             let Some(used_at) = row.try_get::<Option<i64>, _>("used_at")? else {
                 return Ok(RefreshOutcome::Inactive);
@@ -340,15 +339,17 @@ impl Store {
                 Renewal::Rotate { leeway_ms, .. } => {
                     leeway_ms > 0
                         && now < used_at.saturating_add(leeway_ms)
-                        && row.try_get::<i64, _>("token_expires_at")? > now
-                        && !used_after(&mut tx, &grant.id, used_at).await?
+                        && row.try_get::<i64, _>("expires_at")? > now
+                        && !used_after(&mut tx, grant_id, used_at).await?
                 }
                 Renewal::Keep => false,
             };
             if !retried {
-                revoke_grant(&mut tx, &grant.id, now).await?;
+                revoke_grant(&mut tx, grant_id, now).await?;
                 tx.commit().await?;
-                return Ok(RefreshOutcome::Reused { grant_id: grant.id });
+                return Ok(RefreshOutcome::Reused {
+                    grant_id: grant_id.clone(),
+                });
             }
         }
         // As in `claim_refresh_token`: the family row is written (locked)
@@ -357,22 +358,18 @@ impl Store {
             "update refresh_grants set revoked_at = revoked_at \
              where id = $1 and revoked_at is null and expires_at > $2",
         )
-        .bind(&grant.id)
+        .bind(grant_id)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        if revoked || live.rows_affected() == 0 {
+        if live.rows_affected() == 0 {
             tx.commit().await?;
             return Ok(RefreshOutcome::Inactive);
         }
-        let next = NextToken {
-            grant_id: &grant.id,
-            ..NextToken::of(use_)
-        };
-        let inserted = insert_into_live_family(&mut *tx, &next).await?;
+        let inserted = insert_into_live_family(&mut *tx, &NextToken::of(use_)).await?;
         tx.commit().await?;
         Ok(if inserted {
-            RefreshOutcome::Rotated(grant)
+            RefreshOutcome::Rotated(use_.family.clone())
         } else {
             RefreshOutcome::Inactive
         })
