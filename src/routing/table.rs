@@ -2,9 +2,10 @@
 //! verified domain sends an email to. Read on every identifier step, so it
 //! is served from memory: every verified, discovery-enabled claim is loaded
 //! when the server starts (a page at a time), and every write that changes
-//! routing calls `AppState::cached_data_changed(Change::DiscoveryDomain { .. })`
-//! (a connection deleted or disabled, or an organization deleted, sends one
-//! per domain it moved), which reaches this table on every node:
+//! routing calls `AppState::domain_changed` (a `Change::DiscoveryDomain`; a
+//! connection deleted or disabled, or an organization deleted, sends one per
+//! domain it moved, `AppState::domains_changed`), which reaches this table on
+//! every node:
 //! [`RoutingTable::forget_domain`] re-reads that one claim,
 //! [`RoutingTable::forget_all`] everything.
 //!
