@@ -12,6 +12,12 @@ banner() {
   printf '\n==> %s\n' "$*"
 }
 
+# A CI run builds once from clean: incremental caches would only take disk
+# (several hundred MB per test binary).
+if [[ -n "${CI:-}" ]]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 banner "setup (scripts/setup.sh test)"
 bash scripts/setup.sh test
 
