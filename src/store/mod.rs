@@ -30,6 +30,7 @@ mod settings;
 mod throttle;
 mod upstream;
 pub mod users;
+mod write_queue;
 
 pub use clients::ClientGrantFilter;
 pub use connections::ConnectionFilter;
@@ -54,6 +55,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::clock::Clock;
 use crate::secrets::{KeyEncryptionKey, SealError};
+pub(crate) use write_queue::{QueuedWrite, WriteFuture};
+use write_queue::WriteQueue;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -139,6 +142,9 @@ pub struct Store {
     /// The connections writes use ([`Store::writer`]): on SQLite a pool of
     /// one, on PostgreSQL the same pool as `pool`.
     writer: AnyPool,
+    /// SQLite: the thread the grants' hot writes are queued to
+    /// ([`Store::queued_write`]); it takes its turn on `writer`.
+    write_queue: Option<WriteQueue>,
     backend: Backend,
     /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
     database_url: String,
@@ -194,7 +200,7 @@ impl Store {
                 .into(),
             )));
         };
-        let (pool, writer) = match backend {
+        let (pool, writer, write_queue) = match backend {
             Backend::Sqlite => {
                 reject_sqlite_in_memory(database_url)?;
                 prepare_sqlite_file(database_url)?;
@@ -207,7 +213,8 @@ impl Store {
                 let readers = sqlite_pool(SqliteRole::Reader)
                     .connect(database_url)
                     .await?;
-                (readers, writer)
+                let queue = WriteQueue::start(writer.clone())?;
+                (readers, writer, Some(queue))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -216,12 +223,13 @@ impl Store {
                     .connect(database_url)
                     .await?;
                 migrate(&pool, backend).await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         Ok(Store {
             pool,
             writer,
+            write_queue,
             backend,
             database_url: database_url.to_owned(),
             clock: Clock::system(),
@@ -271,6 +279,21 @@ impl Store {
     /// connection that waits forever.
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Runs `write` in a transaction of its own on PostgreSQL; on SQLite in
+    /// the write queue's next batch (`write_queue.rs`), its outcome once
+    /// the batch is committed.
+    pub(crate) async fn queued_write<W: QueuedWrite>(&self, write: W) -> StoreResult<W::Output> {
+        match &self.write_queue {
+            Some(queue) => queue.run(write).await,
+            None => {
+                let mut tx = self.writer().begin().await?;
+                let output = write.run(&mut tx).await?;
+                tx.commit().await?;
+                Ok(output)
+            }
+        }
     }
 
     /// Begins the transaction of a read-modify-write (the `update_*_with`

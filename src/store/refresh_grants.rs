@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::revocation::revoke_family_access_tokens;
-use super::{Backend, Page, Store, StoreError, StoreResult};
+use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, WriteFuture};
 use crate::model::ids;
 
 /// One family of rotated refresh tokens, and what they were issued for.
@@ -246,17 +246,17 @@ impl Store {
     /// live here, or waits and then also lists the access token issued with
     /// the new token.
     ///
-    /// SQLite (no data-modifying CTEs): two statements in one transaction
-    /// on the writer: the claim, then the next token inserted only into a
-    /// family not revoked. One transaction, not two commits: a request cut
-    /// off between them (the client gone, an error) must not leave the
+    /// SQLite (no data-modifying CTEs): two statements, queued together
+    /// ([`QueuedClaim`]): the claim, then the next token inserted only into
+    /// a family not revoked. In one transaction, not two commits: a request
+    /// cut off between them (the client gone, an error) must not leave the
     /// token used and no next one, which the client's retry would present
     /// as a reuse and so revoke the family.
     async fn claim_refresh_token(&self, use_: &RefreshUse<'_>) -> StoreResult<Claim> {
-        let next = NextToken::of(use_);
-        let claim_set = claim_set(&use_.renewal);
         match self.backend {
             Backend::Postgres => {
+                let next = NextToken::of(use_);
+                let claim_set = claim_set(&use_.renewal);
                 let row = sqlx::query(&format!(
                     "with claimed as (\
                        update refresh_tokens set {claim_set} \
@@ -294,19 +294,7 @@ impl Store {
                     },
                 )
             }
-            Backend::Sqlite => {
-                let mut tx = self.writer().begin().await?;
-                if !claim_token(&mut *tx, use_).await? {
-                    return Ok(Claim::NotLive);
-                }
-                let rotated = insert_into_live_family(&mut *tx, &next).await?;
-                tx.commit().await?;
-                Ok(if rotated {
-                    Claim::Rotated
-                } else {
-                    Claim::FamilyEnded
-                })
-            }
+            Backend::Sqlite => self.queued_write(QueuedClaim::of(use_)).await,
         }
     }
 
@@ -536,6 +524,72 @@ fn bind_family<'q>(
         .bind(grant.auth_time)
         .bind(now)
         .bind(grant.expires_at)
+}
+
+/// [`Store::claim_refresh_token`] on SQLite, as a write for the queue: it
+/// owns what a [`RefreshUse`] borrows.
+struct QueuedClaim {
+    family: RefreshGrant,
+    token_hash: String,
+    now: i64,
+    expires_at: i64,
+    access_token_id: String,
+    /// `Some(next_hash, leeway_ms)` rotating, `None` keeping.
+    rotate: Option<(String, i64)>,
+}
+
+impl QueuedClaim {
+    fn of(use_: &RefreshUse<'_>) -> Self {
+        QueuedClaim {
+            family: use_.family.clone(),
+            token_hash: use_.token_hash.to_owned(),
+            now: use_.now,
+            expires_at: use_.expires_at,
+            access_token_id: use_.access_token_id.to_owned(),
+            rotate: match use_.renewal {
+                Renewal::Rotate {
+                    next_hash,
+                    leeway_ms,
+                } => Some((next_hash.to_owned(), leeway_ms)),
+                Renewal::Keep => None,
+            },
+        }
+    }
+
+    fn as_use(&self) -> RefreshUse<'_> {
+        RefreshUse {
+            family: &self.family,
+            token_hash: &self.token_hash,
+            now: self.now,
+            expires_at: self.expires_at,
+            access_token_id: &self.access_token_id,
+            renewal: match &self.rotate {
+                Some((next_hash, leeway_ms)) => Renewal::Rotate {
+                    next_hash,
+                    leeway_ms: *leeway_ms,
+                },
+                None => Renewal::Keep,
+            },
+        }
+    }
+}
+
+impl QueuedWrite for QueuedClaim {
+    type Output = Claim;
+
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Claim> {
+        Box::pin(async move {
+            let use_ = self.as_use();
+            if !claim_token(&mut *conn, &use_).await? {
+                return Ok(Claim::NotLive);
+            }
+            Ok(if insert_into_live_family(&mut *conn, &NextToken::of(&use_)).await? {
+                Claim::Rotated
+            } else {
+                Claim::FamilyEnded
+            })
+        })
+    }
 }
 
 /// What [`Store::claim_refresh_token`] did.
