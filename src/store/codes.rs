@@ -5,9 +5,27 @@ use sqlx::Row;
 
 use super::refresh_grants::revoke_grant;
 use super::revocation::{ACCESS_TOKEN_MAX_LIFETIME_MS, list_revoked};
-use super::{Store, StoreError, StoreResult};
+use super::{QueuedWrite, Store, StoreError, StoreResult};
+
+/// A code to store, for the write queue.
+struct NewCode {
+    code_hash: String,
+    client_id: String,
+    grant_data: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+/// A code's consumption, for the write queue.
+struct Consumption {
+    code_hash: String,
+    client_id: String,
+    now: i64,
+    access_token_id: String,
+}
 
 impl Store {
+    /// Stores a code (a queued write: `Store::queued_write`).
     pub async fn insert_authorization_code(
         &self,
         code_hash: &str,
@@ -15,18 +33,33 @@ impl Store {
         grant_data: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into authorization_codes (code_hash, client_id, grant_data, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5)",
-        )
-        .bind(code_hash)
-        .bind(client_id)
-        .bind(grant_data)
-        .bind(self.now_millis())
-        .bind(expires_at)
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        let code = NewCode {
+            code_hash: code_hash.to_owned(),
+            client_id: client_id.to_owned(),
+            grant_data: grant_data.to_owned(),
+            created_at: self.now_millis(),
+            expires_at,
+        };
+        self.queued_write(QueuedWrite {
+            data: code,
+            statements: |code, conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "insert into authorization_codes (code_hash, client_id, grant_data, \
+                         created_at, expires_at) values ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&code.code_hash)
+                    .bind(&code.client_id)
+                    .bind(&code.grant_data)
+                    .bind(code.created_at)
+                    .bind(code.expires_at)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            },
+        })
+        .await
     }
 
     /// Consumes a code of `client_id`: returns its grant data if it existed,
@@ -42,22 +75,37 @@ impl Store {
         now: i64,
         access_token_id: &str,
     ) -> StoreResult<String> {
+        let consumption = Consumption {
+            code_hash: code_hash.to_owned(),
+            client_id: client_id.to_owned(),
+            now,
+            access_token_id: access_token_id.to_owned(),
+        };
         // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
         // is consumed, read, and given the id of the access token its
         // exchange will issue (to revoke it if the code is replayed) in the
         // same round trip.
-        let row = sqlx::query(
-            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
-             where code_hash = $1 and client_id = $4 and consumed_at is null and expires_at > $2 \
-             returning grant_data",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .bind(access_token_id)
-        .bind(client_id)
-        .fetch_optional(self.writer())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row = self
+            .queued_write(QueuedWrite {
+                data: consumption,
+                statements: |consumption, conn| {
+                    Box::pin(async move {
+                        Ok(sqlx::query(
+                            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
+                             where code_hash = $1 and client_id = $4 and consumed_at is null \
+                             and expires_at > $2 returning grant_data",
+                        )
+                        .bind(&consumption.code_hash)
+                        .bind(consumption.now)
+                        .bind(&consumption.access_token_id)
+                        .bind(&consumption.client_id)
+                        .fetch_optional(conn)
+                        .await?)
+                    })
+                },
+            })
+            .await?
+            .ok_or(StoreError::NotFound)?;
         Ok(row.try_get("grant_data")?)
     }
 

@@ -55,8 +55,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::clock::Clock;
 use crate::secrets::{KeyEncryptionKey, SealError};
-pub(crate) use write_queue::{QueuedWrite, WriteFuture};
 use write_queue::WriteQueue;
+pub(crate) use write_queue::{QueuedWrite, WriteFuture};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -281,18 +281,19 @@ impl Store {
         &self.writer
     }
 
-    /// Runs `write` in a transaction of its own on PostgreSQL; on SQLite in
-    /// the write queue's next batch (`write_queue.rs`), its outcome once
-    /// the batch is committed.
-    pub(crate) async fn queued_write<W: QueuedWrite>(&self, write: W) -> StoreResult<W::Output> {
+    /// Runs `write`: on SQLite in the write queue's next batch
+    /// (`write_queue.rs`), its outcome once the batch is committed; on
+    /// PostgreSQL on a connection of the pool, as it is (each statement its
+    /// own transaction: a write of several statements that must commit
+    /// together is one statement there, a data-modifying CTE).
+    pub(crate) async fn queued_write<D, T>(&self, write: QueuedWrite<D, T>) -> StoreResult<T>
+    where
+        D: Send + Sync + 'static,
+        T: Send + 'static,
+    {
         match &self.write_queue {
             Some(queue) => queue.run(write).await,
-            None => {
-                let mut tx = self.writer().begin().await?;
-                let output = write.run(&mut tx).await?;
-                tx.commit().await?;
-                Ok(output)
-            }
+            None => write.run(&mut *self.writer().acquire().await?).await,
         }
     }
 

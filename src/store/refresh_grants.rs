@@ -139,52 +139,21 @@ impl Store {
                     .await?;
                 Ok(row.try_get::<i64, _>("started")? == 1)
             }
-            // SQLite has no data-modifying CTEs: three statements in one
-            // transaction on the writer (a request cut off between them, or
-            // an error, leaves nothing), each conditional on the one before:
-            // a family is inserted only for a linked code not replayed, a
-            // token only in a family not revoked.
+            // SQLite has no data-modifying CTEs: three statements, queued
+            // together ([`start_family`]).
             Backend::Sqlite => {
-                let mut tx = self.writer().begin().await?;
-                let linked = sqlx::query(
-                    "update authorization_codes set grant_id = $2 \
-                     where code_hash = $1 and replayed_at is null",
-                )
-                .bind(code_hash)
-                .bind(&grant.id)
-                .execute(&mut *tx)
-                .await?;
-                if linked.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                let query = sqlx::query(
-                    "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
-                     scope, audience, auth_time, created_at, expires_at) \
-                     select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
-                       select 1 from authorization_codes \
-                       where code_hash = $1 and grant_id = $2 and replayed_at is null)",
-                );
-                let family = bind_family(query, code_hash, grant, now)
-                    .execute(&mut *tx)
-                    .await?;
-                if family.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                let first = sqlx::query(
-                    "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
-                     access_token_id) select $1, id, $3, $4, $5 from refresh_grants \
-                     where id = $2 and revoked_at is null",
-                )
-                .bind(token_hash)
-                .bind(&grant.id)
-                .bind(now)
-                .bind(token_expires_at)
-                .bind(access_token_id)
-                .execute(&mut *tx)
-                .await?;
-                let started = first.rows_affected() == 1;
-                tx.commit().await?;
-                Ok(started)
+                self.queued_write(QueuedWrite {
+                    data: FamilyStart {
+                        code_hash: code_hash.to_owned(),
+                        grant: grant.clone(),
+                        token_hash: token_hash.to_owned(),
+                        token_expires_at,
+                        access_token_id: access_token_id.to_owned(),
+                        now,
+                    },
+                    statements: start_family,
+                })
+                .await
             }
         }
     }
@@ -247,7 +216,7 @@ impl Store {
     /// the new token.
     ///
     /// SQLite (no data-modifying CTEs): two statements, queued together
-    /// ([`QueuedClaim`]): the claim, then the next token inserted only into
+    /// ([`claim_and_store_next`]): the claim, then the next token inserted only into
     /// a family not revoked. In one transaction, not two commits: a request
     /// cut off between them (the client gone, an error) must not leave the
     /// token used and no next one, which the client's retry would present
@@ -294,7 +263,13 @@ impl Store {
                     },
                 )
             }
-            Backend::Sqlite => self.queued_write(QueuedClaim::of(use_)).await,
+            Backend::Sqlite => {
+                self.queued_write(QueuedWrite {
+                    data: OwnedRefreshUse::of(use_),
+                    statements: claim_and_store_next,
+                })
+                .await
+            }
         }
     }
 
@@ -458,6 +433,62 @@ impl Store {
     }
 }
 
+/// The first token of a family, with the family and the code it starts
+/// from, for the write queue.
+struct FamilyStart {
+    code_hash: String,
+    grant: RefreshGrant,
+    token_hash: String,
+    token_expires_at: i64,
+    access_token_id: String,
+    now: i64,
+}
+
+/// [`Store::insert_refresh_grant`] on SQLite: three statements, each
+/// conditional on the one before: a family is inserted only for a linked
+/// code not replayed, a token only in a family not revoked.
+fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> WriteFuture<'c, bool> {
+    Box::pin(async move {
+        let linked = sqlx::query(
+            "update authorization_codes set grant_id = $2 \
+             where code_hash = $1 and replayed_at is null",
+        )
+        .bind(&start.code_hash)
+        .bind(&start.grant.id)
+        .execute(&mut *conn)
+        .await?;
+        if linked.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let query = sqlx::query(
+            "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
+             scope, audience, auth_time, created_at, expires_at) \
+             select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
+               select 1 from authorization_codes \
+               where code_hash = $1 and grant_id = $2 and replayed_at is null)",
+        );
+        let family = bind_family(query, &start.code_hash, &start.grant, start.now)
+            .execute(&mut *conn)
+            .await?;
+        if family.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let first = sqlx::query(
+            "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+             access_token_id) select $1, id, $3, $4, $5 from refresh_grants \
+             where id = $2 and revoked_at is null",
+        )
+        .bind(&start.token_hash)
+        .bind(&start.grant.id)
+        .bind(start.now)
+        .bind(start.token_expires_at)
+        .bind(&start.access_token_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(first.rows_affected() == 1)
+    })
+}
+
 /// Revokes the user's live refresh-token families of `client_id` for
 /// `audience` (`None`: the families without an API), with their access
 /// tokens: what a deleted consent had allowed.
@@ -526,9 +557,8 @@ fn bind_family<'q>(
         .bind(grant.expires_at)
 }
 
-/// [`Store::claim_refresh_token`] on SQLite, as a write for the queue: it
-/// owns what a [`RefreshUse`] borrows.
-struct QueuedClaim {
+/// A [`RefreshUse`] that owns what it borrows, for the write queue.
+struct OwnedRefreshUse {
     family: RefreshGrant,
     token_hash: String,
     now: i64,
@@ -538,9 +568,9 @@ struct QueuedClaim {
     rotate: Option<(String, i64)>,
 }
 
-impl QueuedClaim {
+impl OwnedRefreshUse {
     fn of(use_: &RefreshUse<'_>) -> Self {
-        QueuedClaim {
+        OwnedRefreshUse {
             family: use_.family.clone(),
             token_hash: use_.token_hash.to_owned(),
             now: use_.now,
@@ -574,22 +604,25 @@ impl QueuedClaim {
     }
 }
 
-impl QueuedWrite for QueuedClaim {
-    type Output = Claim;
-
-    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Claim> {
-        Box::pin(async move {
-            let use_ = self.as_use();
-            if !claim_token(&mut *conn, &use_).await? {
-                return Ok(Claim::NotLive);
-            }
-            Ok(if insert_into_live_family(&mut *conn, &NextToken::of(&use_)).await? {
+/// [`Store::claim_refresh_token`] on SQLite: the claim, then the next token
+/// stored if the family is live.
+fn claim_and_store_next<'c>(
+    use_: &'c OwnedRefreshUse,
+    conn: &'c mut AnyConnection,
+) -> WriteFuture<'c, Claim> {
+    Box::pin(async move {
+        let use_ = use_.as_use();
+        if !claim_token(&mut *conn, &use_).await? {
+            return Ok(Claim::NotLive);
+        }
+        Ok(
+            if insert_into_live_family(&mut *conn, &NextToken::of(&use_)).await? {
                 Claim::Rotated
             } else {
                 Claim::FamilyEnded
-            })
-        })
-    }
+            },
+        )
+    })
 }
 
 /// What [`Store::claim_refresh_token`] did.

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one};
+use super::{Page, QueuedWrite, Store, StoreResult, expect_one};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,16 +110,29 @@ impl Store {
         session_id: &str,
         organization_id: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "insert into session_organizations (session_id, organization_id, created_at) \
-             values ($1, $2, $3) on conflict do nothing",
-        )
-        .bind(session_id)
-        .bind(organization_id)
-        .bind(self.now_millis())
-        .execute(self.writer())
-        .await?;
-        Ok(())
+        // Queued: it is written with every code issued for an organization.
+        self.queued_write(QueuedWrite {
+            data: (
+                session_id.to_owned(),
+                organization_id.to_owned(),
+                self.now_millis(),
+            ),
+            statements: |(session_id, organization_id, now), conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "insert into session_organizations (session_id, organization_id, \
+                         created_at) values ($1, $2, $3) on conflict do nothing",
+                    )
+                    .bind(session_id)
+                    .bind(organization_id)
+                    .bind(*now)
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            },
+        })
+        .await
     }
 
     /// The organizations a session was used for, oldest first.

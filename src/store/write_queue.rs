@@ -29,14 +29,20 @@ const MAX_BATCH: usize = 64;
 
 pub(crate) type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
 
-/// A write the queue runs: its statements on the writer connection, inside
-/// a transaction the queue begins and commits. It may run more than once
-/// (again alone, after its batch failed), so it reads its data by
-/// reference.
-pub(crate) trait QueuedWrite: Send + Sync + 'static {
-    type Output: Send + 'static;
+/// A write the queue runs: `statements` run with `data` on the writer
+/// connection, inside a transaction the queue begins and commits. It may
+/// run more than once (again alone, after its batch failed), so it reads
+/// its data by reference; a plain function, so that its future may borrow
+/// that data.
+pub(crate) struct QueuedWrite<D, T> {
+    pub data: D,
+    pub statements: for<'c> fn(&'c D, &'c mut AnyConnection) -> WriteFuture<'c, T>,
+}
 
-    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, Self::Output>;
+impl<D, T> QueuedWrite<D, T> {
+    pub(crate) fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, T> {
+        (self.statements)(&self.data, conn)
+    }
 }
 
 /// The sending end, held by the store (`Store::queued_write`). The thread
@@ -64,7 +70,11 @@ impl WriteQueue {
     }
 
     /// Runs `write` in the queue's next batch; its outcome once committed.
-    pub(crate) async fn run<W: QueuedWrite>(&self, write: W) -> StoreResult<W::Output> {
+    pub(crate) async fn run<D, T>(&self, write: QueuedWrite<D, T>) -> StoreResult<T>
+    where
+        D: Send + Sync + 'static,
+        T: Send + 'static,
+    {
         let (reply, outcome) = oneshot::channel();
         self.sender
             .send(Box::new(Entry {
@@ -80,22 +90,28 @@ impl WriteQueue {
 }
 
 /// A queued write with its outcome so far and where the outcome goes.
-struct Entry<W: QueuedWrite> {
-    write: W,
-    outcome: Option<StoreResult<W::Output>>,
-    reply: oneshot::Sender<StoreResult<W::Output>>,
+struct Entry<D, T> {
+    write: QueuedWrite<D, T>,
+    outcome: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
 }
 
 /// [`Entry`] with its output's type erased, for the queue.
 trait Pending: Send {
     /// Runs the write, keeps its outcome; whether it succeeded.
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+    fn run<'c>(
+        &'c mut self,
+        conn: &'c mut AnyConnection,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
     /// Sends the outcome kept, or `error` if there is none.
     fn reply(self: Box<Self>, error: Option<StoreError>);
 }
 
-impl<W: QueuedWrite> Pending for Entry<W> {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
+impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
+    fn run<'c>(
+        &'c mut self,
+        conn: &'c mut AnyConnection,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
         Box::pin(async move {
             let outcome = self.write.run(conn).await;
             let succeeded = outcome.is_ok();
@@ -172,4 +188,94 @@ async fn run_alone(conn: &mut AnyConnection, write: &mut dyn Pending) -> StoreRe
         tx.rollback().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Store, sqlite_url_for};
+    use super::*;
+
+    /// Inserts `key` into the test's table `t` (a primary key: inserting a
+    /// key twice is a conflict).
+    fn insert(key: &str) -> QueuedWrite<String, ()> {
+        QueuedWrite {
+            data: key.to_owned(),
+            statements: |key, conn| {
+                Box::pin(async move {
+                    sqlx::query("insert into t (k) values ($1)")
+                        .bind(key)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            },
+        }
+    }
+
+    async fn keys(store: &Store) -> Vec<String> {
+        sqlx::query_scalar("select k from t order by k")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn store_with_table(dir: &tempfile::TempDir) -> Store {
+        let store = Store::connect(&sqlite_url_for(&dir.path().join("q.db")))
+            .await
+            .unwrap();
+        sqlx::query("create table t (k text primary key)")
+            .execute(store.writer())
+            .await
+            .unwrap();
+        store
+    }
+
+    /// Writes queued while the writer connection is busy go in one batch;
+    /// one of them failing (a duplicate key) is that write's error alone:
+    /// the others of its batch are committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_table(&dir).await;
+        let busy = store.writer().acquire().await.unwrap();
+        let writes: Vec<_> = ["a", "b", "a", "c"]
+            .into_iter()
+            .map(|key| {
+                let store = store.clone();
+                tokio::spawn(async move { store.queued_write(insert(key)).await })
+            })
+            .collect();
+        // Let every write reach the queue while the writer is held.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(busy);
+        let mut outcomes = Vec::new();
+        for write in writes {
+            outcomes.push(write.await.unwrap());
+        }
+        let conflicts = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(StoreError::Conflict(_))))
+            .count();
+        assert_eq!(conflicts, 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3);
+        assert_eq!(keys(&store).await, ["a", "b", "c"]);
+    }
+
+    /// A write whose caller stops waiting once it is queued (a client that
+    /// hung up) still runs to its end.
+    #[tokio::test]
+    async fn a_write_runs_to_its_end_without_its_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_table(&dir).await;
+        let busy = store.writer().acquire().await.unwrap();
+        let abandoned =
+            tokio::time::timeout(Duration::ZERO, store.queued_write(insert("left"))).await;
+        assert!(abandoned.is_err(), "the caller stopped waiting");
+        drop(busy);
+        // The queue runs in order: once a later write is in, so is the first.
+        store.queued_write(insert("later")).await.unwrap();
+        assert_eq!(keys(&store).await, ["later", "left"]);
+    }
 }
