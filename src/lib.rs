@@ -223,6 +223,7 @@ impl Application {
             clients: cache::ClientCache::new(&metrics),
             organizations: cache::OrganizationCache::new(&metrics),
             settings: cache::SettingsCache::new(&metrics),
+            resource_servers: cache::ResourceServerCache::new(&metrics),
             metrics,
             outbound,
             connectors,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::cache::{Change, ClientCache, OrganizationCache, SettingsCache};
+use crate::cache::{Change, ClientCache, OrganizationCache, ResourceServerCache, SettingsCache};
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::store::Store;
@@ -77,6 +77,8 @@ pub struct AppInner {
     pub clients: ClientCache,
     pub organizations: OrganizationCache,
     pub settings: SettingsCache,
+    /// APIs by identifier, for the tokens issued for them.
+    pub resource_servers: ResourceServerCache,
     /// Verified domains → organization and connection (home-realm discovery).
     pub routing: crate::routing::RoutingTable,
     /// Discovery domains' TXT lookups and grace period.
@@ -202,6 +204,9 @@ impl AppState {
             Change::Organizations => self.organizations.invalidate_all(),
             Change::DiscoveryDomain { domain } => self.routing.forget_domain(domain).await,
             Change::TenantSettings => self.settings.invalidate().await,
+            Change::ResourceServer { identifier } => {
+                self.resource_servers.invalidate(identifier).await;
+            }
             Change::SigningKeys => {
                 if let Err(e) = self.keys.reload(&self.store).await {
                     tracing::warn!(error = %e, "reloading signing keys failed");
@@ -216,6 +221,7 @@ impl AppState {
         self.organizations.invalidate_all();
         self.connectors.invalidate_all();
         self.settings.invalidate().await;
+        self.resource_servers.invalidate_all();
         self.routing.forget_all().await;
         self.forget(&Change::SigningKeys).await;
     }

@@ -1,7 +1,8 @@
 //! Read-mostly data served from memory. Clients and their grants are read on
 //! every token request, the connections enabled for a client on every
 //! `/authorize`, an organization and its enabled connections on every
-//! organization login, the tenant settings on every organization token; the
+//! organization login, the tenant settings on every organization token, an
+//! API (resource server) on every token issued for it; the
 //! store is asked once per TTL or after a write invalidates the entry.
 //! Memberships are never cached: removing a member takes effect at once.
 //!
@@ -22,6 +23,7 @@ use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
 use crate::model::organization::Organization;
 use crate::model::origin::OriginSet;
+use crate::model::resource_server::ResourceServer;
 use crate::model::tenant::TenantSettings;
 use crate::store::organizations::EnabledConnectionView;
 use crate::store::{Page, Store, StoreError};
@@ -46,6 +48,10 @@ pub enum Change {
     /// are cached by id and by name, so all of them go (writes are rare).
     Organizations,
     TenantSettings,
+    /// The API of this identifier was created, changed or deleted.
+    ResourceServer {
+        identifier: String,
+    },
     /// The claim of this (normalized) domain was created, changed, verified,
     /// demoted, transferred or deleted: its route may have changed.
     DiscoveryDomain {
@@ -324,6 +330,43 @@ impl OrganizationCache {
     }
 }
 
+/// APIs (resource servers) by identifier, the `audience` of a token
+/// request; `None` remembers an unknown one.
+#[derive(Clone)]
+pub struct ResourceServerCache {
+    by_identifier: FilledCache<String, Option<Arc<ResourceServer>>>,
+}
+
+impl ResourceServerCache {
+    pub fn new(metrics: &Metrics) -> Self {
+        ResourceServerCache {
+            by_identifier: FilledCache::new(10_000, metrics.cache("resource_servers")),
+        }
+    }
+
+    /// The API of `identifier`; `NotFound` when there is none.
+    pub async fn by_identifier(
+        &self,
+        store: &Store,
+        identifier: &str,
+    ) -> Result<Arc<ResourceServer>, StoreError> {
+        self.by_identifier
+            .get_or_load(identifier, || async {
+                found(store.get_resource_server_by_identifier(identifier).await)
+            })
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn invalidate(&self, identifier: &str) {
+        self.by_identifier.invalidate(identifier).await;
+    }
+
+    pub fn invalidate_all(&self) {
+        self.by_identifier.invalidate_all();
+    }
+}
+
 /// The tenant settings: one row set, read by every token issued for an
 /// organization (`org_name`), written by an administrator now and then.
 #[derive(Clone)]
@@ -393,6 +436,9 @@ mod tests {
             Change::Connections,
             Change::Organizations,
             Change::TenantSettings,
+            Change::ResourceServer {
+                identifier: "https://api.example/".into(),
+            },
             Change::SigningKeys,
         ];
         for change in changes {

@@ -96,8 +96,8 @@ async fn token_settings(
         return Ok((MANAGEMENT_TOKEN_LIFETIME_SECS, client.signing_alg));
     }
     match state
-        .store
-        .get_resource_server_by_identifier(audience)
+        .resource_servers
+        .by_identifier(&state.store, audience)
         .await
     {
         Ok(api) => Ok((api.token_lifetime, api.signing_alg)),

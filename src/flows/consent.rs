@@ -129,8 +129,8 @@ pub async fn question(
     let api = match &request.audience {
         Some(audience) => Some(
             state
-                .store
-                .get_resource_server_by_identifier(audience)
+                .resource_servers
+                .by_identifier(&state.store, audience)
                 .await?,
         ),
         None => None,
@@ -160,8 +160,8 @@ pub async fn question(
     Ok(ConsentQuestion {
         organization,
         api: api.map(|api| ApiLine {
-            name: api.name,
-            identifier: api.identifier,
+            name: api.name.clone(),
+            identifier: api.identifier.clone(),
         }),
         scopes,
     })

@@ -301,8 +301,8 @@ pub async fn issue_user_tokens(
 ) -> Result<UserTokens, OAuthError> {
     let api = match grant.audience {
         Some(audience) => match state
-            .store
-            .get_resource_server_by_identifier(audience)
+            .resource_servers
+            .by_identifier(&state.store, audience)
             .await
         {
             Ok(api) => Some(api),

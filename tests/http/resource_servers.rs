@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
+use crate::support::oidc::claims;
 use crate::support::{Backend, TestApp, spawn};
 
 on_both_backends!(
@@ -17,6 +18,7 @@ on_both_backends!(
     tenant_settings_read_and_update,
     client_grants_need_a_registered_audience,
     authorize_refuses_an_unknown_audience,
+    an_apis_changes_apply_to_the_next_token,
 );
 
 const INVOICES: &str = "https://invoices.example.com/api";
@@ -863,20 +865,68 @@ async fn authorize_refuses_an_unknown_audience(backend: Backend) {
         );
         assert_eq!(param("state").as_deref(), Some("s1"));
     }
-    // A registered API is accepted: on to the login page, not back with an error.
-    let response = authorize(INVOICES.to_owned()).await.unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    assert!(
-        !location.starts_with(CALLBACK),
-        "registered audience refused: {location}"
-    );
-    assert!(
-        response.status().is_success() || response.status().is_redirection(),
-        "{}",
-        response.status()
-    );
+    // A registered API is accepted: on to the login page, not back with an
+    // error; so is the unknown one once it is registered (its absence,
+    // cached, is forgotten).
+    let (status, created) = app
+        .api(
+            Method::POST,
+            "/api/v2/resource-servers",
+            &token,
+            Some(json!({"name": "Late", "identifier": "https://unknown.example.com/"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    for audience in [INVOICES, "https://unknown.example.com/"] {
+        let response = authorize(audience.to_owned()).await.unwrap();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            !location.starts_with(CALLBACK),
+            "registered audience refused: {location}"
+        );
+        assert!(
+            response.status().is_success() || response.status().is_redirection(),
+            "{}",
+            response.status()
+        );
+    }
+}
+
+/// APIs are cached by identifier for the token endpoint: a change made
+/// through the Management API applies to the very next token.
+async fn an_apis_changes_apply_to_the_next_token(backend: Backend) {
+    let app = spawn(backend).await;
+    let token = app.admin_token().await;
+    let (client_id, secret) = app.machine_client(&token, "Billing worker").await;
+    create_invoices_api(&app, &token).await;
+    let (status, grant) = app
+        .api(
+            Method::POST,
+            "/api/v2/client-grants",
+            &token,
+            Some(json!({"client_id": client_id, "audience": INVOICES, "scope": ["read:invoices"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let lifetime = async || {
+        let (status, issued) = app.request_token(&client_id, &secret, INVOICES).await;
+        assert_eq!(status, StatusCode::OK, "{issued}");
+        let claims = claims(issued["access_token"].as_str().unwrap());
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+    };
+    assert_eq!(lifetime().await, 86_400, "Auth0's default lifetime");
+    let (status, patched) = app
+        .api(
+            Method::PATCH,
+            &format!("/api/v2/resource-servers/{}", encoded(INVOICES)),
+            &token,
+            Some(json!({"token_lifetime": 600})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(lifetime().await, 600);
 }

@@ -10,6 +10,7 @@
 pub mod checks;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::OAuthError;
 use super::issue::verify_id_token_hint;
@@ -147,7 +148,7 @@ pub async fn check_request(
         Some(audience) => Some(find_api(state, audience).await.map_err(to_client)?),
         None => None,
     };
-    let scope = checks::scope(&params, api.as_ref()).map_err(to_client)?;
+    let scope = checks::scope(&params, api.as_deref()).map_err(to_client)?;
 
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
@@ -162,7 +163,7 @@ pub async fn check_request(
         screen_hint: params.get("screen_hint").map(str::to_owned),
         prompt,
         max_age,
-        audience: api.map(|api| api.identifier),
+        audience: api.map(|api| api.identifier.clone()),
         invitation: params.get("invitation").map(str::to_owned),
         organization_prompt,
         hinted_subject,
@@ -208,10 +209,10 @@ async fn find_organization(state: &AppState, requested: &str) -> Result<String, 
 /// An `audience` must be the identifier of a registered resource server, as in
 /// Auth0. The Management API's own audience is refused too: it takes
 /// client-credentials tokens only, never user tokens.
-async fn find_api(state: &AppState, audience: &str) -> Result<ResourceServer, OAuthError> {
+async fn find_api(state: &AppState, audience: &str) -> Result<Arc<ResourceServer>, OAuthError> {
     match state
-        .store
-        .get_resource_server_by_identifier(audience)
+        .resource_servers
+        .by_identifier(&state.store, audience)
         .await
     {
         Ok(api) => Ok(api),
