@@ -237,6 +237,16 @@ pub async fn live_user(
             StoreError::NotFound => OAuthError::invalid_grant("The user no longer exists"),
             other => other.into(),
         })?;
+    usable_user(user, member, organization_id)
+}
+
+/// `user` if a grant may still issue to them: not blocked, and a member of
+/// the grant's organization if it has one (`member`).
+pub fn usable_user(
+    user: User,
+    member: bool,
+    organization_id: Option<&str>,
+) -> Result<User, OAuthError> {
     if user.blocked {
         return Err(OAuthError::invalid_grant("The user is blocked"));
     }

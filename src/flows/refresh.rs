@@ -8,7 +8,7 @@
 //! after its last use, unless those are infinite. A family stays bound to
 //! the client, user and organization it was issued for.
 
-use super::issue::{TokenResponse, UserGrant, issue_user_tokens, live_user};
+use super::issue::{TokenResponse, UserGrant, issue_user_tokens, usable_user};
 use super::request::TokenParams;
 use super::{OAuthError, OAuthErrorCode, find_organization, sha256_hex};
 use crate::model::client::{Client, GrantType, RefreshTokenSettings};
@@ -89,7 +89,11 @@ pub async fn exchange_refresh_token(
 
     // Everything that can refuse the request is checked before the token is
     // rotated, so that a refused request does not burn the client's token.
-    let found = match state.store.find_refresh_token(&token_hash, now).await {
+    let (found, user, member) = match state
+        .store
+        .find_refresh_token_with_user(&token_hash, now)
+        .await
+    {
         Ok(found) => found,
         Err(StoreError::NotFound) => {
             return Err(OAuthError::invalid_grant("Invalid refresh token"));
@@ -114,12 +118,7 @@ pub async fn exchange_refresh_token(
         }
     }
     let scope = narrowed_scope(&found.grant.scope, params.scope.as_deref())?;
-    let user = live_user(
-        state,
-        &found.grant.user_id,
-        found.grant.organization_id.as_deref(),
-    )
-    .await?;
+    let user = usable_user(user, member, found.grant.organization_id.as_deref())?;
 
     let settings = &client.refresh_token;
     let next = settings.is_rotating().then(|| ids::random_alphanumeric(48));

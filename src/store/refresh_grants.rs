@@ -8,8 +8,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::revocation::revoke_family_access_tokens;
-use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, WriteFuture};
+use super::users::{qualified_columns, user_from_row};
+use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, WriteFuture, get_bool};
 use crate::model::ids;
+use crate::model::user::User;
 
 /// One family of rotated refresh tokens, and what they were issued for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,25 +347,40 @@ impl Store {
         now: i64,
     ) -> StoreResult<RefreshTokenState> {
         let row = sqlx::query(&format!(
-            "select {GRANT_COLUMNS}, g.revoked_at, t.created_at as token_created_at, \
-             t.expires_at as token_expires_at, t.used_at from refresh_tokens t \
+            "select {GRANT_COLUMNS}, {TOKEN_COLUMNS} from refresh_tokens t \
              join refresh_grants g on g.id = t.grant_id where t.token_hash = $1"
         ))
         .bind(token_hash)
         .fetch_one(&self.pool)
         .await?;
-        let grant = grant_from_row(&row)?;
-        let expires_at: i64 = row.try_get("token_expires_at")?;
-        let active = row.try_get::<Option<i64>, _>("revoked_at")?.is_none()
-            && row.try_get::<Option<i64>, _>("used_at")?.is_none()
-            && expires_at > now
-            && grant.expires_at > now;
-        Ok(RefreshTokenState {
-            grant,
-            created_at: row.try_get("token_created_at")?,
-            expires_at,
-            active,
-        })
+        token_state_from_row(&row, now)
+    }
+
+    /// [`Store::find_refresh_token`] with the family's user and whether
+    /// they are a member of its organization (false without one), in one
+    /// read: what a refresh checks before it rotates. (A deleted user's
+    /// families are deleted with them.)
+    pub async fn find_refresh_token_with_user(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> StoreResult<(RefreshTokenState, User, bool)> {
+        let row = sqlx::query(&format!(
+            "select {GRANT_COLUMNS}, {TOKEN_COLUMNS}, {user_columns}, \
+             exists (select 1 from organization_members m \
+               where m.organization_id = g.organization_id and m.user_id = g.user_id) as member \
+             from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
+             join users u on u.user_id = g.user_id where t.token_hash = $1",
+            user_columns = qualified_columns("u"),
+        ))
+        .bind(token_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            token_state_from_row(&row, now)?,
+            user_from_row(&row)?.user,
+            get_bool(&row, "member")?,
+        ))
     }
 
     /// One page of the user's live refresh-token families at `now` (not
@@ -486,6 +503,25 @@ fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> Writ
         .execute(&mut *conn)
         .await?;
         Ok(first.rows_affected() == 1)
+    })
+}
+
+/// The token's columns [`token_state_from_row`] reads beside the family's.
+const TOKEN_COLUMNS: &str = "g.revoked_at, t.created_at as token_created_at, \
+     t.expires_at as token_expires_at, t.used_at";
+
+fn token_state_from_row(row: &AnyRow, now: i64) -> StoreResult<RefreshTokenState> {
+    let grant = grant_from_row(row)?;
+    let expires_at: i64 = row.try_get("token_expires_at")?;
+    let active = row.try_get::<Option<i64>, _>("revoked_at")?.is_none()
+        && row.try_get::<Option<i64>, _>("used_at")?.is_none()
+        && expires_at > now
+        && grant.expires_at > now;
+    Ok(RefreshTokenState {
+        grant,
+        created_at: row.try_get("token_created_at")?,
+        expires_at,
+        active,
     })
 }
 

@@ -2,7 +2,8 @@
 //! one round trip on PostgreSQL and two on SQLite, anything else takes a
 //! transaction of its own), and families under concurrency.
 
-use switchyard::store::{RefreshOutcome, RefreshUse, Renewal, Store};
+use switchyard::model::user::User;
+use switchyard::store::{RefreshGrant, RefreshOutcome, RefreshUse, Renewal, Store};
 
 use crate::{
     alice_and_web_client, assert_not_found, family_of, on_both_backends, organization, start_family,
@@ -16,6 +17,7 @@ on_both_backends!(
     a_live_token_of_an_ended_family_rotates_nothing,
     a_token_presented_as_another_familys_is_not_found,
     a_grant_reads_its_user_and_membership_at_once,
+    a_refresh_reads_its_token_user_and_membership_at_once,
 );
 
 /// A refresh racing the revocation of its family: whichever wins, an access
@@ -320,4 +322,69 @@ async fn a_grant_reads_its_user_and_membership_at_once(store: Store) {
     assert!(member_of(org.id.clone()).await);
     assert!(!member_of("org_unknown".into()).await);
     assert_not_found(store.get_user_and_membership("nobody", None).await);
+}
+
+/// What a refresh checks, read at once: the token as `find_refresh_token`
+/// sees it, the family's user as stored, and whether they are still a
+/// member of the family's organization.
+async fn a_refresh_reads_its_token_user_and_membership_at_once(store: Store) {
+    let (alice, web) = alice_and_web_client(&store).await;
+    let org = organization("acme");
+    store.insert_organization(&org, &[]).await.unwrap();
+    store
+        .insert_members(&org.id, std::slice::from_ref(&alice.user_id))
+        .await
+        .unwrap();
+    let now = store.clock().now_unix_millis();
+    let in_org = RefreshGrant {
+        organization_id: Some(org.id.clone()),
+        ..family_of(&web, &alice, "with-org", now + 1_000_000)
+    };
+    start_family(&store, &in_org, "org-token", now + 100_000, "org-at").await;
+    start_family(
+        &store,
+        &family_of(&web, &alice, "without-org", now + 1_000_000),
+        "plain-token",
+        now + 100_000,
+        "plain-at",
+    )
+    .await;
+
+    let (state, user, member) = store
+        .find_refresh_token_with_user("org-token", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        store.find_refresh_token("org-token", now).await.unwrap()
+    );
+    assert!(state.active);
+    assert_eq!(user, alice);
+    assert!(member);
+    let (_, _, member) = store
+        .find_refresh_token_with_user("plain-token", now)
+        .await
+        .unwrap();
+    assert!(!member, "a family without an organization");
+
+    store
+        .delete_members(&org.id, std::slice::from_ref(&alice.user_id))
+        .await
+        .unwrap();
+    let (_, _, member) = store
+        .find_refresh_token_with_user("org-token", now)
+        .await
+        .unwrap();
+    assert!(!member, "removed from the organization");
+    let blocked = User {
+        blocked: true,
+        ..alice.clone()
+    };
+    store.update_user(&blocked).await.unwrap();
+    let (_, user, _) = store
+        .find_refresh_token_with_user("org-token", now)
+        .await
+        .unwrap();
+    assert!(user.blocked);
+    assert_not_found(store.find_refresh_token_with_user("unknown", now).await);
 }
