@@ -389,6 +389,8 @@ pub struct Connectors {
     store: Store,
     /// In SAML SP entity IDs (`urn:auth0:<tenant>:<connection>`).
     tenant_name: String,
+    /// Kept across rebuilds of the SAML connectors.
+    expiry_warnings: saml::idp::ExpiryWarnings,
 }
 
 impl Connectors {
@@ -404,6 +406,7 @@ impl Connectors {
             clock,
             store,
             tenant_name,
+            expiry_warnings: Default::default(),
         }
     }
 
@@ -438,6 +441,7 @@ impl Connectors {
                 &self.tenant_name,
                 self.outbound.clone(),
                 self.clock.clone(),
+                self.expiry_warnings.clone(),
             )),
             _ => {
                 return Err(UpstreamError::Misconfigured(format!(

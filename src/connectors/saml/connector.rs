@@ -30,7 +30,7 @@ use samael::schema::{AuthnRequest, Issuer, NameIdPolicy};
 use samael::signature::{DigestAlgorithm, Signature, SignatureAlgorithm};
 use samael::traits::ToXml;
 
-use super::idp::{IdentityProvider, IdpSource};
+use super::idp::{ExpiryWarnings, IdentityProvider, IdpSource};
 use super::logout::LogoutMessage;
 use super::sp::{self, SpKey, acs_url};
 use super::validate::{self, Expectations, LogoutExpectations, SamlError};
@@ -66,10 +66,11 @@ impl SamlConnector {
         tenant: &str,
         outbound: Outbound,
         clock: Clock,
+        warned: ExpiryWarnings,
     ) -> Self {
         SamlConnector {
             connection: connection.clone(),
-            idp: IdpSource::new(options.clone(), outbound, clock.clone()),
+            idp: IdpSource::new(options.clone(), outbound, clock.clone(), warned),
             options,
             store,
             tenant: tenant.to_owned(),

@@ -73,13 +73,23 @@ pub struct IdpSource {
     /// Inline metadata or options typed by hand, described once.
     inline: Option<Result<Arc<IdentityProvider>, String>>,
     fetched: KeptFresh<Described>,
-    /// The expiry warnings logged: a certificate's SHA-256 → how many of
-    /// [`EXPIRY_WARNING_DAYS`] (then "expired") it has crossed.
-    warned: Mutex<HashMap<String, usize>>,
+    warned: ExpiryWarnings,
 }
 
+/// The expiry warnings this process logged: a certificate's SHA-256 → how
+/// many of [`EXPIRY_WARNING_DAYS`] (then "expired") it has crossed. One
+/// set shared by every [`IdpSource`] the process builds: any connection's
+/// change builds every connector again, which must not warn again.
+#[derive(Clone, Default)]
+pub struct ExpiryWarnings(Arc<Mutex<HashMap<String, usize>>>);
+
 impl IdpSource {
-    pub fn new(options: SamlOptions, outbound: Outbound, clock: Clock) -> Self {
+    pub fn new(
+        options: SamlOptions,
+        outbound: Outbound,
+        clock: Clock,
+        warned: ExpiryWarnings,
+    ) -> Self {
         let url = options.metadata_url.clone().unwrap_or_default();
         let inline = (options.metadata_xml.is_some() || options.metadata_url.is_none())
             .then(|| describe(&options, None).map(Arc::new));
@@ -95,7 +105,7 @@ impl IdpSource {
             clock,
             inline,
             fetched,
-            warned: Mutex::new(HashMap::new()),
+            warned,
         }
     }
 
@@ -154,7 +164,7 @@ impl IdpSource {
             .as_deref()
             .or(idp.sso_redirect.as_deref())
             .unwrap_or_default();
-        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut warned = self.warned.0.lock().unwrap_or_else(PoisonError::into_inner);
         for certificate in &idp.certificates {
             let left_ms = certificate.not_after_ms - now;
             let crossed = EXPIRY_WARNING_DAYS

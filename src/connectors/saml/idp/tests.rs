@@ -86,6 +86,7 @@ impl MetadataServer {
             options(json!({ "metadataUrl": self.url })),
             loopback_outbound(),
             clock,
+            ExpiryWarnings::default(),
         )
     }
 }
@@ -97,6 +98,7 @@ async fn inline_options_are_described_once() {
         options(json!({"metadataXml": test_metadata("urn:acme:idp", &[signing.der()])})),
         Outbound::new(crate::outbound::Destinations::public_only()).unwrap(),
         Clock::fixed(NOW_MS),
+        ExpiryWarnings::default(),
     );
     let (a, b) = (
         source.current().await.unwrap(),
@@ -113,6 +115,7 @@ async fn inline_options_are_described_once() {
         ),
         Outbound::new(crate::outbound::Destinations::public_only()).unwrap(),
         Clock::fixed(NOW_MS),
+        ExpiryWarnings::default(),
     );
     let idp = by_hand.current().await.unwrap();
     assert_eq!(idp.entity_id.as_deref(), Some("urn:acme:idp"));
@@ -229,6 +232,7 @@ async fn the_ssrf_safe_client_refuses_a_private_metadata_url() {
         options(json!({ "metadataUrl": server.url })),
         Outbound::new(crate::outbound::Destinations::public_only()).unwrap(),
         Clock::fixed(NOW_MS),
+        ExpiryWarnings::default(),
     );
     assert!(matches!(
         source.current().await,
@@ -248,6 +252,7 @@ fn expiry_is_warned_once_per_threshold() {
         ),
         Outbound::new(crate::outbound::Destinations::public_only()).unwrap(),
         clock.clone(),
+        ExpiryWarnings::default(),
     );
     let idp = describe(&source.options, None).unwrap();
     let days_warned = |source: &IdpSource| -> Vec<i64> {
