@@ -23,7 +23,7 @@ use crate::model::client::{Client, ClientGrant};
 use crate::model::connection::Connection;
 use crate::model::organization::Organization;
 use crate::model::origin::OriginSet;
-use crate::model::resource_server::ResourceServer;
+use crate::model::resource_server::{MAX_IDENTIFIER_CHARS, ResourceServer};
 use crate::model::tenant::TenantSettings;
 use crate::store::organizations::EnabledConnectionView;
 use crate::store::{Page, Store, StoreError};
@@ -350,6 +350,10 @@ impl ResourceServerCache {
         store: &Store,
         identifier: &str,
     ) -> Result<Arc<ResourceServer>, StoreError> {
+        // Longer than any API's: not worth a lookup, nor a cache entry.
+        if identifier.chars().count() > MAX_IDENTIFIER_CHARS {
+            return Err(StoreError::NotFound);
+        }
         self.by_identifier
             .get_or_load(identifier, || async {
                 found(store.get_resource_server_by_identifier(identifier).await)

@@ -23,7 +23,7 @@ pub const DEFAULT_TOKEN_LIFETIME: i64 = 86_400;
 pub const MAX_TOKEN_LIFETIME: i64 = 2_592_000;
 
 /// Auth0's limits on identifiers, names and scopes.
-const MAX_IDENTIFIER_CHARS: usize = 600;
+pub const MAX_IDENTIFIER_CHARS: usize = 600;
 const MAX_NAME_CHARS: usize = 200;
 const MAX_SCOPE_VALUE_CHARS: usize = 280;
 const MAX_SCOPE_DESCRIPTION_CHARS: usize = 500;

@@ -143,8 +143,8 @@ impl Store {
             }
             // SQLite has no data-modifying CTEs: three statements, queued
             // together ([`start_family`]).
-            Backend::Sqlite => {
-                self.queued_write(QueuedWrite {
+            Backend::Sqlite => self
+                .queued_write(QueuedWrite {
                     data: FamilyStart {
                         code_hash: code_hash.to_owned(),
                         grant: grant.clone(),
@@ -156,7 +156,10 @@ impl Store {
                     statements: start_family,
                 })
                 .await
-            }
+                .or_else(|err| match err {
+                    StoreError::NotFound => Ok(false),
+                    other => Err(other),
+                }),
         }
     }
 
@@ -463,7 +466,9 @@ struct FamilyStart {
 
 /// [`Store::insert_refresh_grant`] on SQLite: three statements, each
 /// conditional on the one before: a family is inserted only for a linked
-/// code not replayed, a token only in a family not revoked.
+/// code not replayed, a token only in a family not revoked. False when the
+/// code is not linked (nothing written); `NotFound` when a later statement
+/// found its condition gone, which rolls the earlier ones back.
 fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> WriteFuture<'c, bool> {
     Box::pin(async move {
         let linked = sqlx::query(
@@ -488,7 +493,8 @@ fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> Writ
             .execute(&mut *conn)
             .await?;
         if family.rows_affected() == 0 {
-            return Ok(false);
+            // An error, so that the code's link above is rolled back.
+            return Err(StoreError::NotFound);
         }
         let first = sqlx::query(
             "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
@@ -502,7 +508,10 @@ fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> Writ
         .bind(&start.access_token_id)
         .execute(&mut *conn)
         .await?;
-        Ok(first.rows_affected() == 1)
+        if first.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(true)
     })
 }
 

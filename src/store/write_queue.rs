@@ -13,8 +13,10 @@
 //!
 //! A batch that fails (a statement's error, or its commit's) is rolled back
 //! and its writes run again one by one, each in its own transaction: one
-//! write's error never undoes another's. A write runs to its end once it
-//! is queued, whether or not its caller still waits for the outcome.
+//! write's error never undoes another's. A write whose caller stopped
+//! waiting before its batch began (a client that hung up) is dropped
+//! unrun: under a backlog the queue does only work someone waits for. Once
+//! begun, a write is committed or rolled back whole, waited for or not.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -30,7 +32,9 @@ const MAX_BATCH: usize = 64;
 pub(crate) type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
 
 /// A write the queue runs: `statements` run with `data` on the writer
-/// connection, inside a transaction the queue begins and commits. It may
+/// connection, inside a transaction the queue begins and commits. `Ok`
+/// commits everything the statements did; an error rolls all of it back
+/// (a write that must undo a statement returns an error, not `Ok`). It may
 /// run more than once (again alone, after its batch failed), so it reads
 /// its data by reference; a plain function, so that its future may borrow
 /// that data.
@@ -58,13 +62,20 @@ impl WriteQueue {
     /// through the queue wait their turn for it as before.
     pub(crate) fn start(writer: AnyPool) -> StoreResult<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|err| StoreError::Backend(sqlx::Error::Io(err)))?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || runtime.block_on(serve(writer, receiver)))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(serve(writer, receiver)),
+                    // The queue's writes then fail as the thread's end.
+                    Err(err) => {
+                        tracing::error!(error = %err, "the SQLite write queue did not start")
+                    }
+                }
+            })
             .map_err(|err| StoreError::Backend(sqlx::Error::Io(err)))?;
         Ok(WriteQueue { sender })
     }
@@ -82,11 +93,15 @@ impl WriteQueue {
                 outcome: None,
                 reply,
             }))
-            .map_err(|_| StoreError::Backend(sqlx::Error::PoolClosed))?;
-        outcome
-            .await
-            .map_err(|_| StoreError::Backend(sqlx::Error::PoolClosed))?
+            .map_err(|_| queue_ended())?;
+        outcome.await.map_err(|_| queue_ended())?
     }
+}
+
+/// The error of a write the queue's thread could not answer: it ended (the
+/// store closed), or the write's batch panicked.
+fn queue_ended() -> StoreError {
+    StoreError::Backend(sqlx::Error::WorkerCrashed)
 }
 
 /// A queued write with its outcome so far and where the outcome goes.
@@ -98,6 +113,8 @@ struct Entry<D, T> {
 
 /// [`Entry`] with its output's type erased, for the queue.
 trait Pending: Send {
+    /// Whether the caller still waits for the outcome.
+    fn is_awaited(&self) -> bool;
     /// Runs the write, keeps its outcome; whether it succeeded.
     fn run<'c>(
         &'c mut self,
@@ -108,6 +125,10 @@ trait Pending: Send {
 }
 
 impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
+    fn is_awaited(&self) -> bool {
+        !self.reply.is_closed()
+    }
+
     fn run<'c>(
         &'c mut self,
         conn: &'c mut AnyConnection,
@@ -124,7 +145,7 @@ impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
         let outcome = match (error, self.outcome) {
             (Some(error), _) => Err(error),
             (None, Some(outcome)) => outcome,
-            (None, None) => Err(StoreError::Backend(sqlx::Error::WorkerCrashed)),
+            (None, None) => Err(queue_ended()),
         };
         // The caller may have gone (its client hung up): the write stands.
         let _ = self.reply.send(outcome);
@@ -134,11 +155,17 @@ impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
 async fn serve(writer: AnyPool, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        run_batch(&writer, std::mem::take(&mut batch)).await;
+        // A task of its own: a write that panics loses its batch (each
+        // caller gets an error as its reply is dropped), not the thread.
+        let running = tokio::spawn(run_batch(writer.clone(), std::mem::take(&mut batch)));
+        if let Err(err) = running.await {
+            tracing::error!(error = %err, "a batch of the SQLite write queue panicked");
+        }
+        batch.reserve(MAX_BATCH);
     }
 }
 
-async fn run_batch(writer: &AnyPool, mut batch: Vec<Box<dyn Pending>>) {
+async fn run_batch(writer: AnyPool, mut batch: Vec<Box<dyn Pending>>) {
     let mut conn = match writer.acquire().await {
         Ok(conn) => conn,
         Err(err) => {
@@ -151,7 +178,9 @@ async fn run_batch(writer: &AnyPool, mut batch: Vec<Box<dyn Pending>>) {
             return;
         }
     };
-    if batch.len() > 1 && run_together(&mut conn, &mut batch).await.is_ok() {
+    // Checked as late as can be: with the connection in hand.
+    batch.retain(|write| write.is_awaited());
+    if batch.len() > 1 && run_together(&mut conn, &mut batch).await {
         for write in batch {
             write.reply(None);
         }
@@ -163,29 +192,31 @@ async fn run_batch(writer: &AnyPool, mut batch: Vec<Box<dyn Pending>>) {
     }
 }
 
-/// Every write of `batch` in one transaction; an error if one failed or the
-/// commit did (then nothing of the batch is committed).
-async fn run_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Pending>]) -> StoreResult<()> {
-    let mut tx = conn.begin_with("begin immediate").await?;
+/// Every write of `batch` in one transaction; whether all succeeded and
+/// were committed (if not, nothing of the batch is).
+async fn run_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Pending>]) -> bool {
+    let Ok(mut tx) = conn.begin_with("begin immediate").await else {
+        return false;
+    };
     for write in batch.iter_mut() {
         if !write.run(&mut tx).await {
-            tx.rollback().await?;
-            return Err(StoreError::Backend(sqlx::Error::WorkerCrashed));
+            // Dropped unfinished, the transaction is rolled back.
+            let _ = tx.rollback().await;
+            return false;
         }
     }
-    tx.commit().await?;
-    Ok(())
+    tx.commit().await.is_ok()
 }
 
-/// One write in its own transaction, committed if it succeeded. The
-/// write's own error is its outcome; an error of the transaction is
-/// returned.
+/// One write in its own transaction, committed if it succeeded, else
+/// rolled back (the write's own error is its outcome). An error of the
+/// transaction's `begin` or `commit` is returned.
 async fn run_alone(conn: &mut AnyConnection, write: &mut dyn Pending) -> StoreResult<()> {
     let mut tx = conn.begin_with("begin immediate").await?;
     if write.run(&mut tx).await {
         tx.commit().await?;
-    } else {
-        tx.rollback().await?;
+    } else if let Err(err) = tx.rollback().await {
+        tracing::warn!(error = %err, "rolling back a write of the SQLite write queue failed");
     }
     Ok(())
 }
@@ -263,10 +294,10 @@ mod tests {
         assert_eq!(keys(&store).await, ["a", "b", "c"]);
     }
 
-    /// A write whose caller stops waiting once it is queued (a client that
-    /// hung up) still runs to its end.
+    /// A write whose caller stopped waiting before its batch began (a
+    /// client that hung up) is dropped unrun; the writes after it run.
     #[tokio::test]
-    async fn a_write_runs_to_its_end_without_its_caller() {
+    async fn a_write_nobody_waits_for_is_dropped_unrun() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_table(&dir).await;
         let busy = store.writer().acquire().await.unwrap();
@@ -274,8 +305,22 @@ mod tests {
             tokio::time::timeout(Duration::ZERO, store.queued_write(insert("left"))).await;
         assert!(abandoned.is_err(), "the caller stopped waiting");
         drop(busy);
-        // The queue runs in order: once a later write is in, so is the first.
         store.queued_write(insert("later")).await.unwrap();
-        assert_eq!(keys(&store).await, ["later", "left"]);
+        assert_eq!(keys(&store).await, ["later"]);
+    }
+
+    /// A write that panics fails its own caller; the queue goes on.
+    #[tokio::test]
+    async fn a_panicking_write_does_not_end_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_table(&dir).await;
+        let panicking = QueuedWrite {
+            data: (),
+            statements: |_, _| panic!("a bug in a write"),
+        };
+        let failed: StoreResult<()> = store.queued_write(panicking).await;
+        assert!(failed.is_err());
+        store.queued_write(insert("after")).await.unwrap();
+        assert_eq!(keys(&store).await, ["after"]);
     }
 }
