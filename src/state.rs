@@ -176,6 +176,15 @@ impl AppState {
         .await;
     }
 
+    /// After a write to the API of `identifier` (created, changed,
+    /// deleted): every node reads it again.
+    pub async fn resource_server_changed(&self, identifier: &str) {
+        self.cached_data_changed(Change::ResourceServer {
+            identifier: identifier.to_owned(),
+        })
+        .await;
+    }
+
     /// After a write that moved these domains' routes: every node reads
     /// each again.
     pub async fn domains_changed(&self, domains: Vec<String>) {

@@ -200,7 +200,8 @@ async fn run_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Pending>]) 
     };
     for write in batch.iter_mut() {
         if !write.run(&mut tx).await {
-            // Dropped unfinished, the transaction is rolled back.
+            // The batch has failed whether or not the rollback does (a
+            // transaction dropped unfinished is rolled back all the same).
             let _ = tx.rollback().await;
             return false;
         }

@@ -197,11 +197,7 @@ async fn resource_servers_post(
     }
     state.store.insert_resource_server(&rs).await?;
     // An unknown identifier is remembered as unknown until now.
-    state
-        .cached_data_changed(Change::ResourceServer {
-            identifier: rs.identifier.clone(),
-        })
-        .await;
+    state.resource_server_changed(&rs.identifier).await;
     Ok((StatusCode::CREATED, Json(rs.into())))
 }
 
@@ -275,11 +271,7 @@ async fn resource_server_patch(
         })
         .await
         .map_err(resource_server_not_found)??;
-    state
-        .cached_data_changed(Change::ResourceServer {
-            identifier: rs.identifier.clone(),
-        })
-        .await;
+    state.resource_server_changed(&rs.identifier).await;
     Ok(Json(rs.into()))
 }
 
@@ -298,11 +290,7 @@ async fn resource_server_delete(
         .delete_resource_server(&rs.id)
         .await
         .map_err(resource_server_not_found)?;
-    state
-        .cached_data_changed(Change::ResourceServer {
-            identifier: rs.identifier.clone(),
-        })
-        .await;
+    state.resource_server_changed(&rs.identifier).await;
     for client_id in grant_clients {
         state
             .cached_data_changed(Change::ClientGrant {
