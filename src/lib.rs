@@ -4,6 +4,7 @@
 //! Layers (data flows one way): `http` → `flows` → `routing`/`connectors` →
 //! `model`, with `store` and `cache` beneath. See DESIGN.md.
 
+pub mod allocator;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -358,6 +359,20 @@ impl Application {
                 }
             }
         });
+        let trim_state = self.state.clone();
+        let allocator_upkeep = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(allocator::QUIET_INTERVAL);
+            let mut spells = allocator::QuietSpells::default();
+            loop {
+                interval.tick().await;
+                // Run in place: a quiet moment has no request to hold up,
+                // and a blocking thread would take an arena of its own.
+                if spells.trim_now(trim_state.metrics.requests_answered()) {
+                    let released = allocator::release_free_memory();
+                    tracing::debug!(released, "free memory given back at a quiet moment");
+                }
+            }
+        });
         let follower = self
             .changes
             .map(|changes| tokio::spawn(follow_changes(self.state.clone(), changes)));
@@ -395,6 +410,7 @@ impl Application {
         purger.abort();
         idp_upkeep.abort();
         domain_upkeep.abort();
+        allocator_upkeep.abort();
         if let Some(follower) = follower {
             follower.abort();
         }

@@ -8,6 +8,7 @@
 //! What is a level rather than a count (the database pool, the hashing
 //! queue) is read when scraped, by [`Sampled`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
@@ -117,6 +118,8 @@ pub struct Metrics {
     tokens: Family<GrantLabels, Counter>,
     cache_hits: Family<CacheLabels, Counter>,
     cache_misses: Family<CacheLabels, Counter>,
+    /// Every request answered, whatever its labels (the idle trim reads it).
+    answered: AtomicU64,
 }
 
 fn latency_histogram() -> Histogram {
@@ -177,6 +180,7 @@ impl Metrics {
             tokens,
             cache_hits,
             cache_misses,
+            answered: AtomicU64::new(0),
         }
     }
 
@@ -196,6 +200,12 @@ impl Metrics {
                 status,
             })
             .inc();
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests were answered since the server started.
+    pub fn requests_answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 
     pub fn login(&self, connection_id: &str, outcome: LoginOutcome) {
