@@ -117,7 +117,7 @@ impl Application {
         clock: clock::Clock,
         names: Arc<dyn reqwest::dns::Resolve>,
     ) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        outbound::install_tls_crypto();
         // Private before anything is written into it (the dev certificate's key, the KEK).
         secrets::files::prepare_private_dir(&config.data_dir)?;
         listener.set_nonblocking(true)?;

@@ -32,6 +32,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a whole request may take, unless its caller sets less.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Makes aws-lc-rs the process's TLS crypto, for the listener and for
+/// [`Outbound`]: the library that already signs tokens (jsonwebtoken) and
+/// certificates (rcgen). reqwest is built without a provider of its own, so
+/// the binary carries one crypto library in Rust, not two (ring).
+pub fn install_tls_crypto() {
+    // An error says one is installed already (a second server in a test).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// `[outbound]` in the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundConfig {
@@ -99,6 +108,7 @@ impl Outbound {
         destinations: Destinations,
         names: Arc<dyn reqwest::dns::Resolve>,
     ) -> Result<Self, OutboundError> {
+        install_tls_crypto();
         let destinations = Arc::new(destinations);
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(CheckedResolver::new(
