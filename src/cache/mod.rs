@@ -11,6 +11,8 @@
 //! drop the entry at once; the TTL bounds staleness should a notification
 //! be lost.
 
+use std::any::Any;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -77,26 +79,34 @@ impl Change {
 /// committed must not land after that write's invalidation and serve the old
 /// value for a whole TTL. Every invalidation bumps a generation first; a fill
 /// that finds it moved after inserting drops what it inserted.
-struct FilledCache<K, V> {
-    entries: Cache<K, V>,
+///
+/// Every cache here is the same moka type underneath, keyed by string and
+/// holding `V` behind `dyn Any`: moka is compiled once for each pair of
+/// key and value types (≈ 130 KiB of machine code each, most of it mapped
+/// by a server at rest), and this one type replaced nine.
+struct FilledCache<V> {
+    entries: Cache<String, AnyValue>,
     generation: Arc<AtomicU64>,
     /// Hits and misses, counted into the metrics.
     counters: CacheCounters,
+    value: PhantomData<fn() -> V>,
 }
 
-impl<K, V> Clone for FilledCache<K, V> {
+type AnyValue = Arc<dyn Any + Send + Sync>;
+
+impl<V> Clone for FilledCache<V> {
     fn clone(&self) -> Self {
         FilledCache {
             entries: self.entries.clone(),
             generation: self.generation.clone(),
             counters: self.counters.clone(),
+            value: PhantomData,
         }
     }
 }
 
-impl<K, V> FilledCache<K, V>
+impl<V> FilledCache<V>
 where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
     fn new(capacity: u64, counters: CacheCounters) -> Self {
@@ -107,36 +117,35 @@ where
                 .build(),
             generation: Arc::new(AtomicU64::new(0)),
             counters,
+            value: PhantomData,
         }
     }
 
     /// The cached value of `key`, or what `load` reads from the store.
-    async fn get_or_load<Q, F, Fut>(&self, key: &Q, load: F) -> Result<V, StoreError>
+    async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<V, StoreError>
     where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ToOwned<Owned = K> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, StoreError>>,
     {
-        if let Some(hit) = self.entries.get(key).await {
+        // Only this cache's own `V` is ever inserted: the downcast holds.
+        let hit = self.entries.get(key).await;
+        if let Some(hit) = hit.as_ref().and_then(|hit| hit.downcast_ref::<V>()) {
             self.counters.hits.inc();
-            return Ok(hit);
+            return Ok(hit.clone());
         }
         self.counters.misses.inc();
         let generation = self.generation.load(Ordering::Acquire);
         let loaded = load().await?;
-        self.entries.insert(key.to_owned(), loaded.clone()).await;
+        self.entries
+            .insert(key.to_owned(), Arc::new(loaded.clone()))
+            .await;
         if self.generation.load(Ordering::Acquire) != generation {
             self.entries.invalidate(key).await;
         }
         Ok(loaded)
     }
 
-    async fn invalidate<Q>(&self, key: &Q)
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
+    async fn invalidate(&self, key: &str) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate(key).await;
     }
@@ -145,6 +154,15 @@ where
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
     }
+}
+
+/// The key of a cache that holds one entry.
+const ONLY_ENTRY: &str = "";
+
+/// The key of a client's grant for an API: the client id's length first,
+/// so that no other pair of strings makes the same key.
+fn grant_key(client_id: &str, audience: &str) -> String {
+    format!("{}:{client_id}{audience}", client_id.len())
 }
 
 /// `None` for "there is none": remembered too, so that unknown ids cannot
@@ -159,13 +177,13 @@ fn found<T>(result: Result<T, StoreError>) -> Result<Option<Arc<T>>, StoreError>
 
 #[derive(Clone)]
 pub struct ClientCache {
-    clients: FilledCache<String, Option<Arc<Client>>>,
-    /// By (client_id, audience).
-    grants: FilledCache<(String, String), Option<Arc<ClientGrant>>>,
+    clients: FilledCache<Option<Arc<Client>>>,
+    /// By client id and audience (`grant_key`).
+    grants: FilledCache<Option<Arc<ClientGrant>>>,
     /// The connections enabled for each client, by client id.
-    connections: FilledCache<String, Arc<Vec<Connection>>>,
+    connections: FilledCache<Arc<Vec<Connection>>>,
     /// Every client's CORS origins together, for preflights (one entry).
-    registered_origins: FilledCache<(), Arc<OriginSet>>,
+    registered_origins: FilledCache<Arc<OriginSet>>,
 }
 
 impl ClientCache {
@@ -194,13 +212,13 @@ impl ClientCache {
     pub async fn invalidate(&self, client_id: &str) {
         self.clients.invalidate(client_id).await;
         self.connections.invalidate(client_id).await;
-        self.registered_origins.invalidate(&()).await;
+        self.registered_origins.invalidate(ONLY_ENTRY).await;
     }
 
     /// The origins any client registers for CORS.
     pub async fn registered_origins(&self, store: &Store) -> Result<Arc<OriginSet>, StoreError> {
         self.registered_origins
-            .get_or_load(&(), || async {
+            .get_or_load(ONLY_ENTRY, || async {
                 Ok(Arc::new(store.registered_origins().await?))
             })
             .await
@@ -239,9 +257,8 @@ impl ClientCache {
         client_id: &str,
         audience: &str,
     ) -> Result<Option<Arc<ClientGrant>>, StoreError> {
-        let key = (client_id.to_owned(), audience.to_owned());
         self.grants
-            .get_or_load(&key, || async {
+            .get_or_load(&grant_key(client_id, audience), || async {
                 Ok(store
                     .find_client_grant(client_id, audience)
                     .await?
@@ -252,7 +269,7 @@ impl ClientCache {
 
     pub async fn invalidate_grant(&self, client_id: &str, audience: &str) {
         self.grants
-            .invalidate(&(client_id.to_owned(), audience.to_owned()))
+            .invalidate(&grant_key(client_id, audience))
             .await;
     }
 }
@@ -261,9 +278,9 @@ impl ClientCache {
 #[derive(Clone)]
 pub struct OrganizationCache {
     /// By id (`org_…`) or lowercase name; `None` remembers an unknown one.
-    organizations: FilledCache<String, Option<Arc<Organization>>>,
+    organizations: FilledCache<Option<Arc<Organization>>>,
     /// By organization id.
-    enabled_connections: FilledCache<String, Arc<Vec<EnabledConnectionView>>>,
+    enabled_connections: FilledCache<Arc<Vec<EnabledConnectionView>>>,
 }
 
 impl OrganizationCache {
@@ -334,7 +351,7 @@ impl OrganizationCache {
 /// request; `None` remembers an unknown one.
 #[derive(Clone)]
 pub struct ResourceServerCache {
-    by_identifier: FilledCache<String, Option<Arc<ResourceServer>>>,
+    by_identifier: FilledCache<Option<Arc<ResourceServer>>>,
 }
 
 impl ResourceServerCache {
@@ -375,7 +392,7 @@ impl ResourceServerCache {
 /// organization (`org_name`), written by an administrator now and then.
 #[derive(Clone)]
 pub struct SettingsCache {
-    settings: FilledCache<(), Arc<TenantSettings>>,
+    settings: FilledCache<Arc<TenantSettings>>,
 }
 
 impl SettingsCache {
@@ -387,14 +404,14 @@ impl SettingsCache {
 
     pub async fn get(&self, store: &Store) -> Result<Arc<TenantSettings>, StoreError> {
         self.settings
-            .get_or_load(&(), || async {
+            .get_or_load(ONLY_ENTRY, || async {
                 Ok(Arc::new(store.tenant_settings().await?))
             })
             .await
     }
 
     pub async fn invalidate(&self) {
-        self.settings.invalidate(&()).await;
+        self.settings.invalidate(ONLY_ENTRY).await;
     }
 }
 
@@ -405,7 +422,7 @@ mod tests {
     #[tokio::test]
     async fn a_fill_that_raced_an_invalidation_is_not_kept() -> Result<(), StoreError> {
         let counters = CacheCounters::default();
-        let cache: FilledCache<String, u32> = FilledCache::new(10, counters.clone());
+        let cache: FilledCache<u32> = FilledCache::new(10, counters.clone());
         // The write's invalidation lands while the fill is reading.
         let raced = cache
             .get_or_load("k", || async {
@@ -425,6 +442,16 @@ mod tests {
         // Only the undisturbed fill's second read was served from memory.
         assert_eq!((counters.hits.get(), counters.misses.get()), (1, 3));
         Ok(())
+    }
+
+    #[test]
+    fn grant_keys_of_different_pairs_differ() {
+        assert_ne!(grant_key("ab", "c"), grant_key("a", "bc"));
+        assert_ne!(grant_key("1:a", "b"), grant_key("1", ":ab"));
+        assert_eq!(
+            grant_key("abc", "https://api/"),
+            grant_key("abc", "https://api/")
+        );
     }
 
     #[test]
