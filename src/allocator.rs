@@ -6,29 +6,47 @@
 //! than before them, none of it in use. `malloc_trim(0)` returns every
 //! arena's whole free pages. It walks and locks each arena in turn, so it
 //! runs only at a quiet moment: after an interval in which no request was
-//! answered, and once per quiet spell.
+//! answered, once per quiet spell, and only when something may have been
+//! freed since the last trim: start-up, requests, or database connections
+//! closed (an idle SQLite reader's schema copy and page cache).
 
 use std::time::Duration;
 
 /// How long the server must have answered no request before it trims.
 pub const QUIET_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Decides when to trim from the count of requests answered, read once per
-/// [`QUIET_INTERVAL`]: when the count has not moved since the last read
-/// and has moved since the last trim.
+/// What the server has done, read once per [`QUIET_INTERVAL`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    /// Requests answered since the server started.
+    pub answered: u64,
+    /// Database connections open now.
+    pub connections: u32,
+}
+
+/// Decides when to trim from the server's [`Activity`], read once per
+/// [`QUIET_INTERVAL`].
 #[derive(Debug, Default)]
 pub struct QuietSpells {
-    last_read: u64,
-    at_last_trim: u64,
+    last_read: Option<Activity>,
+    at_last_trim: Option<Activity>,
 }
 
 impl QuietSpells {
-    /// Whether to trim now, `answered` being the count read now.
-    pub fn trim_now(&mut self, answered: u64) -> bool {
-        let quiet = answered == self.last_read;
-        self.last_read = answered;
-        if quiet && answered != self.at_last_trim {
-            self.at_last_trim = answered;
+    /// Whether to trim now, `now` being the activity read now: when no
+    /// request was answered since the last read, and memory may have been
+    /// freed since the last trim (none yet: start-up generated keys and
+    /// seeded; requests answered; connections closed).
+    pub fn trim_now(&mut self, now: Activity) -> bool {
+        let quiet = self
+            .last_read
+            .is_some_and(|last| last.answered == now.answered);
+        self.last_read = Some(now);
+        let freed_since_trim = self.at_last_trim.is_none_or(|trimmed| {
+            now.answered != trimmed.answered || now.connections < trimmed.connections
+        });
+        if quiet && freed_since_trim {
+            self.at_last_trim = Some(now);
             return true;
         }
         false
@@ -55,22 +73,45 @@ pub fn release_free_memory() -> bool {
 mod tests {
     use super::*;
 
+    fn at(answered: u64, connections: u32) -> Activity {
+        Activity {
+            answered,
+            connections,
+        }
+    }
+
     #[test]
-    fn trims_once_per_quiet_spell_after_work() {
+    fn trims_once_after_start_up_and_once_per_quiet_spell_after_work() {
         let mut spells = QuietSpells::default();
-        // At rest from the start: nothing was freed, nothing to trim.
-        assert!(!spells.trim_now(0));
+        // The first read has nothing to compare with; the next one, quiet,
+        // trims what start-up freed, once.
+        assert!(!spells.trim_now(at(0, 1)));
+        assert!(spells.trim_now(at(0, 1)));
+        assert!(!spells.trim_now(at(0, 1)));
         // Busy: the count moves.
-        assert!(!spells.trim_now(40));
-        assert!(!spells.trim_now(90));
+        assert!(!spells.trim_now(at(40, 4)));
+        assert!(!spells.trim_now(at(90, 8)));
         // The first quiet interval trims, the ones after it do not.
-        assert!(spells.trim_now(90));
-        assert!(!spells.trim_now(90));
-        assert!(!spells.trim_now(90));
+        assert!(spells.trim_now(at(90, 8)));
+        assert!(!spells.trim_now(at(90, 8)));
         // Work again, then quiet again: one more trim.
-        assert!(!spells.trim_now(91));
-        assert!(spells.trim_now(91));
-        assert!(!spells.trim_now(91));
+        assert!(!spells.trim_now(at(91, 8)));
+        assert!(spells.trim_now(at(91, 8)));
+        assert!(!spells.trim_now(at(91, 8)));
+    }
+
+    #[test]
+    fn trims_again_when_connections_close_at_rest() {
+        let mut spells = QuietSpells::default();
+        spells.trim_now(at(90, 8));
+        assert!(spells.trim_now(at(90, 8)));
+        // Idle connections closed with no request answered: trim once more.
+        assert!(spells.trim_now(at(90, 0)));
+        assert!(!spells.trim_now(at(90, 0)));
+        // One opened (a health check's read) and idle again: nothing freed.
+        assert!(!spells.trim_now(at(91, 1)));
+        assert!(spells.trim_now(at(91, 1)));
+        assert!(!spells.trim_now(at(91, 1)));
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -367,7 +367,11 @@ impl Application {
                 interval.tick().await;
                 // Run in place: a quiet moment has no request to hold up,
                 // and a blocking thread would take an arena of its own.
-                if spells.trim_now(trim_state.metrics.requests_answered()) {
+                let now = allocator::Activity {
+                    answered: trim_state.metrics.requests_answered(),
+                    connections: trim_state.store.open_connections(),
+                };
+                if spells.trim_now(now) {
                     let released = allocator::release_free_memory();
                     tracing::debug!(released, "free memory given back at a quiet moment");
                 }

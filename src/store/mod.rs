@@ -337,6 +337,14 @@ impl Store {
         matches!(tokio::time::timeout(timeout, query).await, Ok(Ok(_)))
     }
 
+    /// How many database connections are open, in every pool.
+    pub fn open_connections(&self) -> u32 {
+        match self.backend {
+            Backend::Sqlite => self.pool.size() + self.writer.size(),
+            Backend::Postgres => self.pool.size(),
+        }
+    }
+
     /// The pools' connections, for the metrics: on SQLite the readers' and
     /// the writer's, on PostgreSQL the one pool both use.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
@@ -376,6 +384,14 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// own copy of the schema and its statements (≈ 230 KiB at rest), but four
 /// made the ES256 grants 6–23 % slower on 2 cores (README, "Memory at rest").
 const SQLITE_READERS: u32 = 8;
+/// A SQLite connection unused this long is closed, with its thread, schema
+/// copy and page cache (≈ 230 KiB): a server at rest holds at most the one
+/// its minutely upkeep opens (the key ring's reload). sqlx checks every
+/// such interval, so one closes between one and two of them after its last
+/// use. Longer kept more than one open at rest: the pool hands out the
+/// connection idle longest, so upkeep twice a minute kept three from ever
+/// reaching 90 s idle.
+const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const POSTGRES_CONNECTIONS: u32 = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +410,7 @@ fn sqlite_pool(role: SqliteRole) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(SQLITE_IDLE_TIMEOUT)
         // A connection to a local file does not go stale: pinging it before
         // each statement (sqlx's default) was a round trip to its worker
         // thread for nothing, 7 % of the server's CPU in a code exchange.

@@ -81,4 +81,9 @@ async fn the_pools_are_reported(store: Store) {
         Backend::Sqlite => assert_eq!(pools, [("read", 8), ("write", 1)]),
         Backend::Postgres => assert_eq!(pools, [("read_write", 16)]),
     }
+    // What the quiet-moment trim watches: every pool's open connections
+    // (at least the one each pool opened when the store connected).
+    let open: u32 = store.pool_usage().iter().map(|pool| pool.open).sum();
+    assert!(open >= 1);
+    assert_eq!(store.open_connections(), open);
 }
