@@ -169,11 +169,8 @@ async fn run_batch(writer: AnyPool, mut batch: Vec<Box<dyn Pending>>) {
     let mut conn = match writer.acquire().await {
         Ok(conn) => conn,
         Err(err) => {
-            let message = err.to_string();
             for write in batch {
-                write.reply(Some(StoreError::Backend(sqlx::Error::Protocol(
-                    message.clone(),
-                ))));
+                write.reply(Some(StoreError::Backend(same_error(&err))));
             }
             return;
         }
@@ -189,6 +186,18 @@ async fn run_batch(writer: AnyPool, mut batch: Vec<Box<dyn Pending>>) {
     for mut write in batch {
         let error = run_alone(&mut conn, &mut *write).await.err();
         write.reply(error);
+    }
+}
+
+/// `err` again, for each write of a batch (sqlx's errors are not `Clone`):
+/// the pool's own errors by kind, so that a caller can tell a pool timed
+/// out or closed; any other by its message.
+fn same_error(err: &sqlx::Error) -> sqlx::Error {
+    match err {
+        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
+        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
+        sqlx::Error::WorkerCrashed => sqlx::Error::WorkerCrashed,
+        other => sqlx::Error::Protocol(other.to_string()),
     }
 }
 
@@ -308,6 +317,24 @@ mod tests {
         drop(busy);
         store.queued_write(insert("later")).await.unwrap();
         assert_eq!(keys(&store).await, ["later"]);
+    }
+
+    /// A write the queue cannot get the writer for fails with the pool's
+    /// own error, not a message: the caller can tell the store closed.
+    #[tokio::test]
+    async fn a_closed_writer_fails_the_write_with_the_pools_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_table(&dir).await;
+        store.writer().close().await;
+        let outcome = store.queued_write(insert("late")).await;
+        assert!(
+            matches!(outcome, Err(StoreError::Backend(sqlx::Error::PoolClosed))),
+            "{outcome:?}"
+        );
+        assert!(matches!(
+            same_error(&sqlx::Error::PoolTimedOut),
+            sqlx::Error::PoolTimedOut
+        ));
     }
 
     /// A write that panics fails its own caller; the queue goes on.
