@@ -385,12 +385,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// made the ES256 grants 6–23 % slower on 2 cores (README, "Memory at rest").
 const SQLITE_READERS: u32 = 8;
 /// A SQLite connection unused this long is closed, with its thread, schema
-/// copy and page cache (≈ 230 KiB): a server at rest holds at most the one
-/// its minutely upkeep opens (the key ring's reload). sqlx checks every
+/// copy and page cache (≈ 230 KiB): a server at rest keeps only what its
+/// minutely upkeep opens (two, measured after 3 minutes). sqlx checks every
 /// such interval, so one closes between one and two of them after its last
-/// use. Longer kept more than one open at rest: the pool hands out the
-/// connection idle longest, so upkeep twice a minute kept three from ever
-/// reaching 90 s idle.
+/// use. 90 s kept four open at rest: the pool hands out the connection
+/// idle longest, so upkeep twice a minute (the key ring's reload, the
+/// domain checks) kept several from ever reaching 90 s idle.
 const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const POSTGRES_CONNECTIONS: u32 = 16;
 
