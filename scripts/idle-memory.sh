@@ -3,8 +3,8 @@
 # SQLite data directory, a first start, a restart, then 1,000 users created
 # through the Management API (16 at a time). Each step reads /proc/<pid>/status
 # 5 s after the last request (the allocator was trimmed); the last step reads
-# it again 185 s after (SQLite connections unused for 90 s were closed, and
-# the allocator trimmed again).
+# it again 185 s after (SQLite connections close 30 to 90 s after their last
+# use, and the allocator is trimmed again).
 #
 #   cargo build --release --locked && scripts/idle-memory.sh target/release/switchyard
 #

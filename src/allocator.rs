@@ -29,7 +29,11 @@ pub struct Activity {
 #[derive(Debug, Default)]
 pub struct QuietSpells {
     last_read: Option<Activity>,
-    at_last_trim: Option<Activity>,
+    /// The requests answered at the last trim; `None` before the first.
+    answered_at_last_trim: Option<u64>,
+    /// Whether fewer connections were open at some read than at the one
+    /// before it, since the last trim.
+    closed_since_trim: bool,
 }
 
 impl QuietSpells {
@@ -41,12 +45,19 @@ impl QuietSpells {
         let quiet = self
             .last_read
             .is_some_and(|last| last.answered == now.answered);
+        if self
+            .last_read
+            .is_some_and(|last| now.connections < last.connections)
+        {
+            self.closed_since_trim = true;
+        }
         self.last_read = Some(now);
-        let freed_since_trim = self.at_last_trim.is_none_or(|trimmed| {
-            now.answered != trimmed.answered || now.connections < trimmed.connections
-        });
+        let freed_since_trim = self
+            .answered_at_last_trim
+            .is_none_or(|answered| now.answered != answered || self.closed_since_trim);
         if quiet && freed_since_trim {
-            self.at_last_trim = Some(now);
+            self.answered_at_last_trim = Some(now.answered);
+            self.closed_since_trim = false;
             return true;
         }
         false
@@ -108,10 +119,26 @@ mod tests {
         // Idle connections closed with no request answered: trim once more.
         assert!(spells.trim_now(at(90, 0)));
         assert!(!spells.trim_now(at(90, 0)));
-        // One opened (a health check's read) and idle again: nothing freed.
+        // The upkeep opens one (no request answered), which idles out:
+        // trim what it freed, once.
+        assert!(!spells.trim_now(at(90, 1)));
+        assert!(spells.trim_now(at(90, 0)));
+        assert!(!spells.trim_now(at(90, 0)));
+        // A request answered (not quiet yet), then quiet: one trim.
         assert!(!spells.trim_now(at(91, 1)));
         assert!(spells.trim_now(at(91, 1)));
         assert!(!spells.trim_now(at(91, 1)));
+    }
+
+    #[test]
+    fn a_connection_opened_and_closed_after_a_trim_is_trimmed() {
+        let mut spells = QuietSpells::default();
+        spells.trim_now(at(90, 1));
+        assert!(spells.trim_now(at(90, 1)));
+        // More than at the last trim, then back to as many: one closed.
+        assert!(!spells.trim_now(at(90, 2)));
+        assert!(spells.trim_now(at(90, 1)));
+        assert!(!spells.trim_now(at(90, 1)));
     }
 
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -386,11 +386,12 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const SQLITE_READERS: u32 = 8;
 /// A SQLite connection unused this long is closed, with its thread, schema
 /// copy and page cache (≈ 230 KiB): a server at rest keeps only what its
-/// minutely upkeep opens (two, measured after 3 minutes). sqlx checks every
-/// such interval, so one closes between one and two of them after its last
-/// use. 90 s kept four open at rest: the pool hands out the connection
-/// idle longest, so upkeep twice a minute (the key ring's reload, the
-/// domain checks) kept several from ever reaching 90 s idle.
+/// minutely upkeep opens (two, measured after 3 minutes). sqlx checks the
+/// idle connections every such interval, and one it finds not yet idle
+/// long enough goes back as if just used: one closes 30 to 90 s after its
+/// last use. 90 s kept four open at rest: the pool hands out the
+/// connection idle longest, so upkeep twice a minute (the key ring's
+/// reload, the domain checks) kept several from ever reaching 90 s idle.
 const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const POSTGRES_CONNECTIONS: u32 = 16;
 
