@@ -339,10 +339,7 @@ impl Store {
 
     /// How many database connections are open, in every pool.
     pub fn open_connections(&self) -> u32 {
-        match self.backend {
-            Backend::Sqlite => self.pool.size() + self.writer.size(),
-            Backend::Postgres => self.pool.size(),
-        }
+        self.pool_usage().iter().map(|pool| pool.open).sum()
     }
 
     /// The pools' connections, for the metrics: on SQLite the readers' and
