@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::refresh_grants::revoke_grant;
 use super::revocation::{ACCESS_TOKEN_MAX_LIFETIME_MS, list_revoked};
-use super::{QueuedWrite, Store, StoreError, StoreResult};
+use super::{Backend, QueuedWrite, Store, StoreError, StoreResult, sqlite_sync};
 
 /// A code to store, for the write queue.
 struct NewCode {
@@ -16,6 +16,16 @@ struct NewCode {
     expires_at: i64,
 }
 
+const INSERT_CODE: &str = "insert into authorization_codes (code_hash, client_id, grant_data, \
+     created_at, expires_at) values ($1, $2, $3, $4, $5)";
+
+/// One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code is
+/// consumed, read, and given the id of the access token its exchange will
+/// issue (to revoke it if the code is replayed) in the same round trip.
+const CONSUME_CODE: &str = "update authorization_codes set consumed_at = $2, access_token_id = $3 \
+     where code_hash = $1 and client_id = $4 and consumed_at is null \
+     and expires_at > $2 returning grant_data";
+
 /// A code's consumption, for the write queue.
 struct Consumption {
     code_hash: String,
@@ -25,7 +35,7 @@ struct Consumption {
 }
 
 impl Store {
-    /// Stores a code (a queued write: `Store::queued_write`).
+    /// Stores a code (on SQLite a queued write: `Store::queued_write`).
     pub async fn insert_authorization_code(
         &self,
         code_hash: &str,
@@ -40,26 +50,39 @@ impl Store {
             created_at: self.now_millis(),
             expires_at,
         };
-        self.queued_write(QueuedWrite {
-            data: code,
-            statements: |code, conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "insert into authorization_codes (code_hash, client_id, grant_data, \
-                         created_at, expires_at) values ($1, $2, $3, $4, $5)",
-                    )
+        match self.backend() {
+            Backend::Sqlite => {
+                self.queued_write(QueuedWrite {
+                    data: code,
+                    statements: |code, conn| {
+                        sqlite_sync::execute(
+                            conn,
+                            INSERT_CODE,
+                            &[
+                                &code.code_hash,
+                                &code.client_id,
+                                &code.grant_data,
+                                &code.created_at,
+                                &code.expires_at,
+                            ],
+                        )?;
+                        Ok(())
+                    },
+                })
+                .await
+            }
+            Backend::Postgres => {
+                sqlx::query(INSERT_CODE)
                     .bind(&code.code_hash)
                     .bind(&code.client_id)
                     .bind(&code.grant_data)
                     .bind(code.created_at)
                     .bind(code.expires_at)
-                    .execute(conn)
+                    .execute(self.writer())
                     .await?;
-                    Ok(())
-                })
-            },
-        })
-        .await
+                Ok(())
+            }
+        }
     }
 
     /// Consumes a code of `client_id`: returns its grant data if it existed,
@@ -81,32 +104,36 @@ impl Store {
             now,
             access_token_id: access_token_id.to_owned(),
         };
-        // One statement (RETURNING: SQLite ≥ 3.35 and PostgreSQL): the code
-        // is consumed, read, and given the id of the access token its
-        // exchange will issue (to revoke it if the code is replayed) in the
-        // same round trip.
-        let row = self
-            .queued_write(QueuedWrite {
-                data: consumption,
-                statements: |consumption, conn| {
-                    Box::pin(async move {
-                        Ok(sqlx::query(
-                            "update authorization_codes set consumed_at = $2, access_token_id = $3 \
-                             where code_hash = $1 and client_id = $4 and consumed_at is null \
-                             and expires_at > $2 returning grant_data",
+        let grant_data = match self.backend() {
+            Backend::Sqlite => {
+                self.queued_write(QueuedWrite {
+                    data: consumption,
+                    statements: |consumption, conn| {
+                        sqlite_sync::first_value(
+                            conn,
+                            CONSUME_CODE,
+                            &[
+                                &consumption.code_hash,
+                                &consumption.now,
+                                &consumption.access_token_id,
+                                &consumption.client_id,
+                            ],
                         )
-                        .bind(&consumption.code_hash)
-                        .bind(consumption.now)
-                        .bind(&consumption.access_token_id)
-                        .bind(&consumption.client_id)
-                        .fetch_optional(conn)
-                        .await?)
-                    })
-                },
-            })
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(row.try_get("grant_data")?)
+                    },
+                })
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar(CONSUME_CODE)
+                    .bind(&consumption.code_hash)
+                    .bind(consumption.now)
+                    .bind(&consumption.access_token_id)
+                    .bind(&consumption.client_id)
+                    .fetch_optional(self.writer())
+                    .await?
+            }
+        };
+        grant_data.ok_or(StoreError::NotFound)
     }
 
     /// A used authorization code presented again by `client_id`, the

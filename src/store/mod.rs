@@ -27,6 +27,7 @@ mod saml;
 mod sealing;
 mod sessions;
 mod settings;
+mod sqlite_sync;
 mod throttle;
 mod upstream;
 pub mod users;
@@ -55,8 +56,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::clock::Clock;
 use crate::secrets::{KeyEncryptionKey, SealError};
+pub(crate) use write_queue::QueuedWrite;
 use write_queue::WriteQueue;
-pub(crate) use write_queue::{QueuedWrite, WriteFuture};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -81,6 +82,10 @@ pub enum StoreError {
     Sealed(#[from] SealError),
     #[error("database error: {0}")]
     Backend(#[source] sqlx::Error),
+    /// An error of the SQLite write queue's own connection
+    /// (`sqlite_sync.rs`), other than a constraint's.
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -213,7 +218,11 @@ impl Store {
                 let readers = sqlite_pool(SqliteRole::Reader)
                     .connect(database_url)
                     .await?;
-                let queue = WriteQueue::start(writer.clone())?;
+                let queue = WriteQueue::start(
+                    writer.clone(),
+                    sqlite_file_path(database_url),
+                    SQLITE_IDLE_TIMEOUT,
+                )?;
                 (readers, writer, Some(queue))
             }
             Backend::Postgres => {
@@ -281,19 +290,20 @@ impl Store {
         &self.writer
     }
 
-    /// Runs `write`: on SQLite in the write queue's next batch
-    /// (`write_queue.rs`), its outcome once the batch is committed; on
-    /// PostgreSQL on a connection of the pool, as it is (each statement its
-    /// own transaction: a write of several statements that must commit
-    /// together is one statement there, a data-modifying CTE).
+    /// Runs `write` in SQLite's write queue's next batch (`write_queue.rs`);
+    /// its outcome once the batch is committed. SQLite only: on PostgreSQL
+    /// the callers run their own statement (there a write of several
+    /// statements that must commit together is one, a data-modifying CTE).
     pub(crate) async fn queued_write<D, T>(&self, write: QueuedWrite<D, T>) -> StoreResult<T>
     where
-        D: Send + Sync + 'static,
+        D: Send + 'static,
         T: Send + 'static,
     {
         match &self.write_queue {
             Some(queue) => queue.run(write).await,
-            None => write.run(&mut *self.writer().acquire().await?).await,
+            None => Err(StoreError::Backend(sqlx::Error::Configuration(
+                "the write queue is SQLite's: PostgreSQL has none".into(),
+            ))),
         }
     }
 
@@ -342,8 +352,10 @@ impl Store {
         self.pool_usage().iter().map(|pool| pool.open).sum()
     }
 
-    /// The pools' connections, for the metrics: on SQLite the readers' and
-    /// the writer's, on PostgreSQL the one pool both use.
+    /// The pools' connections, for the metrics: on SQLite the readers',
+    /// the writer's and the write queue's own (open or not, never counted
+    /// in use: it is used only while the queue holds the writer's turn), on
+    /// PostgreSQL the one pool both use.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         let usage = |pool: &AnyPool, name| PoolUsage {
             name,
@@ -351,9 +363,21 @@ impl Store {
             idle: pool.num_idle(),
             max: pool.options().get_max_connections(),
         };
-        match self.backend {
-            Backend::Sqlite => vec![usage(&self.pool, "read"), usage(&self.writer, "write")],
-            Backend::Postgres => vec![usage(&self.pool, "read_write")],
+        match (self.backend, &self.write_queue) {
+            (Backend::Sqlite, Some(queue)) => {
+                let open = u32::from(queue.connection_open());
+                vec![
+                    usage(&self.pool, "read"),
+                    usage(&self.writer, "write"),
+                    PoolUsage {
+                        name: "write_queue",
+                        open,
+                        idle: open as usize,
+                        max: 1,
+                    },
+                ]
+            }
+            _ => vec![usage(&self.pool, "read_write")],
         }
     }
 }
@@ -415,33 +439,38 @@ fn sqlite_pool(role: SqliteRole) -> AnyPoolOptions {
         .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
-                // The busy timeout makes a statement wait for a lock another
-                // process holds (a command run beside the server, a
-                // checkpoint) instead of failing.
-                conn.execute("pragma busy_timeout = 5000").await?;
-                conn.execute("pragma foreign_keys = on").await?;
-                match role {
-                    SqliteRole::Writer => {
-                        // WAL lets readers run beside the writer. NORMAL
-                        // syncs the log at checkpoints, not at every commit:
-                        // a power loss may roll back the last commits, never
-                        // corrupt the file (README, "Store").
-                        conn.execute("pragma journal_mode = wal").await?;
-                        conn.execute("pragma synchronous = normal").await?;
-                        // A deleted or rewritten row's bytes are zeroed in
-                        // its page (no extra I/O): a secret sealed in place,
-                        // or a deleted token hash, leaves no copy in free
-                        // space.
-                        conn.execute("pragma secure_delete = fast").await?;
-                    }
-                    SqliteRole::Reader => {
-                        conn.execute("pragma query_only = on").await?;
-                    }
+                let role_pragmas: &[&str] = match role {
+                    SqliteRole::Writer => &WRITER_PRAGMAS,
+                    SqliteRole::Reader => &READER_PRAGMAS,
+                };
+                for pragma in CONNECTION_PRAGMAS.iter().chain(role_pragmas) {
+                    conn.execute(*pragma).await?;
                 }
                 Ok(())
             })
         })
 }
+
+/// Set on every SQLite connection. The busy timeout makes a statement wait
+/// for a lock another process holds (a command run beside the server, a
+/// checkpoint) instead of failing.
+const CONNECTION_PRAGMAS: [&str; 2] = ["pragma busy_timeout = 5000", "pragma foreign_keys = on"];
+
+/// Set on the connections that write (sqlx's writer, the write queue's).
+/// WAL lets readers run beside the writer. NORMAL syncs the log at
+/// checkpoints, not at every commit: a power loss may roll back the last
+/// commits, never corrupt the file (README, "Store"). `secure_delete =
+/// fast`: a deleted or rewritten row's bytes are zeroed in its page (no
+/// extra I/O), so a secret sealed in place, or a deleted token hash, leaves
+/// no copy in free space.
+const WRITER_PRAGMAS: [&str; 3] = [
+    "pragma journal_mode = wal",
+    "pragma synchronous = normal",
+    "pragma secure_delete = fast",
+];
+
+/// Set on the readers.
+const READER_PRAGMAS: [&str; 1] = ["pragma query_only = on"];
 
 /// Every connection to `sqlite::memory:` would open a database of its own
 /// (the readers would not see the writer's): the store needs a file.
@@ -470,16 +499,24 @@ fn sqlite_path_and_query(database_url: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The file of a `sqlite:` URL, percent-decoded as sqlx decodes it (a `?`
+/// or `#` in a file name is written `%3F`, `%23`).
+fn sqlite_file_path(database_url: &str) -> std::path::PathBuf {
+    let (path, _) = sqlite_path_and_query(database_url);
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    std::path::PathBuf::from(decoded.as_ref())
+}
+
 /// SQLite creates the database file (`mode=rwc`) but not its directory, and
 /// would create it with the umask's mode (0644 usually), its WAL and
 /// shared-memory files after it: the directory is made 0700 and the file
 /// 0600 before SQLite opens it, and looser modes on existing ones tightened.
 fn prepare_sqlite_file(database_url: &str) -> StoreResult<()> {
-    let (path, _) = sqlite_path_and_query(database_url);
-    if path.is_empty() {
+    let path = sqlite_file_path(database_url);
+    if path.as_os_str().is_empty() {
         return Ok(());
     }
-    let path = std::path::Path::new(path);
+    let path = path.as_path();
     let failed = |e: anyhow::Error| StoreError::Backend(sqlx::Error::Configuration(e.into()));
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         if !dir.exists() {

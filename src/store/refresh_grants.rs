@@ -4,12 +4,12 @@
 
 use std::borrow::Cow;
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use super::revocation::revoke_family_access_tokens;
 use super::users::{qualified_columns, user_from_row};
-use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, WriteFuture, get_bool};
+use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, get_bool, sqlite_sync};
 use crate::model::ids;
 use crate::model::user::User;
 
@@ -469,50 +469,59 @@ struct FamilyStart {
 /// code not replayed, a token only in a family not revoked. False when the
 /// code is not linked (nothing written); `NotFound` when a later statement
 /// found its condition gone, which rolls the earlier ones back.
-fn start_family<'c>(start: &'c FamilyStart, conn: &'c mut AnyConnection) -> WriteFuture<'c, bool> {
-    Box::pin(async move {
-        let linked = sqlx::query(
-            "update authorization_codes set grant_id = $2 \
-             where code_hash = $1 and replayed_at is null",
-        )
-        .bind(&start.code_hash)
-        .bind(&start.grant.id)
-        .execute(&mut *conn)
-        .await?;
-        if linked.rows_affected() == 0 {
-            return Ok(false);
-        }
-        let query = sqlx::query(
-            "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
-             scope, audience, auth_time, created_at, expires_at) \
-             select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
-               select 1 from authorization_codes \
-               where code_hash = $1 and grant_id = $2 and replayed_at is null)",
-        );
-        let family = bind_family(query, &start.code_hash, &start.grant, start.now)
-            .execute(&mut *conn)
-            .await?;
-        if family.rows_affected() == 0 {
-            // An error, so that the code's link above is rolled back.
-            return Err(StoreError::NotFound);
-        }
-        let first = sqlx::query(
-            "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
-             access_token_id) select $1, id, $3, $4, $5 from refresh_grants \
-             where id = $2 and revoked_at is null",
-        )
-        .bind(&start.token_hash)
-        .bind(&start.grant.id)
-        .bind(start.now)
-        .bind(start.token_expires_at)
-        .bind(&start.access_token_id)
-        .execute(&mut *conn)
-        .await?;
-        if first.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(true)
-    })
+fn start_family(start: &FamilyStart, conn: &rusqlite::Connection) -> StoreResult<bool> {
+    let grant = &start.grant;
+    let linked = sqlite_sync::execute(
+        conn,
+        "update authorization_codes set grant_id = $2 \
+         where code_hash = $1 and replayed_at is null",
+        &[&start.code_hash, &grant.id],
+    )?;
+    if linked == 0 {
+        return Ok(false);
+    }
+    let family = sqlite_sync::execute(
+        conn,
+        "insert into refresh_grants (id, client_id, user_id, organization_id, session_id, \
+         scope, audience, auth_time, created_at, expires_at) \
+         select $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 where exists (\
+           select 1 from authorization_codes \
+           where code_hash = $1 and grant_id = $2 and replayed_at is null)",
+        &[
+            &start.code_hash,
+            &grant.id,
+            &grant.client_id,
+            &grant.user_id,
+            &grant.organization_id,
+            &grant.session_id,
+            &grant.scope.join(" "),
+            &grant.audience,
+            &grant.auth_time,
+            &start.now,
+            &grant.expires_at,
+        ],
+    )?;
+    if family == 0 {
+        // An error, so that the code's link above is rolled back.
+        return Err(StoreError::NotFound);
+    }
+    let first = sqlite_sync::execute(
+        conn,
+        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, \
+         access_token_id) select $1, id, $3, $4, $5 from refresh_grants \
+         where id = $2 and revoked_at is null",
+        &[
+            &start.token_hash,
+            &grant.id,
+            &start.now,
+            &start.token_expires_at,
+            &start.access_token_id,
+        ],
+    )?;
+    if first == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(true)
 }
 
 /// The token's columns [`token_state_from_row`] reads beside the family's.
@@ -651,22 +660,38 @@ impl OwnedRefreshUse {
 
 /// [`Store::claim_refresh_token`] on SQLite: the claim, then the next token
 /// stored if the family is live.
-fn claim_and_store_next<'c>(
-    use_: &'c OwnedRefreshUse,
-    conn: &'c mut AnyConnection,
-) -> WriteFuture<'c, Claim> {
-    Box::pin(async move {
-        let use_ = use_.as_use();
-        if !claim_token(&mut *conn, &use_).await? {
-            return Ok(Claim::NotLive);
-        }
-        Ok(
-            if insert_into_live_family(&mut *conn, &NextToken::of(&use_)).await? {
-                Claim::Rotated
-            } else {
-                Claim::FamilyEnded
-            },
-        )
+fn claim_and_store_next(use_: &OwnedRefreshUse, conn: &rusqlite::Connection) -> StoreResult<Claim> {
+    let use_ = use_.as_use();
+    let claimed = sqlite_sync::execute(
+        conn,
+        &claim_sql(&use_.renewal),
+        &[
+            &use_.token_hash,
+            &use_.now,
+            &use_.family.id,
+            &use_.expires_at,
+        ],
+    )?;
+    if claimed == 0 {
+        return Ok(Claim::NotLive);
+    }
+    let next = NextToken::of(&use_);
+    let inserted = sqlite_sync::execute(
+        conn,
+        INSERT_INTO_LIVE_FAMILY,
+        &[
+            &next.token_hash.as_ref(),
+            &next.now,
+            &next.expires_at,
+            &next.access_token_id,
+            &next.used_at,
+            &next.grant_id,
+        ],
+    )?;
+    Ok(if inserted == 1 {
+        Claim::Rotated
+    } else {
+        Claim::FamilyEnded
     })
 }
 
@@ -726,18 +751,23 @@ fn claim_set(renewal: &Renewal<'_>) -> &'static str {
     }
 }
 
-/// The write every use of a refresh token begins with: claims `use_`'s
-/// token if it is live (unused, unexpired, of `use_.family`); whether it
-/// was.
+/// The write every use of a refresh token begins with: claims the token
+/// (`$1`) if it is live (unused, unexpired at `$2`, of the family `$3`);
+/// rotating marks it used, keeping pushes its idle end (`$4`).
+fn claim_sql(renewal: &Renewal<'_>) -> String {
+    format!(
+        "update refresh_tokens set {} \
+         where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2",
+        claim_set(renewal)
+    )
+}
+
+/// Claims `use_`'s token if it is live ([`claim_sql`]); whether it was.
 async fn claim_token<'e, E>(executor: E, use_: &RefreshUse<'_>) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let sql = format!(
-        "update refresh_tokens set {} \
-         where token_hash = $1 and grant_id = $3 and used_at is null and expires_at > $2",
-        claim_set(&use_.renewal)
-    );
+    let sql = claim_sql(&use_.renewal);
     let claim = sqlx::query(&sql)
         .bind(use_.token_hash)
         .bind(use_.now)
@@ -749,26 +779,30 @@ where
     Ok(claim.execute(executor).await?.rows_affected() > 0)
 }
 
-/// Stores `next` in its family if the family is live (neither revoked nor
-/// ended), its end capping the token's; whether it was stored.
+/// Stores the next token (`$1`, created at `$2`, expiring at `$3` capped
+/// by the family's end, issued with the access token `$4`, used at `$5`
+/// for a link row) in its family (`$6`) if the family is live (neither
+/// revoked nor ended at `$2`).
+const INSERT_INTO_LIVE_FAMILY: &str = "insert into refresh_tokens (token_hash, grant_id, \
+     created_at, expires_at, access_token_id, used_at) select $1, id, $2, \
+     case when $3 < expires_at then $3 else expires_at end, $4, cast($5 as bigint) \
+     from refresh_grants where id = $6 and revoked_at is null and expires_at > $2";
+
+/// Stores `next` in its family if the family is live
+/// ([`INSERT_INTO_LIVE_FAMILY`]); whether it was stored.
 async fn insert_into_live_family<'e, E>(executor: E, next: &NextToken<'_>) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let inserted = sqlx::query(
-        "insert into refresh_tokens (token_hash, grant_id, created_at, expires_at, access_token_id, \
-         used_at) select $1, id, $2, case when $3 < expires_at then $3 else expires_at end, $4, \
-         cast($5 as bigint) from refresh_grants \
-         where id = $6 and revoked_at is null and expires_at > $2",
-    )
-    .bind(next.token_hash.as_ref())
-    .bind(next.now)
-    .bind(next.expires_at)
-    .bind(next.access_token_id)
-    .bind(next.used_at)
-    .bind(next.grant_id)
-    .execute(executor)
-    .await?;
+    let inserted = sqlx::query(INSERT_INTO_LIVE_FAMILY)
+        .bind(next.token_hash.as_ref())
+        .bind(next.now)
+        .bind(next.expires_at)
+        .bind(next.access_token_id)
+        .bind(next.used_at)
+        .bind(next.grant_id)
+        .execute(executor)
+        .await?;
     Ok(inserted.rows_affected() == 1)
 }
 

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Page, QueuedWrite, Store, StoreResult, expect_one};
+use super::{Backend, Page, QueuedWrite, Store, StoreResult, expect_one, sqlite_sync};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,10 @@ fn session_from_row(row: &AnyRow) -> StoreResult<StoredSession> {
         expires_at: row.try_get("expires_at")?,
     })
 }
+
+/// An organization the session was used for, once.
+const ADD_SESSION_ORGANIZATION: &str = "insert into session_organizations (session_id, \
+     organization_id, created_at) values ($1, $2, $3) on conflict do nothing";
 
 impl Store {
     pub async fn insert_session(
@@ -110,29 +114,34 @@ impl Store {
         session_id: &str,
         organization_id: &str,
     ) -> StoreResult<()> {
-        // Queued: it is written with every code issued for an organization.
-        self.queued_write(QueuedWrite {
-            data: (
-                session_id.to_owned(),
-                organization_id.to_owned(),
-                self.now_millis(),
-            ),
-            statements: |(session_id, organization_id, now), conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "insert into session_organizations (session_id, organization_id, \
-                         created_at) values ($1, $2, $3) on conflict do nothing",
-                    )
+        let now = self.now_millis();
+        match self.backend() {
+            // Queued: it is written with every code issued for an
+            // organization.
+            Backend::Sqlite => {
+                self.queued_write(QueuedWrite {
+                    data: (session_id.to_owned(), organization_id.to_owned(), now),
+                    statements: |(session_id, organization_id, now), conn| {
+                        sqlite_sync::execute(
+                            conn,
+                            ADD_SESSION_ORGANIZATION,
+                            &[session_id, organization_id, now],
+                        )?;
+                        Ok(())
+                    },
+                })
+                .await
+            }
+            Backend::Postgres => {
+                sqlx::query(ADD_SESSION_ORGANIZATION)
                     .bind(session_id)
                     .bind(organization_id)
-                    .bind(*now)
-                    .execute(conn)
+                    .bind(now)
+                    .execute(self.writer())
                     .await?;
-                    Ok(())
-                })
-            },
-        })
-        .await
+                Ok(())
+            }
+        }
     }
 
     /// The organizations a session was used for, oldest first.

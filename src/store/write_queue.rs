@@ -3,13 +3,19 @@
 //! queued while one batch runs goes in the next batch, in one transaction
 //! (group commit).
 //!
-//! Why a thread: run from a request's task, each statement of a write is a
-//! hand-off to sqlx-sqlite's worker thread and back, and coming back means
-//! waiting for a runtime worker, which under load is busy signing a token
-//! for another request. The one writer connection stayed held through
-//! those waits, so the writes queued behind it while the cores were half
-//! idle (the README's profile). Here the writer's thread waits for nothing
-//! but SQLite.
+//! Why a thread: run from a request's task, each statement of a write
+//! waited for a runtime worker to be polled again, and under load those
+//! workers are busy signing other requests' tokens. The one writer
+//! connection stayed held through those waits, so the writes queued behind
+//! it while the cores were half idle (the README's profile). Here the
+//! writer's thread waits for nothing but SQLite, and steps the statements
+//! itself on a connection of its own (`sqlite_sync.rs`): no hand-off to
+//! sqlx's worker thread per statement.
+//!
+//! The queue's connection writes only while the thread holds the writer
+//! pool's one connection (unused, a turn): the writes that do not go through
+//! the queue take that connection as before, so two connections never
+//! write at once and none waits on SQLite's busy handler for the other.
 //!
 //! A batch that fails (a statement's error, or its commit's) is rolled back
 //! and its writes run again one by one, each in its own transaction: one
@@ -18,33 +24,34 @@
 //! unrun: under a backlog the queue does only work someone waits for. Once
 //! begun, a write is committed or rolled back whole, waited for or not.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use sqlx::{AnyConnection, AnyPool, Connection};
+use rusqlite::{Connection, TransactionBehavior};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, sqlite_sync};
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 64;
 
-pub(crate) type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
-
-/// A write the queue runs: `statements` run with `data` on the writer
+/// A write the queue runs: `statements` run with `data` on the queue's
 /// connection, inside a transaction the queue begins and commits. `Ok`
 /// commits everything the statements did; an error rolls all of it back
 /// (a write that must undo a statement returns an error, not `Ok`). It may
 /// run more than once (again alone, after its batch failed), so it reads
-/// its data by reference; a plain function, so that its future may borrow
-/// that data.
+/// its data by reference.
 pub(crate) struct QueuedWrite<D, T> {
     pub data: D,
-    pub statements: for<'c> fn(&'c D, &'c mut AnyConnection) -> WriteFuture<'c, T>,
+    pub statements: fn(&D, &Connection) -> StoreResult<T>,
 }
 
 impl<D, T> QueuedWrite<D, T> {
-    pub(crate) fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> WriteFuture<'c, T> {
+    fn run(&self, conn: &Connection) -> StoreResult<T> {
         (self.statements)(&self.data, conn)
     }
 }
@@ -54,14 +61,28 @@ impl<D, T> QueuedWrite<D, T> {
 #[derive(Clone)]
 pub(crate) struct WriteQueue {
     sender: mpsc::UnboundedSender<Box<dyn Pending>>,
+    /// Whether the queue's connection is open (`Store::pool_usage`).
+    connection_open: Arc<AtomicBool>,
 }
 
 impl WriteQueue {
-    /// Starts the writer's thread, which takes its connection from
-    /// `writer` (the pool of one) for each batch: the writes that do not go
-    /// through the queue wait their turn for it as before.
-    pub(crate) fn start(writer: AnyPool) -> StoreResult<Self> {
+    /// Starts the writer's thread, which writes to the database file at
+    /// `path` on a connection of its own, opened at the first write and
+    /// closed after `idle_timeout` without one, and takes its turn on
+    /// `writer` (the pool of one) for each batch.
+    pub(crate) fn start(
+        writer: AnyPool,
+        path: PathBuf,
+        idle_timeout: Duration,
+    ) -> StoreResult<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
+        let connection_open = Arc::new(AtomicBool::new(false));
+        let connection = QueueConnection {
+            path,
+            idle_timeout,
+            conn: None,
+            open: connection_open.clone(),
+        };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -69,7 +90,7 @@ impl WriteQueue {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(serve(writer, receiver)),
+                    Ok(runtime) => runtime.block_on(serve(writer, connection, receiver)),
                     // The queue's writes then fail as the thread's end.
                     Err(err) => {
                         tracing::error!(error = %err, "the SQLite write queue did not start")
@@ -77,13 +98,16 @@ impl WriteQueue {
                 }
             })
             .map_err(|err| StoreError::Backend(sqlx::Error::Io(err)))?;
-        Ok(WriteQueue { sender })
+        Ok(WriteQueue {
+            sender,
+            connection_open,
+        })
     }
 
     /// Runs `write` in the queue's next batch; its outcome once committed.
     pub(crate) async fn run<D, T>(&self, write: QueuedWrite<D, T>) -> StoreResult<T>
     where
-        D: Send + Sync + 'static,
+        D: Send + 'static,
         T: Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
@@ -95,6 +119,11 @@ impl WriteQueue {
             }))
             .map_err(|_| queue_ended())?;
         outcome.await.map_err(|_| queue_ended())?
+    }
+
+    /// Whether the queue's own connection is open.
+    pub(crate) fn connection_open(&self) -> bool {
+        self.connection_open.load(Ordering::Relaxed)
     }
 }
 
@@ -116,29 +145,21 @@ trait Pending: Send {
     /// Whether the caller still waits for the outcome.
     fn is_awaited(&self) -> bool;
     /// Runs the write, keeps its outcome; whether it succeeded.
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut AnyConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+    fn run(&mut self, conn: &Connection) -> bool;
     /// Sends the outcome kept, or `error` if there is none.
     fn reply(self: Box<Self>, error: Option<StoreError>);
 }
 
-impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
+impl<D: Send, T: Send> Pending for Entry<D, T> {
     fn is_awaited(&self) -> bool {
         !self.reply.is_closed()
     }
 
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut AnyConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
-        Box::pin(async move {
-            let outcome = self.write.run(conn).await;
-            let succeeded = outcome.is_ok();
-            self.outcome = Some(outcome);
-            succeeded
-        })
+    fn run(&mut self, conn: &Connection) -> bool {
+        let outcome = self.write.run(conn);
+        let succeeded = outcome.is_ok();
+        self.outcome = Some(outcome);
+        succeeded
     }
 
     fn reply(self: Box<Self>, error: Option<StoreError>) {
@@ -152,21 +173,66 @@ impl<D: Send + Sync, T: Send> Pending for Entry<D, T> {
     }
 }
 
-async fn serve(writer: AnyPool, mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>) {
+/// The queue's own connection, opened when a batch needs it.
+struct QueueConnection {
+    path: PathBuf,
+    idle_timeout: Duration,
+    conn: Option<Connection>,
+    open: Arc<AtomicBool>,
+}
+
+impl QueueConnection {
+    fn get(&mut self) -> rusqlite::Result<&mut Connection> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => sqlite_sync::open_writer(&self.path)?,
+        };
+        self.open.store(true, Ordering::Relaxed);
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Closes it (at rest, or after a batch panicked with it in an unknown
+    /// state): its schema copy, statements and page cache go.
+    fn close(&mut self) {
+        self.conn = None;
+        self.open.store(false, Ordering::Relaxed);
+    }
+}
+
+async fn serve(
+    writer: AnyPool,
+    mut connection: QueueConnection,
+    mut queue: mpsc::UnboundedReceiver<Box<dyn Pending>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // A task of its own: a write that panics loses its batch (each
-        // caller gets an error as its reply is dropped), not the thread.
-        let running = tokio::spawn(run_batch(writer.clone(), std::mem::take(&mut batch)));
-        if let Err(err) = running.await {
-            tracing::error!(error = %err, "a batch of the SQLite write queue panicked");
+    loop {
+        let received = if connection.conn.is_some() {
+            let next = queue.recv_many(&mut batch, MAX_BATCH);
+            match tokio::time::timeout(connection.idle_timeout, next).await {
+                Ok(received) => received,
+                Err(_) => {
+                    connection.close();
+                    continue;
+                }
+            }
+        } else {
+            queue.recv_many(&mut batch, MAX_BATCH).await
+        };
+        if received == 0 {
+            return;
         }
+        run_batch(&writer, &mut connection, std::mem::take(&mut batch)).await;
         batch.reserve(MAX_BATCH);
     }
 }
 
-async fn run_batch(writer: AnyPool, mut batch: Vec<Box<dyn Pending>>) {
-    let mut conn = match writer.acquire().await {
+async fn run_batch(
+    writer: &AnyPool,
+    connection: &mut QueueConnection,
+    mut batch: Vec<Box<dyn Pending>>,
+) {
+    // The writer pool's connection, unused: the turn to write.
+    let _turn = match writer.acquire().await {
         Ok(conn) => conn,
         Err(err) => {
             for write in batch {
@@ -175,16 +241,43 @@ async fn run_batch(writer: AnyPool, mut batch: Vec<Box<dyn Pending>>) {
             return;
         }
     };
-    // Checked as late as can be: with the connection in hand.
+    // Checked as late as can be: with the turn in hand.
     batch.retain(|write| write.is_awaited());
-    if batch.len() > 1 && run_together(&mut conn, &mut batch).await {
+    if batch.is_empty() {
+        return;
+    }
+    let conn = match connection.get() {
+        Ok(conn) => conn,
+        Err(err) => {
+            let message = format!("opening the SQLite write queue's connection: {err}");
+            for write in batch {
+                let err = std::io::Error::other(message.clone());
+                write.reply(Some(StoreError::Backend(sqlx::Error::Io(err))));
+            }
+            return;
+        }
+    };
+    // A write that panics loses its batch (each caller gets an error as its
+    // reply is dropped), not the thread; the connection, in whatever state
+    // the panic left it, is closed.
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run_statements(conn, batch)));
+    if ran.is_err() {
+        tracing::error!("a batch of the SQLite write queue panicked");
+        connection.close();
+    }
+}
+
+/// Runs `batch` on `conn` (together if it can, else one by one) and sends
+/// each write its outcome.
+fn run_statements(conn: &mut Connection, mut batch: Vec<Box<dyn Pending>>) {
+    if batch.len() > 1 && run_together(conn, &mut batch) {
         for write in batch {
             write.reply(None);
         }
         return;
     }
     for mut write in batch {
-        let error = run_alone(&mut conn, &mut *write).await.err();
+        let error = run_alone(conn, &mut *write).err();
         write.reply(error);
     }
 }
@@ -202,30 +295,23 @@ fn same_error(err: &sqlx::Error) -> sqlx::Error {
 }
 
 /// Every write of `batch` in one transaction; whether all succeeded and
-/// were committed (if not, nothing of the batch is).
-async fn run_together(conn: &mut AnyConnection, batch: &mut [Box<dyn Pending>]) -> bool {
-    let Ok(mut tx) = conn.begin_with("begin immediate").await else {
+/// were committed (if not, nothing of the batch is: a transaction dropped
+/// unfinished is rolled back).
+fn run_together(conn: &mut Connection, batch: &mut [Box<dyn Pending>]) -> bool {
+    let Ok(tx) = conn.transaction_with_behavior(TransactionBehavior::Immediate) else {
         return false;
     };
-    for write in batch.iter_mut() {
-        if !write.run(&mut tx).await {
-            // The batch has failed whether or not the rollback does (a
-            // transaction dropped unfinished is rolled back all the same).
-            let _ = tx.rollback().await;
-            return false;
-        }
-    }
-    tx.commit().await.is_ok()
+    batch.iter_mut().all(|write| write.run(&tx)) && tx.commit().is_ok()
 }
 
 /// One write in its own transaction, committed if it succeeded, else
 /// rolled back (the write's own error is its outcome). An error of the
 /// transaction's `begin` or `commit` is returned.
-async fn run_alone(conn: &mut AnyConnection, write: &mut dyn Pending) -> StoreResult<()> {
-    let mut tx = conn.begin_with("begin immediate").await?;
-    if write.run(&mut tx).await {
-        tx.commit().await?;
-    } else if let Err(err) = tx.rollback().await {
+fn run_alone(conn: &mut Connection, write: &mut dyn Pending) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if write.run(&tx) {
+        tx.commit()?;
+    } else if let Err(err) = tx.rollback() {
         tracing::warn!(error = %err, "rolling back a write of the SQLite write queue failed");
     }
     Ok(())
@@ -244,13 +330,8 @@ mod tests {
         QueuedWrite {
             data: key.to_owned(),
             statements: |key, conn| {
-                Box::pin(async move {
-                    sqlx::query("insert into t (k) values ($1)")
-                        .bind(key)
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
+                sqlite_sync::execute(conn, "insert into t (k) values ($1)", &[key])?;
+                Ok(())
             },
         }
     }

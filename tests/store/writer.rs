@@ -69,16 +69,27 @@ async fn writes_at_once_all_complete(store: Store) {
     assert_eq!(store.count_members(&org.id).await.unwrap(), 1);
 }
 
-/// The metrics' view of the pools: on SQLite the readers and the one
-/// writer, on PostgreSQL the one pool both use.
+/// The metrics' view of the pools: on SQLite the readers, the one writer
+/// and the write queue's own connection (open once it wrote), on
+/// PostgreSQL the one pool both use.
 async fn the_pools_are_reported(store: Store) {
+    // A queued write on SQLite: the queue's connection opens.
+    let (_, web) = alice_and_web_client(&store).await;
+    store
+        .insert_authorization_code("pools-code", &web.client_id, "{}", i64::MAX)
+        .await
+        .unwrap();
     let pools: Vec<_> = store
         .pool_usage()
         .iter()
         .map(|pool| (pool.name, pool.max))
         .collect();
     match store.backend() {
-        Backend::Sqlite => assert_eq!(pools, [("read", 8), ("write", 1)]),
+        Backend::Sqlite => {
+            assert_eq!(pools, [("read", 8), ("write", 1), ("write_queue", 1)]);
+            let queue = store.pool_usage()[2];
+            assert_eq!((queue.open, queue.in_use()), (1, 0));
+        }
         Backend::Postgres => assert_eq!(pools, [("read_write", 16)]),
     }
     // What the quiet-moment trim watches: every pool's open connections
