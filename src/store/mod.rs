@@ -48,6 +48,7 @@ pub use throttle::ThrottleWindow;
 pub use upstream::{MAX_UPSTREAM_REQUESTS_PER_LOGIN, StoredUpstreamRequest};
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -150,6 +151,9 @@ pub struct Store {
     /// SQLite: the thread the grants' hot writes are queued to
     /// ([`Store::queued_write`]); it takes its turn on `writer`.
     write_queue: Option<WriteQueue>,
+    /// SQLite: the grants' hot reads, run on the calling thread
+    /// (`sqlite_sync.rs`).
+    inline_readers: Option<Arc<sqlite_sync::Readers>>,
     backend: Backend,
     /// Kept for the dedicated LISTEN connection ([`Store::listen_changes`]).
     database_url: String,
@@ -205,7 +209,7 @@ impl Store {
                 .into(),
             )));
         };
-        let (pool, writer, write_queue) = match backend {
+        let (pool, writer, write_queue, inline_readers) = match backend {
             Backend::Sqlite => {
                 reject_sqlite_in_memory(database_url)?;
                 prepare_sqlite_file(database_url)?;
@@ -218,12 +222,11 @@ impl Store {
                 let readers = sqlite_pool(SqliteRole::Reader)
                     .connect(database_url)
                     .await?;
-                let queue = WriteQueue::start(
-                    writer.clone(),
-                    sqlite_file_path(database_url),
-                    SQLITE_IDLE_TIMEOUT,
-                )?;
-                (readers, writer, Some(queue))
+                let path = sqlite_file_path(database_url);
+                let queue = WriteQueue::start(writer.clone(), path.clone(), SQLITE_IDLE_TIMEOUT)?;
+                let inline_readers = Arc::new(sqlite_sync::Readers::new(path));
+                close_idle_readers(Arc::downgrade(&inline_readers));
+                (readers, writer, Some(queue), Some(inline_readers))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -232,13 +235,14 @@ impl Store {
                     .connect(database_url)
                     .await?;
                 migrate(&pool, backend).await?;
-                (pool.clone(), pool, None)
+                (pool.clone(), pool, None, None)
             }
         };
         Ok(Store {
             pool,
             writer,
             write_queue,
+            inline_readers,
             backend,
             database_url: database_url.to_owned(),
             clock: Clock::system(),
@@ -288,6 +292,18 @@ impl Store {
     /// connection that waits forever.
     pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
+    }
+
+    /// Runs `read` on SQLite's connection for the hot reads, on the calling
+    /// thread (`sqlite_sync.rs`); `None` on PostgreSQL, where the caller
+    /// reads through the pool.
+    pub(crate) fn read_inline<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
+    ) -> Option<StoreResult<T>> {
+        self.inline_readers
+            .as_ref()
+            .map(|readers| readers.read(read))
     }
 
     /// Runs `write` in SQLite's write queue's next batch (`write_queue.rs`);
@@ -353,8 +369,9 @@ impl Store {
     }
 
     /// The pools' connections, for the metrics: on SQLite the readers',
-    /// the writer's and the write queue's own (open or not, never counted
-    /// in use: it is used only while the queue holds the writer's turn), on
+    /// the writer's, the write queue's own (open or not, never counted in
+    /// use: it is used only while the queue holds the writer's turn) and
+    /// the hot reads' (those idle: one is in use for microseconds), on
     /// PostgreSQL the one pool both use.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         let usage = |pool: &AnyPool, name| PoolUsage {
@@ -375,11 +392,43 @@ impl Store {
                         idle: open as usize,
                         max: 1,
                     },
+                    self.inline_readers_usage(),
                 ]
             }
             _ => vec![usage(&self.pool, "read_write")],
         }
     }
+}
+
+impl Store {
+    fn inline_readers_usage(&self) -> PoolUsage {
+        let idle = self
+            .inline_readers
+            .as_ref()
+            .map_or(0, |readers| readers.idle());
+        PoolUsage {
+            name: "read_inline",
+            open: idle as u32,
+            idle,
+            max: sqlite_sync::MAX_IDLE_READERS as u32,
+        }
+    }
+}
+
+/// Closes the hot reads' connections idle for [`SQLITE_IDLE_TIMEOUT`], every
+/// such interval, until the store is dropped.
+fn close_idle_readers(readers: std::sync::Weak<sqlite_sync::Readers>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SQLITE_IDLE_TIMEOUT);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(readers) = readers.upgrade() else {
+                return;
+            };
+            readers.close_idle(SQLITE_IDLE_TIMEOUT);
+        }
+    });
 }
 
 /// A database pool's connections at one moment.
@@ -572,22 +621,48 @@ pub(crate) fn parse_from_str<T: FromStr>(column: &str, raw: &str) -> StoreResult
 }
 
 /// Reads a boolean column: PostgreSQL stores `boolean`, SQLite `integer` 0/1.
-pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
-    use sqlx::Row;
-    match row.try_get::<bool, _>(column) {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+/// A row read by column name, from either driver: sqlx's `AnyRow`, or
+/// rusqlite's on SQLite's hot reads (`sqlite_sync.rs`), so that one
+/// function maps a row to a model for both.
+pub(crate) trait Columns {
+    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T>;
+}
+
+/// A column's Rust type that both drivers decode.
+pub(crate) trait ColumnValue:
+    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+{
+}
+
+impl<T> ColumnValue for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
+{
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T> {
+        Ok(sqlx::Row::try_get(self, column)?)
     }
 }
 
-pub(crate) fn get_optional_bool(
-    row: &sqlx::any::AnyRow,
-    column: &str,
-) -> StoreResult<Option<bool>> {
-    use sqlx::Row;
-    match row.try_get::<Option<bool>, _>(column) {
+impl Columns for rusqlite::Row<'_> {
+    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T> {
+        Ok(rusqlite::Row::get(self, column)?)
+    }
+}
+
+/// A boolean column: PostgreSQL's `boolean`, SQLite's integer.
+pub(crate) fn get_bool(row: &impl Columns, column: &str) -> StoreResult<bool> {
+    match row.get::<bool>(column) {
         Ok(v) => Ok(v),
-        Err(_) => Ok(row.try_get::<Option<i64>, _>(column)?.map(|v| v != 0)),
+        Err(_) => Ok(row.get::<i64>(column)? != 0),
+    }
+}
+
+pub(crate) fn get_optional_bool(row: &impl Columns, column: &str) -> StoreResult<Option<bool>> {
+    match row.get::<Option<bool>>(column) {
+        Ok(v) => Ok(v),
+        Err(_) => Ok(row.get::<Option<i64>>(column)?.map(|v| v != 0)),
     }
 }
 

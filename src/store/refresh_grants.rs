@@ -5,11 +5,12 @@
 use std::borrow::Cow;
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::revocation::revoke_family_access_tokens;
 use super::users::{qualified_columns, user_from_row};
-use super::{Backend, Page, QueuedWrite, Store, StoreError, StoreResult, get_bool, sqlite_sync};
+use super::{
+    Backend, Columns, Page, QueuedWrite, Store, StoreError, StoreResult, get_bool, sqlite_sync,
+};
 use crate::model::ids;
 use crate::model::user::User;
 
@@ -32,21 +33,21 @@ pub struct RefreshGrant {
 const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.organization_id, g.session_id, g.scope, g.audience, \
      g.auth_time, g.expires_at";
 
-fn grant_from_row(row: &AnyRow) -> StoreResult<RefreshGrant> {
+fn grant_from_row(row: &impl Columns) -> StoreResult<RefreshGrant> {
     Ok(RefreshGrant {
-        id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
-        user_id: row.try_get("user_id")?,
-        organization_id: row.try_get("organization_id")?,
-        session_id: row.try_get("session_id")?,
+        id: row.get("id")?,
+        client_id: row.get("client_id")?,
+        user_id: row.get("user_id")?,
+        organization_id: row.get("organization_id")?,
+        session_id: row.get("session_id")?,
         scope: row
-            .try_get::<String, _>("scope")?
+            .get::<String>("scope")?
             .split_ascii_whitespace()
             .map(str::to_owned)
             .collect(),
-        audience: row.try_get("audience")?,
-        auth_time: row.try_get("auth_time")?,
-        expires_at: row.try_get("expires_at")?,
+        audience: row.get("audience")?,
+        auth_time: row.get("auth_time")?,
+        expires_at: row.get("expires_at")?,
     })
 }
 
@@ -368,22 +369,28 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> StoreResult<(RefreshTokenState, User, bool)> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "select {GRANT_COLUMNS}, {TOKEN_COLUMNS}, {user_columns}, \
              exists (select 1 from organization_members m \
                where m.organization_id = g.organization_id and m.user_id = g.user_id) as member \
              from refresh_tokens t join refresh_grants g on g.id = t.grant_id \
              join users u on u.user_id = g.user_id where t.token_hash = $1",
             user_columns = qualified_columns("u"),
-        ))
-        .bind(token_hash)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((
-            token_state_from_row(&row, now)?,
-            user_from_row(&row)?.user,
-            get_bool(&row, "member")?,
-        ))
+        );
+        let found = match self.read_inline(|conn| {
+            sqlite_sync::first_row(conn, &sql, &[&token_hash], |row| {
+                token_state_with_user(row, now)
+            })
+        }) {
+            Some(found) => found?,
+            None => sqlx::query(&sql)
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| token_state_with_user(&row, now))
+                .transpose()?,
+        };
+        found.ok_or(StoreError::NotFound)
     }
 
     /// One page of the user's live refresh-token families at `now` (not
@@ -524,20 +531,33 @@ fn start_family(start: &FamilyStart, conn: &rusqlite::Connection) -> StoreResult
     Ok(true)
 }
 
+/// [`Store::find_refresh_token_with_user`]'s row: the token, its family's
+/// user, and whether they are a member of its organization.
+fn token_state_with_user(
+    row: &impl Columns,
+    now: i64,
+) -> StoreResult<(RefreshTokenState, User, bool)> {
+    Ok((
+        token_state_from_row(row, now)?,
+        user_from_row(row)?.user,
+        get_bool(row, "member")?,
+    ))
+}
+
 /// The token's columns [`token_state_from_row`] reads beside the family's.
 const TOKEN_COLUMNS: &str = "g.revoked_at, t.created_at as token_created_at, \
      t.expires_at as token_expires_at, t.used_at";
 
-fn token_state_from_row(row: &AnyRow, now: i64) -> StoreResult<RefreshTokenState> {
+fn token_state_from_row(row: &impl Columns, now: i64) -> StoreResult<RefreshTokenState> {
     let grant = grant_from_row(row)?;
-    let expires_at: i64 = row.try_get("token_expires_at")?;
-    let active = row.try_get::<Option<i64>, _>("revoked_at")?.is_none()
-        && row.try_get::<Option<i64>, _>("used_at")?.is_none()
+    let expires_at: i64 = row.get("token_expires_at")?;
+    let active = row.get::<Option<i64>>("revoked_at")?.is_none()
+        && row.get::<Option<i64>>("used_at")?.is_none()
         && expires_at > now
         && grant.expires_at > now;
     Ok(RefreshTokenState {
         grant,
-        created_at: row.try_get("token_created_at")?,
+        created_at: row.get("token_created_at")?,
         expires_at,
         active,
     })

@@ -1,42 +1,145 @@
-//! SQLite statements run on the calling thread (rusqlite), for the write
-//! queue's thread (`write_queue.rs`).
+//! SQLite statements run on the calling thread (rusqlite): the write
+//! queue's (`write_queue.rs`), and the grants' hot reads ([`Readers`]).
 //!
 //! sqlx-sqlite runs each connection on a worker thread of its own, and each
-//! statement is a hand-off to that thread and back: two thread switches.
-//! The queue's thread did nothing but wait through them, and a perf profile
-//! of refresh (ES256) put a fifth of the server's CPU in the writer's
-//! worker thread, mostly switching (README, "The write queue's
-//! statements"). Here the queue's thread owns its connection and steps the
-//! statements itself.
+//! statement is a hand-off to that thread and back: two thread switches,
+//! and a third for the ping sqlx sends when a connection goes back to its
+//! pool. A perf profile of refresh (ES256) put a fifth of the server's CPU
+//! in the writer's worker thread and a sixth in the readers', mostly
+//! switching (README, "Statements on the calling thread"). Here the
+//! caller steps the statements itself.
 //!
 //! The statements keep the `$1` placeholders they share with sqlx's
 //! queries: SQLite reads `$1` as a named parameter, numbered in order of
 //! first appearance, so [`bind_numbered`] binds each by its name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, OpenFlags, Statement, ffi};
+use rusqlite::{Connection, OpenFlags, Row, Statement, ffi};
 
-use super::{StoreError, constraints};
+use super::{CONNECTION_PRAGMAS, READER_PRAGMAS, StoreError, WRITER_PRAGMAS, constraints};
 
-/// Opens the database at `path` for writing, with the writer's settings
-/// (`CONNECTION_PRAGMAS` and `WRITER_PRAGMAS`, as sqlx's writer has them).
+/// Opens the database at `path` for writing, with the settings sqlx's
+/// writer has.
 pub(super) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    open(path, &WRITER_PRAGMAS)
+}
+
+/// Opens the database at `path` with `CONNECTION_PRAGMAS` and
+/// `role_pragmas`. Read-write even for a reader, as sqlx's readers are
+/// (`query_only` keeps them from writing): a read-only connection could not
+/// create WAL's shared-memory file were it missing.
+fn open(path: &Path, role_pragmas: &[&str]) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    for pragma in super::CONNECTION_PRAGMAS
-        .iter()
-        .chain(super::WRITER_PRAGMAS.iter())
-    {
+    for pragma in CONNECTION_PRAGMAS.iter().chain(role_pragmas) {
         // Some pragmas answer with a row (the value set): stepped through.
         let mut statement = conn.prepare(pragma)?;
         let mut rows = statement.raw_query();
         while rows.next()?.is_some() {}
     }
     Ok(conn)
+}
+
+/// The most [`Readers`] keeps open when idle. Each read holds one for
+/// microseconds on a runtime worker, so about as many as the runtime has
+/// workers are in use at once.
+pub(super) const MAX_IDLE_READERS: usize = 4;
+
+/// The connections of the grants' hot reads, each read run on the calling
+/// thread, a runtime worker: a point read from SQLite's page cache takes
+/// microseconds, less than the hand-offs to a sqlx reader's thread. One
+/// idle for [`Readers::close_idle`]'s interval is closed (memory at rest).
+pub(super) struct Readers {
+    path: PathBuf,
+    /// The most recently used last: taken first, the others idle out.
+    idle: Mutex<Vec<IdleReader>>,
+}
+
+struct IdleReader {
+    conn: Connection,
+    since: Instant,
+}
+
+impl Readers {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Readers {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `read` on an idle connection, or on a new one if none is.
+    pub(super) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let idle = self.lock().pop();
+        let conn = match idle {
+            Some(reader) => reader.conn,
+            None => open(&self.path, &READER_PRAGMAS)?,
+        };
+        let outcome = read(&conn);
+        let mut idle = self.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(IdleReader {
+                conn,
+                since: Instant::now(),
+            });
+        }
+        outcome
+    }
+
+    /// Closes the connections idle for `interval` or longer.
+    pub(super) fn close_idle(&self, interval: Duration) {
+        let closed: Vec<IdleReader> = {
+            let mut idle = self.lock();
+            let (kept, closed) = idle
+                .drain(..)
+                .partition(|reader| reader.since.elapsed() < interval);
+            *idle = kept;
+            closed
+        };
+        // Closed outside the lock.
+        drop(closed);
+    }
+
+    /// How many connections are open and idle (those in use are not
+    /// counted: a read holds one for microseconds).
+    pub(super) fn idle(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<IdleReader>> {
+        // A read that panicked held no lock (it runs outside it).
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs `sql` as [`execute`] does; `map` of its first row, if it answered
+/// one.
+pub(super) fn first_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    bind_numbered(&mut statement, params)?;
+    let mut rows = statement.raw_query();
+    let first = match rows.next()? {
+        Some(row) => Some(map(row)?),
+        None => None,
+    };
+    // Stepped to the end: a `returning` statement's write is done only
+    // once every row it returns has been stepped through.
+    while rows.next()?.is_some() {}
+    Ok(first)
 }
 
 /// Runs `sql` with its `$n` placeholders bound to `params[n - 1]`; the rows
@@ -54,17 +157,7 @@ pub(super) fn first_value<T: rusqlite::types::FromSql>(
     sql: &str,
     params: &[&dyn ToSql],
 ) -> StoreResult<Option<T>> {
-    let mut statement = conn.prepare_cached(sql)?;
-    bind_numbered(&mut statement, params)?;
-    let mut rows = statement.raw_query();
-    let value = match rows.next()? {
-        Some(row) => Some(row.get(0)?),
-        None => None,
-    };
-    // Stepped to the end: a `returning` statement's write is done only
-    // once every row it returns has been stepped through.
-    while rows.next()?.is_some() {}
-    Ok(value)
+    first_row(conn, sql, params, |row| Ok(row.get(0)?))
 }
 
 type StoreResult<T> = Result<T, StoreError>;
@@ -145,6 +238,42 @@ mod tests {
             matches!(err, StoreError::Sqlite(rusqlite::Error::InvalidParameterName(ref name)) if name == "$2"),
             "{err:?}"
         );
+    }
+
+    /// Reads at once open a connection each; at most `MAX_IDLE_READERS`
+    /// stay open after, and those idle for the interval are closed.
+    #[test]
+    fn readers_keep_a_few_and_close_the_idle() {
+        fn nested(readers: &Readers, depth: usize) -> StoreResult<i64> {
+            readers.read(|conn| {
+                let count: Option<i64> = first_value(conn, "select count(*) from t", &[])?;
+                Ok(count.unwrap_or_default()
+                    + if depth > 1 {
+                        nested(readers, depth - 1)?
+                    } else {
+                        0
+                    })
+            })
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("readers.db");
+        // The store's writer made the file; the queue's and the readers'
+        // open it as it is.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("create table t (a text); insert into t values ('x')")
+            .unwrap();
+        open_writer(&path).unwrap();
+        let readers = Readers::new(path);
+        assert_eq!(nested(&readers, MAX_IDLE_READERS + 2).unwrap(), 6);
+        assert_eq!(readers.idle(), MAX_IDLE_READERS);
+        readers.close_idle(Duration::from_secs(60));
+        assert_eq!(readers.idle(), MAX_IDLE_READERS, "not idle long enough");
+        readers.close_idle(Duration::ZERO);
+        assert_eq!(readers.idle(), 0);
+        // A reader refuses to write (`query_only`), as sqlx's readers do.
+        let refused = readers.read(|conn| execute(conn, "insert into t values ('y')", &[]));
+        assert!(matches!(refused, Err(StoreError::Sqlite(_))), "{refused:?}");
     }
 
     /// Constraint failures are the store's conflict, named as sqlx's are.

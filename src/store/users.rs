@@ -1,9 +1,11 @@
 //! Users of the tenant.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Page, Store, StoreResult, expect_one, from_json, get_bool, to_json};
+use super::{
+    Columns, Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, sqlite_sync,
+    to_json,
+};
 use crate::model::user::User;
 
 /// The columns a new user's row is written with (`inert_settings` starts
@@ -54,35 +56,34 @@ pub struct StoredUser {
     pub inert_settings: serde_json::Map<String, serde_json::Value>,
 }
 
-pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<StoredUser> {
+pub(super) fn user_from_row(row: &impl Columns) -> StoreResult<StoredUser> {
     Ok(StoredUser {
         user: User {
-            user_id: row.try_get("user_id")?,
-            connection_id: row.try_get("connection_id")?,
-            email: row.try_get("email")?,
+            user_id: row.get("user_id")?,
+            connection_id: row.get("connection_id")?,
+            email: row.get("email")?,
             email_verified: get_bool(row, "email_verified")?,
-            name: row.try_get("name")?,
-            given_name: row.try_get("given_name")?,
-            family_name: row.try_get("family_name")?,
-            nickname: row.try_get("nickname")?,
-            picture: row.try_get("picture")?,
+            name: row.get("name")?,
+            given_name: row.get("given_name")?,
+            family_name: row.get("family_name")?,
+            nickname: row.get("nickname")?,
+            picture: row.get("picture")?,
             blocked: get_bool(row, "blocked")?,
-            app_metadata: from_json(
-                "users.app_metadata",
-                &row.try_get::<String, _>("app_metadata")?,
-            )?,
-            user_metadata: from_json(
-                "users.user_metadata",
-                &row.try_get::<String, _>("user_metadata")?,
-            )?,
+            app_metadata: from_json("users.app_metadata", &row.get::<String>("app_metadata")?)?,
+            user_metadata: from_json("users.user_metadata", &row.get::<String>("user_metadata")?)?,
         },
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
         inert_settings: from_json(
             "users.inert_settings",
-            &row.try_get::<String, _>("inert_settings")?,
+            &row.get::<String>("inert_settings")?,
         )?,
     })
+}
+
+/// [`Store::get_user_and_membership`]'s row.
+fn user_and_membership(row: &impl Columns) -> StoreResult<(User, bool)> {
+    Ok((user_from_row(row)?.user, get_bool(row, "member")?))
 }
 
 impl Store {
@@ -105,16 +106,27 @@ impl Store {
         user_id: &str,
         organization_id: Option<&str>,
     ) -> StoreResult<(User, bool)> {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "select {READ_COLUMNS}, exists (select 1 from organization_members m \
              where m.organization_id = $2 and m.user_id = users.user_id) as member \
              from users where user_id = $1"
-        ))
-        .bind(user_id)
-        .bind(organization_id.unwrap_or(""))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((user_from_row(&row)?.user, get_bool(&row, "member")?))
+        );
+        let organization_id = organization_id.unwrap_or("");
+        let found = match self.read_inline(|conn| {
+            sqlite_sync::first_row(conn, &sql, &[&user_id, &organization_id], |row| {
+                user_and_membership(row)
+            })
+        }) {
+            Some(found) => found?,
+            None => sqlx::query(&sql)
+                .bind(user_id)
+                .bind(organization_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| user_and_membership(&row))
+                .transpose()?,
+        };
+        found.ok_or(StoreError::NotFound)
     }
 
     /// A page of users by id, as `filter` selects them.

@@ -69,16 +69,21 @@ async fn writes_at_once_all_complete(store: Store) {
     assert_eq!(store.count_members(&org.id).await.unwrap(), 1);
 }
 
-/// The metrics' view of the pools: on SQLite the readers, the one writer
-/// and the write queue's own connection (open once it wrote), on
-/// PostgreSQL the one pool both use.
+/// The metrics' view of the pools: on SQLite the readers, the one writer,
+/// the write queue's own connection (open once it wrote) and the hot
+/// reads' (one idle after a read), on PostgreSQL the one pool all use.
 async fn the_pools_are_reported(store: Store) {
-    // A queued write on SQLite: the queue's connection opens.
-    let (_, web) = alice_and_web_client(&store).await;
+    // A queued write and a hot read on SQLite: their connections open.
+    let (alice, web) = alice_and_web_client(&store).await;
     store
         .insert_authorization_code("pools-code", &web.client_id, "{}", i64::MAX)
         .await
         .unwrap();
+    let (user, member) = store
+        .get_user_and_membership(&alice.user_id, None)
+        .await
+        .unwrap();
+    assert_eq!((user.user_id, member), (alice.user_id, false));
     let pools: Vec<_> = store
         .pool_usage()
         .iter()
@@ -86,9 +91,18 @@ async fn the_pools_are_reported(store: Store) {
         .collect();
     match store.backend() {
         Backend::Sqlite => {
-            assert_eq!(pools, [("read", 8), ("write", 1), ("write_queue", 1)]);
-            let queue = store.pool_usage()[2];
-            assert_eq!((queue.open, queue.in_use()), (1, 0));
+            assert_eq!(
+                pools,
+                [
+                    ("read", 8),
+                    ("write", 1),
+                    ("write_queue", 1),
+                    ("read_inline", 4)
+                ]
+            );
+            let usage = store.pool_usage();
+            assert_eq!((usage[2].open, usage[2].in_use()), (1, 0));
+            assert_eq!((usage[3].open, usage[3].in_use()), (1, 0));
         }
         Backend::Postgres => assert_eq!(pools, [("read_write", 16)]),
     }
