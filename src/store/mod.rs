@@ -8,6 +8,7 @@
 
 mod clients;
 mod codes;
+mod columns;
 mod connections;
 pub mod constraints;
 pub mod discovery_domains;
@@ -57,6 +58,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::clock::Clock;
 use crate::secrets::{KeyEncryptionKey, SealError};
+use columns::{Columns, Param, RowOf};
+pub(crate) use columns::{get_bool, get_optional_bool};
 pub(crate) use write_queue::QueuedWrite;
 use write_queue::WriteQueue;
 
@@ -294,16 +297,36 @@ impl Store {
         &self.writer
     }
 
-    /// Runs `read` on SQLite's connection for the hot reads, on the calling
-    /// thread (`sqlite_sync.rs`); `None` on PostgreSQL, where the caller
-    /// reads through the pool.
-    pub(crate) fn read_inline<T>(
+    /// The first row of `sql` bound to `params`, mapped by `map`; `NotFound`
+    /// without one. For the grants' hot reads: on SQLite it runs on the
+    /// calling thread (`sqlite_sync.rs`), on PostgreSQL through the pool.
+    pub(crate) async fn read_hot_row<T>(
         &self,
-        read: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
-    ) -> Option<StoreResult<T>> {
-        self.inline_readers
-            .as_ref()
-            .map(|readers| readers.read(read))
+        sql: &str,
+        params: &[Param<'_>],
+        map: impl FnOnce(&RowOf<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let found = match &self.inline_readers {
+            Some(readers) => {
+                let params: Vec<&dyn rusqlite::ToSql> = params
+                    .iter()
+                    .map(|param| param as &dyn rusqlite::ToSql)
+                    .collect();
+                readers.read(|conn| {
+                    sqlite_sync::first_row(conn, sql, &params, |row| map(&RowOf::Sqlite(row)))
+                })?
+            }
+            None => {
+                let query = params
+                    .iter()
+                    .fold(sqlx::query(sql), |query, param| param.bind_to(query));
+                match query.fetch_optional(&self.pool).await? {
+                    Some(row) => Some(map(&RowOf::Sqlx(&row))?),
+                    None => None,
+                }
+            }
+        };
+        found.ok_or(StoreError::NotFound)
     }
 
     /// Runs `write` in SQLite's write queue's next batch (`write_queue.rs`);
@@ -618,52 +641,6 @@ pub(crate) fn parse_enum<T>(
 pub(crate) fn parse_from_str<T: FromStr>(column: &str, raw: &str) -> StoreResult<T> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("{column}: unknown value {raw:?}")))
-}
-
-/// Reads a boolean column: PostgreSQL stores `boolean`, SQLite `integer` 0/1.
-/// A row read by column name, from either driver: sqlx's `AnyRow`, or
-/// rusqlite's on SQLite's hot reads (`sqlite_sync.rs`), so that one
-/// function maps a row to a model for both.
-pub(crate) trait Columns {
-    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T>;
-}
-
-/// A column's Rust type that both drivers decode.
-pub(crate) trait ColumnValue:
-    for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
-{
-}
-
-impl<T> ColumnValue for T where
-    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any> + rusqlite::types::FromSql
-{
-}
-
-impl Columns for sqlx::any::AnyRow {
-    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T> {
-        Ok(sqlx::Row::try_get(self, column)?)
-    }
-}
-
-impl Columns for rusqlite::Row<'_> {
-    fn get<T: ColumnValue>(&self, column: &str) -> StoreResult<T> {
-        Ok(rusqlite::Row::get(self, column)?)
-    }
-}
-
-/// A boolean column: PostgreSQL's `boolean`, SQLite's integer.
-pub(crate) fn get_bool(row: &impl Columns, column: &str) -> StoreResult<bool> {
-    match row.get::<bool>(column) {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(row.get::<i64>(column)? != 0),
-    }
-}
-
-pub(crate) fn get_optional_bool(row: &impl Columns, column: &str) -> StoreResult<Option<bool>> {
-    match row.get::<Option<bool>>(column) {
-        Ok(v) => Ok(v),
-        Err(_) => Ok(row.get::<Option<i64>>(column)?.map(|v| v != 0)),
-    }
 }
 
 /// Whether a write touched a row; `NotFound` otherwise.

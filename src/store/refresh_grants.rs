@@ -9,7 +9,8 @@ use sqlx::Row;
 use super::revocation::revoke_family_access_tokens;
 use super::users::{qualified_columns, user_from_row};
 use super::{
-    Backend, Columns, Page, QueuedWrite, Store, StoreError, StoreResult, get_bool, sqlite_sync,
+    Backend, Columns, Page, Param, QueuedWrite, Store, StoreError, StoreResult, get_bool,
+    sqlite_sync,
 };
 use crate::model::ids;
 use crate::model::user::User;
@@ -377,20 +378,10 @@ impl Store {
              join users u on u.user_id = g.user_id where t.token_hash = $1",
             user_columns = qualified_columns("u"),
         );
-        let found = match self.read_inline(|conn| {
-            sqlite_sync::first_row(conn, &sql, &[&token_hash], |row| {
-                token_state_with_user(row, now)
-            })
-        }) {
-            Some(found) => found?,
-            None => sqlx::query(&sql)
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| token_state_with_user(&row, now))
-                .transpose()?,
-        };
-        found.ok_or(StoreError::NotFound)
+        self.read_hot_row(&sql, &[Param::Text(token_hash)], |row| {
+            token_state_with_user(row, now)
+        })
+        .await
     }
 
     /// One page of the user's live refresh-token families at `now` (not

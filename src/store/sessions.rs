@@ -2,9 +2,10 @@
 //! organizations and the clients each session was used for.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Backend, Page, QueuedWrite, Store, StoreResult, expect_one, sqlite_sync};
+use super::{
+    Backend, Columns, Page, Param, QueuedWrite, Store, StoreResult, expect_one, sqlite_sync,
+};
 
 /// An SSO session: what the browser's session cookie stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,15 +25,15 @@ pub struct StoredSession {
 const SESSION_COLUMNS: &str =
     "id, user_id, connection_id, auth_time, created_at, last_used_at, expires_at";
 
-fn session_from_row(row: &AnyRow) -> StoreResult<StoredSession> {
+fn session_from_row(row: &impl Columns) -> StoreResult<StoredSession> {
     Ok(StoredSession {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        connection_id: row.try_get("connection_id")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        expires_at: row.try_get("expires_at")?,
+        id: row.get("id")?,
+        user_id: row.get("user_id")?,
+        connection_id: row.get("connection_id")?,
+        auth_time: row.get("auth_time")?,
+        created_at: row.get("created_at")?,
+        last_used_at: row.get("last_used_at")?,
+        expires_at: row.get("expires_at")?,
     })
 }
 
@@ -72,18 +73,20 @@ impl Store {
         now: i64,
         idle_cutoff: i64,
     ) -> StoreResult<StoredSession> {
-        let row = sqlx::query(
+        // A hot read: every authorization request of a signed-in browser.
+        self.read_hot_row(
             "select s.id, s.user_id, s.connection_id, s.auth_time, s.created_at, s.last_used_at, s.expires_at \
              from sessions s join users u on u.user_id = s.user_id \
              where s.cookie_hash = $1 and s.ended_at is null and s.expires_at > $2 and s.last_used_at > $3 \
              and not u.blocked",
+            &[
+                Param::Text(cookie_hash),
+                Param::Integer(now),
+                Param::Integer(idle_cutoff),
+            ],
+            |row| session_from_row(row),
         )
-        .bind(cookie_hash)
-        .bind(now)
-        .bind(idle_cutoff)
-        .fetch_one(&self.pool)
-        .await?;
-        session_from_row(&row)
+        .await
     }
 
     pub async fn get_session(&self, id: &str) -> StoreResult<StoredSession> {

@@ -2,10 +2,7 @@
 
 use sqlx::Row;
 
-use super::{
-    Columns, Page, Store, StoreError, StoreResult, expect_one, from_json, get_bool, sqlite_sync,
-    to_json,
-};
+use super::{Columns, Page, Param, Store, StoreResult, expect_one, from_json, get_bool, to_json};
 use crate::model::user::User;
 
 /// The columns a new user's row is written with (`inert_settings` starts
@@ -112,21 +109,12 @@ impl Store {
              from users where user_id = $1"
         );
         let organization_id = organization_id.unwrap_or("");
-        let found = match self.read_inline(|conn| {
-            sqlite_sync::first_row(conn, &sql, &[&user_id, &organization_id], |row| {
-                user_and_membership(row)
-            })
-        }) {
-            Some(found) => found?,
-            None => sqlx::query(&sql)
-                .bind(user_id)
-                .bind(organization_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| user_and_membership(&row))
-                .transpose()?,
-        };
-        found.ok_or(StoreError::NotFound)
+        self.read_hot_row(
+            &sql,
+            &[Param::Text(user_id), Param::Text(organization_id)],
+            |row| user_and_membership(row),
+        )
+        .await
     }
 
     /// A page of users by id, as `filter` selects them.
