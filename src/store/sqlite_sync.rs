@@ -28,16 +28,6 @@ pub(super) fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     open(path, &WRITER_PRAGMAS)
 }
 
-/// Set on this module's connections only. Memory-mapped reads: in WAL mode
-/// a connection drops its whole page cache whenever another one has
-/// written since its last read, which on the hot paths is before nearly
-/// every read; each page then came back through a `pread` copy. Mapped,
-/// it is read where the kernel keeps it. (Pages still in the WAL are read
-/// from it as before.) The mapping is address space, not memory: what it
-/// touches is the kernel's page cache, shared, and is unmapped with the
-/// connection when it idles out.
-const HOT_PATH_PRAGMAS: [&str; 1] = ["pragma mmap_size = 268435456"];
-
 /// Opens the database at `path` with `CONNECTION_PRAGMAS` and
 /// `role_pragmas`. Read-write even for a reader, as sqlx's readers are
 /// (`query_only` keeps them from writing): a read-only connection could not
@@ -47,11 +37,7 @@ fn open(path: &Path, role_pragmas: &[&str]) -> rusqlite::Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    for pragma in CONNECTION_PRAGMAS
-        .iter()
-        .chain(role_pragmas)
-        .chain(&HOT_PATH_PRAGMAS)
-    {
+    for pragma in CONNECTION_PRAGMAS.iter().chain(role_pragmas) {
         // Some pragmas answer with a row (the value set): stepped through.
         let mut statement = conn.prepare(pragma)?;
         let mut rows = statement.raw_query();
