@@ -425,15 +425,15 @@ impl Store {
 
 impl Store {
     fn inline_readers_usage(&self) -> PoolUsage {
-        let idle = self
+        let (idle, max) = self
             .inline_readers
             .as_ref()
-            .map_or(0, |readers| readers.idle());
+            .map_or((0, 0), |readers| (readers.idle(), readers.max_idle()));
         PoolUsage {
             name: "read_inline",
             open: idle as u32,
             idle,
-            max: sqlite_sync::MAX_IDLE_READERS as u32,
+            max: max as u32,
         }
     }
 }

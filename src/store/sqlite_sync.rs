@@ -46,10 +46,12 @@ fn open(path: &Path, role_pragmas: &[&str]) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The most [`Readers`] keeps open when idle. Each read holds one for
-/// microseconds on a runtime worker, so about as many as the runtime has
-/// workers are in use at once.
-pub(super) const MAX_IDLE_READERS: usize = 4;
+/// The fewest connections [`Readers`] keeps open when idle. Each read
+/// holds one for microseconds on a runtime worker, so about as many as the
+/// runtime has workers (one per core) are in use at once: it keeps that
+/// many, and at least this, so that a busy worker does not open and close
+/// one per read.
+const MIN_IDLE_READERS: usize = 4;
 
 /// The connections of the grants' hot reads, each read run on the calling
 /// thread, a runtime worker: a point read from SQLite's page cache takes
@@ -59,6 +61,8 @@ pub(super) struct Readers {
     path: PathBuf,
     /// The most recently used last: taken first, the others idle out.
     idle: Mutex<Vec<IdleReader>>,
+    /// The most kept idle.
+    max_idle: usize,
 }
 
 struct IdleReader {
@@ -68,9 +72,11 @@ struct IdleReader {
 
 impl Readers {
     pub(super) fn new(path: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
         Readers {
             path,
             idle: Mutex::new(Vec::new()),
+            max_idle: cores.max(MIN_IDLE_READERS),
         }
     }
 
@@ -86,7 +92,7 @@ impl Readers {
         };
         let outcome = read(&conn);
         let mut idle = self.lock();
-        if idle.len() < MAX_IDLE_READERS {
+        if idle.len() < self.max_idle {
             idle.push(IdleReader {
                 conn,
                 since: Instant::now(),
@@ -107,6 +113,11 @@ impl Readers {
         };
         // Closed outside the lock.
         drop(closed);
+    }
+
+    /// The most connections kept open when idle.
+    pub(super) fn max_idle(&self) -> usize {
+        self.max_idle
     }
 
     /// How many connections are open and idle (those in use are not
@@ -136,8 +147,8 @@ pub(super) fn first_row<T>(
         Some(row) => Some(map(row)?),
         None => None,
     };
-    // Stepped to the end: a `returning` statement's write is done only
-    // once every row it returns has been stepped through.
+    // Stepped to the end, so that the statement is done (and a `returning`
+    // write has returned all it wrote) before it goes back to the cache.
     while rows.next()?.is_some() {}
     Ok(first)
 }
@@ -240,8 +251,8 @@ mod tests {
         );
     }
 
-    /// Reads at once open a connection each; at most `MAX_IDLE_READERS`
-    /// stay open after, and those idle for the interval are closed.
+    /// Reads at once open a connection each; at most `max_idle` stay open
+    /// after, and those idle for the interval are closed.
     #[test]
     fn readers_keep_a_few_and_close_the_idle() {
         fn nested(readers: &Readers, depth: usize) -> StoreResult<i64> {
@@ -265,10 +276,13 @@ mod tests {
             .unwrap();
         open_writer(&path).unwrap();
         let readers = Readers::new(path);
-        assert_eq!(nested(&readers, MAX_IDLE_READERS + 2).unwrap(), 6);
-        assert_eq!(readers.idle(), MAX_IDLE_READERS);
+        let max_idle = readers.max_idle();
+        assert!(max_idle >= MIN_IDLE_READERS);
+        let depth = max_idle + 2;
+        assert_eq!(nested(&readers, depth).unwrap(), depth as i64);
+        assert_eq!(readers.idle(), max_idle);
         readers.close_idle(Duration::from_secs(60));
-        assert_eq!(readers.idle(), MAX_IDLE_READERS, "not idle long enough");
+        assert_eq!(readers.idle(), max_idle, "not idle long enough");
         readers.close_idle(Duration::ZERO);
         assert_eq!(readers.idle(), 0);
         // A reader refuses to write (`query_only`), as sqlx's readers do.
