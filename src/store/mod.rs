@@ -403,37 +403,28 @@ impl Store {
             idle: pool.num_idle(),
             max: pool.options().get_max_connections(),
         };
-        match (self.backend, &self.write_queue) {
-            (Backend::Sqlite, Some(queue)) => {
-                let open = u32::from(queue.connection_open());
+        match (&self.write_queue, &self.inline_readers) {
+            (Some(queue), Some(inline_readers)) => {
+                let queue_open = u32::from(queue.connection_open());
+                let inline_idle = inline_readers.idle();
                 vec![
                     usage(&self.pool, "read"),
                     usage(&self.writer, "write"),
                     PoolUsage {
                         name: "write_queue",
-                        open,
-                        idle: open as usize,
+                        open: queue_open,
+                        idle: queue_open as usize,
                         max: 1,
                     },
-                    self.inline_readers_usage(),
+                    PoolUsage {
+                        name: "read_inline",
+                        open: inline_idle as u32,
+                        idle: inline_idle,
+                        max: inline_readers.max_idle() as u32,
+                    },
                 ]
             }
             _ => vec![usage(&self.pool, "read_write")],
-        }
-    }
-}
-
-impl Store {
-    fn inline_readers_usage(&self) -> PoolUsage {
-        let (idle, max) = self
-            .inline_readers
-            .as_ref()
-            .map_or((0, 0), |readers| (readers.idle(), readers.max_idle()));
-        PoolUsage {
-            name: "read_inline",
-            open: idle as u32,
-            idle,
-            max: max as u32,
         }
     }
 }

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use rusqlite::types::ToSql;
 use rusqlite::{Connection, OpenFlags, Row, Statement, ffi};
 
-use super::{CONNECTION_PRAGMAS, READER_PRAGMAS, StoreError, WRITER_PRAGMAS, constraints};
+use super::{
+    CONNECTION_PRAGMAS, READER_PRAGMAS, StoreError, StoreResult, WRITER_PRAGMAS, constraints,
+};
 
 /// Opens the database at `path` for writing, with the settings sqlx's
 /// writer has.
@@ -170,8 +172,6 @@ pub(super) fn first_value<T: rusqlite::types::FromSql>(
 ) -> StoreResult<Option<T>> {
     first_row(conn, sql, params, |row| Ok(row.get(0)?))
 }
-
-type StoreResult<T> = Result<T, StoreError>;
 
 /// Binds each `$n` of `statement` to `params[n - 1]`: by name, because
 /// SQLite numbers named parameters in order of first appearance
