@@ -234,12 +234,7 @@ async fn run_batch(
     // The writer pool's connection, unused: the turn to write.
     let _turn = match writer.acquire().await {
         Ok(conn) => conn,
-        Err(err) => {
-            for write in batch {
-                write.reply(Some(StoreError::Backend(same_error(&err))));
-            }
-            return;
-        }
+        Err(err) => return fail_all(batch, || StoreError::Backend(same_error(&err))),
     };
     // Checked as late as can be: with the turn in hand.
     batch.retain(|write| write.is_awaited());
@@ -250,11 +245,9 @@ async fn run_batch(
         Ok(conn) => conn,
         Err(err) => {
             let message = format!("opening the SQLite write queue's connection: {err}");
-            for write in batch {
-                let err = std::io::Error::other(message.clone());
-                write.reply(Some(StoreError::Backend(sqlx::Error::Io(err))));
-            }
-            return;
+            let error =
+                || StoreError::Backend(sqlx::Error::Io(std::io::Error::other(message.clone())));
+            return fail_all(batch, error);
         }
     };
     // A write that panics loses its batch (each caller gets an error as its
@@ -264,6 +257,14 @@ async fn run_batch(
     if ran.is_err() {
         tracing::error!("a batch of the SQLite write queue panicked");
         connection.close();
+    }
+}
+
+/// Answers every write of `batch` with an error of `error`'s making (errors
+/// are not `Clone`), none of them run.
+fn fail_all(batch: Vec<Box<dyn Pending>>, error: impl Fn() -> StoreError) {
+    for write in batch {
+        write.reply(Some(error()));
     }
 }
 
