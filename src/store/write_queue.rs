@@ -39,6 +39,9 @@ use super::{StoreError, StoreResult, sqlite_sync};
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 64;
 
+/// The most batches run on one turn while writes keep coming.
+const BATCHES_PER_TURN: usize = 8;
+
 /// A write the queue runs: `statements` run with `data` on the queue's
 /// connection, inside a transaction the queue begins and commits. `Ok`
 /// commits everything the statements did; an error rolls all of it back
@@ -206,36 +209,55 @@ async fn serve(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        let received = if connection.conn.is_some() {
-            let next = queue.recv_many(&mut batch, MAX_BATCH);
-            match tokio::time::timeout(connection.idle_timeout, next).await {
-                Ok(received) => received,
-                Err(_) => {
-                    connection.close();
-                    continue;
+        if batch.is_empty() {
+            let received = if connection.conn.is_some() {
+                let next = queue.recv_many(&mut batch, MAX_BATCH);
+                match tokio::time::timeout(connection.idle_timeout, next).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        connection.close();
+                        continue;
+                    }
+                }
+            } else {
+                queue.recv_many(&mut batch, MAX_BATCH).await
+            };
+            if received == 0 {
+                return;
+            }
+        }
+        // The writer pool's connection, unused: the turn to write. It is
+        // kept while writes keep coming, for a few batches: giving it back
+        // pings its sqlx worker thread, a round trip the next batch waited
+        // for, and the writes outside the queue wait for a few batches at
+        // most.
+        let _turn = match writer.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                fail_all(std::mem::take(&mut batch), || {
+                    StoreError::Backend(same_error(&err))
+                });
+                continue;
+            }
+        };
+        for _ in 0..BATCHES_PER_TURN {
+            run_batch(&mut connection, std::mem::take(&mut batch));
+            batch.reserve(MAX_BATCH);
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(write) => batch.push(write),
+                    Err(_) => break,
                 }
             }
-        } else {
-            queue.recv_many(&mut batch, MAX_BATCH).await
-        };
-        if received == 0 {
-            return;
+            if batch.is_empty() {
+                break;
+            }
         }
-        run_batch(&writer, &mut connection, std::mem::take(&mut batch)).await;
-        batch.reserve(MAX_BATCH);
     }
 }
 
-async fn run_batch(
-    writer: &AnyPool,
-    connection: &mut QueueConnection,
-    mut batch: Vec<Box<dyn Pending>>,
-) {
-    // The writer pool's connection, unused: the turn to write.
-    let _turn = match writer.acquire().await {
-        Ok(conn) => conn,
-        Err(err) => return fail_all(batch, || StoreError::Backend(same_error(&err))),
-    };
+/// Runs `batch` on the queue's connection; the caller holds the turn.
+fn run_batch(connection: &mut QueueConnection, mut batch: Vec<Box<dyn Pending>>) {
     // Checked as late as can be: with the turn in hand.
     batch.retain(|write| write.is_awaited());
     if batch.is_empty() {
