@@ -408,6 +408,41 @@ mod tests {
         assert_eq!(keys(&store).await, ["a", "b", "c"]);
     }
 
+    /// While writes keep coming the queue keeps its turn for
+    /// `BATCHES_PER_TURN` full batches, then gives it back: a write outside
+    /// the queue waiting for the writer gets it before the rest are run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_gives_its_turn_back_after_a_few_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_table(&dir).await;
+        let busy = store.writer().acquire().await.unwrap();
+        let queued = MAX_BATCH * (BATCHES_PER_TURN + 2);
+        let writes: Vec<_> = (0..queued)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { store.queued_write(insert(&format!("{n:04}"))).await })
+            })
+            .collect();
+        // Every write queued, and the queue waiting for the writer.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(busy);
+        // Waits behind the queue, which asked first (sqlx's pool is fair).
+        let outside = store.writer().acquire().await.unwrap();
+        let written_before = keys(&store).await.len();
+        drop(outside);
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        // The first batch is what had arrived when the queue asked for the
+        // turn; the seven after it are full.
+        let eight_batches = MAX_BATCH * (BATCHES_PER_TURN - 1) + 1..=MAX_BATCH * BATCHES_PER_TURN;
+        assert!(
+            eight_batches.contains(&written_before),
+            "{written_before} written before a write outside the queue had its turn"
+        );
+        assert_eq!(keys(&store).await.len(), queued);
+    }
+
     /// A write whose caller stopped waiting before its batch began (a
     /// client that hung up) is dropped unrun; the writes after it run.
     #[tokio::test]
