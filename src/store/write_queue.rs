@@ -72,7 +72,8 @@ impl WriteQueue {
     /// Starts the writer's thread, which writes to the database file at
     /// `path` on a connection of its own, opened at the first write and
     /// closed after `idle_timeout` without one, and takes its turn on
-    /// `writer` (the pool of one) for each batch.
+    /// `writer` (the pool of one) to write, for up to `BATCHES_PER_TURN`
+    /// batches while writes keep coming.
     pub(crate) fn start(
         writer: AnyPool,
         path: PathBuf,
